@@ -1,0 +1,29 @@
+/** The `latent-fleet` command. */
+import { Command, CommanderError } from "commander";
+import { isLatentFleetError } from "../common/errors.js";
+import { packageVersion } from "../common/package-root.js";
+import { registerSample } from "./commands/sample.js";
+
+export async function main(argv: string[]): Promise<number> {
+  const program = new Command("latent-fleet")
+    .description("Generate image datasets with latent diffusion models, on one machine or a fleet of GPUs.")
+    .version(packageVersion())
+    .exitOverride()
+    .configureOutput({ outputError: (text, write) => write(text) });
+  registerSample(program);
+  try {
+    await program.parseAsync(argv, { from: "node" });
+    return 0;
+  } catch (err) {
+    if (err instanceof CommanderError) return err.exitCode;
+    if (isLatentFleetError(err)) {
+      process.stderr.write(`latent-fleet: ${err.message} [${err.code}]\n`);
+      return err.code === "INVALID_ARGUMENT" || err.code === "SCHEDULER_UNKNOWN" || err.code === "DEVICE_INVALID" ? 2 : 1;
+    }
+    process.stderr.write(`latent-fleet: unexpected error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    return 1;
+  }
+}
+
+const code = await main(process.argv);
+process.exitCode = code;

@@ -1,0 +1,8 @@
+// Original file: proto/latentfleet/v1/worker.proto
+
+
+export interface DrainRequest__Input {
+}
+
+export interface DrainRequest {
+}

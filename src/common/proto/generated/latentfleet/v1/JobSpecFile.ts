@@ -1,0 +1,14 @@
+// Original file: proto/latentfleet/v1/coordinator.proto
+
+
+export interface JobSpecFile__Input {
+  'name'?: (string);
+  'content'?: (Buffer | Uint8Array | string);
+  'output'?: (string);
+}
+
+export interface JobSpecFile {
+  'name': (string);
+  'content': (Buffer);
+  'output': (string);
+}

@@ -1,0 +1,29 @@
+// Original file: proto/latentfleet/v1/coordinator.proto
+
+export const JobState = {
+  JOB_STATE_UNSPECIFIED: 'JOB_STATE_UNSPECIFIED',
+  JOB_STATE_PENDING: 'JOB_STATE_PENDING',
+  JOB_STATE_PUBLISHING: 'JOB_STATE_PUBLISHING',
+  JOB_STATE_RUNNING: 'JOB_STATE_RUNNING',
+  JOB_STATE_SUCCEEDED: 'JOB_STATE_SUCCEEDED',
+  JOB_STATE_FAILED: 'JOB_STATE_FAILED',
+  JOB_STATE_CANCELLED: 'JOB_STATE_CANCELLED',
+} as const;
+
+export type JobState__Input =
+  | 'JOB_STATE_UNSPECIFIED'
+  | 0
+  | 'JOB_STATE_PENDING'
+  | 1
+  | 'JOB_STATE_PUBLISHING'
+  | 2
+  | 'JOB_STATE_RUNNING'
+  | 3
+  | 'JOB_STATE_SUCCEEDED'
+  | 4
+  | 'JOB_STATE_FAILED'
+  | 5
+  | 'JOB_STATE_CANCELLED'
+  | 6
+
+export type JobState = typeof JobState[keyof typeof JobState]

@@ -1,0 +1,8 @@
+// Original file: proto/latentfleet/v1/coordinator.proto
+
+
+export interface ListJobsRequest__Input {
+}
+
+export interface ListJobsRequest {
+}

@@ -1,0 +1,35 @@
+import { floatTensor, type OnnxModel, readFloats, type TensorInfo } from "./onnx-model.js";
+
+/** The VAE decoder: latent_sample [B,C,h,w] (already divided by the scaling factor) to sample [B,3,H,W] in [-1, 1]. */
+export class VaeDecoderModel {
+  private readonly latent: TensorInfo;
+  private readonly outputName: string;
+
+  constructor(private readonly model: OnnxModel) {
+    this.latent = model.requireInput("latent_sample");
+    this.outputName = model.outputName("sample");
+  }
+
+  async decode(latents: Float32Array, dims: readonly [number, number, number, number]): Promise<Float32Array> {
+    return readFloats(await this.model.run({ [this.latent.name]: floatTensor(this.latent, latents, dims) }, this.outputName));
+  }
+}
+
+/** NCHW floats in [-1, 1] to packed 8-bit RGB (HWC), one image per entry. */
+export function toRgbImages(pixels: Float32Array, batch: number, height: number, width: number): Uint8Array[] {
+  const plane = height * width;
+  const images: Uint8Array[] = [];
+  for (let b = 0; b < batch; b++) {
+    const rgb = new Uint8Array(plane * 3);
+    const base = b * 3 * plane;
+    for (let c = 0; c < 3; c++) {
+      const src = base + c * plane;
+      for (let p = 0; p < plane; p++) {
+        const v = (pixels[src + p] + 1) * 127.5;
+        rgb[p * 3 + c] = v <= 0 ? 0 : v >= 255 ? 255 : Math.round(v);
+      }
+    }
+    images.push(rgb);
+  }
+  return images;
+}
