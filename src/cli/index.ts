@@ -18,9 +18,15 @@ export async function main(argv: string[]): Promise<number> {
     if (err instanceof CommanderError) return err.exitCode;
     if (isLatentFleetError(err)) {
       process.stderr.write(`latent-fleet: ${err.message} [${err.code}]\n`);
-      return err.code === "INVALID_ARGUMENT" || err.code === "SCHEDULER_UNKNOWN" || err.code === "DEVICE_INVALID" ? 2 : 1;
+      return err.code === "INVALID_ARGUMENT" ||
+        err.code === "SCHEDULER_UNKNOWN" ||
+        err.code === "DEVICE_INVALID"
+        ? 2
+        : 1;
     }
-    process.stderr.write(`latent-fleet: unexpected error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.stderr.write(
+      `latent-fleet: unexpected error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
+    );
     return 1;
   }
 }

@@ -43,11 +43,26 @@ export function registerSample(program: Command): void {
       numberOption("--guidance-scale", 0, SAMPLE_LIMITS.maxGuidanceScale),
       4,
     )
-    .option("--scheduler <name>", "ddim, euler, euler_ancestral, dpmpp_2m, dpmpp_2m_karras or lcm (default: the model's)")
-    .option("--width <px>", "image width (default: the model's native size)", integerOption("--width", 8, 4096))
-    .option("--height <px>", "image height (default: the model's native size)", integerOption("--height", 8, 4096))
+    .option(
+      "--scheduler <name>",
+      "ddim, euler, euler_ancestral, dpmpp_2m, dpmpp_2m_karras or lcm (default: the model's)",
+    )
+    .option(
+      "--width <px>",
+      "image width (default: the model's native size)",
+      integerOption("--width", 8, 4096),
+    )
+    .option(
+      "--height <px>",
+      "image height (default: the model's native size)",
+      integerOption("--height", 8, 4096),
+    )
     .option("--device <device>", "cpu, cuda:N or tensorrt:N", "cpu")
-    .option("--threads <n>", "CPU threads for inference (default: all cores)", integerOption("--threads", 1, 1024))
+    .option(
+      "--threads <n>",
+      "CPU threads for inference (default: all cores)",
+      integerOption("--threads", 1, 1024),
+    )
     .requiredOption("--out <file.png>", "where to write the PNG")
     .action(async (opts: SampleOptions) => {
       await runSample(opts);

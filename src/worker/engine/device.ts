@@ -66,7 +66,11 @@ export function sessionOptions(device: Device, tuning: SessionTuning = {}): Infe
     case "tensorrt":
       return {
         ...base,
-        executionProviders: [{ name: "tensorrt", deviceId: device.id }, { name: "cuda", deviceId: device.id }, "cpu"],
+        executionProviders: [
+          { name: "tensorrt", deviceId: device.id },
+          { name: "cuda", deviceId: device.id },
+          "cpu",
+        ],
         intraOpNumThreads: tuning.intraOpThreads ?? 1,
         interOpNumThreads: 1,
       };

@@ -38,9 +38,12 @@ export class EngineHost {
     readonly model: ModelDescription,
   ) {
     thread.on("message", (msg: EngineResponse) => this.onMessage(msg));
-    thread.on("error", (err) => this.fail(new LatentFleetError("ENGINE_FAILED", `engine thread crashed: ${err.message}`)));
+    thread.on("error", (err) =>
+      this.fail(new LatentFleetError("ENGINE_FAILED", `engine thread crashed: ${err.message}`)),
+    );
     thread.on("exit", (code) => {
-      if (!this.closed) this.fail(new LatentFleetError("ENGINE_FAILED", `engine thread exited with code ${code}`));
+      if (!this.closed)
+        this.fail(new LatentFleetError("ENGINE_FAILED", `engine thread exited with code ${code}`));
     });
   }
 

@@ -19,14 +19,21 @@ function reply(message: EngineResponse, transfer: ArrayBuffer[] = []): void {
 
 function failure(err: unknown, id?: number): EngineResponse {
   if (isLatentFleetError(err)) return { type: "error", id, code: err.code, message: err.message };
-  return { type: "error", id, code: "ENGINE_FAILED", message: err instanceof Error ? err.message : String(err) };
+  return {
+    type: "error",
+    id,
+    code: "ENGINE_FAILED",
+    message: err instanceof Error ? err.message : String(err),
+  };
 }
 
 async function handle(msg: EngineRequest): Promise<void> {
   switch (msg.type) {
     case "load":
       try {
-        pipeline = await DiffusionPipeline.load(msg.modelDir, msg.device, { intraOpThreads: msg.intraOpThreads });
+        pipeline = await DiffusionPipeline.load(msg.modelDir, msg.device, {
+          intraOpThreads: msg.intraOpThreads,
+        });
         reply({ type: "loaded", model: pipeline.describe() });
       } catch (err) {
         reply(failure(err));

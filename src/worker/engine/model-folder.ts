@@ -41,7 +41,10 @@ async function exists(path: string): Promise<boolean> {
 async function requireFile(dir: string, rel: string): Promise<string> {
   const path = join(dir, rel);
   if (!(await exists(path))) {
-    throw new LatentFleetError("MODEL_INVALID", `${dir} is not a complete diffusers ONNX model: ${rel} is missing`);
+    throw new LatentFleetError(
+      "MODEL_INVALID",
+      `${dir} is not a complete diffusers ONNX model: ${rel} is missing`,
+    );
   }
   return path;
 }
@@ -91,7 +94,8 @@ export async function readModelFolder(dirArg: string): Promise<ModelFolder> {
   const unetConfigPath = join(dir, "unet/config.json");
   const unetConfig = await optionalJson(unetConfigPath);
   const blockChannels = vaeConfig?.block_out_channels;
-  const vaeScale = Array.isArray(blockChannels) && blockChannels.length > 0 ? 2 ** (blockChannels.length - 1) : 8;
+  const vaeScale =
+    Array.isArray(blockChannels) && blockChannels.length > 0 ? 2 ** (blockChannels.length - 1) : 8;
   const latentSize = positiveNumber(unetConfig?.sample_size, unetConfigPath, "sample_size");
   return {
     dir,
@@ -102,7 +106,8 @@ export async function readModelFolder(dirArg: string): Promise<ModelFolder> {
     tokenizerDir: join(dir, "tokenizer"),
     schedulerConfig: schedulerConfig ?? {},
     vaeScalingFactor:
-      positiveNumber(vaeConfig?.scaling_factor, vaeConfigPath, "scaling_factor") ?? DEFAULT_VAE_SCALING_FACTOR,
+      positiveNumber(vaeConfig?.scaling_factor, vaeConfigPath, "scaling_factor") ??
+      DEFAULT_VAE_SCALING_FACTOR,
     timeCondProjDim: positiveNumber(unetConfig?.time_cond_proj_dim, unetConfigPath, "time_cond_proj_dim"),
     nativeSize: latentSize === undefined ? undefined : latentSize * vaeScale,
     vaeScale,

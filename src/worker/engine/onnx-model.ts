@@ -25,7 +25,8 @@ function tensorInfos(meta: readonly ort.InferenceSession.ValueMetadata[], path: 
 export function engineError(err: unknown, what: string): LatentFleetError {
   if (err instanceof LatentFleetError) return err;
   const message = err instanceof Error ? err.message : String(err);
-  const oom = /out of memory|failed to allocate|bad_alloc|CUDNN_STATUS_ALLOC_FAILED|CUBLAS_STATUS_ALLOC_FAILED/i;
+  const oom =
+    /out of memory|failed to allocate|bad_alloc|CUDNN_STATUS_ALLOC_FAILED|CUBLAS_STATUS_ALLOC_FAILED/i;
   return new LatentFleetError(oom.test(message) ? "OUT_OF_MEMORY" : "ENGINE_FAILED", `${what}: ${message}`, {
     cause: err,
   });
@@ -48,7 +49,12 @@ export class OnnxModel {
         cause: err,
       });
     }
-    return new OnnxModel(path, session, tensorInfos(session.inputMetadata, path), tensorInfos(session.outputMetadata, path));
+    return new OnnxModel(
+      path,
+      session,
+      tensorInfos(session.inputMetadata, path),
+      tensorInfos(session.outputMetadata, path),
+    );
   }
 
   input(name: string): TensorInfo | undefined {
@@ -96,7 +102,10 @@ export function floatTensor(info: TensorInfo, data: Float32Array, dims: readonly
     case "float16":
       return new ort.Tensor("float16", toFloat16(data), dims);
     default:
-      throw new LatentFleetError("MODEL_INVALID", `input ${info.name} has type ${info.type}, expected float32 or float16`);
+      throw new LatentFleetError(
+        "MODEL_INVALID",
+        `input ${info.name} has type ${info.type}, expected float32 or float16`,
+      );
   }
 }
 
@@ -106,12 +115,19 @@ export function intTensor(info: TensorInfo, data: ArrayLike<number>, dims: reado
     case "int32":
       return new ort.Tensor("int32", Int32Array.from(data), dims);
     case "int64":
-      return new ort.Tensor("int64", BigInt64Array.from(Array.from(data, (v) => BigInt(Math.round(v)))), dims);
+      return new ort.Tensor(
+        "int64",
+        BigInt64Array.from(Array.from(data, (v) => BigInt(Math.round(v)))),
+        dims,
+      );
     case "float32":
     case "float16":
       return floatTensor(info, Float32Array.from(data), dims);
     default:
-      throw new LatentFleetError("MODEL_INVALID", `input ${info.name} has type ${info.type}, expected an int or float`);
+      throw new LatentFleetError(
+        "MODEL_INVALID",
+        `input ${info.name} has type ${info.type}, expected an int or float`,
+      );
   }
 }
 

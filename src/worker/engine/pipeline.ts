@@ -62,7 +62,11 @@ export class DiffusionPipeline {
     private readonly models: OnnxModel[],
   ) {}
 
-  static async load(modelDir: string, device: Device, tuning: SessionTuning = {}): Promise<DiffusionPipeline> {
+  static async load(
+    modelDir: string,
+    device: Device,
+    tuning: SessionTuning = {},
+  ): Promise<DiffusionPipeline> {
     const folder = await readModelFolder(modelDir);
     const tokenizer = await ClipTokenizer.fromFolder(folder.tokenizerDir);
     const options = sessionOptions(device, tuning);
@@ -109,11 +113,15 @@ export class DiffusionPipeline {
   }
 
   async generate(requests: SampleRequest[]): Promise<BatchResult> {
-    if (requests.length === 0) return { samples: [], timings: { tokenizeMs: 0, textEncoderMs: 0, stepMs: [], vaeMs: 0 } };
+    if (requests.length === 0)
+      return { samples: [], timings: { tokenizeMs: 0, textEncoderMs: 0, stepMs: [], vaeMs: 0 } };
     for (const r of requests) this.validate(r);
     const key = this.batchKey(requests[0]);
     if (requests.some((r) => this.batchKey(r) !== key)) {
-      throw new LatentFleetError("INVALID_ARGUMENT", "all samples of a batch must share size, steps, scheduler and guidance mode");
+      throw new LatentFleetError(
+        "INVALID_ARGUMENT",
+        "all samples of a batch must share size, steps, scheduler and guidance mode",
+      );
     }
     const first = requests[0];
     const batch = requests.length;
@@ -122,7 +130,9 @@ export class DiffusionPipeline {
 
     // Text: unique texts are encoded once and cached (negative prompts and repeated prompts are common).
     let t0 = performance.now();
-    const texts = cfg ? [...requests.map((r) => r.negativePrompt), ...requests.map((r) => r.prompt)] : requests.map((r) => r.prompt);
+    const texts = cfg
+      ? [...requests.map((r) => r.negativePrompt), ...requests.map((r) => r.prompt)]
+      : requests.map((r) => r.prompt);
     const pending = [...new Set(texts.filter((t) => !this.embeddingCache.has(t)))];
     const seq = this.tokenizer.maxLength;
     const ids = new Int32Array(pending.length * seq);
@@ -142,11 +152,12 @@ export class DiffusionPipeline {
     if (pending.length > 0) {
       const { hidden, width } = await this.textEncoder.encode(ids, pending.length, seq);
       this.contextWidth = width;
-      pending.forEach((text, i) => this.remember(text, hidden.slice(i * seq * width, (i + 1) * seq * width)));
+      for (const [i, text] of pending.entries())
+        this.remember(text, hidden.slice(i * seq * width, (i + 1) * seq * width));
     }
     const rowSize = seq * this.contextWidth;
     const context = new Float32Array(texts.length * rowSize);
-    texts.forEach((t, i) => context.set(this.embeddingCache.get(t)!, i * rowSize));
+    for (const [i, t] of texts.entries()) context.set(this.embeddingCache.get(t)!, i * rowSize);
     const textEncoderMs = performance.now() - t0;
 
     // Latents: each sample's own stream gives its initial noise, then any ancestral noise in step order.
@@ -157,7 +168,7 @@ export class DiffusionPipeline {
     const size = channels * h * w;
     const streams = requests.map((r) => new SampleRandom(r.seed));
     let latents = new Float32Array(batch * size);
-    streams.forEach((s, b) => s.fillNormal(latents, b * size, size, scheduler.initNoiseSigma));
+    for (const [b, s] of streams.entries()) s.fillNormal(latents, b * size, size, scheduler.initNoiseSigma);
 
     const unetBatch = cfg ? 2 * batch : batch;
     const unetInput = cfg ? new Float32Array(unetBatch * size) : undefined;
@@ -184,7 +195,7 @@ export class DiffusionPipeline {
       let noise: Float32Array | undefined;
       if (scheduler.needsNoise(i)) {
         noise = new Float32Array(batch * size);
-        streams.forEach((s, b) => s.fillNormal(noise!, b * size, size));
+        for (const [b, s] of streams.entries()) s.fillNormal(noise, b * size, size);
       }
       latents = scheduler.step(eps, i, latents, noise);
       stepMs.push(performance.now() - ts);
@@ -197,7 +208,12 @@ export class DiffusionPipeline {
     const rgb = toRgbImages(pixels, batch, first.height, first.width);
     const vaeMs = performance.now() - t0;
     return {
-      samples: rgb.map((img, b) => ({ rgb: img, width: first.width, height: first.height, warnings: warnings[b] })),
+      samples: rgb.map((img, b) => ({
+        rgb: img,
+        width: first.width,
+        height: first.height,
+        warnings: warnings[b],
+      })),
       timings: { tokenizeMs, textEncoderMs, stepMs, vaeMs },
     };
   }
@@ -218,7 +234,7 @@ export class DiffusionPipeline {
     const dim = this.unet.timestepCondDim ?? this.folder.timeCondProjDim;
     if (!this.unet.timestepCond || dim === undefined) return undefined;
     const out = new Float32Array(requests.length * dim);
-    requests.forEach((r, b) => out.set(guidanceEmbedding(r.guidanceScale, dim), b * dim));
+    for (const [b, r] of requests.entries()) out.set(guidanceEmbedding(r.guidanceScale, dim), b * dim);
     return out;
   }
 }

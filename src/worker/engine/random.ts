@@ -26,7 +26,10 @@ function splitmix64(state: bigint): [bigint, bigint] {
 
 export function validateSeed(seed: number): number {
   if (!Number.isInteger(seed) || seed < 0 || seed > MAX_SEED) {
-    throw new LatentFleetError("INVALID_ARGUMENT", `seed must be an integer in [0, ${MAX_SEED}], got ${seed}`);
+    throw new LatentFleetError(
+      "INVALID_ARGUMENT",
+      `seed must be an integer in [0, ${MAX_SEED}], got ${seed}`,
+    );
   }
   return seed;
 }

@@ -39,15 +39,23 @@ export function validateSampleRequest(req: SampleRequest, vaeScale: number): voi
   if (!Number.isInteger(req.steps) || req.steps < 1 || req.steps > SAMPLE_LIMITS.maxSteps) {
     invalid(`steps must be an integer in [1, ${SAMPLE_LIMITS.maxSteps}], got ${req.steps}`);
   }
-  if (!Number.isFinite(req.guidanceScale) || req.guidanceScale < 0 || req.guidanceScale > SAMPLE_LIMITS.maxGuidanceScale) {
-    invalid(`guidance_scale must be a number in [0, ${SAMPLE_LIMITS.maxGuidanceScale}], got ${req.guidanceScale}`);
+  if (
+    !Number.isFinite(req.guidanceScale) ||
+    req.guidanceScale < 0 ||
+    req.guidanceScale > SAMPLE_LIMITS.maxGuidanceScale
+  ) {
+    invalid(
+      `guidance_scale must be a number in [0, ${SAMPLE_LIMITS.maxGuidanceScale}], got ${req.guidanceScale}`,
+    );
   }
   for (const [field, value] of [
     ["width", req.width],
     ["height", req.height],
   ] as const) {
     if (!Number.isInteger(value) || value < SAMPLE_LIMITS.minSize || value > SAMPLE_LIMITS.maxSize) {
-      invalid(`${field} must be an integer in [${SAMPLE_LIMITS.minSize}, ${SAMPLE_LIMITS.maxSize}], got ${value}`);
+      invalid(
+        `${field} must be an integer in [${SAMPLE_LIMITS.minSize}, ${SAMPLE_LIMITS.maxSize}], got ${value}`,
+      );
     }
     if (value % vaeScale !== 0) invalid(`${field} must be a multiple of ${vaeScale}, got ${value}`);
   }

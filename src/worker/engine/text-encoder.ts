@@ -19,8 +19,15 @@ export class TextEncoderModel {
   }
 
   /** Encodes `count` rows of `length` ids each; returns the hidden states and their width D. */
-  async encode(ids: Int32Array, count: number, length: number): Promise<{ hidden: Float32Array; width: number }> {
-    const out = await this.model.run({ [this.idsInput.name]: intTensor(this.idsInput, ids, [count, length]) }, this.outputName);
+  async encode(
+    ids: Int32Array,
+    count: number,
+    length: number,
+  ): Promise<{ hidden: Float32Array; width: number }> {
+    const out = await this.model.run(
+      { [this.idsInput.name]: intTensor(this.idsInput, ids, [count, length]) },
+      this.outputName,
+    );
     const width = Number(out.dims[out.dims.length - 1]);
     return { hidden: readFloats(out), width };
   }

@@ -7,7 +7,10 @@ export type TimestepForm = "scalar" | "single" | "batch";
 export function timestepForm(info: TensorInfo): TimestepForm {
   if (info.shape.length === 0) return "scalar";
   if (info.shape.length === 1) return info.shape[0] === 1 ? "single" : "batch";
-  throw new LatentFleetError("MODEL_INVALID", `timestep input ${info.name} has rank ${info.shape.length}, expected 0 or 1`);
+  throw new LatentFleetError(
+    "MODEL_INVALID",
+    `timestep input ${info.name} has rank ${info.shape.length}, expected 0 or 1`,
+  );
 }
 
 /** The denoising UNet: sample [B,C,h,w], timestep, encoder_hidden_states [B,L,D] (+ LCM's timestep_cond). */

@@ -10,13 +10,23 @@ export class VaeDecoderModel {
     this.outputName = model.outputName("sample");
   }
 
-  async decode(latents: Float32Array, dims: readonly [number, number, number, number]): Promise<Float32Array> {
-    return readFloats(await this.model.run({ [this.latent.name]: floatTensor(this.latent, latents, dims) }, this.outputName));
+  async decode(
+    latents: Float32Array,
+    dims: readonly [number, number, number, number],
+  ): Promise<Float32Array> {
+    return readFloats(
+      await this.model.run({ [this.latent.name]: floatTensor(this.latent, latents, dims) }, this.outputName),
+    );
   }
 }
 
 /** NCHW floats in [-1, 1] to packed 8-bit RGB (HWC), one image per entry. */
-export function toRgbImages(pixels: Float32Array, batch: number, height: number, width: number): Uint8Array[] {
+export function toRgbImages(
+  pixels: Float32Array,
+  batch: number,
+  height: number,
+  width: number,
+): Uint8Array[] {
   const plane = height * width;
   const images: Uint8Array[] = [];
   for (let b = 0; b < batch; b++) {

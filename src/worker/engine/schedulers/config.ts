@@ -160,36 +160,45 @@ export function resolveSchedulerConfig(
     if (raw.timestep_type != null) checkEnum("timestep_type", raw.timestep_type, ["discrete"]);
   }
   const d = classDefaults(kind);
-  const pick = <T>(field: keyof SchedulerConfig, check: (v: unknown) => T, fallback: T): T =>
-    raw[field] === undefined || raw[field] === null ? fallback : check(raw[field]);
+  const pick = <K extends keyof SchedulerConfig>(
+    field: K,
+    check: (field: string, value: unknown) => SchedulerConfig[K],
+  ): SchedulerConfig[K] =>
+    raw[field] === undefined || raw[field] === null ? d[field] : check(field, raw[field]);
+  const num = (rule: NumberRule) => (f: string, v: unknown) => checkNumber(f, v, rule);
+  const oneOf =
+    <E extends string>(...allowed: E[]) =>
+    (f: string, v: unknown) =>
+      checkEnum(f, v, allowed);
+  const unit = num({ min: 0, max: 0.999999 });
+  const positive = num({ min: 0, exclusiveMin: true });
 
-  const T = pick("num_train_timesteps", (v) => checkNumber("num_train_timesteps", v, { integer: true, min: 2, max: 100_000 }), d.num_train_timesteps);
-  const unit = (f: string) => (v: unknown) => checkNumber(f, v, { min: 0, max: 0.999999 });
-  const positive = (f: string) => (v: unknown) => checkNumber(f, v, { min: 0, exclusiveMin: true });
-  const bool = (f: string) => (v: unknown) => checkBool(f, v);
+  const T = pick("num_train_timesteps", num({ integer: true, min: 2, max: 100_000 }));
   return {
     num_train_timesteps: T,
-    beta_start: pick("beta_start", unit("beta_start"), d.beta_start),
-    beta_end: pick("beta_end", unit("beta_end"), d.beta_end),
-    beta_schedule: pick("beta_schedule", (v) => checkEnum("beta_schedule", v, ["linear", "scaled_linear", "squaredcos_cap_v2"] as const), d.beta_schedule),
-    trained_betas: pick("trained_betas", (v) => checkBetas(v, T), d.trained_betas),
-    prediction_type: pick("prediction_type", (v) => checkEnum("prediction_type", v, ["epsilon", "v_prediction", "sample"] as const), d.prediction_type),
-    steps_offset: pick("steps_offset", (v) => checkNumber("steps_offset", v, { integer: true, min: 0, max: T - 1 }), d.steps_offset),
-    timestep_spacing: pick("timestep_spacing", (v) => checkEnum("timestep_spacing", v, ["linspace", "leading", "trailing"] as const), d.timestep_spacing),
-    rescale_betas_zero_snr: pick("rescale_betas_zero_snr", bool("rescale_betas_zero_snr"), d.rescale_betas_zero_snr),
-    clip_sample: pick("clip_sample", bool("clip_sample"), d.clip_sample),
-    clip_sample_range: pick("clip_sample_range", positive("clip_sample_range"), d.clip_sample_range),
-    set_alpha_to_one: pick("set_alpha_to_one", bool("set_alpha_to_one"), d.set_alpha_to_one),
-    use_karras_sigmas: pick("use_karras_sigmas", bool("use_karras_sigmas"), d.use_karras_sigmas),
-    sigma_min: pick("sigma_min", positive("sigma_min"), d.sigma_min),
-    sigma_max: pick("sigma_max", positive("sigma_max"), d.sigma_max),
-    final_sigmas_type: pick("final_sigmas_type", (v) => checkEnum("final_sigmas_type", v, ["zero", "sigma_min"] as const), d.final_sigmas_type),
-    solver_type: pick("solver_type", (v) => checkEnum("solver_type", v, ["midpoint", "heun"] as const), d.solver_type),
-    lower_order_final: pick("lower_order_final", bool("lower_order_final"), d.lower_order_final),
-    euler_at_final: pick("euler_at_final", bool("euler_at_final"), d.euler_at_final),
-    // -inf (diffusers' default) cannot be written in JSON, so null also means "no clipping".
-    lambda_min_clipped: pick("lambda_min_clipped", (v) => (v === Number.NEGATIVE_INFINITY ? v : checkNumber("lambda_min_clipped", v, {})), d.lambda_min_clipped),
-    original_inference_steps: pick("original_inference_steps", (v) => checkNumber("original_inference_steps", v, { integer: true, min: 1, max: T }), d.original_inference_steps),
-    timestep_scaling: pick("timestep_scaling", positive("timestep_scaling"), d.timestep_scaling),
+    beta_start: pick("beta_start", unit),
+    beta_end: pick("beta_end", unit),
+    beta_schedule: pick("beta_schedule", oneOf("linear", "scaled_linear", "squaredcos_cap_v2")),
+    trained_betas: pick("trained_betas", (_, v) => checkBetas(v, T)),
+    prediction_type: pick("prediction_type", oneOf("epsilon", "v_prediction", "sample")),
+    steps_offset: pick("steps_offset", num({ integer: true, min: 0, max: T - 1 })),
+    timestep_spacing: pick("timestep_spacing", oneOf("linspace", "leading", "trailing")),
+    rescale_betas_zero_snr: pick("rescale_betas_zero_snr", checkBool),
+    clip_sample: pick("clip_sample", checkBool),
+    clip_sample_range: pick("clip_sample_range", positive),
+    set_alpha_to_one: pick("set_alpha_to_one", checkBool),
+    use_karras_sigmas: pick("use_karras_sigmas", checkBool),
+    sigma_min: pick("sigma_min", positive),
+    sigma_max: pick("sigma_max", positive),
+    final_sigmas_type: pick("final_sigmas_type", oneOf("zero", "sigma_min")),
+    solver_type: pick("solver_type", oneOf("midpoint", "heun")),
+    lower_order_final: pick("lower_order_final", checkBool),
+    euler_at_final: pick("euler_at_final", checkBool),
+    // diffusers' default −∞ cannot be written in JSON, so null (or a missing field) means "no clipping".
+    lambda_min_clipped: pick("lambda_min_clipped", (f, v) =>
+      v === Number.NEGATIVE_INFINITY ? v : checkNumber(f, v, {}),
+    ),
+    original_inference_steps: pick("original_inference_steps", num({ integer: true, min: 1, max: T })),
+    timestep_scaling: pick("timestep_scaling", positive),
   };
 }

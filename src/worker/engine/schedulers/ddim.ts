@@ -1,5 +1,5 @@
 import type { SchedulerConfig } from "./config.js";
-import { alphasCumprod, roundHalfEven, spacedTimesteps } from "./noise-schedule.js";
+import { alphasCumprod, checkTimestepRange, roundHalfEven, spacedTimesteps } from "./noise-schedule.js";
 import { checkLengths, checkStepIndex, vpCoefficients } from "./predict.js";
 import type { Scheduler } from "./types.js";
 
@@ -23,6 +23,7 @@ export class DdimScheduler implements Scheduler {
     this.stride = Math.floor(T / steps);
     const ts = spacedTimesteps(config.timestep_spacing, T, steps, config.steps_offset);
     this.timesteps = ts.map(roundHalfEven);
+    checkTimestepRange(this.timesteps, T);
   }
 
   needsNoise(): boolean {
@@ -33,7 +34,7 @@ export class DdimScheduler implements Scheduler {
     return sample;
   }
 
-  step(modelOutput: Float32Array, stepIndex: number, sample: Float32Array): Float32Array {
+  step(modelOutput: Float32Array, stepIndex: number, sample: Float32Array): Float32Array<ArrayBuffer> {
     checkStepIndex(stepIndex, this.timesteps.length);
     checkLengths(sample, modelOutput);
     const t = this.timesteps[stepIndex];

@@ -1,6 +1,14 @@
 import { LatentFleetError } from "../../../common/errors.js";
 import type { SchedulerConfig } from "./config.js";
-import { alphasCumprod, dpmTimesteps, karrasSigmas, sigmaTable, sigmaToT } from "./noise-schedule.js";
+import {
+  alphasCumprod,
+  checkTimestepRange,
+  dpmTimesteps,
+  karrasSigmas,
+  roundHalfEven,
+  sigmaTable,
+  sigmaToT,
+} from "./noise-schedule.js";
 import { checkLengths, checkStepIndex, vpCoefficients } from "./predict.js";
 import type { Scheduler } from "./types.js";
 
@@ -44,14 +52,18 @@ export class DpmSolverMultistepScheduler implements Scheduler {
       sigmas = karrasSigmas(table[0], table[T - 1], steps);
       const logTable = table.map(Math.log);
       // diffusers rounds these to integers, except for the cosine schedule where the int64 cast truncates.
-      const toInt = config.beta_schedule === "squaredcos_cap_v2" ? Math.trunc : Math.round;
+      const toInt = config.beta_schedule === "squaredcos_cap_v2" ? Math.trunc : roundHalfEven;
       timesteps = sigmas.map((s) => toInt(sigmaToT(s, logTable)));
     } else {
       sigmas = timesteps.map((t) => table[t]);
     }
     if (timesteps.length === 0) {
-      throw new LatentFleetError("SCHEDULER_CONFIG_INVALID", "lambda_min_clipped leaves no timesteps to sample");
+      throw new LatentFleetError(
+        "SCHEDULER_CONFIG_INVALID",
+        "lambda_min_clipped leaves no timesteps to sample",
+      );
     }
+    checkTimestepRange(timesteps, T);
     this.timesteps = timesteps;
     this.sigmas = new Float64Array(timesteps.length + 1);
     this.sigmas.set(sigmas.subarray(0, timesteps.length));
@@ -66,7 +78,7 @@ export class DpmSolverMultistepScheduler implements Scheduler {
     return sample;
   }
 
-  step(modelOutput: Float32Array, stepIndex: number, sample: Float32Array): Float32Array {
+  step(modelOutput: Float32Array, stepIndex: number, sample: Float32Array): Float32Array<ArrayBuffer> {
     const n = this.timesteps.length;
     checkStepIndex(stepIndex, n);
     checkLengths(sample, modelOutput);
@@ -88,13 +100,12 @@ export class DpmSolverMultistepScheduler implements Scheduler {
     const h = t.lambda - s0.lambda;
     const keep = t.sigma / s0.sigma;
     const phi = -t.alpha * Math.expm1(-h);
-    let c0 = phi; // coefficient of D0 = m0
-    let c1 = 0; // coefficient of D1 = (m0 − m1)/r0
+    // x' = keep·x + phi·D0 + c1·(m0 − m1), with D0 = m0 and D1 = (m0 − m1)/r0 folded into c1.
+    let c1 = 0;
     if (prev !== null && !lastFirstOrder) {
       const s1 = vp(this.sigmas[stepIndex - 1]);
       const r0 = (s0.lambda - s1.lambda) / h;
       c1 = (config.solver_type === "midpoint" ? 0.5 * phi : t.alpha * (Math.expm1(-h) / h + 1)) / r0;
-      c0 = phi;
     }
     const out = new Float32Array(sample.length);
     const m0 = new Float32Array(sample.length);
@@ -102,7 +113,7 @@ export class DpmSolverMultistepScheduler implements Scheduler {
       const x = sample[i];
       const m = x0.x * x + x0.m * modelOutput[i];
       m0[i] = m;
-      out[i] = keep * x + c0 * m + (c1 !== 0 && prev !== null ? c1 * (m - prev[i]) : 0);
+      out[i] = keep * x + phi * m + (c1 !== 0 && prev !== null ? c1 * (m - prev[i]) : 0);
     }
     this.previousX0 = m0;
     this.nextIndex++;

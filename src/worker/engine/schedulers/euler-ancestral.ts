@@ -33,7 +33,12 @@ export class EulerAncestralScheduler implements Scheduler {
     return scaleBySigma(sample, this.sigmas, stepIndex, this.timesteps.length);
   }
 
-  step(modelOutput: Float32Array, stepIndex: number, sample: Float32Array, noise?: Float32Array): Float32Array {
+  step(
+    modelOutput: Float32Array,
+    stepIndex: number,
+    sample: Float32Array,
+    noise?: Float32Array,
+  ): Float32Array<ArrayBuffer> {
     checkStepIndex(stepIndex, this.timesteps.length);
     checkLengths(sample, modelOutput);
     const from = this.sigmas[stepIndex];

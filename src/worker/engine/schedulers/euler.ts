@@ -29,13 +29,13 @@ export function eulerSigmaSchedule(
   withOptions: boolean,
 ): SigmaSchedule {
   const table = sigmaTable(alphasCumprod(config, true));
-  let timesteps = spacedTimesteps(
+  let timesteps: Float64Array = spacedTimesteps(
     config.timestep_spacing,
     config.num_train_timesteps,
     steps,
     config.steps_offset,
   ).map(Math.fround);
-  let sigmas = timesteps.map((t) => interpTable(table, t));
+  let sigmas: Float64Array = timesteps.map((t) => interpTable(table, t));
   if (withOptions && config.use_karras_sigmas) {
     sigmas = karrasSigmas(config.sigma_min ?? sigmas[steps - 1], config.sigma_max ?? sigmas[0], steps);
     const logTable = table.map(Math.log);
@@ -46,7 +46,7 @@ export function eulerSigmaSchedule(
   all.set(sigmas);
   all[steps] = last;
   const max = all.reduce((a, b) => Math.max(a, b), 0);
-  // diffusers: with leading spacing the first timestep sits below T−1, so the start noise is √(σ²+1).
+  // diffusers' init_noise_sigma rule: σ_max for linspace/trailing spacing, √(σ_max²+1) for leading.
   const spacingStartsAtTop = config.timestep_spacing === "linspace" || config.timestep_spacing === "trailing";
   return { timesteps, sigmas: all, initNoiseSigma: spacingStartsAtTop ? max : Math.sqrt(max * max + 1) };
 }
@@ -77,7 +77,7 @@ export class EulerScheduler implements Scheduler {
     return scaleBySigma(sample, this.sigmas, stepIndex, this.timesteps.length);
   }
 
-  step(modelOutput: Float32Array, stepIndex: number, sample: Float32Array): Float32Array {
+  step(modelOutput: Float32Array, stepIndex: number, sample: Float32Array): Float32Array<ArrayBuffer> {
     checkStepIndex(stepIndex, this.timesteps.length);
     checkLengths(sample, modelOutput);
     const s = this.sigmas[stepIndex];

@@ -1,3 +1,4 @@
+import { LatentFleetError } from "../../../common/errors.js";
 import type { SchedulerConfig, TimestepSpacing } from "./config.js";
 
 const f32 = Math.fround;
@@ -74,7 +75,9 @@ export function alphasCumprod(config: SchedulerConfig, clampLast = false): Float
   if (config.trained_betas) betas = Float64Array.from(config.trained_betas, f32);
   else if (config.beta_schedule === "linear") betas = torchLinspaceF32(config.beta_start, config.beta_end, T);
   else if (config.beta_schedule === "scaled_linear") {
-    betas = torchLinspaceF32(Math.sqrt(config.beta_start), Math.sqrt(config.beta_end), T).map((b) => f32(b * b));
+    betas = torchLinspaceF32(Math.sqrt(config.beta_start), Math.sqrt(config.beta_end), T).map((b) =>
+      f32(b * b),
+    );
   } else betas = cosineBetas(T).map(f32);
   if (config.rescale_betas_zero_snr) betas = rescaleZeroTerminalSnr(betas).map(f32);
   const out = new Float64Array(T);
@@ -115,7 +118,11 @@ export function dpmTimesteps(
   n: number,
   stepsOffset: number,
 ): Float64Array {
-  if (spacing === "linspace") return linspace(0, last - 1, n + 1).map(roundHalfEven).reverse().subarray(0, n);
+  if (spacing === "linspace")
+    return linspace(0, last - 1, n + 1)
+      .map(roundHalfEven)
+      .reverse()
+      .subarray(0, n);
   if (spacing === "leading") {
     const ratio = Math.floor(last / (n + 1));
     return Float64Array.from({ length: n }, (_, i) => (n - i) * ratio + stepsOffset);
@@ -150,4 +157,15 @@ export function sigmaToT(sigma: number, logSigmas: Float64Array): number {
   const low = Math.min(Math.max(count - 1, 0), logSigmas.length - 2);
   const w = Math.min(Math.max((logSigmas[low] - logSigma) / (logSigmas[low] - logSigmas[low + 1]), 0), 1);
   return (1 - w) * low + w * (low + 1);
+}
+
+/** Leading spacing plus steps_offset can reach t = T for large step counts; ᾱ has no entry there. */
+export function checkTimestepRange(timesteps: Float64Array, T: number): void {
+  const max = timesteps.reduce((a, b) => Math.max(a, b), 0);
+  if (max > T - 1) {
+    throw new LatentFleetError(
+      "INVALID_ARGUMENT",
+      `steps=${timesteps.length} with this steps_offset gives timestep ${max}, beyond num_train_timesteps - 1 (${T - 1})`,
+    );
+  }
 }

@@ -38,13 +38,6 @@ export function veX0(prediction: ModelPrediction, s: number): Linear {
   return { x: x0.x * alpha, m: x0.m };
 }
 
-/** out[i] = a·x[i] + b·y[i]; Float32 storage, float64 arithmetic per element. */
-export function axpby(a: number, x: Float32Array, b: number, y: Float32Array): Float32Array {
-  const out = new Float32Array(x.length);
-  for (let i = 0; i < x.length; i++) out[i] = a * x[i] + b * y[i];
-  return out;
-}
-
 /** Throws unless every array has the sample's length, so a batch mix-up fails loudly instead of reading NaN. */
 export function checkLengths(sample: Float32Array, ...others: (Float32Array | undefined)[]): void {
   for (const arr of others) {
@@ -60,12 +53,19 @@ export function checkLengths(sample: Float32Array, ...others: (Float32Array | un
 /** Throws unless stepIndex names one of the scheduler's steps. */
 export function checkStepIndex(stepIndex: number, steps: number): void {
   if (!Number.isInteger(stepIndex) || stepIndex < 0 || stepIndex >= steps) {
-    throw new LatentFleetError("INVALID_ARGUMENT", `step index must be an integer in [0, ${steps}) (got ${stepIndex})`);
+    throw new LatentFleetError(
+      "INVALID_ARGUMENT",
+      `step index must be an integer in [0, ${steps}) (got ${stepIndex})`,
+    );
   }
 }
 
 /** Returns the noise array, or throws when a stochastic step was called without one. */
-export function requireNoise(noise: Float32Array | undefined, sample: Float32Array, stepIndex: number): Float32Array {
+export function requireNoise(
+  noise: Float32Array | undefined,
+  sample: Float32Array,
+  stepIndex: number,
+): Float32Array {
   if (noise === undefined) {
     throw new LatentFleetError("INVALID_ARGUMENT", `step ${stepIndex} needs a unit-normal noise array`);
   }

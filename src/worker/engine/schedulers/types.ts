@@ -27,6 +27,14 @@ export interface Scheduler {
   needsNoise(stepIndex: number): boolean;
   /** Returns the UNet input for step i (a new array, or `sample` itself when no scaling applies). */
   scaleModelInput(sample: Float32Array, stepIndex: number): Float32Array;
-  /** One denoising step; returns the new sample (new array). `noise` has the sample's length when needsNoise(i). */
-  step(modelOutput: Float32Array, stepIndex: number, sample: Float32Array, noise?: Float32Array): Float32Array;
+  /**
+   * One denoising step; returns the new sample (always a new array on its own ArrayBuffer).
+   * `noise` has the sample's length when needsNoise(i).
+   */
+  step(
+    modelOutput: Float32Array,
+    stepIndex: number,
+    sample: Float32Array,
+    noise?: Float32Array,
+  ): Float32Array<ArrayBuffer>;
 }

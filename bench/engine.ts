@@ -1,0 +1,144 @@
+/**
+ * bench/engine: the engine against a bare loop over the same ONNX sessions, side by side in one run.
+ *
+ * The bare loop runs only ONNX Runtime: text encoder (B prompts + 1 empty negative), steps x UNet on a
+ * 2B batch, VAE decode; no tokenizer, no scheduler, no PNG. The engine runs everything (in its thread, as
+ * workers run it) plus PNG encoding. Runs alternate between the two at every batch size, so machine noise
+ * hits both alike. Usage: npm run bench:engine -- [--model DIR] [--steps N] [--rounds N] [--batches 1,2,4]
+ */
+import { performance } from "node:perf_hooks";
+import { parseArgs } from "node:util";
+import ort from "onnxruntime-node";
+import { bundledModelDir } from "../src/common/package-root.js";
+import { parseDevice, sessionOptions } from "../src/worker/engine/device.js";
+import { EngineHost } from "../src/worker/engine/engine-host.js";
+import { readModelFolder } from "../src/worker/engine/model-folder.js";
+import { encodePng } from "../src/worker/engine/png.js";
+import type { SampleRequest } from "../src/worker/engine/sample-request.js";
+import { ClipTokenizer } from "../src/worker/engine/tokenizer.js";
+
+const { values } = parseArgs({
+  options: {
+    model: { type: "string", default: bundledModelDir() },
+    steps: { type: "string", default: "20" },
+    rounds: { type: "string", default: "3" },
+    batches: { type: "string", default: "1,2,4,8,16" },
+    threads: { type: "string" },
+  },
+});
+const steps = Number(values.steps);
+const rounds = Number(values.rounds);
+const batches = values.batches.split(",").map(Number);
+const threads = values.threads ? Number(values.threads) : undefined;
+const device = parseDevice("cpu");
+
+const COLORS = ["red", "green", "blue", "yellow", "purple", "orange"];
+const SHAPES = ["circle", "square", "triangle"];
+const BACKGROUNDS = ["white", "black", "gray"];
+let promptCounter = 0;
+/** Unique prompts, so the engine's text-embedding cache gives it no edge over the bare loop. */
+function nextPrompt(): string {
+  const i = promptCounter++;
+  return `a ${COLORS[i % 6]} ${SHAPES[Math.floor(i / 6) % 3]} on a ${BACKGROUNDS[Math.floor(i / 18) % 3]} background ${i}`;
+}
+
+class BareLoop {
+  private constructor(
+    private readonly te: ort.InferenceSession,
+    private readonly unet: ort.InferenceSession,
+    private readonly vae: ort.InferenceSession,
+    private readonly ids: Int32Array,
+  ) {}
+
+  static async create(dir: string): Promise<BareLoop> {
+    const folder = await readModelFolder(dir);
+    const options = sessionOptions(device, { intraOpThreads: threads });
+    const tok = await ClipTokenizer.fromFolder(folder.tokenizerDir);
+    return new BareLoop(
+      await ort.InferenceSession.create(folder.textEncoderPath, options),
+      await ort.InferenceSession.create(folder.unetPath, options),
+      await ort.InferenceSession.create(folder.vaeDecoderPath, options),
+      tok.encode("a red circle on a white background").ids,
+    );
+  }
+
+  async run(batch: number): Promise<void> {
+    const rows = batch + 1;
+    const ids = new Int32Array(rows * 77);
+    for (let r = 0; r < rows; r++) ids.set(this.ids, r * 77);
+    const te = await this.te.run({ input_ids: new ort.Tensor("int32", ids, [rows, 77]) });
+    const hidden = te.last_hidden_state.data as Float32Array;
+    const width = hidden.length / rows / 77;
+    const context = new Float32Array(2 * batch * 77 * width);
+    for (let r = 0; r < 2 * batch; r++) context.set(hidden.subarray(0, 77 * width), r * 77 * width);
+    const latents = new Float32Array(2 * batch * 4 * 8 * 8).fill(0.5);
+    let out: Float32Array = latents;
+    for (let s = 0; s < steps; s++) {
+      const res = await this.unet.run({
+        sample: new ort.Tensor("float32", latents, [2 * batch, 4, 8, 8]),
+        timestep: new ort.Tensor("float32", new Float32Array(2 * batch).fill(999 - s * 50), [2 * batch]),
+        encoder_hidden_states: new ort.Tensor("float32", context, [2 * batch, 77, width]),
+      });
+      out = res.out_sample.data as Float32Array;
+    }
+    await this.vae.run({
+      latent_sample: new ort.Tensor("float32", out.slice(0, batch * 256), [batch, 4, 8, 8]),
+    });
+  }
+}
+
+function request(seed: number): SampleRequest {
+  return {
+    prompt: nextPrompt(),
+    negativePrompt: "",
+    seed,
+    steps,
+    guidanceScale: 4,
+    scheduler: "euler",
+    width: 64,
+    height: 64,
+  };
+}
+
+async function main(): Promise<void> {
+  const engine = await EngineHost.start({ modelDir: values.model, device, intraOpThreads: threads });
+  const bare = await BareLoop.create(values.model);
+  console.log(
+    `model ${engine.model.name}, ${steps} steps, euler, CFG 4, 64x64, cpu, ${rounds} rounds per batch size`,
+  );
+  console.log(
+    "batch | bare img/s | engine img/s | ratio | engine split: tokenize / text / denoise / vae / png (ms per batch)",
+  );
+  await engine.generate([request(0)]);
+  await bare.run(1);
+  for (const batch of batches) {
+    let bareMs = 0;
+    let engineMs = 0;
+    const split = { tokenize: 0, text: 0, denoise: 0, vae: 0, png: 0 };
+    for (let r = 0; r < rounds; r++) {
+      let t = performance.now();
+      await bare.run(batch);
+      bareMs += performance.now() - t;
+      t = performance.now();
+      const result = await engine.generate(Array.from({ length: batch }, (_, i) => request(r * 100 + i)));
+      const tp = performance.now();
+      for (const s of result.samples) encodePng(s.rgb, s.width, s.height);
+      split.png += performance.now() - tp;
+      engineMs += performance.now() - t;
+      split.tokenize += result.timings.tokenizeMs;
+      split.text += result.timings.textEncoderMs;
+      split.denoise += result.timings.stepMs.reduce((a, b) => a + b, 0);
+      split.vae += result.timings.vaeMs;
+    }
+    const bareRate = (batch * rounds * 1000) / bareMs;
+    const engineRate = (batch * rounds * 1000) / engineMs;
+    const per = (x: number) => (x / rounds).toFixed(1);
+    console.log(
+      `${String(batch).padStart(5)} | ${bareRate.toFixed(2).padStart(10)} | ${engineRate.toFixed(2).padStart(12)} | ` +
+        `${(engineRate / bareRate).toFixed(3)} | ${per(split.tokenize)} / ${per(split.text)} / ${per(split.denoise)} / ${per(split.vae)} / ${per(split.png)}`,
+    );
+  }
+  await engine.close();
+}
+
+await main();

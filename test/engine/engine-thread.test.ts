@@ -1,0 +1,84 @@
+import { createServer, get } from "node:http";
+import type { AddressInfo } from "node:net";
+import { performance } from "node:perf_hooks";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { parseDevice } from "../../src/worker/engine/device.js";
+import { EngineHost } from "../../src/worker/engine/engine-host.js";
+import type { SampleRequest } from "../../src/worker/engine/sample-request.js";
+import { TINY_SHAPES } from "../helpers/paths.js";
+
+function request(over: Partial<SampleRequest> = {}): SampleRequest {
+  return {
+    prompt: "a yellow triangle on a black background",
+    negativePrompt: "",
+    seed: 9,
+    steps: 20,
+    guidanceScale: 4,
+    scheduler: "euler",
+    width: 64,
+    height: 64,
+    ...over,
+  };
+}
+
+function fetchOnce(port: number): Promise<number> {
+  const started = performance.now();
+  return new Promise((resolve, reject) => {
+    get({ host: "127.0.0.1", port, path: "/health" }, (res) => {
+      res.resume();
+      res.on("end", () => resolve(performance.now() - started));
+    }).on("error", reject);
+  });
+}
+
+describe("the engine thread", () => {
+  let engine: EngineHost;
+  beforeAll(async () => {
+    engine = await EngineHost.start({ modelDir: TINY_SHAPES, device: parseDevice("cpu") });
+  });
+  afterAll(async () => {
+    await engine.close();
+  });
+
+  it("keeps the host answering requests while a long batch runs", async () => {
+    const server = createServer((_req, res) => res.end("ok"));
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    const { port } = server.address() as AddressInfo;
+    const batch = Array.from({ length: 16 }, (_, i) => request({ seed: i, steps: 60 }));
+    const started = performance.now();
+    let running = true;
+    const job = engine.generate(batch).finally(() => {
+      running = false;
+    });
+    const latencies: number[] = [];
+    while (running && latencies.length < 400) {
+      latencies.push(await fetchOnce(port));
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    const result = await job;
+    const batchMs = performance.now() - started;
+    server.close();
+    expect(result.samples).toHaveLength(16);
+    // The batch must be long enough for the check to mean something.
+    expect(batchMs).toBeGreaterThan(2000);
+    expect(latencies.length).toBeGreaterThan(10);
+    // Loose bound: a blocked event loop would stall these for the whole batch (seconds).
+    expect(Math.max(...latencies)).toBeLessThan(500);
+  });
+
+  it("returns typed errors across the thread boundary", async () => {
+    await expect(engine.generate([request({ height: 30 })])).rejects.toMatchObject({
+      code: "INVALID_ARGUMENT",
+    });
+    const ok = await engine.generate([request({ steps: 2 })]);
+    expect(ok.samples[0].rgb.length).toBe(64 * 64 * 3);
+  });
+
+  it("fails to start on a missing model with MODEL_NOT_FOUND", async () => {
+    await expect(
+      EngineHost.start({ modelDir: "/nonexistent/model", device: parseDevice("cpu") }),
+    ).rejects.toMatchObject({
+      code: "MODEL_NOT_FOUND",
+    });
+  });
+});
