@@ -1,0 +1,40 @@
+/**
+ * Writes docs/tiny-shapes-contact-sheet.png: a few dozen samples of the bundled model with their prompts.
+ * Run: npm run docs:contact-sheet
+ */
+import { writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { bundledModelDir, packageRoot } from "../src/common/package-root.js";
+import { composeContactSheet, type SheetTile } from "../src/eval/contact-sheet.js";
+import { allScenes, caption } from "../src/eval/shapes-adherence.js";
+import { parseDevice } from "../src/worker/engine/device.js";
+import { DiffusionPipeline } from "../src/worker/engine/pipeline.js";
+import { encodePng } from "../src/worker/engine/png.js";
+
+const pipe = await DiffusionPipeline.load(bundledModelDir(), parseDevice("cpu"));
+// Every other caption of the 54, so each colour, shape and background appears several times.
+const scenes = allScenes()
+  .filter((_, i) => i % 3 === 0 || i % 3 === 1)
+  .slice(0, 36);
+const tiles: SheetTile[] = [];
+for (let i = 0; i < scenes.length; i += 6) {
+  const requests = scenes.slice(i, i + 6).map((scene, k) => ({
+    prompt: caption(scene),
+    negativePrompt: "",
+    seed: i + k,
+    steps: 20,
+    guidanceScale: 4,
+    scheduler: "euler" as const,
+    width: 64,
+    height: 64,
+  }));
+  const result = await pipe.generate(requests);
+  result.samples.forEach((s, k) => {
+    tiles.push({ ...s, label: `${requests[k].prompt.replace(/^a /, "")}, seed ${requests[k].seed}` });
+  });
+}
+await pipe.release();
+const sheet = composeContactSheet(tiles, { columns: 6, scale: 2 });
+const out = join(packageRoot(), "docs", "tiny-shapes-contact-sheet.png");
+await writeFile(out, encodePng(sheet.rgb, sheet.width, sheet.height));
+console.log(`${out}: ${tiles.length} samples, ${sheet.width}x${sheet.height}`);

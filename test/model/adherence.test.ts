@@ -1,0 +1,79 @@
+/**
+ * The bundled model follows its prompts: every one of the 54 captions with 2 seeds, read back with plain
+ * pixel statistics. A broken scheduler, guidance or VAE scaling shows up here as wrong colours or shapes.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+  allScenes,
+  caption,
+  readShapeImage,
+  type ShapeScene,
+  scoreAdherence,
+} from "../../src/eval/shapes-adherence.js";
+import { parseDevice } from "../../src/worker/engine/device.js";
+import { DiffusionPipeline } from "../../src/worker/engine/pipeline.js";
+import type { SampleRequest } from "../../src/worker/engine/sample-request.js";
+import type { SchedulerName } from "../../src/worker/engine/schedulers/types.js";
+import { TINY_SHAPES } from "../helpers/paths.js";
+
+const SEEDS = [1, 2];
+const BATCH = 8;
+
+describe("tiny-shapes prompt adherence", () => {
+  let pipe: DiffusionPipeline;
+  beforeAll(async () => {
+    pipe = await DiffusionPipeline.load(TINY_SHAPES, parseDevice("cpu"));
+  });
+  afterAll(async () => {
+    await pipe.release();
+  });
+
+  async function measure(scheduler: SchedulerName) {
+    const jobs: { scene: ShapeScene; req: SampleRequest }[] = [];
+    for (const scene of allScenes()) {
+      for (const seed of SEEDS) {
+        jobs.push({
+          scene,
+          req: {
+            prompt: caption(scene),
+            negativePrompt: "",
+            seed,
+            steps: 20,
+            guidanceScale: 4,
+            scheduler,
+            width: 64,
+            height: 64,
+          },
+        });
+      }
+    }
+    const pairs: { expected: ShapeScene; read: ShapeScene }[] = [];
+    for (let i = 0; i < jobs.length; i += BATCH) {
+      const chunk = jobs.slice(i, i + BATCH);
+      const result = await pipe.generate(chunk.map((j) => j.req));
+      result.samples.forEach((s, k) => {
+        pairs.push({ expected: chunk[k].scene, read: readShapeImage(s.rgb, s.width, s.height) });
+      });
+    }
+    const score = scoreAdherence(pairs);
+    const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
+    console.log(
+      `${scheduler}: ${score.total} images, background ${pct(score.background)}, colour ${pct(score.color)}, shape ${pct(score.shape)}`,
+    );
+    return score;
+  }
+
+  it("uses the model's default scheduler (euler) at the default settings", () => {
+    expect(pipe.describe().defaultScheduler).toBe("euler");
+  });
+
+  for (const scheduler of ["euler", "ddim", "euler_ancestral", "dpmpp_2m"] as const) {
+    it(`follows all 54 captions with ${scheduler} at 20 steps`, async () => {
+      const score = await measure(scheduler);
+      expect(score.total).toBe(108);
+      expect(score.background).toBeGreaterThanOrEqual(0.98);
+      expect(score.color).toBeGreaterThanOrEqual(0.95);
+      expect(score.shape).toBeGreaterThanOrEqual(0.9);
+    });
+  }
+});
