@@ -9,7 +9,13 @@ export type ErrorCode =
   | "DEVICE_INVALID"
   | "ENGINE_FAILED"
   | "ENGINE_CLOSED"
-  | "OUT_OF_MEMORY";
+  | "OUT_OF_MEMORY"
+  | "NATS_UNAVAILABLE"
+  | "NATS_SERVER_MISSING"
+  | "NATS_SETUP_FAILED"
+  | "PAYLOAD_INVALID"
+  | "SPEC_INVALID"
+  | "ROW_INVALID";
 
 /** The one error type Latent Fleet throws on purpose: a code for programs, a message for people. */
 export class LatentFleetError extends Error {

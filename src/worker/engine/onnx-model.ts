@@ -109,15 +109,18 @@ export function floatTensor(info: TensorInfo, data: Float32Array, dims: readonly
   }
 }
 
-/** An integer tensor (token ids, int64 timesteps) of the dtype the model declares. */
+/**
+ * An integer tensor (token ids, int64 timesteps) of the dtype the model declares. Fractional values are
+ * truncated, as numpy's astype does in the diffusers ONNX pipeline (Euler's 946.42 reaches an int64 UNet as 946).
+ */
 export function intTensor(info: TensorInfo, data: ArrayLike<number>, dims: readonly number[]): ort.Tensor {
   switch (info.type) {
     case "int32":
-      return new ort.Tensor("int32", Int32Array.from(data), dims);
+      return new ort.Tensor("int32", Int32Array.from(data, Math.trunc), dims);
     case "int64":
       return new ort.Tensor(
         "int64",
-        BigInt64Array.from(Array.from(data, (v) => BigInt(Math.round(v)))),
+        BigInt64Array.from(Array.from(data, (v) => BigInt(Math.trunc(v)))),
         dims,
       );
     case "float32":

@@ -1,0 +1,283 @@
+/**
+ * Idempotent setup of the streams, consumers and KV bucket. Anyone may call it at start-up (coordinator
+ * and workers alike): missing objects are created, drifted settings that the server lets us change are
+ * updated, and settings it cannot change are reported instead of silently kept.
+ */
+import {
+  AckPolicy,
+  type ConsumerConfig,
+  type ConsumerInfo,
+  DeliverPolicy,
+  DiscardPolicy,
+  type JetStreamClient,
+  type JetStreamManager,
+  JetStreamApiCodes,
+  JetStreamApiError,
+  ReplayPolicy,
+  RetentionPolicy,
+  type StreamConfig,
+  StorageType,
+} from "@nats-io/jetstream";
+import { type KV, Kvm } from "@nats-io/kv";
+import { nanos } from "@nats-io/transport-node";
+import { LatentFleetError } from "../errors.js";
+import {
+  DEAD_LETTERS_CONSUMER,
+  DEAD_LETTERS_STREAM,
+  JOBS_BUCKET,
+  maxDeliveriesAdvisorySubject,
+  RESULTS_STREAM,
+  RESULTS_SUBJECT_PREFIX,
+  TASKS_STREAM,
+  TASKS_SUBJECT_PREFIX,
+  taskSubject,
+  terminatedAdvisorySubject,
+  workersConsumerName,
+} from "./names.js";
+
+const MINUTE_MS = 60_000;
+const DAY_MS = 24 * 60 * MINUTE_MS;
+
+/**
+ * Largest task message the stream accepts (payload + headers). nats-server's default max_payload is
+ * 1 MiB, so a bigger stream limit would never be reached; the sharder keeps encoded tasks under
+ * MAX_TASK_PAYLOAD_BYTES (K samples of a few hundred bytes each are far below it).
+ */
+export const MAX_TASK_MESSAGE_BYTES = 1024 * 1024;
+/** Room left for the Nats-Msg-Id and other headers inside MAX_TASK_MESSAGE_BYTES. */
+export const MAX_TASK_PAYLOAD_BYTES = MAX_TASK_MESSAGE_BYTES - 4096;
+
+export const TOPOLOGY_DEFAULTS = {
+  /**
+   * A restarted coordinator republishes the shards after its last saved cursor; the window must cover
+   * the restart, including a Kubernetes crash-loop back-off (up to 5 min). Duplicates outside the window
+   * are still harmless (a shard rewrites identical files), only wasted work. Cost: one id per shard kept
+   * in server memory for the window.
+   */
+  taskDuplicateWindowMs: 10 * MINUTE_MS,
+  /** Results are kept this long so a coordinator that was down can replay what it has not folded. */
+  resultsMaxAgeMs: 7 * DAY_MS,
+  /** Unhandled dead-letter advisories wait this long for a coordinator. */
+  deadLettersMaxAgeMs: 7 * DAY_MS,
+  replicas: 1,
+} as const;
+
+export const WORKER_CONSUMER_DEFAULTS = {
+  /** A worker that stops sending in-progress acks for this long is presumed dead and its task redelivered. */
+  ackWaitMs: 60_000,
+  /** Attempts before a task is dead-lettered: enough for a worker crash or two, bounded for poison tasks. */
+  maxDeliver: 5,
+  /** Cap on tasks delivered and not yet acked, over all workers of the model (the server's own default). */
+  maxAckPending: 1000,
+  /**
+   * Pending pull requests the consumer keeps (one per idle worker). The server default (512) would
+   * starve a fleet larger than that, and the server refuses to change it after creation.
+   */
+  maxWaiting: 4096,
+} as const;
+
+export interface TopologyOptions {
+  taskDuplicateWindowMs?: number;
+  resultsMaxAgeMs?: number;
+  deadLettersMaxAgeMs?: number;
+  /** Replicas of every stream, KV bucket and consumer: 1 for one server, 3 for a cluster. */
+  replicas?: number;
+}
+
+export interface WorkerConsumerOptions {
+  ackWaitMs?: number;
+  maxDeliver?: number;
+  maxAckPending?: number;
+  maxWaiting?: number;
+  replicas?: number;
+}
+
+export interface Topology {
+  /** The job state and cursor bucket. */
+  jobs: KV;
+}
+
+export function tasksStreamConfig(opts: TopologyOptions = {}): StreamConfig {
+  const o = { ...TOPOLOGY_DEFAULTS, ...opts };
+  return streamConfig({
+    name: TASKS_STREAM,
+    subjects: [`${TASKS_SUBJECT_PREFIX}.>`],
+    retention: RetentionPolicy.Workqueue,
+    duplicate_window: nanos(o.taskDuplicateWindowMs),
+    max_msg_size: MAX_TASK_MESSAGE_BYTES,
+    // A full queue must refuse new tasks (the publisher sees an error), never drop queued ones.
+    discard: DiscardPolicy.New,
+    num_replicas: o.replicas,
+  });
+}
+
+export function resultsStreamConfig(opts: TopologyOptions = {}): StreamConfig {
+  const o = { ...TOPOLOGY_DEFAULTS, ...opts };
+  return streamConfig({
+    name: RESULTS_STREAM,
+    subjects: [`${RESULTS_SUBJECT_PREFIX}.>`],
+    retention: RetentionPolicy.Limits,
+    max_age: nanos(o.resultsMaxAgeMs),
+    discard: DiscardPolicy.Old,
+    num_replicas: o.replicas,
+  });
+}
+
+/** Captures the dead-letter advisories of LF_TASKS, which are core NATS messages and lost when nobody listens. */
+export function deadLettersStreamConfig(opts: TopologyOptions = {}): StreamConfig {
+  const o = { ...TOPOLOGY_DEFAULTS, ...opts };
+  return streamConfig({
+    name: DEAD_LETTERS_STREAM,
+    subjects: [maxDeliveriesAdvisorySubject("*"), terminatedAdvisorySubject("*")],
+    // Acked by the coordinator once the dead task is reported and removed.
+    retention: RetentionPolicy.Workqueue,
+    max_age: nanos(o.deadLettersMaxAgeMs),
+    discard: DiscardPolicy.Old,
+    num_replicas: o.replicas,
+  });
+}
+
+export function workerConsumerConfig(model: string, opts: WorkerConsumerOptions = {}): ConsumerConfig {
+  const o = { ...WORKER_CONSUMER_DEFAULTS, ...opts };
+  const name = workersConsumerName(model);
+  return {
+    name,
+    durable_name: name,
+    filter_subject: taskSubject(model),
+    ack_policy: AckPolicy.Explicit,
+    ack_wait: nanos(o.ackWaitMs),
+    max_deliver: o.maxDeliver,
+    max_ack_pending: o.maxAckPending,
+    max_waiting: o.maxWaiting,
+    deliver_policy: DeliverPolicy.All,
+    replay_policy: ReplayPolicy.Instant,
+    num_replicas: o.replicas ?? 0,
+  };
+}
+
+function deadLettersConsumerConfig(): ConsumerConfig {
+  return {
+    name: DEAD_LETTERS_CONSUMER,
+    durable_name: DEAD_LETTERS_CONSUMER,
+    ack_policy: AckPolicy.Explicit,
+    ack_wait: nanos(30_000),
+    // Handling needs NATS itself; never give up on a dead letter because NATS flapped.
+    max_deliver: -1,
+    deliver_policy: DeliverPolicy.All,
+    replay_policy: ReplayPolicy.Instant,
+    num_replicas: 0,
+  };
+}
+
+function streamConfig(cfg: Partial<StreamConfig> & Pick<StreamConfig, "name">): StreamConfig {
+  return { storage: StorageType.File, ...cfg } as StreamConfig;
+}
+
+/** Creates or updates LF_TASKS, LF_RESULTS, LF_DEAD_LETTERS (+ its consumer) and the LF_JOBS bucket. */
+export async function ensureTopology(
+  js: JetStreamClient,
+  jsm: JetStreamManager,
+  opts: TopologyOptions = {},
+): Promise<Topology> {
+  const replicas = opts.replicas ?? TOPOLOGY_DEFAULTS.replicas;
+  await ensureStream(jsm, tasksStreamConfig(opts));
+  await ensureStream(jsm, resultsStreamConfig(opts));
+  await ensureStream(jsm, deadLettersStreamConfig(opts));
+  await ensureConsumer(jsm, DEAD_LETTERS_STREAM, deadLettersConsumerConfig());
+  const jobs = await setupStep(`KV bucket ${JOBS_BUCKET}`, () =>
+    new Kvm(js).create(JOBS_BUCKET, { history: 1, storage: StorageType.File, replicas }),
+  );
+  return { jobs };
+}
+
+/** Creates or updates the durable `workers-<model>` consumer; LF_TASKS must exist (ensureTopology). */
+export function ensureWorkerConsumer(
+  jsm: JetStreamManager,
+  model: string,
+  opts: WorkerConsumerOptions = {},
+): Promise<ConsumerInfo> {
+  return ensureConsumer(jsm, TASKS_STREAM, workerConsumerConfig(model, opts));
+}
+
+async function ensureStream(jsm: JetStreamManager, want: StreamConfig): Promise<void> {
+  await setupStep(`stream ${want.name}`, async () => {
+    const have = await streamConfigOrNull(jsm, want.name);
+    if (!have) {
+      try {
+        await jsm.streams.add(want);
+        return;
+      } catch (err) {
+        // Lost a creation race with another process: fall through to the update path.
+        if (!(err instanceof JetStreamApiError) || err.code !== STREAM_NAME_IN_USE) throw err;
+      }
+    }
+    const current = have ?? (await jsm.streams.info(want.name)).config;
+    if (differs(current, want)) await jsm.streams.update(want.name, want);
+  });
+}
+
+// Fields the server keeps as set at creation (2.9): a mismatch means the object is someone else's.
+const FIXED_CONSUMER_FIELDS = ["filter_subject", "ack_policy", "deliver_policy", "max_waiting"] as const;
+const EDITABLE_CONSUMER_FIELDS = ["ack_wait", "max_deliver", "max_ack_pending"] as const;
+
+async function ensureConsumer(jsm: JetStreamManager, stream: string, want: ConsumerConfig): Promise<ConsumerInfo> {
+  const name = want.durable_name ?? "";
+  return setupStep(`consumer ${stream}/${name}`, async () => {
+    const have = await consumerInfoOrNull(jsm, stream, name);
+    if (!have) return jsm.consumers.add(stream, want);
+    const fixed = FIXED_CONSUMER_FIELDS.filter((k) => want[k] !== undefined && have.config[k] !== want[k]);
+    if (fixed.length > 0) {
+      throw new LatentFleetError(
+        "NATS_SETUP_FAILED",
+        `consumer ${stream}/${name} exists with other ${fixed.join(", ")} (${fixed
+          .map((k) => `${String(have.config[k])}, want ${String(want[k])}`)
+          .join("; ")}); delete it (nats consumer rm ${stream} ${name}) so it can be recreated`,
+      );
+    }
+    const edits = EDITABLE_CONSUMER_FIELDS.filter((k) => have.config[k] !== want[k]);
+    if (edits.length === 0) return have;
+    return jsm.consumers.update(stream, name, Object.fromEntries(edits.map((k) => [k, want[k]])));
+  });
+}
+
+// JSStreamNameExistErr: not among the client's JetStreamApiCodes.
+const STREAM_NAME_IN_USE = 10058;
+
+async function streamConfigOrNull(jsm: JetStreamManager, name: string): Promise<StreamConfig | null> {
+  try {
+    return (await jsm.streams.info(name)).config;
+  } catch (err) {
+    if (err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamNotFound) return null;
+    throw err;
+  }
+}
+
+async function consumerInfoOrNull(
+  jsm: JetStreamManager,
+  stream: string,
+  name: string,
+): Promise<ConsumerInfo | null> {
+  try {
+    return await jsm.consumers.info(stream, name);
+  } catch (err) {
+    if (err instanceof JetStreamApiError && err.code === JetStreamApiCodes.ConsumerNotFound) return null;
+    throw err;
+  }
+}
+
+/** True when a field we set has another value on the server (fields we leave unset are not compared). */
+function differs(have: StreamConfig, want: StreamConfig): boolean {
+  return (Object.keys(want) as (keyof StreamConfig)[]).some(
+    (k) => JSON.stringify(have[k]) !== JSON.stringify(want[k]),
+  );
+}
+
+async function setupStep<T>(what: string, step: () => Promise<T>): Promise<T> {
+  try {
+    return await step();
+  } catch (err) {
+    if (err instanceof LatentFleetError) throw err;
+    const reason = err instanceof Error ? err.message : String(err);
+    throw new LatentFleetError("NATS_SETUP_FAILED", `cannot set up NATS ${what}: ${reason}`, { cause: err });
+  }
+}
