@@ -23,7 +23,8 @@ const MAX_TOKEN_LENGTH = 64;
  * never share a token (and so never share a consumer or a work queue subject).
  */
 export function subjectToken(name: string): string {
-  if (name.length === 0) throw new LatentFleetError("INVALID_ARGUMENT", "a NATS subject token cannot be empty");
+  if (name.length === 0)
+    throw new LatentFleetError("INVALID_ARGUMENT", "a NATS subject token cannot be empty");
   if (/^[A-Za-z0-9_-]+$/.test(name) && name.length <= MAX_TOKEN_LENGTH) return name;
   const hash = createHash("sha256").update(name).digest("hex").slice(0, 10);
   const safe = name.replace(/[^A-Za-z0-9_-]+/g, "_").slice(0, MAX_TOKEN_LENGTH - hash.length - 1);
@@ -53,11 +54,6 @@ export function workersConsumerName(model: string): string {
 /** Max-deliveries advisory subject for a consumer of LF_TASKS (`*` matches every consumer). */
 export function maxDeliveriesAdvisorySubject(consumer = "*"): string {
   return `${ADVISORY_PREFIX}.MAX_DELIVERIES.${TASKS_STREAM}.${consumer}`;
-}
-
-/** Advisory sent when a worker terminates a task (`msg.term()`), e.g. an undecodable payload. */
-export function terminatedAdvisorySubject(consumer = "*"): string {
-  return `${ADVISORY_PREFIX}.MSG_TERMINATED.${TASKS_STREAM}.${consumer}`;
 }
 
 /** KV key of a job's state in LF_JOBS. */

@@ -1,7 +1,6 @@
 /**
- * Idempotent setup of the streams, consumers and KV bucket. Anyone may call it at start-up (coordinator
- * and workers alike): missing objects are created, drifted settings that the server lets us change are
- * updated, and settings it cannot change are reported instead of silently kept.
+ * The streams, consumers and KV bucket, their settings and why, and their idempotent setup. Anyone may
+ * call it at start-up (coordinator and workers alike); see ensure.ts for how drift is handled.
  */
 import {
   AckPolicy,
@@ -11,16 +10,14 @@ import {
   DiscardPolicy,
   type JetStreamClient,
   type JetStreamManager,
-  JetStreamApiCodes,
-  JetStreamApiError,
   ReplayPolicy,
   RetentionPolicy,
-  type StreamConfig,
   StorageType,
+  type StreamConfig,
 } from "@nats-io/jetstream";
 import { type KV, Kvm } from "@nats-io/kv";
 import { nanos } from "@nats-io/transport-node";
-import { LatentFleetError } from "../errors.js";
+import { ensureConsumer, ensureStream, setupStep } from "./ensure.js";
 import {
   DEAD_LETTERS_CONSUMER,
   DEAD_LETTERS_STREAM,
@@ -31,7 +28,6 @@ import {
   TASKS_STREAM,
   TASKS_SUBJECT_PREFIX,
   taskSubject,
-  terminatedAdvisorySubject,
   workersConsumerName,
 } from "./names.js";
 
@@ -123,12 +119,16 @@ export function resultsStreamConfig(opts: TopologyOptions = {}): StreamConfig {
   });
 }
 
-/** Captures the dead-letter advisories of LF_TASKS, which are core NATS messages and lost when nobody listens. */
+/**
+ * Captures the max-deliveries advisories of LF_TASKS: they are core NATS messages, lost when no coordinator
+ * listens. (Terminated tasks are not captured: nats-server removes a `term()`ed message from a work queue,
+ * so there is nothing left to fetch; a worker that terminates a task reports it in its TaskResult first.)
+ */
 export function deadLettersStreamConfig(opts: TopologyOptions = {}): StreamConfig {
   const o = { ...TOPOLOGY_DEFAULTS, ...opts };
   return streamConfig({
     name: DEAD_LETTERS_STREAM,
-    subjects: [maxDeliveriesAdvisorySubject("*"), terminatedAdvisorySubject("*")],
+    subjects: [maxDeliveriesAdvisorySubject("*")],
     // Acked by the coordinator once the dead task is reported and removed.
     retention: RetentionPolicy.Workqueue,
     max_age: nanos(o.deadLettersMaxAgeMs),
@@ -197,87 +197,4 @@ export function ensureWorkerConsumer(
   opts: WorkerConsumerOptions = {},
 ): Promise<ConsumerInfo> {
   return ensureConsumer(jsm, TASKS_STREAM, workerConsumerConfig(model, opts));
-}
-
-async function ensureStream(jsm: JetStreamManager, want: StreamConfig): Promise<void> {
-  await setupStep(`stream ${want.name}`, async () => {
-    const have = await streamConfigOrNull(jsm, want.name);
-    if (!have) {
-      try {
-        await jsm.streams.add(want);
-        return;
-      } catch (err) {
-        // Lost a creation race with another process: fall through to the update path.
-        if (!(err instanceof JetStreamApiError) || err.code !== STREAM_NAME_IN_USE) throw err;
-      }
-    }
-    const current = have ?? (await jsm.streams.info(want.name)).config;
-    if (differs(current, want)) await jsm.streams.update(want.name, want);
-  });
-}
-
-// Fields the server keeps as set at creation (2.9): a mismatch means the object is someone else's.
-const FIXED_CONSUMER_FIELDS = ["filter_subject", "ack_policy", "deliver_policy", "max_waiting"] as const;
-const EDITABLE_CONSUMER_FIELDS = ["ack_wait", "max_deliver", "max_ack_pending"] as const;
-
-async function ensureConsumer(jsm: JetStreamManager, stream: string, want: ConsumerConfig): Promise<ConsumerInfo> {
-  const name = want.durable_name ?? "";
-  return setupStep(`consumer ${stream}/${name}`, async () => {
-    const have = await consumerInfoOrNull(jsm, stream, name);
-    if (!have) return jsm.consumers.add(stream, want);
-    const fixed = FIXED_CONSUMER_FIELDS.filter((k) => want[k] !== undefined && have.config[k] !== want[k]);
-    if (fixed.length > 0) {
-      throw new LatentFleetError(
-        "NATS_SETUP_FAILED",
-        `consumer ${stream}/${name} exists with other ${fixed.join(", ")} (${fixed
-          .map((k) => `${String(have.config[k])}, want ${String(want[k])}`)
-          .join("; ")}); delete it (nats consumer rm ${stream} ${name}) so it can be recreated`,
-      );
-    }
-    const edits = EDITABLE_CONSUMER_FIELDS.filter((k) => have.config[k] !== want[k]);
-    if (edits.length === 0) return have;
-    return jsm.consumers.update(stream, name, Object.fromEntries(edits.map((k) => [k, want[k]])));
-  });
-}
-
-// JSStreamNameExistErr: not among the client's JetStreamApiCodes.
-const STREAM_NAME_IN_USE = 10058;
-
-async function streamConfigOrNull(jsm: JetStreamManager, name: string): Promise<StreamConfig | null> {
-  try {
-    return (await jsm.streams.info(name)).config;
-  } catch (err) {
-    if (err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamNotFound) return null;
-    throw err;
-  }
-}
-
-async function consumerInfoOrNull(
-  jsm: JetStreamManager,
-  stream: string,
-  name: string,
-): Promise<ConsumerInfo | null> {
-  try {
-    return await jsm.consumers.info(stream, name);
-  } catch (err) {
-    if (err instanceof JetStreamApiError && err.code === JetStreamApiCodes.ConsumerNotFound) return null;
-    throw err;
-  }
-}
-
-/** True when a field we set has another value on the server (fields we leave unset are not compared). */
-function differs(have: StreamConfig, want: StreamConfig): boolean {
-  return (Object.keys(want) as (keyof StreamConfig)[]).some(
-    (k) => JSON.stringify(have[k]) !== JSON.stringify(want[k]),
-  );
-}
-
-async function setupStep<T>(what: string, step: () => Promise<T>): Promise<T> {
-  try {
-    return await step();
-  } catch (err) {
-    if (err instanceof LatentFleetError) throw err;
-    const reason = err instanceof Error ? err.message : String(err);
-    throw new LatentFleetError("NATS_SETUP_FAILED", `cannot set up NATS ${what}: ${reason}`, { cause: err });
-  }
 }

@@ -1,0 +1,10 @@
+/** The NATS JetStream layer shared by the coordinator, the workers and the CLI. */
+export * from "./codec.js";
+export * from "./connect.js";
+export * from "./dead-letters.js";
+export * from "./embedded-server.js";
+export * from "./names.js";
+export * from "./results.js";
+export * from "./server-binary.js";
+export * from "./tasks.js";
+export * from "./topology.js";
