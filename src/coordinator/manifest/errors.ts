@@ -1,9 +1,9 @@
 /** Errors of the manifest layer: spec errors stop a job before it starts; field errors become row errors. */
 import { LatentFleetError } from "../../common/errors.js";
 
-/** A bad spec: `file:line: message`, with code SPEC_INVALID. */
-export function specError(file: string, line: number, message: string): LatentFleetError {
-  return new LatentFleetError("SPEC_INVALID", `${file}:${line}: ${message}`);
+/** A bad spec: `file:line: message` (or `file: message` for the whole file), with code SPEC_INVALID. */
+export function specError(file: string, line: number | undefined, message: string): LatentFleetError {
+  return new LatentFleetError("SPEC_INVALID", `${file}${line === undefined ? "" : `:${line}`}: ${message}`);
 }
 
 /**

@@ -74,4 +74,11 @@ export interface RowError {
   message: string;
 }
 
-export type ManifestEvent = { type: "sample"; sample: ManifestSample } | ({ type: "row_error" } & RowError);
+/**
+ * In manifest order: a sample; a row that was rejected (the job goes on); or a notice for the job's log
+ * (today only: too many explicit ids to check them all for duplicates, see ids.ts).
+ */
+export type ManifestEvent =
+  | { type: "sample"; sample: ManifestSample }
+  | ({ type: "row_error" } & RowError)
+  | { type: "notice"; message: string };

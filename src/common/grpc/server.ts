@@ -1,0 +1,72 @@
+/**
+ * A gRPC server with the standard health service (grpc.health.v1) and server reflection, bound to one
+ * address. Kubernetes' native gRPC probes and grpcurl both work against it.
+ */
+import {
+  Server,
+  ServerCredentials,
+  type ServiceDefinition,
+  type UntypedServiceImplementation,
+} from "@grpc/grpc-js";
+import { loadSync } from "@grpc/proto-loader";
+import { ReflectionService } from "@grpc/reflection";
+import { HealthImplementation, type ServingStatus } from "grpc-health-check";
+import { LatentFleetError } from "../errors.js";
+import { PROTO_LOADER_OPTIONS, protoFile } from "../proto/load.js";
+
+export interface GrpcServerHandle {
+  server: Server;
+  /** The bound port (useful with port 0). */
+  port: number;
+  setServing(service: string, status: ServingStatus): void;
+  /** Graceful shutdown; forced after `graceMs`. */
+  stop(graceMs?: number): Promise<void>;
+}
+
+export async function startGrpcServer(
+  address: string,
+  services: { definition: ServiceDefinition; implementation: UntypedServiceImplementation; name: string }[],
+  protoFiles: ("coordinator" | "worker" | "task")[],
+): Promise<GrpcServerHandle> {
+  const server = new Server({ "grpc.max_receive_message_length": 16 * 1024 * 1024 });
+  for (const s of services) server.addService(s.definition, s.implementation);
+  const health = new HealthImplementation(
+    Object.fromEntries([["", "SERVING"], ...services.map((s) => [s.name, "SERVING"])]),
+  );
+  health.addToServer(server);
+  const reflection = new ReflectionService(
+    loadSync(
+      protoFiles.map((f) => protoFile(f)),
+      {
+        ...PROTO_LOADER_OPTIONS,
+        includeDirs: [protoFile("task").replace(/latentfleet\/v1\/task\.proto$/, "")],
+      },
+    ),
+  );
+  reflection.addToServer(server);
+  const port = await new Promise<number>((resolve, reject) => {
+    server.bindAsync(address, ServerCredentials.createInsecure(), (err, bound) => {
+      if (err)
+        reject(
+          new LatentFleetError("INVALID_ARGUMENT", `cannot listen for gRPC on ${address}: ${err.message}`),
+        );
+      else resolve(bound);
+    });
+  });
+  return {
+    server,
+    port,
+    setServing: (service, status) => health.setStatus(service, status),
+    stop: (graceMs = 5000) =>
+      new Promise<void>((resolve) => {
+        const timer = setTimeout(() => {
+          server.forceShutdown();
+          resolve();
+        }, graceMs);
+        server.tryShutdown(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      }),
+  };
+}
