@@ -1,5 +1,5 @@
 /**
- * Writes docs/tiny-shapes-contact-sheet.png: a few dozen samples of the bundled model with their prompts.
+ * Writes docs/tiny-shapes-contact-sheet.png: one sample of each of the bundled model's 54 captions.
  * Run: npm run docs:contact-sheet
  */
 import { writeFile } from "node:fs/promises";
@@ -12,13 +12,11 @@ import { DiffusionPipeline } from "../src/worker/engine/pipeline.js";
 import { encodePng } from "../src/worker/engine/png.js";
 
 const pipe = await DiffusionPipeline.load(bundledModelDir(), parseDevice("cpu"));
-// Every other caption of the 54, so each colour, shape and background appears several times.
-const scenes = allScenes()
-  .filter((_, i) => i % 3 === 0 || i % 3 === 1)
-  .slice(0, 36);
+// All 54 captions: 6 colours x 3 shapes x 3 backgrounds, one seed each.
+const scenes = allScenes();
 const tiles: SheetTile[] = [];
-for (let i = 0; i < scenes.length; i += 6) {
-  const requests = scenes.slice(i, i + 6).map((scene, k) => ({
+for (let i = 0; i < scenes.length; i += 9) {
+  const requests = scenes.slice(i, i + 9).map((scene, k) => ({
     prompt: caption(scene),
     negativePrompt: "",
     seed: i + k,
@@ -34,7 +32,7 @@ for (let i = 0; i < scenes.length; i += 6) {
   });
 }
 await pipe.release();
-const sheet = composeContactSheet(tiles, { columns: 6, scale: 2 });
+const sheet = composeContactSheet(tiles, { columns: 9, scale: 2 });
 const out = join(packageRoot(), "docs", "tiny-shapes-contact-sheet.png");
 await writeFile(out, encodePng(sheet.rgb, sheet.width, sheet.height));
 console.log(`${out}: ${tiles.length} samples, ${sheet.width}x${sheet.height}`);
