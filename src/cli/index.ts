@@ -2,7 +2,11 @@
 import { Command, CommanderError } from "commander";
 import { isLatentFleetError } from "../common/errors.js";
 import { packageVersion } from "../common/package-root.js";
+import { registerCoordinator } from "./commands/coordinator.js";
+import { registerJobClientCommands } from "./commands/jobs-client.js";
+import { registerRun } from "./commands/run.js";
 import { registerSample } from "./commands/sample.js";
+import { registerWorker } from "./commands/worker.js";
 
 export async function main(argv: string[]): Promise<number> {
   const program = new Command("latent-fleet")
@@ -10,6 +14,10 @@ export async function main(argv: string[]): Promise<number> {
     .version(packageVersion())
     .exitOverride()
     .configureOutput({ outputError: (text, write) => write(text) });
+  registerRun(program);
+  registerCoordinator(program);
+  registerWorker(program);
+  registerJobClientCommands(program);
   registerSample(program);
   try {
     await program.parseAsync(argv, { from: "node" });

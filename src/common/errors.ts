@@ -15,7 +15,27 @@ export type ErrorCode =
   | "NATS_SETUP_FAILED"
   | "PAYLOAD_INVALID"
   | "SPEC_INVALID"
-  | "ROW_INVALID";
+  | "ROW_INVALID"
+  /** The worker is draining: the task goes back to the queue, or the call is refused. */
+  | "WORKER_DRAINING"
+  /** An output file or the shard metadata could not be written. */
+  | "OUTPUT_FAILED"
+  /** The sample's job was cancelled before it ran. */
+  | "CANCELLED"
+  /** A task for another model reached this worker. */
+  | "MODEL_MISMATCH"
+  /** No job with that id (coordinator). */
+  | "JOB_NOT_FOUND"
+  /** A job ended FAILED or CANCELLED (`watch`, `submit --watch`). */
+  | "JOB_FAILED"
+  /** The task was dead-lettered after its last delivery (errors.jsonl). */
+  | "DEAD_LETTERED"
+  /** No coordinator answers at the given address, or it did not answer in time. */
+  | "COORDINATOR_UNAVAILABLE"
+  /** The coordinator answered with an internal error. */
+  | "COORDINATOR_ERROR"
+  /** A process that `run` started exited before the job ended. */
+  | "PROCESS_FAILED";
 
 /** The one error type Latent Fleet throws on purpose: a code for programs, a message for people. */
 export class LatentFleetError extends Error {

@@ -12,11 +12,11 @@
  * the kernel stops it even when the parent is SIGKILLed. Nothing is written to stdout: the server's log
  * (stderr) is kept in memory, and its tail is shown when start fails. The store folder is the caller's.
  */
-import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
+import { freePort, withParentDeathSignal } from "../child-process.js";
 import { LatentFleetError } from "../errors.js";
 
 export interface EmbeddedNatsServerOptions {
@@ -213,44 +213,4 @@ function safeReaddir(dir: string): string[] {
   } catch {
     return [];
   }
-}
-
-/** A port that was free a moment ago (nats-server has no "any free port" for its client port in every version). */
-function freePort(host: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.unref();
-    srv.once("error", reject);
-    srv.listen(0, host, () => {
-      const addr = srv.address();
-      const port = typeof addr === "object" && addr ? addr.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-let setprivPath: string | null | undefined;
-
-/** True when the child can be tied to this process's death (`setpriv --pdeathsig`, Linux util-linux >= 2.33). */
-export function parentDeathSignalAvailable(): boolean {
-  if (setprivPath === undefined) {
-    setprivPath = null;
-    if (process.platform === "linux") {
-      for (const candidate of ["setpriv", "/usr/bin/setpriv", "/bin/setpriv"]) {
-        const probe = spawnSync(candidate, ["--help"], { encoding: "utf8", timeout: 5_000 });
-        if (probe.status === 0 && probe.stdout.includes("--pdeathsig")) {
-          setprivPath = candidate;
-          break;
-        }
-      }
-    }
-  }
-  return setprivPath !== null;
-}
-
-/** Runs the command under `setpriv --pdeathsig TERM` where available. */
-function withParentDeathSignal(bin: string, args: string[]): [string, string[]] {
-  return parentDeathSignalAvailable() && setprivPath
-    ? [setprivPath, ["--pdeathsig", "TERM", "--", bin, ...args]]
-    : [bin, args];
 }

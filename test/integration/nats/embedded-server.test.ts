@@ -4,11 +4,9 @@ import { createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { parentDeathSignalAvailable } from "../../../src/common/child-process.js";
 import { LatentFleetError } from "../../../src/common/errors.js";
-import {
-  parentDeathSignalAvailable,
-  startEmbeddedNatsServer,
-} from "../../../src/common/nats/embedded-server.js";
+import { startEmbeddedNatsServer } from "../../../src/common/nats/embedded-server.js";
 import { findNatsServer } from "../../../src/common/nats/server-binary.js";
 import { ROOT } from "../../helpers/paths.js";
 

@@ -1,0 +1,55 @@
+/** `latent-fleet coordinator`: runs the coordinator until SIGINT or SIGTERM. */
+import type { Command } from "commander";
+import { DEFAULT_GRPC_ADDRESS, startCoordinator } from "../../coordinator/coordinator.js";
+import { MAX_SHARD_SIZE } from "../../coordinator/sharder.js";
+import { integerOption } from "../options.js";
+
+interface CoordinatorCliOptions {
+  nats: string;
+  grpc: string;
+  shardSize?: number;
+  maxInFlight?: number;
+  replicas?: number;
+}
+
+export function registerCoordinator(program: Command): void {
+  program
+    .command("coordinator")
+    .description("run the coordinator: accepts jobs over gRPC, publishes their tasks, folds the results")
+    .requiredOption("--nats <url>", "NATS server(s) with JetStream, e.g. nats://127.0.0.1:4222")
+    .option("--grpc <host:port>", "where to serve the gRPC API", DEFAULT_GRPC_ADDRESS)
+    .option(
+      "--shard-size <n>",
+      "most samples per task (default 32)",
+      integerOption("--shard-size", 1, MAX_SHARD_SIZE),
+    )
+    .option(
+      "--max-in-flight <n>",
+      "most task publishes awaiting the stream's ack, per job (default 256)",
+      integerOption("--max-in-flight", 1, 65_536),
+    )
+    .option(
+      "--replicas <n>",
+      "replicas of the NATS streams and bucket (3 for a NATS cluster)",
+      integerOption("--replicas", 1, 5),
+    )
+    .action(async (opts: CoordinatorCliOptions) => {
+      const coordinator = await startCoordinator({
+        natsUrl: opts.nats,
+        grpcAddress: opts.grpc,
+        shardSize: opts.shardSize,
+        maxInFlight: opts.maxInFlight,
+        ...(opts.replicas === undefined ? {} : { topology: { replicas: opts.replicas } }),
+      });
+      await new Promise<void>((resolve) => {
+        const stop = () => {
+          process.off("SIGINT", stop);
+          process.off("SIGTERM", stop);
+          resolve();
+        };
+        process.on("SIGINT", stop);
+        process.on("SIGTERM", stop);
+      });
+      await coordinator.stop();
+    });
+}

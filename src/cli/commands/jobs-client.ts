@@ -1,0 +1,164 @@
+/**
+ * The commands that talk to a running coordinator: `submit`, `status`, `watch`, `cancel`, `jobs`.
+ * Results go to stdout as plain lines (one per update for `watch`); `--json` gives JSON instead.
+ * `watch` (and `submit --watch`) exit 0 only when the job SUCCEEDED.
+ */
+import type { Command } from "commander";
+import { LatentFleetError } from "../../common/errors.js";
+import type { Job } from "../../common/proto/generated/latentfleet/v1/Job.js";
+import { CoordinatorClient, DEFAULT_COORDINATOR_ADDRESS, isFinalJobState } from "../coordinator-client.js";
+
+interface ClientOptions {
+  coordinator: string;
+  json?: boolean;
+}
+
+const COORDINATOR_HELP = "coordinator gRPC address";
+
+function stateName(job: Job): string {
+  return job.state.replace(/^JOB_STATE_/, "");
+}
+
+export function formatDuration(seconds: number): string {
+  if (!Number.isFinite(seconds) || seconds < 0) return "?";
+  const s = Math.round(seconds);
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, "0")}s`;
+  return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, "0")}m`;
+}
+
+/** One line: id, state, counts, rate, ETA (or the error). */
+export function formatJobLine(job: Job): string {
+  const state = stateName(job);
+  const total = Number(job.samples_total);
+  const final = isFinalJobState(job.state);
+  const known = total > 0 || final || state === "RUNNING";
+  const parts = [
+    `${job.job_id} ${state}`,
+    `${job.samples_done}/${known ? total : "?"} done`,
+    `${job.samples_failed} failed`,
+  ];
+  if (Number(job.rows_rejected) > 0) parts.push(`${job.rows_rejected} rows rejected`);
+  if (!final) {
+    parts.push(`${job.images_per_second.toFixed(1)} images/s`);
+    parts.push(`ETA ${job.eta_seconds >= 0 ? formatDuration(job.eta_seconds) : "?"}`);
+  }
+  if (job.error && state !== "SUCCEEDED") parts.push(job.error);
+  return parts.join(", ");
+}
+
+function formatJobDetails(job: Job): string {
+  const lines = [
+    formatJobLine(job),
+    `  model ${job.model}, output ${job.output}`,
+    `  shards ${job.shards_done} done of ${job.shards_published} published${Number(job.shards_total) > 0 ? ` (${job.shards_total} in all)` : ""}`,
+    `  created ${new Date(Number(job.created_at_ms)).toISOString()}${Number(job.finished_at_ms) > 0 ? `, finished ${new Date(Number(job.finished_at_ms)).toISOString()}` : ""}`,
+  ];
+  return lines.join("\n");
+}
+
+async function withClient<T>(address: string, work: (c: CoordinatorClient) => Promise<T>): Promise<T> {
+  const client = await CoordinatorClient.connect(address);
+  try {
+    return await work(client);
+  } finally {
+    client.close();
+  }
+}
+
+function print(line: string): void {
+  process.stdout.write(`${line}\n`);
+}
+
+/** Prints each update until the job ends; throws JOB_FAILED unless it SUCCEEDED. */
+async function watch(client: CoordinatorClient, jobId: string, json: boolean): Promise<void> {
+  let last: Job | null = null;
+  for await (const job of client.watchJob(jobId)) {
+    print(json ? JSON.stringify(job) : formatJobLine(job));
+    last = job;
+  }
+  if (!last || !isFinalJobState(last.state)) {
+    throw new LatentFleetError(
+      "COORDINATOR_UNAVAILABLE",
+      `the coordinator at ${client.address} stopped reporting job ${jobId} before it ended`,
+    );
+  }
+  if (last.state !== "JOB_STATE_SUCCEEDED") {
+    throw new LatentFleetError(
+      "JOB_FAILED",
+      `job ${jobId} ended ${stateName(last)}${last.error ? `: ${last.error}` : ""}`,
+    );
+  }
+}
+
+function coordinatorOption(cmd: Command): Command {
+  return cmd.option("--coordinator <host:port>", COORDINATOR_HELP, DEFAULT_COORDINATOR_ADDRESS);
+}
+
+export function registerJobClientCommands(program: Command): void {
+  coordinatorOption(
+    program
+      .command("submit")
+      .description("submit a job spec to a coordinator (prints the job id)")
+      .argument(
+        "<spec>",
+        "job spec (YAML or JSON) or a prompts file; the prompt files it names are sent with it",
+      )
+      .option("--out <dir>", "output folder (replaces the spec's `output`)")
+      .option("--watch", "then follow the job until it ends (exit 0 only when it succeeds)")
+      .option("--json", "print JSON"),
+  ).action(async (spec: string, opts: ClientOptions & { out?: string; watch?: boolean }) => {
+    await withClient(opts.coordinator, async (client) => {
+      const jobId = await client.submit(spec, { out: opts.out });
+      print(opts.json ? JSON.stringify({ job_id: jobId }) : jobId);
+      if (opts.watch) await watch(client, jobId, opts.json === true);
+    });
+  });
+
+  coordinatorOption(
+    program
+      .command("status")
+      .description("show a job's state and progress")
+      .argument("<job-id>")
+      .option("--json", "print JSON"),
+  ).action(async (jobId: string, opts: ClientOptions) => {
+    await withClient(opts.coordinator, async (client) => {
+      const job = await client.getJob(jobId);
+      print(opts.json ? JSON.stringify(job) : formatJobDetails(job));
+    });
+  });
+
+  coordinatorOption(
+    program
+      .command("watch")
+      .description("follow a job, one line per update, until it ends (exit 0 only when it succeeds)")
+      .argument("<job-id>")
+      .option("--json", "print JSON, one object per line"),
+  ).action(async (jobId: string, opts: ClientOptions) => {
+    await withClient(opts.coordinator, (client) => watch(client, jobId, opts.json === true));
+  });
+
+  coordinatorOption(
+    program
+      .command("cancel")
+      .description("cancel a job (its queued tasks are skipped; finished images stay)")
+      .argument("<job-id>")
+      .option("--json", "print JSON"),
+  ).action(async (jobId: string, opts: ClientOptions) => {
+    await withClient(opts.coordinator, async (client) => {
+      const job = await client.cancelJob(jobId);
+      print(opts.json ? JSON.stringify(job) : formatJobLine(job));
+    });
+  });
+
+  coordinatorOption(
+    program.command("jobs").description("list the jobs, newest first").option("--json", "print JSON"),
+  ).action(async (opts: ClientOptions) => {
+    await withClient(opts.coordinator, async (client) => {
+      const jobs = await client.listJobs();
+      if (opts.json) print(JSON.stringify(jobs));
+      else if (jobs.length === 0) print("no jobs");
+      else for (const job of jobs) print(formatJobLine(job));
+    });
+  });
+}

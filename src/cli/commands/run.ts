@@ -1,0 +1,197 @@
+/**
+ * `latent-fleet run`: the whole system on one machine. Starts an embedded nats-server (JetStream, temporary
+ * store, free loopback port) unless --nats is given, a coordinator and N workers as separate processes,
+ * submits the job, shows progress, and tears everything down on exit or Ctrl-C. Exits 0 only when every
+ * sample is done.
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { createWriteStream } from "node:fs";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { availableParallelism, tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import type { Command } from "commander";
+import { freePort, withParentDeathSignal } from "../../common/child-process.js";
+import { LatentFleetError } from "../../common/errors.js";
+import { type EmbeddedNatsServer, findNatsServer, startEmbeddedNatsServer } from "../../common/nats/index.js";
+import { packageRoot } from "../../common/package-root.js";
+import type { Job } from "../../common/proto/generated/latentfleet/v1/Job.js";
+import { isPromptsFile, loadPromptsFileAsSpec, loadSpec } from "../../coordinator/manifest/index.js";
+import { CoordinatorClient } from "../coordinator-client.js";
+import { integerOption } from "../options.js";
+import { formatJobLine } from "./jobs-client.js";
+import { createProgressView } from "./progress-view.js";
+
+interface RunOptions {
+  out?: string;
+  workers: number;
+  batchSize: number;
+  nats?: string;
+  natsServerBin?: string;
+  device: string;
+  threads?: number;
+  shardSize?: number;
+  keepLogs?: boolean;
+}
+
+export function registerRun(program: Command): void {
+  program
+    .command("run")
+    .description("run a job on this machine: embedded NATS, a coordinator and N workers")
+    .argument("<spec>", "job spec (YAML/JSON) or a prompts file (.jsonl, .csv, .parquet, .txt)")
+    .option("--out <dir>", "output folder (overrides the spec's)")
+    .option("--workers <n>", "worker processes", integerOption("--workers", 1, 256), 1)
+    .option("--batch-size <b>", "largest engine batch per worker", integerOption("--batch-size", 1, 1024), 8)
+    .option("--nats <url>", "use this NATS server (JetStream) instead of starting one")
+    .option("--nats-server-bin <path>", "nats-server binary to start (default: found on PATH)")
+    .option("--device <device>", "cpu, cuda or tensorrt; with cuda/tensorrt, worker i gets GPU i", "cpu")
+    .option(
+      "--threads <n>",
+      "CPU threads per worker (default: cores / workers)",
+      integerOption("--threads", 1, 1024),
+    )
+    .option("--shard-size <k>", "samples per task", integerOption("--shard-size", 1, 100_000))
+    .option("--keep-logs", "keep the processes' logs even when the job succeeds")
+    .action(async (spec: string, opts: RunOptions) => {
+      process.exitCode = await runJob(spec, opts);
+    });
+}
+
+interface Managed {
+  name: string;
+  child: ChildProcess;
+  exited: Promise<number | null>;
+}
+
+async function runJob(specArg: string, opts: RunOptions): Promise<number> {
+  // Validate before anything starts: a bad spec costs nothing.
+  const specPath = resolve(specArg);
+  const spec = isPromptsFile(specPath)
+    ? await loadPromptsFileAsSpec(specPath, { outputOverride: opts.out })
+    : await loadSpec(specPath, { outputOverride: opts.out });
+  const natsBin = opts.nats ? undefined : findNatsServer(opts.natsServerBin);
+  const temp = await mkdtemp(join(tmpdir(), "latent-fleet-run-"));
+  const logDir = join(temp, "logs");
+  const children: Managed[] = [];
+  let nats: EmbeddedNatsServer | undefined;
+  let client: CoordinatorClient | undefined;
+  let interrupted = false;
+  let ok = false;
+  const onSignal = () => {
+    interrupted = true;
+    process.stderr.write("\ninterrupted: stopping workers and coordinator...\n");
+    client?.close();
+  };
+  process.once("SIGINT", onSignal);
+  process.once("SIGTERM", onSignal);
+  try {
+    let natsUrl = opts.nats;
+    if (!natsUrl) {
+      nats = await startEmbeddedNatsServer({ bin: natsBin as string, storeDir: join(temp, "jetstream") });
+      natsUrl = nats.url;
+    }
+    const grpcPort = await freePort("127.0.0.1");
+    const coordinatorAddress = `127.0.0.1:${grpcPort}`;
+    const coordinatorArgs = ["coordinator", "--nats", natsUrl, "--grpc", coordinatorAddress];
+    if (opts.shardSize) coordinatorArgs.push("--shard-size", String(opts.shardSize));
+    children.push(await startChild("coordinator", coordinatorArgs, logDir));
+    const threads = opts.threads ?? Math.max(1, Math.floor(availableParallelism() / opts.workers));
+    for (let i = 0; i < opts.workers; i++) {
+      const device = opts.device === "cpu" ? "cpu" : `${opts.device.replace(/:\d+$/, "")}:${i}`;
+      const args = [
+        "worker",
+        "--nats",
+        natsUrl,
+        "--model",
+        spec.model,
+        "--batch-size",
+        String(opts.batchSize),
+      ];
+      args.push("--device", device, "--threads", String(threads), "--worker-id", `worker-${i}`);
+      children.push(await startChild(`worker-${i}`, args, logDir));
+    }
+    process.stderr.write(
+      `NATS ${natsUrl}, coordinator ${coordinatorAddress}, ${opts.workers} worker(s), batch size ${opts.batchSize}, ` +
+        `model ${spec.model}\n`,
+    );
+    client = await CoordinatorClient.connect(coordinatorAddress, { connectTimeoutMs: 60_000 });
+    const jobId = await client.submit(specPath, { out: opts.out });
+    process.stderr.write(`job ${jobId}: writing to ${spec.output.dir}\n`);
+    const view = createProgressView(process.stderr);
+    let last: Job | undefined;
+    const crashed = Promise.race(
+      children.map(async (c) => {
+        const code = await c.exited;
+        return { name: c.name, code };
+      }),
+    );
+    const watching = (async () => {
+      for await (const job of client.watchJob(jobId)) {
+        last = job;
+        view.update(job);
+      }
+    })();
+    const outcome = await Promise.race([watching.then(() => undefined), crashed]);
+    view.finish(last);
+    if (outcome && !interrupted) {
+      throw new LatentFleetError(
+        "PROCESS_FAILED",
+        `${outcome.name} exited with code ${outcome.code} before the job ended`,
+      );
+    }
+    if (!last) throw new LatentFleetError("COORDINATOR_ERROR", "no progress came from the coordinator");
+    process.stdout.write(`${formatJobLine(last)}\n${spec.output.dir}\n`);
+    ok = last.state === "JOB_STATE_SUCCEEDED";
+    return ok ? 0 : 1;
+  } catch (err) {
+    if (interrupted) return 130;
+    throw err;
+  } finally {
+    process.off("SIGINT", onSignal);
+    process.off("SIGTERM", onSignal);
+    client?.close();
+    await stopChildren(children);
+    await nats?.stop();
+    if (ok && !opts.keepLogs) await rm(temp, { recursive: true, force: true });
+    else {
+      await rm(join(temp, "jetstream"), { recursive: true, force: true });
+      if (!ok) await printLogTails(children, logDir);
+      process.stderr.write(`logs: ${logDir}\n`);
+    }
+  }
+}
+
+async function startChild(name: string, args: string[], logDir: string): Promise<Managed> {
+  const { mkdir } = await import("node:fs/promises");
+  await mkdir(logDir, { recursive: true });
+  const log = createWriteStream(join(logDir, `${name}.log`));
+  const cli = join(packageRoot(), "bin", "latent-fleet.js");
+  const [command, argv] = withParentDeathSignal(process.execPath, [cli, ...args]);
+  // Own process group: Ctrl-C reaches only `run`, which then stops the children in order (drain first).
+  const child = spawn(command, argv, { stdio: ["ignore", "pipe", "pipe"], detached: true });
+  child.stdout?.pipe(log, { end: false });
+  child.stderr?.pipe(log, { end: false });
+  const exited = new Promise<number | null>((resolveExit) => {
+    child.once("exit", (code, signal) => resolveExit(code ?? (signal ? 128 : null)));
+    child.once("error", () => resolveExit(127));
+  });
+  return { name, child, exited };
+}
+
+/** SIGTERM (workers drain, the coordinator stops), then SIGKILL whatever is left after 30 s. */
+async function stopChildren(children: Managed[]): Promise<void> {
+  const alive = children.filter((c) => c.child.exitCode === null && c.child.signalCode === null);
+  for (const c of alive) c.child.kill("SIGTERM");
+  const timer = setTimeout(() => {
+    for (const c of alive) c.child.kill("SIGKILL");
+  }, 30_000);
+  await Promise.all(alive.map((c) => c.exited));
+  clearTimeout(timer);
+}
+
+async function printLogTails(children: Managed[], logDir: string): Promise<void> {
+  for (const c of children) {
+    const text = await readFile(join(logDir, `${c.name}.log`), "utf8").catch(() => "");
+    const tail = text.trim().split("\n").slice(-5).join("\n");
+    if (tail) process.stderr.write(`--- ${c.name} (last lines) ---\n${tail}\n`);
+  }
+}

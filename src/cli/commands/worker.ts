@@ -1,0 +1,78 @@
+/**
+ * `latent-fleet worker`: one worker process per GPU. Pulls tasks of its model from NATS until SIGTERM or
+ * SIGINT, then drains (finishes the batch in hand, hands the other tasks back at once) and exits 0. A second
+ * signal exits at once (the tasks in hand come back after ack_wait). Logs are JSON lines on stderr.
+ */
+import type { Command } from "commander";
+import { DEFAULT_BATCH_SIZE, startWorker } from "../../worker/worker.js";
+import { integerOption } from "../options.js";
+
+interface WorkerCommandOptions {
+  nats: string;
+  model: string;
+  device: string;
+  batchSize: number;
+  grpc?: string;
+  threads?: number;
+  workerId?: string;
+}
+
+export function registerWorker(program: Command): void {
+  program
+    .command("worker")
+    .description("run a worker: generate the images of queued tasks on one device (one worker per GPU)")
+    .requiredOption("--nats <url>", "NATS server URL (nats://host:4222; several, comma-separated)")
+    .requiredOption("--model <dir>", "model folder (diffusers ONNX layout); its folder name routes tasks")
+    .option(
+      "--device <device>",
+      "cpu, cuda:N or tensorrt:N; N is the GPU ordinal (in a Kubernetes pod with one GPU: cuda:0)",
+      "cpu",
+    )
+    .option(
+      "--batch-size <n>",
+      "largest engine batch; halved automatically when the device runs out of memory",
+      integerOption("--batch-size", 1, 1024),
+      DEFAULT_BATCH_SIZE,
+    )
+    .option("--grpc <host:port>", "serve the Worker gRPC service (Info, Drain, Generate, health) here")
+    .option(
+      "--threads <n>",
+      "CPU threads per operator for inference (default: all cores on cpu, 1 on a GPU)",
+      integerOption("--threads", 1, 1024),
+    )
+    .option("--worker-id <id>", "name in results and logs (default: <hostname>-<pid>)")
+    .action(async (opts: WorkerCommandOptions) => {
+      await runWorker(opts);
+    });
+}
+
+async function runWorker(opts: WorkerCommandOptions): Promise<void> {
+  const worker = await startWorker({
+    natsUrl: opts.nats,
+    modelDir: opts.model,
+    device: opts.device,
+    batchSize: opts.batchSize,
+    grpcAddress: opts.grpc,
+    intraOpThreads: opts.threads,
+    workerId: opts.workerId,
+  });
+  let signals = 0;
+  const onSignal = (signal: NodeJS.Signals) => {
+    signals++;
+    if (signals > 1) {
+      process.stderr.write(
+        `${JSON.stringify({ time: new Date().toISOString(), level: "warn", msg: `second ${signal}: exiting without draining` })}\n`,
+      );
+      process.exit(1);
+    }
+    void worker.stop();
+  };
+  process.on("SIGTERM", onSignal);
+  process.on("SIGINT", onSignal);
+  try {
+    await worker.done;
+  } finally {
+    process.off("SIGTERM", onSignal);
+    process.off("SIGINT", onSignal);
+  }
+}

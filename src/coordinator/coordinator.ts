@@ -1,0 +1,135 @@
+/**
+ * The coordinator process: NATS topology, the unfinished jobs found in KV (resumed), the results fold,
+ * the dead-letter handler, and the gRPC service with health and reflection.
+ */
+
+import { type GrpcServerHandle, startGrpcServer } from "../common/grpc/server.js";
+import { connectJetStream, ensureTopology, type TopologyOptions } from "../common/nats/index.js";
+import { startDeadLetterLoop } from "./dead-letter-loop.js";
+import { coordinatorService } from "./grpc-service.js";
+import { JobManager, type SubmitRequest } from "./job-manager.js";
+import type { JobSnapshot } from "./job-snapshot.js";
+import { isFinalState, JobStore } from "./job-store.js";
+import { createLogger, type Logger } from "./log.js";
+import { type Loop, startResultsLoop } from "./results-loop.js";
+import { DEFAULT_SHARD_SIZE } from "./sharder.js";
+
+export const DEFAULT_GRPC_ADDRESS = "0.0.0.0:7070";
+
+export interface CoordinatorOptions {
+  /** NATS server(s), comma-separated. */
+  natsUrl: string;
+  /** Where to serve gRPC (HOST:PORT; port 0 picks a free one); no gRPC server when omitted. */
+  grpcAddress?: string;
+  /** Most samples per task (default 32). */
+  shardSize?: number;
+  /** Most task publishes awaiting the stream's ack, per job (default 256). */
+  maxInFlight?: number;
+  /** Least time between two writes of a job's publishing cursor (default 500 ms). */
+  cursorIntervalMs?: number;
+  /** Stream and bucket settings (replicas for a cluster, windows). */
+  topology?: TopologyOptions;
+  /** NATS client name (default "latent-fleet-coordinator"). */
+  name?: string;
+  log?: Logger;
+  /** Least time between two WatchJob updates (default 250 ms). */
+  watchIntervalMs?: number;
+}
+
+export interface RunningCoordinator {
+  /** The bound gRPC port (when grpcAddress was given). */
+  readonly grpcPort: number | null;
+  /** Validates and starts a job; returns its id (SPEC_INVALID when the spec is bad: nothing started). */
+  submit(req: SubmitRequest): Promise<string>;
+  getJob(jobId: string): Promise<JobSnapshot>;
+  listJobs(): Promise<JobSnapshot[]>;
+  cancelJob(jobId: string): Promise<JobSnapshot>;
+  /** Resolves with the job's snapshot once it is in a final state. */
+  waitForJob(jobId: string, opts?: { timeoutMs?: number; pollMs?: number }): Promise<JobSnapshot>;
+  /**
+   * Stops serving and publishing, and closes the NATS connection. Job states are left as they are: the
+   * next coordinator resumes them from KV.
+   */
+  stop(): Promise<void>;
+}
+
+export async function startCoordinator(opts: CoordinatorOptions): Promise<RunningCoordinator> {
+  const log = opts.log ?? createLogger({ component: "coordinator" });
+  const { nc, js, jsm } = await connectJetStream(opts.natsUrl, opts.name ?? "latent-fleet-coordinator");
+  const loops: Loop[] = [];
+  let grpc: GrpcServerHandle | null = null;
+  let manager: JobManager | null = null;
+  const shutdown = async () => {
+    await grpc?.stop(2_000);
+    for (const loop of loops.splice(0)) await loop.stop();
+    await manager?.stop();
+    await nc.close().catch(() => undefined);
+  };
+  try {
+    const { jobs } = await ensureTopology(js, jsm, opts.topology);
+    const store = new JobStore(jobs);
+    manager = new JobManager(
+      {
+        js,
+        store,
+        log,
+        windowSize: opts.maxInFlight ?? 256,
+        cursorIntervalMs: opts.cursorIntervalMs ?? 500,
+      },
+      jsm,
+      opts.shardSize ?? DEFAULT_SHARD_SIZE,
+    );
+    const m = manager;
+    const fromSeq = await m.resumeAll();
+    loops.push(await startResultsLoop(js, fromSeq, (r) => m.route(r), log));
+    loops.push(await startDeadLetterLoop(js, jsm, log));
+    if (opts.grpcAddress !== undefined) {
+      grpc = await startGrpcServer(
+        opts.grpcAddress,
+        [coordinatorService(m, { log, watchIntervalMs: opts.watchIntervalMs })],
+        ["coordinator"],
+      );
+    }
+    log.info("coordinator started", {
+      nats: opts.natsUrl,
+      ...(grpc ? { grpc: opts.grpcAddress, port: grpc.port } : {}),
+    });
+  } catch (err) {
+    await shutdown();
+    throw err;
+  }
+  const m = manager;
+  let stopping: Promise<void> | null = null;
+  return {
+    grpcPort: grpc?.port ?? null,
+    submit: (req) => m.submit(req),
+    getJob: (id) => m.get(id),
+    listJobs: () => m.list(),
+    cancelJob: (id) => m.cancel(id),
+    async waitForJob(id, o = {}) {
+      const deadline = Date.now() + (o.timeoutMs ?? Number.POSITIVE_INFINITY);
+      for (;;) {
+        const snap = await m.get(id);
+        if (isFinalState(snap.state)) return snap;
+        if (Date.now() > deadline)
+          throw new Error(`job ${id} is still ${snap.state} after ${o.timeoutMs} ms`);
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(done, o.pollMs ?? 200);
+          const unsubscribe = m.subscribe(id, done);
+          function done() {
+            clearTimeout(timer);
+            unsubscribe?.();
+            resolve();
+          }
+        });
+      }
+    },
+    stop() {
+      stopping ??= (async () => {
+        log.info("coordinator stopping");
+        await shutdown();
+      })();
+      return stopping;
+    },
+  };
+}

@@ -1,0 +1,140 @@
+/**
+ * Job state and publishing cursors in the LF_JOBS KV bucket. Every write is compare-and-set on the
+ * entry's revision, so two coordinators (an old one not quite dead, a new one) never silently overwrite
+ * each other: the record update retries on a fresh read, the cursor write reports a conflict.
+ */
+import { JetStreamApiError } from "@nats-io/jetstream";
+import type { KV } from "@nats-io/kv";
+import { FINAL_JOB_STATES, type JobRecord, type JobStateName } from "../common/job-contract.js";
+import { jobCursorKey, jobStateKey } from "../common/nats/index.js";
+import type { OutputFormat } from "./manifest/index.js";
+
+/** The coordinator's job record: the shared JobRecord plus what a restarted coordinator needs. */
+export interface CoordinatorJobRecord extends JobRecord {
+  output_format: OutputFormat;
+  /** Most samples per shard (the sharder also cuts earlier to keep a task under the message limit). */
+  shard_size: number;
+  /** First LF_RESULTS sequence that can hold a result of this job (the stream's last sequence + 1 at submit). */
+  results_from_seq: number;
+  /** Final counts, written with the final state (live counts are kept in memory and folded from LF_RESULTS). */
+  samples_done?: number;
+  samples_failed?: number;
+  rows_rejected?: number;
+  shards_done?: number;
+}
+
+/** Where publishing stands: shards below next_shard are in LF_TASKS (acknowledged by the stream). */
+export interface JobCursor {
+  next_shard: number;
+  /** Samples in shards below next_shard (the first sample index of shard next_shard). */
+  samples_emitted: number;
+  /** Every shard is published; next_shard is then the number of shards. */
+  done: boolean;
+  /** Rows rejected by validation, known when done. */
+  rows_rejected?: number;
+  /** Why publishing stopped early (the manifest could not be read to its end). */
+  error?: string;
+}
+
+export interface Versioned<T> {
+  value: T;
+  revision: number;
+}
+
+/** Another writer changed the entry since we read it. */
+export class StaleRevisionError extends Error {
+  override readonly name = "StaleRevisionError";
+}
+
+// JSStreamWrongLastSequenceErr: the KV entry's revision is not the one given.
+const WRONG_LAST_SEQUENCE = 10071;
+
+function isStale(err: unknown): boolean {
+  return (
+    (err instanceof JetStreamApiError && err.code === WRONG_LAST_SEQUENCE) ||
+    (err instanceof Error && /wrong last sequence/i.test(err.message))
+  );
+}
+
+export function isFinalState(state: JobStateName): boolean {
+  return FINAL_JOB_STATES.includes(state);
+}
+
+const encoder = new TextEncoder();
+
+export class JobStore {
+  constructor(private readonly kv: KV) {}
+
+  async create(record: CoordinatorJobRecord): Promise<number> {
+    return this.kv.create(jobStateKey(record.job_id), encoder.encode(JSON.stringify(record)));
+  }
+
+  async get(jobId: string): Promise<Versioned<CoordinatorJobRecord> | null> {
+    const entry = await this.kv.get(jobStateKey(jobId));
+    if (entry?.operation !== "PUT" || entry.length === 0) return null;
+    return { value: entry.json<CoordinatorJobRecord>(), revision: entry.revision };
+  }
+
+  /**
+   * Applies `change` to the current record and writes it with CAS, re-reading and re-applying on a
+   * conflict. `change` returns null to leave the record as it is. Returns the record as stored, or null
+   * when there is no such job.
+   */
+  async update(
+    jobId: string,
+    change: (record: CoordinatorJobRecord) => CoordinatorJobRecord | null,
+  ): Promise<CoordinatorJobRecord | null> {
+    for (let attempt = 0; ; attempt++) {
+      const current = await this.get(jobId);
+      if (!current) return null;
+      const next = change(current.value);
+      if (!next) return current.value;
+      try {
+        await this.kv.update(jobStateKey(jobId), encoder.encode(JSON.stringify(next)), current.revision);
+        return next;
+      } catch (err) {
+        if (!isStale(err) || attempt >= 20) throw err;
+      }
+    }
+  }
+
+  /** Every job record in the bucket, newest first (job ids sort by submission time). */
+  async list(): Promise<CoordinatorJobRecord[]> {
+    const keys: string[] = [];
+    // jobStateKey(id) is `job.<token>`.
+    for await (const key of await this.kv.keys("job.*")) keys.push(key);
+    const records: CoordinatorJobRecord[] = [];
+    for (const key of keys) {
+      const entry = await this.kv.get(key);
+      if (entry && entry.operation === "PUT" && entry.length > 0)
+        records.push(entry.json<CoordinatorJobRecord>());
+    }
+    return records.sort((a, b) => (a.job_id < b.job_id ? 1 : a.job_id > b.job_id ? -1 : 0));
+  }
+
+  async getCursor(jobId: string): Promise<Versioned<JobCursor> | null> {
+    const entry = await this.kv.get(jobCursorKey(jobId));
+    if (entry?.operation !== "PUT" || entry.length === 0) return null;
+    return { value: entry.json<JobCursor>(), revision: entry.revision };
+  }
+
+  /**
+   * Writes the cursor if it still has `revision` (null: if there is none yet); returns the new revision.
+   * Throws StaleRevisionError when someone else wrote it meanwhile.
+   */
+  async putCursor(jobId: string, cursor: JobCursor, revision: number | null): Promise<number> {
+    const data = encoder.encode(JSON.stringify(cursor));
+    try {
+      return revision === null
+        ? await this.kv.create(jobCursorKey(jobId), data)
+        : await this.kv.update(jobCursorKey(jobId), data, revision);
+    } catch (err) {
+      if (isStale(err) || (revision === null && err instanceof Error && /exists/i.test(err.message))) {
+        throw new StaleRevisionError(`the publishing cursor of job ${jobId} was changed by another writer`, {
+          cause: err,
+        });
+      }
+      throw err;
+    }
+  }
+}

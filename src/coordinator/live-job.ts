@@ -1,0 +1,311 @@
+/**
+ * One job this coordinator runs: its publisher, the fold of its results, its errors.jsonl and where-index,
+ * its watchers, and the end of the job (metadata.jsonl, final state). State transitions are written to
+ * the KV record with CAS; counts live in memory (a restarted coordinator folds them again from LF_RESULTS)
+ * and go to the record with the final state.
+ */
+import type { JetStreamClient } from "@nats-io/jetstream";
+import type { ErrorRow, JobStateName } from "../common/job-contract.js";
+import type { TaskResult } from "../common/proto/generated/latentfleet/v1/TaskResult.js";
+import { ErrorsFile } from "./errors-file.js";
+import { JobFold } from "./fold.js";
+import { type JobInput, loadJobSpec, removeJobInput, whereIndexFile } from "./job-input.js";
+import type { JobSnapshot } from "./job-snapshot.js";
+import { type CoordinatorJobRecord, isFinalState, type JobStore, StaleRevisionError } from "./job-store.js";
+import { errorMessage, type Logger } from "./log.js";
+import type { JobSpec } from "./manifest/index.js";
+import { writeMetadata } from "./metadata-writer.js";
+import { ProgressMeter } from "./progress.js";
+import { type PublishOutcome, publishJob } from "./publisher.js";
+import { overlayAccess, resolveUploads } from "./uploads.js";
+import { WhereIndex } from "./where-index.js";
+
+export interface JobRuntime {
+  js: JetStreamClient;
+  store: JobStore;
+  log: Logger;
+  /** Most task publishes awaiting an ack, per job. */
+  windowSize: number;
+  cursorIntervalMs: number;
+}
+
+type Listener = () => void;
+
+export class LiveJob {
+  readonly jobId: string;
+  private record: CoordinatorJobRecord;
+  private readonly fold = new JobFold();
+  private readonly meter = new ProgressMeter();
+  private readonly errors: ErrorsFile;
+  private readonly where: WhereIndex;
+  private readonly abort = new AbortController();
+  private readonly listeners = new Set<Listener>();
+  private readonly log: Logger;
+  private outcome: PublishOutcome | null = null;
+  private shardsPublished = 0;
+  private rowsRejected = 0;
+  /** Sample ids of dead-lettered shards a worker's result replaced, and that result's own failures. */
+  private readonly retracted = new Set<string>();
+  private readonly reappend: ErrorRow[] = [];
+  private finishing: Promise<void> | null = null;
+  private publishing: Promise<void> = Promise.resolve();
+  private stopped = false;
+  /** Called once, when the job reaches a final state (or this coordinator stops handling it). */
+  onEnd: () => void = () => undefined;
+
+  constructor(
+    record: CoordinatorJobRecord,
+    private readonly rt: JobRuntime,
+  ) {
+    this.jobId = record.job_id;
+    this.record = record;
+    this.log = rt.log.child({ job: record.job_id });
+    this.errors = new ErrorsFile(record.output);
+    this.where = new WhereIndex(whereIndexFile(record.output));
+  }
+
+  get state(): JobStateName {
+    return this.record.state;
+  }
+
+  get output(): string {
+    return this.record.output;
+  }
+
+  /** Starts (or resumes) publishing. `spec` when already validated (a new job); else loaded from `input`. */
+  start(input: JobInput, spec?: JobSpec): void {
+    this.publishing = this.run(input, spec).catch((err: unknown) => {
+      if (this.stopped || this.abort.signal.aborted) return;
+      if (err instanceof StaleRevisionError) {
+        this.log.error("another coordinator is publishing this job; leaving it to that one", { err });
+        this.detach();
+        return;
+      }
+      this.log.error("job failed", { err });
+      void this.end("FAILED", errorMessage(err));
+    });
+  }
+
+  private async run(input: JobInput, given?: JobSpec): Promise<void> {
+    await this.errors.reset();
+    const spec = given ?? (await loadJobSpec({ ...input, outputOverride: this.record.output }));
+    const access = overlayAccess(resolveUploads(input.specName, input.uploads));
+    if (this.record.state === "PENDING") await this.setState("PUBLISHING");
+    this.outcome = await publishJob({
+      js: this.rt.js,
+      store: this.rt.store,
+      log: this.log,
+      task: {
+        jobId: this.jobId,
+        model: this.record.model,
+        outputDir: this.record.output,
+        outputFormat: this.record.output_format,
+      },
+      shardSize: this.record.shard_size,
+      spec,
+      access,
+      where: this.where,
+      errors: this.errors,
+      signal: this.abort.signal,
+      windowSize: this.rt.windowSize,
+      cursorIntervalMs: this.rt.cursorIntervalMs,
+      onProgress: (p) => {
+        this.shardsPublished = p.shardsPublished;
+        this.rowsRejected = p.rowsRejected;
+        this.notify();
+      },
+    });
+    this.shardsPublished = this.outcome.shardsTotal;
+    this.rowsRejected = this.outcome.rowsRejected;
+    const { samplesTotal, shardsTotal } = this.outcome;
+    this.log.info("job published", {
+      samples: samplesTotal,
+      shards: shardsTotal,
+      rows_rejected: this.rowsRejected,
+    });
+    await this.updateRecord((r) =>
+      isFinalState(r.state)
+        ? null
+        : { ...r, state: "RUNNING", samples_total: samplesTotal, shards_total: shardsTotal },
+    );
+    this.maybeFinish();
+  }
+
+  /** Folds one result of this job (results come in stream order). */
+  async applyResult(result: TaskResult): Promise<void> {
+    if (isFinalState(this.record.state) || this.finishing || this.stopped) return;
+    const folded = this.fold.apply(result);
+    if (!folded.counted) return;
+    this.meter.record(folded.newlyDone);
+    const shard = Number(result.shard);
+    const rows: ErrorRow[] = [];
+    for (const s of folded.failures) {
+      rows.push({
+        where: await this.where.lookup(shard, Number(s.index)),
+        id: s.sample_id,
+        ...(s.error_code ? { code: s.error_code } : {}),
+        error: s.error || "failed without a reason",
+      });
+    }
+    // The job may have ended (or this coordinator stopped) while the sources were looked up.
+    if (this.stopped || isFinalState(this.record.state)) return;
+    if (folded.replacedDead) {
+      for (const s of result.samples) this.retracted.add(s.sample_id);
+      this.reappend.push(...rows);
+    } else {
+      await this.errors.append(rows);
+    }
+    this.notify();
+    this.maybeFinish();
+  }
+
+  /** Cancels the job: state CANCELLED (workers skip its tasks), publishing stops. */
+  async cancel(): Promise<void> {
+    if (isFinalState(this.record.state)) return;
+    this.abort.abort();
+    await this.end("CANCELLED", "cancelled");
+  }
+
+  /** Stops handling the job without changing its state (coordinator shutdown). */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.abort.abort();
+    await this.publishing.catch(() => undefined);
+    await this.finishing?.catch(() => undefined);
+    await this.where.close();
+    await this.errors.close().catch(() => undefined);
+  }
+
+  subscribe(listener: Listener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  snapshot(): JobSnapshot {
+    const r = this.record;
+    const final = isFinalState(r.state);
+    const total = this.outcome?.samplesTotal ?? null;
+    const remaining = total === null ? null : total - this.fold.samplesDone - this.fold.samplesFailed;
+    return {
+      jobId: r.job_id,
+      state: r.state,
+      model: r.model,
+      output: r.output,
+      samplesTotal: total ?? r.samples_total ?? null,
+      samplesDone: this.fold.samplesDone,
+      samplesFailed: this.fold.samplesFailed,
+      shardsTotal: this.outcome?.shardsTotal ?? r.shards_total ?? null,
+      shardsPublished: this.shardsPublished,
+      shardsDone: this.fold.shardsFolded,
+      rowsRejected: this.rowsRejected,
+      imagesPerSecond: final ? 0 : this.meter.rate(),
+      etaSeconds: final ? 0 : this.meter.eta(remaining),
+      createdAtMs: r.created_at_ms,
+      finishedAtMs: r.finished_at_ms ?? null,
+      error: r.error ?? "",
+    };
+  }
+
+  private maybeFinish(): void {
+    const o = this.outcome;
+    if (!o || this.finishing || this.stopped || isFinalState(this.record.state)) return;
+    if (this.fold.shardsFolded < o.shardsTotal) return;
+    this.finishing = this.finish(o).catch((err: unknown) => {
+      this.log.error("cannot finish the job", { err });
+      return this.end("FAILED", `cannot finish the job: ${errorMessage(err)}`);
+    });
+  }
+
+  private async finish(o: PublishOutcome): Promise<void> {
+    const out = this.record.output;
+    const meta = await writeMetadata(out, o.shardsTotal, (s) => this.fold.hasImages(s));
+    if (this.retracted.size > 0) {
+      await this.errors.rewrite((row) => row.id !== undefined && this.retracted.has(row.id), this.reappend);
+    }
+    await this.errors.flush();
+    const f = this.fold;
+    const problems: string[] = [];
+    if (o.error) problems.push(o.error);
+    if (f.samplesFailed > 0) problems.push(`${f.samplesFailed} of ${o.samplesTotal} samples failed`);
+    if (o.rowsRejected > 0) {
+      problems.push(`${o.rowsRejected} manifest row${o.rowsRejected === 1 ? " was" : "s were"} rejected`);
+    }
+    if (meta.missing.length > 0) {
+      problems.push(`the shard metadata of shard(s) ${meta.missing.slice(0, 10).join(", ")} is missing`);
+    }
+    if (meta.rows !== f.samplesDone) {
+      this.log.warn("metadata rows differ from samples done", { rows: meta.rows, done: f.samplesDone });
+    }
+    const seeErrors = f.samplesFailed > 0 || o.rowsRejected > 0 ? `; see ${this.errors.path}` : "";
+    const error = problems.length > 0 ? `${problems.join("; ")}${seeErrors}` : undefined;
+    await this.end(error === undefined ? "SUCCEEDED" : "FAILED", error);
+  }
+
+  /** Writes a final state with the counts (unless another final state got there first), then cleans up. */
+  private async end(state: JobStateName, error?: string): Promise<void> {
+    const snap = this.snapshot();
+    const now = Date.now();
+    try {
+      await this.updateRecord((r) =>
+        isFinalState(r.state)
+          ? null
+          : {
+              ...r,
+              state,
+              finished_at_ms: now,
+              samples_total: snap.samplesTotal ?? r.samples_total,
+              shards_total: snap.shardsTotal ?? r.shards_total,
+              samples_done: snap.samplesDone,
+              samples_failed: snap.samplesFailed,
+              shards_done: snap.shardsDone,
+              rows_rejected: snap.rowsRejected,
+              ...(error === undefined ? {} : { error }),
+            },
+      );
+    } catch (err) {
+      this.log.error("cannot write the job's final state", { state, err });
+      return;
+    }
+    this.log.info("job ended", {
+      state: this.record.state,
+      done: snap.samplesDone,
+      failed: snap.samplesFailed,
+    });
+    this.abort.abort();
+    await this.where.close();
+    await this.errors.close().catch(() => undefined);
+    await removeJobInput(this.record.output).catch((err: unknown) =>
+      this.log.warn("cannot remove the job's input folder", { err }),
+    );
+    this.notify();
+    this.detach();
+  }
+
+  private detach(): void {
+    const cb = this.onEnd;
+    this.onEnd = () => undefined;
+    cb();
+  }
+
+  private async setState(state: JobStateName): Promise<void> {
+    await this.updateRecord((r) => (isFinalState(r.state) ? null : { ...r, state }));
+  }
+
+  private async updateRecord(
+    change: (r: CoordinatorJobRecord) => CoordinatorJobRecord | null,
+  ): Promise<void> {
+    const stored = await this.rt.store.update(this.jobId, change);
+    if (stored) this.record = stored;
+    this.notify();
+  }
+
+  private notify(): void {
+    for (const l of this.listeners) {
+      try {
+        l();
+      } catch (err) {
+        this.log.warn("job listener failed", { err });
+      }
+    }
+  }
+}

@@ -1,0 +1,191 @@
+/**
+ * The publisher of one job: expands the manifest, cuts the samples into shards, writes rejected rows to
+ * errors.jsonl and each shard's sources to the where-index, publishes the shards as tasks with bounded
+ * in-flight, and records its progress in the KV cursor.
+ *
+ * Resume: the manifest is always expanded from its start (expansion and cuts are deterministic), shards
+ * below the cursor's next_shard are skipped (their row errors and sources are written again, since a
+ * restarted job rewrites those files), and the rest are published. The cursor lags the stream by up to
+ * `cursorIntervalMs` plus the in-flight window; the shards in that gap are published again and dropped by
+ * the stream's msg-id de-duplication.
+ */
+import type { JetStreamClient } from "@nats-io/jetstream";
+import { isLatentFleetError, LatentFleetError } from "../common/errors.js";
+import type { ErrorRow } from "../common/job-contract.js";
+import { publishTask } from "../common/nats/index.js";
+import type { ErrorsFile } from "./errors-file.js";
+import type { JobCursor, JobStore } from "./job-store.js";
+import type { Logger } from "./log.js";
+import { expandSpecBatches, type JobSpec, type SourceAccess } from "./manifest/index.js";
+import { PublishWindow } from "./publish-window.js";
+import { type Shard, Sharder, type TaskContext, toTask } from "./sharder.js";
+import type { WhereIndex } from "./where-index.js";
+
+export interface PublishProgress {
+  /** Shards in LF_TASKS (skipped ones of a resumed job included). */
+  shardsPublished: number;
+  /** Samples expanded so far. */
+  samplesExpanded: number;
+  rowsRejected: number;
+}
+
+export interface PublishOutcome {
+  shardsTotal: number;
+  samplesTotal: number;
+  rowsRejected: number;
+  /** Why expansion stopped before the manifest's end (the shards before it are published). */
+  error?: string;
+}
+
+export interface PublisherOptions {
+  js: JetStreamClient;
+  store: JobStore;
+  log: Logger;
+  task: TaskContext;
+  shardSize: number;
+  spec: JobSpec;
+  access: SourceAccess;
+  where: WhereIndex;
+  errors: ErrorsFile;
+  signal: AbortSignal;
+  /** Most publishes awaiting an ack (default 256). */
+  windowSize?: number;
+  /** Least time between cursor writes (default 500 ms). */
+  cursorIntervalMs?: number;
+  onProgress?: (p: PublishProgress) => void;
+}
+
+/** The manifest no longer expands to what was published before the restart. */
+class ManifestChangedError extends LatentFleetError {
+  constructor(what: string) {
+    super("SPEC_INVALID", `the manifest changed since the job started: ${what}; submit it as a new job`);
+  }
+}
+
+export async function publishJob(o: PublisherOptions): Promise<PublishOutcome> {
+  const jobId = o.task.jobId;
+  const saved = await o.store.getCursor(jobId);
+  let revision = saved?.revision ?? null;
+  const resume: JobCursor = saved?.value ?? { next_shard: 0, samples_emitted: 0, done: false };
+  const cursorInterval = o.cursorIntervalMs ?? 500;
+  const window = new PublishWindow({
+    size: o.windowSize,
+    signal: o.signal,
+    onRetry: (shard, attempt, err) =>
+      o.log.warn("publish failed, retrying", { job: jobId, shard, attempt, err }),
+  });
+  const sharder = new Sharder(o.shardSize);
+  /** End sample index (exclusive) of each shard pushed and not yet behind the frontier. */
+  const ends = new Map<number, number>();
+  let recorded = resume.next_shard;
+  let lastWrite = Date.now();
+  let samples = 0;
+  let rowsRejected = 0;
+  let error: string | undefined;
+  if (saved) {
+    o.log.info("resuming job", {
+      job: jobId,
+      next_shard: resume.next_shard,
+      samples_emitted: resume.samples_emitted,
+      done: resume.done,
+    });
+  }
+
+  const writeCursor = async (cursor: JobCursor) => {
+    revision = await o.store.putCursor(jobId, cursor, revision);
+    recorded = cursor.next_shard;
+    lastWrite = Date.now();
+  };
+
+  const maybeWriteCursor = async () => {
+    const next = window.frontier + 1;
+    if (next <= recorded || Date.now() - lastWrite < cursorInterval) return;
+    const end = ends.get(next - 1);
+    if (end === undefined) return;
+    for (const s of ends.keys()) if (s < next - 1) ends.delete(s);
+    await writeCursor({ next_shard: next, samples_emitted: end, done: false });
+  };
+
+  const progress = () =>
+    o.onProgress?.({
+      shardsPublished: Math.max(resume.next_shard, window.frontier + 1),
+      samplesExpanded: samples,
+      rowsRejected,
+    });
+
+  const emit = async (shard: Shard) => {
+    o.where.append(shard.shard, shard.firstIndex, shard.sources);
+    if (shard.shard < resume.next_shard) return;
+    if (shard.shard === resume.next_shard && shard.firstIndex !== resume.samples_emitted) {
+      throw new ManifestChangedError(
+        `shard ${shard.shard} now starts at sample ${shard.firstIndex}, not ${resume.samples_emitted}`,
+      );
+    }
+    if (resume.done) {
+      throw new ManifestChangedError(`it now has more than the ${resume.next_shard} shards published`);
+    }
+    ends.set(shard.shard, shard.firstIndex + shard.samples.length);
+    const task = toTask(o.task, shard);
+    await window.push(shard.shard, () => publishTask(o.js, task));
+    await maybeWriteCursor();
+  };
+
+  try {
+    return await run();
+  } finally {
+    o.where.finish();
+  }
+
+  async function run(): Promise<PublishOutcome> {
+    try {
+      for await (const batch of expandSpecBatches(o.spec, { access: o.access })) {
+        o.signal.throwIfAborted();
+        const rejected: ErrorRow[] = [];
+        for (const ev of batch) {
+          if (ev.type === "sample") {
+            samples++;
+            for (const shard of sharder.add(ev.sample)) await emit(shard);
+          } else if (ev.type === "row_error") {
+            rowsRejected++;
+            rejected.push({ where: ev.where, field: ev.field, code: "ROW_INVALID", error: ev.message });
+          } else {
+            o.log.warn(ev.message, { job: jobId });
+          }
+        }
+        await o.errors.append(rejected);
+        progress();
+      }
+    } catch (err) {
+      // A file that cannot be read to its end, or a job past its sample limit: the shards before it stand.
+      const fatal = err instanceof ManifestChangedError || o.signal.aborted;
+      if (fatal || !isLatentFleetError(err) || err.code !== "SPEC_INVALID") throw err;
+      error = err.message;
+      o.log.error("manifest expansion stopped", { job: jobId, err });
+    }
+    o.signal.throwIfAborted();
+    const last = sharder.flush();
+    if (last) await emit(last);
+    await window.drain();
+    const shardsTotal = o.where.shards;
+    if (resume.done && (shardsTotal !== resume.next_shard || samples !== resume.samples_emitted)) {
+      throw new ManifestChangedError(
+        `it now makes ${samples} samples in ${shardsTotal} shards, not ${resume.samples_emitted} in ${resume.next_shard}`,
+      );
+    }
+    if (!resume.done) {
+      await writeCursor({
+        next_shard: shardsTotal,
+        samples_emitted: samples,
+        done: true,
+        rows_rejected: rowsRejected,
+        ...(error === undefined ? {} : { error }),
+      });
+    } else {
+      error ??= resume.error;
+    }
+    progress();
+    if (window.duplicates > 0)
+      o.log.info("republished shards dropped as duplicates", { job: jobId, shards: window.duplicates });
+    return { shardsTotal, samplesTotal: samples, rowsRejected, ...(error === undefined ? {} : { error }) };
+  }
+}

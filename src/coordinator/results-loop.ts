@@ -1,0 +1,44 @@
+/**
+ * Folds LF_RESULTS in stream order: one ordered consumer over every job's results, from the first
+ * sequence an unfinished job may need (see JobManager.resumeAll), handing each result to its job.
+ */
+import type { ConsumerMessages, JetStreamClient } from "@nats-io/jetstream";
+import { decodeTaskResult, replayResults } from "../common/nats/index.js";
+import type { TaskResult } from "../common/proto/generated/latentfleet/v1/TaskResult.js";
+import type { Logger } from "./log.js";
+
+export interface Loop {
+  stop(): Promise<void>;
+}
+
+export async function startResultsLoop(
+  js: JetStreamClient,
+  fromSeq: number,
+  handle: (result: TaskResult) => Promise<void>,
+  log: Logger,
+): Promise<Loop> {
+  const consumer = await replayResults(js, { fromSeq });
+  const messages: ConsumerMessages = await consumer.consume();
+  const done = (async () => {
+    for await (const m of messages) {
+      let result: TaskResult;
+      try {
+        result = decodeTaskResult(m.data);
+      } catch (err) {
+        log.warn("skipping an undecodable result", { subject: m.subject, seq: m.seq, err });
+        continue;
+      }
+      try {
+        await handle(result);
+      } catch (err) {
+        log.error("cannot fold a result", { job: result.job_id, shard: result.shard, seq: m.seq, err });
+      }
+    }
+  })();
+  return {
+    async stop() {
+      messages.stop();
+      await done.catch(() => undefined);
+    },
+  };
+}

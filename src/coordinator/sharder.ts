@@ -1,0 +1,111 @@
+/**
+ * Samples -> shards. A shard is up to `shardSize` consecutive samples in manifest order (batch keys may
+ * mix: the worker's batcher groups them), cut earlier when its encoded task would come near the NATS
+ * message limit. Cuts depend only on the samples and the two limits, so re-expanding a manifest after a
+ * restart reproduces the same shards, and `<job>.<shard>` names the same samples every time.
+ */
+import { MAX_TASK_PAYLOAD_BYTES } from "../common/nats/index.js";
+import type { SampleSpec__Input } from "../common/proto/generated/latentfleet/v1/SampleSpec.js";
+import type { Task__Input } from "../common/proto/generated/latentfleet/v1/Task.js";
+import type { ManifestSample, OutputFormat } from "./manifest/index.js";
+
+export const DEFAULT_SHARD_SIZE = 32;
+export const MAX_SHARD_SIZE = 4096;
+/** Room for a task's samples: the payload limit less the job fields and protobuf framing. */
+export const SHARD_BYTE_BUDGET = MAX_TASK_PAYLOAD_BYTES - 64 * 1024;
+
+export interface Shard {
+  shard: number;
+  /** Index (manifest order) of the shard's first sample. */
+  firstIndex: number;
+  samples: SampleSpec__Input[];
+  /** The samples' "file:line", for errors.jsonl. */
+  sources: string[];
+}
+
+/** A manifest sample as the task carries it: "" scheduler and 0 size mean "the model's own". */
+export function toSampleSpec(s: ManifestSample): SampleSpec__Input {
+  return {
+    sample_id: s.sampleId,
+    index: s.index,
+    row_id: s.rowId,
+    prompt: s.prompt,
+    negative_prompt: s.negativePrompt,
+    seed: String(s.seed),
+    steps: s.steps,
+    guidance_scale: s.guidanceScale,
+    scheduler: s.scheduler ?? "",
+    width: s.width ?? 0,
+    height: s.height ?? 0,
+    source: s.source,
+  };
+}
+
+/** An upper bound of the sample's encoded size (protobuf: tag + length per field, varints <= 10 bytes). */
+function sampleBytes(s: ManifestSample): number {
+  return (
+    Buffer.byteLength(s.prompt) +
+    Buffer.byteLength(s.negativePrompt) +
+    Buffer.byteLength(s.sampleId) +
+    Buffer.byteLength(s.rowId) +
+    Buffer.byteLength(s.source) +
+    (s.scheduler?.length ?? 0) +
+    96
+  );
+}
+
+export class Sharder {
+  private nextShard = 0;
+  private current: Shard | null = null;
+  private bytes = 0;
+
+  constructor(
+    private readonly shardSize: number,
+    private readonly byteBudget: number = SHARD_BYTE_BUDGET,
+  ) {}
+
+  /** Adds the next sample (in manifest order); returns the shards it completed (0, 1 or 2). */
+  add(sample: ManifestSample): Shard[] {
+    const out: Shard[] = [];
+    const size = sampleBytes(sample);
+    if (this.current && this.bytes + size > this.byteBudget) out.push(this.take());
+    if (!this.current) {
+      this.current = { shard: this.nextShard++, firstIndex: sample.index, samples: [], sources: [] };
+      this.bytes = 0;
+    }
+    this.current.samples.push(toSampleSpec(sample));
+    this.current.sources.push(sample.source);
+    this.bytes += size;
+    if (this.current.samples.length >= this.shardSize) out.push(this.take());
+    return out;
+  }
+
+  /** The last, partial shard, if any. */
+  flush(): Shard | null {
+    return this.current ? this.take() : null;
+  }
+
+  private take(): Shard {
+    const s = this.current as Shard;
+    this.current = null;
+    return s;
+  }
+}
+
+export interface TaskContext {
+  jobId: string;
+  model: string;
+  outputDir: string;
+  outputFormat: OutputFormat;
+}
+
+export function toTask(ctx: TaskContext, shard: Shard): Task__Input {
+  return {
+    job_id: ctx.jobId,
+    shard: shard.shard,
+    model: ctx.model,
+    output_dir: ctx.outputDir,
+    samples: shard.samples,
+    output_format: ctx.outputFormat,
+  };
+}

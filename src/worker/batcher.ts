@@ -1,0 +1,408 @@
+/**
+ * The batcher: takes jobs of samples (a task's K samples, or a Generate call's few), groups samples that
+ * can share an engine batch (same batch key: size, steps, scheduler, guidance mode) across jobs into
+ * batches of up to B, runs them on the engine, and tells each job when all of its samples are done.
+ *
+ * - Order: the oldest waiting sample's key goes first and a batch takes samples oldest first, so jobs
+ *   (tasks) finish roughly in the order they came in and none starves.
+ * - Keeping the engine busy: up to `pipelineDepth` batches (default 2) are handed to the engine at once, so
+ *   while one runs the next is already assembled and queued in the engine thread; the gap between batches
+ *   is not a round trip through this thread (which may be busy encoding PNGs). A second batch is only
+ *   queued when it is full; a partial batch waits until the engine is about to go idle, in case more
+ *   samples of its key arrive.
+ * - Failures: a batch that fails with OUT_OF_MEMORY is retried as two halves, recursively, and only a
+ *   single sample that still runs out of memory is given up; later batches of that key are capped at the
+ *   size that fitted. A batch that fails with another error is retried sample by sample, so one bad sample
+ *   is reported with its own error while the rest complete. An error after which the engine is unusable
+ *   (`isFatal`, e.g. a crashed engine thread) fails every job at once: their samples were not wrong, the
+ *   tasks should be redelivered, not reported failed.
+ *
+ * Independent of NATS and of the engine thread: anything with `generate(requests)` can drive it.
+ */
+import { performance } from "node:perf_hooks";
+import { isLatentFleetError, LatentFleetError } from "../common/errors.js";
+import type { SampleRequest } from "./engine/sample-request.js";
+import { errorMessage, type Logger, silentLogger } from "./log.js";
+import type { WorkerStats } from "./stats.js";
+
+/** One generated image, packed 8-bit RGB (what the engine returns). */
+export interface EngineImage {
+  rgb: Uint8Array;
+  width: number;
+  height: number;
+  warnings: string[];
+}
+
+/** What the batcher needs of an engine: one batch of same-key requests in, one image per request out. */
+export interface BatchEngine {
+  generate(requests: SampleRequest[]): Promise<{ samples: EngineImage[] }>;
+}
+
+export type SampleOutcome = { ok: true; image: EngineImage } | { ok: false; code: string; message: string };
+
+/** A sample entry of a job: a request to run, or an error found before any engine work (bad spec). */
+export type JobEntry = SampleRequest | LatentFleetError;
+
+export interface BatcherOptions {
+  engine: BatchEngine;
+  /** Largest engine batch (B). */
+  batchSize: number;
+  /** Samples with equal keys may share a batch. */
+  batchKey: (req: SampleRequest) => string;
+  /** Batches handed to the engine at once (default 2: one running, the next queued behind it). */
+  pipelineDepth?: number;
+  /** Errors that leave the engine unusable (default: isEngineDead). */
+  isFatal?: (err: unknown) => boolean;
+  stats?: WorkerStats;
+  log?: Logger;
+}
+
+export interface SubmitOptions {
+  /**
+   * Called once per sample as soon as it is done (successful or not). `done` waits for the promises it
+   * returns, and rejects with the first error one of them throws (after every sample is done).
+   */
+  onSample?: (index: number, outcome: SampleOutcome) => void | Promise<void>;
+}
+
+export interface BatchJob {
+  /** Samples in the job. */
+  readonly size: number;
+  /** True once one of its samples went to the engine: a drain finishes a started job, never withdraws it. */
+  readonly started: boolean;
+  /** True once `done` has settled. */
+  readonly settled: boolean;
+  /**
+   * The outcome of every sample, in entry order. Rejects with WORKER_DRAINING when the job was withdrawn
+   * before it started, or with the fatal engine error.
+   */
+  readonly done: Promise<SampleOutcome[]>;
+}
+
+interface Item {
+  job: Job;
+  index: number;
+  request: SampleRequest;
+  key: string;
+}
+
+class Job implements BatchJob {
+  started = false;
+  settled = false;
+  readonly outcomes: (SampleOutcome | undefined)[];
+  remaining: number;
+  readonly callbacks: Promise<void>[] = [];
+  readonly done: Promise<SampleOutcome[]>;
+  resolve!: (outcomes: SampleOutcome[]) => void;
+  reject!: (err: unknown) => void;
+
+  constructor(
+    readonly size: number,
+    readonly onSample: SubmitOptions["onSample"],
+  ) {
+    this.outcomes = new Array<SampleOutcome | undefined>(size).fill(undefined);
+    this.remaining = size;
+    this.done = new Promise<SampleOutcome[]>((resolve, reject) => {
+      this.resolve = resolve;
+      this.reject = reject;
+    });
+    // A caller that drops a withdrawn or failed job must not crash the process with an unhandled rejection.
+    this.done.catch(() => undefined);
+  }
+
+  fail(err: unknown): void {
+    if (this.settled) return;
+    this.settled = true;
+    this.reject(err);
+  }
+}
+
+/** An engine that cannot run anything any more: closed, or its thread crashed or exited. */
+export function isEngineDead(err: unknown): boolean {
+  if (!isLatentFleetError(err)) return false;
+  if (err.code === "ENGINE_CLOSED") return true;
+  // EngineHost reports a dead thread with these messages (a failed batch has the model's message instead).
+  return err.code === "ENGINE_FAILED" && /^engine thread (crashed|exited|failed to start)/.test(err.message);
+}
+
+export function errorCode(err: unknown): string {
+  return isLatentFleetError(err) ? err.code : "ENGINE_FAILED";
+}
+
+export class Batcher {
+  private readonly queue: Item[] = [];
+  private readonly caps = new Map<string, number>();
+  private inFlight = 0;
+  private failure: unknown;
+  private closedReason: LatentFleetError | undefined;
+  private readonly depth: number;
+  private readonly isFatal: (err: unknown) => boolean;
+  private readonly log: Logger;
+  private idleWaiters: (() => void)[] = [];
+  private readonly runningBatches = new Set<Item[]>();
+  private perSample: number | undefined;
+  private pumpScheduled = false;
+  private lastFinishedAt = 0;
+
+  constructor(private readonly opts: BatcherOptions) {
+    if (!Number.isInteger(opts.batchSize) || opts.batchSize < 1) {
+      throw new LatentFleetError(
+        "INVALID_ARGUMENT",
+        `batch size must be a positive integer, got ${opts.batchSize}`,
+      );
+    }
+    this.depth = Math.max(1, opts.pipelineDepth ?? 2);
+    this.isFatal = opts.isFatal ?? isEngineDead;
+    this.log = opts.log ?? silentLogger;
+  }
+
+  get batchSize(): number {
+    return this.opts.batchSize;
+  }
+
+  /** Samples waiting for a batch (not yet handed to the engine). */
+  get queued(): number {
+    return this.queue.length;
+  }
+
+  /** Batches handed to the engine and not finished. */
+  get running(): number {
+    return this.inFlight;
+  }
+
+  /** Engine seconds per sample (smoothed over recent batches); undefined before the first batch. */
+  get secondsPerSample(): number | undefined {
+    return this.perSample;
+  }
+
+  /** The fatal engine error, once there was one. */
+  get fatalError(): unknown {
+    return this.failure;
+  }
+
+  /** Adds a job; its samples join the queue at once. Entries that are errors fail without engine work. */
+  submit(entries: readonly JobEntry[], opts: SubmitOptions = {}): BatchJob {
+    const job = new Job(entries.length, opts.onSample);
+    if (this.failure !== undefined) {
+      job.fail(this.failure);
+      return job;
+    }
+    if (this.closedReason) {
+      job.fail(this.closedReason);
+      return job;
+    }
+    const items: Item[] = [];
+    entries.forEach((entry, index) => {
+      if (entry instanceof LatentFleetError) {
+        this.finish(job, index, { ok: false, code: entry.code, message: entry.message });
+      } else {
+        items.push({ job, index, request: entry, key: this.opts.batchKey(entry) });
+      }
+    });
+    if (job.remaining === 0) this.settleIfDone(job);
+    this.queue.push(...items);
+    this.schedulePump();
+    return job;
+  }
+
+  /**
+   * Takes back every job none of whose samples went to the engine (their `done` rejects with
+   * WORKER_DRAINING) and returns them; started jobs run to the end. With `close`, later submits are
+   * refused the same way.
+   */
+  withdrawUnstarted(opts: { close?: boolean } = {}): BatchJob[] {
+    const reason = new LatentFleetError("WORKER_DRAINING", "the worker is draining");
+    if (opts.close) this.closedReason = reason;
+    const withdrawn = new Set<Job>();
+    for (const item of this.queue) if (!item.job.started && !item.job.settled) withdrawn.add(item.job);
+    if (withdrawn.size === 0) return [];
+    const keep = this.queue.filter((item) => !withdrawn.has(item.job));
+    this.queue.splice(0, this.queue.length, ...keep);
+    for (const job of withdrawn) job.fail(reason);
+    this.notifyIdle();
+    return [...withdrawn];
+  }
+
+  /** Resolves once nothing is queued or running. */
+  idle(): Promise<void> {
+    if (this.queue.length === 0 && this.inFlight === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  /**
+   * Pumps on the next turn of the event loop, once: jobs submitted in the same turn (a fetch delivers
+   * several tasks at once) are grouped before the first batch leaves.
+   */
+  private schedulePump(): void {
+    if (this.pumpScheduled) return;
+    this.pumpScheduled = true;
+    setImmediate(() => {
+      this.pumpScheduled = false;
+      this.pump();
+    });
+  }
+
+  /** Hands batches to the engine while there is room in the pipeline and work worth sending. */
+  private pump(): void {
+    while (this.failure === undefined && this.inFlight < this.depth && this.queue.length > 0) {
+      const batch = this.nextBatch(this.inFlight === 0);
+      if (!batch) return;
+      this.inFlight++;
+      for (const item of batch) item.job.started = true;
+      this.runningBatches.add(batch);
+      void this.runBatch(batch)
+        .catch((err: unknown) => this.failAll(err))
+        .finally(() => {
+          this.runningBatches.delete(batch);
+          this.inFlight--;
+          this.pump();
+          this.notifyIdle();
+        });
+    }
+  }
+
+  /**
+   * The batch to run next, removed from the queue: the oldest sample's key, up to the key's cap, oldest
+   * samples first. When the engine already has work (`allowPartial` false) only a full batch is worth
+   * queueing behind it; the first key in queue order that can fill one is taken.
+   */
+  private nextBatch(allowPartial: boolean): Item[] | undefined {
+    const keys: string[] = [];
+    const counts = new Map<string, number>();
+    for (const item of this.queue) {
+      const n = counts.get(item.key);
+      if (n === undefined) keys.push(item.key);
+      counts.set(item.key, (n ?? 0) + 1);
+    }
+    const key = allowPartial ? keys[0] : keys.find((k) => (counts.get(k) ?? 0) >= this.capOf(k));
+    if (key === undefined) return undefined;
+    const cap = this.capOf(key);
+    const batch: Item[] = [];
+    const rest: Item[] = [];
+    for (const item of this.queue) {
+      if (item.key === key && batch.length < cap) batch.push(item);
+      else rest.push(item);
+    }
+    this.queue.splice(0, this.queue.length, ...rest);
+    return batch;
+  }
+
+  private capOf(key: string): number {
+    return this.caps.get(key) ?? this.opts.batchSize;
+  }
+
+  private async runBatch(items: Item[]): Promise<void> {
+    if (this.failure !== undefined || items.length === 0) return;
+    let samples: EngineImage[];
+    const handedAt = performance.now();
+    try {
+      const result = await this.opts.engine.generate(items.map((i) => i.request));
+      if (result.samples.length !== items.length) {
+        throw new LatentFleetError(
+          "ENGINE_FAILED",
+          `the engine returned ${result.samples.length} images for a batch of ${items.length}`,
+        );
+      }
+      samples = result.samples;
+    } catch (err) {
+      if (this.isFatal(err)) {
+        this.failAll(err);
+        return;
+      }
+      const code = errorCode(err);
+      if (items.length === 1) {
+        this.finish(items[0].job, items[0].index, { ok: false, code, message: errorMessage(err) });
+        return;
+      }
+      if (code === "OUT_OF_MEMORY") {
+        const half = Math.ceil(items.length / 2);
+        const key = items[0].key;
+        if (half < this.capOf(key)) {
+          this.caps.set(key, half);
+          this.log.warn("out of memory: retrying as two halves; later batches of this shape are capped", {
+            key,
+            batch: items.length,
+            cap: half,
+          });
+        }
+        await this.runBatch(items.slice(0, half));
+        // The second half in batches of the cap as it is now: the first half may have lowered it again.
+        for (let i = half; i < items.length && this.failure === undefined; ) {
+          const n = this.capOf(key);
+          await this.runBatch(items.slice(i, i + n));
+          i += n;
+        }
+        return;
+      }
+      this.log.warn("batch failed: retrying its samples one by one", {
+        batch: items.length,
+        code,
+        error: errorMessage(err),
+      });
+      for (const item of items) await this.runBatch([item]);
+      return;
+    }
+    this.noteSpeed(items.length, handedAt);
+    items.forEach((item, i) => {
+      this.finish(item.job, item.index, { ok: true, image: samples[i] });
+    });
+  }
+
+  /**
+   * Engine time of a batch: from when it was handed over, or when the batch before it finished if that was
+   * later (the engine runs batches one after the other), to its result.
+   */
+  private noteSpeed(samples: number, handedAt: number): void {
+    const now = performance.now();
+    const seconds = (now - Math.max(handedAt, this.lastFinishedAt)) / 1000 / samples;
+    this.lastFinishedAt = now;
+    this.perSample = this.perSample === undefined ? seconds : 0.8 * this.perSample + 0.2 * seconds;
+  }
+
+  private finish(job: Job, index: number, outcome: SampleOutcome): void {
+    if (job.settled || job.outcomes[index] !== undefined) return;
+    job.outcomes[index] = outcome;
+    job.remaining--;
+    this.opts.stats?.record(outcome.ok ? 1 : 0, outcome.ok ? 0 : 1);
+    if (job.onSample) {
+      try {
+        const r = job.onSample(index, outcome);
+        if (r) job.callbacks.push(r);
+      } catch (err) {
+        job.callbacks.push(Promise.reject(err));
+      }
+    }
+    if (job.remaining === 0) this.settleIfDone(job);
+  }
+
+  private settleIfDone(job: Job): void {
+    if (job.settled || job.remaining > 0) return;
+    void Promise.allSettled(job.callbacks).then((results) => {
+      if (job.settled) return;
+      job.settled = true;
+      const bad = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
+      if (bad) job.reject(bad.reason);
+      else job.resolve(job.outcomes as SampleOutcome[]);
+    });
+  }
+
+  /** The engine is gone: every job, queued or running, fails with its error; nothing runs any more. */
+  private failAll(err: unknown): void {
+    if (this.failure === undefined) {
+      this.failure = err;
+      this.log.error("the engine failed; no more batches will run", { error: errorMessage(err) });
+    }
+    const jobs = new Set(this.queue.map((i) => i.job));
+    this.queue.length = 0;
+    for (const job of jobs) job.fail(err);
+    for (const batch of this.runningBatches) for (const item of batch) item.job.fail(err);
+    this.notifyIdle();
+  }
+
+  private notifyIdle(): void {
+    if (this.queue.length > 0 || this.inFlight > 0) return;
+    const waiters = this.idleWaiters;
+    this.idleWaiters = [];
+    for (const w of waiters) w();
+  }
+}

@@ -1,0 +1,187 @@
+/**
+ * The worker's gRPC service (proto/latentfleet/v1/worker.proto) on the shared server helper, which adds
+ * the standard health service (NOT_SERVING once the worker drains) and reflection.
+ *
+ * - Info: who the worker is and how much it has done.
+ * - Drain: stops pulling, finishes the batch in hand, hands the rest back; answers once that is done,
+ *   with the number of tasks handed back.
+ * - Generate: up to 16 images of one prompt, seeds seed..seed+count-1, one message per image as soon as it
+ *   is made. The samples go through the same batcher as tasks, so they share batches with them and are
+ *   bounded by the batch size. Defaults for a bare request: 1 image, 20 steps, the model's scheduler and
+ *   native size; guidance 0 (proto3 cannot tell it from unset) turns guidance off.
+ */
+import { performance } from "node:perf_hooks";
+import { type ServerErrorResponse, type ServerWritableStream, status } from "@grpc/grpc-js";
+import { isLatentFleetError } from "../common/errors.js";
+import { type GrpcServerHandle, startGrpcServer } from "../common/grpc/server.js";
+import type { GeneratedImage__Input } from "../common/proto/generated/latentfleet/v1/GeneratedImage.js";
+import type { GenerateRequest } from "../common/proto/generated/latentfleet/v1/GenerateRequest.js";
+import type { WorkerHandlers } from "../common/proto/generated/latentfleet/v1/Worker.js";
+import type { WorkerInfo__Input } from "../common/proto/generated/latentfleet/v1/WorkerInfo.js";
+import { workerProto } from "../common/proto/load.js";
+import { type Batcher, errorCode, type SampleOutcome } from "./batcher.js";
+import type { ModelDescription } from "./engine/pipeline.js";
+import { encodePng } from "./engine/png.js";
+import { MAX_SEED } from "./engine/random.js";
+import type { SampleRequest } from "./engine/sample-request.js";
+import { errorMessage, type Logger, silentLogger } from "./log.js";
+import { parseSeed, resolveSample } from "./resolve.js";
+
+export const WORKER_SERVICE_NAME = "latentfleet.v1.Worker";
+export const MAX_GENERATE_COUNT = 16;
+export const GENERATE_DEFAULT_STEPS = 20;
+
+export interface WorkerServiceDeps {
+  info(): WorkerInfo__Input;
+  /** Drains the worker; resolves with the tasks handed back. */
+  drain(): Promise<number>;
+  /** False once the worker drains: Generate is refused. */
+  accepting(): boolean;
+  batcher: Batcher;
+  model: Pick<ModelDescription, "defaultScheduler" | "nativeSize" | "vaeScale">;
+  log?: Logger;
+}
+
+/** A gRPC error with a status code. */
+function grpcError(code: status, details: string): ServerErrorResponse {
+  return Object.assign(new Error(details), { code, details });
+}
+
+/** Latent Fleet error codes to gRPC status codes. */
+export function grpcStatusOf(code: string): status {
+  switch (code) {
+    case "INVALID_ARGUMENT":
+    case "SCHEDULER_UNKNOWN":
+      return status.INVALID_ARGUMENT;
+    case "WORKER_DRAINING":
+    case "ENGINE_CLOSED":
+      return status.FAILED_PRECONDITION;
+    case "OUT_OF_MEMORY":
+      return status.RESOURCE_EXHAUSTED;
+    default:
+      return status.INTERNAL;
+  }
+}
+
+/** The requests of a Generate call, or an INVALID_ARGUMENT error. */
+export function generateRequests(req: GenerateRequest, model: WorkerServiceDeps["model"]): SampleRequest[] {
+  const count = req.count === 0 ? 1 : req.count;
+  if (count > MAX_GENERATE_COUNT) {
+    throw grpcError(status.INVALID_ARGUMENT, `count must be at most ${MAX_GENERATE_COUNT}, got ${count}`);
+  }
+  try {
+    const seed = parseSeed(req.seed);
+    if (seed + count - 1 > MAX_SEED) {
+      throw grpcError(status.INVALID_ARGUMENT, `seed + count - 1 must be at most ${MAX_SEED}`);
+    }
+    return Array.from({ length: count }, (_, k) =>
+      resolveSample(
+        {
+          prompt: req.prompt,
+          negative_prompt: req.negative_prompt,
+          seed: String(seed + k),
+          steps: req.steps === 0 ? GENERATE_DEFAULT_STEPS : req.steps,
+          guidance_scale: req.guidance_scale,
+          scheduler: req.scheduler,
+          width: req.width,
+          height: req.height,
+        },
+        model,
+      ),
+    );
+  } catch (err) {
+    if (isLatentFleetError(err)) throw grpcError(grpcStatusOf(err.code), err.message);
+    throw err;
+  }
+}
+
+export function workerService(deps: WorkerServiceDeps): WorkerHandlers {
+  const log = deps.log ?? silentLogger;
+  return {
+    Info: (_call, callback) => {
+      callback(null, deps.info());
+    },
+    Drain: (_call, callback) => {
+      deps.drain().then(
+        (released) => callback(null, { tasks_released: released }),
+        (err: unknown) => callback(grpcError(status.INTERNAL, `drain failed: ${errorMessage(err)}`)),
+      );
+    },
+    Generate: (call: ServerWritableStream<GenerateRequest, GeneratedImage__Input>) => {
+      const fail = (err: ServerErrorResponse) => {
+        call.emit("error", err);
+      };
+      if (!deps.accepting()) {
+        fail(
+          grpcError(status.FAILED_PRECONDITION, "the worker is draining; send Generate to another worker"),
+        );
+        return;
+      }
+      let requests: SampleRequest[];
+      try {
+        requests = generateRequests(call.request, deps.model);
+      } catch (err) {
+        fail(
+          "code" in (err as object)
+            ? (err as ServerErrorResponse)
+            : grpcError(status.INTERNAL, errorMessage(err)),
+        );
+        return;
+      }
+      const started = performance.now();
+      const job = deps.batcher.submit(requests, {
+        onSample: (i, outcome) => {
+          if (!outcome.ok || call.cancelled) return;
+          call.write({
+            seed: String(requests[i].seed),
+            png: encodePng(outcome.image.rgb, outcome.image.width, outcome.image.height),
+            seconds: (performance.now() - started) / 1000,
+          });
+        },
+      });
+      job.done.then(
+        (outcomes: SampleOutcome[]) => {
+          const bad = outcomes.find((o): o is Extract<SampleOutcome, { ok: false }> => !o.ok);
+          if (call.cancelled) return;
+          if (bad) fail(grpcError(grpcStatusOf(bad.code), bad.message));
+          else call.end();
+        },
+        (err: unknown) => {
+          log.warn("Generate failed", { error: errorMessage(err) });
+          if (!call.cancelled) fail(grpcError(grpcStatusOf(errorCode(err)), errorMessage(err)));
+        },
+      );
+    },
+  };
+}
+
+export interface WorkerGrpcServer {
+  port: number;
+  /** Health of the server and the Worker service: SERVING, or NOT_SERVING while draining. */
+  setServing(serving: boolean): void;
+  stop(graceMs?: number): Promise<void>;
+}
+
+/** Serves the Worker service, health and reflection on `address` (HOST:PORT; port 0 picks a free one). */
+export async function startWorkerGrpc(address: string, deps: WorkerServiceDeps): Promise<WorkerGrpcServer> {
+  const handle: GrpcServerHandle = await startGrpcServer(
+    address,
+    [
+      {
+        definition: workerProto().latentfleet.v1.Worker.service,
+        implementation: workerService(deps),
+        name: WORKER_SERVICE_NAME,
+      },
+    ],
+    ["worker"],
+  );
+  return {
+    port: handle.port,
+    setServing: (serving) => {
+      const s = serving ? "SERVING" : "NOT_SERVING";
+      handle.setServing("", s);
+      handle.setServing(WORKER_SERVICE_NAME, s);
+    },
+    stop: (graceMs) => handle.stop(graceMs),
+  };
+}

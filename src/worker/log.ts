@@ -1,0 +1,76 @@
+/**
+ * The worker's logger: one JSON object per line on stderr (`time`, `level`, `msg`, then the fields), the
+ * shape log collectors (Loki, Cloud Logging, `kubectl logs | jq`) read without a parser. No dependency:
+ * a worker logs a few lines per task, so a plain synchronous write is plenty.
+ */
+
+export type LogLevel = "debug" | "info" | "warn" | "error";
+
+export type LogFields = Record<string, unknown>;
+
+export interface Logger {
+  debug(msg: string, fields?: LogFields): void;
+  info(msg: string, fields?: LogFields): void;
+  warn(msg: string, fields?: LogFields): void;
+  error(msg: string, fields?: LogFields): void;
+  /** A logger that adds `fields` to every line. */
+  child(fields: LogFields): Logger;
+}
+
+const RANK: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
+
+export interface LoggerOptions {
+  /** Lowest level written (default: info, or LF_LOG_LEVEL). */
+  level?: LogLevel;
+  /** Where lines go (default: process.stderr). */
+  write?: (line: string) => void;
+}
+
+export function parseLogLevel(text: string | undefined): LogLevel | undefined {
+  const t = text?.trim().toLowerCase();
+  return t === "debug" || t === "info" || t === "warn" || t === "error" ? t : undefined;
+}
+
+export function createLogger(base: LogFields = {}, opts: LoggerOptions = {}): Logger {
+  const level = opts.level ?? parseLogLevel(process.env.LF_LOG_LEVEL) ?? "info";
+  const write = opts.write ?? ((line: string) => process.stderr.write(line));
+  const make = (fields: LogFields): Logger => {
+    const emit = (lvl: LogLevel, msg: string, extra?: LogFields) => {
+      if (RANK[lvl] < RANK[level]) return;
+      const record = { time: new Date().toISOString(), level: lvl, msg, ...fields, ...extra };
+      write(`${JSON.stringify(record, replacer)}\n`);
+    };
+    return {
+      debug: (msg, extra) => emit("debug", msg, extra),
+      info: (msg, extra) => emit("info", msg, extra),
+      warn: (msg, extra) => emit("warn", msg, extra),
+      error: (msg, extra) => emit("error", msg, extra),
+      child: (more) => make({ ...fields, ...more }),
+    };
+  };
+  return make(base);
+}
+
+/** A logger that drops everything (tests, embedding). */
+export const silentLogger: Logger = {
+  debug: () => undefined,
+  info: () => undefined,
+  warn: () => undefined,
+  error: () => undefined,
+  child: () => silentLogger,
+};
+
+/** Errors as {code, message}; bigints as strings (JSON.stringify throws on them). */
+function replacer(_key: string, value: unknown): unknown {
+  if (typeof value === "bigint") return value.toString();
+  if (value instanceof Error) {
+    const code = (value as { code?: unknown }).code;
+    return code === undefined ? { message: value.message } : { code, message: value.message };
+  }
+  return value;
+}
+
+/** The message of anything thrown. */
+export function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

@@ -1,0 +1,505 @@
+/**
+ * The NATS side of a worker: pulls tasks from the shared durable consumer `workers-<model>`, hands their
+ * samples to the batcher, and reports each task once its outputs are durable.
+ *
+ * Per task: decode (undecodable: log and `term()`) -> skip if its job is cancelled (TaskResult with every
+ * sample CANCELLED, then ack) -> samples to the batcher; each image is written as soon as its batch is
+ * done -> shard metadata -> publishResult -> ack. In-progress acks run from the moment the task is in hand
+ * until the ack, so a busy worker's tasks are never redelivered and a dead worker's are, after ack_wait.
+ *
+ * Flow control: the worker pulls with `fetch` (not `consume`, which would keep a buffer of delivered
+ * tasks that nobody works on), asking only for what brings the samples in hand (delivered, not finished)
+ * up to `samplesInHand` (default 2 B: the batch that runs and the next one), and never more than the
+ * worker finishes in half an ack_wait at the rate it has measured. At least one task is always in hand.
+ *
+ * Drain: stop pulling, give back (nak, redelivered at once) every task none of whose samples has reached
+ * the engine, finish the started ones, then resolve with the number given back. A pull request still
+ * open at that moment ends within `pullExpiresMs`; what it delivers meanwhile is given back too. The naks
+ * wait until that request has ended, or the server would deliver the tasks right back to it (each time
+ * counting a delivery towards max_deliver).
+ *
+ * Task-level failures: an output that cannot be written (disk full, permissions) or a result that cannot
+ * be published makes the task go back to the queue after a pause (nak with delay), to be tried again, maybe
+ * by another worker; on its last delivery (max_deliver) it is reported with every sample failed and the
+ * reason, and terminated. A dead engine (fatal) gives back every task in hand and calls `onFatal`.
+ */
+import { performance } from "node:perf_hooks";
+import type { Consumer, JetStreamClient, JsMsg } from "@nats-io/jetstream";
+import { isLatentFleetError, LatentFleetError } from "../common/errors.js";
+import type { MetadataRow } from "../common/job-contract.js";
+import { decodeTask } from "../common/nats/codec.js";
+import { publishResult } from "../common/nats/results.js";
+import { keepInProgress } from "../common/nats/tasks.js";
+import type { SampleResult__Input } from "../common/proto/generated/latentfleet/v1/SampleResult.js";
+import type { Task } from "../common/proto/generated/latentfleet/v1/Task.js";
+import type { TaskResult__Input } from "../common/proto/generated/latentfleet/v1/TaskResult.js";
+import { type Batcher, errorCode, type JobEntry, type SampleOutcome } from "./batcher.js";
+import type { ModelDescription } from "./engine/pipeline.js";
+import type { SampleRequest } from "./engine/sample-request.js";
+import type { JobStateSource } from "./job-states.js";
+import { errorMessage, type Logger, silentLogger } from "./log.js";
+import { tryResolveSample } from "./resolve.js";
+import { checkSampleId, type ImageSink } from "./sink.js";
+
+/**
+ * Output formats a task may name. Workers write the same per-shard files for both: a webdataset job's
+ * tar shards are packed from images/<shard>/ and .shards/<shard>.jsonl (one tar per shard) when the job is
+ * finalized, so a redelivered shard still just rewrites its files.
+ */
+export const WORKER_OUTPUT_FORMATS: readonly string[] = ["", "imagefolder", "webdataset"];
+
+export type RunnerState = "running" | "draining" | "stopped";
+
+export interface TaskRunnerOptions {
+  js: JetStreamClient;
+  /** The shared durable pull consumer of the model (workerTasks). */
+  consumer: Consumer;
+  batcher: Batcher;
+  sink: ImageSink;
+  model: Pick<ModelDescription, "name" | "defaultScheduler" | "nativeSize" | "vaeScale">;
+  workerId: string;
+  jobStates: JobStateSource;
+  /** The consumer's ack_wait. */
+  ackWaitMs: number;
+  /** The consumer's max_deliver (-1 or 0: unlimited). */
+  maxDeliver: number;
+  /** Samples to keep in hand (default 2 x the batch size). */
+  samplesInHand?: number;
+  /** How long one pull request waits for tasks (default 2000; the server's minimum is 1000). */
+  pullExpiresMs?: number;
+  /** Pause before a failed task is redelivered (default 5000). */
+  retryDelayMs?: number;
+  log?: Logger;
+  /** Called once when the engine is dead; the runner has stopped pulling and given its tasks back. */
+  onFatal?: (err: unknown) => void;
+}
+
+interface InHand {
+  msg: JsMsg;
+  /** Samples not finished yet. */
+  remaining: number;
+}
+
+/** One task being handled. */
+interface TaskContext {
+  entry: InHand;
+  msg: JsMsg;
+  task: Task;
+  log: Logger;
+  /** Stops the in-progress acks (idempotent); called before the final ack, nak or term. */
+  stopInProgress: () => void;
+  /** A TaskResult of this task with the given samples. */
+  report: (samples: SampleResult__Input[], deadLettered: boolean) => TaskResult__Input;
+  seconds: () => number;
+}
+
+/** The samples of a task skipped or given up, all failed with one reason. */
+function failedSamples(task: Task, code: string, message: string): SampleResult__Input[] {
+  return task.samples.map((s) => ({
+    sample_id: s.sample_id,
+    index: s.index,
+    ok: false,
+    file_name: "",
+    error: message,
+    error_code: code,
+  }));
+}
+
+export class TaskRunner {
+  private stateName: RunnerState = "running";
+  private readonly inHand = new Set<InHand>();
+  private readonly handling = new Set<Promise<void>>();
+  private wakeUp: (() => void) | undefined;
+  private released = 0;
+  private largestTask = 0;
+  private drainPromise: Promise<number> | undefined;
+  private loop: Promise<void> = Promise.resolve();
+  private fatal = false;
+  private pulling = false;
+  private readonly deferredNaks: JsMsg[] = [];
+  private readonly log: Logger;
+  private readonly samplesTarget: number;
+  private readonly pullExpiresMs: number;
+  private readonly retryDelayMs: number;
+  private readonly inProgressEveryMs: number;
+
+  constructor(private readonly opts: TaskRunnerOptions) {
+    this.log = opts.log ?? silentLogger;
+    this.samplesTarget = Math.max(1, opts.samplesInHand ?? 2 * opts.batcher.batchSize);
+    this.pullExpiresMs = Math.max(1000, opts.pullExpiresMs ?? 2000);
+    this.retryDelayMs = opts.retryDelayMs ?? 5000;
+    // Four in-progress acks per ack_wait: two may be lost before the task is redelivered.
+    this.inProgressEveryMs = Math.max(100, Math.floor(opts.ackWaitMs / 4));
+  }
+
+  get state(): RunnerState {
+    return this.stateName;
+  }
+
+  /** Tasks delivered to this worker and not yet acked or given back. */
+  get tasksInHand(): number {
+    return this.inHand.size;
+  }
+
+  start(): void {
+    this.loop = this.pullLoop();
+  }
+
+  /**
+   * Stops pulling, gives back the tasks not started, finishes the others; resolves with the number of
+   * tasks given back. Calling it again returns the same promise.
+   */
+  drain(): Promise<number> {
+    if (this.drainPromise) return this.drainPromise;
+    this.stateName = "draining";
+    this.drainPromise = (async () => {
+      this.log.info("draining: no more tasks are pulled", { in_hand: this.inHand.size });
+      this.wake();
+      this.opts.batcher.withdrawUnstarted({ close: true });
+      await this.loop;
+      while (this.handling.size > 0) await Promise.allSettled([...this.handling]);
+      this.stateName = "stopped";
+      this.log.info("drained", { released: this.released });
+      return this.released;
+    })();
+    return this.drainPromise;
+  }
+
+  private get draining(): boolean {
+    return this.stateName !== "running";
+  }
+
+  private wake(): void {
+    const w = this.wakeUp;
+    this.wakeUp = undefined;
+    w?.();
+  }
+
+  /** Waits until woken (a task finished a sample, or a drain began) or `ms` passed. */
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.wakeUp = undefined;
+        resolve();
+      }, ms);
+      this.wakeUp = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+  }
+
+  /** How many tasks to ask for now (0: enough in hand). */
+  private tasksToFetch(): number {
+    if (this.inHand.size === 0) return 1;
+    let unfinished = 0;
+    for (const t of this.inHand) unfinished += t.remaining;
+    let target = this.samplesTarget;
+    const perSample = this.opts.batcher.secondsPerSample;
+    if (perSample !== undefined && perSample > 0) {
+      const inHalfAckWait = Math.floor(this.opts.ackWaitMs / 1000 / 2 / perSample);
+      target = Math.min(target, Math.max(1, inHalfAckWait));
+    }
+    if (unfinished >= target) return 0;
+    // Until a task has been seen, one at a time: a task may hold many samples.
+    if (this.largestTask === 0) return 1;
+    return Math.max(1, Math.min(256, Math.ceil((target - unfinished) / this.largestTask)));
+  }
+
+  private async pullLoop(): Promise<void> {
+    this.pulling = true;
+    try {
+      await this.pullUntilDraining();
+    } finally {
+      this.pulling = false;
+      for (const msg of this.deferredNaks.splice(0)) msg.nak();
+    }
+  }
+
+  private async pullUntilDraining(): Promise<void> {
+    let backoffMs = 500;
+    while (!this.draining) {
+      const want = this.tasksToFetch();
+      if (want === 0) {
+        await this.sleep(this.pullExpiresMs);
+        continue;
+      }
+      try {
+        const messages = await this.opts.consumer.fetch({ max_messages: want, expires: this.pullExpiresMs });
+        for await (const msg of messages) this.accept(msg);
+        backoffMs = 500;
+      } catch (err) {
+        if (this.draining) break;
+        this.log.warn("pulling tasks failed; retrying", { error: errorMessage(err), retry_ms: backoffMs });
+        await this.sleep(backoffMs);
+        backoffMs = Math.min(10_000, backoffMs * 2);
+      }
+    }
+  }
+
+  private accept(msg: JsMsg): void {
+    if (this.draining) {
+      this.release(msg, "draining");
+      return;
+    }
+    let task: Task;
+    try {
+      task = decodeTask(msg.data);
+    } catch (err) {
+      // Nobody can ever run it, and it names no job to report to: log it and drop it from the queue.
+      this.log.error("undecodable task terminated", {
+        seq: msg.seq,
+        delivery: msg.info.deliveryCount,
+        bytes: msg.data.length,
+        error: errorMessage(err),
+      });
+      msg.term();
+      return;
+    }
+    const entry: InHand = { msg, remaining: task.samples.length };
+    this.largestTask = Math.max(this.largestTask, task.samples.length);
+    this.inHand.add(entry);
+    const p = this.handle(entry, task)
+      .catch((err: unknown) => {
+        this.log.error("task failed unexpectedly; it goes back to the queue", { error: errorMessage(err) });
+        msg.nak(this.retryDelayMs);
+      })
+      .finally(() => {
+        this.inHand.delete(entry);
+        this.handling.delete(p);
+        this.wake();
+      });
+    this.handling.add(p);
+  }
+
+  /**
+   * Gives a task back to the queue (nak, no delay). While this worker's own pull request may still be open
+   * the nak waits until it has ended: the server would hand the task straight back to that request, and
+   * every such round trip counts as a delivery (max_deliver).
+   */
+  private release(msg: JsMsg, why: string): void {
+    this.released++;
+    this.log.debug("task given back", { seq: msg.seq, why });
+    if (this.pulling) this.deferredNaks.push(msg);
+    else msg.nak();
+  }
+
+  private async handle(entry: InHand, task: Task): Promise<void> {
+    const { msg } = entry;
+    const started = performance.now();
+    const delivery = msg.info.deliveryCount;
+    const seconds = () => (performance.now() - started) / 1000;
+    const ctx: TaskContext = {
+      entry,
+      msg,
+      task,
+      log: this.log.child({ job: task.job_id, shard: task.shard, delivery }),
+      stopInProgress: keepInProgress(msg, this.inProgressEveryMs),
+      seconds,
+      report: (samples, deadLettered) => ({
+        job_id: task.job_id,
+        shard: task.shard,
+        worker_id: this.opts.workerId,
+        samples,
+        delivery,
+        seconds: seconds(),
+        dead_lettered: deadLettered,
+      }),
+    };
+    try {
+      await this.handleTask(ctx);
+    } finally {
+      ctx.stopInProgress();
+    }
+  }
+
+  private async handleTask(ctx: TaskContext): Promise<void> {
+    const { msg, task, log } = ctx;
+    const shard = Number(task.shard);
+    if (task.model !== this.opts.model.name) {
+      const why = `task for model ${task.model} reached a worker of model ${this.opts.model.name}`;
+      await this.reportAndTerminate(ctx, "MODEL_MISMATCH", why);
+      return;
+    }
+    if (!Number.isSafeInteger(shard)) {
+      await this.reportAndTerminate(ctx, "PAYLOAD_INVALID", `shard ${task.shard} is out of range`);
+      return;
+    }
+    if (!WORKER_OUTPUT_FORMATS.includes(task.output_format)) {
+      const why = `output format ${task.output_format} is unknown (${WORKER_OUTPUT_FORMATS.slice(1).join(", ")})`;
+      await this.reportAndTerminate(ctx, "INVALID_ARGUMENT", why);
+      return;
+    }
+    if (await this.opts.jobStates.isCancelled(task.job_id)) {
+      await this.publish(ctx.report(failedSamples(task, "CANCELLED", "the job was cancelled"), true));
+      ctx.stopInProgress();
+      await this.ack(msg, log);
+      log.info("task of a cancelled job skipped", { samples: task.samples.length });
+      return;
+    }
+    if (this.draining) {
+      this.release(msg, "draining");
+      return;
+    }
+    await this.run(ctx, shard);
+  }
+
+  /** A task nobody can run as it is: report every sample failed, and take it off the queue. */
+  private async reportAndTerminate(ctx: TaskContext, code: string, why: string): Promise<void> {
+    ctx.log.error("task cannot run; reported failed and terminated", { code, error: why });
+    await this.publish(ctx.report(failedSamples(ctx.task, code, why), true));
+    ctx.stopInProgress();
+    ctx.msg.term();
+  }
+
+  private async run(ctx: TaskContext, shard: number): Promise<void> {
+    const { entry, msg, task, log } = ctx;
+    const outputDir = task.output_dir === "" ? "." : task.output_dir;
+    const { sink, batcher, model } = this.opts;
+    if (msg.info.deliveryCount > 1) await sink.removeLeftovers(outputDir, shard);
+
+    const requests: (SampleRequest | undefined)[] = [];
+    const entries: JobEntry[] = task.samples.map((spec) => {
+      let resolved: JobEntry;
+      try {
+        checkSampleId(spec.sample_id);
+        resolved = tryResolveSample(spec, model);
+      } catch (err) {
+        resolved = isLatentFleetError(err)
+          ? err
+          : new LatentFleetError("INVALID_ARGUMENT", errorMessage(err));
+      }
+      requests.push(resolved instanceof LatentFleetError ? undefined : resolved);
+      return resolved;
+    });
+    const fileNames = new Array<string>(task.samples.length).fill("");
+    const job = batcher.submit(entries, {
+      onSample: async (i, outcome) => {
+        entry.remaining--;
+        this.wake();
+        const sampleId = task.samples[i].sample_id;
+        if (outcome.ok) {
+          fileNames[i] = await sink.writeImage(outputDir, shard, sampleId, outcome.image);
+          for (const w of outcome.image.warnings)
+            log.info("sample warning", { sample: sampleId, warning: w });
+        } else if (requests[i] !== undefined) {
+          // A previous delivery may have written this image; a failed sample leaves no file.
+          await sink.removeImage(outputDir, shard, sampleId);
+        }
+      },
+    });
+
+    let outcomes: SampleOutcome[];
+    try {
+      outcomes = await job.done;
+    } catch (err) {
+      if (isLatentFleetError(err) && err.code === "WORKER_DRAINING") {
+        this.release(msg, "draining");
+        return;
+      }
+      if (batcher.fatalError !== undefined) {
+        this.release(msg, "engine failed");
+        this.onFatal(batcher.fatalError);
+        return;
+      }
+      await this.giveUpOrRetry(ctx, err);
+      return;
+    }
+
+    try {
+      const rows: MetadataRow[] = [];
+      outcomes.forEach((outcome, i) => {
+        const req = requests[i];
+        if (!outcome.ok || req === undefined) return;
+        rows.push({
+          file_name: fileNames[i],
+          id: task.samples[i].sample_id,
+          prompt: req.prompt,
+          negative_prompt: req.negativePrompt,
+          seed: req.seed,
+          steps: req.steps,
+          guidance_scale: req.guidanceScale,
+          scheduler: req.scheduler,
+          width: req.width,
+          height: req.height,
+          model: model.name,
+        });
+      });
+      await sink.writeShardMetadata(outputDir, shard, rows);
+      const samples: SampleResult__Input[] = outcomes.map((outcome, i) => ({
+        sample_id: task.samples[i].sample_id,
+        index: task.samples[i].index,
+        ok: outcome.ok,
+        file_name: fileNames[i],
+        error: outcome.ok ? "" : outcome.message,
+        error_code: outcome.ok ? "" : outcome.code,
+      }));
+      await this.publish(ctx.report(samples, false));
+      ctx.stopInProgress();
+      await this.ack(msg, log);
+      const failed = outcomes.filter((o): o is Extract<SampleOutcome, { ok: false }> => !o.ok);
+      log.info("task done", { samples: samples.length, failed: failed.length, seconds: ctx.seconds() });
+      if (failed.length > 0) {
+        log.warn("samples failed", { failed: failed.length, code: failed[0].code, error: failed[0].message });
+      }
+    } catch (err) {
+      await this.giveUpOrRetry(ctx, err);
+    }
+  }
+
+  /** A task-level failure: try again later, or on the last delivery report every sample failed. */
+  private async giveUpOrRetry(ctx: TaskContext, err: unknown): Promise<void> {
+    const { msg, log } = ctx;
+    const code = errorCode(err);
+    const last = this.opts.maxDeliver > 0 && msg.info.deliveryCount >= this.opts.maxDeliver;
+    if (!last) {
+      log.warn("task failed; it goes back to the queue", {
+        code,
+        error: errorMessage(err),
+        retry_ms: this.retryDelayMs,
+      });
+      ctx.stopInProgress();
+      msg.nak(this.retryDelayMs);
+      return;
+    }
+    try {
+      await this.reportAndTerminate(ctx, code, errorMessage(err));
+    } catch (publishErr) {
+      // Not terminated: after ack_wait the dead-letter advisory reports it instead, without the reason.
+      log.error("cannot report the failed task", { error: errorMessage(publishErr) });
+    }
+  }
+
+  private onFatal(err: unknown): void {
+    if (this.fatal) return;
+    this.fatal = true;
+    this.stateName = "draining";
+    this.wake();
+    this.opts.onFatal?.(err);
+  }
+
+  /** publishResult, tried three times over a few seconds (a reconnect in progress). */
+  private async publish(result: TaskResult__Input): Promise<void> {
+    let delay = 500;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await publishResult(this.opts.js, result);
+        return;
+      } catch (err) {
+        if (attempt >= 3) throw err;
+        this.log.warn("publishing a task result failed; retrying", { error: errorMessage(err), attempt });
+        await new Promise((r) => setTimeout(r, delay));
+        delay *= 2;
+      }
+    }
+  }
+
+  private async ack(msg: JsMsg, log: Logger): Promise<void> {
+    try {
+      await msg.ackAck({ timeout: 5000 });
+    } catch (err) {
+      // The task will be redelivered and its identical outputs rewritten: wasted work, nothing wrong.
+      log.warn("ack not confirmed", { error: errorMessage(err) });
+    }
+  }
+}

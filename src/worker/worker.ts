@@ -1,0 +1,292 @@
+/**
+ * A worker process, one per GPU: the engine (its own thread), the NATS task loop, the batcher, the sink
+ * and the gRPC service, wired together.
+ *
+ * GPU pinning: `device: "cuda:N"` (or "tensorrt:N") hands the ordinal N to ONNX Runtime's execution
+ * provider, which then uses that GPU only; run one worker per GPU with N = 0, 1, .... With the Kubernetes
+ * device plugin a pod sees only the GPU it was given, always as ordinal 0, so pods use `cuda:0`.
+ * (CUDA_VISIBLE_DEVICES is not touched: it would have to be set before the process starts.)
+ *
+ * Start-up order: model first (a bad model fails before anything touches NATS), then NATS (streams created
+ * if nobody has yet, the model's shared consumer created if missing), then gRPC, then pulling.
+ * Shut-down: drain (stop pulling, finish the batch in hand, hand back the rest), then gRPC, NATS, engine.
+ */
+import { hostname } from "node:os";
+import { type ConsumerInfo, JetStreamApiCodes, JetStreamApiError } from "@nats-io/jetstream";
+import { Kvm } from "@nats-io/kv";
+import { isLatentFleetError, LatentFleetError } from "../common/errors.js";
+import { connectJetStream, type JetStreamContext } from "../common/nats/connect.js";
+import { JOBS_BUCKET, TASKS_STREAM, workersConsumerName } from "../common/nats/names.js";
+import { workerTasks } from "../common/nats/tasks.js";
+import { ensureTopology, ensureWorkerConsumer, WORKER_CONSUMER_DEFAULTS } from "../common/nats/topology.js";
+import type { WorkerInfo__Input } from "../common/proto/generated/latentfleet/v1/WorkerInfo.js";
+import { Batcher } from "./batcher.js";
+import { type Device, formatDevice, parseDevice } from "./engine/device.js";
+import { EngineHost } from "./engine/engine-host.js";
+import type { ModelDescription } from "./engine/pipeline.js";
+import { batchKey } from "./engine/sample-request.js";
+import { startWorkerGrpc, type WorkerGrpcServer } from "./grpc-service.js";
+import { type JobStateSource, JobStates } from "./job-states.js";
+import { createLogger, errorMessage, type Logger } from "./log.js";
+import { ImageSink } from "./sink.js";
+import { WorkerStats } from "./stats.js";
+import { type RunnerState, TaskRunner } from "./task-runner.js";
+
+export const DEFAULT_BATCH_SIZE = 4;
+
+export interface WorkerOptions {
+  /** NATS server URL(s), comma-separated. */
+  natsUrl: string;
+  /** Model folder (diffusers ONNX layout); its folder name is the model name tasks are routed by. */
+  modelDir: string;
+  /** "cpu", "cuda:N" or "tensorrt:N" (default cpu). */
+  device?: string | Device;
+  /** Largest engine batch (default 4). */
+  batchSize?: number;
+  /** HOST:PORT for the gRPC service (port 0: a free one); no gRPC server when omitted. */
+  grpcAddress?: string;
+  /** Default: <hostname>-<pid>. */
+  workerId?: string;
+  /** ONNX Runtime threads per operator (CPU default: all cores). */
+  intraOpThreads?: number;
+  /**
+   * Settings of the shared consumer `workers-<model>`, applied when given (they change it for every
+   * worker of the model); when omitted an existing consumer is used as it is.
+   */
+  ackWaitMs?: number;
+  maxDeliver?: number;
+  /** Samples to keep in hand (default 2 x batch size). */
+  samplesInHand?: number;
+  /** How long one pull request waits (default 2000 ms). */
+  pullExpiresMs?: number;
+  /** Pause before a task that failed for a task-level reason is redelivered (default 5000 ms). */
+  retryDelayMs?: number;
+  /** fsync outputs before reporting them (default true). */
+  durable?: boolean;
+  log?: Logger;
+}
+
+export interface RunningWorker {
+  readonly workerId: string;
+  readonly model: ModelDescription;
+  readonly device: string;
+  readonly batchSize: number;
+  /** The bound gRPC port, when a gRPC address was given. */
+  readonly grpcPort: number | undefined;
+  readonly state: RunnerState;
+  info(): WorkerInfo__Input;
+  /** Stops pulling, finishes the batch in hand, hands the rest back; resolves with the tasks handed back. */
+  drain(): Promise<number>;
+  /** Drains, then closes gRPC, NATS and the engine. */
+  stop(): Promise<void>;
+  /** Settles once stopped: resolves after stop(), rejects with the error when the engine died. */
+  readonly done: Promise<void>;
+}
+
+export async function startWorker(options: WorkerOptions): Promise<RunningWorker> {
+  const workerId = options.workerId ?? `${hostname()}-${process.pid}`;
+  const log = options.log ?? createLogger({ worker: workerId });
+  const device = typeof options.device === "object" ? options.device : parseDevice(options.device ?? "cpu");
+  const batchSize = options.batchSize ?? DEFAULT_BATCH_SIZE;
+  if (!Number.isInteger(batchSize) || batchSize < 1) {
+    throw new LatentFleetError("INVALID_ARGUMENT", `batch size must be a positive integer, got ${batchSize}`);
+  }
+
+  const engine = await EngineHost.start({
+    modelDir: options.modelDir,
+    device,
+    intraOpThreads: options.intraOpThreads,
+  });
+  const model = engine.model;
+  let nats: JetStreamContext | undefined;
+  let jobStates: JobStates | undefined;
+  let grpc: WorkerGrpcServer | undefined;
+  try {
+    nats = await connectJetStream(options.natsUrl, `latent-fleet worker ${workerId}`);
+    const consumerInfo = await ensureWorkerSetup(nats, model.name, options);
+    const ackWaitMs = nanosToMs(consumerInfo.config.ack_wait) ?? WORKER_CONSUMER_DEFAULTS.ackWaitMs;
+    const maxDeliver = consumerInfo.config.max_deliver ?? -1;
+    const jobs = await openJobStates(nats, log);
+    jobStates = jobs instanceof JobStates ? jobs : undefined;
+
+    let fatal: unknown;
+    let stop: () => Promise<void> = async () => undefined;
+    const stats = new WorkerStats();
+    const usesCfg = (r: { guidanceScale: number }) => r.guidanceScale > 1 && !model.guidanceDistilled;
+    const batcher = new Batcher({
+      engine,
+      batchSize,
+      batchKey: (r) => batchKey(r, usesCfg),
+      stats,
+      log,
+    });
+    const runner = new TaskRunner({
+      js: nats.js,
+      consumer: await workerTasks(nats.js, model.name),
+      batcher,
+      sink: new ImageSink({ durable: options.durable }),
+      model,
+      workerId,
+      jobStates: jobs,
+      ackWaitMs,
+      maxDeliver,
+      samplesInHand: options.samplesInHand,
+      pullExpiresMs: options.pullExpiresMs,
+      retryDelayMs: options.retryDelayMs,
+      log,
+      onFatal: (err) => {
+        fatal = err;
+        log.error("the engine died; handing back the tasks in hand and stopping", {
+          error: errorMessage(err),
+        });
+        void stop();
+      },
+    });
+
+    const deviceName = formatDevice(device);
+    const info = (): WorkerInfo__Input => ({
+      worker_id: workerId,
+      model: model.name,
+      device: deviceName,
+      batch_size: batchSize,
+      images_generated: stats.generated,
+      images_failed: stats.failed,
+      images_per_second: stats.imagesPerSecond(),
+      uptime_seconds: stats.uptimeSeconds(),
+      state: runner.state,
+    });
+
+    let drainPromise: Promise<number> | undefined;
+    const drain = (): Promise<number> => {
+      drainPromise ??= (async () => {
+        grpc?.setServing(false);
+        return runner.drain();
+      })();
+      return drainPromise;
+    };
+    let resolveDone!: () => void;
+    let rejectDone!: (err: unknown) => void;
+    const done = new Promise<void>((resolve, reject) => {
+      resolveDone = resolve;
+      rejectDone = reject;
+    });
+    done.catch(() => undefined);
+    let stopPromise: Promise<void> | undefined;
+    const ctx = nats;
+    stop = (): Promise<void> => {
+      stopPromise ??= (async () => {
+        try {
+          await drain();
+        } catch (err) {
+          log.error("drain failed", { error: errorMessage(err) });
+        }
+        jobStates?.stop();
+        await grpc?.stop(2000).catch(() => undefined);
+        // Flush the last acks and naks before closing.
+        await ctx.nc.flush().catch(() => undefined);
+        await ctx.nc.close().catch(() => undefined);
+        await engine.close().catch(() => undefined);
+        log.info("worker stopped", { images_generated: stats.generated, images_failed: stats.failed });
+        if (fatal !== undefined) rejectDone(fatal);
+        else resolveDone();
+      })();
+      return stopPromise;
+    };
+
+    if (options.grpcAddress !== undefined) {
+      grpc = await startWorkerGrpc(options.grpcAddress, {
+        info,
+        drain,
+        accepting: () => runner.state === "running",
+        batcher,
+        model,
+        log,
+      });
+    }
+    runner.start();
+    log.info("worker started", {
+      model: model.name,
+      model_dir: model.dir,
+      device: deviceName,
+      batch_size: batchSize,
+      consumer: workersConsumerName(model.name),
+      ack_wait_ms: ackWaitMs,
+      max_deliver: maxDeliver,
+      grpc_port: grpc?.port,
+    });
+
+    return {
+      workerId,
+      model,
+      device: deviceName,
+      batchSize,
+      grpcPort: grpc?.port,
+      get state() {
+        return runner.state;
+      },
+      info,
+      drain,
+      stop,
+      done,
+    };
+  } catch (err) {
+    jobStates?.stop();
+    await grpc?.stop(0).catch(() => undefined);
+    await nats?.nc.close().catch(() => undefined);
+    await engine.close().catch(() => undefined);
+    throw err;
+  }
+}
+
+/**
+ * Makes sure LF_TASKS and the model's consumer exist. The streams are created (with the defaults) only when
+ * nobody has yet, so a worker never overrides the settings a coordinator chose; the consumer's ack_wait and
+ * max_deliver are changed only when this worker was given them.
+ */
+async function ensureWorkerSetup(
+  nats: JetStreamContext,
+  model: string,
+  options: Pick<WorkerOptions, "ackWaitMs" | "maxDeliver">,
+): Promise<ConsumerInfo> {
+  const { js, jsm } = nats;
+  if (!(await exists(() => jsm.streams.info(TASKS_STREAM)))) await ensureTopology(js, jsm);
+  const have = await exists(() => jsm.consumers.info(TASKS_STREAM, workersConsumerName(model)));
+  if (have && options.ackWaitMs === undefined && options.maxDeliver === undefined) return have;
+  return ensureWorkerConsumer(jsm, model, {
+    ackWaitMs: options.ackWaitMs ?? nanosToMs(have?.config.ack_wait),
+    maxDeliver: options.maxDeliver ?? have?.config.max_deliver,
+    maxAckPending: have?.config.max_ack_pending,
+  });
+}
+
+function nanosToMs(ns: number | undefined): number | undefined {
+  return ns === undefined ? undefined : Math.round(ns / 1_000_000);
+}
+
+async function exists<T>(lookup: () => Promise<T>): Promise<T | undefined> {
+  try {
+    return await lookup();
+  } catch (err) {
+    if (
+      err instanceof JetStreamApiError &&
+      (err.code === JetStreamApiCodes.StreamNotFound || err.code === JetStreamApiCodes.ConsumerNotFound)
+    ) {
+      return undefined;
+    }
+    if (isLatentFleetError(err)) throw err;
+    throw new LatentFleetError("NATS_SETUP_FAILED", `cannot read the NATS setup: ${errorMessage(err)}`, {
+      cause: err,
+    });
+  }
+}
+
+/** The job state watch; without the LF_JOBS bucket no job is ever seen as cancelled (logged). */
+async function openJobStates(nats: JetStreamContext, log: Logger): Promise<JobStateSource> {
+  try {
+    const kv = await new Kvm(nats.js).open(JOBS_BUCKET);
+    return await JobStates.start(kv, log);
+  } catch (err) {
+    log.warn("cannot watch job states; cancelled jobs will not be skipped", { error: errorMessage(err) });
+    return { isCancelled: async () => false };
+  }
+}

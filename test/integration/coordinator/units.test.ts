@@ -1,0 +1,170 @@
+/** The coordinator's pure parts: job ids, shard cuts, folding, the where-index, the publish window. */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { PubAck } from "@nats-io/jetstream";
+import { afterAll, describe, expect, it } from "vitest";
+import type { TaskResult } from "../../../src/common/proto/generated/latentfleet/v1/TaskResult.js";
+import { JobFold } from "../../../src/coordinator/fold.js";
+import { isJobId, newJobId } from "../../../src/coordinator/job-id.js";
+import type { ManifestSample } from "../../../src/coordinator/manifest/index.js";
+import { ProgressMeter } from "../../../src/coordinator/progress.js";
+import { PublishWindow } from "../../../src/coordinator/publish-window.js";
+import { Sharder } from "../../../src/coordinator/sharder.js";
+import { WhereIndex } from "../../../src/coordinator/where-index.js";
+
+const dir = mkdtempSync(join(tmpdir(), "lf-coord-units-"));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+function sample(index: number, prompt = `p${index}`, source = `f.jsonl:${index + 1}`): ManifestSample {
+  return {
+    index,
+    rowIndex: index,
+    rowId: `r${index}`,
+    sampleId: `r${index}-0`,
+    prompt,
+    negativePrompt: "",
+    seed: index,
+    steps: 4,
+    guidanceScale: 4,
+    scheduler: null,
+    width: null,
+    height: null,
+    source,
+  };
+}
+
+function result(shard: number, oks: boolean[], dead = false): TaskResult {
+  return {
+    job_id: "j",
+    shard: String(shard),
+    worker_id: "w",
+    delivery: 1,
+    seconds: 0,
+    dead_lettered: dead,
+    samples: oks.map((ok, i) => ({
+      sample_id: `s${shard}-${i}`,
+      index: String(shard * 10 + i),
+      ok,
+      file_name: "",
+      error: ok ? "" : "x",
+      error_code: "",
+    })),
+  };
+}
+
+describe("job ids", () => {
+  it("sort by time and are unique", () => {
+    const a = newJobId(new Date("2026-01-02T03:04:05.006Z"));
+    const b = newJobId(new Date("2026-01-02T03:04:05.007Z"));
+    expect(a).toMatch(/^20260102-030405-006-[0-9a-z]{8}$/);
+    expect(a < b).toBe(true);
+    expect(isJobId(a)).toBe(true);
+    expect(new Set(Array.from({ length: 1000 }, () => newJobId())).size).toBe(1000);
+  });
+});
+
+describe("sharder", () => {
+  it("cuts K samples per shard, and earlier when a shard would get too big", () => {
+    const s = new Sharder(3, 1000);
+    const shards = [];
+    for (let i = 0; i < 7; i++) shards.push(...s.add(sample(i)));
+    const last = s.flush();
+    if (last) shards.push(last);
+    expect(shards.map((x) => [x.shard, x.firstIndex, x.samples.length])).toEqual([
+      [0, 0, 3],
+      [1, 3, 3],
+      [2, 6, 1],
+    ]);
+    expect(shards[0].samples[0]).toMatchObject({
+      seed: "0",
+      scheduler: "",
+      width: 0,
+      height: 0,
+      source: "f.jsonl:1",
+    });
+    const big = new Sharder(32, 1000);
+    const cut = [...big.add(sample(0, "x".repeat(600))), ...big.add(sample(1, "y".repeat(600)))];
+    expect(cut.map((x) => x.samples.length)).toEqual([1]);
+  });
+});
+
+describe("fold", () => {
+  it("counts a shard once; a worker's result beats a dead letter in either order", () => {
+    const f = new JobFold();
+    expect(f.apply(result(0, [true, false])).counted).toBe(true);
+    expect(f.apply(result(0, [true, true])).counted).toBe(false);
+    expect(f.apply(result(0, [false, false], true)).counted).toBe(false);
+    expect([f.samplesDone, f.samplesFailed, f.shardsFolded]).toEqual([1, 1, 1]);
+    expect(f.apply(result(5000, [false, false], true)).failures).toHaveLength(2);
+    expect([f.samplesDone, f.samplesFailed, f.shardsFolded]).toEqual([1, 3, 2]);
+    const late = f.apply(result(5000, [true, true]));
+    expect(late).toMatchObject({ counted: true, replacedDead: true, newlyDone: 2 });
+    expect([f.samplesDone, f.samplesFailed, f.shardsFolded]).toEqual([3, 1, 2]);
+    expect(f.hasImages(5000)).toBe(true);
+    expect(f.hasImages(4999)).toBe(false);
+  });
+});
+
+describe("where index", () => {
+  it("finds each sample's source, waiting for shards not written yet", async () => {
+    const w = new WhereIndex(join(dir, "where.jsonl"));
+    w.append(0, 0, ["a:1", "a:1", "a:2"]);
+    const pending = w.lookup(1, 4);
+    w.append(1, 3, ["b:7", "b:8"]);
+    expect(await pending).toBe("b:8");
+    expect(await w.lookup(0, 1)).toBe("a:1");
+    expect(await w.lookup(0, 2)).toBe("a:2");
+    await w.flush();
+    expect(await w.lookup(1, 3)).toBe("b:7");
+    const never = w.lookup(9, 0);
+    w.finish();
+    expect(await never).toBe("");
+    await w.close();
+  });
+});
+
+describe("publish window", () => {
+  it("bounds in-flight publishes and moves the frontier in order", async () => {
+    const win = new PublishWindow({ size: 2 });
+    const resolvers: (() => void)[] = [];
+    let inFlight = 0;
+    let most = 0;
+    const publish = () =>
+      new Promise<PubAck>((resolve) => {
+        inFlight++;
+        most = Math.max(most, inFlight);
+        resolvers.push(() => {
+          inFlight--;
+          resolve({ stream: "s", seq: 1, duplicate: false, domain: "" } as PubAck);
+        });
+      });
+    await win.push(0, publish);
+    await win.push(1, publish);
+    const third = win.push(2, publish);
+    resolvers[1]();
+    await new Promise((r) => setTimeout(r, 10));
+    expect(win.frontier).toBe(-1); // 1 is acked, 0 is not
+    resolvers[0]();
+    await third;
+    expect(win.frontier).toBe(1);
+    resolvers[2]();
+    await win.drain();
+    expect(win.frontier).toBe(2);
+    expect(most).toBe(2);
+  });
+});
+
+describe("progress", () => {
+  it("gives images/s over the window and an ETA", () => {
+    let t = 0;
+    const m = new ProgressMeter(10_000, () => t);
+    expect(m.eta(100)).toBe(-1);
+    m.record(10);
+    t = 5_000;
+    m.record(40);
+    expect(m.rate()).toBeCloseTo(10, 5);
+    expect(m.eta(100)).toBeCloseTo(10, 5);
+    expect(m.eta(null)).toBe(-1);
+  });
+});

@@ -1,0 +1,246 @@
+/** The batcher against a fake engine: grouping, batch size, the pipeline, OOM halving, one bad sample. */
+import { describe, expect, it } from "vitest";
+import { LatentFleetError } from "../../../src/common/errors.js";
+import {
+  type BatchEngine,
+  Batcher,
+  type EngineImage,
+  type SampleOutcome,
+} from "../../../src/worker/batcher.js";
+import { batchKey, type SampleRequest } from "../../../src/worker/engine/sample-request.js";
+import { WorkerStats } from "../../../src/worker/stats.js";
+
+function req(seed: number, over: Partial<SampleRequest> = {}): SampleRequest {
+  return {
+    prompt: "a red circle",
+    negativePrompt: "",
+    seed,
+    steps: 4,
+    guidanceScale: 4,
+    scheduler: "euler",
+    width: 64,
+    height: 64,
+    ...over,
+  };
+}
+
+/** Returns 1x1 images whose red channel is the seed; fails as configured; can be held with a gate. */
+class FakeEngine implements BatchEngine {
+  readonly calls: number[][] = [];
+  /** Batches larger than this run out of memory. */
+  memory = Number.POSITIVE_INFINITY;
+  /** A batch with one of these seeds runs out of memory, whatever its size (a sample too big alone). */
+  hugeSeeds = new Set<number>();
+  /** A batch with one of these seeds fails with a model error. */
+  badSeeds = new Set<number>();
+  fatal: LatentFleetError | undefined;
+  private gates: (() => void)[] = [];
+  gated = false;
+
+  async generate(requests: SampleRequest[]): Promise<{ samples: EngineImage[] }> {
+    const seeds = requests.map((r) => r.seed);
+    this.calls.push(seeds);
+    if (this.gated) await new Promise<void>((r) => this.gates.push(r));
+    else await new Promise((r) => setTimeout(r, 1));
+    if (this.fatal) throw this.fatal;
+    if (requests.length > this.memory || seeds.some((s) => this.hugeSeeds.has(s))) {
+      throw new LatentFleetError(
+        "OUT_OF_MEMORY",
+        `unet: Failed to allocate memory for a batch of ${seeds.length}`,
+      );
+    }
+    const bad = seeds.find((s) => this.badSeeds.has(s));
+    if (bad !== undefined) throw new LatentFleetError("ENGINE_FAILED", `unet: NaN in sample ${bad}`);
+    return {
+      samples: seeds.map((s) => ({ rgb: Uint8Array.of(s % 256, 0, 0), width: 1, height: 1, warnings: [] })),
+    };
+  }
+
+  /** Lets the oldest held batch finish. */
+  release(): void {
+    this.gates.shift()?.();
+  }
+
+  releaseAll(): void {
+    this.gated = false;
+    for (const g of this.gates.splice(0)) g();
+  }
+}
+
+function batcher(engine: FakeEngine, batchSize: number, stats?: WorkerStats): Batcher {
+  return new Batcher({
+    engine,
+    batchSize,
+    batchKey: (r) => batchKey(r, (x) => x.guidanceScale > 1),
+    stats,
+  });
+}
+
+const seedOf = (o: SampleOutcome) => (o.ok ? o.image.rgb[0] : -1);
+const tick = () => new Promise((r) => setTimeout(r, 5));
+
+describe("the batcher", () => {
+  it("groups samples of several tasks into batches of the same key, never over the batch size", async () => {
+    const engine = new FakeEngine();
+    const stats = new WorkerStats();
+    const b = batcher(engine, 4, stats);
+    // Three tasks of three samples; task 2 has another size, so it cannot share their batches.
+    const t1 = b.submit([req(1), req(2), req(3)]);
+    const t2 = b.submit([req(11, { width: 32 }), req(12, { width: 32 }), req(13, { width: 32 })]);
+    const t3 = b.submit([req(21), req(22), req(23)]);
+    const [o1, o2, o3] = await Promise.all([t1.done, t2.done, t3.done]);
+    expect(o1.map(seedOf)).toEqual([1, 2, 3]);
+    expect(o2.map(seedOf)).toEqual([11, 12, 13]);
+    expect(o3.map(seedOf)).toEqual([21, 22, 23]);
+    expect(engine.calls).toEqual([
+      [1, 2, 3, 21], // the oldest sample's key first, filled across tasks
+      [11, 12, 13], // then the oldest waiting sample's key
+      [22, 23],
+    ]);
+    expect(Math.max(...engine.calls.map((c) => c.length))).toBeLessThanOrEqual(4);
+    expect(stats.generated).toBe(9);
+    expect(stats.failed).toBe(0);
+  });
+
+  it("keeps the engine busy: a full batch is queued behind the running one, a partial one waits", async () => {
+    const engine = new FakeEngine();
+    engine.gated = true;
+    const b = batcher(engine, 2);
+    const jobs = [b.submit([req(1), req(2)]), b.submit([req(3), req(4)]), b.submit([req(5)])];
+    await tick();
+    expect(engine.calls).toEqual([
+      [1, 2],
+      [3, 4],
+    ]);
+    expect(b.running).toBe(2);
+    expect(b.queued).toBe(1);
+    engine.release(); // the engine still has a batch: the partial one keeps waiting for company
+    await tick();
+    expect(engine.calls.length).toBe(2);
+    engine.release(); // the engine would go idle: the partial batch goes
+    await tick();
+    expect(engine.calls).toEqual([[1, 2], [3, 4], [5]]);
+    engine.releaseAll();
+    await Promise.all(jobs.map((j) => j.done));
+  });
+
+  it("retries a batch that runs out of memory as two halves, and caps later batches", async () => {
+    const engine = new FakeEngine();
+    engine.memory = 2;
+    const b = batcher(engine, 8);
+    const out = await b.submit(Array.from({ length: 8 }, (_, i) => req(i))).done;
+    expect(out.every((o) => o.ok)).toBe(true);
+    expect(engine.calls.map((c) => c.length)).toEqual([8, 4, 2, 2, 2, 2]);
+    // The next batch of that shape starts at the size that fitted.
+    engine.calls.length = 0;
+    await b.submit([req(20), req(21), req(22)]).done;
+    expect(engine.calls.map((c) => c.length)).toEqual([2, 1]);
+  });
+
+  it("halves down to one sample, then fails only the sample that does not fit", async () => {
+    const engine = new FakeEngine();
+    engine.hugeSeeds.add(5);
+    const onSample: [number, string][] = [];
+    const b = batcher(engine, 8);
+    const out = await b.submit(
+      Array.from({ length: 8 }, (_, i) => req(i)),
+      { onSample: (i, o) => void onSample.push([i, o.ok ? "ok" : o.code]) },
+    ).done;
+    expect(out.map((o) => (o.ok ? "ok" : o.code))).toEqual([
+      "ok",
+      "ok",
+      "ok",
+      "ok",
+      "ok",
+      "OUT_OF_MEMORY",
+      "ok",
+      "ok",
+    ]);
+    expect(engine.calls).toEqual([
+      [0, 1, 2, 3, 4, 5, 6, 7],
+      [0, 1, 2, 3],
+      [4, 5, 6, 7],
+      [4, 5],
+      [4],
+      [5],
+      [6],
+      [7],
+    ]);
+    expect(onSample.length).toBe(8);
+    const failed = out[5];
+    expect(failed.ok === false && failed.message).toMatch(/allocate/);
+  });
+
+  it("retries a batch that fails with another error sample by sample: one bad sample, the rest complete", async () => {
+    const engine = new FakeEngine();
+    engine.badSeeds.add(3);
+    const stats = new WorkerStats();
+    const b = batcher(engine, 4, stats);
+    const t1 = b.submit([req(1), req(2)]);
+    const t2 = b.submit([req(3), req(4)]);
+    const [o1, o2] = await Promise.all([t1.done, t2.done]);
+    expect(o1.map(seedOf)).toEqual([1, 2]);
+    expect(o2[0]).toMatchObject({ ok: false, code: "ENGINE_FAILED", message: "unet: NaN in sample 3" });
+    expect(seedOf(o2[1])).toBe(4);
+    expect(engine.calls).toEqual([[1, 2, 3, 4], [1], [2], [3], [4]]);
+    expect(stats.generated).toBe(3);
+    expect(stats.failed).toBe(1);
+  });
+
+  it("fails entries that are errors without engine work", async () => {
+    const engine = new FakeEngine();
+    const b = batcher(engine, 4);
+    const out = await b.submit([
+      new LatentFleetError("INVALID_ARGUMENT", "width must be a multiple of 8"),
+      req(1),
+    ]).done;
+    expect(out[0]).toMatchObject({ ok: false, code: "INVALID_ARGUMENT" });
+    expect(seedOf(out[1])).toBe(1);
+    expect(engine.calls).toEqual([[1]]);
+    expect(await b.submit([new LatentFleetError("INVALID_ARGUMENT", "x")]).done).toHaveLength(1);
+  });
+
+  it("withdraws the jobs that have not started and finishes the started ones", async () => {
+    const engine = new FakeEngine();
+    engine.gated = true;
+    const b = batcher(engine, 2);
+    const started = b.submit([req(1), req(2), req(3)]);
+    const waiting = b.submit([req(4, { steps: 8 })]);
+    await tick();
+    expect(engine.calls).toEqual([[1, 2]]);
+    const withdrawn = b.withdrawUnstarted({ close: true });
+    expect(withdrawn).toHaveLength(1);
+    expect(withdrawn[0]).toBe(waiting);
+    await expect(waiting.done).rejects.toMatchObject({ code: "WORKER_DRAINING" });
+    await expect(b.submit([req(9)]).done).rejects.toMatchObject({ code: "WORKER_DRAINING" });
+    engine.releaseAll();
+    expect((await started.done).map(seedOf)).toEqual([1, 2, 3]);
+    await b.idle();
+  });
+
+  it("fails every job when the engine dies, instead of reporting samples failed", async () => {
+    const engine = new FakeEngine();
+    engine.fatal = new LatentFleetError("ENGINE_FAILED", "engine thread exited with code 1");
+    const b = batcher(engine, 2);
+    const a = b.submit([req(1), req(2)]);
+    const c = b.submit([req(3), req(4), req(5)]);
+    await expect(a.done).rejects.toMatchObject({ code: "ENGINE_FAILED" });
+    await expect(c.done).rejects.toMatchObject({ code: "ENGINE_FAILED" });
+    expect(b.fatalError).toBeDefined();
+    expect(engine.calls.length).toBeLessThanOrEqual(2);
+  });
+
+  it("rejects a job whose per-sample callback fails, after all its samples are done", async () => {
+    const engine = new FakeEngine();
+    const b = batcher(engine, 4);
+    let calls = 0;
+    const job = b.submit([req(1), req(2)], {
+      onSample: async (i) => {
+        calls++;
+        if (i === 0) throw new LatentFleetError("OUTPUT_FAILED", "disk full");
+      },
+    });
+    await expect(job.done).rejects.toMatchObject({ code: "OUTPUT_FAILED" });
+    expect(calls).toBe(2);
+  });
+});
