@@ -53,6 +53,13 @@ export interface BatcherOptions {
   pipelineDepth?: number;
   /** Errors that leave the engine unusable (default: isEngineDead). */
   isFatal?: (err: unknown) => boolean;
+  /**
+   * When the engine is idle and only a partial batch is waiting, and `moreComing()` says samples are on
+   * their way (a pull request just went out, a task is being read), wait up to this long for them before
+   * sending the partial batch (default 0: never wait). Start-up and bursts then fill whole batches.
+   */
+  lingerMs?: number;
+  moreComing?: () => boolean;
   stats?: WorkerStats;
   log?: Logger;
 }
@@ -142,6 +149,8 @@ export class Batcher {
   private readonly runningBatches = new Set<Item[]>();
   private perSample: number | undefined;
   private pumpScheduled = false;
+  private lingerSince: number | undefined;
+  private lingerTimer: NodeJS.Timeout | undefined;
   private lastFinishedAt = 0;
 
   constructor(private readonly opts: BatcherOptions) {
@@ -242,11 +251,17 @@ export class Batcher {
     });
   }
 
+  /** Tells the batcher that what `moreComing` answers may have changed. */
+  poke(): void {
+    this.schedulePump();
+  }
+
   /** Hands batches to the engine while there is room in the pipeline and work worth sending. */
   private pump(): void {
     while (this.failure === undefined && this.inFlight < this.depth && this.queue.length > 0) {
-      const batch = this.nextBatch(this.inFlight === 0);
+      const batch = this.nextBatch(this.inFlight === 0 && !this.lingering());
       if (!batch) return;
+      this.lingerSince = undefined;
       this.inFlight++;
       for (const item of batch) item.job.started = true;
       this.runningBatches.add(batch);
@@ -259,6 +274,22 @@ export class Batcher {
           this.notifyIdle();
         });
     }
+  }
+
+  /** True while a partial batch should wait for samples on their way (bounded by lingerMs). */
+  private lingering(): boolean {
+    const lingerMs = this.opts.lingerMs ?? 0;
+    if (lingerMs <= 0 || !this.opts.moreComing?.()) {
+      this.lingerSince = undefined;
+      return false;
+    }
+    const now = performance.now();
+    this.lingerSince ??= now;
+    const left = this.lingerSince + lingerMs - now;
+    if (left <= 0) return false;
+    clearTimeout(this.lingerTimer);
+    this.lingerTimer = setTimeout(() => this.pump(), Math.ceil(left));
+    return true;
   }
 
   /**
@@ -343,6 +374,11 @@ export class Batcher {
       return;
     }
     this.noteSpeed(items.length, handedAt);
+    this.log.debug("batch done", {
+      key: items[0].key,
+      size: items.length,
+      ms: Math.round(performance.now() - handedAt),
+    });
     items.forEach((item, i) => {
       this.finish(item.job, item.index, { ok: true, image: samples[i] });
     });

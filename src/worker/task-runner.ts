@@ -78,6 +78,8 @@ interface InHand {
   msg: JsMsg;
   /** Samples not finished yet. */
   remaining: number;
+  /** Its samples are in the batcher (or it ended without any). */
+  submitted: boolean;
 }
 
 /** One task being handled. */
@@ -116,6 +118,9 @@ export class TaskRunner {
   private loop: Promise<void> = Promise.resolve();
   private fatal = false;
   private pulling = false;
+  private fetching = false;
+  /** Tasks delivered and not yet handed to the batcher. */
+  private reading = 0;
   private readonly deferredNaks: JsMsg[] = [];
   private readonly log: Logger;
   private readonly samplesTarget: number;
@@ -225,14 +230,19 @@ export class TaskRunner {
         continue;
       }
       try {
+        this.fetching = true;
         const messages = await this.opts.consumer.fetch({ max_messages: want, expires: this.pullExpiresMs });
         for await (const msg of messages) this.accept(msg);
         backoffMs = 500;
       } catch (err) {
+        this.fetching = false;
         if (this.draining) break;
         this.log.warn("pulling tasks failed; retrying", { error: errorMessage(err), retry_ms: backoffMs });
         await this.sleep(backoffMs);
         backoffMs = Math.min(10_000, backoffMs * 2);
+      } finally {
+        this.fetching = false;
+        this.opts.batcher.poke();
       }
     }
   }
@@ -256,7 +266,8 @@ export class TaskRunner {
       msg.term();
       return;
     }
-    const entry: InHand = { msg, remaining: task.samples.length };
+    const entry: InHand = { msg, remaining: task.samples.length, submitted: false };
+    this.reading++;
     this.largestTask = Math.max(this.largestTask, task.samples.length);
     this.inHand.add(entry);
     const p = this.handle(entry, task)
@@ -265,11 +276,27 @@ export class TaskRunner {
         msg.nak(this.retryDelayMs);
       })
       .finally(() => {
+        this.submitted(entry);
         this.inHand.delete(entry);
         this.handling.delete(p);
         this.wake();
       });
     this.handling.add(p);
+  }
+
+  /**
+   * Samples may be on their way to the batcher: a pull request is out, or a delivered task has not been
+   * handed to the batcher yet. The batcher then holds a partial batch back for a moment (lingerMs).
+   */
+  moreComing(): boolean {
+    return this.fetching || this.reading > 0;
+  }
+
+  private submitted(entry: InHand): void {
+    if (entry.submitted) return;
+    entry.submitted = true;
+    this.reading--;
+    if (this.reading === 0) this.opts.batcher.poke();
   }
 
   /**
@@ -373,6 +400,7 @@ export class TaskRunner {
       return resolved;
     });
     const fileNames = new Array<string>(task.samples.length).fill("");
+    // (submitted() runs right after submit, in the same turn: the batcher pumps on the next one.)
     const job = batcher.submit(entries, {
       onSample: async (i, outcome) => {
         entry.remaining--;
@@ -389,6 +417,7 @@ export class TaskRunner {
       },
     });
 
+    this.submitted(entry);
     let outcomes: SampleOutcome[];
     try {
       outcomes = await job.done;

@@ -33,6 +33,8 @@ import { WorkerStats } from "./stats.js";
 import { type RunnerState, TaskRunner } from "./task-runner.js";
 
 export const DEFAULT_BATCH_SIZE = 4;
+/** How long an idle engine waits for tasks on their way before running a partial batch. */
+export const DEFAULT_LINGER_MS = 50;
 
 export interface WorkerOptions {
   /** NATS server URL(s), comma-separated. */
@@ -61,6 +63,8 @@ export interface WorkerOptions {
   pullExpiresMs?: number;
   /** Pause before a task that failed for a task-level reason is redelivered (default 5000 ms). */
   retryDelayMs?: number;
+  /** How long an idle engine may wait for tasks on their way to fill a batch (default 50 ms). */
+  lingerMs?: number;
   /** fsync outputs before reporting them (default true). */
   durable?: boolean;
   log?: Logger;
@@ -113,10 +117,13 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
     let stop: () => Promise<void> = async () => undefined;
     const stats = new WorkerStats();
     const usesCfg = (r: { guidanceScale: number }) => r.guidanceScale > 1 && !model.guidanceDistilled;
+    let moreComing = (): boolean => false;
     const batcher = new Batcher({
       engine,
       batchSize,
       batchKey: (r) => batchKey(r, usesCfg),
+      lingerMs: options.lingerMs ?? DEFAULT_LINGER_MS,
+      moreComing: () => moreComing(),
       stats,
       log,
     });
@@ -143,6 +150,7 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
       },
     });
 
+    moreComing = () => runner.moreComing();
     const deviceName = formatDevice(device);
     const info = (): WorkerInfo__Input => ({
       worker_id: workerId,

@@ -1,4 +1,5 @@
 /** The batcher against a fake engine: grouping, batch size, the pipeline, OOM halving, one bad sample. */
+import { performance } from "node:perf_hooks";
 import { describe, expect, it } from "vitest";
 import { LatentFleetError } from "../../../src/common/errors.js";
 import {
@@ -122,6 +123,39 @@ describe("the batcher", () => {
     expect(engine.calls).toEqual([[1, 2], [3, 4], [5]]);
     engine.releaseAll();
     await Promise.all(jobs.map((j) => j.done));
+  });
+
+  it("holds a partial batch back for a moment while more samples are on their way", async () => {
+    const engine = new FakeEngine();
+    let coming = true;
+    const b = new Batcher({
+      engine,
+      batchSize: 4,
+      batchKey: (r) => batchKey(r, () => true),
+      lingerMs: 1000,
+      moreComing: () => coming,
+    });
+    const first = b.submit([req(1), req(2)]);
+    await tick();
+    expect(engine.calls).toEqual([]); // waiting for company
+    const second = b.submit([req(3)]);
+    coming = false;
+    b.poke();
+    await Promise.all([first.done, second.done]);
+    expect(engine.calls).toEqual([[1, 2, 3]]);
+
+    // The wait is bounded: samples announced but never coming do not hold the engine up for long.
+    const quick = new Batcher({
+      engine,
+      batchSize: 4,
+      batchKey: (r) => batchKey(r, () => true),
+      lingerMs: 30,
+      moreComing: () => true,
+    });
+    const t0 = performance.now();
+    await quick.submit([req(9)]).done;
+    expect(performance.now() - t0).toBeLessThan(500);
+    expect(engine.calls.at(-1)).toEqual([9]);
   });
 
   it("retries a batch that runs out of memory as two halves, and caps later batches", async () => {

@@ -2,7 +2,7 @@
  * A worker in-process against a real nats-server and the bundled model: tasks in, images, shard metadata
  * and results out; a bad sample fails alone; the same bytes at batch size 1 and 8; the gRPC service.
  */
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -12,14 +12,19 @@ import type { KV } from "@nats-io/kv";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { imageFileName } from "../../../src/common/job-contract.js";
 import { connectJetStream, type JetStreamContext } from "../../../src/common/nats/connect.js";
-import { jobStateKey, TASKS_STREAM, workersConsumerName } from "../../../src/common/nats/names.js";
+import {
+  jobStateKey,
+  TASKS_STREAM,
+  taskSubject,
+  workersConsumerName,
+} from "../../../src/common/nats/names.js";
 import { publishTask } from "../../../src/common/nats/tasks.js";
 import { ensureTopology } from "../../../src/common/nats/topology.js";
 import type { GeneratedImage } from "../../../src/common/proto/generated/latentfleet/v1/GeneratedImage.js";
 import type { GenerateRequest__Input } from "../../../src/common/proto/generated/latentfleet/v1/GenerateRequest.js";
 import type { WorkerInfo } from "../../../src/common/proto/generated/latentfleet/v1/WorkerInfo.js";
 import { decodePng } from "../../../src/worker/engine/png.js";
-import { silentLogger } from "../../../src/worker/log.js";
+import { createLogger, silentLogger } from "../../../src/worker/log.js";
 import { type RunningWorker, startWorker } from "../../../src/worker/worker.js";
 import { startNatsServer, type TestNatsServer } from "../../helpers/nats-server.js";
 import { TINY_SHAPES } from "../../helpers/paths.js";
@@ -29,6 +34,7 @@ import {
   makeTask,
   readShardRows,
   TINY_MODEL_NAME,
+  waitFor,
   workerClient,
 } from "../../helpers/worker-fixtures.js";
 
@@ -214,11 +220,17 @@ describe("a worker on a real nats-server", () => {
     await one.stop();
 
     await publishJob("b8");
-    const eight = await worker(8);
+    const lines: string[] = [];
+    const eight = await worker(8, { log: createLogger({}, { level: "debug", write: (l) => lines.push(l) }) });
     expect((await collectResults(ctx.js, "b8", 2)).flatMap((r) => r.samples.map((s) => s.ok))).toEqual(
       Array(8).fill(true),
     );
     await eight.stop();
+    // Both tasks (4 samples each) went through the engine as one batch of 8.
+    const batches = lines
+      .map((l) => JSON.parse(l) as { msg: string; size?: number })
+      .filter((l) => l.msg === "batch done");
+    expect(batches.map((b) => b.size)).toEqual([8]);
 
     for (const f of ids) {
       const a = readFileSync(join(out, "b1", f));
@@ -265,6 +277,32 @@ describe("a worker on a real nats-server", () => {
     expect(existsSync(join(out, "cancelled-late"))).toBe(false);
     expect(listFiles(join(out, "live", "images"))).toEqual(["000000", "000000/s0.png", "000000/s1.png"]);
     expect(await queueIsEmpty()).toBe(true);
+    await w.stop();
+  });
+  it("retries a task whose outputs cannot be written, reports it failed on its last delivery; drops garbage", async () => {
+    // The output folder is a file: nothing can be written under it.
+    const blocked = join(out, "blocked");
+    writeFileSync(blocked, "not a folder");
+    await ctx.js.publish(taskSubject(TINY_MODEL_NAME), Uint8Array.of(0xff, 0xff, 0xff));
+    await publishTask(ctx.js, makeTask("blocked", 0, blocked, 2));
+    const lines: string[] = [];
+    const w = await worker(2, {
+      maxDeliver: 2,
+      retryDelayMs: 100,
+      log: createLogger({}, { write: (l) => lines.push(l) }),
+    });
+    const [result] = await collectResults(ctx.js, "blocked", 1);
+    expect(result).toMatchObject({ delivery: 2, dead_lettered: true });
+    expect(result.samples.map((s) => s.error_code)).toEqual(["OUTPUT_FAILED", "OUTPUT_FAILED"]);
+    expect(result.samples[0].error).toMatch(/cannot write/);
+    expect(await waitFor(queueIsEmpty, 5000)).toBe(true);
+    const msgs = lines.map((l) => JSON.parse(l) as { msg: string; level: string });
+    expect(msgs).toContainEqual(
+      expect.objectContaining({ level: "error", msg: "undecodable task terminated" }),
+    );
+    expect(msgs).toContainEqual(
+      expect.objectContaining({ level: "warn", msg: "task failed; it goes back to the queue" }),
+    );
     await w.stop();
   });
 });
