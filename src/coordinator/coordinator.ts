@@ -4,13 +4,13 @@
  */
 
 import { type GrpcServerHandle, startGrpcServer } from "../common/grpc/server.js";
+import { createLogger, type Logger } from "../common/log.js";
 import { connectJetStream, ensureTopology, type TopologyOptions } from "../common/nats/index.js";
 import { startDeadLetterLoop } from "./dead-letter-loop.js";
 import { coordinatorService } from "./grpc-service.js";
 import { JobManager, type SubmitRequest } from "./job-manager.js";
 import type { JobSnapshot } from "./job-snapshot.js";
 import { isFinalState, JobStore } from "./job-store.js";
-import { createLogger, type Logger } from "./log.js";
 import { type Loop, startResultsLoop } from "./results-loop.js";
 import { DEFAULT_SHARD_SIZE } from "./sharder.js";
 

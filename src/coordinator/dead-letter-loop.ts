@@ -6,6 +6,7 @@
  * tolerates repetition (msg id `<job>.<shard>.dead`; takeDeadTask skips a task already gone).
  */
 import type { ConsumerMessages, JetStreamClient, JetStreamManager, JsMsg } from "@nats-io/jetstream";
+import type { Logger } from "../common/log.js";
 import {
   deadLetterAdvisories,
   decodeTask,
@@ -17,7 +18,6 @@ import {
   takeDeadTask,
 } from "../common/nats/index.js";
 import type { Task } from "../common/proto/generated/latentfleet/v1/Task.js";
-import type { Logger } from "./log.js";
 import type { Loop } from "./results-loop.js";
 
 const RETRY_DELAY_MS = 5_000;

@@ -8,6 +8,7 @@
  */
 import { type ServerErrorResponse, type ServiceError, status } from "@grpc/grpc-js";
 import { isLatentFleetError, LatentFleetError } from "../common/errors.js";
+import { errorMessage, type Logger } from "../common/log.js";
 import type { CoordinatorHandlers } from "../common/proto/generated/latentfleet/v1/Coordinator.js";
 import type { JobSpecFile } from "../common/proto/generated/latentfleet/v1/JobSpecFile.js";
 import type { SubmitJobChunk } from "../common/proto/generated/latentfleet/v1/SubmitJobChunk.js";
@@ -15,7 +16,6 @@ import { coordinatorProto } from "../common/proto/load.js";
 import type { JobManager } from "./job-manager.js";
 import { type JobSnapshot, snapshotsDiffer, toProtoJob } from "./job-snapshot.js";
 import { isFinalState } from "./job-store.js";
-import { errorMessage, type Logger } from "./log.js";
 import { isPromptsFile, type SpecInput } from "./manifest/index.js";
 import { UploadSpool } from "./uploads.js";
 

@@ -6,6 +6,7 @@ import { mkdir, readFile } from "node:fs/promises";
 import { basename, resolve } from "node:path";
 import type { JetStreamManager } from "@nats-io/jetstream";
 import { LatentFleetError } from "../common/errors.js";
+import { errorMessage } from "../common/log.js";
 import { RESULTS_STREAM } from "../common/nats/index.js";
 import type { TaskResult } from "../common/proto/generated/latentfleet/v1/TaskResult.js";
 import { newJobId } from "./job-id.js";
@@ -13,7 +14,6 @@ import { type JobInput, jobInputDir, loadJobSpec, readJobInput, saveJobInput } f
 import { type JobSnapshot, snapshotFromRecord } from "./job-snapshot.js";
 import { type CoordinatorJobRecord, isFinalState } from "./job-store.js";
 import { type JobRuntime, LiveJob } from "./live-job.js";
-import { errorMessage } from "./log.js";
 import { isPromptsFile, type SpecInput } from "./manifest/index.js";
 import { MAX_SHARD_SIZE } from "./sharder.js";
 import { UploadSpool } from "./uploads.js";

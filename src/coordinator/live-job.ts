@@ -6,13 +6,13 @@
  */
 import type { JetStreamClient } from "@nats-io/jetstream";
 import type { ErrorRow, JobStateName } from "../common/job-contract.js";
+import { errorMessage, type Logger } from "../common/log.js";
 import type { TaskResult } from "../common/proto/generated/latentfleet/v1/TaskResult.js";
 import { ErrorsFile } from "./errors-file.js";
 import { JobFold } from "./fold.js";
 import { type JobInput, loadJobSpec, removeJobInput, whereIndexFile } from "./job-input.js";
 import type { JobSnapshot } from "./job-snapshot.js";
 import { type CoordinatorJobRecord, isFinalState, type JobStore, StaleRevisionError } from "./job-store.js";
-import { errorMessage, type Logger } from "./log.js";
 import type { JobSpec } from "./manifest/index.js";
 import { writeMetadata } from "./metadata-writer.js";
 import { ProgressMeter } from "./progress.js";

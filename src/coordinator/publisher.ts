@@ -12,10 +12,10 @@
 import type { JetStreamClient } from "@nats-io/jetstream";
 import { isLatentFleetError, LatentFleetError } from "../common/errors.js";
 import type { ErrorRow } from "../common/job-contract.js";
+import type { Logger } from "../common/log.js";
 import { publishTask } from "../common/nats/index.js";
 import type { ErrorsFile } from "./errors-file.js";
 import type { JobCursor, JobStore } from "./job-store.js";
-import type { Logger } from "./log.js";
 import { expandSpecBatches, type JobSpec, type SourceAccess } from "./manifest/index.js";
 import { PublishWindow } from "./publish-window.js";
 import { type Shard, Sharder, type TaskContext, toTask } from "./sharder.js";

@@ -3,9 +3,9 @@
  * sequence an unfinished job may need (see JobManager.resumeAll), handing each result to its job.
  */
 import type { ConsumerMessages, JetStreamClient } from "@nats-io/jetstream";
+import type { Logger } from "../common/log.js";
 import { decodeTaskResult, replayResults } from "../common/nats/index.js";
 import type { TaskResult } from "../common/proto/generated/latentfleet/v1/TaskResult.js";
-import type { Logger } from "./log.js";
 
 export interface Loop {
   stop(): Promise<void>;

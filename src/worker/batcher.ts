@@ -21,8 +21,8 @@
  */
 import { performance } from "node:perf_hooks";
 import { isLatentFleetError, LatentFleetError } from "../common/errors.js";
+import { errorMessage, type Logger, silentLogger } from "../common/log.js";
 import type { SampleRequest } from "./engine/sample-request.js";
-import { errorMessage, type Logger, silentLogger } from "./log.js";
 import type { WorkerStats } from "./stats.js";
 
 /** One generated image, packed 8-bit RGB (what the engine returns). */

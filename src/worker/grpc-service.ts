@@ -14,6 +14,7 @@ import { performance } from "node:perf_hooks";
 import { type ServerErrorResponse, type ServerWritableStream, status } from "@grpc/grpc-js";
 import { isLatentFleetError } from "../common/errors.js";
 import { type GrpcServerHandle, startGrpcServer } from "../common/grpc/server.js";
+import { errorMessage, type Logger, silentLogger } from "../common/log.js";
 import type { GeneratedImage__Input } from "../common/proto/generated/latentfleet/v1/GeneratedImage.js";
 import type { GenerateRequest } from "../common/proto/generated/latentfleet/v1/GenerateRequest.js";
 import type { WorkerHandlers } from "../common/proto/generated/latentfleet/v1/Worker.js";
@@ -24,7 +25,6 @@ import type { ModelDescription } from "./engine/pipeline.js";
 import { encodePng } from "./engine/png.js";
 import { MAX_SEED } from "./engine/random.js";
 import type { SampleRequest } from "./engine/sample-request.js";
-import { errorMessage, type Logger, silentLogger } from "./log.js";
 import { parseSeed, resolveSample } from "./resolve.js";
 
 export const WORKER_SERVICE_NAME = "latentfleet.v1.Worker";

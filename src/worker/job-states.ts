@@ -7,8 +7,8 @@
  */
 import type { KV, KvEntry } from "@nats-io/kv";
 import type { JobRecord, JobStateName } from "../common/job-contract.js";
+import { errorMessage, type Logger, silentLogger } from "../common/log.js";
 import { jobStateKey } from "../common/nats/names.js";
-import { errorMessage, type Logger, silentLogger } from "./log.js";
 
 interface Known {
   state: JobStateName | undefined;

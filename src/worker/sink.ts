@@ -23,9 +23,9 @@ import {
   shardLabel,
   shardMetadataFile,
 } from "../common/job-contract.js";
+import { errorMessage } from "../common/log.js";
 import type { EngineImage } from "./batcher.js";
 import { encodePng } from "./engine/png.js";
-import { errorMessage } from "./log.js";
 
 export interface SinkOptions {
   /** fsync files (and their folders) before a task is reported; default true. */

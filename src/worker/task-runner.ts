@@ -27,6 +27,7 @@ import { performance } from "node:perf_hooks";
 import type { Consumer, JetStreamClient, JsMsg } from "@nats-io/jetstream";
 import { isLatentFleetError, LatentFleetError } from "../common/errors.js";
 import type { MetadataRow } from "../common/job-contract.js";
+import { errorMessage, type Logger, silentLogger } from "../common/log.js";
 import { decodeTask } from "../common/nats/codec.js";
 import { publishResult } from "../common/nats/results.js";
 import { keepInProgress } from "../common/nats/tasks.js";
@@ -37,7 +38,6 @@ import { type Batcher, errorCode, type JobEntry, type SampleOutcome } from "./ba
 import type { ModelDescription } from "./engine/pipeline.js";
 import type { SampleRequest } from "./engine/sample-request.js";
 import type { JobStateSource } from "./job-states.js";
-import { errorMessage, type Logger, silentLogger } from "./log.js";
 import { tryResolveSample } from "./resolve.js";
 import { checkSampleId, type ImageSink } from "./sink.js";
 

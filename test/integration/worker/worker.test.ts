@@ -11,6 +11,7 @@ import { status } from "@grpc/grpc-js";
 import type { KV } from "@nats-io/kv";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { imageFileName } from "../../../src/common/job-contract.js";
+import { createLogger, silentLogger } from "../../../src/common/log.js";
 import { connectJetStream, type JetStreamContext } from "../../../src/common/nats/connect.js";
 import {
   jobStateKey,
@@ -24,7 +25,6 @@ import type { GeneratedImage } from "../../../src/common/proto/generated/latentf
 import type { GenerateRequest__Input } from "../../../src/common/proto/generated/latentfleet/v1/GenerateRequest.js";
 import type { WorkerInfo } from "../../../src/common/proto/generated/latentfleet/v1/WorkerInfo.js";
 import { decodePng } from "../../../src/worker/engine/png.js";
-import { createLogger, silentLogger } from "../../../src/worker/log.js";
 import { type RunningWorker, startWorker } from "../../../src/worker/worker.js";
 import { startNatsServer, type TestNatsServer } from "../../helpers/nats-server.js";
 import { TINY_SHAPES } from "../../helpers/paths.js";

@@ -1,7 +1,7 @@
 /**
- * The worker's logger: one JSON object per line on stderr (`time`, `level`, `msg`, then the fields), the
- * shape log collectors (Loki, Cloud Logging, `kubectl logs | jq`) read without a parser. No dependency:
- * a worker logs a few lines per task, so a plain synchronous write is plenty.
+ * The logger of every Latent Fleet process: one JSON object per line on stderr (`time`, `level`, `msg`, then
+ * the fields), the shape log collectors (Loki, Cloud Logging, `kubectl logs | jq`) read without a parser.
+ * No dependency: a process logs a few lines per task, so a plain synchronous write is plenty.
  */
 
 export type LogLevel = "debug" | "info" | "warn" | "error";
