@@ -141,7 +141,7 @@ describe("a worker on a real nats-server", () => {
       [w.model.defaultScheduler, 7.3],
       [w.model.defaultScheduler, 7.3],
     ]);
-    expect(await queueIsEmpty()).toBe(true);
+    expect(await waitFor(queueIsEmpty, 5000)).toBe(true);
 
     // gRPC: Info, health, Generate through the same engine (same sample, same bytes).
     const port = w.grpcPort!;
@@ -276,7 +276,7 @@ describe("a worker on a real nats-server", () => {
     expect(existsSync(join(out, "cancelled-early"))).toBe(false);
     expect(existsSync(join(out, "cancelled-late"))).toBe(false);
     expect(listFiles(join(out, "live", "images"))).toEqual(["000000", "000000/s0.png", "000000/s1.png"]);
-    expect(await queueIsEmpty()).toBe(true);
+    expect(await waitFor(queueIsEmpty, 5000)).toBe(true);
     await w.stop();
   });
   it("retries a task whose outputs cannot be written, reports it failed on its last delivery; drops garbage", async () => {
