@@ -733,7 +733,7 @@ def main():
     p.add_argument("--vae-batch", type=int, default=24)
     p.add_argument("--kl-weight", type=float, default=1e-6)
     p.add_argument("--decoder-steps", type=int, default=1500)
-    p.add_argument("--unet-steps", type=int, default=4500)
+    p.add_argument("--unet-steps", type=int, default=3000)
     p.add_argument("--unet-batch", type=int, default=64)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--ema", type=float, default=0.999)
