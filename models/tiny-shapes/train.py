@@ -10,6 +10,7 @@ Data is procedural: a shape (circle, square, triangle) of one colour on a unifor
 Stages (each resumable; checkpoints go to --work, exports to --out):
   vae     train the KL autoencoder 64x64x3 <-> 8x8x4
   unet    train the text encoder and the UNet (epsilon prediction, scaled_linear betas, caption dropout)
+  decoder fine-tune the VAE decoder with the encoder frozen (same latent space, truer colours)
   export  write the ONNX files and configs (EMA weights of the last UNet checkpoint)
 
 Re-run everything (Debian 12: apt-get install python3-torch libopenblas0-pthread):
