@@ -6,7 +6,7 @@
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { createWriteStream } from "node:fs";
-import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm } from "node:fs/promises";
 import { availableParallelism, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import type { Command } from "commander";
@@ -161,7 +161,6 @@ async function runJob(specArg: string, opts: RunOptions): Promise<number> {
 }
 
 async function startChild(name: string, args: string[], logDir: string): Promise<Managed> {
-  const { mkdir } = await import("node:fs/promises");
   await mkdir(logDir, { recursive: true });
   const log = createWriteStream(join(logDir, `${name}.log`));
   const cli = join(packageRoot(), "bin", "latent-fleet.js");
