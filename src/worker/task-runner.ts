@@ -25,21 +25,25 @@
  */
 import { performance } from "node:perf_hooks";
 import type { Consumer, JetStreamClient, JsMsg } from "@nats-io/jetstream";
-import { isLatentFleetError, LatentFleetError } from "../common/errors.js";
-import type { MetadataRow } from "../common/job-contract.js";
+import { isLatentFleetError } from "../common/errors.js";
 import { errorMessage, type Logger, silentLogger } from "../common/log.js";
 import { decodeTask } from "../common/nats/codec.js";
-import { publishResult } from "../common/nats/results.js";
 import { keepInProgress } from "../common/nats/tasks.js";
 import type { SampleResult__Input } from "../common/proto/generated/latentfleet/v1/SampleResult.js";
 import type { Task } from "../common/proto/generated/latentfleet/v1/Task.js";
 import type { TaskResult__Input } from "../common/proto/generated/latentfleet/v1/TaskResult.js";
-import { type Batcher, errorCode, type JobEntry, type SampleOutcome } from "./batcher.js";
+import { type Batcher, errorCode, type SampleOutcome } from "./batcher.js";
 import type { ModelDescription } from "./engine/pipeline.js";
-import type { SampleRequest } from "./engine/sample-request.js";
 import type { JobStateSource } from "./job-states.js";
-import { tryResolveSample } from "./resolve.js";
-import { checkSampleId, type ImageSink } from "./sink.js";
+import type { ImageSink } from "./sink.js";
+import {
+  ackConfirmed,
+  failedSamples,
+  publishResultWithRetry,
+  resolveTaskSamples,
+  sampleResults,
+  shardMetadataRows,
+} from "./task-results.js";
 
 /**
  * Output formats a task may name. Workers write the same per-shard files for both: a webdataset job's
@@ -93,18 +97,6 @@ interface TaskContext {
   /** A TaskResult of this task with the given samples. */
   report: (samples: SampleResult__Input[], deadLettered: boolean) => TaskResult__Input;
   seconds: () => number;
-}
-
-/** The samples of a task skipped or given up, all failed with one reason. */
-function failedSamples(task: Task, code: string, message: string): SampleResult__Input[] {
-  return task.samples.map((s) => ({
-    sample_id: s.sample_id,
-    index: s.index,
-    ok: false,
-    file_name: "",
-    error: message,
-    error_code: code,
-  }));
 }
 
 export class TaskRunner {
@@ -385,20 +377,7 @@ export class TaskRunner {
     const { sink, batcher, model } = this.opts;
     if (msg.info.deliveryCount > 1) await sink.removeLeftovers(outputDir, shard);
 
-    const requests: (SampleRequest | undefined)[] = [];
-    const entries: JobEntry[] = task.samples.map((spec) => {
-      let resolved: JobEntry;
-      try {
-        checkSampleId(spec.sample_id);
-        resolved = tryResolveSample(spec, model);
-      } catch (err) {
-        resolved = isLatentFleetError(err)
-          ? err
-          : new LatentFleetError("INVALID_ARGUMENT", errorMessage(err));
-      }
-      requests.push(resolved instanceof LatentFleetError ? undefined : resolved);
-      return resolved;
-    });
+    const { entries, requests } = resolveTaskSamples(task, model);
     const fileNames = new Array<string>(task.samples.length).fill("");
     // (submitted() runs right after submit, in the same turn: the batcher pumps on the next one.)
     const job = batcher.submit(entries, {
@@ -436,33 +415,9 @@ export class TaskRunner {
     }
 
     try {
-      const rows: MetadataRow[] = [];
-      outcomes.forEach((outcome, i) => {
-        const req = requests[i];
-        if (!outcome.ok || req === undefined) return;
-        rows.push({
-          file_name: fileNames[i],
-          id: task.samples[i].sample_id,
-          prompt: req.prompt,
-          negative_prompt: req.negativePrompt,
-          seed: req.seed,
-          steps: req.steps,
-          guidance_scale: req.guidanceScale,
-          scheduler: req.scheduler,
-          width: req.width,
-          height: req.height,
-          model: model.name,
-        });
-      });
+      const rows = shardMetadataRows(task, requests, outcomes, fileNames, model.name);
       await sink.writeShardMetadata(outputDir, shard, rows);
-      const samples: SampleResult__Input[] = outcomes.map((outcome, i) => ({
-        sample_id: task.samples[i].sample_id,
-        index: task.samples[i].index,
-        ok: outcome.ok,
-        file_name: fileNames[i],
-        error: outcome.ok ? "" : outcome.message,
-        error_code: outcome.ok ? "" : outcome.code,
-      }));
+      const samples = sampleResults(task, outcomes, fileNames);
       await this.publish(ctx.report(samples, false));
       ctx.stopInProgress();
       await this.ack(msg, log);
@@ -507,28 +462,11 @@ export class TaskRunner {
     this.opts.onFatal?.(err);
   }
 
-  /** publishResult, tried three times over a few seconds (a reconnect in progress). */
-  private async publish(result: TaskResult__Input): Promise<void> {
-    let delay = 500;
-    for (let attempt = 1; ; attempt++) {
-      try {
-        await publishResult(this.opts.js, result);
-        return;
-      } catch (err) {
-        if (attempt >= 3) throw err;
-        this.log.warn("publishing a task result failed; retrying", { error: errorMessage(err), attempt });
-        await new Promise((r) => setTimeout(r, delay));
-        delay *= 2;
-      }
-    }
+  private publish(result: TaskResult__Input): Promise<void> {
+    return publishResultWithRetry(this.opts.js, result, this.log);
   }
 
-  private async ack(msg: JsMsg, log: Logger): Promise<void> {
-    try {
-      await msg.ackAck({ timeout: 5000 });
-    } catch (err) {
-      // The task will be redelivered and its identical outputs rewritten: wasted work, nothing wrong.
-      log.warn("ack not confirmed", { error: errorMessage(err) });
-    }
+  private ack(msg: JsMsg, log: Logger): Promise<void> {
+    return ackConfirmed(msg, log);
   }
 }
