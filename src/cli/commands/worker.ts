@@ -5,7 +5,7 @@
  */
 import type { Command } from "commander";
 import { DEFAULT_BATCH_SIZE, startWorker } from "../../worker/worker.js";
-import { integerOption } from "../options.js";
+import { integerOption, numberOption } from "../options.js";
 
 interface WorkerCommandOptions {
   nats: string;
@@ -15,6 +15,8 @@ interface WorkerCommandOptions {
   grpc?: string;
   threads?: number;
   workerId?: string;
+  ackWait?: number;
+  maxDeliver?: number;
 }
 
 export function registerWorker(program: Command): void {
@@ -41,6 +43,16 @@ export function registerWorker(program: Command): void {
       integerOption("--threads", 1, 1024),
     )
     .option("--worker-id <id>", "name in results and logs (default: <hostname>-<pid>)")
+    .option(
+      "--ack-wait <seconds>",
+      "set the model's shared consumer: a task whose worker goes silent this long is redelivered (default 60)",
+      numberOption("--ack-wait", 1, 86_400),
+    )
+    .option(
+      "--max-deliver <n>",
+      "set the model's shared consumer: deliveries before a task is dead-lettered (default 5)",
+      integerOption("--max-deliver", 1, 1000),
+    )
     .action(async (opts: WorkerCommandOptions) => {
       await runWorker(opts);
     });
@@ -55,6 +67,8 @@ async function runWorker(opts: WorkerCommandOptions): Promise<void> {
     grpcAddress: opts.grpc,
     intraOpThreads: opts.threads,
     workerId: opts.workerId,
+    ackWaitMs: opts.ackWait === undefined ? undefined : Math.round(opts.ackWait * 1000),
+    maxDeliver: opts.maxDeliver,
   });
   let signals = 0;
   const onSignal = (signal: NodeJS.Signals) => {
