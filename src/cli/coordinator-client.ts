@@ -178,13 +178,20 @@ export class CoordinatorClient {
   }
 
   /** The job's snapshots as they change (at most a few a second), until it ends. */
-  async *watchJob(jobId: string): AsyncGenerator<Job, void, undefined> {
+  /** The job at once, then on every change until it ends; an abort ends the stream quietly. */
+  async *watchJob(jobId: string, options: { signal?: AbortSignal } = {}): AsyncGenerator<Job, void, undefined> {
+    const { signal } = options;
+    if (signal?.aborted) return;
     const call = this.client.WatchJob({ job_id: jobId });
+    const onAbort = () => call.cancel();
+    signal?.addEventListener("abort", onAbort, { once: true });
     try {
       for await (const job of call as AsyncIterable<Job>) yield job;
     } catch (err) {
+      if (signal?.aborted) return;
       throw this.error(err as ServiceError);
     } finally {
+      signal?.removeEventListener("abort", onAbort);
       call.cancel();
     }
   }

@@ -21,7 +21,8 @@ export async function main(argv: string[]): Promise<number> {
   registerSample(program);
   try {
     await program.parseAsync(argv, { from: "node" });
-    return 0;
+    // A command that finished but did not succeed (a job that ended FAILED, Ctrl-C) set its own code.
+    return typeof process.exitCode === "number" ? process.exitCode : 0;
   } catch (err) {
     if (err instanceof CommanderError) return err.exitCode;
     if (isLatentFleetError(err)) {

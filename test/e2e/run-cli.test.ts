@@ -2,31 +2,22 @@
  * `latent-fleet run` as a user runs it: a real nats-server, a coordinator and workers as processes.
  */
 import { spawnSync } from "node:child_process";
-import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { readFileSync } from "node:fs";
+import { cp, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { parquetWriteFile } from "hyparquet-writer";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { MetadataRow } from "../../src/common/job-contract.js";
+import type { ErrorRow } from "../../src/common/job-contract.js";
 import { expandSpec, loadSpec } from "../../src/coordinator/manifest/index.js";
 import { decodePng } from "../../src/worker/engine/png.js";
-import { CLI, TINY_SHAPES } from "../helpers/paths.js";
+import { listFiles, readMetadata, startCli } from "../helpers/cli-processes.js";
+import { CLI, ROOT, TINY_SHAPES } from "../helpers/paths.js";
+import { waitFor } from "../helpers/worker-fixtures.js";
 
 function run(args: string[]) {
   const r = spawnSync(process.execPath, [CLI, "run", ...args], { encoding: "utf8", timeout: 240_000 });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
-
-async function readMetadata(out: string): Promise<MetadataRow[]> {
-  const text = await readFile(join(out, "metadata.jsonl"), "utf8");
-  return text
-    .trim()
-    .split("\n")
-    .map((line) => JSON.parse(line) as MetadataRow);
-}
-
-async function listFiles(dir: string): Promise<string[]> {
-  const entries = await readdir(dir, { recursive: true, withFileTypes: true });
-  return entries.filter((e) => e.isFile()).map((e) => join(e.parentPath, e.name));
 }
 
 describe("latent-fleet run", () => {
@@ -121,4 +112,114 @@ describe("latent-fleet run", () => {
     expect(r.stderr).not.toMatch(/\n\s+at /);
     expect(r.stderr).not.toMatch(/NATS nats:/);
   });
+
+  it("reports every kind of bad row with file, line and field, and still makes the good rows (Parquet too)", async () => {
+    const dir = join(tmp, "bad-rows");
+    await cp(join(ROOT, "test", "fixtures", "manifests", "bad-rows"), dir, { recursive: true });
+    parquetWriteFile({
+      filename: join(dir, "prompts.parquet"),
+      columnData: [
+        {
+          name: "prompt",
+          data: ["parquet ok", "zero steps", "a prompt longer than this job's limit of forty"],
+          type: "STRING",
+        },
+        { name: "steps", data: Int32Array.from([3, 0, 3]), type: "INT32" },
+      ],
+    });
+    await writeFile(
+      join(dir, "job.yaml"),
+      [
+        `model: ${TINY_SHAPES}`,
+        "defaults: { steps: 2, guidance_scale: 1, width: 16, height: 16 }",
+        "limits: { max_prompt_length: 40 }",
+        "prompts:",
+        "  - file: bad.jsonl",
+        "  - file: bad.csv",
+        "  - file: bad-syntax.csv",
+        "  - file: prompts.parquet",
+        '  - "after all the bad files"',
+      ].join("\n"),
+    );
+    const out = join(tmp, "bad-rows-out");
+    const r = run([join(dir, "job.yaml"), "--out", out, "--workers", "1"]);
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+    // Rejected rows make the job FAILED, after every good row was made.
+    expect(r.code).toBe(1);
+    expect(r.stdout).toMatch(/FAILED, 8\/8 done, 0 failed, 20 rows rejected/);
+
+    const rows = await readMetadata(out);
+    expect(rows.map((row) => row.prompt)).toEqual([
+      "jsonl ok first",
+      "x",
+      "jsonl ok last",
+      "csv ok first",
+      "csv ok last",
+      "before the error",
+      "parquet ok",
+      "after all the bad files",
+    ]);
+    for (const row of rows) expect(decodePng(await readFile(join(out, row.file_name))).width).toBe(16);
+
+    const errors = (await readFile(join(out, "errors.jsonl"), "utf8"))
+      .trim()
+      .split("\n")
+      .map((line) => JSON.parse(line) as ErrorRow);
+    expect(errors).toHaveLength(20);
+    const at = (file: string, line: number) => `${join(dir, file)}:${line}`;
+    const find = (where: string) => errors.find((e) => e.where === where);
+    expect(find(at("bad.jsonl", 2))?.error).toMatch(/^line is not valid JSON/);
+    expect(find(at("bad.jsonl", 3))).toMatchObject({ field: "prompt" });
+    expect(find(at("bad.jsonl", 7))).toMatchObject({ field: "scheduler" });
+    expect(find(at("bad.jsonl", 11))?.error).toMatch(/id "DUP" is used by an earlier row/);
+    expect(find(at("bad.csv", 4))).toMatchObject({ field: "steps" });
+    expect(find(at("bad.csv", 6))?.error).toMatch(/row has 2 fields, the header has 4/);
+    expect(find(at("bad-syntax.csv", 3))?.error).toMatch(/CSV syntax error/);
+    expect(find(at("prompts.parquet", 2))).toMatchObject({ field: "steps" });
+    expect(find(at("prompts.parquet", 3))).toMatchObject({ field: "prompt" });
+    expect(find(at("prompts.parquet", 3))?.error).toMatch(/40/);
+    for (const e of errors) expect(e.where).toMatch(/\.(jsonl|csv|parquet):\d+$/);
+  });
+
+  it("stops every process it started on Ctrl-C and exits 130", async () => {
+    const out = join(tmp, "interrupted");
+    const p = startCli("run", ["run", spec, "--out", out, "--workers", "2", "--batch-size", "2"]);
+    await p.waitForOutput(/job \S+: writing to/, 60_000);
+    const pid = p.child.pid as number;
+    // Its children: nats-server, the coordinator and the workers.
+    const children = (await readdir("/proc"))
+      .filter((name) => /^\d+$/.test(name))
+      .map((name) => Number(name))
+      .filter((child) => parentPid(child) === pid);
+    expect(children.length).toBe(4);
+    p.child.kill("SIGINT");
+    const timer = setTimeout(() => p.child.kill("SIGKILL"), 60_000);
+    const exit = await p.exited;
+    clearTimeout(timer);
+    expect(exit.code, p.output()).toBe(130);
+    expect(p.output()).toMatch(/interrupted: stopping workers and coordinator/);
+    expect(p.output()).not.toMatch(/\n\s+at /);
+    const gone = await waitFor(() => children.every((child) => !isAlive(child)), 5_000);
+    expect(gone).toBe(true);
+    expect((await listFiles(out)).filter((f) => f.includes(".tmp"))).toEqual([]);
+  });
 });
+
+function parentPid(pid: number): number {
+  try {
+    // /proc/<pid>/stat: "pid (comm) state ppid ..."; comm may hold spaces, so read after the last ')'.
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+  } catch {
+    return -1;
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}

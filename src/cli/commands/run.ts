@@ -31,6 +31,9 @@ interface RunOptions {
   threads?: number;
   shardSize?: number;
   keepLogs?: boolean;
+  /** False with --no-metrics. */
+  metrics: boolean;
+  metricsPort?: number;
 }
 
 export function registerRun(program: Command): void {
@@ -51,9 +54,36 @@ export function registerRun(program: Command): void {
     )
     .option("--shard-size <k>", "samples per task", integerOption("--shard-size", 1, 100_000))
     .option("--keep-logs", "keep the processes' logs even when the job succeeds")
+    .option("--no-metrics", "serve no Prometheus metrics (default: each process on a free loopback port)")
+    .option(
+      "--metrics-port <port>",
+      "metrics on consecutive loopback ports from this one: the coordinator, then worker 0, 1, ...",
+      integerOption("--metrics-port", 1, 65_535),
+    )
     .action(async (spec: string, opts: RunOptions) => {
       process.exitCode = await runJob(spec, opts);
     });
+}
+
+/** Loopback metrics addresses: the coordinator's, then each worker's; undefined with --no-metrics. */
+async function metricsAddresses(opts: RunOptions): Promise<string[] | undefined> {
+  if (!opts.metrics) return undefined;
+  const count = opts.workers + 1;
+  const first = opts.metricsPort;
+  if (first !== undefined && first + count - 1 > 65_535) {
+    throw new LatentFleetError(
+      "INVALID_ARGUMENT",
+      `--metrics-port ${first} leaves no room for ${count} ports; give a lower one`,
+    );
+  }
+  const ports: number[] = [];
+  for (let i = 0; i < count; i++) {
+    // Free ports are picked one after the other, so they differ: each listener is closed before the next.
+    let port = first === undefined ? await freePort("127.0.0.1") : first + i;
+    while (first === undefined && ports.includes(port)) port = await freePort("127.0.0.1");
+    ports.push(port);
+  }
+  return ports.map((p) => `127.0.0.1:${p}`);
 }
 
 interface Managed {
@@ -76,10 +106,11 @@ async function runJob(specArg: string, opts: RunOptions): Promise<number> {
   let client: CoordinatorClient | undefined;
   let interrupted = false;
   let ok = false;
+  const interrupt = new AbortController();
   const onSignal = () => {
     interrupted = true;
     process.stderr.write("\ninterrupted: stopping workers and coordinator...\n");
-    client?.close();
+    interrupt.abort();
   };
   process.once("SIGINT", onSignal);
   process.once("SIGTERM", onSignal);
@@ -93,6 +124,8 @@ async function runJob(specArg: string, opts: RunOptions): Promise<number> {
     const coordinatorAddress = `127.0.0.1:${grpcPort}`;
     const coordinatorArgs = ["coordinator", "--nats", natsUrl, "--grpc", coordinatorAddress];
     if (opts.shardSize) coordinatorArgs.push("--shard-size", String(opts.shardSize));
+    const metrics = await metricsAddresses(opts);
+    if (metrics) coordinatorArgs.push("--metrics", metrics[0]);
     children.push(await startChild("coordinator", coordinatorArgs, logDir));
     const threads = opts.threads ?? Math.max(1, Math.floor(availableParallelism() / opts.workers));
     for (let i = 0; i < opts.workers; i++) {
@@ -107,14 +140,28 @@ async function runJob(specArg: string, opts: RunOptions): Promise<number> {
         String(opts.batchSize),
       ];
       args.push("--device", device, "--threads", String(threads), "--worker-id", `worker-${i}`);
+      if (metrics) args.push("--metrics", metrics[i + 1]);
       children.push(await startChild(`worker-${i}`, args, logDir));
     }
     process.stderr.write(
       `NATS ${natsUrl}, coordinator ${coordinatorAddress}, ${opts.workers} worker(s), batch size ${opts.batchSize}, ` +
         `model ${spec.model}\n`,
     );
+    if (metrics) {
+      const names = ["coordinator", ...children.slice(1).map((c) => c.name)];
+      const urls = metrics.map((address, i) => `${names[i]} http://${address}/metrics`);
+      process.stderr.write(`metrics: ${urls.join(", ")}\n`);
+    }
     client = await CoordinatorClient.connect(coordinatorAddress, { connectTimeoutMs: 60_000 });
+    if (interrupted) return 130;
     const jobId = await client.submit(specPath, { out: opts.out });
+    if (opts.nats) {
+      // On a NATS server of the user's, the job would outlive this command: cancel it on Ctrl-C.
+      const c = client;
+      interrupt.signal.addEventListener("abort", () => void c.cancelJob(jobId).catch(() => undefined), {
+        once: true,
+      });
+    }
     process.stderr.write(`job ${jobId}: writing to ${spec.output.dir}\n`);
     const view = createProgressView(process.stderr);
     let last: Job | undefined;
@@ -125,14 +172,15 @@ async function runJob(specArg: string, opts: RunOptions): Promise<number> {
       }),
     );
     const watching = (async () => {
-      for await (const job of client.watchJob(jobId)) {
+      for await (const job of client.watchJob(jobId, { signal: interrupt.signal })) {
         last = job;
         view.update(job);
       }
     })();
     const outcome = await Promise.race([watching.then(() => undefined), crashed]);
     view.finish(last);
-    if (outcome && !interrupted) {
+    if (interrupted) return 130;
+    if (outcome) {
       throw new LatentFleetError(
         "PROCESS_FAILED",
         `${outcome.name} exited with code ${outcome.code} before the job ended`,
