@@ -177,9 +177,11 @@ export class CoordinatorClient {
     });
   }
 
-  /** The job's snapshots as they change (at most a few a second), until it ends. */
-  /** The job at once, then on every change until it ends; an abort ends the stream quietly. */
-  async *watchJob(jobId: string, options: { signal?: AbortSignal } = {}): AsyncGenerator<Job, void, undefined> {
+  /** The job's snapshots as they change (at most a few a second), until it ends; an abort ends it quietly. */
+  async *watchJob(
+    jobId: string,
+    options: { signal?: AbortSignal } = {},
+  ): AsyncGenerator<Job, void, undefined> {
     const { signal } = options;
     if (signal?.aborted) return;
     const call = this.client.WatchJob({ job_id: jobId });
