@@ -111,6 +111,20 @@ async function expectComplete(out: string, count: number, size: number): Promise
   await expect(stat(join(out, "errors.jsonl"))).rejects.toMatchObject({ code: "ENOENT" });
 }
 
+/** `submit` without --watch: prints the job id. */
+async function submitJob(specDir: string, out: string): Promise<string> {
+  const r = await runCli([
+    "submit",
+    join(specDir, "job.yaml"),
+    "--out",
+    out,
+    "--coordinator",
+    coordinatorAddress,
+  ]);
+  expect(r.code, r.output).toBe(0);
+  return r.output.trim();
+}
+
 async function jobIdOf(submit: CliProcess): Promise<string> {
   await submit.waitForOutput(/^\S+\n/, 30_000);
   return submit.output().split("\n")[0].trim();
@@ -229,16 +243,7 @@ describe("coordinator, workers and client as separate processes", () => {
       defaults: "{ steps: 10, guidance_scale: 4.0, scheduler: euler, width: 64, height: 64 }",
     });
     const out = join(tmp, "shared-storage", "drain");
-    const submit = await runCli([
-      "submit",
-      join(dir, "job.yaml"),
-      "--out",
-      out,
-      "--coordinator",
-      coordinatorAddress,
-    ]);
-    expect(submit.code, submit.output).toBe(0);
-    const jobId = submit.output.trim();
+    const jobId = await submitJob(dir, out);
     await waitFor(async () => (await listFiles(join(out, "images"))).length >= 4, 60_000);
 
     first.child.kill("SIGTERM");
@@ -266,15 +271,7 @@ describe("coordinator, workers and client as separate processes", () => {
       defaults: "{ steps: 30, guidance_scale: 4.0, scheduler: euler, width: 64, height: 64 }",
     });
     const out = join(tmp, "shared-storage", "cancel");
-    const submit = await runCli([
-      "submit",
-      join(dir, "job.yaml"),
-      "--out",
-      out,
-      "--coordinator",
-      coordinatorAddress,
-    ]);
-    const jobId = submit.output.trim();
+    const jobId = await submitJob(dir, out);
     const watch = track(startCli("watch", ["watch", jobId, "--coordinator", coordinatorAddress]));
     await waitFor(async () => (await listFiles(join(out, "images"))).length >= 4, 60_000);
 
@@ -319,16 +316,7 @@ describe("coordinator, workers and client as separate processes", () => {
     );
     const out = join(tmp, "shared-storage", "restart");
     const seqBefore = await tasksStreamLastSeq();
-    const submit = await runCli([
-      "submit",
-      join(dir, "job.yaml"),
-      "--out",
-      out,
-      "--coordinator",
-      coordinatorAddress,
-    ]);
-    expect(submit.code, submit.output).toBe(0);
-    const jobId = submit.output.trim();
+    const jobId = await submitJob(dir, out);
     const started = await waitFor(async () => (await tasksStreamLastSeq()) - seqBefore >= 30, 30_000);
     expect(started).toBe(true);
     first.child.kill("SIGKILL");
