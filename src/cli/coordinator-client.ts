@@ -5,9 +5,10 @@
  */
 import { open, readFile, stat } from "node:fs/promises";
 import { dirname, isAbsolute, join, resolve } from "node:path";
-import { credentials, type ServiceError, status } from "@grpc/grpc-js";
+import { type ServiceError, status } from "@grpc/grpc-js";
 import { parse as parseYaml } from "yaml";
 import { type ErrorCode, LatentFleetError } from "../common/errors.js";
+import { explainTlsFailure, type GrpcClientTls, grpcChannelCredentials } from "../common/grpc/tls.js";
 import type { CoordinatorClient as GrpcCoordinatorClient } from "../common/proto/generated/latentfleet/v1/Coordinator.js";
 import type { Job } from "../common/proto/generated/latentfleet/v1/Job.js";
 import type { SubmitJobChunk__Input } from "../common/proto/generated/latentfleet/v1/SubmitJobChunk.js";
@@ -23,6 +24,8 @@ export interface CoordinatorClientOptions {
   callTimeoutMs?: number;
   /** Deadline of SubmitJob, which uploads the prompt files (default 30 min). */
   submitTimeoutMs?: number;
+  /** Reach the coordinator over TLS (with a client certificate for mutual TLS); plaintext when omitted. */
+  tls?: GrpcClientTls;
 }
 
 export interface SubmitOptions {
@@ -43,40 +46,38 @@ export class CoordinatorClient {
   private constructor(
     readonly address: string,
     private readonly client: GrpcCoordinatorClient,
-    private readonly opts: Required<CoordinatorClientOptions>,
+    private readonly opts: Required<Omit<CoordinatorClientOptions, "tls">>,
   ) {}
 
   /** Connects to the coordinator at HOST:PORT (COORDINATOR_UNAVAILABLE when nothing answers in time). */
   static async connect(address: string, options: CoordinatorClientOptions = {}): Promise<CoordinatorClient> {
-    const opts: Required<CoordinatorClientOptions> = {
+    const opts: Required<Omit<CoordinatorClientOptions, "tls">> = {
       connectTimeoutMs: options.connectTimeoutMs ?? 5_000,
       callTimeoutMs: options.callTimeoutMs ?? 30_000,
       submitTimeoutMs: options.submitTimeoutMs ?? 30 * 60_000,
     };
     const Ctor = coordinatorProto().latentfleet.v1.Coordinator;
-    const client = new Ctor(address, credentials.createInsecure(), {
+    const client = new Ctor(address, grpcChannelCredentials(options.tls), {
       "grpc.max_send_message_length": 16 * 1024 * 1024,
       "grpc.max_receive_message_length": 16 * 1024 * 1024,
       // Notice a coordinator that went away in the middle of a long watch.
       "grpc.keepalive_time_ms": 30_000,
       "grpc.keepalive_timeout_ms": 10_000,
     });
-    await new Promise<void>((resolvePromise, reject) => {
-      client.waitForReady(Date.now() + opts.connectTimeoutMs, (err) => {
-        if (!err) {
-          resolvePromise();
-          return;
-        }
-        client.close();
-        reject(
-          new LatentFleetError(
-            "COORDINATOR_UNAVAILABLE",
-            `cannot reach the coordinator at ${address} within ${Math.round(opts.connectTimeoutMs / 1000)} s (${err.message}); is \`latent-fleet coordinator\` running there? (--coordinator HOST:PORT)`,
-            { cause: err },
-          ),
-        );
-      });
+    const failed = await new Promise<Error | undefined>((resolvePromise) => {
+      client.waitForReady(Date.now() + opts.connectTimeoutMs, (err) => resolvePromise(err ?? undefined));
     });
+    if (failed) {
+      client.close();
+      const tlsTrouble = await explainTlsFailure(address, options.tls);
+      throw new LatentFleetError(
+        "COORDINATOR_UNAVAILABLE",
+        tlsTrouble
+          ? `cannot connect to the coordinator at ${address}: ${tlsTrouble}`
+          : `cannot reach the coordinator at ${address} within ${Math.round(opts.connectTimeoutMs / 1000)} s (${failed.message}); is \`latent-fleet coordinator\` running there? (--coordinator HOST:PORT)`,
+        { cause: failed },
+      );
+    }
     return new CoordinatorClient(address, client, opts);
   }
 

@@ -60,12 +60,30 @@ export const silentLogger: Logger = {
   child: () => silentLogger,
 };
 
-/** Errors as {code, message}; bigints as strings (JSON.stringify throws on them). */
-function replacer(_key: string, value: unknown): unknown {
+/** Fields whose text values are secrets: never written, whatever logs them. */
+const SECRET_FIELD = /pass(word|wd)?$|secret|token|nkey|creds|credential|authori[sz]ation|private_?key/i;
+/** scheme://userinfo@ in URLs (nats://user:pass@host, nats://token@host). */
+const URL_USERINFO = /\b([a-z][a-z0-9+.-]*:\/\/)([^@/\s,]*)@/gi;
+
+/** `text` with the passwords and tokens of the URLs in it replaced by "***" (the user name stays). */
+export function redactCredentials(text: string): string {
+  return text.replace(URL_USERINFO, (_m, scheme: string, info: string) => {
+    const colon = info.indexOf(":");
+    return colon < 0 ? `${scheme}***@` : `${scheme}${info.slice(0, colon)}:***@`;
+  });
+}
+
+/**
+ * Errors as {code, message}; bigints as strings (JSON.stringify throws on them); secrets out: the values
+ * of secret-named fields, and credentials written in URLs.
+ */
+function replacer(key: string, value: unknown): unknown {
   if (typeof value === "bigint") return value.toString();
+  if (typeof value === "string") return SECRET_FIELD.test(key) ? "[redacted]" : redactCredentials(value);
   if (value instanceof Error) {
     const code = (value as { code?: unknown }).code;
-    return code === undefined ? { message: value.message } : { code, message: value.message };
+    const message = redactCredentials(value.message);
+    return code === undefined ? { message } : { code, message };
   }
   return value;
 }

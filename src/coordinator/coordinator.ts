@@ -4,13 +4,17 @@
  */
 
 import { type GrpcServerHandle, startGrpcServer } from "../common/grpc/server.js";
+import type { GrpcServerTls } from "../common/grpc/tls.js";
 import { createLogger, type Logger } from "../common/log.js";
+import { type MetricsServer, parseListenAddress, startMetricsServer } from "../common/metrics.js";
 import { connectJetStream, ensureTopology, type TopologyOptions } from "../common/nats/index.js";
+import { type NatsAuthOptions, redactUrl } from "../common/nats/security.js";
 import { startDeadLetterLoop } from "./dead-letter-loop.js";
 import { coordinatorService } from "./grpc-service.js";
 import { JobManager, type SubmitRequest } from "./job-manager.js";
 import type { JobSnapshot } from "./job-snapshot.js";
 import { isFinalState, JobStore } from "./job-store.js";
+import { CoordinatorMetrics } from "./metrics.js";
 import { type Loop, startResultsLoop } from "./results-loop.js";
 import { DEFAULT_SHARD_SIZE } from "./sharder.js";
 
@@ -19,8 +23,14 @@ export const DEFAULT_GRPC_ADDRESS = "0.0.0.0:7070";
 export interface CoordinatorOptions {
   /** NATS server(s), comma-separated. */
   natsUrl: string;
+  /** NATS credentials and TLS (credentials in natsUrl work too). */
+  natsAuth?: NatsAuthOptions;
   /** Where to serve gRPC (HOST:PORT; port 0 picks a free one); no gRPC server when omitted. */
   grpcAddress?: string;
+  /** Serve gRPC over TLS (mutual with a client CA); plaintext when omitted. */
+  grpcTls?: GrpcServerTls;
+  /** Where to serve Prometheus metrics at /metrics (HOST:PORT; port 0 picks a free one); none when omitted. */
+  metricsAddress?: string;
   /** Most samples per task (default 32). */
   shardSize?: number;
   /** Most task publishes awaiting the stream's ack, per job (default 256). */
@@ -39,6 +49,8 @@ export interface CoordinatorOptions {
 export interface RunningCoordinator {
   /** The bound gRPC port (when grpcAddress was given). */
   readonly grpcPort: number | null;
+  /** The bound metrics port (when metricsAddress was given). */
+  readonly metricsPort: number | null;
   /** Validates and starts a job; returns its id (SPEC_INVALID when the spec is bad: nothing started). */
   submit(req: SubmitRequest): Promise<string>;
   getJob(jobId: string): Promise<JobSnapshot>;
@@ -55,19 +67,30 @@ export interface RunningCoordinator {
 
 export async function startCoordinator(opts: CoordinatorOptions): Promise<RunningCoordinator> {
   const log = opts.log ?? createLogger({ component: "coordinator" });
-  const { nc, js, jsm } = await connectJetStream(opts.natsUrl, opts.name ?? "latent-fleet-coordinator");
+  // A bad address fails before anything connects.
+  if (opts.metricsAddress !== undefined) parseListenAddress(opts.metricsAddress);
+  const { nc, js, jsm } = await connectJetStream(opts.natsUrl, opts.name ?? "latent-fleet-coordinator", {
+    auth: opts.natsAuth,
+  });
   const loops: Loop[] = [];
   let grpc: GrpcServerHandle | null = null;
   let manager: JobManager | null = null;
+  let metricsServer: MetricsServer | null = null;
   const shutdown = async () => {
     await grpc?.stop(2_000);
     for (const loop of loops.splice(0)) await loop.stop();
     await manager?.stop();
+    await metricsServer?.stop();
     await nc.close().catch(() => undefined);
   };
   try {
     const { jobs } = await ensureTopology(js, jsm, opts.topology);
     const store = new JobStore(jobs);
+    let metrics: CoordinatorMetrics | undefined;
+    if (opts.metricsAddress !== undefined) {
+      metrics = new CoordinatorMetrics({ jobs: () => manager?.recentJobs() ?? [], jsm, log });
+    }
+    const mx = metrics;
     manager = new JobManager(
       {
         js,
@@ -75,6 +98,8 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Runnin
         log,
         windowSize: opts.maxInFlight ?? 256,
         cursorIntervalMs: opts.cursorIntervalMs ?? 500,
+        onTaskPublished: mx && ((model) => mx.taskPublished(model)),
+        onJobEnded: mx && ((job) => mx.jobEnded(job)),
       },
       jsm,
       opts.shardSize ?? DEFAULT_SHARD_SIZE,
@@ -82,17 +107,22 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Runnin
     const m = manager;
     const fromSeq = await m.resumeAll();
     loops.push(await startResultsLoop(js, fromSeq, (r) => m.route(r), log));
-    loops.push(await startDeadLetterLoop(js, jsm, log));
+    loops.push(await startDeadLetterLoop(js, jsm, log, mx && ((task) => mx.taskDeadLettered(task.model))));
     if (opts.grpcAddress !== undefined) {
       grpc = await startGrpcServer(
         opts.grpcAddress,
         [coordinatorService(m, { log, watchIntervalMs: opts.watchIntervalMs })],
         ["coordinator"],
+        opts.grpcTls,
       );
     }
+    if (mx && opts.metricsAddress !== undefined) {
+      metricsServer = await startMetricsServer(opts.metricsAddress, mx.registry, log);
+    }
     log.info("coordinator started", {
-      nats: opts.natsUrl,
+      nats: redactUrl(opts.natsUrl),
       ...(grpc ? { grpc: opts.grpcAddress, port: grpc.port } : {}),
+      ...(metricsServer ? { metrics: metricsServer.address } : {}),
     });
   } catch (err) {
     await shutdown();
@@ -102,6 +132,7 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Runnin
   let stopping: Promise<void> | null = null;
   return {
     grpcPort: grpc?.port ?? null,
+    metricsPort: metricsServer?.port ?? null,
     submit: (req) => m.submit(req),
     getJob: (id) => m.get(id),
     listJobs: () => m.list(),

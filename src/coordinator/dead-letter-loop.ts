@@ -52,6 +52,7 @@ export async function startDeadLetterLoop(
   js: JetStreamClient,
   jsm: JetStreamManager,
   log: Logger,
+  onDeadLettered?: (task: Task) => void,
 ): Promise<Loop> {
   const consumer = await deadLetterAdvisories(js);
   const messages: ConsumerMessages = await consumer.consume({ max_messages: 16 });
@@ -83,6 +84,7 @@ export async function startDeadLetterLoop(
         consumer: advisory.consumer,
       });
       await publishDeadLetterResult(js, task, advisory.deliveries);
+      onDeadLettered?.(task);
     });
     await m.ackAck();
   };

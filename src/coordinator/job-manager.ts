@@ -33,8 +33,13 @@ export interface SubmitRequest {
   shardSize?: number;
 }
 
+/** Finished jobs whose last snapshot stays visible to metrics, so a dashboard sees how they ended. */
+const RECENT_JOBS = 5;
+
 export class JobManager {
   private readonly live = new Map<string, LiveJob>();
+  /** The last RECENT_JOBS jobs that ended here, newest last. */
+  private readonly recent: JobSnapshot[] = [];
   /** Output folders of submissions under way. */
   private readonly reserved = new Set<string>();
 
@@ -186,6 +191,11 @@ export class JobManager {
     return this.live.has(jobId);
   }
 
+  /** The jobs this coordinator runs and the last few that ended here: a bounded set, read from memory. */
+  recentJobs(): JobSnapshot[] {
+    return [...this.recent, ...[...this.live.values()].map((j) => j.snapshot())];
+  }
+
   async stop(): Promise<void> {
     const jobs = [...this.live.values()];
     this.live.clear();
@@ -200,6 +210,11 @@ export class JobManager {
     const job = new LiveJob(record, this.rt);
     job.onEnd = () => {
       if (this.live.get(record.job_id) === job) this.live.delete(record.job_id);
+      const snap = job.snapshot();
+      if (!isFinalState(snap.state)) return;
+      this.recent.push(snap);
+      if (this.recent.length > RECENT_JOBS) this.recent.shift();
+      this.rt.onJobEnded?.(snap);
     };
     this.live.set(record.job_id, job);
     job.start(input, spec);

@@ -27,6 +27,10 @@ export interface JobRuntime {
   /** Most task publishes awaiting an ack, per job. */
   windowSize: number;
   cursorIntervalMs: number;
+  /** Told of each task published (metrics). */
+  onTaskPublished?: (model: string) => void;
+  /** Told of each job that reached a final state here (metrics). */
+  onJobEnded?: (job: JobSnapshot) => void;
 }
 
 type Listener = () => void;
@@ -109,6 +113,7 @@ export class LiveJob {
       signal: this.abort.signal,
       windowSize: this.rt.windowSize,
       cursorIntervalMs: this.rt.cursorIntervalMs,
+      onPublished: () => this.rt.onTaskPublished?.(this.record.model),
       onProgress: (p) => {
         this.shardsPublished = p.shardsPublished;
         this.rowsRejected = p.rowsRejected;

@@ -53,6 +53,8 @@ export interface PublisherOptions {
   /** Least time between cursor writes (default 500 ms). */
   cursorIntervalMs?: number;
   onProgress?: (p: PublishProgress) => void;
+  /** Called once per task the stream stored (not for a republished duplicate). */
+  onPublished?: () => void;
 }
 
 /** The manifest no longer expands to what was published before the restart. */
@@ -126,7 +128,11 @@ export async function publishJob(o: PublisherOptions): Promise<PublishOutcome> {
     }
     ends.set(shard.shard, shard.firstIndex + shard.samples.length);
     const task = toTask(o.task, shard);
-    await window.push(shard.shard, () => publishTask(o.js, task));
+    await window.push(shard.shard, async () => {
+      const ack = await publishTask(o.js, task);
+      if (!ack.duplicate) o.onPublished?.();
+      return ack;
+    });
     await maybeWriteCursor();
   };
 

@@ -61,6 +61,8 @@ export interface BatcherOptions {
   lingerMs?: number;
   moreComing?: () => boolean;
   stats?: WorkerStats;
+  /** Called once per finished sample, successful or not (metrics). */
+  onSampleDone?: (outcome: SampleOutcome) => void;
   log?: Logger;
 }
 
@@ -400,6 +402,7 @@ export class Batcher {
     job.outcomes[index] = outcome;
     job.remaining--;
     this.opts.stats?.record(outcome.ok ? 1 : 0, outcome.ok ? 0 : 1);
+    this.opts.onSampleDone?.(outcome);
     if (job.onSample) {
       try {
         const r = job.onSample(index, outcome);

@@ -14,6 +14,7 @@ import { performance } from "node:perf_hooks";
 import { type ServerErrorResponse, type ServerWritableStream, status } from "@grpc/grpc-js";
 import { isLatentFleetError } from "../common/errors.js";
 import { type GrpcServerHandle, startGrpcServer } from "../common/grpc/server.js";
+import type { GrpcServerTls } from "../common/grpc/tls.js";
 import { errorMessage, type Logger, silentLogger } from "../common/log.js";
 import type { GeneratedImage__Input } from "../common/proto/generated/latentfleet/v1/GeneratedImage.js";
 import type { GenerateRequest } from "../common/proto/generated/latentfleet/v1/GenerateRequest.js";
@@ -162,8 +163,15 @@ export interface WorkerGrpcServer {
   stop(graceMs?: number): Promise<void>;
 }
 
-/** Serves the Worker service, health and reflection on `address` (HOST:PORT; port 0 picks a free one). */
-export async function startWorkerGrpc(address: string, deps: WorkerServiceDeps): Promise<WorkerGrpcServer> {
+/**
+ * Serves the Worker service, health and reflection on `address` (HOST:PORT; port 0 picks a free one), over
+ * TLS when `tls` is given.
+ */
+export async function startWorkerGrpc(
+  address: string,
+  deps: WorkerServiceDeps,
+  tls?: GrpcServerTls,
+): Promise<WorkerGrpcServer> {
   const handle: GrpcServerHandle = await startGrpcServer(
     address,
     [
@@ -174,6 +182,7 @@ export async function startWorkerGrpc(address: string, deps: WorkerServiceDeps):
       },
     ],
     ["worker"],
+    tls,
   );
   return {
     port: handle.port,

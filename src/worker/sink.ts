@@ -15,6 +15,7 @@
 import { randomBytes } from "node:crypto";
 import { mkdir, open, readdir, rename, rm } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
+import { performance } from "node:perf_hooks";
 import { LatentFleetError } from "../common/errors.js";
 import {
   imageFileName,
@@ -30,7 +31,11 @@ import { encodePng } from "./engine/png.js";
 export interface SinkOptions {
   /** fsync files (and their folders) before a task is reported; default true. */
   durable?: boolean;
+  /** Told how long each image took to encode and to write (metrics). */
+  onStage?: (stage: SinkStage, seconds: number) => void;
 }
+
+export type SinkStage = "png_encode" | "write";
 
 const TMP_MARK = ".tmp-";
 const MAX_SAMPLE_ID_LENGTH = 200;
@@ -55,9 +60,11 @@ export function checkSampleId(sampleId: string): void {
 
 export class ImageSink {
   private readonly durable: boolean;
+  private readonly onStage: SinkOptions["onStage"];
 
   constructor(opts: SinkOptions = {}) {
     this.durable = opts.durable ?? true;
+    this.onStage = opts.onStage;
   }
 
   /**
@@ -76,8 +83,12 @@ export class ImageSink {
   async writeImage(outputDir: string, shard: number, sampleId: string, image: EngineImage): Promise<string> {
     checkSampleId(sampleId);
     const fileName = imageFileName(shard, sampleId);
+    const t0 = performance.now();
     const png = encodePng(image.rgb, image.width, image.height);
+    const t1 = performance.now();
     await this.writeFileAtomic(join(resolve(outputDir), fileName), png);
+    this.onStage?.("png_encode", (t1 - t0) / 1000);
+    this.onStage?.("write", (performance.now() - t1) / 1000);
     return fileName;
   }
 

@@ -54,6 +54,18 @@ export const WORKER_OUTPUT_FORMATS: readonly string[] = ["", "imagefolder", "web
 
 export type RunnerState = "running" | "draining" | "stopped";
 
+/** How a task left this worker: acked, given back with a delay to be tried again, terminated, or released. */
+export type TaskOutcome = "acked" | "retried" | "terminated" | "released";
+
+/** What the runner reports as it goes (metrics); every method is cheap and must not throw. */
+export interface TaskEvents {
+  /** A task was delivered; `delivery` > 1 is a redelivery. */
+  received(delivery: number): void;
+  finished(outcome: TaskOutcome): void;
+  /** Samples reported failed for a reason of the whole task (no engine outcome of their own). */
+  samplesFailed(code: string, count: number): void;
+}
+
 export interface TaskRunnerOptions {
   js: JetStreamClient;
   /** The shared durable pull consumer of the model (workerTasks). */
@@ -74,6 +86,7 @@ export interface TaskRunnerOptions {
   /** Pause before a failed task is redelivered (default 5000). */
   retryDelayMs?: number;
   log?: Logger;
+  events?: TaskEvents;
   /** Called once when the engine is dead; the runner has stopped pulling and given its tasks back. */
   onFatal?: (err: unknown) => void;
 }
@@ -240,6 +253,7 @@ export class TaskRunner {
   }
 
   private accept(msg: JsMsg): void {
+    this.opts.events?.received(msg.info.deliveryCount);
     if (this.draining) {
       this.release(msg, "draining");
       return;
@@ -256,6 +270,7 @@ export class TaskRunner {
         error: errorMessage(err),
       });
       msg.term();
+      this.opts.events?.finished("terminated");
       return;
     }
     const entry: InHand = { msg, remaining: task.samples.length, submitted: false };
@@ -266,6 +281,7 @@ export class TaskRunner {
       .catch((err: unknown) => {
         this.log.error("task failed unexpectedly; it goes back to the queue", { error: errorMessage(err) });
         msg.nak(this.retryDelayMs);
+        this.opts.events?.finished("retried");
       })
       .finally(() => {
         this.submitted(entry);
@@ -298,6 +314,7 @@ export class TaskRunner {
    */
   private release(msg: JsMsg, why: string): void {
     this.released++;
+    this.opts.events?.finished("released");
     this.log.debug("task given back", { seq: msg.seq, why });
     if (this.pulling) this.deferredNaks.push(msg);
     else msg.nak();
@@ -369,6 +386,8 @@ export class TaskRunner {
     await this.publish(ctx.report(failedSamples(ctx.task, code, why), true));
     ctx.stopInProgress();
     ctx.msg.term();
+    this.opts.events?.samplesFailed(code, ctx.task.samples.length);
+    this.opts.events?.finished("terminated");
   }
 
   private async run(ctx: TaskContext, shard: number): Promise<void> {
@@ -444,6 +463,7 @@ export class TaskRunner {
       });
       ctx.stopInProgress();
       msg.nak(this.retryDelayMs);
+      this.opts.events?.finished("retried");
       return;
     }
     try {
@@ -466,7 +486,8 @@ export class TaskRunner {
     return publishResultWithRetry(this.opts.js, result, this.log);
   }
 
-  private ack(msg: JsMsg, log: Logger): Promise<void> {
-    return ackConfirmed(msg, log);
+  private async ack(msg: JsMsg, log: Logger): Promise<void> {
+    await ackConfirmed(msg, log);
+    this.opts.events?.finished("acked");
   }
 }

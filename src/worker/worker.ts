@@ -15,19 +15,23 @@ import { hostname } from "node:os";
 import { type ConsumerInfo, JetStreamApiCodes, JetStreamApiError } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import { isLatentFleetError, LatentFleetError } from "../common/errors.js";
+import type { GrpcServerTls } from "../common/grpc/tls.js";
 import { createLogger, errorMessage, type Logger } from "../common/log.js";
+import { type MetricsServer, parseListenAddress, startMetricsServer } from "../common/metrics.js";
 import { connectJetStream, type JetStreamContext } from "../common/nats/connect.js";
 import { JOBS_BUCKET, TASKS_STREAM, workersConsumerName } from "../common/nats/names.js";
+import type { NatsAuthOptions } from "../common/nats/security.js";
 import { workerTasks } from "../common/nats/tasks.js";
 import { ensureTopology, ensureWorkerConsumer, WORKER_CONSUMER_DEFAULTS } from "../common/nats/topology.js";
 import type { WorkerInfo__Input } from "../common/proto/generated/latentfleet/v1/WorkerInfo.js";
-import { Batcher } from "./batcher.js";
+import { type BatchEngine, Batcher } from "./batcher.js";
 import { type Device, formatDevice, parseDevice } from "./engine/device.js";
 import { EngineHost } from "./engine/engine-host.js";
 import type { ModelDescription } from "./engine/pipeline.js";
 import { batchKey } from "./engine/sample-request.js";
 import { startWorkerGrpc, type WorkerGrpcServer } from "./grpc-service.js";
 import { type JobStateSource, JobStates } from "./job-states.js";
+import { WorkerMetrics } from "./metrics.js";
 import { ImageSink } from "./sink.js";
 import { WorkerStats } from "./stats.js";
 import { type RunnerState, TaskRunner } from "./task-runner.js";
@@ -36,17 +40,33 @@ export const DEFAULT_BATCH_SIZE = 4;
 /** How long an idle engine waits for tasks on their way before running a partial batch. */
 export const DEFAULT_LINGER_MS = 50;
 
+/** What a worker needs of an engine: the model it serves (tasks are routed by its name) and batches. */
+export interface WorkerEngine extends BatchEngine {
+  readonly model: ModelDescription;
+}
+
 export interface WorkerOptions {
   /** NATS server URL(s), comma-separated. */
   natsUrl: string;
+  /** NATS credentials and TLS (credentials in natsUrl work too). */
+  natsAuth?: NatsAuthOptions;
   /** Model folder (diffusers ONNX layout); its folder name is the model name tasks are routed by. */
   modelDir: string;
+  /**
+   * An engine to use instead of loading `modelDir` on `device` in an engine thread, e.g. a stand-in with a
+   * fixed latency for benchmarks. It stays the caller's: stop() leaves it open.
+   */
+  engine?: WorkerEngine;
   /** "cpu", "cuda:N" or "tensorrt:N" (default cpu). */
   device?: string | Device;
   /** Largest engine batch (default 4). */
   batchSize?: number;
   /** HOST:PORT for the gRPC service (port 0: a free one); no gRPC server when omitted. */
   grpcAddress?: string;
+  /** Serve gRPC over TLS (mutual with a client CA); plaintext when omitted. */
+  grpcTls?: GrpcServerTls;
+  /** HOST:PORT to serve Prometheus metrics at /metrics (port 0: a free one); none when omitted. */
+  metricsAddress?: string;
   /** Default: <hostname>-<pid>. */
   workerId?: string;
   /** ONNX Runtime threads per operator (CPU default: all cores). */
@@ -77,6 +97,8 @@ export interface RunningWorker {
   readonly batchSize: number;
   /** The bound gRPC port, when a gRPC address was given. */
   readonly grpcPort: number | undefined;
+  /** The bound metrics port, when a metrics address was given. */
+  readonly metricsPort: number | undefined;
   readonly state: RunnerState;
   info(): WorkerInfo__Input;
   /** Stops pulling, finishes the batch in hand, hands the rest back; resolves with the tasks handed back. */
@@ -95,18 +117,28 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
   if (!Number.isInteger(batchSize) || batchSize < 1) {
     throw new LatentFleetError("INVALID_ARGUMENT", `batch size must be a positive integer, got ${batchSize}`);
   }
+  // A bad address fails before the model loads.
+  if (options.metricsAddress !== undefined) parseListenAddress(options.metricsAddress);
 
-  const engine = await EngineHost.start({
-    modelDir: options.modelDir,
-    device,
-    intraOpThreads: options.intraOpThreads,
-  });
+  const engine: WorkerEngine =
+    options.engine ??
+    (await EngineHost.start({
+      modelDir: options.modelDir,
+      device,
+      intraOpThreads: options.intraOpThreads,
+    }));
+  // Only an engine started here is closed here; a given one stays the caller's.
+  const ownEngine = engine !== options.engine && engine instanceof EngineHost ? engine : undefined;
   const model = engine.model;
   let nats: JetStreamContext | undefined;
   let jobStates: JobStates | undefined;
   let grpc: WorkerGrpcServer | undefined;
+  let metrics: WorkerMetrics | undefined;
+  let metricsServer: MetricsServer | undefined;
   try {
-    nats = await connectJetStream(options.natsUrl, `latent-fleet worker ${workerId}`);
+    nats = await connectJetStream(options.natsUrl, `latent-fleet worker ${workerId}`, {
+      auth: options.natsAuth,
+    });
     const consumerInfo = await ensureWorkerSetup(nats, model.name, options);
     const ackWaitMs = nanosToMs(consumerInfo.config.ack_wait) ?? WORKER_CONSUMER_DEFAULTS.ackWaitMs;
     const maxDeliver = consumerInfo.config.max_deliver ?? -1;
@@ -118,8 +150,19 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
     const stats = new WorkerStats();
     const usesCfg = (r: { guidanceScale: number }) => r.guidanceScale > 1 && !model.guidanceDistilled;
     let moreComing = (): boolean => false;
-    const batcher = new Batcher({
-      engine,
+    if (options.metricsAddress !== undefined) {
+      metrics = new WorkerMetrics({
+        workerId,
+        model: model.name,
+        device: formatDevice(device),
+        tasksInFlight: () => runner.tasksInHand,
+        samplesQueued: () => batcher.queued,
+      });
+    }
+    const m: WorkerMetrics | undefined = metrics;
+    const batcher: Batcher = new Batcher({
+      engine: m ? m.instrument(engine) : engine,
+      onSampleDone: m && ((outcome) => m.sampleDone(outcome)),
       batchSize,
       batchKey: (r) => batchKey(r, usesCfg),
       lingerMs: options.lingerMs ?? DEFAULT_LINGER_MS,
@@ -131,7 +174,7 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
       js: nats.js,
       consumer: await workerTasks(nats.js, model.name),
       batcher,
-      sink: new ImageSink({ durable: options.durable }),
+      sink: new ImageSink({ durable: options.durable, onStage: m && ((stage, s) => m.sinkStage(stage, s)) }),
       model,
       workerId,
       jobStates: jobs,
@@ -141,6 +184,7 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
       pullExpiresMs: options.pullExpiresMs,
       retryDelayMs: options.retryDelayMs,
       log,
+      events: m,
       onFatal: (err) => {
         fatal = err;
         log.error("the engine died; handing back the tasks in hand and stopping", {
@@ -193,7 +237,10 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
         // Flush the last acks and naks before closing.
         await ctx.nc.flush().catch(() => undefined);
         await ctx.nc.close().catch(() => undefined);
-        await engine.close().catch(() => undefined);
+        await ownEngine?.close().catch(() => undefined);
+        // Last, so that a scrape during the drain still sees the worker.
+        await metricsServer?.stop();
+        metrics?.close();
         log.info("worker stopped", { images_generated: stats.generated, images_failed: stats.failed });
         if (fatal !== undefined) rejectDone(fatal);
         else resolveDone();
@@ -202,14 +249,21 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
     };
 
     if (options.grpcAddress !== undefined) {
-      grpc = await startWorkerGrpc(options.grpcAddress, {
-        info,
-        drain,
-        accepting: () => runner.state === "running",
-        batcher,
-        model,
-        log,
-      });
+      grpc = await startWorkerGrpc(
+        options.grpcAddress,
+        {
+          info,
+          drain,
+          accepting: () => runner.state === "running",
+          batcher,
+          model,
+          log,
+        },
+        options.grpcTls,
+      );
+    }
+    if (metrics && options.metricsAddress !== undefined) {
+      metricsServer = await startMetricsServer(options.metricsAddress, metrics.registry, log);
     }
     runner.start();
     log.info("worker started", {
@@ -221,6 +275,7 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
       ack_wait_ms: ackWaitMs,
       max_deliver: maxDeliver,
       grpc_port: grpc?.port,
+      metrics: metricsServer?.address,
     });
 
     return {
@@ -229,6 +284,7 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
       device: deviceName,
       batchSize,
       grpcPort: grpc?.port,
+      metricsPort: metricsServer?.port,
       get state() {
         return runner.state;
       },
@@ -240,8 +296,10 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
   } catch (err) {
     jobStates?.stop();
     await grpc?.stop(0).catch(() => undefined);
+    await metricsServer?.stop();
+    metrics?.close();
     await nats?.nc.close().catch(() => undefined);
-    await engine.close().catch(() => undefined);
+    await ownEngine?.close().catch(() => undefined);
     throw err;
   }
 }

@@ -19,9 +19,14 @@ export interface CliProcess {
   waitForOutput(re: RegExp, timeoutMs?: number): Promise<void>;
 }
 
-export function startCli(name: string, args: string[], options: { cwd?: string } = {}): CliProcess {
+export function startCli(
+  name: string,
+  args: string[],
+  options: { cwd?: string; env?: NodeJS.ProcessEnv } = {},
+): CliProcess {
   const child = spawn(process.execPath, [CLI, ...args], {
     cwd: options.cwd,
+    env: options.env,
     stdio: ["ignore", "pipe", "pipe"],
   });
   let text = "";
@@ -73,7 +78,7 @@ export function startCli(name: string, args: string[], options: { cwd?: string }
 /** Runs a command to its end (bounded by `timeoutMs`, then SIGKILL). */
 export async function runCli(
   args: string[],
-  options: { cwd?: string; timeoutMs?: number } = {},
+  options: { cwd?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {},
 ): Promise<{ code: number | null; output: string }> {
   const p = startCli(args[0] ?? "cli", args, options);
   const timer = setTimeout(() => p.child.kill("SIGKILL"), options.timeoutMs ?? 120_000);

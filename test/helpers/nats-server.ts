@@ -14,13 +14,15 @@ export interface TestNatsServer extends EmbeddedNatsServer {
   cleanup(): Promise<void>;
 }
 
-export async function startNatsServer(): Promise<TestNatsServer> {
+/** `configFile`: a nats-server configuration (authorization, TLS, ...) for the security tests. */
+export async function startNatsServer(options: { configFile?: string } = {}): Promise<TestNatsServer> {
   const storeDir = mkdtempSync(join(tmpdir(), "lf-nats-test-"));
   try {
     const server = await startEmbeddedNatsServer({
       bin: findNatsServer(process.env.LF_NATS_SERVER_BIN),
       storeDir,
       startTimeoutMs: 20_000,
+      configFile: options.configFile,
     });
     return Object.assign(server, {
       async cleanup() {

@@ -1,23 +1,35 @@
 /** `latent-fleet coordinator`: runs the coordinator until SIGINT or SIGTERM. */
 import type { Command } from "commander";
+import { createLogger } from "../../common/log.js";
 import { DEFAULT_GRPC_ADDRESS, startCoordinator } from "../../coordinator/coordinator.js";
 import { MAX_SHARD_SIZE } from "../../coordinator/sharder.js";
+import { addNatsAuthOptions, type NatsCliOptions, natsAuthFromCli } from "../nats-options.js";
 import { integerOption } from "../options.js";
+import {
+  addGrpcServerTlsOptions,
+  type GrpcServerTlsCliOptions,
+  grpcServerTlsFromCli,
+} from "../tls-options.js";
 
-interface CoordinatorCliOptions {
+interface CoordinatorCliOptions extends NatsCliOptions, GrpcServerTlsCliOptions {
   nats: string;
   grpc: string;
+  metrics?: string;
   shardSize?: number;
   maxInFlight?: number;
   replicas?: number;
 }
 
 export function registerCoordinator(program: Command): void {
-  program
+  const cmd = program
     .command("coordinator")
     .description("run the coordinator: accepts jobs over gRPC, publishes their tasks, folds the results")
     .requiredOption("--nats <url>", "NATS server(s) with JetStream, e.g. nats://127.0.0.1:4222")
     .option("--grpc <host:port>", "where to serve the gRPC API", DEFAULT_GRPC_ADDRESS)
+    .option(
+      "--metrics <host:port>",
+      "serve Prometheus metrics at http://HOST:PORT/metrics (port 0: a free one)",
+    )
     .option(
       "--shard-size <n>",
       "most samples per task (default 32)",
@@ -36,7 +48,10 @@ export function registerCoordinator(program: Command): void {
     .action(async (opts: CoordinatorCliOptions) => {
       const coordinator = await startCoordinator({
         natsUrl: opts.nats,
+        natsAuth: natsAuthFromCli(opts),
         grpcAddress: opts.grpc,
+        grpcTls: grpcServerTlsFromCli(opts, opts.grpc, createLogger({ component: "coordinator" })),
+        metricsAddress: opts.metrics,
         shardSize: opts.shardSize,
         maxInFlight: opts.maxInFlight,
         ...(opts.replicas === undefined ? {} : { topology: { replicas: opts.replicas } }),
@@ -52,4 +67,7 @@ export function registerCoordinator(program: Command): void {
       });
       await coordinator.stop();
     });
+  // Last, so that they are listed after the command's own options.
+  addNatsAuthOptions(cmd);
+  addGrpcServerTlsOptions(cmd);
 }

@@ -7,8 +7,13 @@ import type { Command } from "commander";
 import { LatentFleetError } from "../../common/errors.js";
 import type { Job } from "../../common/proto/generated/latentfleet/v1/Job.js";
 import { CoordinatorClient, DEFAULT_COORDINATOR_ADDRESS, isFinalJobState } from "../coordinator-client.js";
+import {
+  addGrpcClientTlsOptions,
+  type GrpcClientTlsCliOptions,
+  grpcClientTlsFromCli,
+} from "../tls-options.js";
 
-interface ClientOptions {
+interface ClientOptions extends GrpcClientTlsCliOptions {
   coordinator: string;
   json?: boolean;
 }
@@ -57,8 +62,8 @@ function formatJobDetails(job: Job): string {
   return lines.join("\n");
 }
 
-async function withClient<T>(address: string, work: (c: CoordinatorClient) => Promise<T>): Promise<T> {
-  const client = await CoordinatorClient.connect(address);
+async function withClient<T>(opts: ClientOptions, work: (c: CoordinatorClient) => Promise<T>): Promise<T> {
+  const client = await CoordinatorClient.connect(opts.coordinator, { tls: grpcClientTlsFromCli(opts) });
   try {
     return await work(client);
   } finally {
@@ -92,7 +97,9 @@ async function watch(client: CoordinatorClient, jobId: string, json: boolean): P
 }
 
 function coordinatorOption(cmd: Command): Command {
-  return cmd.option("--coordinator <host:port>", COORDINATOR_HELP, DEFAULT_COORDINATOR_ADDRESS);
+  return addGrpcClientTlsOptions(
+    cmd.option("--coordinator <host:port>", COORDINATOR_HELP, DEFAULT_COORDINATOR_ADDRESS),
+  );
 }
 
 export function registerJobClientCommands(program: Command): void {
@@ -108,7 +115,7 @@ export function registerJobClientCommands(program: Command): void {
       .option("--watch", "then follow the job until it ends (exit 0 only when it succeeds)")
       .option("--json", "print JSON"),
   ).action(async (spec: string, opts: ClientOptions & { out?: string; watch?: boolean }) => {
-    await withClient(opts.coordinator, async (client) => {
+    await withClient(opts, async (client) => {
       const jobId = await client.submit(spec, { out: opts.out });
       print(opts.json ? JSON.stringify({ job_id: jobId }) : jobId);
       if (opts.watch) await watch(client, jobId, opts.json === true);
@@ -122,7 +129,7 @@ export function registerJobClientCommands(program: Command): void {
       .argument("<job-id>")
       .option("--json", "print JSON"),
   ).action(async (jobId: string, opts: ClientOptions) => {
-    await withClient(opts.coordinator, async (client) => {
+    await withClient(opts, async (client) => {
       const job = await client.getJob(jobId);
       print(opts.json ? JSON.stringify(job) : formatJobDetails(job));
     });
@@ -135,7 +142,7 @@ export function registerJobClientCommands(program: Command): void {
       .argument("<job-id>")
       .option("--json", "print JSON, one object per line"),
   ).action(async (jobId: string, opts: ClientOptions) => {
-    await withClient(opts.coordinator, (client) => watch(client, jobId, opts.json === true));
+    await withClient(opts, (client) => watch(client, jobId, opts.json === true));
   });
 
   coordinatorOption(
@@ -145,7 +152,7 @@ export function registerJobClientCommands(program: Command): void {
       .argument("<job-id>")
       .option("--json", "print JSON"),
   ).action(async (jobId: string, opts: ClientOptions) => {
-    await withClient(opts.coordinator, async (client) => {
+    await withClient(opts, async (client) => {
       const job = await client.cancelJob(jobId);
       print(opts.json ? JSON.stringify(job) : formatJobLine(job));
     });
@@ -154,7 +161,7 @@ export function registerJobClientCommands(program: Command): void {
   coordinatorOption(
     program.command("jobs").description("list the jobs, newest first").option("--json", "print JSON"),
   ).action(async (opts: ClientOptions) => {
-    await withClient(opts.coordinator, async (client) => {
+    await withClient(opts, async (client) => {
       const jobs = await client.listJobs();
       if (opts.json) print(JSON.stringify(jobs));
       else if (jobs.length === 0) print("no jobs");

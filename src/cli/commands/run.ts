@@ -5,23 +5,31 @@
  * sample is done.
  */
 import { type ChildProcess, spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { createWriteStream } from "node:fs";
-import { mkdir, mkdtemp, readFile, rm } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { availableParallelism, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import type { Command } from "commander";
 import { freePort, withParentDeathSignal } from "../../common/child-process.js";
 import { LatentFleetError } from "../../common/errors.js";
 import { type EmbeddedNatsServer, findNatsServer, startEmbeddedNatsServer } from "../../common/nats/index.js";
+import {
+  type NatsAuthOptions,
+  natsAuthConnectionOptions,
+  redactUrl,
+  resolveNatsServers,
+} from "../../common/nats/security.js";
 import { packageRoot } from "../../common/package-root.js";
 import type { Job } from "../../common/proto/generated/latentfleet/v1/Job.js";
 import { isPromptsFile, loadPromptsFileAsSpec, loadSpec } from "../../coordinator/manifest/index.js";
 import { CoordinatorClient } from "../coordinator-client.js";
+import { addNatsAuthOptions, type NatsCliOptions, natsAuthFromCli, natsChildEnv } from "../nats-options.js";
 import { integerOption } from "../options.js";
 import { formatJobLine } from "./jobs-client.js";
 import { createProgressView } from "./progress-view.js";
 
-interface RunOptions {
+interface RunOptions extends NatsCliOptions {
   out?: string;
   workers: number;
   batchSize: number;
@@ -37,7 +45,7 @@ interface RunOptions {
 }
 
 export function registerRun(program: Command): void {
-  program
+  const cmd = program
     .command("run")
     .description("run a job on this machine: embedded NATS, a coordinator and N workers")
     .argument("<spec>", "job spec (YAML/JSON) or a prompts file (.jsonl, .csv, .parquet, .txt)")
@@ -60,27 +68,39 @@ export function registerRun(program: Command): void {
       "metrics on consecutive loopback ports from this one: the coordinator, then worker 0, 1, ...",
       integerOption("--metrics-port", 1, 65_535),
     )
-    .action(async (spec: string, opts: RunOptions) => {
+    .action(async (spec: string, opts: RunOptions, cmd: Command) => {
+      const natsFlags = Object.keys(opts).filter(
+        (k) =>
+          k.startsWith("nats") &&
+          k !== "nats" &&
+          k !== "natsServerBin" &&
+          cmd.getOptionValueSource(k) === "cli",
+      );
+      if (!opts.nats && natsFlags.length > 0) {
+        // The embedded server needs none: it gets a random token of its own.
+        throw new LatentFleetError(
+          "INVALID_ARGUMENT",
+          "the --nats-* authentication options go with --nats URL",
+        );
+      }
       process.exitCode = await runJob(spec, opts);
     });
+  // Last, so that they are listed after the command's own options.
+  addNatsAuthOptions(cmd);
 }
 
 /** Loopback metrics addresses: the coordinator's, then each worker's; undefined with --no-metrics. */
-async function metricsAddresses(opts: RunOptions): Promise<string[] | undefined> {
+async function metricsAddresses(opts: RunOptions, taken: number[]): Promise<string[] | undefined> {
   if (!opts.metrics) return undefined;
   const count = opts.workers + 1;
   const first = opts.metricsPort;
-  if (first !== undefined && first + count - 1 > 65_535) {
-    throw new LatentFleetError(
-      "INVALID_ARGUMENT",
-      `--metrics-port ${first} leaves no room for ${count} ports; give a lower one`,
-    );
-  }
   const ports: number[] = [];
   for (let i = 0; i < count; i++) {
-    // Free ports are picked one after the other, so they differ: each listener is closed before the next.
+    // A free port is free only until it is taken: never hand out one twice, nor the gRPC one.
     let port = first === undefined ? await freePort("127.0.0.1") : first + i;
-    while (first === undefined && ports.includes(port)) port = await freePort("127.0.0.1");
+    while (first === undefined && (ports.includes(port) || taken.includes(port))) {
+      port = await freePort("127.0.0.1");
+    }
     ports.push(port);
   }
   return ports.map((p) => `127.0.0.1:${p}`);
@@ -98,7 +118,17 @@ async function runJob(specArg: string, opts: RunOptions): Promise<number> {
   const spec = isPromptsFile(specPath)
     ? await loadPromptsFileAsSpec(specPath, { outputOverride: opts.out })
     : await loadSpec(specPath, { outputOverride: opts.out });
+  if (opts.metrics && opts.metricsPort !== undefined && opts.metricsPort + opts.workers > 65_535) {
+    throw new LatentFleetError(
+      "INVALID_ARGUMENT",
+      `--metrics-port ${opts.metricsPort} leaves no room for ${opts.workers + 1} ports; give a lower one`,
+    );
+  }
   const natsBin = opts.nats ? undefined : findNatsServer(opts.natsServerBin);
+  // A NATS server of the user's: its credentials (from the options or the URL) are checked now, and reach
+  // the children through their environment, never their command lines.
+  const userNats = opts.nats ? resolveNatsServers(opts.nats, natsAuthFromCli(opts)) : undefined;
+  if (userNats) await natsAuthConnectionOptions(userNats.auth);
   const temp = await mkdtemp(join(tmpdir(), "latent-fleet-run-"));
   const logDir = join(temp, "logs");
   const children: Managed[] = [];
@@ -115,18 +145,32 @@ async function runJob(specArg: string, opts: RunOptions): Promise<number> {
   process.once("SIGINT", onSignal);
   process.once("SIGTERM", onSignal);
   try {
-    let natsUrl = opts.nats;
-    if (!natsUrl) {
-      nats = await startEmbeddedNatsServer({ bin: natsBin as string, storeDir: join(temp, "jetstream") });
+    let natsUrl: string;
+    let natsAuth: NatsAuthOptions;
+    if (userNats) {
+      natsUrl = userNats.url;
+      natsAuth = userNats.auth;
+    } else {
+      // Loopback is open to every user of the machine: a random token keeps the others out.
+      const token = randomBytes(24).toString("hex");
+      const configFile = join(temp, "nats-server.conf");
+      await writeFile(configFile, `authorization {\n  token: "${token}"\n}\n`, { mode: 0o600 });
+      nats = await startEmbeddedNatsServer({
+        bin: natsBin as string,
+        storeDir: join(temp, "jetstream"),
+        configFile,
+      });
       natsUrl = nats.url;
+      natsAuth = { token };
     }
+    const childEnv = natsChildEnv(natsAuth);
     const grpcPort = await freePort("127.0.0.1");
     const coordinatorAddress = `127.0.0.1:${grpcPort}`;
     const coordinatorArgs = ["coordinator", "--nats", natsUrl, "--grpc", coordinatorAddress];
     if (opts.shardSize) coordinatorArgs.push("--shard-size", String(opts.shardSize));
-    const metrics = await metricsAddresses(opts);
+    const metrics = await metricsAddresses(opts, [grpcPort]);
     if (metrics) coordinatorArgs.push("--metrics", metrics[0]);
-    children.push(await startChild("coordinator", coordinatorArgs, logDir));
+    children.push(await startChild("coordinator", coordinatorArgs, logDir, childEnv));
     const threads = opts.threads ?? Math.max(1, Math.floor(availableParallelism() / opts.workers));
     for (let i = 0; i < opts.workers; i++) {
       const device = opts.device === "cpu" ? "cpu" : `${opts.device.replace(/:\d+$/, "")}:${i}`;
@@ -141,10 +185,10 @@ async function runJob(specArg: string, opts: RunOptions): Promise<number> {
       ];
       args.push("--device", device, "--threads", String(threads), "--worker-id", `worker-${i}`);
       if (metrics) args.push("--metrics", metrics[i + 1]);
-      children.push(await startChild(`worker-${i}`, args, logDir));
+      children.push(await startChild(`worker-${i}`, args, logDir, childEnv));
     }
     process.stderr.write(
-      `NATS ${natsUrl}, coordinator ${coordinatorAddress}, ${opts.workers} worker(s), batch size ${opts.batchSize}, ` +
+      `NATS ${redactUrl(natsUrl)}, coordinator ${coordinatorAddress}, ${opts.workers} worker(s), batch size ${opts.batchSize}, ` +
         `model ${spec.model}\n`,
     );
     if (metrics) {
@@ -152,7 +196,7 @@ async function runJob(specArg: string, opts: RunOptions): Promise<number> {
       const urls = metrics.map((address, i) => `${names[i]} http://${address}/metrics`);
       process.stderr.write(`metrics: ${urls.join(", ")}\n`);
     }
-    client = await CoordinatorClient.connect(coordinatorAddress, { connectTimeoutMs: 60_000 });
+    client = await connectCoordinator(coordinatorAddress, children[0], 60_000, interrupt.signal);
     if (interrupted) return 130;
     const jobId = await client.submit(specPath, { out: opts.out });
     if (opts.nats) {
@@ -208,13 +252,48 @@ async function runJob(specArg: string, opts: RunOptions): Promise<number> {
   }
 }
 
-async function startChild(name: string, args: string[], logDir: string): Promise<Managed> {
+/**
+ * Connects once the coordinator serves; fails at once when it exits first (NATS refused it, say: its log
+ * tail, shown on failure, says why) or on Ctrl-C.
+ */
+async function connectCoordinator(
+  address: string,
+  coordinator: Managed,
+  timeoutMs: number,
+  signal: AbortSignal,
+): Promise<CoordinatorClient> {
+  const deadline = Date.now() + timeoutMs;
+  let exitCode: number | null | undefined;
+  void coordinator.exited.then((code) => {
+    exitCode = code;
+  });
+  for (;;) {
+    try {
+      return await CoordinatorClient.connect(address, { connectTimeoutMs: 1_000 });
+    } catch (err) {
+      if (exitCode !== undefined) {
+        throw new LatentFleetError(
+          "PROCESS_FAILED",
+          `the coordinator exited with code ${exitCode} before it served its gRPC API`,
+        );
+      }
+      if (signal.aborted || Date.now() >= deadline) throw err;
+    }
+  }
+}
+
+async function startChild(
+  name: string,
+  args: string[],
+  logDir: string,
+  env: NodeJS.ProcessEnv,
+): Promise<Managed> {
   await mkdir(logDir, { recursive: true });
   const log = createWriteStream(join(logDir, `${name}.log`));
   const cli = join(packageRoot(), "bin", "latent-fleet.js");
   const [command, argv] = withParentDeathSignal(process.execPath, [cli, ...args]);
   // Own process group: Ctrl-C reaches only `run`, which then stops the children in order (drain first).
-  const child = spawn(command, argv, { stdio: ["ignore", "pipe", "pipe"], detached: true });
+  const child = spawn(command, argv, { stdio: ["ignore", "pipe", "pipe"], detached: true, env });
   child.stdout?.pipe(log, { end: false });
   child.stderr?.pipe(log, { end: false });
   const exited = new Promise<number | null>((resolveExit) => {

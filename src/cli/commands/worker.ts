@@ -4,15 +4,23 @@
  * signal exits at once (the tasks in hand come back after ack_wait). Logs are JSON lines on stderr.
  */
 import type { Command } from "commander";
+import { createLogger } from "../../common/log.js";
 import { DEFAULT_BATCH_SIZE, startWorker } from "../../worker/worker.js";
+import { addNatsAuthOptions, type NatsCliOptions, natsAuthFromCli } from "../nats-options.js";
 import { integerOption, numberOption } from "../options.js";
+import {
+  addGrpcServerTlsOptions,
+  type GrpcServerTlsCliOptions,
+  grpcServerTlsFromCli,
+} from "../tls-options.js";
 
-interface WorkerCommandOptions {
+interface WorkerCommandOptions extends NatsCliOptions, GrpcServerTlsCliOptions {
   nats: string;
   model: string;
   device: string;
   batchSize: number;
   grpc?: string;
+  metrics?: string;
   threads?: number;
   workerId?: string;
   ackWait?: number;
@@ -20,7 +28,7 @@ interface WorkerCommandOptions {
 }
 
 export function registerWorker(program: Command): void {
-  program
+  const cmd = program
     .command("worker")
     .description("run a worker: generate the images of queued tasks on one device (one worker per GPU)")
     .requiredOption("--nats <url>", "NATS server URL (nats://host:4222; several, comma-separated)")
@@ -37,6 +45,10 @@ export function registerWorker(program: Command): void {
       DEFAULT_BATCH_SIZE,
     )
     .option("--grpc <host:port>", "serve the Worker gRPC service (Info, Drain, Generate, health) here")
+    .option(
+      "--metrics <host:port>",
+      "serve Prometheus metrics at http://HOST:PORT/metrics (port 0: a free one)",
+    )
     .option(
       "--threads <n>",
       "CPU threads per operator for inference (default: all cores on cpu, 1 on a GPU)",
@@ -56,15 +68,22 @@ export function registerWorker(program: Command): void {
     .action(async (opts: WorkerCommandOptions) => {
       await runWorker(opts);
     });
+  // Last, so that they are listed after the command's own options.
+  addNatsAuthOptions(cmd);
+  addGrpcServerTlsOptions(cmd);
 }
 
 async function runWorker(opts: WorkerCommandOptions): Promise<void> {
+  const grpcTls = grpcServerTlsFromCli(opts, opts.grpc, createLogger({ component: "worker" }));
   const worker = await startWorker({
     natsUrl: opts.nats,
+    natsAuth: natsAuthFromCli(opts),
     modelDir: opts.model,
     device: opts.device,
     batchSize: opts.batchSize,
     grpcAddress: opts.grpc,
+    grpcTls,
+    metricsAddress: opts.metrics,
     intraOpThreads: opts.threads,
     workerId: opts.workerId,
     ackWaitMs: opts.ackWait === undefined ? undefined : Math.round(opts.ackWait * 1000),

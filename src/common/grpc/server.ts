@@ -2,17 +2,13 @@
  * A gRPC server with the standard health service (grpc.health.v1) and server reflection, bound to one
  * address. Kubernetes' native gRPC probes and grpcurl both work against it.
  */
-import {
-  Server,
-  ServerCredentials,
-  type ServiceDefinition,
-  type UntypedServiceImplementation,
-} from "@grpc/grpc-js";
+import { Server, type ServiceDefinition, type UntypedServiceImplementation } from "@grpc/grpc-js";
 import { loadSync } from "@grpc/proto-loader";
 import { ReflectionService } from "@grpc/reflection";
 import { HealthImplementation, type ServingStatus } from "grpc-health-check";
 import { LatentFleetError } from "../errors.js";
 import { PROTO_LOADER_OPTIONS, protoFile } from "../proto/load.js";
+import { type GrpcServerTls, grpcServerCredentials } from "./tls.js";
 
 export interface GrpcServerHandle {
   server: Server;
@@ -27,7 +23,11 @@ export async function startGrpcServer(
   address: string,
   services: { definition: ServiceDefinition; implementation: UntypedServiceImplementation; name: string }[],
   protoFiles: ("coordinator" | "worker" | "task")[],
+  /** TLS (mutual with a client CA); plaintext when omitted. */
+  tls?: GrpcServerTls,
 ): Promise<GrpcServerHandle> {
+  // Read the certificate files before binding: a bad path fails without a half-started server.
+  const creds = grpcServerCredentials(tls);
   const server = new Server({ "grpc.max_receive_message_length": 16 * 1024 * 1024 });
   for (const s of services) server.addService(s.definition, s.implementation);
   const health = new HealthImplementation(
@@ -45,7 +45,7 @@ export async function startGrpcServer(
   );
   reflection.addToServer(server);
   const port = await new Promise<number>((resolve, reject) => {
-    server.bindAsync(address, ServerCredentials.createInsecure(), (err, bound) => {
+    server.bindAsync(address, creds, (err, bound) => {
       if (err)
         reject(
           new LatentFleetError("INVALID_ARGUMENT", `cannot listen for gRPC on ${address}: ${err.message}`),

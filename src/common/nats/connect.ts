@@ -2,6 +2,13 @@
 import { type JetStreamClient, type JetStreamManager, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { connect, type NatsConnection, type NodeConnectionOptions } from "@nats-io/transport-node";
 import { LatentFleetError } from "../errors.js";
+import {
+  explainNatsTlsFailure,
+  type NatsAuthOptions,
+  natsAuthConnectionOptions,
+  redactUrl,
+  resolveNatsServers,
+} from "./security.js";
 
 export const RECONNECT_DEFAULTS = {
   /** Never give up: a coordinator or worker outlives any NATS outage; its own deadlines decide. */
@@ -16,25 +23,33 @@ export const RECONNECT_DEFAULTS = {
   maxPingOut: 3,
 } as const satisfies Partial<NodeConnectionOptions>;
 
+/** Client options, plus how to authenticate and whether to use TLS (see security.ts). */
+export type NatsConnectOptions = Partial<NodeConnectionOptions> & { auth?: NatsAuthOptions };
+
 /**
- * Connects to `url` (a comma-separated list is accepted) as client `name`. Only the first connect can
- * fail: afterwards the client reconnects by itself for ever, buffering publishes meanwhile.
+ * Connects to `url` (a comma-separated list is accepted; credentials in it are used, never shown) as
+ * client `name`. Only the first connect can fail: afterwards the client reconnects by itself for ever,
+ * buffering publishes meanwhile.
  */
 export async function connectNats(
   url: string,
   name: string,
-  opts: Partial<NodeConnectionOptions> = {},
+  opts: NatsConnectOptions = {},
 ): Promise<NatsConnection> {
-  const servers = url
-    .split(",")
-    .map((s) => s.trim())
-    .filter((s) => s.length > 0);
+  const { auth: explicit, ...clientOpts } = opts;
+  const { servers, auth } = resolveNatsServers(url, explicit);
+  const authOpts = await natsAuthConnectionOptions(auth);
   try {
-    return await connect({ ...RECONNECT_DEFAULTS, servers, name, ...opts });
+    return await connect({ ...RECONNECT_DEFAULTS, servers, name, ...authOpts, ...clientOpts });
   } catch (err) {
+    const tls = authOpts.tls;
+    const tlsTrouble =
+      tls && servers[0] !== undefined && !isAuthError(err)
+        ? await explainNatsTlsFailure(servers[0], tls)
+        : undefined;
     throw new LatentFleetError(
       "NATS_UNAVAILABLE",
-      `cannot connect to NATS at ${url}: ${reason(err)}. Is a nats-server with JetStream (-js) running there?`,
+      `cannot connect to NATS at ${redactUrl(url)}: ${tlsTrouble ?? `${reason(err)}. ${hint(err, auth)}`}`,
       { cause: err },
     );
   }
@@ -50,7 +65,7 @@ export interface JetStreamContext {
 export async function connectJetStream(
   url: string,
   name: string,
-  opts: Partial<NodeConnectionOptions> = {},
+  opts: NatsConnectOptions = {},
 ): Promise<JetStreamContext> {
   const nc = await connectNats(url, name, opts);
   try {
@@ -60,10 +75,29 @@ export async function connectJetStream(
     await nc.close().catch(() => undefined);
     throw new LatentFleetError(
       "NATS_UNAVAILABLE",
-      `NATS at ${url} has no usable JetStream (${reason(err)}); start nats-server with -js`,
+      `NATS at ${redactUrl(url)} has no usable JetStream (${reason(err)}); start nats-server with -js`,
       { cause: err },
     );
   }
+}
+
+/** What to check, by the kind of failure: credentials, TLS, or a server that is not there. */
+function hint(err: unknown, auth: NatsAuthOptions): string {
+  const text = err instanceof Error ? `${err.name} ${err.message} ${reason(err.cause)}` : String(err);
+  if (isAuthError(err)) {
+    return "Check the NATS credentials (--nats-user/--nats-password, --nats-token, --nats-nkey-seed, --nats-creds or the URL's)";
+  }
+  if (/tls|ssl|certificate|self.signed|unable to verify|handshake/i.test(text)) {
+    return auth.tls
+      ? "Check the NATS TLS settings (--nats-tls-ca, --nats-tls-cert, --nats-tls-key)"
+      : "The server wants TLS: give --nats-tls-ca (and --nats-tls-cert/--nats-tls-key when it asks for a client certificate)";
+  }
+  return "Is a nats-server with JetStream (-js) running there?";
+}
+
+function isAuthError(err: unknown): boolean {
+  const text = err instanceof Error ? `${err.name} ${err.message}` : String(err);
+  return /authori[sz]ation|authentication/i.test(text);
 }
 
 function reason(err: unknown): string {

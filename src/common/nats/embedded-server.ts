@@ -28,6 +28,11 @@ export interface EmbeddedNatsServerOptions {
   host?: string;
   /** Client port; default a free one. */
   port?: number;
+  /**
+   * A nats-server configuration file (authorization, accounts, TLS, ...). The listen address, port, store
+   * and JetStream come from the options above and win over the file.
+   */
+  configFile?: string;
   startTimeoutMs?: number;
   stopTimeoutMs?: number;
 }
@@ -109,6 +114,7 @@ class NatsServerProcess implements EmbeddedNatsServer {
     rmSync(this.portsDir, { recursive: true, force: true });
     mkdirSync(this.portsDir, { recursive: true });
     const args = [
+      ...(this.opts.configFile === undefined ? [] : ["-c", this.opts.configFile]),
       ...["-a", this.host, "-p", String(this.port)],
       ...["-js", "-sd", this.opts.storeDir],
       ...["--ports_file_dir", this.portsDir],

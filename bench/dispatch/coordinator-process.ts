@@ -1,0 +1,67 @@
+/**
+ * A child process of bench/dispatch.ts running the real coordinator (startCoordinator), so that its CPU
+ * time (process.cpuUsage) is the coordinator's alone. It runs one job at a time on request and reports
+ * the job's wall time and the CPU spent from submit to the final state.
+ */
+import { performance } from "node:perf_hooks";
+import { createLogger } from "../../src/common/log.js";
+import { type RunningCoordinator, startCoordinator } from "../../src/coordinator/index.js";
+import { type CoordinatorReply, type CoordinatorRequest, countingLogSink } from "./protocol.js";
+
+const natsUrl = process.argv[2];
+const logSink = countingLogSink();
+
+function reply(msg: CoordinatorReply, then?: () => void): void {
+  process.send?.(msg, () => then?.());
+}
+
+async function runJob(
+  coordinator: RunningCoordinator,
+  req: Extract<CoordinatorRequest, { type: "job" }>,
+): Promise<void> {
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  const jobId = await coordinator.submit({ spec: req.spec, shardSize: req.shardSize });
+  const snap = await coordinator.waitForJob(jobId, { pollMs: 50 });
+  const wallMs = performance.now() - t0;
+  const cpu = process.cpuUsage(cpu0);
+  reply({
+    type: "job",
+    id: req.id,
+    report: {
+      state: snap.state,
+      error: snap.error,
+      samplesTotal: snap.samplesTotal ?? 0,
+      samplesDone: snap.samplesDone,
+      samplesFailed: snap.samplesFailed,
+      shardsTotal: snap.shardsTotal ?? 0,
+      wallMs,
+      submittedAt: performance.timeOrigin + t0,
+      finishedAt: performance.timeOrigin + t0 + wallMs,
+      cpu,
+    },
+    log: logSink.count(),
+  });
+}
+
+async function main(): Promise<void> {
+  if (!natsUrl) throw new Error("usage: coordinator-process.js NATS_URL");
+  const coordinator = await startCoordinator({
+    natsUrl,
+    log: createLogger({ component: "coordinator" }, { level: "info", write: logSink.write }),
+  });
+  process.on("message", (msg: CoordinatorRequest) => {
+    if (msg.type === "stop") {
+      void coordinator.stop().finally(() => reply({ type: "stopped" }, () => process.exit(0)));
+      return;
+    }
+    runJob(coordinator, msg).catch((err: unknown) =>
+      reply({ type: "error", id: msg.id, message: err instanceof Error ? err.message : String(err) }),
+    );
+  });
+  reply({ type: "ready" });
+}
+
+main().catch((err: unknown) => {
+  reply({ type: "error", message: err instanceof Error ? err.message : String(err) }, () => process.exit(1));
+});
