@@ -1,20 +1,23 @@
 /**
  * bench/dispatch: the dispatch path (coordinator -> NATS JetStream -> workers -> results -> coordinator)
- * with the real coordinator, a real nats-server and real workers, whose engine is a fixed-latency stand-in
- * (bench/dispatch/stand-in-engine.ts). Two parts:
+ * with the real coordinator, a real nats-server and real workers (startWorker: task runner, batcher, sink),
+ * whose engine is a fixed-latency stand-in (bench/dispatch/stand-in-engine.ts). Two parts:
  *
- * 1. Scaling: the same per-worker load at N = 1, 8, 64, 256 workers; a job sized to run about --seconds
- *    per point, so each point pays the same start and end of a job. efficiency(N) = samples/s(N) / (N x
- *    samples/s(1)).
- * 2. Capacity: near-zero latency stand-ins and enough of them that the path itself is the limit; the most
- *    samples/s it sustains here, and the coordinator's CPU seconds per sample (process.cpuUsage in its own
- *    process), set against a fleet of 10,000 GPUs x 2 images/s.
+ * 1. Scaling: the same per-worker load at N = 1, 8, 64, 256 workers, each on a job of about --seconds of
+ *    device time per worker, so every point pays one job start and one job end.
+ *    efficiency(N) = samples/s(N) / (N x samples/s(1)), for the whole job and for its steady middle.
+ * 2. Capacity: stand-ins that answer at once, so the path itself is the limit: the most samples/s it
+ *    sustains on this machine, and the CPU seconds per sample of the coordinator (process.cpuUsage in its
+ *    own process) and of nats-server, set against a fleet of 10,000 GPUs x 2 images/s.
  *
- * Each part runs a warm-up job on its workers before the measured one (JIT, first pulls). Workers live in
- * child processes of --per-process workers each; the coordinator in its own; nats-server is a child with a
- * temporary file store. Usage:
- *   npm run bench:dispatch -- [--workers 1,8,64,256] [--seconds S] [--batch-ms MS] [--batch-size B]
- *     [--shard-size K] [--capacity-samples N] [--capacity-workers N] [--capacity-shard-size K] [--fsync]
+ * Processes: nats-server (temporary file store), the coordinator, and worker hosts of up to --per-process
+ * workers each (each worker has its own NATS connection). Every measured job follows a warm-up job on the
+ * same workers (JIT, first pulls, each worker's measured speed).
+ *
+ * Usage: npm run bench:dispatch -- [--workers 1,8,64,256] [--seconds 20] [--batch-ms 2000] [--batch-size 4]
+ *   [--shard-size 4] [--capacity-samples 20000] [--capacity-workers 32] [--capacity-batch-size 8]
+ *   [--capacity-shard-sizes 32] [--capacity-processes N] [--per-process 64] [--size 64] [--fsync]
+ *   [--skip-scaling] [--skip-capacity]
  */
 import { type ChildProcess, fork } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -22,9 +25,9 @@ import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { bundledModelDir } from "../src/common/package-root.js";
 import { type EmbeddedNatsServer, startEmbeddedNatsServer } from "../src/common/nats/embedded-server.js";
 import { findNatsServer } from "../src/common/nats/server-binary.js";
+import { bundledModelDir } from "../src/common/package-root.js";
 import type {
   CoordinatorReply,
   CoordinatorRequest,
@@ -37,17 +40,20 @@ import type {
   StandInSettings,
 } from "./dispatch/protocol.js";
 
+const CORES = cpus().length;
+
 const { values } = parseArgs({
   options: {
     workers: { type: "string", default: "1,8,64,256" },
-    seconds: { type: "string", default: "15" },
-    "batch-ms": { type: "string", default: "1000" },
+    seconds: { type: "string", default: "20" },
+    "batch-ms": { type: "string", default: "2000" },
     "batch-size": { type: "string", default: "4" },
     "shard-size": { type: "string", default: "4" },
     "capacity-samples": { type: "string", default: "20000" },
     "capacity-workers": { type: "string", default: "32" },
     "capacity-batch-size": { type: "string", default: "8" },
-    "capacity-shard-size": { type: "string", default: "32" },
+    "capacity-shard-sizes": { type: "string", default: "32" },
+    "capacity-processes": { type: "string", default: String(CORES) },
     "per-process": { type: "string", default: "64" },
     size: { type: "string", default: "64" },
     fsync: { type: "boolean", default: false },
@@ -57,35 +63,48 @@ const { values } = parseArgs({
   },
 });
 
-function positiveInt(name: string, text: string, min = 1): number {
+function intOption(name: keyof typeof values, min = 1): number {
+  const text = String(values[name]);
   const n = Number(text);
   if (!Number.isInteger(n) || n < min) throw new Error(`--${name} must be an integer >= ${min}, got ${text}`);
   return n;
 }
 
-const workerCounts = values.workers.split(",").map((w) => positiveInt("workers", w));
-const seconds = Number(values.seconds);
-const batchMs = positiveInt("batch-ms", values["batch-ms"], 0);
-const batchSize = positiveInt("batch-size", values["batch-size"]);
-const shardSize = positiveInt("shard-size", values["shard-size"]);
-const capacitySamples = positiveInt("capacity-samples", values["capacity-samples"]);
-const capacityWorkers = positiveInt("capacity-workers", values["capacity-workers"]);
-const capacityBatchSize = positiveInt("capacity-batch-size", values["capacity-batch-size"]);
-const capacityShardSize = positiveInt("capacity-shard-size", values["capacity-shard-size"]);
-const perProcess = positiveInt("per-process", values["per-process"]);
-const imageSize = positiveInt("size", values.size, 8);
-const durable = values.fsync;
-if (!(seconds > 0)) throw new Error(`--seconds must be positive, got ${values.seconds}`);
+function intList(name: keyof typeof values): number[] {
+  return String(values[name])
+    .split(",")
+    .map((t) => {
+      const n = Number(t);
+      if (!Number.isInteger(n) || n < 1) throw new Error(`--${name}: ${t} is not a positive integer`);
+      return n;
+    });
+}
 
-/** The fleet the capacity figure is set against. */
+const workerCounts = intList("workers");
+const seconds = Number(values.seconds);
+if (!(seconds > 0)) throw new Error(`--seconds must be positive, got ${values.seconds}`);
+const batchMs = intOption("batch-ms");
+const batchSize = intOption("batch-size");
+const shardSize = intOption("shard-size");
+const capacitySamples = intOption("capacity-samples");
+const capacityWorkers = intOption("capacity-workers");
+const capacityBatchSize = intOption("capacity-batch-size");
+const capacityShardSizes = intList("capacity-shard-sizes");
+const capacityProcesses = intOption("capacity-processes");
+const perProcess = intOption("per-process");
+const imageSize = intOption("size", 8);
+const durable = values.fsync;
+
+/** The fleet the capacity figures are set against. */
 const FLEET_GPUS = 10_000;
 const FLEET_IMAGES_PER_GPU = 2;
 
-// Children run from the same build as this file (dist/bench/*.js, or *.ts under a TypeScript loader).
+// Children run from the same build as this file (dist/bench/*.js, or *.ts under a TypeScript loader,
+// whose flags fork passes on).
 const ext = fileURLToPath(import.meta.url).endsWith(".ts") ? "ts" : "js";
 const childPath = (name: string) => fileURLToPath(new URL(`./dispatch/${name}.${ext}`, import.meta.url));
 
-/** One child process answering one request at a time over IPC. */
+/** A child process that answers one request at a time over IPC. */
 class Child<Req, Rep extends { type: string }> {
   private readonly waiting: { resolve: (m: Rep) => void; reject: (e: Error) => void }[] = [];
   private exited: string | undefined;
@@ -106,8 +125,13 @@ class Child<Req, Rep extends { type: string }> {
     });
   }
 
-  static start<Req, Rep extends { type: string }>(name: string, script: string, args: string[] = []) {
-    return new Child<Req, Rep>(fork(childPath(script), args, { stdio: ["ignore", "inherit", "inherit", "ipc"] }), name);
+  static start<Req, Rep extends { type: string }>(
+    name: string,
+    script: string,
+    args: string[] = [],
+  ): Child<Req, Rep> {
+    const proc = fork(childPath(script), args, { stdio: ["ignore", "inherit", "inherit", "ipc"] });
+    return new Child<Req, Rep>(proc, name);
   }
 
   /** The next message; sends `msg` first when given. */
@@ -119,7 +143,7 @@ class Child<Req, Rep extends { type: string }> {
     });
   }
 
-  /** Resolves once the process has exited (killing it after `ms`). */
+  /** Resolves once the process has exited (SIGKILL after `ms`). */
   async exit(ms = 15_000): Promise<void> {
     if (this.proc.exitCode !== null || this.proc.signalCode !== null) return;
     const gone = new Promise<void>((resolve) => this.proc.once("exit", () => resolve()));
@@ -138,7 +162,7 @@ function procCpuMicros(pid: number | undefined): number | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
     const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    // utime and stime are fields 14 and 15 of the whole line, in clock ticks (100 per second on Linux).
+    // utime and stime: fields 14 and 15 of the line, in clock ticks (USER_HZ, 100 on Linux).
     return ((Number(fields[11]) + Number(fields[12])) * 1_000_000) / 100;
   } catch {
     return undefined;
@@ -147,53 +171,53 @@ function procCpuMicros(pid: number | undefined): number | undefined {
 
 const cpuMicros = (c: Cpu) => c.user + c.system;
 
-interface Fleet {
-  hosts: Host[];
-  count: number;
-}
+type Fleet = Host[];
 
-async function startFleet(natsUrl: string, count: number, settings: StandInSettings, tag: string): Promise<Fleet> {
-  const hosts: Host[] = [];
+/** `count` workers in hosts of up to `per` workers each. */
+async function startFleet(
+  natsUrl: string,
+  count: number,
+  per: number,
+  settings: StandInSettings,
+  tag: string,
+): Promise<Fleet> {
+  const sizes: number[] = [];
+  for (let left = count; left > 0; left -= per) sizes.push(Math.min(per, left));
+  const hosts: Fleet = sizes.map((_, i) => Child.start(`worker host ${i}`, "worker-host"));
   try {
-    for (let left = count, i = 0; left > 0; i++) {
-      const n = Math.min(perProcess, left);
-      left -= n;
-      const host: Host = Child.start(`worker host ${i}`, "worker-host");
-      hosts.push(host);
-    }
-    let left = count;
     await Promise.all(
-      hosts.map((host, i) => {
-        const n = Math.min(perProcess, left);
-        left -= n;
-        return host.next({ type: "start", natsUrl, modelDir: values.model, count: n, prefix: `${tag}-h${i}`, settings });
-      }),
+      hosts.map((host, i) =>
+        host.next({
+          type: "start",
+          natsUrl,
+          modelDir: values.model,
+          count: sizes[i],
+          prefix: `${tag}-h${i}`,
+          settings,
+        }),
+      ),
     );
   } catch (err) {
     for (const h of hosts) h.proc.kill("SIGKILL");
     throw err;
   }
-  return { hosts, count };
+  return hosts;
 }
 
-async function stopFleet(fleet: Fleet): Promise<number> {
-  let warnings = 0;
+async function stopFleet(fleet: Fleet): Promise<void> {
   await Promise.all(
-    fleet.hosts.map(async (h) => {
-      const r = await h.next({ type: "stop" });
-      if (r.type === "stopped") warnings += r.log.warnings;
+    fleet.map(async (h) => {
+      await h.next({ type: "stop" }).catch(() => undefined);
       await h.exit();
     }),
   );
-  return warnings;
 }
 
 interface FleetStats extends HostStats {
-  warnings: number;
-  lastWarnings: string[];
+  log: LogCount;
 }
 
-/** Counters summed over the fleet's hosts; the per-batch and per-worker windows restart at each call. */
+/** Counters summed over the hosts; the per-batch and per-worker windows restart at every call. */
 async function fleetStats(fleet: Fleet): Promise<FleetStats> {
   const sum: FleetStats = {
     batches: 0,
@@ -203,10 +227,9 @@ async function fleetStats(fleet: Fleet): Promise<FleetStats> {
     batchEnds: [],
     batchSizes: [],
     perWorker: [],
-    warnings: 0,
-    lastWarnings: [],
+    log: { warnings: 0, last: [] },
   };
-  for (const r of await Promise.all(fleet.hosts.map((h) => h.next({ type: "stats" })))) {
+  for (const r of await Promise.all(fleet.map((h) => h.next({ type: "stats" })))) {
     if (r.type !== "stats") continue;
     sum.batches += r.stats.batches;
     sum.samples += r.stats.samples;
@@ -216,8 +239,8 @@ async function fleetStats(fleet: Fleet): Promise<FleetStats> {
     sum.batchEnds.push(...r.stats.batchEnds);
     sum.batchSizes.push(...r.stats.batchSizes);
     sum.perWorker.push(...r.stats.perWorker);
-    sum.warnings += r.log.warnings;
-    sum.lastWarnings.push(...r.log.last);
+    sum.log.warnings += r.log.warnings;
+    sum.log.last.push(...r.log.last);
   }
   return sum;
 }
@@ -253,12 +276,8 @@ function steadyRate(ends: number[], sizes: number[], deviceMs: number): number |
 }
 
 let jobCounter = 0;
-/** Outputs of finished jobs, removed before the next job starts (the coordinator tidies a job up after its final state). */
+/** Outputs of finished jobs: removed before the next job, as the coordinator tidies up after the final state. */
 const finishedOutputs: string[] = [];
-
-function removeFinishedOutputs(): void {
-  for (const out of finishedOutputs.splice(0)) rmSync(out, { recursive: true, force: true, maxRetries: 5 });
-}
 
 /** A spec of `tasks` prompts x `shard` images each: exactly `tasks` shards of `shard` samples. */
 function writeSpec(dir: string, name: string, tasks: number, shard: number): string {
@@ -288,6 +307,7 @@ interface Measured {
   natsCpuMicros: number | undefined;
 }
 
+/** Runs one job of `tasks` shards of `shard` samples on the fleet; throws unless it succeeds. */
 async function runJob(
   coord: Coordinator,
   nats: EmbeddedNatsServer,
@@ -296,7 +316,7 @@ async function runJob(
   tasks: number,
   shard: number,
 ): Promise<Measured> {
-  removeFinishedOutputs();
+  for (const out of finishedOutputs.splice(0)) rmSync(out, { recursive: true, force: true, maxRetries: 5 });
   const name = `job${++jobCounter}`;
   const spec = writeSpec(dir, name, tasks, shard);
   const before = await fleetStats(fleet);
@@ -313,30 +333,25 @@ async function runJob(
     report: reply.report,
     coordLog: reply.log,
     fleet: {
+      ...after,
       batches: after.batches - before.batches,
       samples: after.samples - before.samples,
       busyMs: after.busyMs - before.busyMs,
       cpu: { user: after.cpu.user - before.cpu.user, system: after.cpu.system - before.cpu.system },
-      batchEnds: after.batchEnds,
-      batchSizes: after.batchSizes,
-      perWorker: after.perWorker,
-      warnings: after.warnings - before.warnings,
-      lastWarnings: after.lastWarnings,
+      log: { warnings: after.log.warnings - before.log.warnings, last: after.log.last },
     },
     natsCpuMicros: nats0 === undefined || nats1 === undefined ? undefined : nats1 - nats0,
   };
 }
 
-const fmt = (n: number, digits = 0) => n.toLocaleString("en-US", { maximumFractionDigits: digits, minimumFractionDigits: digits });
-const pad = (s: string, w: number) => s.padStart(w);
+const fmt = (n: number, digits = 0) =>
+  n.toLocaleString("en-US", { maximumFractionDigits: digits, minimumFractionDigits: digits });
 const usPerSample = (micros: number | undefined, samples: number) =>
   micros === undefined ? "n/a" : fmt(micros / samples, 0);
+const table = (widths: number[]) => (cells: string[]) =>
+  console.log(cells.map((c, i) => c.padStart(widths[i])).join("  "));
 
-function row(cells: string[], widths: number[]): string {
-  return cells.map((c, i) => pad(c, widths[i])).join("  ");
-}
-
-/** Submit -> first device start, and last device end -> final state, in seconds. */
+/** Submit -> first batch on a device, and last batch off a device -> final state, in seconds. */
 function lags(m: Measured, deviceMs: number): string {
   if (m.fleet.batchEnds.length === 0) return "n/a";
   const first = Math.min(...m.fleet.batchEnds) - deviceMs;
@@ -344,33 +359,53 @@ function lags(m: Measured, deviceMs: number): string {
   return `${fmt((first - m.report.submittedAt) / 1000, 2)}+${fmt((m.report.finishedAt - last) / 1000, 2)}`;
 }
 
+/** Log lines at warn or above over a job, and the last of them. */
+function warningsOf(m: Measured): { count: number; last: string[] } {
+  return {
+    count: m.coordLog.warnings + m.fleet.log.warnings,
+    last: [...m.coordLog.last, ...m.fleet.log.last],
+  };
+}
+
 async function scaling(coord: Coordinator, nats: EmbeddedNatsServer, dir: string): Promise<void> {
   const settings: StandInSettings = { batchMs, batchSize, durable };
-  const rate = batchMs > 0 ? (batchSize * 1000) / batchMs : Number.POSITIVE_INFINITY;
+  const rate = (batchSize * 1000) / batchMs;
   const taskSeconds = shardSize / rate;
   const tasksPerWorker = Math.max(2, Math.round(seconds / taskSeconds));
   console.log(
-    `\n1. Scaling: stand-in device ${batchMs} ms per batch of up to ${batchSize} -> at most ${fmt(rate, 1)} images/s per worker; ` +
-      `tasks of ${shardSize} samples (${fmt(taskSeconds, 2)} s of device time), ${tasksPerWorker} tasks per worker per job ` +
-      `(~${fmt(tasksPerWorker * taskSeconds, 0)} s).`,
+    `\n1. Scaling. Each worker: a stand-in device taking ${batchMs} ms per batch of up to ${batchSize} ` +
+      `(at most ${fmt(rate, 1)} images/s), tasks of ${shardSize} samples (${fmt(taskSeconds, 2)} s of device ` +
+      `time each), ${tasksPerWorker} tasks per worker per job (${fmt(tasksPerWorker * taskSeconds, 0)} s when ` +
+      `perfectly fed). Workers in processes of up to ${perProcess}.`,
   );
-  const widths = [7, 7, 6, 9, 6, 9, 6, 6, 9, 7, 6, 6, 7, 7, 4];
-  console.log(
-    row(
-      ["", "", "job", "job", "job", "steady", "steady", "device", "lag s", "tasks/", "CPU us", "CPU us", "CPU us", "all CPU", ""],
-      widths,
-    ),
+  const print = table([7, 7, 6, 9, 6, 9, 6, 6, 10, 7, 6, 6, 7, 7, 4]);
+  print(
+    ["", "", "job", "job", "job", "steady", "steady", "device", "lag s", "tasks/"].concat([
+      "CPU us",
+      "CPU us",
+      "CPU us",
+      "all CPU",
+      "",
+    ]),
   );
-  console.log(
-    row(
-      ["workers", "samples", "s", "samples/s", "eff", "samples/s", "eff", "busy %", "start+end", "worker", "coord", "nats", "workers", "% cores", "warn"],
-      widths,
-    ),
+  print(
+    [
+      "workers",
+      "samples",
+      "s",
+      "samples/s",
+      "eff",
+      "samples/s",
+      "eff",
+      "busy %",
+      "start+end",
+      "worker",
+    ].concat(["coord", "nats", "workers", "% cores", "warn"]),
   );
   let base: { job: number; steady: number | undefined } | undefined;
   const warnings: string[] = [];
   for (const n of workerCounts) {
-    const fleet = await startFleet(nats.url, n, settings, `s${n}`);
+    const fleet = await startFleet(nats.url, n, perProcess, settings, `s${n}`);
     try {
       await runJob(coord, nats, dir, fleet, n, shardSize);
       const m = await runJob(coord, nats, dir, fleet, n * tasksPerWorker, shardSize);
@@ -380,107 +415,115 @@ async function scaling(coord: Coordinator, nats: EmbeddedNatsServer, dir: string
       if (n === 1) base = { job, steady };
       const eff = (v: number | undefined, b: number | undefined) =>
         v === undefined || b === undefined ? "n/a" : fmt(v / (n * b), 3);
-      const busy = batchMs > 0 ? fmt((100 * m.fleet.busyMs) / (n * m.report.wallMs), 1) : "n/a";
       const tasks = m.fleet.perWorker.map((x) => x / shardSize);
       const allCpu = cpuMicros(m.report.cpu) + (m.natsCpuMicros ?? 0) + cpuMicros(m.fleet.cpu);
-      console.log(
-        row(
-          [
-            String(n),
-            fmt(samples),
-            fmt(m.report.wallMs / 1000, 2),
-            fmt(job, 1),
-            eff(job, base?.job),
-            steady === undefined ? "n/a" : fmt(steady, 1),
-            eff(steady, base?.steady),
-            busy,
-            lags(m, batchMs),
-            `${Math.min(...tasks)}-${Math.max(...tasks)}`,
-            usPerSample(cpuMicros(m.report.cpu), samples),
-            usPerSample(m.natsCpuMicros, samples),
-            usPerSample(cpuMicros(m.fleet.cpu), samples),
-            fmt((100 * allCpu) / 1e6 / (cpus().length * (m.report.wallMs / 1000)), 0),
-            String(m.coordLog.warnings + m.fleet.warnings),
-          ],
-          widths,
-        ),
-      );
-      warnings.push(...m.coordLog.last, ...m.fleet.lastWarnings);
+      const w = warningsOf(m);
+      warnings.push(...w.last);
+      print([
+        String(n),
+        fmt(samples),
+        fmt(m.report.wallMs / 1000, 2),
+        fmt(job, 1),
+        eff(job, base?.job),
+        steady === undefined ? "n/a" : fmt(steady, 1),
+        eff(steady, base?.steady),
+        fmt((100 * m.fleet.busyMs) / (n * m.report.wallMs), 1),
+        lags(m, batchMs),
+        `${Math.min(...tasks)}-${Math.max(...tasks)}`,
+        usPerSample(cpuMicros(m.report.cpu), samples),
+        usPerSample(m.natsCpuMicros, samples),
+        usPerSample(cpuMicros(m.fleet.cpu), samples),
+        fmt((100 * allCpu) / 1e6 / (CORES * (m.report.wallMs / 1000)), 0),
+        String(w.count),
+      ]);
     } finally {
       await stopFleet(fleet);
     }
   }
   console.log(
-    `   job samples/s: samples / (submit -> SUCCEEDED, metadata.jsonl written); eff: samples/s(N) / (N x samples/s(1)), ideal ${fmt(rate, 1)} x N;\n` +
-      "   steady: between 10 % and 90 % of the samples done on the devices (no job start or tail); device busy %: stand-in\n" +
-      "   device time / (workers x job time); lag: submit -> first batch on a device, last batch off a device -> SUCCEEDED;\n" +
-      "   tasks/worker: fewest-most tasks one worker ran; CPU us: CPU microseconds per\n" +
-      "   sample of the coordinator, nats-server and all worker processes over the job; all CPU % cores: their sum / (cores x\n" +
-      "   job time): near 100 the machine, not the dispatch path, sets the pace; warn: log lines at warn or above.",
+    [
+      "   job samples/s: samples / (submit -> SUCCEEDED, metadata.jsonl written); eff: samples/s(N) / (N x samples/s(1));",
+      "   steady: between 10 % and 90 % of the samples done on the devices (no job start or end); device busy %:",
+      "   stand-in device time / (workers x job time); lag: submit -> first batch on a device, last batch off a device ->",
+      "   SUCCEEDED; tasks/worker: fewest-most tasks one worker ran; CPU us: CPU microseconds per sample of the",
+      "   coordinator, nats-server and all worker hosts over the job; all CPU % cores: their sum / (cores x job time),",
+      "   near 100 this machine, not the dispatch path, sets the pace; warn: log lines at warn or above.",
+    ].join("\n"),
   );
   if (warnings.length > 0) console.log(`   last warnings:\n     ${warnings.slice(-3).join("\n     ")}`);
 }
 
 async function capacity(coord: Coordinator, nats: EmbeddedNatsServer, dir: string): Promise<void> {
   const settings: StandInSettings = { batchMs: 0, batchSize: capacityBatchSize, durable };
-  const tasks = Math.ceil(capacitySamples / capacityShardSize);
+  const per = Math.ceil(capacityWorkers / capacityProcesses);
   console.log(
-    `\n2. Capacity: ${capacityWorkers} workers, stand-in device returns at once (next event-loop turn), batches of up to ` +
-      `${capacityBatchSize}, tasks of ${capacityShardSize} samples, a job of ${fmt(tasks * capacityShardSize)} samples.`,
+    `\n2. Capacity. ${capacityWorkers} workers in ${Math.ceil(capacityWorkers / per)} processes; the stand-in ` +
+      `device answers on the next event-loop turn; batches of up to ${capacityBatchSize}; one job of ` +
+      `~${fmt(capacitySamples)} samples per task size.`,
   );
-  const fleet = await startFleet(nats.url, capacityWorkers, settings, "cap");
-  let m: Measured;
+  const print = table([6, 7, 6, 6, 9, 7, 7, 7, 7, 7, 9, 10]);
+  print(["task", "", "", "job", "job", "", "CPU us", "CPU us", "CPU us", "all CPU", "coord", "coord cores"]);
+  print(
+    ["size", "samples", "tasks", "s", "samples/s", "tasks/s", "coord", "nats", "workers", "% cores"].concat([
+      "samples/s",
+      `${FLEET_GPUS / 1000}k GPUs`,
+    ]),
+  );
+  const need = FLEET_GPUS * FLEET_IMAGES_PER_GPU;
+  const lines: string[] = [];
+  const warnings: string[] = [];
+  const fleet = await startFleet(nats.url, capacityWorkers, per, settings, "cap");
   try {
-    await runJob(coord, nats, dir, fleet, Math.max(2 * capacityWorkers, Math.ceil(tasks / 10)), capacityShardSize);
-    m = await runJob(coord, nats, dir, fleet, tasks, capacityShardSize);
+    for (const shard of capacityShardSizes) {
+      const tasks = Math.ceil(capacitySamples / shard);
+      await runJob(coord, nats, dir, fleet, Math.max(capacityWorkers, Math.ceil(tasks / 10)), shard);
+      const m = await runJob(coord, nats, dir, fleet, tasks, shard);
+      const samples = m.report.samplesDone;
+      const wall = m.report.wallMs / 1000;
+      const coordCpu = cpuMicros(m.report.cpu);
+      const allCpu = coordCpu + (m.natsCpuMicros ?? 0) + cpuMicros(m.fleet.cpu);
+      const coordPerCore = samples / (coordCpu / 1e6);
+      const w = warningsOf(m);
+      warnings.push(...w.last);
+      print([
+        String(shard),
+        fmt(samples),
+        fmt(m.report.shardsTotal),
+        fmt(wall, 2),
+        fmt(samples / wall, 0),
+        fmt(m.report.shardsTotal / wall, 0),
+        usPerSample(coordCpu, samples),
+        usPerSample(m.natsCpuMicros, samples),
+        usPerSample(cpuMicros(m.fleet.cpu), samples),
+        fmt((100 * allCpu) / 1e6 / (CORES * wall), 0),
+        fmt(coordPerCore, 0),
+        fmt(need / coordPerCore, 2),
+      ]);
+      let line =
+        `   tasks of ${shard}: one coordinator core carries ~${fmt(coordPerCore, 0)} samples/s; ` +
+        `${fmt(FLEET_GPUS)} GPUs x ${FLEET_IMAGES_PER_GPU} images/s = ${fmt(need)} samples/s needs ` +
+        `${fmt((100 * need) / coordPerCore, 0)} % of one coordinator core`;
+      if (m.natsCpuMicros !== undefined) {
+        const natsPerCore = samples / (m.natsCpuMicros / 1e6);
+        line += ` and ${fmt((100 * need) / natsPerCore, 0)} % of one nats-server core`;
+      }
+      lines.push(`${line}${w.count > 0 ? ` (${w.count} warnings)` : ""}.`);
+    }
   } finally {
     await stopFleet(fleet);
   }
-  const samples = m.report.samplesDone;
-  const wall = m.report.wallMs / 1000;
-  const perSecond = samples / wall;
-  const coordCpu = cpuMicros(m.report.cpu) / 1e6;
-  const natsCpu = m.natsCpuMicros === undefined ? undefined : m.natsCpuMicros / 1e6;
-  const workerCpu = cpuMicros(m.fleet.cpu) / 1e6;
-  const coordPerSample = coordCpu / samples;
-  const oneCore = 1 / coordPerSample;
-  const need = FLEET_GPUS * FLEET_IMAGES_PER_GPU;
-  const widths = [16, 10, 12, 14, 16];
-  console.log(row(["process", "CPU s", "CPU share %", "CPU us/sample", "samples/s/core"], widths));
-  const line = (what: string, cpu: number | undefined) =>
-    console.log(
-      row(
-        [
-          what,
-          cpu === undefined ? "n/a" : fmt(cpu, 2),
-          cpu === undefined ? "n/a" : fmt((100 * cpu) / wall, 0),
-          cpu === undefined ? "n/a" : fmt((1e6 * cpu) / samples, 1),
-          cpu === undefined ? "n/a" : fmt(samples / cpu, 0),
-        ],
-        widths,
-      ),
-    );
-  line("coordinator", coordCpu);
-  line("nats-server", natsCpu);
-  line(`workers (${capacityWorkers})`, workerCpu);
   console.log(
-    `   sustained: ${fmt(perSecond, 0)} samples/s (${fmt(samples)} samples, ${fmt(m.report.shardsTotal)} tasks, ` +
-      `${fmt(wall, 2)} s submit -> SUCCEEDED) on ${cpus().length} cores shared by all of the above; ` +
-      `CPU share % = CPU s / job s (100 = one core).`,
+    [
+      "   job samples/s: samples / (submit -> SUCCEEDED) with every process of the path on this machine's " +
+        `${CORES} cores;`,
+      "   CPU us: CPU microseconds per sample; all CPU % cores: coordinator + nats-server + workers / (cores x job" +
+        " time);",
+      "   coord samples/s: samples per second of coordinator CPU (one core's worth); coord cores: what the fleet" +
+        " below needs.",
+      ...lines,
+    ].join("\n"),
   );
-  console.log(
-    `   coordinator: ${fmt(coordPerSample * 1e6, 1)} us CPU per sample -> one core carries ~${fmt(oneCore, 0)} samples/s; ` +
-      `a fleet of ${fmt(FLEET_GPUS)} GPUs x ${FLEET_IMAGES_PER_GPU} images/s needs ${fmt(need)} samples/s = ` +
-      `${fmt(need / oneCore, 2)} coordinator cores (${fmt((100 * need) / oneCore, 0)} % of one) at ${capacityShardSize} samples per task.`,
-  );
-  if (natsCpu !== undefined) {
-    const natsCore = samples / natsCpu;
-    console.log(
-      `   nats-server: one core carries ~${fmt(natsCore, 0)} samples/s here -> ${fmt(need / natsCore, 2)} cores for that fleet.`,
-    );
-  }
-  const warnings = m.coordLog.warnings + m.fleet.warnings;
-  if (warnings > 0) console.log(`   ${warnings} warning log lines; last: ${[...m.coordLog.last, ...m.fleet.lastWarnings].slice(-2).join(" | ")}`);
+  if (warnings.length > 0) console.log(`   last warnings:\n     ${warnings.slice(-3).join("\n     ")}`);
 }
 
 async function main(): Promise<void> {
@@ -488,17 +531,22 @@ async function main(): Promise<void> {
   let nats: EmbeddedNatsServer | undefined;
   let coord: Coordinator | undefined;
   try {
-    nats = await startEmbeddedNatsServer({ bin: findNatsServer(process.env.LF_NATS_SERVER_BIN), storeDir: join(dir, "nats") });
+    nats = await startEmbeddedNatsServer({
+      bin: findNatsServer(process.env.LF_NATS_SERVER_BIN),
+      storeDir: join(dir, "nats"),
+    });
     coord = Child.start("coordinator", "coordinator-process", [nats.url]);
     await coord.next();
     console.log(
-      `bench/dispatch: coordinator (own process), nats-server (file store in ${tmpdir()}), workers in processes of up to ` +
-        `${perProcess}; ${cpus().length} CPU cores (${cpus()[0]?.model ?? "?"}), Node ${process.version}.`,
+      `bench/dispatch on ${CORES} cores (${cpus()[0]?.model ?? "?"}), Node ${process.version}: nats-server ` +
+        `(JetStream, file store under ${tmpdir()}), the coordinator in its own process, workers in worker hosts.`,
     );
     console.log(
-      `Stand-in engine: fixed latency per batch, no model, no engine thread; each sample is a ${imageSize}x${imageSize} RGB ` +
-        `image encoded as PNG and written by the worker's sink (tmp + rename), fsync ${durable ? "ON" : "OFF (--fsync turns it on)"}. ` +
-        "Logs are formatted at info level and discarded.",
+      "Stand-in engine (bench only): a fixed time per batch on a simulated device, whatever the batch's size; no " +
+        "model, no engine thread, no copies between threads. Everything else is the real worker: NATS pulls, " +
+        `batcher, one ${imageSize}x${imageSize} PNG encoded and written per sample (tmp + rename; fsync ` +
+        `${durable ? "ON" : "OFF, --fsync turns it on"}), shard metadata, result publish, ack. Log lines are ` +
+        "formatted at info level, then dropped.",
     );
     if (!values["skip-scaling"]) await scaling(coord, nats, dir);
     if (!values["skip-capacity"]) await capacity(coord, nats, dir);
@@ -508,7 +556,7 @@ async function main(): Promise<void> {
       await coord.exit();
     }
     await nats?.stop();
-    rmSync(dir, { recursive: true, force: true });
+    rmSync(dir, { recursive: true, force: true, maxRetries: 5 });
   }
 }
 

@@ -27,7 +27,7 @@
 import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import { mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
-import { availableParallelism, tmpdir } from "node:os";
+import { availableParallelism, loadavg, tmpdir } from "node:os";
 import { basename, dirname, join, resolve } from "node:path";
 import { performance } from "node:perf_hooks";
 import { parseArgs } from "node:util";
@@ -346,6 +346,14 @@ async function main(): Promise<void> {
         `CFG ${values.guidance}, ${values.size}x${values.size}, batch ${batchSize}, cpu, ${threads} ORT thread(s) ` +
         `each, ${availableParallelism()} cores`,
     );
+    // Other load skews the two sides differently: besides taking cores, with Linux autogroup scheduling
+    // the run's processes (a session of their own) get a CPU share apart from this process's.
+    const load = loadavg()[0];
+    if (load > availableParallelism() / 4) {
+      console.log(
+        `warning: load average ${load.toFixed(2)} on ${availableParallelism()} cores; take figures on a quiet machine`,
+      );
+    }
     if (!values["skip-warmup"]) {
       // Untimed: brings the model, native libraries and nats-server into the page cache for both sides.
       const warmSpec = await writeSpec(temp, "warmup", 2 * batchSize);

@@ -47,7 +47,14 @@ export interface StandInSettings {
 }
 
 export type HostRequest =
-  | { type: "start"; natsUrl: string; modelDir: string; count: number; prefix: string; settings: StandInSettings }
+  | {
+      type: "start";
+      natsUrl: string;
+      modelDir: string;
+      count: number;
+      prefix: string;
+      settings: StandInSettings;
+    }
   | { type: "stats" }
   | { type: "stop" };
 

@@ -64,7 +64,12 @@ export class FixedLatencyEngine implements WorkerEngine {
     else await nextTurn();
     return {
       // The sink only reads the pixels, so one buffer per size serves every sample.
-      samples: requests.map((r) => ({ rgb: pattern(r.width, r.height), width: r.width, height: r.height, warnings: [] })),
+      samples: requests.map((r) => ({
+        rgb: pattern(r.width, r.height),
+        width: r.width,
+        height: r.height,
+        warnings: [],
+      })),
     };
   }
 

@@ -3,8 +3,8 @@
  * connection, task runner, batcher and sink) whose engine is a FixedLatencyEngine.
  */
 import { createLogger } from "../../src/common/log.js";
-import type { ModelDescription } from "../../src/worker/engine/pipeline.js";
 import { readModelFolder } from "../../src/worker/engine/model-folder.js";
+import type { ModelDescription } from "../../src/worker/engine/pipeline.js";
 import { defaultSchedulerName } from "../../src/worker/engine/schedulers/index.js";
 import { type RunningWorker, startWorker } from "../../src/worker/worker.js";
 import { countingLogSink, type HostReply, type HostRequest, type HostStats } from "./protocol.js";

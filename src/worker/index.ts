@@ -6,4 +6,10 @@ export { startWorkerGrpc, WORKER_SERVICE_NAME } from "./grpc-service.js";
 export { resolveSample } from "./resolve.js";
 export { ImageSink } from "./sink.js";
 export { type RunnerState, TaskRunner } from "./task-runner.js";
-export { DEFAULT_BATCH_SIZE, type RunningWorker, startWorker, type WorkerOptions } from "./worker.js";
+export {
+  DEFAULT_BATCH_SIZE,
+  type RunningWorker,
+  startWorker,
+  type WorkerEngine,
+  type WorkerOptions,
+} from "./worker.js";

@@ -5,6 +5,7 @@
 import type { JetStreamClient, JsMsg } from "@nats-io/jetstream";
 import { isLatentFleetError, LatentFleetError } from "../common/errors.js";
 import type { MetadataRow } from "../common/job-contract.js";
+import { sampleKey, type ShardSampleRecord } from "../common/webdataset.js";
 import { errorMessage, type Logger } from "../common/log.js";
 import { publishResult } from "../common/nats/results.js";
 import type { SampleResult__Input } from "../common/proto/generated/latentfleet/v1/SampleResult.js";
@@ -13,7 +14,7 @@ import type { TaskResult__Input } from "../common/proto/generated/latentfleet/v1
 import type { JobEntry, SampleOutcome } from "./batcher.js";
 import type { ModelDescription } from "./engine/pipeline.js";
 import type { SampleRequest } from "./engine/sample-request.js";
-import { tryResolveSample } from "./resolve.js";
+import { float32ToDecimal, tryResolveSample } from "./resolve.js";
 import { checkSampleId } from "./sink.js";
 
 /** The samples of a task skipped or given up, all failed with one reason. */
@@ -78,6 +79,43 @@ export function shardMetadataRows(
     });
   });
   return rows;
+}
+
+/**
+ * A webdataset shard's records: every sample in task order, failed ones included, with the settings it ran
+ * with (or, for a sample that could not be resolved, the ones it was given).
+ */
+export function shardSampleRecords(
+  task: Task,
+  requests: (SampleRequest | undefined)[],
+  outcomes: SampleOutcome[],
+  modelName: string,
+): ShardSampleRecord[] {
+  const shard = Number(task.shard);
+  return task.samples.map((spec, i): ShardSampleRecord => {
+    const req = requests[i];
+    const outcome = outcomes[i];
+    const ok = outcome.ok && req !== undefined;
+    const seed = Number(spec.seed);
+    return {
+      key: sampleKey(shard, i),
+      shard,
+      index: Number(spec.index),
+      id: spec.sample_id,
+      prompt: req?.prompt ?? spec.prompt,
+      negative_prompt: req?.negativePrompt ?? spec.negative_prompt,
+      seed: req?.seed ?? (Number.isSafeInteger(seed) ? seed : 0),
+      steps: req?.steps ?? spec.steps,
+      guidance_scale: req?.guidanceScale ?? float32ToDecimal(spec.guidance_scale),
+      scheduler: req?.scheduler ?? spec.scheduler,
+      width: req?.width ?? spec.width,
+      height: req?.height ?? spec.height,
+      model: modelName,
+      status: ok ? "success" : "failed",
+      error_message: outcome.ok ? "" : outcome.message,
+      error_code: outcome.ok ? "" : outcome.code,
+    };
+  });
 }
 
 export function sampleResults(

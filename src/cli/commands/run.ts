@@ -29,6 +29,9 @@ import { integerOption } from "../options.js";
 import { formatJobLine } from "./jobs-client.js";
 import { createProgressView } from "./progress-view.js";
 
+/** The embedded nats-server's configuration (it holds the token), in the run's temporary folder. */
+const NATS_CONFIG_FILE = "nats-server.conf";
+
 interface RunOptions extends NatsCliOptions {
   out?: string;
   workers: number;
@@ -153,7 +156,7 @@ async function runJob(specArg: string, opts: RunOptions): Promise<number> {
     } else {
       // Loopback is open to every user of the machine: a random token keeps the others out.
       const token = randomBytes(24).toString("hex");
-      const configFile = join(temp, "nats-server.conf");
+      const configFile = join(temp, NATS_CONFIG_FILE);
       await writeFile(configFile, `authorization {\n  token: "${token}"\n}\n`, { mode: 0o600 });
       nats = await startEmbeddedNatsServer({
         bin: natsBin as string,
@@ -246,6 +249,7 @@ async function runJob(specArg: string, opts: RunOptions): Promise<number> {
     if (ok && !opts.keepLogs) await rm(temp, { recursive: true, force: true });
     else {
       await rm(join(temp, "jetstream"), { recursive: true, force: true });
+      await rm(join(temp, NATS_CONFIG_FILE), { force: true });
       if (!ok) await printLogTails(children, logDir);
       process.stderr.write(`logs: ${logDir}\n`);
     }

@@ -181,10 +181,14 @@ class NatsServerProcess implements EmbeddedNatsServer {
     const child = this.child;
     if (!child) return;
     child.kill(sig);
-    const gone = await Promise.race([this.exited.then(() => true), sleep(timeoutMs).then(() => false)]);
+    // Unref'd: a timer left over once the server is gone must not keep the process alive for its length.
+    const gone = await Promise.race([
+      this.exited.then(() => true),
+      sleep(timeoutMs, undefined, { ref: false }).then(() => false),
+    ]);
     if (!gone) {
       child.kill("SIGKILL");
-      await Promise.race([this.exited, sleep(5_000)]);
+      await Promise.race([this.exited, sleep(5_000, undefined, { ref: false })]);
     }
   }
 

@@ -1,0 +1,48 @@
+/** Output storage: a folder or an S3 bucket/prefix, behind one interface (storage.ts). */
+import { LocalStorage, type LocalStorageOptions } from "./local-storage.js";
+import { isS3Url, type S3Settings, S3Storage, s3SettingsFromEnv } from "./s3-storage.js";
+import type { ObjectStorage } from "./storage.js";
+
+export { LocalStorage, syncDir, TMP_MARK } from "./local-storage.js";
+export {
+  DEFAULT_PART_SIZE,
+  isS3Url,
+  MIN_PART_SIZE,
+  parseS3Url,
+  type S3Settings,
+  S3Storage,
+  s3SettingsFromEnv,
+} from "./s3-storage.js";
+export { describeKey, type ObjectStorage, type StorageKind, type StoredObject } from "./storage.js";
+
+export interface OpenStorageOptions extends LocalStorageOptions {
+  /** S3 settings (default: from the environment). */
+  s3?: S3Settings;
+}
+
+/** The storage of an output location: `s3://bucket/prefix`, or a folder. */
+export function openStorage(location: string, opts: OpenStorageOptions = {}): ObjectStorage {
+  if (isS3Url(location)) return new S3Storage(location, opts.s3 ?? s3SettingsFromEnv());
+  return new LocalStorage(location, opts);
+}
+
+/** Storages by location, opened once and closed together (a worker writes many jobs' outputs). */
+export class StorageCache {
+  private readonly open = new Map<string, ObjectStorage>();
+
+  constructor(private readonly opts: OpenStorageOptions = {}) {}
+
+  get(location: string): ObjectStorage {
+    let s = this.open.get(location);
+    if (!s) {
+      s = openStorage(location, this.opts);
+      this.open.set(location, s);
+    }
+    return s;
+  }
+
+  close(): void {
+    for (const s of this.open.values()) s.close();
+    this.open.clear();
+  }
+}

@@ -1,0 +1,171 @@
+/**
+ * A job's outputs in a folder. Puts write `<file>.tmp-<pid>-<rand>`, fsync it (unless `durable: false`),
+ * rename it over the file and fsync the folder, so a reader, or a worker killed half-way, never leaves
+ * half a file under the real name; the temporary files such a kill leaves are removed by removeLeftovers.
+ */
+import { randomBytes } from "node:crypto";
+import { copyFile, mkdir, open, readdir, readFile, rename, rm, stat } from "node:fs/promises";
+import { dirname, join, resolve, sep } from "node:path";
+import { LatentFleetError } from "../errors.js";
+import { errorMessage } from "../log.js";
+import type { ObjectStorage, StoredObject } from "./storage.js";
+
+export const TMP_MARK = ".tmp-";
+
+export interface LocalStorageOptions {
+  /** fsync files and folders before a put returns (default true). */
+  durable?: boolean;
+}
+
+export class LocalStorage implements ObjectStorage {
+  readonly kind = "local" as const;
+  readonly location: string;
+  private readonly durable: boolean;
+
+  constructor(root: string, opts: LocalStorageOptions = {}) {
+    this.location = resolve(root);
+    this.durable = opts.durable ?? true;
+  }
+
+  /** The file of a key. */
+  path(key: string): string {
+    const parts = key.split("/");
+    if (key === "" || parts.some((p) => p === "" || p === "." || p === "..") || key.includes("\\")) {
+      throw new LatentFleetError("INVALID_ARGUMENT", `${JSON.stringify(key)} is not a storage key`);
+    }
+    return join(this.location, ...parts);
+  }
+
+  async put(key: string, data: Uint8Array): Promise<void> {
+    await this.atomically(key, async (tmp) => {
+      const fh = await open(tmp, "w");
+      try {
+        await fh.writeFile(data);
+        if (this.durable) await fh.sync();
+      } finally {
+        await fh.close();
+      }
+    });
+  }
+
+  async putFile(key: string, path: string): Promise<void> {
+    await this.atomically(key, async (tmp) => {
+      await copyFile(path, tmp);
+      if (this.durable) await syncFile(tmp);
+    });
+  }
+
+  async get(key: string): Promise<Buffer | null> {
+    try {
+      return await readFile(this.path(key));
+    } catch (err) {
+      if (isMissing(err)) return null;
+      throw failed(`cannot read ${this.path(key)}`, err);
+    }
+  }
+
+  async stat(key: string): Promise<StoredObject | null> {
+    try {
+      const st = await stat(this.path(key));
+      return st.isFile() ? { key, size: st.size } : null;
+    } catch (err) {
+      if (isMissing(err)) return null;
+      throw failed(`cannot read ${this.path(key)}`, err);
+    }
+  }
+
+  async list(prefix: string, opts: { recursive?: boolean } = {}): Promise<StoredObject[]> {
+    const recursive = opts.recursive ?? true;
+    const cut = prefix.lastIndexOf("/");
+    const dirKey = cut < 0 ? "" : prefix.slice(0, cut);
+    const dir = dirKey === "" ? this.location : this.path(dirKey);
+    let entries: import("node:fs").Dirent[];
+    try {
+      entries = await readdir(dir, { withFileTypes: true, recursive });
+    } catch (err) {
+      if (isMissing(err) || (err as NodeJS.ErrnoException).code === "ENOTDIR") return [];
+      throw failed(`cannot list ${dir}`, err);
+    }
+    const out: StoredObject[] = [];
+    for (const e of entries) {
+      if (!e.isFile() || e.name.includes(TMP_MARK)) continue;
+      const full = join(e.parentPath, e.name);
+      const key = full.slice(this.location.length + 1).split(sep).join("/");
+      if (!key.startsWith(prefix)) continue;
+      const st = await stat(full).catch(() => null);
+      if (st) out.push({ key, size: st.size });
+    }
+    return out.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  }
+
+  async delete(key: string): Promise<void> {
+    await rm(this.path(key), { force: true }).catch((err: unknown) => {
+      throw failed(`cannot remove ${this.path(key)}`, err);
+    });
+  }
+
+  async removeLeftovers(prefix: string): Promise<void> {
+    const cut = prefix.lastIndexOf("/");
+    const dirKey = cut < 0 ? "" : prefix.slice(0, cut);
+    const namePrefix = prefix.slice(cut + 1);
+    const dir = dirKey === "" ? this.location : this.path(dirKey);
+    let names: string[];
+    try {
+      names = await readdir(dir);
+    } catch {
+      return; // no folder yet: nothing was left
+    }
+    await Promise.all(
+      names
+        .filter((n) => n.includes(TMP_MARK) && n.startsWith(namePrefix))
+        .map((n) => rm(join(dir, n), { force: true }).catch(() => undefined)),
+    );
+  }
+
+  close(): void {}
+
+  private async atomically(key: string, write: (tmp: string) => Promise<void>): Promise<void> {
+    const path = this.path(key);
+    const tmp = `${path}${TMP_MARK}${process.pid}-${randomBytes(4).toString("hex")}`;
+    try {
+      await mkdir(dirname(path), { recursive: true });
+      await write(tmp);
+      await rename(tmp, path);
+      if (this.durable) await syncDir(dirname(path));
+    } catch (err) {
+      await rm(tmp, { force: true }).catch(() => undefined);
+      throw failed(`cannot write ${path}`, err);
+    }
+  }
+}
+
+function isMissing(err: unknown): boolean {
+  return (err as NodeJS.ErrnoException).code === "ENOENT";
+}
+
+function failed(what: string, err: unknown): LatentFleetError {
+  if (err instanceof LatentFleetError) return err;
+  return new LatentFleetError("OUTPUT_FAILED", `${what}: ${errorMessage(err)}`, { cause: err });
+}
+
+async function syncFile(path: string): Promise<void> {
+  const fh = await open(path, "r+");
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+/** fsync a folder so the renames in it survive a power loss (best effort: not every platform allows it). */
+export async function syncDir(dir: string): Promise<void> {
+  let fh: Awaited<ReturnType<typeof open>> | undefined;
+  try {
+    fh = await open(dir, "r");
+    await fh.sync();
+  } catch {
+    // e.g. Windows cannot open a folder; the files themselves were synced
+  } finally {
+    await fh?.close().catch(() => undefined);
+  }
+}

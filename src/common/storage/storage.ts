@@ -1,0 +1,50 @@
+/**
+ * Where a job's outputs live: a local (or network) folder, or an S3 bucket and prefix. Keys are relative
+ * paths with forward slashes (`images/000003/a-0.png`, `00003.tar`); the same key names the same output
+ * in either kind of storage.
+ *
+ * Every put is atomic: a reader sees the previous object, none, or the whole new one, never a part
+ * (a folder: temporary file, fsync, rename; S3: one PUT, or a multipart upload that becomes visible
+ * only when it completes).
+ */
+
+export interface StoredObject {
+  key: string;
+  /** Bytes. */
+  size: number;
+}
+
+export type StorageKind = "local" | "s3";
+
+export interface ObjectStorage {
+  readonly kind: StorageKind;
+  /** The folder (absolute) or `s3://bucket/prefix`, for messages. */
+  readonly location: string;
+  /** Writes the whole object atomically, replacing any object of that key. */
+  put(key: string, data: Uint8Array): Promise<void>;
+  /** Like put, from a local file (large objects such as metadata.jsonl are not held in memory). */
+  putFile(key: string, path: string): Promise<void>;
+  /** The object's bytes; null when there is none. */
+  get(key: string): Promise<Buffer | null>;
+  /** Its size; null when there is none. */
+  stat(key: string): Promise<StoredObject | null>;
+  /**
+   * Objects whose keys start with `prefix` (a folder ends it with "/"), sorted by key. `recursive: false`
+   * lists only those with no further "/" after the prefix. Leftovers of interrupted puts are not listed.
+   */
+  list(prefix: string, opts?: { recursive?: boolean }): Promise<StoredObject[]>;
+  /** Removes the object (nothing when there is none). */
+  delete(key: string): Promise<void>;
+  /**
+   * Removes what interrupted puts of keys under `prefix` left behind (temporary files; unfinished multipart
+   * uploads), best effort: called before a redelivered shard is written again.
+   */
+  removeLeftovers(prefix: string): Promise<void>;
+  /** Releases connections. */
+  close(): void;
+}
+
+/** Joins an output location and a key for messages and for `metadata.jsonl`-style paths. */
+export function describeKey(storage: Pick<ObjectStorage, "location">, key: string): string {
+  return `${storage.location.replace(/\/+$/, "")}/${key}`;
+}

@@ -1,0 +1,149 @@
+/**
+ * The webdataset output format (the layout img2dataset and the WebDataset loaders use):
+ *
+ *   <out>/{shard:05d}.tar       per successful sample {key}.png, {key}.txt (the prompt), {key}.json (its record)
+ *   <out>/{shard:05d}.parquet   one row per sample of the shard, failed ones included (status, error_message)
+ *   <out>/_stats.json           the job's counts, failures, durations and throughput
+ *
+ * A key is the shard number (5 digits) and the sample's index inside the shard (4 digits), so a re-run
+ * of the same spec gives every sample the same key. The Parquet file is written after the tar and records
+ * the tar's size and CRC-32: a shard is complete when its Parquet file reads and its tar matches it.
+ */
+import { crc32 } from "node:zlib";
+import { parquetMetadata, parquetReadObjects } from "hyparquet";
+import { parquetWriteBuffer } from "hyparquet-writer";
+
+export const STATS_FILE = "_stats.json";
+const META_TAR_BYTES = "latent_fleet.tar_bytes";
+const META_TAR_CRC32 = "latent_fleet.tar_crc32";
+const META_SAMPLES = "latent_fleet.samples";
+
+export function wdsShardLabel(shard: number): string {
+  return String(shard).padStart(5, "0");
+}
+
+export function tarShardName(shard: number): string {
+  return `${wdsShardLabel(shard)}.tar`;
+}
+
+export function parquetShardName(shard: number): string {
+  return `${wdsShardLabel(shard)}.parquet`;
+}
+
+/** `{shard:05d}{index in shard:04d}`. */
+export function sampleKey(shard: number, indexInShard: number): string {
+  return `${wdsShardLabel(shard)}${String(indexInShard).padStart(4, "0")}`;
+}
+
+/** Shard numbers of names like 00012.tar / 00012.parquet (undefined for other names). */
+export function shardOfName(name: string, ext: "tar" | "parquet"): number | undefined {
+  const m = new RegExp(`^(\\d{5,})\\.${ext}$`).exec(name);
+  return m ? Number(m[1]) : undefined;
+}
+
+export type SampleStatus = "success" | "failed";
+
+/** One sample of a shard: its `{key}.json` in the tar, and its row of the shard's Parquet file. */
+export interface ShardSampleRecord {
+  key: string;
+  shard: number;
+  /** Position of the sample in manifest order. */
+  index: number;
+  id: string;
+  prompt: string;
+  negative_prompt: string;
+  seed: number;
+  steps: number;
+  guidance_scale: number;
+  scheduler: string;
+  width: number;
+  height: number;
+  model: string;
+  status: SampleStatus;
+  /** "" when the sample succeeded. */
+  error_message: string;
+  error_code: string;
+}
+
+export interface ShardIndex {
+  records: ShardSampleRecord[];
+  /** Size and CRC-32 of the shard's tar as written (absent when no sample succeeded: no tar). */
+  tar?: { bytes: number; crc32: number };
+}
+
+/** The shard's Parquet file. `tar`: the tar written before it, or none when every sample failed. */
+export function writeShardIndex(records: readonly ShardSampleRecord[], tar: Uint8Array | null): Uint8Array {
+  const col = <K extends keyof ShardSampleRecord>(k: K) => records.map((r) => r[k]);
+  const str = (name: keyof ShardSampleRecord) => ({
+    name,
+    data: records.map((r) => String(r[name])),
+    type: "STRING" as const,
+  });
+  const kvMetadata = [{ key: META_SAMPLES, value: String(records.length) }];
+  if (tar) {
+    kvMetadata.push(
+      { key: META_TAR_BYTES, value: String(tar.length) },
+      { key: META_TAR_CRC32, value: String(crc32(tar) >>> 0) },
+    );
+  }
+  const buf = parquetWriteBuffer({
+    columnData: [
+      str("key"),
+      { name: "shard", data: Int32Array.from(col("shard")), type: "INT32" },
+      { name: "index", data: BigInt64Array.from(col("index").map(BigInt)), type: "INT64" },
+      str("id"),
+      str("prompt"),
+      str("negative_prompt"),
+      { name: "seed", data: BigInt64Array.from(col("seed").map(BigInt)), type: "INT64" },
+      { name: "steps", data: Int32Array.from(col("steps")), type: "INT32" },
+      { name: "guidance_scale", data: Float64Array.from(col("guidance_scale")), type: "DOUBLE" },
+      str("scheduler"),
+      { name: "width", data: Int32Array.from(col("width")), type: "INT32" },
+      { name: "height", data: Int32Array.from(col("height")), type: "INT32" },
+      str("model"),
+      str("status"),
+      str("error_message"),
+      str("error_code"),
+    ],
+    kvMetadata,
+  });
+  return new Uint8Array(buf);
+}
+
+/** Reads a shard's Parquet file (throws on a damaged one). */
+export async function readShardIndex(data: Uint8Array): Promise<ShardIndex> {
+  const file = data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength) as ArrayBuffer;
+  const meta = parquetMetadata(file);
+  const kv = new Map((meta.key_value_metadata ?? []).map((e) => [e.key, e.value ?? ""]));
+  const rows = await parquetReadObjects({ file, metadata: meta });
+  const records = rows.map((row): ShardSampleRecord => {
+    const s = (k: string) => String(row[k] ?? "");
+    const n = (k: string) => Number(row[k] ?? 0);
+    return {
+      key: s("key"),
+      shard: n("shard"),
+      index: n("index"),
+      id: s("id"),
+      prompt: s("prompt"),
+      negative_prompt: s("negative_prompt"),
+      seed: n("seed"),
+      steps: n("steps"),
+      guidance_scale: n("guidance_scale"),
+      scheduler: s("scheduler"),
+      width: n("width"),
+      height: n("height"),
+      model: s("model"),
+      status: s("status") === "success" ? "success" : "failed",
+      error_message: s("error_message"),
+      error_code: s("error_code"),
+    };
+  });
+  const expected = Number(kv.get(META_SAMPLES) ?? records.length);
+  if (expected !== records.length) throw new Error(`holds ${records.length} rows, its metadata says ${expected}`);
+  const bytes = kv.get(META_TAR_BYTES);
+  const crc = kv.get(META_TAR_CRC32);
+  return {
+    records,
+    ...(bytes === undefined || crc === undefined ? {} : { tar: { bytes: Number(bytes), crc32: Number(crc) } }),
+  };
+}

@@ -1,0 +1,28 @@
+/**
+ * A PNG encoder thread of the pool in png-pool.ts: RGB in, PNG out (its buffer transferred back), so that
+ * large images are encoded off the worker's main thread, which keeps NATS acks and gRPC answering.
+ */
+import { performance } from "node:perf_hooks";
+import { parentPort } from "node:worker_threads";
+import { encodeRgbPng } from "./engine/png-encode.js";
+import type { PngReply, PngRequest } from "./png-pool.js";
+
+const port = parentPort;
+if (!port) throw new Error("png-thread must run as a worker thread");
+
+port.on("message", (msg: PngRequest) => {
+  const t0 = performance.now();
+  let reply: PngReply;
+  let transfer: ArrayBuffer[] = [];
+  try {
+    const png = encodeRgbPng(msg.rgb, msg.width, msg.height, { level: msg.level });
+    // A fresh buffer of its own, so transferring it moves nothing else.
+    const bytes = new Uint8Array(png.length);
+    bytes.set(png);
+    reply = { id: msg.id, png: bytes, seconds: (performance.now() - t0) / 1000 };
+    transfer = [bytes.buffer];
+  } catch (err) {
+    reply = { id: msg.id, error: err instanceof Error ? err.message : String(err) };
+  }
+  port.postMessage(reply, transfer);
+});

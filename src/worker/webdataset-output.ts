@@ -1,0 +1,58 @@
+/**
+ * The webdataset format (src/common/webdataset.ts): the shard's PNGs are kept in memory as they finish;
+ * at the end the tar (`{key}.png`, `{key}.txt`, `{key}.json` per successful sample, in task order) is put
+ * whole, then the shard's Parquet file, which records the tar's size and CRC-32 and so marks the shard
+ * complete. Both puts are atomic (a multipart upload on S3), so a consumer never sees half a tar.
+ */
+import { performance } from "node:perf_hooks";
+import { type TarMember, writeTar } from "../common/tar.js";
+import { parquetShardName, sampleKey, tarShardName, wdsShardLabel, writeShardIndex } from "../common/webdataset.js";
+import type { SampleOutcome } from "./batcher.js";
+import type { SampleRequest } from "./engine/sample-request.js";
+import type { OutputContext, ShardOutput } from "./shard-output.js";
+import { shardSampleRecords } from "./task-results.js";
+
+export class WebdatasetOutput implements ShardOutput {
+  private readonly pngs: (Buffer | undefined)[];
+
+  constructor(private readonly ctx: OutputContext) {
+    this.pngs = new Array<Buffer | undefined>(ctx.task.samples.length);
+  }
+
+  async removeLeftovers(): Promise<void> {
+    await this.ctx.storage.removeLeftovers(`${wdsShardLabel(this.ctx.shard)}.`);
+  }
+
+  async sample(i: number, outcome: SampleOutcome): Promise<string> {
+    if (!outcome.ok) {
+      this.pngs[i] = undefined;
+      return "";
+    }
+    const { png, seconds } = await this.ctx.encode(outcome.image);
+    this.pngs[i] = png;
+    this.ctx.onStage?.("png_encode", seconds);
+    return `${tarShardName(this.ctx.shard)}#${sampleKey(this.ctx.shard, i)}.png`;
+  }
+
+  async finish(requests: (SampleRequest | undefined)[], outcomes: SampleOutcome[]): Promise<void> {
+    const { storage, task, shard, modelName } = this.ctx;
+    const records = shardSampleRecords(task, requests, outcomes, modelName);
+    const members: TarMember[] = [];
+    records.forEach((r, i) => {
+      const png = this.pngs[i];
+      if (r.status !== "success" || png === undefined) return;
+      members.push(
+        { name: `${r.key}.png`, data: png },
+        { name: `${r.key}.txt`, data: Buffer.from(r.prompt, "utf8") },
+        { name: `${r.key}.json`, data: Buffer.from(JSON.stringify(r), "utf8") },
+      );
+    });
+    const t0 = performance.now();
+    const tar = members.length > 0 ? writeTar(members) : null;
+    if (tar) await storage.put(tarShardName(shard), tar);
+    else await storage.delete(tarShardName(shard)); // every sample failed: no tar (a stale one would mislead)
+    await storage.put(parquetShardName(shard), writeShardIndex(records, tar));
+    this.ctx.onStage?.("write", (performance.now() - t0) / 1000);
+    this.pngs.fill(undefined);
+  }
+}
