@@ -156,6 +156,9 @@ export function workerService(deps: WorkerServiceDeps): WorkerHandlers {
   };
 }
 
+/** The health service name for liveness probes: SERVING as long as the process serves at all. */
+export const WORKER_LIVENESS_SERVICE = "liveness";
+
 export interface WorkerGrpcServer {
   port: number;
   /** Health of the server and the Worker service: SERVING, or NOT_SERVING while draining. */
@@ -184,6 +187,8 @@ export async function startWorkerGrpc(
     ["worker"],
     tls,
   );
+  // Liveness stays SERVING while draining: a drained worker is idle on purpose, not stuck.
+  handle.setServing(WORKER_LIVENESS_SERVICE, "SERVING");
   return {
     port: handle.port,
     setServing: (serving) => {

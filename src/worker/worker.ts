@@ -24,6 +24,7 @@ import type { NatsAuthOptions } from "../common/nats/security.js";
 import { workerTasks } from "../common/nats/tasks.js";
 import { ensureTopology, ensureWorkerConsumer, WORKER_CONSUMER_DEFAULTS } from "../common/nats/topology.js";
 import type { WorkerInfo__Input } from "../common/proto/generated/latentfleet/v1/WorkerInfo.js";
+import type { S3Settings } from "../common/storage/index.js";
 import { type BatchEngine, Batcher } from "./batcher.js";
 import { type Device, formatDevice, parseDevice } from "./engine/device.js";
 import { EngineHost } from "./engine/engine-host.js";
@@ -77,6 +78,11 @@ export interface WorkerOptions {
    */
   ackWaitMs?: number;
   maxDeliver?: number;
+  /**
+   * Replicas for the streams and the job bucket when this worker is the first to create them (a worker may
+   * start before any coordinator); set it as the coordinator's on a NATS cluster. Default 1.
+   */
+  replicas?: number;
   /** Samples to keep in hand (default 2 x batch size). */
   samplesInHand?: number;
   /** How long one pull request waits (default 2000 ms). */
@@ -87,6 +93,10 @@ export interface WorkerOptions {
   lingerMs?: number;
   /** fsync outputs before reporting them (default true). */
   durable?: boolean;
+  /** PNG encoder threads (default: half the cores, 2 to 4). */
+  pngThreads?: number;
+  /** Settings for s3:// outputs (default: from the AWS environment variables). */
+  s3?: S3Settings;
   log?: Logger;
 }
 
@@ -135,6 +145,7 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
   let grpc: WorkerGrpcServer | undefined;
   let metrics: WorkerMetrics | undefined;
   let metricsServer: MetricsServer | undefined;
+  let sink: ImageSink | undefined;
   try {
     nats = await connectJetStream(options.natsUrl, `latent-fleet worker ${workerId}`, {
       auth: options.natsAuth,
@@ -170,11 +181,17 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
       stats,
       log,
     });
+    sink = new ImageSink({
+      durable: options.durable,
+      onStage: m && ((stage, s) => m.sinkStage(stage, s)),
+      pngThreads: options.pngThreads,
+      s3: options.s3,
+    });
     const runner = new TaskRunner({
       js: nats.js,
       consumer: await workerTasks(nats.js, model.name),
       batcher,
-      sink: new ImageSink({ durable: options.durable, onStage: m && ((stage, s) => m.sinkStage(stage, s)) }),
+      sink,
       model,
       workerId,
       jobStates: jobs,
@@ -233,6 +250,7 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
           log.error("drain failed", { error: errorMessage(err) });
         }
         jobStates?.stop();
+        await sink?.close().catch(() => undefined);
         await grpc?.stop(2000).catch(() => undefined);
         // Flush the last acks and naks before closing.
         await ctx.nc.flush().catch(() => undefined);
@@ -295,6 +313,7 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
     };
   } catch (err) {
     jobStates?.stop();
+    await sink?.close().catch(() => undefined);
     await grpc?.stop(0).catch(() => undefined);
     await metricsServer?.stop();
     metrics?.close();
@@ -312,10 +331,12 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
 async function ensureWorkerSetup(
   nats: JetStreamContext,
   model: string,
-  options: Pick<WorkerOptions, "ackWaitMs" | "maxDeliver">,
+  options: Pick<WorkerOptions, "ackWaitMs" | "maxDeliver" | "replicas">,
 ): Promise<ConsumerInfo> {
   const { js, jsm } = nats;
-  if (!(await exists(() => jsm.streams.info(TASKS_STREAM)))) await ensureTopology(js, jsm);
+  if (!(await exists(() => jsm.streams.info(TASKS_STREAM)))) {
+    await ensureTopology(js, jsm, options.replicas === undefined ? {} : { replicas: options.replicas });
+  }
   const have = await exists(() => jsm.consumers.info(TASKS_STREAM, workersConsumerName(model)));
   if (have && options.ackWaitMs === undefined && options.maxDeliver === undefined) return have;
   return ensureWorkerConsumer(jsm, model, {

@@ -17,7 +17,7 @@ import { createMetricsRegistry, type MetricsServer, startMetricsServer } from ".
 import { TASKS_STREAM, workersConsumerName } from "../../src/common/nats/names.js";
 import { COORDINATOR_SERVICE_NAME } from "../../src/coordinator/grpc-service.js";
 import { parseDevice } from "../../src/worker/engine/device.js";
-import { WORKER_SERVICE_NAME } from "../../src/worker/grpc-service.js";
+import { WORKER_LIVENESS_SERVICE, WORKER_SERVICE_NAME } from "../../src/worker/grpc-service.js";
 import { ROOT } from "../helpers/paths.js";
 import {
   container,
@@ -211,7 +211,7 @@ describe.each([...rendered.keys()])("overlay %s", (overlay) => {
     expect(namedPort(c, "grpc")).toBe(grpcPort);
     for (const [name, probe] of probes(c)) {
       expect(probe.grpc?.port, name).toBe(grpcPort);
-      expect(["", WORKER_SERVICE_NAME]).toContain(probe.grpc?.service ?? "");
+      expect(["", WORKER_SERVICE_NAME, WORKER_LIVENESS_SERVICE]).toContain(probe.grpc?.service ?? "");
     }
     expect(portOf(String(options.metrics))).toBe(namedPort(c, "metrics"));
     expect(options.nats).toBe(configValue(objects, "NATS_URL"));

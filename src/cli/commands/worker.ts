@@ -25,6 +25,7 @@ interface WorkerCommandOptions extends NatsCliOptions, GrpcServerTlsCliOptions {
   workerId?: string;
   ackWait?: number;
   maxDeliver?: number;
+  replicas?: number;
 }
 
 export function registerWorker(program: Command): void {
@@ -65,6 +66,11 @@ export function registerWorker(program: Command): void {
       "set the model's shared consumer: deliveries before a task is dead-lettered (default 5)",
       integerOption("--max-deliver", 1, 1000),
     )
+    .option(
+      "--replicas <n>",
+      "replicas of the NATS streams and bucket, if this worker is the first to create them (as the coordinator's)",
+      integerOption("--replicas", 1, 5),
+    )
     .action(async (opts: WorkerCommandOptions) => {
       await runWorker(opts);
     });
@@ -88,6 +94,7 @@ async function runWorker(opts: WorkerCommandOptions): Promise<void> {
     workerId: opts.workerId,
     ackWaitMs: opts.ackWait === undefined ? undefined : Math.round(opts.ackWait * 1000),
     maxDeliver: opts.maxDeliver,
+    replicas: opts.replicas,
   });
   let signals = 0;
   const onSignal = (signal: NodeJS.Signals) => {

@@ -94,6 +94,8 @@ describe("draining a worker", () => {
       );
       // Health turns NOT_SERVING as soon as the drain begins (Kubernetes stops routing Generate calls).
       expect(await waitFor(async () => (await healthStatus(a.grpcPort!)) === "NOT_SERVING", 5000)).toBe(true);
+      // Liveness stays SERVING: a draining worker is not stuck, and must not be restarted into pulling.
+      expect(await healthStatus(a.grpcPort!, "liveness")).toBe("SERVING");
       released = await drain;
       const info = await new Promise<WorkerInfo>((resolve, reject) =>
         client.Info({}, (err, res) => (err || !res ? reject(err) : resolve(res))),
