@@ -212,6 +212,8 @@ export class CoordinatorClient {
         return new LatentFleetError(invalidCode, details, { cause: err });
       case status.NOT_FOUND:
         return new LatentFleetError("JOB_NOT_FOUND", details, { cause: err });
+      case status.PERMISSION_DENIED:
+        return new LatentFleetError("PATH_NOT_ALLOWED", details, { cause: err });
       case status.UNAVAILABLE:
       case status.DEADLINE_EXCEEDED:
         return new LatentFleetError(

@@ -35,7 +35,9 @@ export type ErrorCode =
   /** The coordinator answered with an internal error. */
   | "COORDINATOR_ERROR"
   /** A process that `run` started exited before the job ended. */
-  | "PROCESS_FAILED";
+  | "PROCESS_FAILED"
+  /** A submission named a path outside the folders the coordinator may read or write (--allow-path). */
+  | "PATH_NOT_ALLOWED";
 
 /** The one error type Latent Fleet throws on purpose: a code for programs, a message for people. */
 export class LatentFleetError extends Error {

@@ -15,6 +15,7 @@ import { JobManager, type SubmitRequest } from "./job-manager.js";
 import type { JobSnapshot } from "./job-snapshot.js";
 import { isFinalState, JobStore } from "./job-store.js";
 import { CoordinatorMetrics } from "./metrics.js";
+import { PathPolicy } from "./path-policy.js";
 import { type Loop, startResultsLoop } from "./results-loop.js";
 import { DEFAULT_SHARD_SIZE } from "./sharder.js";
 
@@ -33,6 +34,12 @@ export interface CoordinatorOptions {
   metricsAddress?: string;
   /** Most samples per task (default 32). */
   shardSize?: number;
+  /**
+   * Folders a submission may read prompt files and specs from (those not sent with it) and write its output
+   * into; anything else is refused with PATH_NOT_ALLOWED. Default: no restriction (the CLI passes its
+   * working folder unless told otherwise).
+   */
+  allowedPaths?: string[];
   /** Most task publishes awaiting the stream's ack, per job (default 256). */
   maxInFlight?: number;
   /** Least time between two writes of a job's publishing cursor (default 500 ms). */
@@ -103,6 +110,7 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Runnin
       },
       jsm,
       opts.shardSize ?? DEFAULT_SHARD_SIZE,
+      opts.allowedPaths === undefined ? PathPolicy.unrestricted() : PathPolicy.confinedTo(opts.allowedPaths),
     );
     const m = manager;
     const fromSeq = await m.resumeAll();

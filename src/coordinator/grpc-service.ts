@@ -40,6 +40,8 @@ export function toGrpcError(err: unknown): Partial<ServiceError> & ServerErrorRe
         return { name: "Error", message, code: status.INVALID_ARGUMENT, details: message };
       case "JOB_NOT_FOUND":
         return { name: "Error", message, code: status.NOT_FOUND, details: message };
+      case "PATH_NOT_ALLOWED":
+        return { name: "Error", message, code: status.PERMISSION_DENIED, details: message };
       case "NATS_UNAVAILABLE":
         return { name: "Error", message, code: status.UNAVAILABLE, details: message };
       default:

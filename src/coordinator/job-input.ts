@@ -1,13 +1,17 @@
 /**
- * What a job was submitted with, kept in `<out>/.job/` so that a restarted coordinator can expand the
+ * What a job was submitted with, kept in `<out>/.job/` (see localWorkDir for S3 outputs) so that a restarted coordinator can expand the
  * manifest again: the spec's content and name, the `--out` override, and the prompt files the client
  * streamed (sources named by the spec but not streamed are read from the coordinator's disk, then as
  * now). The folder also holds the where-index (where-index.ts); it is removed when the job ends.
  */
+import { createHash } from "node:crypto";
 import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
+import { homedir } from "node:os";
 import { join, relative } from "node:path";
 import { LatentFleetError } from "../common/errors.js";
-import { type JobSpec, loadPromptsFileAsSpec, loadSpec } from "./manifest/index.js";
+import { isS3Url } from "../common/storage/index.js";
+import { fsSourceAccess, type JobSpec, loadPromptsFileAsSpec, loadSpec } from "./manifest/index.js";
+import { PathPolicy } from "./path-policy.js";
 import { overlayAccess, resolveUploads } from "./uploads.js";
 
 export const JOB_INPUT_DIR = ".job";
@@ -30,8 +34,20 @@ interface StoredInput {
   uploads: Record<string, string>;
 }
 
+/**
+ * The local folder of a job's working files (its saved input, the where-index, errors.jsonl while the job
+ * runs): the output folder itself, or for an `s3://` output a folder of its own under
+ * LATENT_FLEET_STATE_DIR (default ~/.latent-fleet), which should outlive the coordinator so that a
+ * restarted one can resume the job.
+ */
+export function localWorkDir(output: string): string {
+  if (!isS3Url(output)) return output;
+  const root = process.env.LATENT_FLEET_STATE_DIR || join(homedir(), ".latent-fleet");
+  return join(root, "s3", createHash("sha256").update(output).digest("hex").slice(0, 16));
+}
+
 export function jobInputDir(outputDir: string): string {
-  return join(outputDir, JOB_INPUT_DIR);
+  return join(localWorkDir(outputDir), JOB_INPUT_DIR);
 }
 
 export function whereIndexFile(outputDir: string): string {
@@ -39,8 +55,8 @@ export function whereIndexFile(outputDir: string): string {
 }
 
 /** Loads and validates the job's spec (SPEC_INVALID when it is bad). */
-export async function loadJobSpec(input: JobInput): Promise<JobSpec> {
-  const access = overlayAccess(resolveUploads(input.specName, input.uploads));
+export async function loadJobSpec(input: JobInput, paths = PathPolicy.unrestricted()): Promise<JobSpec> {
+  const access = overlayAccess(resolveUploads(input.specName, input.uploads), paths.confine(fsSourceAccess));
   const options = { access, outputOverride: input.outputOverride };
   if (input.specContent === null) return loadPromptsFileAsSpec(input.specName, options);
   return loadSpec({ name: input.specName, content: input.specContent }, options);

@@ -9,12 +9,14 @@ import { LatentFleetError } from "../common/errors.js";
 import { errorMessage } from "../common/log.js";
 import { RESULTS_STREAM } from "../common/nats/index.js";
 import type { TaskResult } from "../common/proto/generated/latentfleet/v1/TaskResult.js";
+import { isS3Url, normalizeLocation } from "../common/storage/index.js";
 import { newJobId } from "./job-id.js";
 import { type JobInput, jobInputDir, loadJobSpec, readJobInput, saveJobInput } from "./job-input.js";
 import { type JobSnapshot, snapshotFromRecord } from "./job-snapshot.js";
 import { type CoordinatorJobRecord, isFinalState } from "./job-store.js";
 import { type JobRuntime, LiveJob } from "./live-job.js";
 import { isPromptsFile, type SpecInput } from "./manifest/index.js";
+import { PathPolicy } from "./path-policy.js";
 import { MAX_SHARD_SIZE } from "./sharder.js";
 import { UploadSpool } from "./uploads.js";
 
@@ -31,6 +33,11 @@ export interface SubmitRequest {
   files?: UploadSpool | ReadonlyMap<string, Uint8Array | string>;
   /** Samples per shard (default: the coordinator's). */
   shardSize?: number;
+  /**
+   * Remove what an earlier run left in the output before starting (default false: an earlier run's
+   * complete shards are kept and only the rest is generated).
+   */
+  overwrite?: boolean;
 }
 
 /** Finished jobs whose last snapshot stays visible to metrics, so a dashboard sees how they ended. */
@@ -47,6 +54,8 @@ export class JobManager {
     private readonly rt: JobRuntime,
     private readonly jsm: JetStreamManager,
     private readonly defaultShardSize: number,
+    /** Where a submission may read (files not sent with it) and write (its output folder). */
+    private readonly paths = PathPolicy.unrestricted(),
   ) {}
 
   /** Validates the spec (SPEC_INVALID: nothing is created), then creates and starts the job; returns its id. */
@@ -73,15 +82,18 @@ export class JobManager {
             : typeof req.spec.content === "string"
               ? req.spec.content
               : Buffer.from(req.spec.content).toString("utf8"),
-        ...(req.output ? { outputOverride: resolve(req.output) } : {}),
+        ...(req.output ? { outputOverride: normalizeLocation(req.output) } : {}),
         uploads: await spool.finish(),
       };
+      if (input.specContent === null) await this.paths.check(input.specName, "read");
       if (input.specContent === null && !isPromptsFile(input.specName)) {
         // A spec given by path: read it here so that a restart does not depend on the file staying put.
         input.specContent = await readSpecText(input.specName);
       }
-      const spec = await loadJobSpec(input);
-      const output = resolve(spec.output.dir);
+      const spec = await loadJobSpec(input, this.paths);
+      const output = normalizeLocation(spec.output.dir);
+      // The folder policy is about this machine's disk; an S3 output is the store's credentials' business.
+      if (!isS3Url(output)) await this.paths.check(output, "write");
       const user = [...this.live.values()].find((j) => j.output === output)?.jobId;
       if (user !== undefined || this.reserved.has(output)) {
         throw new LatentFleetError(
@@ -92,7 +104,7 @@ export class JobManager {
       this.reserved.add(output);
       reserved = output;
       const jobId = newJobId();
-      await mkdir(output, { recursive: true });
+      if (!isS3Url(output)) await mkdir(output, { recursive: true });
       const stored: JobInput = {
         ...input,
         outputOverride: output,
@@ -107,6 +119,7 @@ export class JobManager {
         created_at_ms: Date.now(),
         output_format: spec.output.format,
         shard_size: shardSize,
+        ...(req.overwrite ? { overwrite: true } : {}),
         results_from_seq: (await this.jsm.streams.info(RESULTS_STREAM)).state.last_seq + 1,
       };
       await this.rt.store.create(record);

@@ -42,9 +42,19 @@ async function startCoordinator(extra: string[] = []): Promise<CliProcess> {
   const cwd = join(tmp, "coordinator-machine");
   await mkdir(cwd, { recursive: true });
   const p = track(
-    startCli("coordinator", ["coordinator", "--nats", nats.url, "--grpc", coordinatorAddress, ...extra], {
-      cwd,
-    }),
+    startCli(
+      "coordinator",
+      [
+        "coordinator",
+        ...["--nats", nats.url, "--grpc", coordinatorAddress],
+        // The folder the workers share; the coordinator's own working folder is elsewhere.
+        ...["--allow-path", join(tmp, "shared-storage")],
+        ...extra,
+      ],
+      {
+        cwd,
+      },
+    ),
   );
   const up = await waitFor(async () => {
     if (p.child.exitCode !== null) return true;
@@ -175,6 +185,15 @@ describe("coordinator, workers and client as separate processes", () => {
     expect(status.code).toBe(0);
     expect(status.output).toMatch(/SUCCEEDED, 16\/16 done/);
     expect(status.output).toContain(`output ${out}`);
+    // An output folder outside the ones the coordinator may write is refused, with one clear line.
+    const refused = await runCli(
+      ["submit", "job.yaml", "--out", join(tmp, "elsewhere"), "--coordinator", coordinatorAddress],
+      { cwd: dir },
+    );
+    expect(refused.code).toBe(1);
+    expect(refused.output).toMatch(/elsewhere is outside the folders this coordinator writes outputs in/);
+    expect(refused.output).toMatch(/\[PATH_NOT_ALLOWED\]/);
+    expect(refused.output).not.toMatch(/\n\s+at /);
     const jobs = await runCli(["jobs", "--coordinator", coordinatorAddress, "--json"]);
     expect((JSON.parse(jobs.output) as { job_id: string }[]).map((j) => j.job_id)).toContain(jobId);
 

@@ -18,6 +18,7 @@ interface CoordinatorCliOptions extends NatsCliOptions, GrpcServerTlsCliOptions 
   shardSize?: number;
   maxInFlight?: number;
   replicas?: number;
+  allowPath?: string[];
 }
 
 export function registerCoordinator(program: Command): void {
@@ -45,6 +46,10 @@ export function registerCoordinator(program: Command): void {
       "replicas of the NATS streams and bucket (3 for a NATS cluster)",
       integerOption("--replicas", 1, 5),
     )
+    .option(
+      "--allow-path <dir...>",
+      "folders submissions may read prompt files from and write outputs into (default: the working folder)",
+    )
     .action(async (opts: CoordinatorCliOptions) => {
       const coordinator = await startCoordinator({
         natsUrl: opts.nats,
@@ -54,6 +59,7 @@ export function registerCoordinator(program: Command): void {
         metricsAddress: opts.metrics,
         shardSize: opts.shardSize,
         maxInFlight: opts.maxInFlight,
+        allowedPaths: opts.allowPath ?? [process.cwd()],
         ...(opts.replicas === undefined ? {} : { topology: { replicas: opts.replicas } }),
       });
       await new Promise<void>((resolve) => {

@@ -9,7 +9,7 @@ import { randomBytes } from "node:crypto";
 import { createWriteStream } from "node:fs";
 import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { availableParallelism, tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import type { Command } from "commander";
 import { freePort, withParentDeathSignal } from "../../common/child-process.js";
 import { LatentFleetError } from "../../common/errors.js";
@@ -171,6 +171,8 @@ async function runJob(specArg: string, opts: RunOptions): Promise<number> {
     const coordinatorAddress = `127.0.0.1:${grpcPort}`;
     const coordinatorArgs = ["coordinator", "--nats", natsUrl, "--grpc", coordinatorAddress];
     if (opts.shardSize) coordinatorArgs.push("--shard-size", String(opts.shardSize));
+    // The coordinator writes this job's output and may read next to the spec; nothing else.
+    coordinatorArgs.push("--allow-path", resolve(spec.output.dir), "--allow-path", dirname(specPath));
     const metrics = await metricsAddresses(opts, [grpcPort]);
     if (metrics) coordinatorArgs.push("--metrics", metrics[0]);
     children.push(await startChild("coordinator", coordinatorArgs, logDir, childEnv));

@@ -5,6 +5,7 @@
  * so that a bad spec stops before anything starts.
  */
 import { basename, extname } from "node:path";
+import { isLatentFleetError } from "../../common/errors.js";
 import { bundledModelDir } from "../../common/package-root.js";
 import { specError } from "./errors.js";
 import { DEFAULT_LIMITS } from "./limits.js";
@@ -81,7 +82,17 @@ export async function loadPromptsFileAsSpec(path: string, options: LoadSpecOptio
 async function checkSources(access: SourceAccess, spec: JobSpec): Promise<void> {
   for (const [i, source] of spec.prompts.entries()) {
     if (source.kind !== "file") continue;
-    if (!(await access.statSource(source.path))) {
+    let found: { size: number } | undefined;
+    try {
+      found = await access.statSource(source.path);
+    } catch (err) {
+      // A file the coordinator may not read: say which entry of the spec named it.
+      if (isLatentFleetError(err) && err.code === "PATH_NOT_ALLOWED") {
+        throw specError(spec.specFile, source.line, `prompts[${i}].file: ${err.message}`);
+      }
+      throw err;
+    }
+    if (!found) {
       throw specError(
         spec.specFile,
         source.line,

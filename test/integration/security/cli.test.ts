@@ -131,6 +131,7 @@ describe("coordinator and worker on NATS with TLS and a password, gRPC with mutu
         ...["coordinator", "--nats", nats.url, "--grpc", coordinatorAddress, "--nats-user", USER],
         ...["--nats-tls-ca", pki.caCert, "--nats-tls-cert", pki.clientCert, "--nats-tls-key", pki.clientKey],
         ...grpcTls,
+        ...["--allow-path", tmp],
       ],
       { LF_NATS_PASSWORD: PASSWORD },
     );
