@@ -85,7 +85,7 @@ interface Side {
   steady: number;
   /** Last image to exit (run) or to the engine closed (engine). */
   tail: number;
-  /** Milestones (seconds from launch; negative: before the last image, for tail marks). */
+  /** Milestones from logs and output, seconds from launch. */
   marks: Map<string, number>;
   /** Interval between consecutive batch ends, split by whether the later batch starts a new task (shard). */
   innerGaps: number[];

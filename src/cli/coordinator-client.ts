@@ -29,8 +29,10 @@ export interface CoordinatorClientOptions {
 }
 
 export interface SubmitOptions {
-  /** Output folder (replaces the spec's); sent as an absolute path. */
+  /** Output folder (replaces the spec's); sent as an absolute path, or as given when it is s3://. */
   out?: string;
+  /** Remove what an earlier run left in the output instead of reusing its complete shards. */
+  overwrite?: boolean;
   /** Called for each local prompt file sent with the spec. */
   onFile?: (path: string, bytes: number) => void;
 }
@@ -120,7 +122,9 @@ export class CoordinatorClient {
           else done();
         });
       (async () => {
-        await write({ spec: { name, content, output: options.out ? resolve(options.out) : "" } });
+        const out = options.out;
+        const output = out ? (out.startsWith("s3://") ? out : resolve(out)) : "";
+        await write({ spec: { name, content, output, overwrite: options.overwrite === true } });
         for (const f of files) {
           const handle = await open(f.local, "r");
           let sent = 0;

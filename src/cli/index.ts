@@ -3,6 +3,7 @@ import { Command, CommanderError } from "commander";
 import { isLatentFleetError } from "../common/errors.js";
 import { packageVersion } from "../common/package-root.js";
 import { registerCoordinator } from "./commands/coordinator.js";
+import { registerInspect } from "./commands/inspect.js";
 import { registerJobClientCommands } from "./commands/jobs-client.js";
 import { registerRun } from "./commands/run.js";
 import { registerSample } from "./commands/sample.js";
@@ -19,6 +20,7 @@ export async function main(argv: string[]): Promise<number> {
   registerWorker(program);
   registerJobClientCommands(program);
   registerSample(program);
+  registerInspect(program);
   try {
     await program.parseAsync(argv, { from: "node" });
     // A command that finished but did not succeed (a job that ended FAILED, Ctrl-C) set its own code.

@@ -8,6 +8,9 @@
  *   <out>/errors.jsonl             only when rows or samples failed
  *   <out>/.shards/<shard>.jsonl    per-shard metadata, written atomically by the worker before it reports
  *                                  the shard; the coordinator concatenates them in shard order
+ *   <out>/_stats.json              the job's counts and timings, written when it ends
+ * That is the imagefolder format; the webdataset format (tar + Parquet per shard) is in webdataset.ts.
+ * `<out>` is a folder or an `s3://bucket/prefix` (src/common/storage).
  */
 
 export const METADATA_FILE = "metadata.jsonl";

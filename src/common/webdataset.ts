@@ -71,8 +71,11 @@ export interface ShardIndex {
   tar?: { bytes: number; crc32: number };
 }
 
-/** The shard's Parquet file. `tar`: the tar written before it, or none when every sample failed. */
-export function writeShardIndex(records: readonly ShardSampleRecord[], tar: Uint8Array | null): Uint8Array {
+/** The shard's Parquet file. `tar`: the tar written before it (whole or in chunks), or none when every sample failed. */
+export function writeShardIndex(
+  records: readonly ShardSampleRecord[],
+  tar: Uint8Array | readonly Uint8Array[] | null,
+): Uint8Array {
   const col = <K extends keyof ShardSampleRecord>(k: K) => records.map((r) => r[k]);
   const str = (name: keyof ShardSampleRecord) => ({
     name,
@@ -81,9 +84,15 @@ export function writeShardIndex(records: readonly ShardSampleRecord[], tar: Uint
   });
   const kvMetadata = [{ key: META_SAMPLES, value: String(records.length) }];
   if (tar) {
+    let bytes = 0;
+    let crc = 0;
+    for (const chunk of tar instanceof Uint8Array ? [tar] : tar) {
+      bytes += chunk.length;
+      crc = crc32(chunk, crc);
+    }
     kvMetadata.push(
-      { key: META_TAR_BYTES, value: String(tar.length) },
-      { key: META_TAR_CRC32, value: String(crc32(tar) >>> 0) },
+      { key: META_TAR_BYTES, value: String(bytes) },
+      { key: META_TAR_CRC32, value: String(crc >>> 0) },
     );
   }
   const buf = parquetWriteBuffer({
@@ -139,11 +148,14 @@ export async function readShardIndex(data: Uint8Array): Promise<ShardIndex> {
     };
   });
   const expected = Number(kv.get(META_SAMPLES) ?? records.length);
-  if (expected !== records.length) throw new Error(`holds ${records.length} rows, its metadata says ${expected}`);
+  if (expected !== records.length)
+    throw new Error(`holds ${records.length} rows, its metadata says ${expected}`);
   const bytes = kv.get(META_TAR_BYTES);
   const crc = kv.get(META_TAR_CRC32);
   return {
     records,
-    ...(bytes === undefined || crc === undefined ? {} : { tar: { bytes: Number(bytes), crc32: Number(crc) } }),
+    ...(bytes === undefined || crc === undefined
+      ? {}
+      : { tar: { bytes: Number(bytes), crc32: Number(crc) } }),
   };
 }

@@ -10,6 +10,7 @@ import { type MetricsServer, parseListenAddress, startMetricsServer } from "../c
 import { connectJetStream, ensureTopology, type TopologyOptions } from "../common/nats/index.js";
 import { type NatsAuthOptions, redactUrl } from "../common/nats/security.js";
 import { startDeadLetterLoop } from "./dead-letter-loop.js";
+import { FairQueue, type FairQueueOptions } from "./fair-queue.js";
 import { coordinatorService } from "./grpc-service.js";
 import { JobManager, type SubmitRequest } from "./job-manager.js";
 import type { JobSnapshot } from "./job-snapshot.js";
@@ -51,6 +52,11 @@ export interface CoordinatorOptions {
   log?: Logger;
   /** Least time between two WatchJob updates (default 250 ms). */
   watchIntervalMs?: number;
+  /**
+   * Jobs take turns queueing their tasks, a short queue per model (fair-queue.ts; default on). Off: each
+   * job publishes all of its tasks as fast as it can, and jobs run in submission order.
+   */
+  fairShare?: boolean | Omit<FairQueueOptions, "jsm" | "log">;
 }
 
 export interface RunningCoordinator {
@@ -83,7 +89,12 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Runnin
   let grpc: GrpcServerHandle | null = null;
   let manager: JobManager | null = null;
   let metricsServer: MetricsServer | null = null;
+  const fairQueue =
+    opts.fairShare === false
+      ? undefined
+      : new FairQueue({ jsm, log, ...(typeof opts.fairShare === "object" ? opts.fairShare : {}) });
   const shutdown = async () => {
+    fairQueue?.stop();
     await grpc?.stop(2_000);
     for (const loop of loops.splice(0)) await loop.stop();
     await manager?.stop();
@@ -107,6 +118,7 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Runnin
         cursorIntervalMs: opts.cursorIntervalMs ?? 500,
         onTaskPublished: mx && ((model) => mx.taskPublished(model)),
         onJobEnded: mx && ((job) => mx.jobEnded(job)),
+        fairQueue,
       },
       jsm,
       opts.shardSize ?? DEFAULT_SHARD_SIZE,

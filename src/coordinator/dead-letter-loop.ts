@@ -18,7 +18,7 @@ import {
   takeDeadTask,
 } from "../common/nats/index.js";
 import type { Task } from "../common/proto/generated/latentfleet/v1/Task.js";
-import type { Loop } from "./results-loop.js";
+import { type Loop, PULL_EXPIRES_MS } from "./results-loop.js";
 
 const RETRY_DELAY_MS = 5_000;
 
@@ -55,7 +55,7 @@ export async function startDeadLetterLoop(
   onDeadLettered?: (task: Task) => void,
 ): Promise<Loop> {
   const consumer = await deadLetterAdvisories(js);
-  const messages: ConsumerMessages = await consumer.consume({ max_messages: 16 });
+  const messages: ConsumerMessages = await consumer.consume({ max_messages: 16, expires: PULL_EXPIRES_MS });
   const handle = async (m: JsMsg) => {
     let advisory: ReturnType<typeof parseMaxDeliveriesAdvisory>;
     try {

@@ -65,6 +65,11 @@ export class JobFold {
     return shard < this.outcome.length && this.outcome[shard] === OK && this.doneBy[shard] > 0;
   }
 
+  /** The shards folded from a dead-letter report (no worker's result replaced it). */
+  *deadShards(): Generator<number> {
+    for (let s = 0; s < this.outcome.length; s++) if (this.outcome[s] === DEAD) yield s;
+  }
+
   isFolded(shard: number): boolean {
     return shard < this.outcome.length && this.outcome[shard] !== NONE;
   }

@@ -8,6 +8,7 @@
  */
 import { type ServerErrorResponse, type ServiceError, status } from "@grpc/grpc-js";
 import { isLatentFleetError, LatentFleetError } from "../common/errors.js";
+import { type BadRequest, badRequestMessage, isBadRequest } from "../common/grpc/request-check.js";
 import { errorMessage, type Logger } from "../common/log.js";
 import type { CoordinatorHandlers } from "../common/proto/generated/latentfleet/v1/Coordinator.js";
 import type { JobSpecFile } from "../common/proto/generated/latentfleet/v1/JobSpecFile.js";
@@ -93,7 +94,8 @@ export function coordinatorService(manager: JobManager, opts: CoordinatorService
         let specFile: JobSpecFile | null = null;
         let spool: UploadSpool | null = null;
         try {
-          for await (const chunk of call as AsyncIterable<SubmitJobChunk>) {
+          for await (const chunk of call as AsyncIterable<SubmitJobChunk | BadRequest>) {
+            if (isBadRequest(chunk)) throw invalid(badRequestMessage(chunk));
             if (chunk.part === "spec" && chunk.spec) {
               if (specFile) throw invalid("the spec was sent twice; send it once, first");
               specFile = chunk.spec;
@@ -111,6 +113,7 @@ export function coordinatorService(manager: JobManager, opts: CoordinatorService
           const jobId = await manager.submit({
             spec,
             ...(specFile.output ? { output: specFile.output } : {}),
+            ...(specFile.overwrite ? { overwrite: true } : {}),
             ...(spool ? { files: spool } : {}),
           });
           return { job_id: jobId };

@@ -16,6 +16,9 @@ export interface JobSnapshot {
   shardsTotal: number | null;
   shardsPublished: number;
   shardsDone: number;
+  /** Shards (and samples) kept from an earlier run into the same output. */
+  shardsReused: number;
+  samplesReused: number;
   rowsRejected: number;
   imagesPerSecond: number;
   /** Seconds; -1 while unknown. */
@@ -38,6 +41,8 @@ export function snapshotFromRecord(r: CoordinatorJobRecord): JobSnapshot {
     shardsTotal: r.shards_total ?? null,
     shardsPublished: r.shards_total ?? 0,
     shardsDone: r.shards_done ?? 0,
+    shardsReused: r.shards_reused ?? 0,
+    samplesReused: r.samples_reused ?? 0,
     rowsRejected: r.rows_rejected ?? 0,
     imagesPerSecond: 0,
     etaSeconds: r.finished_at_ms === undefined ? -1 : 0,
@@ -65,6 +70,8 @@ export function toProtoJob(s: JobSnapshot): Job__Input {
     created_at_ms: s.createdAtMs,
     finished_at_ms: s.finishedAtMs ?? 0,
     error: s.error,
+    shards_reused: s.shardsReused,
+    samples_reused: s.samplesReused,
   };
 }
 
@@ -77,6 +84,7 @@ export function snapshotsDiffer(a: JobSnapshot, b: JobSnapshot): boolean {
     a.samplesFailed !== b.samplesFailed ||
     a.shardsPublished !== b.shardsPublished ||
     a.shardsDone !== b.shardsDone ||
+    a.shardsReused !== b.shardsReused ||
     a.rowsRejected !== b.rowsRejected ||
     a.error !== b.error
   );

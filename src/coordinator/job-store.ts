@@ -16,8 +16,12 @@ export interface CoordinatorJobRecord extends JobRecord {
   shard_size: number;
   /** First LF_RESULTS sequence that can hold a result of this job (the stream's last sequence + 1 at submit). */
   results_from_seq: number;
+  /** Remove an earlier run's outputs before publishing, instead of reusing its complete shards. */
+  overwrite?: boolean;
   /** Final counts, written with the final state (live counts are kept in memory and folded from LF_RESULTS). */
   samples_done?: number;
+  shards_reused?: number;
+  samples_reused?: number;
   samples_failed?: number;
   rows_rejected?: number;
   shards_done?: number;

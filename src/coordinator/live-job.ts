@@ -4,19 +4,28 @@
  * the KV record with CAS; counts live in memory (a restarted coordinator folds them again from LF_RESULTS)
  * and go to the record with the final state.
  */
+
+import { rm, stat } from "node:fs/promises";
 import type { JetStreamClient } from "@nats-io/jetstream";
-import type { ErrorRow, JobStateName } from "../common/job-contract.js";
+import { ERRORS_FILE, type ErrorRow, type JobStateName } from "../common/job-contract.js";
 import { errorMessage, type Logger } from "../common/log.js";
 import type { TaskResult } from "../common/proto/generated/latentfleet/v1/TaskResult.js";
+import { describeKey, type ObjectStorage, openStorage } from "../common/storage/index.js";
+import { STATS_FILE, shardOfName } from "../common/webdataset.js";
+import { removeDeadShardOutputs } from "./dead-shards.js";
 import { ErrorsFile } from "./errors-file.js";
+import type { FairQueue } from "./fair-queue.js";
 import { JobFold } from "./fold.js";
-import { type JobInput, loadJobSpec, removeJobInput, whereIndexFile } from "./job-input.js";
+import { type JobInput, loadJobSpec, localWorkDir, removeJobInput, whereIndexFile } from "./job-input.js";
 import type { JobSnapshot } from "./job-snapshot.js";
+import { JobStats } from "./job-stats.js";
 import { type CoordinatorJobRecord, isFinalState, type JobStore, StaleRevisionError } from "./job-store.js";
 import type { JobSpec } from "./manifest/index.js";
 import { writeMetadata } from "./metadata-writer.js";
+import { removeRunOutputs } from "./output-files.js";
 import { ProgressMeter } from "./progress.js";
 import { type PublishOutcome, publishJob } from "./publisher.js";
+import { CompletedShards } from "./reuse.js";
 import { overlayAccess, resolveUploads } from "./uploads.js";
 import { WhereIndex } from "./where-index.js";
 
@@ -31,6 +40,8 @@ export interface JobRuntime {
   onTaskPublished?: (model: string) => void;
   /** Told of each job that reached a final state here (metrics). */
   onJobEnded?: (job: JobSnapshot) => void;
+  /** Turns at publishing shared with the other jobs (fair-queue.ts); each job publishes at will without. */
+  fairQueue?: FairQueue;
 }
 
 type Listener = () => void;
@@ -39,6 +50,9 @@ export class LiveJob {
   readonly jobId: string;
   private record: CoordinatorJobRecord;
   private readonly fold = new JobFold();
+  private readonly stats = new JobStats();
+  /** Where the outputs go: the output folder, or its S3 bucket and prefix. */
+  private readonly storage: ObjectStorage;
   private readonly meter = new ProgressMeter();
   private readonly errors: ErrorsFile;
   private readonly where: WhereIndex;
@@ -64,7 +78,9 @@ export class LiveJob {
     this.jobId = record.job_id;
     this.record = record;
     this.log = rt.log.child({ job: record.job_id });
-    this.errors = new ErrorsFile(record.output);
+    this.storage = openStorage(record.output);
+    // For an S3 output, errors.jsonl grows in the local work folder and is uploaded when the job ends.
+    this.errors = new ErrorsFile(localWorkDir(record.output));
     this.where = new WhereIndex(whereIndexFile(record.output));
   }
 
@@ -94,6 +110,7 @@ export class LiveJob {
     await this.errors.reset();
     const spec = given ?? (await loadJobSpec({ ...input, outputOverride: this.record.output }));
     const access = overlayAccess(resolveUploads(input.specName, input.uploads));
+    const reuse = await this.prepareOutput();
     if (this.record.state === "PENDING") await this.setState("PUBLISHING");
     this.outcome = await publishJob({
       js: this.rt.js,
@@ -114,6 +131,8 @@ export class LiveJob {
       windowSize: this.rt.windowSize,
       cursorIntervalMs: this.rt.cursorIntervalMs,
       onPublished: () => this.rt.onTaskPublished?.(this.record.model),
+      beforePublish: this.rt.fairQueue && this.takeTurn(this.rt.fairQueue),
+      reuse,
       onProgress: (p) => {
         this.shardsPublished = p.shardsPublished;
         this.rowsRejected = p.rowsRejected;
@@ -128,6 +147,13 @@ export class LiveJob {
       shards: shardsTotal,
       rows_rejected: this.rowsRejected,
     });
+    if (reuse && reuse.found > 0) {
+      const { shardsReused, shardsPublished } = this.outcome;
+      this.log.info(`re-run: ${shardsReused} shards complete, skipped; ${shardsPublished} regenerated`, {
+        shards_reused: shardsReused,
+        shards_regenerated: shardsPublished,
+      });
+    }
     await this.updateRecord((r) =>
       isFinalState(r.state)
         ? null
@@ -136,11 +162,33 @@ export class LiveJob {
     this.maybeFinish();
   }
 
+  /**
+   * Before the first publish: `overwrite` removes an earlier run's outputs; otherwise the shards an
+   * earlier run completed are found, to be reused. (A resumed job neither removes nor rescans what this
+   * job wrote: the shards below its cursor are not published again anyway.)
+   */
+  private async prepareOutput(): Promise<CompletedShards | undefined> {
+    if (this.record.overwrite) {
+      if (this.record.state !== "PENDING") return undefined;
+      const removed = await removeRunOutputs(this.storage);
+      if (removed > 0)
+        this.log.info("overwrite: removed the outputs of an earlier run", { objects: removed });
+      return undefined;
+    }
+    return CompletedShards.scan(this.storage, this.record.output_format, this.record.model);
+  }
+
+  /** Waits for this job's turn to queue a task (FairQueue), until the job is cancelled or stopped. */
+  private takeTurn(queue: FairQueue): () => Promise<void> {
+    return () => queue.turn(this.record.model, this.jobId, this.abort.signal);
+  }
+
   /** Folds one result of this job (results come in stream order). */
   async applyResult(result: TaskResult): Promise<void> {
     if (isFinalState(this.record.state) || this.finishing || this.stopped) return;
     const folded = this.fold.apply(result);
     if (!folded.counted) return;
+    this.stats.record(result, folded);
     this.meter.record(folded.newlyDone);
     const shard = Number(result.shard);
     const rows: ErrorRow[] = [];
@@ -179,6 +227,7 @@ export class LiveJob {
     await this.finishing?.catch(() => undefined);
     await this.where.close();
     await this.errors.close().catch(() => undefined);
+    this.storage.close();
   }
 
   subscribe(listener: Listener): () => void {
@@ -202,6 +251,8 @@ export class LiveJob {
       shardsTotal: this.outcome?.shardsTotal ?? r.shards_total ?? null,
       shardsPublished: this.shardsPublished,
       shardsDone: this.fold.shardsFolded,
+      shardsReused: this.stats.shardsReused,
+      samplesReused: this.stats.samplesReused,
       rowsRejected: this.rowsRejected,
       imagesPerSecond: final ? 0 : this.meter.rate(),
       etaSeconds: final ? 0 : this.meter.eta(remaining),
@@ -222,12 +273,17 @@ export class LiveJob {
   }
 
   private async finish(o: PublishOutcome): Promise<void> {
-    const out = this.record.output;
-    const meta = await writeMetadata(out, o.shardsTotal, (s) => this.fold.hasImages(s));
+    const format = this.record.output_format;
+    const dead = await removeDeadShardOutputs(this.storage, format, this.fold.deadShards());
+    if (dead > 0) this.log.info("removed what dead-lettered shards had written", { objects: dead });
+    const missing = await this.checkShardFiles(o.shardsTotal);
     if (this.retracted.size > 0) {
       await this.errors.rewrite((row) => row.id !== undefined && this.retracted.has(row.id), this.reappend);
     }
     await this.errors.flush();
+    if (this.storage.kind !== "local" && (await stat(this.errors.path).catch(() => null))) {
+      await this.storage.putFile(ERRORS_FILE, this.errors.path);
+    }
     const f = this.fold;
     const problems: string[] = [];
     if (o.error) problems.push(o.error);
@@ -235,15 +291,42 @@ export class LiveJob {
     if (o.rowsRejected > 0) {
       problems.push(`${o.rowsRejected} manifest row${o.rowsRejected === 1 ? " was" : "s were"} rejected`);
     }
-    if (meta.missing.length > 0) {
-      problems.push(`the shard metadata of shard(s) ${meta.missing.slice(0, 10).join(", ")} is missing`);
+    if (missing.length > 0) {
+      problems.push(`the shard metadata of shard(s) ${missing.slice(0, 10).join(", ")} is missing`);
     }
-    if (meta.rows !== f.samplesDone) {
-      this.log.warn("metadata rows differ from samples done", { rows: meta.rows, done: f.samplesDone });
-    }
-    const seeErrors = f.samplesFailed > 0 || o.rowsRejected > 0 ? `; see ${this.errors.path}` : "";
+    const errorsAt = describeKey(this.storage, ERRORS_FILE);
+    const seeErrors = f.samplesFailed > 0 || o.rowsRejected > 0 ? `; see ${errorsAt}` : "";
     const error = problems.length > 0 ? `${problems.join("; ")}${seeErrors}` : undefined;
-    await this.end(error === undefined ? "SUCCEEDED" : "FAILED", error);
+    const state: JobStateName = error === undefined ? "SUCCEEDED" : "FAILED";
+    const stats = this.stats.toFile({ ...this.snapshot(), state }, this.record.output_format, Date.now());
+    await this.storage.put(STATS_FILE, Buffer.from(`${JSON.stringify(stats, null, 2)}\n`, "utf8"));
+    await this.end(state, error);
+  }
+
+  /**
+   * The per-format end of a job: imagefolder writes metadata.jsonl from the shard files; webdataset checks
+   * that each shard with images has its Parquet file. Returns the shards whose files are missing.
+   */
+  private async checkShardFiles(shards: number): Promise<number[]> {
+    const withImages = (s: number) => this.fold.hasImages(s);
+    if (this.record.output_format !== "webdataset") {
+      const meta = await writeMetadata(this.storage, localWorkDir(this.record.output), shards, withImages);
+      if (meta.rows !== this.fold.samplesDone) {
+        this.log.warn("metadata rows differ from samples done", {
+          rows: meta.rows,
+          done: this.fold.samplesDone,
+        });
+      }
+      return meta.missing;
+    }
+    const present = new Set<number>();
+    for (const obj of await this.storage.list("", { recursive: false })) {
+      const s = shardOfName(obj.key, "parquet");
+      if (s !== undefined) present.add(s);
+    }
+    const missing: number[] = [];
+    for (let s = 0; s < shards; s++) if (withImages(s) && !present.has(s)) missing.push(s);
+    return missing;
   }
 
   /** Writes a final state with the counts (unless another final state got there first), then cleans up. */
@@ -263,6 +346,8 @@ export class LiveJob {
               samples_done: snap.samplesDone,
               samples_failed: snap.samplesFailed,
               shards_done: snap.shardsDone,
+              shards_reused: snap.shardsReused,
+              samples_reused: snap.samplesReused,
               rows_rejected: snap.rowsRejected,
               ...(error === undefined ? {} : { error }),
             },
@@ -282,6 +367,11 @@ export class LiveJob {
     await removeJobInput(this.record.output).catch((err: unknown) =>
       this.log.warn("cannot remove the job's input folder", { err }),
     );
+    if (this.storage.kind !== "local") {
+      // errors.jsonl went to the bucket with the rest: the local work folder has served its purpose.
+      await rm(localWorkDir(this.record.output), { recursive: true, force: true }).catch(() => undefined);
+    }
+    this.storage.close();
     this.notify();
     this.detach();
   }

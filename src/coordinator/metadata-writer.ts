@@ -1,13 +1,16 @@
 /**
  * `<out>/metadata.jsonl`: the per-shard files the workers wrote (`.shards/<shard>.jsonl`, each in sample
- * order) concatenated in shard order, so the lines come in manifest order. Written to a temporary file and
- * renamed, so a reader (or a coordinator that crashes half-way and does it again) never sees half a file.
+ * order) concatenated in shard order, so the lines come in manifest order. Written to a temporary file in
+ * the job's local work folder, then put whole into the output storage (renamed into place for a folder,
+ * uploaded for S3), so a reader (or a coordinator that crashes half-way and does it again) never sees half
+ * a file.
  */
 import { createWriteStream } from "node:fs";
-import { readdir, readFile, rename, rm } from "node:fs/promises";
+import { mkdir, readdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { LatentFleetError } from "../common/errors.js";
 import { METADATA_FILE, shardMetadataFile } from "../common/job-contract.js";
+import type { ObjectStorage } from "../common/storage/index.js";
 
 export interface MetadataSummary {
   rows: number;
@@ -15,17 +18,21 @@ export interface MetadataSummary {
   missing: number[];
 }
 
-/** `shards`: how many shards the job has; `include(s)`: whether shard s's file belongs in the output. */
+/**
+ * `shards`: how many shards the job has; `include(s)`: whether shard s's file belongs in the output;
+ * `workDir`: a local folder for the temporary file (the output folder itself for a folder output).
+ */
 export async function writeMetadata(
-  outputDir: string,
+  storage: ObjectStorage,
+  workDir: string,
   shards: number,
   include: (shard: number) => boolean,
 ): Promise<MetadataSummary> {
-  const path = join(outputDir, METADATA_FILE);
-  const tmp = `${path}.tmp-${process.pid}`;
+  await mkdir(workDir, { recursive: true });
+  const tmp = join(workDir, `${METADATA_FILE}.tmp-${process.pid}`);
   // What a coordinator killed half-way through an earlier attempt left behind.
-  for (const name of await readdir(outputDir).catch(() => [] as string[])) {
-    if (name.startsWith(`${METADATA_FILE}.tmp-`)) await rm(join(outputDir, name), { force: true });
+  for (const name of await readdir(workDir).catch(() => [] as string[])) {
+    if (name.startsWith(`${METADATA_FILE}.tmp-`)) await rm(join(workDir, name), { force: true });
   }
   const out = createWriteStream(tmp);
   const failed = new Promise<never>((_, reject) => out.once("error", reject));
@@ -35,11 +42,8 @@ export async function writeMetadata(
   try {
     for (let s = 0; s < shards; s++) {
       if (!include(s)) continue;
-      let data: Buffer;
-      try {
-        data = await readFile(join(outputDir, shardMetadataFile(s)));
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
+      const data = await storage.get(shardMetadataFile(s));
+      if (data === null) {
         missing.push(s);
         continue;
       }
@@ -51,11 +55,12 @@ export async function writeMetadata(
       if (!ok) await Promise.race([new Promise<void>((r) => out.once("drain", () => r())), failed]);
     }
     await Promise.race([new Promise<void>((r) => out.end(() => r())), failed]);
-    await rename(tmp, path);
+    await storage.putFile(METADATA_FILE, tmp, { move: true });
   } catch (err) {
     out.destroy();
     await rm(tmp, { force: true });
-    throw new LatentFleetError("OUTPUT_FAILED", `cannot write ${path}: ${(err as Error).message}`, {
+    const where = `${storage.location}/${METADATA_FILE}`;
+    throw new LatentFleetError("OUTPUT_FAILED", `cannot write ${where}: ${(err as Error).message}`, {
       cause: err,
     });
   }

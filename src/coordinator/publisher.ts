@@ -3,6 +3,10 @@
  * errors.jsonl and each shard's sources to the where-index, publishes the shards as tasks with bounded
  * in-flight, and records its progress in the KV cursor.
  *
+ * Re-runs: with `reuse`, a shard an earlier run into the same output completed (reuse.ts) is not published;
+ * a result marked `reused` goes to LF_RESULTS in its place (through the same window, so the cursor moves on
+ * as for a task), and the job folds it like any other: a restarted coordinator replays it too.
+ *
  * Resume: the manifest is always expanded from its start (expansion and cuts are deterministic), shards
  * below the cursor's next_shard are skipped (their row errors and sources are written again, since a
  * restarted job rewrites those files), and the rest are published. The cursor lags the stream by up to
@@ -13,11 +17,13 @@ import type { JetStreamClient } from "@nats-io/jetstream";
 import { isLatentFleetError, LatentFleetError } from "../common/errors.js";
 import type { ErrorRow } from "../common/job-contract.js";
 import type { Logger } from "../common/log.js";
-import { publishTask } from "../common/nats/index.js";
+import { publishResult, publishTask } from "../common/nats/index.js";
+import type { TaskResult__Input } from "../common/proto/generated/latentfleet/v1/TaskResult.js";
 import type { ErrorsFile } from "./errors-file.js";
 import type { JobCursor, JobStore } from "./job-store.js";
 import { expandSpecBatches, type JobSpec, type SourceAccess } from "./manifest/index.js";
 import { PublishWindow } from "./publish-window.js";
+import type { CompletedShards } from "./reuse.js";
 import { type Shard, Sharder, type TaskContext, toTask } from "./sharder.js";
 import type { WhereIndex } from "./where-index.js";
 
@@ -31,6 +37,9 @@ export interface PublishProgress {
 
 export interface PublishOutcome {
   shardsTotal: number;
+  /** Shards of this publishing pass kept from an earlier run, and those sent to workers. */
+  shardsReused: number;
+  shardsPublished: number;
   samplesTotal: number;
   rowsRejected: number;
   /** Why expansion stopped before the manifest's end (the shards before it are published). */
@@ -55,6 +64,10 @@ export interface PublisherOptions {
   onProgress?: (p: PublishProgress) => void;
   /** Called once per task the stream stored (not for a republished duplicate). */
   onPublished?: () => void;
+  /** Awaited before each task is published (the job's turn, see fair-queue.ts). */
+  beforePublish?: () => Promise<void>;
+  /** Shards an earlier run completed; those that verify are reused instead of published. */
+  reuse?: CompletedShards;
 }
 
 /** The manifest no longer expands to what was published before the restart. */
@@ -83,6 +96,8 @@ export async function publishJob(o: PublisherOptions): Promise<PublishOutcome> {
   let lastWrite = Date.now();
   let samples = 0;
   let rowsRejected = 0;
+  let reused = 0;
+  let published = 0;
   let error: string | undefined;
   if (saved) {
     o.log.info("resuming job", {
@@ -127,12 +142,24 @@ export async function publishJob(o: PublisherOptions): Promise<PublishOutcome> {
       throw new ManifestChangedError(`it now has more than the ${resume.next_shard} shards published`);
     }
     ends.set(shard.shard, shard.firstIndex + shard.samples.length);
-    const task = toTask(o.task, shard);
-    await window.push(shard.shard, async () => {
-      const ack = await publishTask(o.js, task);
-      if (!ack.duplicate) o.onPublished?.();
-      return ack;
-    });
+    const verdict = o.reuse ? await o.reuse.check(shard) : undefined;
+    if (verdict?.reusable) {
+      reused++;
+      const result = reusedResult(jobId, shard, verdict.fileNames);
+      await window.push(shard.shard, () => publishResult(o.js, result));
+    } else {
+      if (verdict && verdict.why !== "no outputs") {
+        o.log.info("shard regenerated", { job: jobId, shard: shard.shard, why: verdict.why });
+      }
+      await o.beforePublish?.();
+      published++;
+      const task = toTask(o.task, shard);
+      await window.push(shard.shard, async () => {
+        const ack = await publishTask(o.js, task);
+        if (!ack.duplicate) o.onPublished?.();
+        return ack;
+      });
+    }
     await maybeWriteCursor();
   };
 
@@ -192,6 +219,34 @@ export async function publishJob(o: PublisherOptions): Promise<PublishOutcome> {
     progress();
     if (window.duplicates > 0)
       o.log.info("republished shards dropped as duplicates", { job: jobId, shards: window.duplicates });
-    return { shardsTotal, samplesTotal: samples, rowsRejected, ...(error === undefined ? {} : { error }) };
+    return {
+      shardsTotal,
+      shardsReused: reused,
+      shardsPublished: published,
+      samplesTotal: samples,
+      rowsRejected,
+      ...(error === undefined ? {} : { error }),
+    };
   }
+}
+
+/** The result that stands for a shard kept from an earlier run: every sample done, no worker. */
+function reusedResult(jobId: string, shard: Shard, fileNames: string[]): TaskResult__Input {
+  return {
+    job_id: jobId,
+    shard: shard.shard,
+    worker_id: "",
+    samples: shard.samples.map((s, i) => ({
+      sample_id: s.sample_id,
+      index: s.index,
+      ok: true,
+      file_name: fileNames[i] ?? "",
+      error: "",
+      error_code: "",
+    })),
+    delivery: 0,
+    seconds: 0,
+    dead_lettered: false,
+    reused: true,
+  };
 }

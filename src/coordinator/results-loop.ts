@@ -7,6 +7,13 @@ import type { Logger } from "../common/log.js";
 import { decodeTaskResult, replayResults } from "../common/nats/index.js";
 import type { TaskResult } from "../common/proto/generated/latentfleet/v1/TaskResult.js";
 
+/**
+ * How long each pull request of the loops lasts; the server sends heartbeats every half of it. After a
+ * nats-server restart the consumer is only recreated once two heartbeats were missed, so with the client's
+ * default (30 s) results would stop being folded for about a minute after a few seconds of NATS outage.
+ */
+export const PULL_EXPIRES_MS = 5_000;
+
 export interface Loop {
   stop(): Promise<void>;
 }
@@ -18,7 +25,7 @@ export async function startResultsLoop(
   log: Logger,
 ): Promise<Loop> {
   const consumer = await replayResults(js, { fromSeq });
-  const messages: ConsumerMessages = await consumer.consume();
+  const messages: ConsumerMessages = await consumer.consume({ expires: PULL_EXPIRES_MS });
   const done = (async () => {
     for await (const m of messages) {
       let result: TaskResult;

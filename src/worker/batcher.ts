@@ -406,9 +406,17 @@ export class Batcher {
     if (job.onSample) {
       try {
         const r = job.onSample(index, outcome);
-        if (r) job.callbacks.push(r);
+        if (r) {
+          // settleIfDone looks at it once every sample is done. A rejection before that (an image that
+          // cannot be written while the task's next batch still runs) must not be an unhandled rejection
+          // meanwhile: Node would end the whole worker process for it.
+          r.catch(() => undefined);
+          job.callbacks.push(r);
+        }
       } catch (err) {
-        job.callbacks.push(Promise.reject(err));
+        const rejected = Promise.reject(err);
+        rejected.catch(() => undefined);
+        job.callbacks.push(rejected);
       }
     }
     if (job.remaining === 0) this.settleIfDone(job);

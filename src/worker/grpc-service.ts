@@ -67,6 +67,8 @@ export function grpcStatusOf(code: string): status {
 /** The requests of a Generate call, or an INVALID_ARGUMENT error. */
 export function generateRequests(req: GenerateRequest, model: WorkerServiceDeps["model"]): SampleRequest[] {
   const count = req.count === 0 ? 1 : req.count;
+  // As in a job's manifest: an empty prompt is a missing field (or one of the wrong type), not a request.
+  if (req.prompt.trim() === "") throw grpcError(status.INVALID_ARGUMENT, "prompt is missing or empty");
   if (count > MAX_GENERATE_COUNT) {
     throw grpcError(status.INVALID_ARGUMENT, `count must be at most ${MAX_GENERATE_COUNT}, got ${count}`);
   }

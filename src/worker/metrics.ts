@@ -39,7 +39,7 @@ const SAMPLE_FAILURE_REASONS: readonly ErrorCode[] = [
   "MODEL_MISMATCH",
   "PAYLOAD_INVALID",
 ];
-const TASK_OUTCOMES: readonly TaskOutcome[] = ["acked", "retried", "terminated", "released"];
+const TASK_OUTCOMES: readonly TaskOutcome[] = ["acked", "retried", "terminated", "released", "lapsed"];
 
 /** From half a millisecond (tokenizing a cached prompt) to minutes (a large batch on a CPU). */
 const DURATION_BUCKETS = [
@@ -164,7 +164,7 @@ export class WorkerMetrics implements TaskEvents {
     });
     this.tasksFinished = new Counter({
       name: "latent_fleet_tasks_finished_total",
-      help: "Tasks that left this worker, by outcome: acked, retried (given back with a delay), terminated, released.",
+      help: "Tasks that left this worker, by outcome: acked, retried (given back with a delay), terminated, released, lapsed (its delivery may have passed to another worker).",
       labelNames: ["outcome"],
       registers,
     });

@@ -56,8 +56,19 @@ export class PngPool {
     this.level = opts.level ?? DEFAULT_PNG_LEVEL;
   }
 
-  encode(rgb: Uint8Array, width: number, height: number): Promise<EncodedPng> {
-    if (this.closed) return Promise.reject(new LatentFleetError("OUTPUT_FAILED", "the PNG encoder is closed"));
+  /**
+   * Encodes on a pool thread. With `transfer`, an image that owns its whole buffer (as the engine hands
+   * them over) is moved to the thread rather than copied, and is empty here afterwards: copying a large
+   * image costs the main thread more than handing it over.
+   */
+  encode(
+    rgb: Uint8Array,
+    width: number,
+    height: number,
+    opts: { transfer?: boolean } = {},
+  ): Promise<EncodedPng> {
+    if (this.closed)
+      return Promise.reject(new LatentFleetError("OUTPUT_FAILED", "the PNG encoder is closed"));
     if (this.threads === 0) {
       try {
         const t0 = performance.now();
@@ -72,16 +83,20 @@ export class PngPool {
     return new Promise<EncodedPng>((resolve, reject) => {
       slot.pending.set(id, { resolve, reject });
       slot.thread.ref();
-      // Copied, not transferred: the caller's image may share its buffer with the rest of a batch.
       const msg: PngRequest = { id, rgb, width, height, level: this.level };
-      slot.thread.postMessage(msg);
+      const own = rgb.byteOffset === 0 && rgb.byteLength === rgb.buffer.byteLength;
+      // Otherwise copied: the image may share its buffer with others (a batch's).
+      if (opts.transfer && own && rgb.buffer instanceof ArrayBuffer)
+        slot.thread.postMessage(msg, [rgb.buffer]);
+      else slot.thread.postMessage(msg);
     });
   }
 
   async close(): Promise<void> {
     this.closed = true;
     const slots = this.slots.splice(0);
-    for (const s of slots) this.failSlot(s, new LatentFleetError("OUTPUT_FAILED", "the PNG encoder is closed"));
+    for (const s of slots)
+      this.failSlot(s, new LatentFleetError("OUTPUT_FAILED", "the PNG encoder is closed"));
     await Promise.all(slots.map((s) => s.thread.terminate()));
   }
 
@@ -102,7 +117,8 @@ export class PngPool {
       if (!p) return;
       slot.pending.delete(msg.id);
       if (slot.pending.size === 0) thread.unref();
-      if ("error" in msg) p.reject(new LatentFleetError("OUTPUT_FAILED", `PNG encoding failed: ${msg.error}`));
+      if ("error" in msg)
+        p.reject(new LatentFleetError("OUTPUT_FAILED", `PNG encoding failed: ${msg.error}`));
       else {
         const { png } = msg;
         p.resolve({ png: Buffer.from(png.buffer, png.byteOffset, png.byteLength), seconds: msg.seconds });

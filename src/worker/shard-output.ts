@@ -3,8 +3,9 @@
  * then what completes the shard. The formats (imagefolder-output.ts, webdataset-output.ts) write through
  * an ObjectStorage, so a folder and an S3 prefix take the same path.
  */
-import type { ObjectStorage } from "../common/storage/index.js";
+
 import type { Task } from "../common/proto/generated/latentfleet/v1/Task.js";
+import type { ObjectStorage } from "../common/storage/index.js";
 import type { EngineImage, SampleOutcome } from "./batcher.js";
 import type { SampleRequest } from "./engine/sample-request.js";
 import type { EncodedPng } from "./png-pool.js";
@@ -30,5 +31,9 @@ export interface ShardOutput {
    */
   sample(i: number, outcome: SampleOutcome, request: SampleRequest | undefined): Promise<string>;
   /** Every sample is done: writes what makes the shard complete. */
-  finish(requests: (SampleRequest | undefined)[], outcomes: SampleOutcome[], fileNames: string[]): Promise<void>;
+  finish(
+    requests: (SampleRequest | undefined)[],
+    outcomes: SampleOutcome[],
+    fileNames: string[],
+  ): Promise<void>;
 }

@@ -1,43 +1,35 @@
 /**
- * The image sink: writes a task's images and its shard metadata under the job's output folder, in the
- * layout of src/common/job-contract.ts.
+ * The image sink: opens the writer of each task delivery (shard-output.ts) for the task's output location
+ * (a folder or `s3://bucket/prefix`, storages opened once and kept) and format (imagefolder or webdataset),
+ * and owns the pool of PNG encoder threads they share.
  *
- * Every file is written atomically (`<file>.tmp-<pid>-<rand>`, fsync, rename) with a deterministic name,
- * so a reader never sees half a file and a redelivered shard rewrites the same files with the same bytes.
- * The shard metadata file is written last, once all of the task's images are in place: its presence
- * means the shard is complete.
- *
- * PNG encoding runs on this (the main) thread with pngjs's synchronous encoder: the engine runs in its own
- * thread and hands back RGB, and a 64x64 image encodes in well under a millisecond. Large images (512x512
- * and up take tens of milliseconds each) should move to a small pool of encoder threads so that NATS
- * in-progress acks and gRPC calls are never held up behind a batch of encodes.
+ * Every output is written atomically with a deterministic name, so a reader never sees half a file and a
+ * redelivered shard rewrites the same outputs. PNG encoding runs on the pool's threads (png-pool.ts), never
+ * on the main thread, so NATS in-progress acks and gRPC calls are not held up behind a batch of encodes.
  */
-import { randomBytes } from "node:crypto";
-import { mkdir, open, readdir, rename, rm } from "node:fs/promises";
-import { dirname, join, resolve } from "node:path";
-import { performance } from "node:perf_hooks";
 import { LatentFleetError } from "../common/errors.js";
-import {
-  imageFileName,
-  type MetadataRow,
-  SHARDS_DIR,
-  shardLabel,
-  shardMetadataFile,
-} from "../common/job-contract.js";
-import { errorMessage } from "../common/log.js";
-import type { EngineImage } from "./batcher.js";
-import { encodePng } from "./engine/png.js";
+import type { Task } from "../common/proto/generated/latentfleet/v1/Task.js";
+import { type S3Settings, StorageCache, TMP_MARK } from "../common/storage/index.js";
+import { ImagefolderOutput } from "./imagefolder-output.js";
+import { PngPool } from "./png-pool.js";
+import type { OutputContext, ShardOutput, SinkStage } from "./shard-output.js";
+import { WebdatasetOutput } from "./webdataset-output.js";
+
+export type { ShardOutput, SinkStage } from "./shard-output.js";
 
 export interface SinkOptions {
   /** fsync files (and their folders) before a task is reported; default true. */
   durable?: boolean;
   /** Told how long each image took to encode and to write (metrics). */
   onStage?: (stage: SinkStage, seconds: number) => void;
+  /** PNG encoder threads (default: half the cores, 2 to 4; 0: encode on this thread). */
+  pngThreads?: number;
+  /** zlib level of the PNGs (default 1). */
+  pngLevel?: number;
+  /** S3 settings for s3:// outputs (default: from the environment). */
+  s3?: S3Settings;
 }
 
-export type SinkStage = "png_encode" | "write";
-
-const TMP_MARK = ".tmp-";
 const MAX_SAMPLE_ID_LENGTH = 200;
 
 /** A sample id becomes a file name: it must be one plain path segment. */
@@ -59,106 +51,33 @@ export function checkSampleId(sampleId: string): void {
 }
 
 export class ImageSink {
-  private readonly durable: boolean;
   private readonly onStage: SinkOptions["onStage"];
+  private readonly storages: StorageCache;
+  private readonly pool: PngPool;
 
   constructor(opts: SinkOptions = {}) {
-    this.durable = opts.durable ?? true;
     this.onStage = opts.onStage;
+    this.storages = new StorageCache({ durable: opts.durable ?? true, s3: opts.s3 });
+    this.pool = new PngPool({ threads: opts.pngThreads, level: opts.pngLevel });
   }
 
-  /**
-   * Removes what an earlier, interrupted delivery of the shard may have left: temporary files (a worker
-   * killed between write and rename). Call it before a redelivered shard starts.
-   */
-  async removeLeftovers(outputDir: string, shard: number): Promise<void> {
-    const root = resolve(outputDir);
-    const imagesDir = dirname(join(root, imageFileName(shard, "x")));
-    await removeTmpFiles(imagesDir, () => true);
-    const label = shardLabel(shard);
-    await removeTmpFiles(join(root, SHARDS_DIR), (name) => name.startsWith(`${label}.jsonl${TMP_MARK}`));
+  /** The writer of one delivery of `task`, in the task's output format and location. */
+  open(task: Task, modelName: string): ShardOutput {
+    const ctx: OutputContext = {
+      storage: this.storages.get(task.output_dir === "" ? "." : task.output_dir),
+      task,
+      shard: Number(task.shard),
+      modelName,
+      // The engine's images are the sink's once done: moved to the encoder thread, not copied.
+      encode: (image) => this.pool.encode(image.rgb, image.width, image.height, { transfer: true }),
+      onStage: this.onStage,
+    };
+    return task.output_format === "webdataset" ? new WebdatasetOutput(ctx) : new ImagefolderOutput(ctx);
   }
 
-  /** Encodes and writes one image; returns its file name relative to the output folder. */
-  async writeImage(outputDir: string, shard: number, sampleId: string, image: EngineImage): Promise<string> {
-    checkSampleId(sampleId);
-    const fileName = imageFileName(shard, sampleId);
-    const t0 = performance.now();
-    const png = encodePng(image.rgb, image.width, image.height);
-    const t1 = performance.now();
-    await this.writeFileAtomic(join(resolve(outputDir), fileName), png);
-    this.onStage?.("png_encode", (t1 - t0) / 1000);
-    this.onStage?.("write", (performance.now() - t1) / 1000);
-    return fileName;
-  }
-
-  /** Removes the image of a sample that failed this time (a previous delivery may have written it). */
-  async removeImage(outputDir: string, shard: number, sampleId: string): Promise<void> {
-    checkSampleId(sampleId);
-    await rm(join(resolve(outputDir), imageFileName(shard, sampleId)), { force: true }).catch(
-      () => undefined,
-    );
-  }
-
-  /**
-   * Writes `.shards/<shard>.jsonl`, one row per line in the order given, after making the shard's image
-   * folder durable; returns its file name relative to the output folder.
-   */
-  async writeShardMetadata(outputDir: string, shard: number, rows: readonly MetadataRow[]): Promise<string> {
-    const root = resolve(outputDir);
-    const fileName = shardMetadataFile(shard);
-    if (this.durable && rows.length > 0) await syncDir(dirname(join(root, imageFileName(shard, "x"))));
-    const text = rows.map((r) => `${JSON.stringify(r)}\n`).join("");
-    const path = join(root, fileName);
-    await this.writeFileAtomic(path, Buffer.from(text, "utf8"));
-    if (this.durable) await syncDir(dirname(path));
-    return fileName;
-  }
-
-  private async writeFileAtomic(path: string, data: Uint8Array): Promise<void> {
-    const tmp = `${path}${TMP_MARK}${process.pid}-${randomBytes(4).toString("hex")}`;
-    try {
-      await mkdir(dirname(path), { recursive: true });
-      const fh = await open(tmp, "w");
-      try {
-        await fh.writeFile(data);
-        if (this.durable) await fh.sync();
-      } finally {
-        await fh.close();
-      }
-      await rename(tmp, path);
-    } catch (err) {
-      await rm(tmp, { force: true }).catch(() => undefined);
-      throw new LatentFleetError("OUTPUT_FAILED", `cannot write ${path}: ${errorMessage(err)}`, {
-        cause: err,
-      });
-    }
-  }
-}
-
-async function removeTmpFiles(dir: string, match: (name: string) => boolean): Promise<void> {
-  let names: string[];
-  try {
-    names = await readdir(dir);
-  } catch {
-    return; // no folder yet: nothing was left
-  }
-  await Promise.all(
-    names
-      .filter((n) => n.includes(TMP_MARK) && match(n))
-      .map((n) => rm(join(dir, n), { force: true }).catch(() => undefined)),
-  );
-}
-
-/** fsync a folder so the renames in it survive a power loss (best effort: not every platform allows it). */
-async function syncDir(dir: string): Promise<void> {
-  let fh: Awaited<ReturnType<typeof open>> | undefined;
-  try {
-    fh = await open(dir, "r");
-    await fh.sync();
-  } catch {
-    // e.g. Windows cannot open a folder; the files themselves were synced
-  } finally {
-    await fh?.close().catch(() => undefined);
+  /** Stops the encoder threads and closes the storages' connections. */
+  async close(): Promise<void> {
+    await this.pool.close();
+    this.storages.close();
   }
 }

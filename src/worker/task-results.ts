@@ -5,12 +5,12 @@
 import type { JetStreamClient, JsMsg } from "@nats-io/jetstream";
 import { isLatentFleetError, LatentFleetError } from "../common/errors.js";
 import type { MetadataRow } from "../common/job-contract.js";
-import { sampleKey, type ShardSampleRecord } from "../common/webdataset.js";
 import { errorMessage, type Logger } from "../common/log.js";
 import { publishResult } from "../common/nats/results.js";
 import type { SampleResult__Input } from "../common/proto/generated/latentfleet/v1/SampleResult.js";
 import type { Task } from "../common/proto/generated/latentfleet/v1/Task.js";
 import type { TaskResult__Input } from "../common/proto/generated/latentfleet/v1/TaskResult.js";
+import { type ShardSampleRecord, sampleKey } from "../common/webdataset.js";
 import type { JobEntry, SampleOutcome } from "./batcher.js";
 import type { ModelDescription } from "./engine/pipeline.js";
 import type { SampleRequest } from "./engine/sample-request.js";

@@ -25,37 +25,40 @@
  */
 import { performance } from "node:perf_hooks";
 import type { Consumer, JetStreamClient, JsMsg } from "@nats-io/jetstream";
+import type { NatsConnection } from "@nats-io/transport-node";
 import { isLatentFleetError } from "../common/errors.js";
 import { errorMessage, type Logger, silentLogger } from "../common/log.js";
 import { decodeTask } from "../common/nats/codec.js";
-import { keepInProgress } from "../common/nats/tasks.js";
+import { DeliveryLease } from "../common/nats/tasks.js";
 import type { SampleResult__Input } from "../common/proto/generated/latentfleet/v1/SampleResult.js";
 import type { Task } from "../common/proto/generated/latentfleet/v1/Task.js";
 import type { TaskResult__Input } from "../common/proto/generated/latentfleet/v1/TaskResult.js";
 import { type Batcher, errorCode, type SampleOutcome } from "./batcher.js";
 import type { ModelDescription } from "./engine/pipeline.js";
 import type { JobStateSource } from "./job-states.js";
-import type { ImageSink } from "./sink.js";
+import { OutputOutage } from "./output-outage.js";
+import type { ImageSink, ShardOutput } from "./sink.js";
 import {
   ackConfirmed,
   failedSamples,
   publishResultWithRetry,
   resolveTaskSamples,
   sampleResults,
-  shardMetadataRows,
 } from "./task-results.js";
 
 /**
- * Output formats a task may name. Workers write the same per-shard files for both: a webdataset job's
- * tar shards are packed from images/<shard>/ and .shards/<shard>.jsonl (one tar per shard) when the job is
- * finalized, so a redelivered shard still just rewrites its files.
+ * Output formats a task may name ("" is imagefolder): the sink opens the matching writer (imagefolder:
+ * images/<shard>/ and .shards/<shard>.jsonl; webdataset: one tar and one Parquet file per shard).
  */
 export const WORKER_OUTPUT_FORMATS: readonly string[] = ["", "imagefolder", "webdataset"];
 
 export type RunnerState = "running" | "draining" | "stopped";
 
-/** How a task left this worker: acked, given back with a delay to be tried again, terminated, or released. */
-export type TaskOutcome = "acked" | "retried" | "terminated" | "released";
+/**
+ * How a task left this worker: acked, given back with a delay to be tried again, terminated, released, or
+ * lapsed (its delivery may have passed to another worker, see DeliveryLease: left to its redelivery).
+ */
+export type TaskOutcome = "acked" | "retried" | "terminated" | "released" | "lapsed";
 
 /** What the runner reports as it goes (metrics); every method is cheap and must not throw. */
 export interface TaskEvents {
@@ -68,6 +71,8 @@ export interface TaskEvents {
 
 export interface TaskRunnerOptions {
   js: JetStreamClient;
+  /** The connection under `js` (confirmed in-progress acks, see DeliveryLease). */
+  nc: NatsConnection;
   /** The shared durable pull consumer of the model (workerTasks). */
   consumer: Consumer;
   batcher: Batcher;
@@ -85,6 +90,8 @@ export interface TaskRunnerOptions {
   pullExpiresMs?: number;
   /** Pause before a failed task is redelivered (default 5000). */
   retryDelayMs?: number;
+  /** How long a write to an output that takes none (disk full, read-only) is held and retried (10 min). */
+  outputHoldMs?: number;
   log?: Logger;
   events?: TaskEvents;
   /** Called once when the engine is dead; the runner has stopped pulling and given its tasks back. */
@@ -93,6 +100,8 @@ export interface TaskRunnerOptions {
 
 interface InHand {
   msg: JsMsg;
+  /** This worker's hold on the delivery; nothing ends a delivery that is no longer held. */
+  lease: DeliveryLease;
   /** Samples not finished yet. */
   remaining: number;
   /** Its samples are in the batcher (or it ended without any). */
@@ -126,20 +135,23 @@ export class TaskRunner {
   private fetching = false;
   /** Tasks delivered and not yet handed to the batcher. */
   private reading = 0;
-  private readonly deferredNaks: JsMsg[] = [];
+  private readonly deferredNaks: { msg: JsMsg; lease?: DeliveryLease }[] = [];
   private readonly log: Logger;
   private readonly samplesTarget: number;
   private readonly pullExpiresMs: number;
   private readonly retryDelayMs: number;
   private readonly inProgressEveryMs: number;
+  private readonly output: OutputOutage;
 
   constructor(private readonly opts: TaskRunnerOptions) {
     this.log = opts.log ?? silentLogger;
     this.samplesTarget = Math.max(1, opts.samplesInHand ?? 2 * opts.batcher.batchSize);
-    this.pullExpiresMs = Math.max(1000, opts.pullExpiresMs ?? 2000);
+    // At most half of ack_wait: a task delivered at the end of a pull request still has half of its lease.
+    this.pullExpiresMs = Math.max(1000, Math.min(opts.pullExpiresMs ?? 2000, Math.floor(opts.ackWaitMs / 2)));
     this.retryDelayMs = opts.retryDelayMs ?? 5000;
     // Four in-progress acks per ack_wait: two may be lost before the task is redelivered.
     this.inProgressEveryMs = Math.max(100, Math.floor(opts.ackWaitMs / 4));
+    this.output = new OutputOutage({ log: this.log, maxHoldMs: opts.outputHoldMs });
   }
 
   get state(): RunnerState {
@@ -202,6 +214,8 @@ export class TaskRunner {
   /** How many tasks to ask for now (0: enough in hand). */
   private tasksToFetch(): number {
     if (this.inHand.size === 0) return 1;
+    // The tasks in hand wait for the output to take writes again; more would only wait too.
+    if (this.output.down) return 0;
     let unfinished = 0;
     for (const t of this.inHand) unfinished += t.remaining;
     let target = this.samplesTarget;
@@ -222,7 +236,7 @@ export class TaskRunner {
       await this.pullUntilDraining();
     } finally {
       this.pulling = false;
-      for (const msg of this.deferredNaks.splice(0)) msg.nak();
+      for (const { msg, lease } of this.deferredNaks.splice(0)) if (lease?.held !== false) msg.nak();
     }
   }
 
@@ -236,8 +250,9 @@ export class TaskRunner {
       }
       try {
         this.fetching = true;
+        const requestedAt = performance.now();
         const messages = await this.opts.consumer.fetch({ max_messages: want, expires: this.pullExpiresMs });
-        for await (const msg of messages) this.accept(msg);
+        for await (const msg of messages) this.accept(msg, requestedAt);
         backoffMs = 500;
       } catch (err) {
         this.fetching = false;
@@ -252,7 +267,7 @@ export class TaskRunner {
     }
   }
 
-  private accept(msg: JsMsg): void {
+  private accept(msg: JsMsg, requestedAt: number): void {
     this.opts.events?.received(msg.info.deliveryCount);
     if (this.draining) {
       this.release(msg, "draining");
@@ -273,17 +288,28 @@ export class TaskRunner {
       this.opts.events?.finished("terminated");
       return;
     }
-    const entry: InHand = { msg, remaining: task.samples.length, submitted: false };
+    const lease = new DeliveryLease(msg, {
+      nc: this.opts.nc,
+      ackWaitMs: this.opts.ackWaitMs,
+      requestedAt,
+      everyMs: this.inProgressEveryMs,
+    });
+    const entry: InHand = { msg, lease, remaining: task.samples.length, submitted: false };
     this.reading++;
     this.largestTask = Math.max(this.largestTask, task.samples.length);
     this.inHand.add(entry);
     const p = this.handle(entry, task)
       .catch((err: unknown) => {
         this.log.error("task failed unexpectedly; it goes back to the queue", { error: errorMessage(err) });
-        msg.nak(this.retryDelayMs);
-        this.opts.events?.finished("retried");
+        if (lease.held) {
+          msg.nak(this.retryDelayMs);
+          this.opts.events?.finished("retried");
+        } else {
+          this.opts.events?.finished("lapsed");
+        }
       })
       .finally(() => {
+        lease.stop();
         this.submitted(entry);
         this.inHand.delete(entry);
         this.handling.delete(p);
@@ -310,14 +336,15 @@ export class TaskRunner {
   /**
    * Gives a task back to the queue (nak, no delay). While this worker's own pull request may still be open
    * the nak waits until it has ended: the server would hand the task straight back to that request, and
-   * every such round trip counts as a delivery (max_deliver).
+   * every such round trip counts as a delivery (max_deliver). A delivery no longer held is not naked: it
+   * may be another worker's by now.
    */
-  private release(msg: JsMsg, why: string): void {
+  private release(msg: JsMsg, why: string, lease?: DeliveryLease): void {
     this.released++;
     this.opts.events?.finished("released");
     this.log.debug("task given back", { seq: msg.seq, why });
-    if (this.pulling) this.deferredNaks.push(msg);
-    else msg.nak();
+    if (this.pulling) this.deferredNaks.push({ msg, lease });
+    else if (lease?.held !== false) msg.nak();
   }
 
   private async handle(entry: InHand, task: Task): Promise<void> {
@@ -330,7 +357,7 @@ export class TaskRunner {
       msg,
       task,
       log: this.log.child({ job: task.job_id, shard: task.shard, delivery }),
-      stopInProgress: keepInProgress(msg, this.inProgressEveryMs),
+      stopInProgress: () => entry.lease.stop(),
       seconds,
       report: (samples, deadLettered) => ({
         job_id: task.job_id,
@@ -369,15 +396,15 @@ export class TaskRunner {
     if (await this.opts.jobStates.isCancelled(task.job_id)) {
       await this.publish(ctx.report(failedSamples(task, "CANCELLED", "the job was cancelled"), true));
       ctx.stopInProgress();
-      await this.ack(msg, log);
+      await this.ack(ctx);
       log.info("task of a cancelled job skipped", { samples: task.samples.length });
       return;
     }
     if (this.draining) {
-      this.release(msg, "draining");
+      this.release(msg, "draining", ctx.entry.lease);
       return;
     }
-    await this.run(ctx, shard);
+    await this.run(ctx);
   }
 
   /** A task nobody can run as it is: report every sample failed, and take it off the queue. */
@@ -390,13 +417,25 @@ export class TaskRunner {
     this.opts.events?.finished("terminated");
   }
 
-  private async run(ctx: TaskContext, shard: number): Promise<void> {
+  private async run(ctx: TaskContext): Promise<void> {
     const { entry, msg, task, log } = ctx;
-    const outputDir = task.output_dir === "" ? "." : task.output_dir;
     const { sink, batcher, model } = this.opts;
-    if (msg.info.deliveryCount > 1) await sink.removeLeftovers(outputDir, shard);
+    let out: ShardOutput;
+    try {
+      out = sink.open(task, model.name);
+    } catch (err) {
+      // A bad output location (a malformed s3:// URL) fails on every worker: take it off the queue.
+      await this.reportAndTerminate(ctx, errorCode(err), errorMessage(err));
+      return;
+    }
+    if (msg.info.deliveryCount > 1) await out.removeLeftovers();
 
     const { entries, requests } = resolveTaskSamples(task, model);
+    const holding = () => !this.draining && entry.lease.held;
+    let writesRetried = false;
+    const retried = () => {
+      writesRetried = true;
+    };
     const fileNames = new Array<string>(task.samples.length).fill("");
     // (submitted() runs right after submit, in the same turn: the batcher pumps on the next one.)
     const job = batcher.submit(entries, {
@@ -404,13 +443,10 @@ export class TaskRunner {
         entry.remaining--;
         this.wake();
         const sampleId = task.samples[i].sample_id;
+        fileNames[i] = await this.output.write(() => out.sample(i, outcome, requests[i]), holding, retried);
         if (outcome.ok) {
-          fileNames[i] = await sink.writeImage(outputDir, shard, sampleId, outcome.image);
           for (const w of outcome.image.warnings)
             log.info("sample warning", { sample: sampleId, warning: w });
-        } else if (requests[i] !== undefined) {
-          // A previous delivery may have written this image; a failed sample leaves no file.
-          await sink.removeImage(outputDir, shard, sampleId);
         }
       },
     });
@@ -421,11 +457,11 @@ export class TaskRunner {
       outcomes = await job.done;
     } catch (err) {
       if (isLatentFleetError(err) && err.code === "WORKER_DRAINING") {
-        this.release(msg, "draining");
+        this.release(msg, "draining", entry.lease);
         return;
       }
       if (batcher.fatalError !== undefined) {
-        this.release(msg, "engine failed");
+        this.release(msg, "engine failed", entry.lease);
         this.onFatal(batcher.fatalError);
         return;
       }
@@ -434,12 +470,15 @@ export class TaskRunner {
     }
 
     try {
-      const rows = shardMetadataRows(task, requests, outcomes, fileNames, model.name);
-      await sink.writeShardMetadata(outputDir, shard, rows);
+      await this.output.write(() => out.finish(requests, outcomes, fileNames), holding, retried);
+      // A write that failed on a read-only output could not remove its temporary file either.
+      if (writesRetried) await out.removeLeftovers().catch(() => undefined);
       const samples = sampleResults(task, outcomes, fileNames);
+      // Published (and stored) before the ack: should the ack land on another worker's delivery after all
+      // (see DeliveryLease), the shard is already complete and reported.
       await this.publish(ctx.report(samples, false));
       ctx.stopInProgress();
-      await this.ack(msg, log);
+      await this.ack(ctx);
       const failed = outcomes.filter((o): o is Extract<SampleOutcome, { ok: false }> => !o.ok);
       log.info("task done", { samples: samples.length, failed: failed.length, seconds: ctx.seconds() });
       if (failed.length > 0) {
@@ -454,6 +493,9 @@ export class TaskRunner {
   private async giveUpOrRetry(ctx: TaskContext, err: unknown): Promise<void> {
     const { msg, log } = ctx;
     const code = errorCode(err);
+    // Most often after results could not be published: NATS is out of reach, and the delivery may be
+    // another worker's by the time a nak or term would arrive.
+    if (!(await this.holdsDelivery(ctx, "retry"))) return;
     const last = this.opts.maxDeliver > 0 && msg.info.deliveryCount >= this.opts.maxDeliver;
     if (!last) {
       log.warn("task failed; it goes back to the queue", {
@@ -486,8 +528,26 @@ export class TaskRunner {
     return publishResultWithRetry(this.opts.js, result, this.log);
   }
 
-  private async ack(msg: JsMsg, log: Logger): Promise<void> {
-    await ackConfirmed(msg, log);
+  /** Acks the delivery if it is still this worker's (see holdsDelivery). */
+  private async ack(ctx: TaskContext): Promise<void> {
+    if (!(await this.holdsDelivery(ctx, "ack"))) return;
+    await ackConfirmed(ctx.msg, ctx.log);
     this.opts.events?.finished("acked");
+  }
+
+  /**
+   * Asks the server whether the delivery is still this worker's (a confirmed in-progress ack, see
+   * DeliveryLease) before an ack, nak or term. Without a timely answer the task is left alone: after its
+   * ack_wait it goes (or has gone) to another worker, and a late ack would end that worker's delivery.
+   */
+  private async holdsDelivery(ctx: TaskContext, ending: "ack" | "retry"): Promise<boolean> {
+    if (await ctx.entry.lease.confirm()) return true;
+    ctx.stopInProgress();
+    ctx.log.warn("task left to its redelivery: NATS did not confirm this delivery within ack_wait", {
+      instead_of: ending,
+      seconds: ctx.seconds(),
+    });
+    this.opts.events?.finished("lapsed");
+    return false;
   }
 }

@@ -5,8 +5,14 @@
  * complete. Both puts are atomic (a multipart upload on S3), so a consumer never sees half a tar.
  */
 import { performance } from "node:perf_hooks";
-import { type TarMember, writeTar } from "../common/tar.js";
-import { parquetShardName, sampleKey, tarShardName, wdsShardLabel, writeShardIndex } from "../common/webdataset.js";
+import { type TarMember, tarChunks } from "../common/tar.js";
+import {
+  parquetShardName,
+  sampleKey,
+  tarShardName,
+  wdsShardLabel,
+  writeShardIndex,
+} from "../common/webdataset.js";
 import type { SampleOutcome } from "./batcher.js";
 import type { SampleRequest } from "./engine/sample-request.js";
 import type { OutputContext, ShardOutput } from "./shard-output.js";
@@ -48,7 +54,7 @@ export class WebdatasetOutput implements ShardOutput {
       );
     });
     const t0 = performance.now();
-    const tar = members.length > 0 ? writeTar(members) : null;
+    const tar = members.length > 0 ? tarChunks(members) : null;
     if (tar) await storage.put(tarShardName(shard), tar);
     else await storage.delete(tarShardName(shard)); // every sample failed: no tar (a stale one would mislead)
     await storage.put(parquetShardName(shard), writeShardIndex(records, tar));

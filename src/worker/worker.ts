@@ -189,6 +189,7 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
     });
     const runner = new TaskRunner({
       js: nats.js,
+      nc: nats.nc,
       consumer: await workerTasks(nats.js, model.name),
       batcher,
       sink,

@@ -19,12 +19,14 @@ export interface CliProcess {
   waitForOutput(re: RegExp, timeoutMs?: number): Promise<void>;
 }
 
+/** `wrap`: a command that runs node (e.g. `ip netns exec NS`), which must exec it in place (same pid). */
 export function startCli(
   name: string,
   args: string[],
-  options: { cwd?: string; env?: NodeJS.ProcessEnv } = {},
+  options: { cwd?: string; env?: NodeJS.ProcessEnv; wrap?: string[] } = {},
 ): CliProcess {
-  const child = spawn(process.execPath, [CLI, ...args], {
+  const [command, ...argv] = [...(options.wrap ?? []), process.execPath, CLI, ...args];
+  const child = spawn(command, argv, {
     cwd: options.cwd,
     env: options.env,
     stdio: ["ignore", "pipe", "pipe"],

@@ -8,12 +8,15 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import S3rver from "@20minutes/s3rver";
+import type { S3Settings } from "../../src/common/storage/index.js";
 
 export interface TestS3Server {
   readonly endpoint: string;
   readonly port: number;
   /** AWS_* variables for a client of this server. */
   readonly env: Record<string, string>;
+  /** The same, as settings for an S3Storage in this process. */
+  readonly settings: S3Settings;
   /** Where the server keeps the objects (`<bucket>/<key>._S3rver_object` files). */
   readonly directory: string;
   stop(): Promise<void>;
@@ -43,6 +46,11 @@ export async function startS3Server(buckets: string[]): Promise<TestS3Server> {
       // s3rver's fixed credentials.
       AWS_ACCESS_KEY_ID: "S3RVER",
       AWS_SECRET_ACCESS_KEY: "S3RVER",
+    },
+    settings: {
+      endpoint,
+      region: "us-east-1",
+      credentials: { accessKeyId: "S3RVER", secretAccessKey: "S3RVER" },
     },
     async stop() {
       await server.close().catch(() => undefined);

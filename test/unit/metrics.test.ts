@@ -141,6 +141,8 @@ function snapshot(over: Partial<JobSnapshot>): JobSnapshot {
     shardsTotal: 2,
     shardsPublished: 2,
     shardsDone: 1,
+    shardsReused: 0,
+    samplesReused: 0,
     rowsRejected: 0,
     imagesPerSecond: 2,
     etaSeconds: 2.5,

@@ -5,13 +5,14 @@ import { DEFAULT_GRPC_ADDRESS, startCoordinator } from "../../coordinator/coordi
 import { MAX_SHARD_SIZE } from "../../coordinator/sharder.js";
 import { addNatsAuthOptions, type NatsCliOptions, natsAuthFromCli } from "../nats-options.js";
 import { integerOption } from "../options.js";
+import { addS3Options, applyS3Options, type S3CliOptions } from "../storage-options.js";
 import {
   addGrpcServerTlsOptions,
   type GrpcServerTlsCliOptions,
   grpcServerTlsFromCli,
 } from "../tls-options.js";
 
-interface CoordinatorCliOptions extends NatsCliOptions, GrpcServerTlsCliOptions {
+interface CoordinatorCliOptions extends NatsCliOptions, GrpcServerTlsCliOptions, S3CliOptions {
   nats: string;
   grpc: string;
   metrics?: string;
@@ -19,6 +20,7 @@ interface CoordinatorCliOptions extends NatsCliOptions, GrpcServerTlsCliOptions 
   maxInFlight?: number;
   replicas?: number;
   allowPath?: string[];
+  fairShare: boolean;
 }
 
 export function registerCoordinator(program: Command): void {
@@ -47,10 +49,15 @@ export function registerCoordinator(program: Command): void {
       integerOption("--replicas", 1, 5),
     )
     .option(
+      "--no-fair-share",
+      "publish each job's tasks as fast as it can (jobs then run in submission order) instead of letting running jobs take turns",
+    )
+    .option(
       "--allow-path <dir...>",
       "folders submissions may read prompt files from and write outputs into (default: the working folder)",
     )
     .action(async (opts: CoordinatorCliOptions) => {
+      applyS3Options(opts);
       const coordinator = await startCoordinator({
         natsUrl: opts.nats,
         natsAuth: natsAuthFromCli(opts),
@@ -60,6 +67,7 @@ export function registerCoordinator(program: Command): void {
         shardSize: opts.shardSize,
         maxInFlight: opts.maxInFlight,
         allowedPaths: opts.allowPath ?? [process.cwd()],
+        fairShare: opts.fairShare,
         ...(opts.replicas === undefined ? {} : { topology: { replicas: opts.replicas } }),
       });
       await new Promise<void>((resolve) => {
@@ -75,5 +83,6 @@ export function registerCoordinator(program: Command): void {
     });
   // Last, so that they are listed after the command's own options.
   addNatsAuthOptions(cmd);
+  addS3Options(cmd);
   addGrpcServerTlsOptions(cmd);
 }

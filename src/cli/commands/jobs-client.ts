@@ -18,6 +18,12 @@ interface ClientOptions extends GrpcClientTlsCliOptions {
   json?: boolean;
 }
 
+interface SubmitCliOptions extends ClientOptions {
+  out?: string;
+  overwrite?: boolean;
+  watch?: boolean;
+}
+
 const COORDINATOR_HELP = "coordinator gRPC address";
 
 function stateName(job: Job): string {
@@ -52,11 +58,23 @@ export function formatJobLine(job: Job): string {
   return parts.join(", ");
 }
 
+/**
+ * What a re-run kept and redid: "N shards complete, skipped (S samples); M regenerated", with a newline;
+ * "" when nothing was kept from an earlier run.
+ */
+export function reuseLine(job: Job): string {
+  const reused = Number(job.shards_reused);
+  if (!(reused > 0)) return "";
+  const regenerated = Math.max(0, Number(job.shards_total) - reused);
+  return `${reused} shards complete, skipped (${job.samples_reused} samples); ${regenerated} regenerated\n`;
+}
+
 function formatJobDetails(job: Job): string {
   const lines = [
     formatJobLine(job),
     `  model ${job.model}, output ${job.output}`,
     `  shards ${job.shards_done} done of ${job.shards_published} published${Number(job.shards_total) > 0 ? ` (${job.shards_total} in all)` : ""}`,
+    ...(Number(job.shards_reused) > 0 ? [`  ${reuseLine(job).trim()}`] : []),
     `  created ${new Date(Number(job.created_at_ms)).toISOString()}${Number(job.finished_at_ms) > 0 ? `, finished ${new Date(Number(job.finished_at_ms)).toISOString()}` : ""}`,
   ];
   return lines.join("\n");
@@ -112,11 +130,12 @@ export function registerJobClientCommands(program: Command): void {
         "job spec (YAML or JSON) or a prompts file; the prompt files it names are sent with it",
       )
       .option("--out <dir>", "output folder (replaces the spec's `output`)")
+      .option("--overwrite", "remove an earlier run's outputs first (default: keep its complete shards)")
       .option("--watch", "then follow the job until it ends (exit 0 only when it succeeds)")
       .option("--json", "print JSON"),
-  ).action(async (spec: string, opts: ClientOptions & { out?: string; watch?: boolean }) => {
+  ).action(async (spec: string, opts: SubmitCliOptions) => {
     await withClient(opts, async (client) => {
-      const jobId = await client.submit(spec, { out: opts.out });
+      const jobId = await client.submit(spec, { out: opts.out, overwrite: opts.overwrite });
       print(opts.json ? JSON.stringify({ job_id: jobId }) : jobId);
       if (opts.watch) await watch(client, jobId, opts.json === true);
     });

@@ -26,13 +26,15 @@ import { isPromptsFile, loadPromptsFileAsSpec, loadSpec } from "../../coordinato
 import { CoordinatorClient } from "../coordinator-client.js";
 import { addNatsAuthOptions, type NatsCliOptions, natsAuthFromCli, natsChildEnv } from "../nats-options.js";
 import { integerOption } from "../options.js";
-import { formatJobLine } from "./jobs-client.js";
+import { addS3Options, applyS3Options, type S3CliOptions } from "../storage-options.js";
+import { formatJobLine, reuseLine } from "./jobs-client.js";
 import { createProgressView } from "./progress-view.js";
 
 /** The embedded nats-server's configuration (it holds the token), in the run's temporary folder. */
 const NATS_CONFIG_FILE = "nats-server.conf";
 
-interface RunOptions extends NatsCliOptions {
+interface RunOptions extends NatsCliOptions, S3CliOptions {
+  overwrite?: boolean;
   out?: string;
   workers: number;
   batchSize: number;
@@ -65,6 +67,7 @@ export function registerRun(program: Command): void {
     )
     .option("--shard-size <k>", "samples per task", integerOption("--shard-size", 1, 100_000))
     .option("--keep-logs", "keep the processes' logs even when the job succeeds")
+    .option("--overwrite", "remove an earlier run's outputs first (default: keep its complete shards)")
     .option("--no-metrics", "serve no Prometheus metrics (default: each process on a free loopback port)")
     .option(
       "--metrics-port <port>",
@@ -86,10 +89,12 @@ export function registerRun(program: Command): void {
           "the --nats-* authentication options go with --nats URL",
         );
       }
+      applyS3Options(opts);
       process.exitCode = await runJob(spec, opts);
     });
   // Last, so that they are listed after the command's own options.
   addNatsAuthOptions(cmd);
+  addS3Options(cmd);
 }
 
 /** Loopback metrics addresses: the coordinator's, then each worker's; undefined with --no-metrics. */
@@ -203,7 +208,7 @@ async function runJob(specArg: string, opts: RunOptions): Promise<number> {
     }
     client = await connectCoordinator(coordinatorAddress, children[0], 60_000, interrupt.signal);
     if (interrupted) return 130;
-    const jobId = await client.submit(specPath, { out: opts.out });
+    const jobId = await client.submit(specPath, { out: opts.out, overwrite: opts.overwrite });
     if (opts.nats) {
       // On a NATS server of the user's, the job would outlive this command: cancel it on Ctrl-C.
       const c = client;
@@ -236,7 +241,7 @@ async function runJob(specArg: string, opts: RunOptions): Promise<number> {
       );
     }
     if (!last) throw new LatentFleetError("COORDINATOR_ERROR", "no progress came from the coordinator");
-    process.stdout.write(`${formatJobLine(last)}\n${spec.output.dir}\n`);
+    process.stdout.write(`${formatJobLine(last)}\n${reuseLine(last)}${spec.output.dir}\n`);
     ok = last.state === "JOB_STATE_SUCCEEDED";
     return ok ? 0 : 1;
   } catch (err) {

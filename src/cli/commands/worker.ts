@@ -8,13 +8,14 @@ import { createLogger } from "../../common/log.js";
 import { DEFAULT_BATCH_SIZE, startWorker } from "../../worker/worker.js";
 import { addNatsAuthOptions, type NatsCliOptions, natsAuthFromCli } from "../nats-options.js";
 import { integerOption, numberOption } from "../options.js";
+import { addS3Options, applyS3Options, type S3CliOptions } from "../storage-options.js";
 import {
   addGrpcServerTlsOptions,
   type GrpcServerTlsCliOptions,
   grpcServerTlsFromCli,
 } from "../tls-options.js";
 
-interface WorkerCommandOptions extends NatsCliOptions, GrpcServerTlsCliOptions {
+interface WorkerCommandOptions extends NatsCliOptions, GrpcServerTlsCliOptions, S3CliOptions {
   nats: string;
   model: string;
   device: string;
@@ -72,10 +73,12 @@ export function registerWorker(program: Command): void {
       integerOption("--replicas", 1, 5),
     )
     .action(async (opts: WorkerCommandOptions) => {
+      applyS3Options(opts);
       await runWorker(opts);
     });
   // Last, so that they are listed after the command's own options.
   addNatsAuthOptions(cmd);
+  addS3Options(cmd);
   addGrpcServerTlsOptions(cmd);
 }
 

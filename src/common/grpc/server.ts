@@ -8,6 +8,7 @@ import { ReflectionService } from "@grpc/reflection";
 import { HealthImplementation, type ServingStatus } from "grpc-health-check";
 import { LatentFleetError } from "../errors.js";
 import { PROTO_LOADER_OPTIONS, protoFile } from "../proto/load.js";
+import { checkRequests } from "./request-check.js";
 import { type GrpcServerTls, grpcServerCredentials } from "./tls.js";
 
 export interface GrpcServerHandle {
@@ -29,7 +30,10 @@ export async function startGrpcServer(
   // Read the certificate files before binding: a bad path fails without a half-started server.
   const creds = grpcServerCredentials(tls);
   const server = new Server({ "grpc.max_receive_message_length": 16 * 1024 * 1024 });
-  for (const s of services) server.addService(s.definition, s.implementation);
+  for (const s of services) {
+    const checked = checkRequests(s.definition, s.implementation);
+    server.addService(checked.definition, checked.implementation);
+  }
   const health = new HealthImplementation(
     Object.fromEntries([["", "SERVING"], ...services.map((s) => [s.name, "SERVING"])]),
   );

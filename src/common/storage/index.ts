@@ -1,6 +1,7 @@
 /** Output storage: a folder or an S3 bucket/prefix, behind one interface (storage.ts). */
+import { resolve } from "node:path";
 import { LocalStorage, type LocalStorageOptions } from "./local-storage.js";
-import { isS3Url, type S3Settings, S3Storage, s3SettingsFromEnv } from "./s3-storage.js";
+import { isS3Url, parseS3Url, type S3Settings, S3Storage, s3SettingsFromEnv } from "./s3-storage.js";
 import type { ObjectStorage } from "./storage.js";
 
 export { LocalStorage, syncDir, TMP_MARK } from "./local-storage.js";
@@ -13,11 +14,28 @@ export {
   S3Storage,
   s3SettingsFromEnv,
 } from "./s3-storage.js";
-export { describeKey, type ObjectStorage, type StorageKind, type StoredObject } from "./storage.js";
+export {
+  byteLength,
+  describeKey,
+  type ObjectBytes,
+  type ObjectStorage,
+  type StorageKind,
+  type StoredObject,
+} from "./storage.js";
 
 export interface OpenStorageOptions extends LocalStorageOptions {
   /** S3 settings (default: from the environment). */
   s3?: S3Settings;
+}
+
+/**
+ * An output location as jobs record it: `s3://bucket/prefix` without a trailing slash (checked), or an
+ * absolute folder (relative to the working folder).
+ */
+export function normalizeLocation(location: string): string {
+  if (!isS3Url(location)) return resolve(location);
+  const { bucket, prefix } = parseS3Url(location);
+  return `s3://${bucket}${prefix === "" ? "" : `/${prefix}`}`;
 }
 
 /** The storage of an output location: `s3://bucket/prefix`, or a folder. */

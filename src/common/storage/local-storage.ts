@@ -4,11 +4,21 @@
  * half a file under the real name; the temporary files such a kill leaves are removed by removeLeftovers.
  */
 import { randomBytes } from "node:crypto";
-import { copyFile, mkdir, open, readdir, readFile, rename, rm, stat } from "node:fs/promises";
+import {
+  copyFile,
+  type FileHandle,
+  mkdir,
+  open,
+  readdir,
+  readFile,
+  rename,
+  rm,
+  stat,
+} from "node:fs/promises";
 import { dirname, join, resolve, sep } from "node:path";
 import { LatentFleetError } from "../errors.js";
 import { errorMessage } from "../log.js";
-import type { ObjectStorage, StoredObject } from "./storage.js";
+import type { ObjectBytes, ObjectStorage, StoredObject } from "./storage.js";
 
 export const TMP_MARK = ".tmp-";
 
@@ -36,11 +46,12 @@ export class LocalStorage implements ObjectStorage {
     return join(this.location, ...parts);
   }
 
-  async put(key: string, data: Uint8Array): Promise<void> {
+  async put(key: string, data: ObjectBytes): Promise<void> {
     await this.atomically(key, async (tmp) => {
       const fh = await open(tmp, "w");
       try {
-        await fh.writeFile(data);
+        if (data instanceof Uint8Array) await fh.writeFile(data);
+        else await writeAll(fh, data);
         if (this.durable) await fh.sync();
       } finally {
         await fh.close();
@@ -48,11 +59,21 @@ export class LocalStorage implements ObjectStorage {
     });
   }
 
-  async putFile(key: string, path: string): Promise<void> {
+  async putFile(key: string, path: string, opts: { move?: boolean } = {}): Promise<void> {
     await this.atomically(key, async (tmp) => {
+      if (this.durable) await syncFile(path);
+      if (opts.move) {
+        try {
+          await rename(path, tmp);
+          return;
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code !== "EXDEV") throw err;
+        }
+      }
       await copyFile(path, tmp);
       if (this.durable) await syncFile(tmp);
     });
+    if (opts.move) await rm(path, { force: true });
   }
 
   async get(key: string): Promise<Buffer | null> {
@@ -90,7 +111,10 @@ export class LocalStorage implements ObjectStorage {
     for (const e of entries) {
       if (!e.isFile() || e.name.includes(TMP_MARK)) continue;
       const full = join(e.parentPath, e.name);
-      const key = full.slice(this.location.length + 1).split(sep).join("/");
+      const key = full
+        .slice(this.location.length + 1)
+        .split(sep)
+        .join("/");
       if (!key.startsWith(prefix)) continue;
       const st = await stat(full).catch(() => null);
       if (st) out.push({ key, size: st.size });
@@ -135,6 +159,20 @@ export class LocalStorage implements ObjectStorage {
     } catch (err) {
       await rm(tmp, { force: true }).catch(() => undefined);
       throw failed(`cannot write ${path}`, err);
+    }
+  }
+}
+
+/** Writes the chunks in order (writev, in groups the system accepts), however short the writes. */
+async function writeAll(fh: FileHandle, chunks: readonly Uint8Array[]): Promise<void> {
+  const GROUP = 512;
+  for (let i = 0; i < chunks.length; i += GROUP) {
+    const group = chunks.slice(i, i + GROUP).filter((c) => c.length > 0);
+    while (group.length > 0) {
+      const { bytesWritten } = await fh.writev(group);
+      let left = bytesWritten;
+      while (group.length > 0 && left >= group[0].length) left -= (group.shift() as Uint8Array).length;
+      if (left > 0) group[0] = group[0].subarray(left);
     }
   }
 }

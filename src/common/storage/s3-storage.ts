@@ -12,7 +12,7 @@
  * object, only parts that removeLeftovers (or the bucket's lifecycle rule) aborts.
  */
 import { createReadStream } from "node:fs";
-import { stat as statFile } from "node:fs/promises";
+import { rm, stat as statFile } from "node:fs/promises";
 import {
   AbortMultipartUploadCommand,
   DeleteObjectCommand,
@@ -27,7 +27,7 @@ import {
 import { Upload } from "@aws-sdk/lib-storage";
 import { LatentFleetError } from "../errors.js";
 import { errorMessage } from "../log.js";
-import type { ObjectStorage, StoredObject } from "./storage.js";
+import type { ObjectBytes, ObjectStorage, StoredObject } from "./storage.js";
 
 const MIB = 1024 * 1024;
 /** S3's least part size (all parts but the last). */
@@ -45,6 +45,8 @@ export interface S3Settings {
   partSize?: number;
   /** Parts uploaded at once per object (default 4). */
   queueSize?: number;
+  /** Credentials for programs that hold them (default: the SDK's chain: environment, profile, role). */
+  credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
 }
 
 /** The settings the environment gives; `over` (from flags) wins. */
@@ -65,7 +67,9 @@ export function s3SettingsFromEnv(env: NodeJS.ProcessEnv = process.env, over: S3
   return {
     endpoint: env.AWS_ENDPOINT_URL_S3 || env.AWS_ENDPOINT_URL || undefined,
     region: env.AWS_REGION || env.AWS_DEFAULT_REGION || undefined,
-    ...(pathStyle === undefined || pathStyle === "" ? {} : { forcePathStyle: pathStyle !== "0" && pathStyle !== "false" }),
+    ...(pathStyle === undefined || pathStyle === ""
+      ? {}
+      : { forcePathStyle: pathStyle !== "0" && pathStyle !== "false" }),
     ...(partSize === undefined ? {} : { partSize }),
     ...dropUndefined(over),
   };
@@ -107,7 +111,7 @@ export class S3Storage implements ObjectStorage {
     this.location = `s3://${bucket}${prefix === "" ? "" : `/${prefix}`}`;
     this.partSize = Math.max(MIN_PART_SIZE, settings.partSize ?? DEFAULT_PART_SIZE);
     this.queueSize = Math.max(1, settings.queueSize ?? 4);
-    const config: S3ClientConfig = {};
+    const config: S3ClientConfig = settings.credentials ? { credentials: settings.credentials } : {};
     if (settings.endpoint) {
       config.endpoint = settings.endpoint;
       config.forcePathStyle = settings.forcePathStyle ?? true;
@@ -129,8 +133,9 @@ export class S3Storage implements ObjectStorage {
     return this.prefix + key;
   }
 
-  async put(key: string, data: Uint8Array): Promise<void> {
+  async put(key: string, bytes: ObjectBytes): Promise<void> {
     const Key = this.objectKey(key);
+    const data = bytes instanceof Uint8Array ? bytes : Buffer.concat(bytes);
     try {
       if (data.length <= this.partSize) {
         await this.client.send(
@@ -144,7 +149,7 @@ export class S3Storage implements ObjectStorage {
     }
   }
 
-  async putFile(key: string, path: string): Promise<void> {
+  async putFile(key: string, path: string, opts: { move?: boolean } = {}): Promise<void> {
     const Key = this.objectKey(key);
     try {
       const { size } = await statFile(path);
@@ -152,6 +157,7 @@ export class S3Storage implements ObjectStorage {
     } catch (err) {
       throw this.failed(`cannot write ${key}`, err);
     }
+    if (opts.move) await rm(path, { force: true });
   }
 
   /** A multipart upload (lib-storage: one PUT when the body fits a part); aborted on failure. */
@@ -173,7 +179,9 @@ export class S3Storage implements ObjectStorage {
 
   async get(key: string): Promise<Buffer | null> {
     try {
-      const res = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: this.objectKey(key) }));
+      const res = await this.client.send(
+        new GetObjectCommand({ Bucket: this.bucket, Key: this.objectKey(key) }),
+      );
       if (!res.Body) return Buffer.alloc(0);
       return Buffer.from(await res.Body.transformToByteArray());
     } catch (err) {
@@ -184,7 +192,9 @@ export class S3Storage implements ObjectStorage {
 
   async stat(key: string): Promise<StoredObject | null> {
     try {
-      const res = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: this.objectKey(key) }));
+      const res = await this.client.send(
+        new HeadObjectCommand({ Bucket: this.bucket, Key: this.objectKey(key) }),
+      );
       return { key, size: res.ContentLength ?? 0 };
     } catch (err) {
       if (isNotFound(err)) return null;

@@ -16,14 +16,27 @@ export interface StoredObject {
 
 export type StorageKind = "local" | "s3";
 
+/** An object's bytes: one buffer, or chunks written one after the other (a tar's headers and members). */
+export type ObjectBytes = Uint8Array | readonly Uint8Array[];
+
+export function byteLength(data: ObjectBytes): number {
+  if (data instanceof Uint8Array) return data.length;
+  let n = 0;
+  for (const c of data) n += c.length;
+  return n;
+}
+
 export interface ObjectStorage {
   readonly kind: StorageKind;
   /** The folder (absolute) or `s3://bucket/prefix`, for messages. */
   readonly location: string;
   /** Writes the whole object atomically, replacing any object of that key. */
-  put(key: string, data: Uint8Array): Promise<void>;
-  /** Like put, from a local file (large objects such as metadata.jsonl are not held in memory). */
-  putFile(key: string, path: string): Promise<void>;
+  put(key: string, data: ObjectBytes): Promise<void>;
+  /**
+   * Like put, from a local file (large objects such as metadata.jsonl are not held in memory). With
+   * `move`, the file is consumed: renamed into place when it can be, removed after the upload otherwise.
+   */
+  putFile(key: string, path: string, opts?: { move?: boolean }): Promise<void>;
   /** The object's bytes; null when there is none. */
   get(key: string): Promise<Buffer | null>;
   /** Its size; null when there is none. */

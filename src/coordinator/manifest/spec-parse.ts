@@ -3,6 +3,7 @@
  * spec-prompts.ts's). Every failure is a SPEC_INVALID error naming file, line and field.
  */
 import { basename, extname } from "node:path";
+import { isS3Url, parseS3Url } from "../../common/storage/s3-storage.js";
 import { MAX_SEED } from "../../worker/engine/random.js";
 import { describeValue } from "./errors.js";
 import { intInRange, numberInRange, schedulerField, sizeField, textField } from "./fields.js";
@@ -99,6 +100,14 @@ function parseOutput(tree: SpecTree, x: Entry | undefined, override: string | un
       tree.fail(x.line, `output must be a folder name or { dir, format }, got ${describeValue(v)}`);
     }
     dir = v;
+  }
+  if (override === undefined && isS3Url(dir)) {
+    try {
+      parseS3Url(dir);
+    } catch (err) {
+      tree.fail(x?.line ?? 1, `output: ${(err as Error).message}`);
+    }
+    return { dir, format };
   }
   return { dir: override ?? resolveFromSpec(tree.file, dir), format };
 }

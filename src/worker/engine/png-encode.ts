@@ -6,7 +6,7 @@
  *
  * Deterministic: the same pixels and options always give the same bytes.
  */
-import { crc32, constants as zlib, deflateSync } from "node:zlib";
+import { crc32, deflateSync, constants as zlib } from "node:zlib";
 
 export interface PngEncodeOptions {
   /** zlib level 0-9 (default 1: with the RLE strategy higher levels barely shrink the files). */
@@ -29,7 +29,9 @@ export function encodeRgbPng(
     throw new RangeError(`PNG size must be positive integers, got ${width}x${height}`);
   }
   if (rgb.length !== width * height * 3) {
-    throw new RangeError(`expected ${width * height * 3} RGB bytes for ${width}x${height}, got ${rgb.length}`);
+    throw new RangeError(
+      `expected ${width * height * 3} RGB bytes for ${width}x${height}, got ${rgb.length}`,
+    );
   }
   const filtered = filterPaeth(rgb, width, height);
   const idat = deflateSync(filtered, { level: opts.level ?? DEFAULT_PNG_LEVEL, strategy: zlib.Z_RLE });

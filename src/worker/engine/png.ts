@@ -1,10 +1,12 @@
 import { PNG } from "pngjs";
+import { encodeRgbPng } from "./png-encode.js";
 
-/** Encodes packed 8-bit RGB as a PNG (RGB, no alpha, default compression). */
+/**
+ * Encodes packed 8-bit RGB as a PNG (RGB, no alpha) with the encoder the workers' sinks use, so the same
+ * pixels give the same bytes everywhere.
+ */
 export function encodePng(rgb: Uint8Array, width: number, height: number): Buffer {
-  const png = new PNG({ width, height, colorType: 2, inputColorType: 2, inputHasAlpha: false });
-  png.data = Buffer.from(rgb.buffer, rgb.byteOffset, rgb.byteLength);
-  return PNG.sync.write(png, { colorType: 2, inputColorType: 2, inputHasAlpha: false });
+  return encodeRgbPng(rgb, width, height);
 }
 
 /** Decodes a PNG to packed 8-bit RGB (alpha dropped). */

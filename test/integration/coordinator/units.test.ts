@@ -42,6 +42,7 @@ function result(shard: number, oks: boolean[], dead = false): TaskResult {
     delivery: 1,
     seconds: 0,
     dead_lettered: dead,
+    reused: false,
     samples: oks.map((ok, i) => ({
       sample_id: `s${shard}-${i}`,
       index: String(shard * 10 + i),

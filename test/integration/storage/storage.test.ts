@@ -90,7 +90,11 @@ describe("S3 storage", () => {
   });
 
   it("reads its settings from the usual AWS variables, flags first", () => {
-    const env = { AWS_ENDPOINT_URL: "http://x:1", AWS_REGION: "eu-west-3", LATENT_FLEET_S3_PART_SIZE_MB: "16" };
+    const env = {
+      AWS_ENDPOINT_URL: "http://x:1",
+      AWS_REGION: "eu-west-3",
+      LATENT_FLEET_S3_PART_SIZE_MB: "16",
+    };
     expect(s3SettingsFromEnv(env)).toEqual({
       endpoint: "http://x:1",
       region: "eu-west-3",

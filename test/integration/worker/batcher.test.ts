@@ -277,4 +277,31 @@ describe("the batcher", () => {
     await expect(job.done).rejects.toMatchObject({ code: "OUTPUT_FAILED" });
     expect(calls).toBe(2);
   });
+
+  it("keeps a callback that fails before the job's last batch from being an unhandled rejection", async () => {
+    const engine = new FakeEngine();
+    engine.gated = true;
+    const b = batcher(engine, 2);
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => unhandled.push(reason);
+    process.on("unhandledRejection", onUnhandled);
+    try {
+      // Two batches: the first one's callbacks fail (a full disk) while the second is still held.
+      const job = b.submit([req(1), req(2), req(3), req(4)], {
+        onSample: async (i) => {
+          if (i < 2) throw new LatentFleetError("OUTPUT_FAILED", "no space left on device");
+        },
+      });
+      await tick();
+      engine.release();
+      await tick();
+      await new Promise((r) => setImmediate(r));
+      expect(unhandled).toEqual([]);
+      engine.releaseAll();
+      await expect(job.done).rejects.toMatchObject({ code: "OUTPUT_FAILED" });
+    } finally {
+      process.off("unhandledRejection", onUnhandled);
+    }
+    expect(unhandled).toEqual([]);
+  });
 });

@@ -20,6 +20,8 @@ export interface Job__Input {
   'created_at_ms'?: (number | string | Long);
   'finished_at_ms'?: (number | string | Long);
   'error'?: (string);
+  'shards_reused'?: (number | string | Long);
+  'samples_reused'?: (number | string | Long);
 }
 
 export interface Job {
@@ -39,4 +41,6 @@ export interface Job {
   'created_at_ms': (string);
   'finished_at_ms': (string);
   'error': (string);
+  'shards_reused': (string);
+  'samples_reused': (string);
 }

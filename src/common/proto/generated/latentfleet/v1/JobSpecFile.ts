@@ -5,10 +5,12 @@ export interface JobSpecFile__Input {
   'name'?: (string);
   'content'?: (Buffer | Uint8Array | string);
   'output'?: (string);
+  'overwrite'?: (boolean);
 }
 
 export interface JobSpecFile {
   'name': (string);
   'content': (Buffer);
   'output': (string);
+  'overwrite': (boolean);
 }

@@ -11,6 +11,7 @@ export interface TaskResult__Input {
   'delivery'?: (number);
   'seconds'?: (number | string);
   'dead_lettered'?: (boolean);
+  'reused'?: (boolean);
 }
 
 export interface TaskResult {
@@ -21,4 +22,5 @@ export interface TaskResult {
   'delivery': (number);
   'seconds': (number);
   'dead_lettered': (boolean);
+  'reused': (boolean);
 }

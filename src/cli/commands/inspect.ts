@@ -1,0 +1,70 @@
+/**
+ * `latent-fleet inspect <output>`: what a job's output holds (format, samples, failures by code, shards
+ * complete and not), from a folder or an S3 prefix; `--extract KEY` writes one sample's PNG and prints its
+ * metadata. Exit 1 when some shard is incomplete, so scripts can check an output before training on it.
+ */
+import { writeFile } from "node:fs/promises";
+import type { Command } from "commander";
+import { openStorage } from "../../common/storage/index.js";
+import { extractSample, type InspectReport, inspectOutput } from "../../coordinator/inspect-output.js";
+import { addS3Options, applyS3Options, type S3CliOptions } from "../storage-options.js";
+
+interface InspectOptions extends S3CliOptions {
+  extract?: string;
+  to?: string;
+  verify?: boolean;
+  json?: boolean;
+}
+
+export function registerInspect(program: Command): void {
+  const cmd = program
+    .command("inspect")
+    .description("summarize a job's output (folder or s3://bucket/prefix), or extract one sample by key")
+    .argument("<output>", "the job's output folder or s3://bucket/prefix")
+    .option("--extract <key>", "write this sample's PNG (webdataset key, or imagefolder sample id)")
+    .option("--to <file>", "where --extract writes the PNG (default: <key>.png)")
+    .option("--verify", "also read every tar (CRC-32, members) or PNG through")
+    .option("--json", "print JSON");
+  addS3Options(cmd).action(async (output: string, opts: InspectOptions) => {
+    applyS3Options(opts);
+    const storage = openStorage(output);
+    try {
+      if (opts.extract !== undefined) {
+        const sample = await extractSample(storage, opts.extract);
+        const to = opts.to ?? `${opts.extract}.png`;
+        await writeFile(to, sample.png);
+        process.stdout.write(
+          opts.json
+            ? `${JSON.stringify({ file: to, metadata: sample.metadata })}\n`
+            : `${to}\n${JSON.stringify(sample.metadata, null, 2)}\n`,
+        );
+        return;
+      }
+      const report = await inspectOutput(storage, { verify: opts.verify });
+      process.stdout.write(opts.json ? `${JSON.stringify(report, null, 2)}\n` : formatReport(report));
+      if (report.shards.incomplete.length > 0) process.exitCode = 1;
+    } finally {
+      storage.close();
+    }
+  });
+}
+
+export function formatReport(r: InspectReport): string {
+  const lines = [`${r.location} (${r.format})`];
+  if (r.stats) {
+    const s = r.stats;
+    lines.push(
+      `job ${s.job_id} ${s.state}, ${s.duration_seconds} s, ${s.images_per_second} images/s generated` +
+        (s.samples.reused > 0 ? `, ${s.samples.reused} samples reused from an earlier run` : ""),
+    );
+  }
+  lines.push(`samples: ${r.samples.done} done, ${r.samples.failed} failed`);
+  const incomplete = r.shards.incomplete.length;
+  lines.push(
+    `shards: ${r.shards.complete} complete, ${incomplete} incomplete${r.verified ? " (verified)" : ""}`,
+  );
+  for (const [code, n] of Object.entries(r.failures)) lines.push(`  failed ${code}: ${n}`);
+  for (const s of r.shards.incomplete.slice(0, 20)) lines.push(`  shard ${s.shard}: ${s.why}`);
+  if (incomplete > 20) lines.push(`  ... and ${incomplete - 20} more`);
+  return `${lines.join("\n")}\n`;
+}

@@ -1,0 +1,175 @@
+/**
+ * Fair sharing of the workers between jobs.
+ *
+ * Workers of a model pull from one durable consumer on LF_TASKS, first in, first out. A job that published
+ * all of its tasks at once would put every job submitted after it behind all of them: a job of ten hours
+ * would hold up one of ten minutes for ten hours. So the coordinator keeps only a short queue of tasks per
+ * model ahead of the workers, enough that no worker waits for work, and the jobs that have tasks to publish
+ * take turns filling it, one task each, round-robin. A new job's first task is then at most about `target`
+ * tasks from the head of the queue, and running jobs share the workers evenly, task for task.
+ *
+ * The queue's length is read from the model's consumer (tasks not yet delivered), at most every `pollMs`
+ * while some job waits, and counted up by one with each turn granted in between. Its target grows with how
+ * fast the workers take tasks: twice what they take between two reads, at least `minQueued`. A model no
+ * worker has pulled yet (no consumer) counts every task of it in the stream as queued.
+ */
+import { setTimeout as sleep } from "node:timers/promises";
+import type { JetStreamManager } from "@nats-io/jetstream";
+import { errorMessage, type Logger } from "../common/log.js";
+import { TASKS_STREAM, taskSubject, workersConsumerName } from "../common/nats/names.js";
+
+export const FAIR_QUEUE_DEFAULTS = {
+  /** Fewest tasks kept queued per model. */
+  minQueued: 32,
+  /** Most tasks kept queued per model, however fast the workers are. */
+  maxQueued: 4096,
+  pollMs: 250,
+} as const;
+
+export interface FairQueueOptions {
+  jsm: JetStreamManager;
+  log: Logger;
+  minQueued?: number;
+  maxQueued?: number;
+  pollMs?: number;
+}
+
+interface Waiter {
+  resolve: () => void;
+  reject: (err: unknown) => void;
+  signal: AbortSignal;
+  onAbort: () => void;
+}
+
+interface ModelQueue {
+  /** Jobs with a turn to take, in turn order (a Map keeps insertion order); each job's waiters in order. */
+  waiting: Map<string, Waiter[]>;
+  /** Tasks queued, as last read plus the turns granted since. */
+  queued: number;
+  target: number;
+  readAt: number;
+  /** The consumer's delivered count at the last read, for the rate. */
+  delivered: number | undefined;
+  pumping: boolean;
+}
+
+export class FairQueue {
+  private readonly models = new Map<string, ModelQueue>();
+  private readonly o: Required<Omit<FairQueueOptions, "jsm" | "log">>;
+  private stopped = false;
+
+  constructor(private readonly opts: FairQueueOptions) {
+    this.o = {
+      minQueued: opts.minQueued ?? FAIR_QUEUE_DEFAULTS.minQueued,
+      maxQueued: opts.maxQueued ?? FAIR_QUEUE_DEFAULTS.maxQueued,
+      pollMs: opts.pollMs ?? FAIR_QUEUE_DEFAULTS.pollMs,
+    };
+  }
+
+  /** Resolves when `jobId` may publish its next task of `model`; rejects with the signal's reason on abort. */
+  turn(model: string, jobId: string, signal: AbortSignal): Promise<void> {
+    signal.throwIfAborted();
+    const q = this.queueOf(model);
+    return new Promise<void>((resolve, reject) => {
+      const waiter: Waiter = {
+        resolve,
+        reject,
+        signal,
+        onAbort: () => {
+          const list = q.waiting.get(jobId);
+          const i = list?.indexOf(waiter) ?? -1;
+          if (list && i >= 0) list.splice(i, 1);
+          if (list?.length === 0) q.waiting.delete(jobId);
+          reject(signal.reason);
+        },
+      };
+      signal.addEventListener("abort", waiter.onAbort, { once: true });
+      const list = q.waiting.get(jobId);
+      if (list) list.push(waiter);
+      else q.waiting.set(jobId, [waiter]);
+      void this.pump(model, q);
+    });
+  }
+
+  /** Jobs waiting for a turn, over all models (metrics, tests). */
+  get waitingJobs(): number {
+    let n = 0;
+    for (const q of this.models.values()) n += q.waiting.size;
+    return n;
+  }
+
+  stop(): void {
+    this.stopped = true;
+  }
+
+  private queueOf(model: string): ModelQueue {
+    let q = this.models.get(model);
+    if (!q) {
+      q = {
+        waiting: new Map(),
+        queued: 0,
+        target: this.o.minQueued,
+        readAt: 0,
+        delivered: undefined,
+        pumping: false,
+      };
+      this.models.set(model, q);
+    }
+    return q;
+  }
+
+  private async pump(model: string, q: ModelQueue): Promise<void> {
+    if (q.pumping) return;
+    q.pumping = true;
+    try {
+      while (q.waiting.size > 0 && !this.stopped) {
+        if (Date.now() - q.readAt >= this.o.pollMs) await this.read(model, q);
+        if (q.queued >= q.target) {
+          await sleep(this.o.pollMs);
+          continue;
+        }
+        // The job whose turn it is goes to the back of the line (it comes back with its next task).
+        const [jobId, list] = q.waiting.entries().next().value as [string, Waiter[]];
+        q.waiting.delete(jobId);
+        const waiter = list.shift() as Waiter;
+        if (list.length > 0) q.waiting.set(jobId, list);
+        waiter.signal.removeEventListener("abort", waiter.onAbort);
+        q.queued++;
+        waiter.resolve();
+        // Let the job publish and ask for its next turn before the next one is handed out.
+        await new Promise((r) => setImmediate(r));
+      }
+    } finally {
+      q.pumping = false;
+    }
+  }
+
+  /** Reads the queue's length and the workers' pace; on failure (NATS away) keeps the count it has. */
+  private async read(model: string, q: ModelQueue): Promise<void> {
+    const now = Date.now();
+    try {
+      const info = await this.opts.jsm.consumers.info(TASKS_STREAM, workersConsumerName(model));
+      const delivered = info.delivered.consumer_seq;
+      if (q.delivered !== undefined && q.readAt > 0) {
+        const taken = Math.max(0, delivered - q.delivered);
+        const perPoll = (taken * this.o.pollMs) / Math.max(1, now - q.readAt);
+        q.target = Math.min(this.o.maxQueued, Math.max(this.o.minQueued, Math.ceil(2 * perPoll)));
+      }
+      q.delivered = delivered;
+      q.queued = info.num_pending;
+    } catch (err) {
+      try {
+        // No consumer yet: every task of the model in the stream counts as queued.
+        const subject = taskSubject(model);
+        const info = await this.opts.jsm.streams.info(TASKS_STREAM, { subjects_filter: subject });
+        q.queued = info.state.subjects?.[subject] ?? 0;
+      } catch {
+        this.opts.log.debug("cannot read the task queue; keeping the count", {
+          model,
+          error: errorMessage(err),
+        });
+      }
+    }
+    q.readAt = now;
+  }
+}

@@ -1,0 +1,234 @@
+/**
+ * A fleet for the chaos suite, as separate processes: nats-server (file storage in a folder of its own),
+ * `latent-fleet coordinator`, `latent-fleet worker` processes, and a gRPC client. On the local host, or with
+ * NATS and each worker on a test host of its own (network namespaces, see netns.ts).
+ */
+import { chmod, mkdir, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { CoordinatorClient } from "../../src/cli/coordinator-client.js";
+import { freePort } from "../../src/common/child-process.js";
+import { type EmbeddedNatsServer, startEmbeddedNatsServer } from "../../src/common/nats/embedded-server.js";
+import { findNatsServer } from "../../src/common/nats/server-binary.js";
+import type { Job } from "../../src/common/proto/generated/latentfleet/v1/Job.js";
+import { type CliProcess, startCli, stopAll } from "../helpers/cli-processes.js";
+import { TINY_SHAPES } from "../helpers/paths.js";
+import { healthStatus, waitFor } from "../helpers/worker-fixtures.js";
+import type { TestHost, TestNetwork } from "./netns.js";
+
+export interface FleetOptions {
+  /** A fresh folder for the store, the coordinator's working folder, specs and outputs. */
+  root: string;
+  /** Place NATS and the workers on test hosts of this network; local processes when omitted. */
+  network?: TestNetwork;
+  coordinatorFlags?: string[];
+  workerFlags?: string[];
+}
+
+const NS_NATS_PORT = 4222;
+
+export class Fleet {
+  readonly processes: CliProcess[] = [];
+  readonly workers = new Map<string, CliProcess>();
+  coordinator: CliProcess | undefined;
+  private clientConn: CoordinatorClient | undefined;
+  private readonly workerHosts = new Map<string, TestHost>();
+
+  private constructor(
+    readonly opts: FleetOptions,
+    readonly nats: EmbeddedNatsServer,
+    readonly coordinatorAddress: string,
+  ) {}
+
+  static async start(opts: FleetOptions): Promise<Fleet> {
+    await mkdir(opts.root, { recursive: true });
+    const storeDir = join(opts.root, "nats-store");
+    const natsBin = findNatsServer(process.env.LF_NATS_SERVER_BIN);
+    let nats: EmbeddedNatsServer;
+    if (opts.network) {
+      // nats-server on the NATS host: a wrapper that execs it there (same pid, so its ports file is found).
+      const wrapper = join(opts.root, "nats-on-test-host.sh");
+      const exec = opts.network.natsExec.map((a) => `'${a}'`).join(" ");
+      await writeFile(wrapper, `#!/bin/sh\nexec ${exec} '${natsBin}' "$@"\n`);
+      await chmod(wrapper, 0o755);
+      nats = await startEmbeddedNatsServer({
+        bin: wrapper,
+        storeDir,
+        host: "0.0.0.0",
+        port: NS_NATS_PORT,
+        startTimeoutMs: 20_000,
+      });
+    } else {
+      nats = await startEmbeddedNatsServer({ bin: natsBin, storeDir, startTimeoutMs: 20_000 });
+    }
+    const address = `127.0.0.1:${await freePort("127.0.0.1")}`;
+    return new Fleet(opts, nats, address);
+  }
+
+  /** The NATS URL for the coordinator (this host). */
+  get natsUrl(): string {
+    const net = this.opts.network;
+    return net ? `nats://${net.natsFromRoot}:${NS_NATS_PORT}` : this.nats.url;
+  }
+
+  async startCoordinator(): Promise<CliProcess> {
+    const port = Number(this.coordinatorAddress.split(":")[1]);
+    const p = this.track(
+      startCli(
+        "coordinator",
+        [
+          "coordinator",
+          ...["--nats", this.natsUrl, "--grpc", this.coordinatorAddress],
+          ...(this.opts.coordinatorFlags ?? []),
+        ],
+        // Its working folder is the folder it may read specs from and write outputs to.
+        { cwd: this.opts.root },
+      ),
+    );
+    this.coordinator = p;
+    const up = await waitFor(async () => {
+      if (p.child.exitCode !== null) return true;
+      return (await healthStatus(port).catch(() => "")) === "SERVING";
+    }, 30_000);
+    if (!up || p.child.exitCode !== null) throw new Error(`coordinator did not start:\n${p.output()}`);
+    return p;
+  }
+
+  async killCoordinator(): Promise<void> {
+    const p = this.coordinator;
+    if (!p) return;
+    p.child.kill("SIGKILL");
+    await p.exited;
+    this.coordinator = undefined;
+  }
+
+  /** Starts a worker (on test host `host` when the fleet has a network) and waits until it pulls. */
+  async startWorker(id: string, host?: TestHost): Promise<CliProcess> {
+    const natsUrl = host ? `nats://${host.natsAddress}:${NS_NATS_PORT}` : this.nats.url;
+    const p = this.track(
+      startCli(
+        id,
+        [
+          "worker",
+          ...["--nats", natsUrl, "--model", TINY_SHAPES, "--worker-id", id],
+          ...["--threads", "1", "--batch-size", "8"],
+          ...(this.opts.workerFlags ?? []),
+        ],
+        host ? { wrap: host.exec } : {},
+      ),
+    );
+    this.workers.set(id, p);
+    if (host) this.workerHosts.set(id, host);
+    await p.waitForOutput(/"msg":"worker started"/, 60_000);
+    return p;
+  }
+
+  /** Workers that have started pulling. */
+  startedWorkers(): string[] {
+    return [...this.workers]
+      .filter(([, p]) => p.output().includes('"msg":"worker started"'))
+      .map(([id]) => id);
+  }
+
+  /** The test host a worker runs on (fleets with a network). */
+  hostOf(id: string): TestHost | undefined {
+    return this.workerHosts.get(id);
+  }
+
+  async killWorker(id: string): Promise<void> {
+    const p = this.workers.get(id);
+    if (!p) return;
+    p.child.kill("SIGKILL");
+    await p.exited;
+    this.workers.delete(id);
+  }
+
+  /** SIGTERM (drain) to every worker; SIGKILL after the grace period. */
+  async stopWorkers(graceMs = 20_000): Promise<void> {
+    const all = [...this.workers.values()];
+    this.workers.clear();
+    await stopAll(all, graceMs);
+  }
+
+  /** A client of the coordinator; a new one after the coordinator restarted. */
+  async client(): Promise<CoordinatorClient> {
+    this.clientConn ??= await CoordinatorClient.connect(this.coordinatorAddress, {
+      connectTimeoutMs: 10_000,
+      callTimeoutMs: 10_000,
+    });
+    return this.clientConn;
+  }
+
+  /** The job's snapshot; undefined while the coordinator does not answer (restarting). */
+  async getJob(jobId: string): Promise<Job | undefined> {
+    try {
+      return await (await this.client()).getJob(jobId);
+    } catch {
+      this.clientConn?.close();
+      this.clientConn = undefined;
+      return undefined;
+    }
+  }
+
+  /** Waits until the job has `samples` done or failed (or ended); false after `timeoutMs`. */
+  async waitForProgress(jobId: string, samples: number, timeoutMs = 60_000): Promise<boolean> {
+    return waitFor(async () => {
+      const job = await this.getJob(jobId);
+      if (!job) return false;
+      return Number(job.samples_done) + Number(job.samples_failed) >= samples || isFinal(job.state) === true;
+    }, timeoutMs);
+  }
+
+  /** Waits for the job's final state; throws with the processes' log tails after `timeoutMs`. */
+  async waitForEnd(jobId: string, timeoutMs: number): Promise<Job> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const job = await this.getJob(jobId);
+      if (job && isFinal(job.state)) return job;
+      if (Date.now() > deadline) {
+        const tails = this.processes
+          .map((p) => `--- ${p.name}\n${p.output().split("\n").slice(-8).join("\n")}`)
+          .join("\n");
+        throw new Error(
+          `job ${jobId} did not end within ${timeoutMs} ms (last: ${job?.state} ${job?.samples_done}/${job?.samples_total})\n${tails}`,
+        );
+      }
+      await new Promise((r) => setTimeout(r, 300));
+    }
+  }
+
+  /** Everything down: processes (SIGTERM, then SIGKILL), the client, nats-server. Safe to call twice. */
+  async stop(): Promise<void> {
+    this.clientConn?.close();
+    this.clientConn = undefined;
+    await stopAll(this.processes, 10_000);
+    await this.nats.stop();
+    const keep = process.env.LF_CHAOS_LOGS;
+    if (keep) {
+      // For a look at what happened: every process's output, one file each.
+      await mkdir(keep, { recursive: true });
+      let n = 0;
+      for (const p of this.processes) await writeFile(join(keep, `${++n}-${p.name}.log`), p.output());
+    }
+  }
+
+  private track(p: CliProcess): CliProcess {
+    this.processes.push(p);
+    return p;
+  }
+}
+
+function isFinal(state: Job["state"]): boolean {
+  return state === "JOB_STATE_SUCCEEDED" || state === "JOB_STATE_FAILED" || state === "JOB_STATE_CANCELLED";
+}
+
+/** A seeded random stream (mulberry32): the same seed gives the same fault moments. */
+export function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}

@@ -1,0 +1,301 @@
+/**
+ * Dataset outputs as a user gets them from the CLI: WebDataset shards read back by GNU tar, re-runs that
+ * finish only what is missing or broken, `inspect`, and the same job into a local S3-compatible server.
+ */
+import { execFileSync, spawn, spawnSync } from "node:child_process";
+import { mkdirSync, readdirSync, readFileSync } from "node:fs";
+import { mkdtemp, readdir, readFile, rm, stat, truncate, unlink, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { S3Storage } from "../../src/common/storage/index.js";
+import {
+  readShardIndex,
+  type ShardSampleRecord,
+  sampleKey,
+  tarShardName,
+} from "../../src/common/webdataset.js";
+import type { JobStatsFile } from "../../src/coordinator/job-stats.js";
+import { expandSpec, loadSpec, type ManifestSample } from "../../src/coordinator/manifest/index.js";
+import { decodePng } from "../../src/worker/engine/png.js";
+import { readMetadata, startCli } from "../helpers/cli-processes.js";
+import { CLI, TINY_SHAPES } from "../helpers/paths.js";
+import { startS3Server, type TestS3Server } from "../helpers/s3-server.js";
+import { waitFor } from "../helpers/worker-fixtures.js";
+
+function cli(args: string[], env: NodeJS.ProcessEnv = process.env) {
+  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: "utf8", timeout: 240_000, env });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** The CLI without blocking this process (which runs the S3 server the CLI talks to). */
+function cliAsync(
+  args: string[],
+  env: NodeJS.ProcessEnv,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [CLI, ...args], { env, stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d: Buffer) => {
+      stdout += d.toString();
+    });
+    child.stderr.on("data", (d: Buffer) => {
+      stderr += d.toString();
+    });
+    const timer = setTimeout(() => child.kill("SIGKILL"), 240_000);
+    child.once("exit", (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+async function manifest(spec: string, out: string): Promise<ManifestSample[]> {
+  const samples: ManifestSample[] = [];
+  for await (const e of expandSpec(await loadSpec(spec, { outputOverride: out }))) {
+    if (e.type === "sample") samples.push(e.sample);
+  }
+  return samples;
+}
+
+/** Every tar of a folder, read by GNU tar: member names per shard, and the members extracted. */
+function readTarsWithGnuTar(dir: string, into: string): Map<string, string[]> {
+  const byTar = new Map<string, string[]>();
+  for (const name of readdirSync(dir)
+    .filter((n) => n.endsWith(".tar"))
+    .sort()) {
+    const listed = execFileSync("tar", ["-tf", join(dir, name)], { encoding: "utf8" })
+      .trim()
+      .split("\n");
+    byTar.set(name, listed);
+    const target = join(into, name);
+    mkdirSync(target, { recursive: true });
+    execFileSync("tar", ["-xf", join(dir, name), "-C", target]);
+  }
+  return byTar;
+}
+
+/** Checks a webdataset folder against the manifest: each sample once, under its key, PNG valid, JSON equal. */
+function checkShards(dir: string, expected: ManifestSample[], shardSize: number): void {
+  const extracted = join(dir, "..", `${dir.split("/").pop()}-extracted`);
+  const byTar = readTarsWithGnuTar(dir, extracted);
+  const members = [...byTar.values()].flat();
+  expect(new Set(members).size).toBe(members.length);
+  expect(members).toHaveLength(expected.length * 3);
+  for (const s of expected) {
+    const shard = Math.floor(s.index / shardSize);
+    const key = sampleKey(shard, s.index % shardSize);
+    const folder = join(extracted, tarShardName(shard));
+    const png = decodePng(readFileSync(join(folder, `${key}.png`)));
+    expect([png.width, png.height]).toEqual([64, 64]);
+    expect(readFileSync(join(folder, `${key}.txt`), "utf8")).toBe(s.prompt);
+    const json = JSON.parse(readFileSync(join(folder, `${key}.json`), "utf8")) as ShardSampleRecord;
+    expect(json).toEqual({
+      key,
+      shard,
+      index: s.index,
+      id: s.sampleId,
+      prompt: s.prompt,
+      negative_prompt: s.negativePrompt,
+      seed: s.seed,
+      steps: s.steps,
+      guidance_scale: s.guidanceScale,
+      scheduler: s.scheduler,
+      width: s.width,
+      height: s.height,
+      model: "tiny-shapes",
+      status: "success",
+      error_message: "",
+      error_code: "",
+    });
+  }
+}
+
+describe("dataset outputs", () => {
+  let tmp: string;
+  let spec: string;
+
+  beforeAll(async () => {
+    tmp = await mkdtemp(join(tmpdir(), "lf-outputs-"));
+    spec = join(tmp, "job.yaml");
+    await writeFile(
+      spec,
+      [
+        `model: ${TINY_SHAPES}`,
+        "output: { dir: out/wds, format: webdataset }",
+        "seed: 7",
+        "images_per_prompt: 2",
+        "defaults: { steps: 2, guidance_scale: 4.0, scheduler: euler, width: 64, height: 64 }",
+        "prompts:",
+        '  - "a red circle on a white background"',
+        '  - template: "a {color} {shape} on a {background} background"',
+        "    vars: { color: [green, blue], shape: [square, triangle], background: [white] }",
+      ].join("\n"),
+    );
+  });
+  afterAll(async () => {
+    await rm(tmp, { recursive: true, force: true });
+  });
+
+  it("writes WebDataset shards GNU tar reads back: each sample once, valid PNG, JSON equal to the manifest", async () => {
+    const out = join(tmp, "wds");
+    const r = cli(["run", spec, "--out", out, "--workers", "2", "--shard-size", "3", "--no-metrics"]);
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+    expect(r.code, r.stderr).toBe(0);
+    const expected = await manifest(spec, out);
+    expect(expected).toHaveLength(10);
+    checkShards(out, expected, 3);
+    // One Parquet file per shard with the same records, and the job's stats.
+    const names = (await readdir(out)).sort();
+    expect(names).toEqual([
+      "00000.parquet",
+      "00000.tar",
+      "00001.parquet",
+      "00001.tar",
+      "00002.parquet",
+      "00002.tar",
+      "00003.parquet",
+      "00003.tar",
+      "_stats.json",
+    ]);
+    const index = await readShardIndex(await readFile(join(out, "00001.parquet")));
+    expect(index.records.map((x) => x.id)).toEqual(expected.slice(3, 6).map((s) => s.sampleId));
+    expect(index.tar?.bytes).toBe((await stat(join(out, "00001.tar"))).size);
+    const stats = JSON.parse(await readFile(join(out, "_stats.json"), "utf8")) as JobStatsFile;
+    expect(stats).toMatchObject({
+      state: "SUCCEEDED",
+      format: "webdataset",
+      samples: { total: 10, done: 10, failed: 0, generated: 10, reused: 0 },
+      shards: { total: 4, done: 4, generated: 4, reused: 0 },
+    });
+    expect(stats.images_per_second).toBeGreaterThan(0);
+
+    const inspect = cli(["inspect", out, "--verify", "--json"]);
+    expect(inspect.code, inspect.stderr).toBe(0);
+    expect(JSON.parse(inspect.stdout)).toMatchObject({
+      format: "webdataset",
+      samples: { done: 10, failed: 0 },
+      shards: { complete: 4, incomplete: [] },
+    });
+    const one = cli(["inspect", out, "--extract", "000010002", "--to", join(tmp, "one.png")]);
+    expect(one.code, one.stderr).toBe(0);
+    expect(one.stdout).toContain(`"id": "${expected[5].sampleId}"`);
+    expect(decodePng(await readFile(join(tmp, "one.png"))).width).toBe(64);
+  });
+
+  it("re-runs an interrupted job: keeps the complete shards, regenerates only the missing and broken ones", async () => {
+    const out = join(tmp, "rerun");
+    const slow = join(tmp, "slow.yaml");
+    await writeFile(
+      slow,
+      (await readFile(spec, "utf8")).replace("steps: 2", "steps: 12").replace("out/wds", "out/rerun"),
+    );
+    const args = ["run", slow, "--out", out, "--workers", "1", "--batch-size", "2", "--shard-size", "2"];
+    const first = startCli("run-1", [...args, "--no-metrics"]);
+    const parquets = async () => (await readdir(out).catch(() => [])).filter((n) => n.endsWith(".parquet"));
+    expect(await waitFor(async () => (await parquets()).length >= 2, 120_000), first.output()).toBe(true);
+    first.child.kill("SIGINT");
+    expect((await first.exited).code).toBe(130);
+    const complete = (await parquets()).length;
+    expect(complete, "the first run was to be interrupted before its end").toBeLessThan(5);
+    // Break one complete shard: a truncated tar is not complete.
+    const broken = join(out, "00000.tar");
+    await truncate(broken, 1024);
+    const kept = (await readdir(out)).filter((n) => n.endsWith(".tar") && n !== "00000.tar");
+    const before = new Map(
+      await Promise.all(kept.map(async (n) => [n, (await stat(join(out, n))).mtimeMs] as const)),
+    );
+
+    const second = cli([...args, "--no-metrics"]);
+    expect(second.code, second.stderr).toBe(0);
+    const reused = complete - 1;
+    const regenerated = 5 - reused;
+    expect(second.stdout).toContain(
+      `${reused} shards complete, skipped (${2 * reused} samples); ${regenerated} regenerated`,
+    );
+    const stats = JSON.parse(await readFile(join(out, "_stats.json"), "utf8")) as JobStatsFile;
+    // The second run generated only the samples of the missing and the broken shards.
+    expect(stats.samples).toEqual({
+      total: 10,
+      done: 10,
+      failed: 0,
+      generated: 2 * regenerated,
+      reused: 2 * reused,
+    });
+    for (const [name, mtime] of before) expect((await stat(join(out, name))).mtimeMs, name).toBe(mtime);
+    checkShards(out, await manifest(slow, out), 2);
+
+    // --overwrite starts over: everything is generated again.
+    const again = cli([...args, "--no-metrics", "--overwrite"]);
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stdout).not.toMatch(/skipped/);
+    const restats = JSON.parse(await readFile(join(out, "_stats.json"), "utf8")) as JobStatsFile;
+    expect(restats.samples.generated).toBe(10);
+  });
+
+  it("re-runs an imagefolder job whose PNG went missing", async () => {
+    const out = join(tmp, "folder");
+    const folderSpec = join(tmp, "folder.yaml");
+    await writeFile(
+      folderSpec,
+      (await readFile(spec, "utf8")).replace("{ dir: out/wds, format: webdataset }", "out/f"),
+    );
+    const args = ["run", folderSpec, "--out", out, "--workers", "1", "--shard-size", "4", "--no-metrics"];
+    expect(cli(args).code).toBe(0);
+    const rows = await readMetadata(out);
+    await unlink(join(out, rows[5].file_name)); // in shard 1
+    const inspect = cli(["inspect", out]);
+    expect(inspect.code).toBe(1);
+    expect(inspect.stdout).toContain(`shard 1: ${rows[5].file_name} is missing`);
+    const second = cli(args);
+    expect(second.code, second.stderr).toBe(0);
+    expect(second.stdout).toContain("2 shards complete, skipped (6 samples); 1 regenerated");
+    expect((await readMetadata(out)).map((r) => r.id)).toEqual(rows.map((r) => r.id));
+    expect(decodePng(await readFile(join(out, rows[5].file_name))).width).toBe(64);
+  });
+
+  describe("to an S3-compatible server", () => {
+    let s3: TestS3Server;
+    let env: NodeJS.ProcessEnv;
+    beforeAll(async () => {
+      s3 = await startS3Server(["datasets"]);
+      env = { ...process.env, ...s3.env };
+    });
+    afterAll(async () => {
+      await s3?.stop();
+    });
+
+    it("writes the same shards under s3://bucket/prefix, and inspect reads them there", async () => {
+      // Asynchronous: the S3 server runs in this process and must keep answering.
+      const args = ["run", spec, "--out", "s3://datasets/jobs/wds", "--workers", "2", "--shard-size", "3"];
+      const r = await cliAsync([...args, "--no-metrics"], env);
+      expect(r.stderr).not.toMatch(/\n\s+at /);
+      expect(r.code, r.stderr).toBe(0);
+      const storage = new S3Storage("s3://datasets/jobs/wds", s3.settings);
+      const local = join(tmp, "from-s3");
+      try {
+        const keys = (await storage.list("")).map((o) => o.key);
+        expect(keys).toEqual([
+          "00000.parquet",
+          "00000.tar",
+          "00001.parquet",
+          "00001.tar",
+          "00002.parquet",
+          "00002.tar",
+          "00003.parquet",
+          "00003.tar",
+          "_stats.json",
+        ]);
+        mkdirSync(local, { recursive: true });
+        for (const k of keys) await writeFile(join(local, k), (await storage.get(k)) ?? Buffer.alloc(0));
+      } finally {
+        storage.close();
+      }
+      checkShards(local, await manifest(spec, local), 3);
+      const inspect = await cliAsync(["inspect", "s3://datasets/jobs/wds", "--verify", "--json"], env);
+      expect(inspect.code, inspect.stderr).toBe(0);
+      expect(JSON.parse(inspect.stdout)).toMatchObject({ samples: { done: 10 }, shards: { complete: 4 } });
+    });
+  });
+});
