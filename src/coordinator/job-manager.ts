@@ -5,7 +5,7 @@
 import { mkdir, readFile } from "node:fs/promises";
 import { basename, resolve } from "node:path";
 import type { JetStreamManager } from "@nats-io/jetstream";
-import { LatentFleetError } from "../common/errors.js";
+import { isLatentFleetError, LatentFleetError } from "../common/errors.js";
 import { errorMessage } from "../common/log.js";
 import { RESULTS_STREAM } from "../common/nats/index.js";
 import type { TaskResult } from "../common/proto/generated/latentfleet/v1/TaskResult.js";
@@ -16,6 +16,7 @@ import { type JobSnapshot, snapshotFromRecord } from "./job-snapshot.js";
 import { type CoordinatorJobRecord, isFinalState } from "./job-store.js";
 import { type JobRuntime, LiveJob } from "./live-job.js";
 import { isPromptsFile, type SpecInput } from "./manifest/index.js";
+import { decodeSpecBytes } from "./manifest/utf8.js";
 import { PathPolicy } from "./path-policy.js";
 import { MAX_SHARD_SIZE } from "./sharder.js";
 import { UploadSpool } from "./uploads.js";
@@ -81,7 +82,7 @@ export class JobManager {
             ? null
             : typeof req.spec.content === "string"
               ? req.spec.content
-              : Buffer.from(req.spec.content).toString("utf8"),
+              : decodeSpecBytes(req.spec.name, req.spec.content),
         ...(req.output ? { outputOverride: normalizeLocation(req.output) } : {}),
         uploads: await spool.finish(),
       };
@@ -236,8 +237,9 @@ export class JobManager {
 
 async function readSpecText(path: string): Promise<string> {
   try {
-    return await readFile(path, "utf8");
+    return decodeSpecBytes(path, await readFile(path));
   } catch (err) {
+    if (isLatentFleetError(err)) throw err;
     const why =
       (err as NodeJS.ErrnoException).code === "ENOENT" ? "cannot find the spec file" : errorMessage(err);
     throw new LatentFleetError("SPEC_INVALID", `${path}: ${why}`, { cause: err });

@@ -29,7 +29,7 @@ type Kind = "unary" | "client" | "server";
 /** A client whose messages are the bytes given, and whose answers are the bytes received. */
 function rawClient(service: string, methods: Record<string, Kind>, port: number): Client {
   const identity = (b: Buffer) => b;
-  const definition: ServiceDefinition = {};
+  const definition: Record<string, ServiceDefinition[string]> = {};
   for (const [name, kind] of Object.entries(methods)) {
     definition[name] = {
       path: `/${service}/${name}`,

@@ -51,7 +51,9 @@ export function checkRequests(
           return method.requestDeserialize(bytes);
         } catch (err) {
           const why = err instanceof Error ? err.message : String(err);
-          const bad: BadRequest = { [BAD_REQUEST]: `the request is not a valid ${typeName} message (${why})` };
+          const bad: BadRequest = {
+            [BAD_REQUEST]: `the request is not a valid ${typeName} message (${why})`,
+          };
           return bad;
         }
       },

@@ -54,6 +54,14 @@ export function textField(value: unknown, field: string, max: number, allowEmpty
     );
   }
   if (!allowEmpty && value.trim() === "") throw new FieldError(field, `${field} must not be empty`);
+  // What UTF-8 decoders put for bytes that are not UTF-8 (a file saved as Latin-1, say): the prompt would
+  // run mangled. (The character typed on purpose is refused too; no prompt needs it.)
+  if (value.includes("\uFFFD")) {
+    throw new FieldError(
+      field,
+      `${field} is not valid UTF-8 text (it has bytes decoded as U+FFFD); save the file as UTF-8`,
+    );
+  }
   return value;
 }
 

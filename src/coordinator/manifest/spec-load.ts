@@ -14,6 +14,7 @@ import { checkFile } from "./readers/index.js";
 import { fsSourceAccess, readSourceBytes, type SourceAccess } from "./source-access.js";
 import { BUILTIN_DEFAULTS, type ParseOptions, parseSpecTree } from "./spec-parse.js";
 import type { JobSpec, PromptSource } from "./types.js";
+import { decodeSpecBytes } from "./utf8.js";
 import { SpecTree } from "./yaml-nodes.js";
 
 export interface LoadSpecOptions extends ParseOptions {
@@ -33,12 +34,13 @@ export async function loadSpec(input: SpecInput, options: LoadSpecOptions = {}):
   if (typeof input === "string") {
     if (!(await access.statSource(input))) throw specError(input, undefined, "cannot find the spec file");
     try {
-      content = (await readSourceBytes(access, input, undefined, MAX_SPEC_BYTES)).toString("utf8");
+      content = decodeSpecBytes(input, await readSourceBytes(access, input, undefined, MAX_SPEC_BYTES));
     } catch (err) {
+      if (isLatentFleetError(err)) throw err;
       throw specError(input, undefined, `cannot read the spec file: ${(err as Error).message}`);
     }
   } else {
-    content = typeof input.content === "string" ? input.content : Buffer.from(input.content).toString("utf8");
+    content = typeof input.content === "string" ? input.content : decodeSpecBytes(name, input.content);
   }
   const spec = parseSpecTree(SpecTree.parse(name, content), options);
   await checkSources(access, spec);

@@ -94,6 +94,7 @@ describe("task codec", () => {
       delivery: 2,
       seconds: 1.25,
       dead_lettered: false,
+      reused: false,
       samples: [
         {
           sample_id: "row-3-0",
@@ -116,6 +117,7 @@ describe("task codec", () => {
     const dead = decodeTaskResult(encodeTaskResult({ job_id: "j", shard: 0, dead_lettered: true }));
     expect(dead.samples).toEqual([]);
     expect(dead.dead_lettered).toBe(true);
+    expect(decodeTaskResult(encodeTaskResult({ job_id: "j", shard: 1, reused: true })).reused).toBe(true);
   });
 
   it("rejects garbage with a PAYLOAD_INVALID error", () => {

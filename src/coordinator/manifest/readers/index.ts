@@ -1,4 +1,5 @@
 /** Picks the reader for a prompts file by its format, and checks a file before a job starts. */
+import { specError } from "../errors.js";
 import type { SourceAccess } from "../source-access.js";
 import type { PromptSource } from "../types.js";
 import { readCsv } from "./csv.js";
@@ -26,16 +27,20 @@ export function openRows(access: SourceAccess, source: FileSource): RowStream {
 }
 
 /**
- * What can be known of a file before its rows are read: CSV header and Parquet footer and columns (JSONL
- * and text need nothing). Throws SPEC_INVALID naming the file.
+ * What can be known of a file before its rows are read: CSV header, Parquet footer and columns, and that
+ * there is a row at all (a file that is empty or blank is a mistake to point out, not a job of nothing).
+ * Throws SPEC_INVALID naming the file.
  */
 export async function checkFile(access: SourceAccess, source: FileSource): Promise<void> {
   if (source.format === "parquet") return checkParquet(access, source.path, source.display);
-  if (source.format !== "csv") return;
-  const rows = readCsv(access, source.path, source.display);
+  const rows = openRows(access, source).rows[Symbol.asyncIterator]();
   try {
-    await rows.next(); // reads the header (and a first batch of rows), throwing on a bad header
+    // Reads the first batch of rows (and a CSV header, throwing on a bad one).
+    const first = await rows.next();
+    if (first.done) {
+      throw specError(source.display, 1, "the file has no rows: it is empty, or blank lines only");
+    }
   } finally {
-    await rows.return();
+    await rows.return?.();
   }
 }

@@ -55,7 +55,8 @@ async function open(
 
 /** Opens the file and checks its footer and columns, so a spec naming a bad file fails before it starts. */
 export async function checkParquet(access: SourceAccess, path: string, display: string): Promise<void> {
-  await open(access, path, display);
+  const { metadata } = await open(access, path, display);
+  if (Number(metadata.num_rows) === 0) throw specError(display, 1, "the Parquet file has no rows");
 }
 
 export async function* readParquet(
