@@ -63,9 +63,10 @@ export class FixedLatencyEngine implements WorkerEngine {
     if (wait > 0) await sleep(wait);
     else await nextTurn();
     return {
-      // The sink only reads the pixels, so one buffer per size serves every sample.
+      // A buffer of its own per sample, as the real engine hands them: the sink moves each image's buffer
+      // to a PNG encoder thread (a shared one would be gone after the first).
       samples: requests.map((r) => ({
-        rgb: pattern(r.width, r.height),
+        rgb: pattern(r.width, r.height).slice(),
         width: r.width,
         height: r.height,
         warnings: [],

@@ -61,7 +61,7 @@ export class FairQueue {
   constructor(private readonly opts: FairQueueOptions) {
     this.o = {
       minQueued: opts.minQueued ?? FAIR_QUEUE_DEFAULTS.minQueued,
-      maxQueued: opts.maxQueued ?? FAIR_QUEUE_DEFAULTS.maxQueued,
+      maxQueued: Math.max(opts.maxQueued ?? FAIR_QUEUE_DEFAULTS.maxQueued, opts.minQueued ?? 0),
       pollMs: opts.pollMs ?? FAIR_QUEUE_DEFAULTS.pollMs,
     };
   }

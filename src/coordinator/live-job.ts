@@ -20,12 +20,13 @@ import { type JobInput, loadJobSpec, localWorkDir, removeJobInput, whereIndexFil
 import type { JobSnapshot } from "./job-snapshot.js";
 import { JobStats } from "./job-stats.js";
 import { type CoordinatorJobRecord, isFinalState, type JobStore, StaleRevisionError } from "./job-store.js";
-import type { JobSpec } from "./manifest/index.js";
+import { expandSpecBatches, type JobSpec, type SourceAccess } from "./manifest/index.js";
 import { writeMetadata } from "./metadata-writer.js";
 import { removeRunOutputs } from "./output-files.js";
 import { ProgressMeter } from "./progress.js";
 import { type PublishOutcome, publishJob } from "./publisher.js";
 import { CompletedShards } from "./reuse.js";
+import { Sharder } from "./sharder.js";
 import { overlayAccess, resolveUploads } from "./uploads.js";
 import { WhereIndex } from "./where-index.js";
 
@@ -50,6 +51,8 @@ export class LiveJob {
   readonly jobId: string;
   private record: CoordinatorJobRecord;
   private readonly fold = new JobFold();
+  /** Samples and shards of the whole manifest, counted ahead of the publisher (countSamples). */
+  private counted: { samples: number; shards: number } | null = null;
   private readonly stats = new JobStats();
   /** Where the outputs go: the output folder, or its S3 bucket and prefix. */
   private readonly storage: ObjectStorage;
@@ -110,6 +113,7 @@ export class LiveJob {
     await this.errors.reset();
     const spec = given ?? (await loadJobSpec({ ...input, outputOverride: this.record.output }));
     const access = overlayAccess(resolveUploads(input.specName, input.uploads));
+    if (this.rt.fairQueue) void this.countSamples(spec, access);
     const reuse = await this.prepareOutput();
     if (this.record.state === "PENDING") await this.setState("PUBLISHING");
     this.outcome = await publishJob({
@@ -178,6 +182,32 @@ export class LiveJob {
     return CompletedShards.scan(this.storage, this.record.output_format, this.record.model);
   }
 
+  /**
+   * Counts the job's samples and shards by expanding its manifest once more, publishing nothing. Taking
+   * turns (fair-queue.ts), the publisher reaches the manifest's end only when the job is nearly done; the
+   * count gives the total (progress, ETA) from the start. An expansion error leaves it to the publisher.
+   */
+  private async countSamples(spec: JobSpec, access: SourceAccess): Promise<void> {
+    const sharder = new Sharder(this.record.shard_size);
+    let samples = 0;
+    let shards = 0;
+    try {
+      for await (const batch of expandSpecBatches(spec, { access })) {
+        if (this.abort.signal.aborted || this.stopped) return;
+        for (const ev of batch) {
+          if (ev.type !== "sample") continue;
+          samples++;
+          shards += sharder.add(ev.sample).length;
+        }
+      }
+    } catch {
+      return;
+    }
+    if (sharder.flush()) shards++;
+    this.counted = { samples, shards };
+    this.notify();
+  }
+
   /** Waits for this job's turn to queue a task (FairQueue), until the job is cancelled or stopped. */
   private takeTurn(queue: FairQueue): () => Promise<void> {
     return () => queue.turn(this.record.model, this.jobId, this.abort.signal);
@@ -238,7 +268,7 @@ export class LiveJob {
   snapshot(): JobSnapshot {
     const r = this.record;
     const final = isFinalState(r.state);
-    const total = this.outcome?.samplesTotal ?? null;
+    const total = this.outcome?.samplesTotal ?? this.counted?.samples ?? null;
     const remaining = total === null ? null : total - this.fold.samplesDone - this.fold.samplesFailed;
     return {
       jobId: r.job_id,
@@ -248,7 +278,7 @@ export class LiveJob {
       samplesTotal: total ?? r.samples_total ?? null,
       samplesDone: this.fold.samplesDone,
       samplesFailed: this.fold.samplesFailed,
-      shardsTotal: this.outcome?.shardsTotal ?? r.shards_total ?? null,
+      shardsTotal: this.outcome?.shardsTotal ?? this.counted?.shards ?? r.shards_total ?? null,
       shardsPublished: this.shardsPublished,
       shardsDone: this.fold.shardsFolded,
       shardsReused: this.stats.shardsReused,

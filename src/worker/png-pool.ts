@@ -69,6 +69,12 @@ export class PngPool {
   ): Promise<EncodedPng> {
     if (this.closed)
       return Promise.reject(new LatentFleetError("OUTPUT_FAILED", "the PNG encoder is closed"));
+    // Also an image whose buffer was already moved to a thread (detached: empty here), which the thread
+    // would never answer for.
+    if (rgb.length !== width * height * 3) {
+      const why = `a ${width}x${height} image needs ${width * height * 3} bytes of RGB, got ${rgb.length}`;
+      return Promise.reject(new LatentFleetError("OUTPUT_FAILED", why));
+    }
     if (this.threads === 0) {
       try {
         const t0 = performance.now();

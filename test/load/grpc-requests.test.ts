@@ -167,8 +167,11 @@ describe("bad gRPC requests to a coordinator and a worker", () => {
   afterAll(async () => {
     coord?.close();
     work?.close();
-    await worker?.stop();
-    await coordinator?.stop();
+    // Bounded, so that the folder below is removed even if a process part cannot stop.
+    const bounded = (p: Promise<void> | undefined) =>
+      Promise.race([p, new Promise((r) => setTimeout(r, 15_000))]);
+    await bounded(worker?.stop());
+    await bounded(coordinator?.stop());
     await nats?.cleanup();
     if (dir) await rm(dir, { recursive: true, force: true });
   });

@@ -20,7 +20,7 @@ const SMALL_ROWS = [2, 3, 4, 5, 6, 8, 10, 12, 15, 18, 20, 24, 25, 28, 30, 60, 60
 const BIG_ROWS = 1200;
 const PER_PROMPT = 4;
 const RSS_LIMIT_MIB = 400;
-/** LF_LOAD_FAIR_SHARE=off runs the coordinator with --no-fair-share, to compare (fairness is not asserted). */
+/** LF_LOAD_FAIR_SHARE=off runs the coordinator with --queue-ahead 0, to compare (fairness is not asserted). */
 const FAIR = process.env.LF_LOAD_FAIR_SHARE !== "off";
 
 interface Watched {
@@ -60,7 +60,7 @@ describe.skipIf(process.platform !== "linux")("many jobs at once on one fleet", 
     root = await mkdtemp(join(tmpdir(), "lf-load-"));
     fleet = await Fleet.start({
       root,
-      coordinatorFlags: ["--shard-size", "16", ...(FAIR ? [] : ["--no-fair-share"])],
+      coordinatorFlags: ["--shard-size", "16", ...(FAIR ? [] : ["--queue-ahead", "0"])],
       workerFlags: ["--ack-wait", "10"],
     });
     await fleet.startCoordinator();

@@ -20,7 +20,7 @@ interface CoordinatorCliOptions extends NatsCliOptions, GrpcServerTlsCliOptions,
   maxInFlight?: number;
   replicas?: number;
   allowPath?: string[];
-  fairShare: boolean;
+  queueAhead?: number;
 }
 
 export function registerCoordinator(program: Command): void {
@@ -49,8 +49,10 @@ export function registerCoordinator(program: Command): void {
       integerOption("--replicas", 1, 5),
     )
     .option(
-      "--no-fair-share",
-      "publish each job's tasks as fast as it can (jobs then run in submission order) instead of letting running jobs take turns",
+      "--queue-ahead <n>",
+      "tasks per model kept queued ahead of the workers while jobs take turns publishing (default 32; " +
+        "0: no turns, each job publishes all of its tasks at once and jobs run in submission order)",
+      integerOption("--queue-ahead", 0, 1_000_000),
     )
     .option(
       "--allow-path <dir...>",
@@ -67,7 +69,9 @@ export function registerCoordinator(program: Command): void {
         shardSize: opts.shardSize,
         maxInFlight: opts.maxInFlight,
         allowedPaths: opts.allowPath ?? [process.cwd()],
-        fairShare: opts.fairShare,
+        ...(opts.queueAhead === undefined
+          ? {}
+          : { fairShare: opts.queueAhead === 0 ? false : { minQueued: opts.queueAhead } }),
         ...(opts.replicas === undefined ? {} : { topology: { replicas: opts.replicas } }),
       });
       await new Promise<void>((resolve) => {

@@ -1,0 +1,71 @@
+/** FairQueue against a fake consumer: jobs take turns, the queue stays short, a cancelled job leaves the line. */
+import type { JetStreamManager } from "@nats-io/jetstream";
+import { describe, expect, it } from "vitest";
+import { silentLogger } from "../../src/common/log.js";
+import { FairQueue } from "../../src/coordinator/fair-queue.js";
+
+/** A consumer whose queue holds what was published and not yet taken by the (simulated) workers. */
+function fakeQueue() {
+  const q = { published: 0, taken: 0 };
+  const jsm = {
+    consumers: {
+      info: async () => ({ num_pending: q.published - q.taken, delivered: { consumer_seq: q.taken } }),
+    },
+    streams: { info: async () => ({ state: { subjects: {} } }) },
+  } as unknown as JetStreamManager;
+  return { q, jsm };
+}
+
+/** A job that publishes `n` tasks, each after its turn; records the order of turns. */
+async function job(fair: FairQueue, id: string, n: number, order: string[], q: { published: number }) {
+  const signal = new AbortController().signal;
+  for (let i = 0; i < n; i++) {
+    await fair.turn("m", id, signal);
+    order.push(id);
+    q.published++;
+  }
+}
+
+describe("fair queue", () => {
+  it("lets waiting jobs take turns, one task each, and keeps the model's queue short", async () => {
+    const { q, jsm } = fakeQueue();
+    const fair = new FairQueue({ jsm, log: silentLogger, minQueued: 4, maxQueued: 4, pollMs: 5 });
+    const order: string[] = [];
+    let maxQueued = 0;
+    // Workers take one task every 2 ms.
+    const workers = setInterval(() => {
+      maxQueued = Math.max(maxQueued, q.published - q.taken);
+      if (q.published > q.taken) q.taken++;
+    }, 2);
+    try {
+      await Promise.all([
+        job(fair, "big", 30, order, q),
+        job(fair, "a", 3, order, q),
+        job(fair, "b", 3, order, q),
+      ]);
+    } finally {
+      clearInterval(workers);
+      fair.stop();
+    }
+    expect(order).toHaveLength(36);
+    // The small jobs are done within the first rounds, not after the big one's 30 tasks.
+    const lastSmall = Math.max(order.lastIndexOf("a"), order.lastIndexOf("b"));
+    expect(lastSmall).toBeLessThan(12);
+    expect(order.slice(0, 9)).toEqual(["big", "a", "b", "big", "a", "b", "big", "a", "b"]);
+    // At most the target, plus what was granted since the last read of the queue.
+    expect(maxQueued).toBeLessThanOrEqual(8);
+  });
+
+  it("drops a waiting job whose signal aborts", async () => {
+    const { jsm } = fakeQueue();
+    const fair = new FairQueue({ jsm, log: silentLogger, minQueued: 0, maxQueued: 0, pollMs: 5 });
+    const ctl = new AbortController();
+    const waiting = fair.turn("m", "cancelled", ctl.signal);
+    await new Promise((r) => setTimeout(r, 20));
+    expect(fair.waitingJobs).toBe(1);
+    ctl.abort(new Error("cancelled"));
+    await expect(waiting).rejects.toThrow("cancelled");
+    expect(fair.waitingJobs).toBe(0);
+    fair.stop();
+  });
+});
