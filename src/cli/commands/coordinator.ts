@@ -60,6 +60,17 @@ export function registerCoordinator(program: Command): void {
     )
     .action(async (opts: CoordinatorCliOptions) => {
       applyS3Options(opts);
+      // Listen before starting: a SIGTERM during start-up (or right after "coordinator started") must
+      // stop it cleanly, not kill it with the default action.
+      const stopped = new Promise<void>((resolve) => {
+        const stop = () => {
+          process.off("SIGINT", stop);
+          process.off("SIGTERM", stop);
+          resolve();
+        };
+        process.on("SIGINT", stop);
+        process.on("SIGTERM", stop);
+      });
       const coordinator = await startCoordinator({
         natsUrl: opts.nats,
         natsAuth: natsAuthFromCli(opts),
@@ -74,15 +85,7 @@ export function registerCoordinator(program: Command): void {
           : { fairShare: opts.queueAhead === 0 ? false : { minQueued: opts.queueAhead } }),
         ...(opts.replicas === undefined ? {} : { topology: { replicas: opts.replicas } }),
       });
-      await new Promise<void>((resolve) => {
-        const stop = () => {
-          process.off("SIGINT", stop);
-          process.off("SIGTERM", stop);
-          resolve();
-        };
-        process.on("SIGINT", stop);
-        process.on("SIGTERM", stop);
-      });
+      await stopped;
       await coordinator.stop();
     });
   // Last, so that they are listed after the command's own options.

@@ -5,7 +5,7 @@
  */
 import type { Command } from "commander";
 import { createLogger } from "../../common/log.js";
-import { DEFAULT_BATCH_SIZE, startWorker } from "../../worker/worker.js";
+import { DEFAULT_BATCH_SIZE, type RunningWorker, startWorker } from "../../worker/worker.js";
 import { addNatsAuthOptions, type NatsCliOptions, natsAuthFromCli } from "../nats-options.js";
 import { integerOption, numberOption } from "../options.js";
 import { addS3Options, applyS3Options, type S3CliOptions } from "../storage-options.js";
@@ -84,21 +84,9 @@ export function registerWorker(program: Command): void {
 
 async function runWorker(opts: WorkerCommandOptions): Promise<void> {
   const grpcTls = grpcServerTlsFromCli(opts, opts.grpc, createLogger({ component: "worker" }));
-  const worker = await startWorker({
-    natsUrl: opts.nats,
-    natsAuth: natsAuthFromCli(opts),
-    modelDir: opts.model,
-    device: opts.device,
-    batchSize: opts.batchSize,
-    grpcAddress: opts.grpc,
-    grpcTls,
-    metricsAddress: opts.metrics,
-    intraOpThreads: opts.threads,
-    workerId: opts.workerId,
-    ackWaitMs: opts.ackWait === undefined ? undefined : Math.round(opts.ackWait * 1000),
-    maxDeliver: opts.maxDeliver,
-    replicas: opts.replicas,
-  });
+  // Listen before starting: a SIGTERM while the model loads stops the worker once it is up (nothing pulled
+  // yet), instead of killing it with the default action.
+  let worker: RunningWorker | undefined;
   let signals = 0;
   const onSignal = (signal: NodeJS.Signals) => {
     signals++;
@@ -108,11 +96,27 @@ async function runWorker(opts: WorkerCommandOptions): Promise<void> {
       );
       process.exit(1);
     }
-    void worker.stop();
+    void worker?.stop();
   };
   process.on("SIGTERM", onSignal);
   process.on("SIGINT", onSignal);
   try {
+    worker = await startWorker({
+      natsUrl: opts.nats,
+      natsAuth: natsAuthFromCli(opts),
+      modelDir: opts.model,
+      device: opts.device,
+      batchSize: opts.batchSize,
+      grpcAddress: opts.grpc,
+      grpcTls,
+      metricsAddress: opts.metrics,
+      intraOpThreads: opts.threads,
+      workerId: opts.workerId,
+      ackWaitMs: opts.ackWait === undefined ? undefined : Math.round(opts.ackWait * 1000),
+      maxDeliver: opts.maxDeliver,
+      replicas: opts.replicas,
+    });
+    if (signals > 0) void worker.stop();
     await worker.done;
   } finally {
     process.off("SIGTERM", onSignal);
