@@ -8,7 +8,7 @@ import { mkdtemp, readdir, readFile, rm, stat, truncate, unlink, writeFile } fro
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { S3Storage } from "../../src/common/storage/index.js";
+import { S3Storage } from "../../src/common/storage/s3-storage.js";
 import {
   readShardIndex,
   type ShardSampleRecord,

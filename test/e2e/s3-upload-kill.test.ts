@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { freePort } from "../../src/common/child-process.js";
-import { S3Storage } from "../../src/common/storage/index.js";
+import { S3Storage } from "../../src/common/storage/s3-storage.js";
 import { readShardIndex } from "../../src/common/webdataset.js";
 import { type CliProcess, runCli, startCli, stopAll } from "../helpers/cli-processes.js";
 import { startNatsServer, type TestNatsServer } from "../helpers/nats-server.js";

@@ -1,7 +1,8 @@
 /** Output storage: a folder or an S3 bucket/prefix, behind one interface (storage.ts). */
 import { resolve } from "node:path";
+import { LazyS3Storage } from "./lazy-s3-storage.js";
 import { LocalStorage, type LocalStorageOptions } from "./local-storage.js";
-import { isS3Url, parseS3Url, type S3Settings, S3Storage, s3SettingsFromEnv } from "./s3-storage.js";
+import { isS3Url, parseS3Url, type S3Settings, s3SettingsFromEnv } from "./s3-location.js";
 import type { ObjectStorage } from "./storage.js";
 
 export { LocalStorage, syncDir, TMP_MARK } from "./local-storage.js";
@@ -11,9 +12,8 @@ export {
   MIN_PART_SIZE,
   parseS3Url,
   type S3Settings,
-  S3Storage,
   s3SettingsFromEnv,
-} from "./s3-storage.js";
+} from "./s3-location.js";
 export {
   byteLength,
   describeKey,
@@ -40,7 +40,7 @@ export function normalizeLocation(location: string): string {
 
 /** The storage of an output location: `s3://bucket/prefix`, or a folder. */
 export function openStorage(location: string, opts: OpenStorageOptions = {}): ObjectStorage {
-  if (isS3Url(location)) return new S3Storage(location, opts.s3 ?? s3SettingsFromEnv());
+  if (isS3Url(location)) return new LazyS3Storage(location, opts.s3 ?? s3SettingsFromEnv());
   return new LocalStorage(location, opts);
 }
 

@@ -3,7 +3,7 @@
  * spec-prompts.ts's). Every failure is a SPEC_INVALID error naming file, line and field.
  */
 import { basename, extname } from "node:path";
-import { isS3Url, parseS3Url } from "../../common/storage/s3-storage.js";
+import { isS3Url, parseS3Url } from "../../common/storage/s3-location.js";
 import { MAX_SEED } from "../../worker/engine/random.js";
 import { describeValue } from "./errors.js";
 import { intInRange, numberInRange, schedulerField, sizeField, textField } from "./fields.js";

@@ -13,9 +13,9 @@ import {
   type ObjectStorage,
   openStorage,
   parseS3Url,
-  S3Storage,
   s3SettingsFromEnv,
 } from "../../../src/common/storage/index.js";
+import { S3Storage } from "../../../src/common/storage/s3-storage.js";
 import { startS3Server, type TestS3Server } from "../../helpers/s3-server.js";
 
 let tmp: string;
