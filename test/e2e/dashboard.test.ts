@@ -77,7 +77,8 @@ describe("the Grafana dashboard on a real run", () => {
   });
 
   it("every panel's queries return data while a job runs", { timeout: 300_000 }, async () => {
-    // 4 x 4 x 4 prompts x 5 images = 320 samples, 4 steps at 64x64: some 10-20 s on 2 CPU workers.
+    // 4 x 4 x 4 prompts x 5 images = 320 samples, 10 steps at 64x64: some 25-40 s on 2 CPU workers, long
+    // enough for Prometheus (started once `run` prints its addresses) to scrape the job in full swing.
     const spec = join(dir, "job.yaml");
     await writeFile(
       spec,
@@ -86,7 +87,7 @@ describe("the Grafana dashboard on a real run", () => {
         "output: out",
         "seed: 3",
         "images_per_prompt: 5",
-        "defaults: { steps: 4, guidance_scale: 4.0, scheduler: euler, width: 64, height: 64 }",
+        "defaults: { steps: 10, guidance_scale: 4.0, scheduler: euler, width: 64, height: 64 }",
         "prompts:",
         '  - template: "a {color} {shape} on a {background} background"',
         "    vars:",
