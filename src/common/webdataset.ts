@@ -12,6 +12,7 @@
 import { crc32 } from "node:zlib";
 import { parquetMetadata, parquetReadObjects } from "hyparquet";
 import { parquetWriteBuffer } from "hyparquet-writer";
+import type { MetadataRow } from "./job-contract.js";
 
 export const STATS_FILE = "_stats.json";
 const META_TAR_BYTES = "latent_fleet.tar_bytes";
@@ -44,21 +45,11 @@ export function shardOfName(name: string, ext: "tar" | "parquet"): number | unde
 export type SampleStatus = "success" | "failed";
 
 /** One sample of a shard: its `{key}.json` in the tar, and its row of the shard's Parquet file. */
-export interface ShardSampleRecord {
+export interface ShardSampleRecord extends Omit<MetadataRow, "file_name"> {
   key: string;
   shard: number;
   /** Position of the sample in manifest order. */
   index: number;
-  id: string;
-  prompt: string;
-  negative_prompt: string;
-  seed: number;
-  steps: number;
-  guidance_scale: number;
-  scheduler: string;
-  width: number;
-  height: number;
-  model: string;
   status: SampleStatus;
   /** "" when the sample succeeded. */
   error_message: string;

@@ -30,15 +30,6 @@ import { errorMessage } from "../log.js";
 import { DEFAULT_PART_SIZE, MIN_PART_SIZE, parseS3Url, type S3Settings } from "./s3-location.js";
 import type { ObjectBytes, ObjectStorage, StoredObject } from "./storage.js";
 
-export {
-  DEFAULT_PART_SIZE,
-  isS3Url,
-  MIN_PART_SIZE,
-  parseS3Url,
-  type S3Settings,
-  s3SettingsFromEnv,
-} from "./s3-location.js";
-
 export class S3Storage implements ObjectStorage {
   readonly kind = "s3" as const;
   readonly location: string;
