@@ -6,9 +6,10 @@
  *
  * Images: smooth colour fields with a little noise (they compress about as photographs do), a few distinct
  * ones per size, cycled; each handed over in a buffer of its own, made before the clock starts, as the
- * engine thread hands its images to the main thread. Each write-path run pushes shards of 32 samples through the worker's own sink
- * (ImageSink: the pool of PNG encoder threads, the webdataset or imagefolder writer, the storage), two
- * shards in flight as a worker holds them, samples handed over in engine batches of 8. Rows:
+ * engine thread hands its images to the main thread. Each write-path run pushes shards of 32 samples
+ * through the worker's own sink (ImageSink: the pool of PNG encoder threads, the webdataset or imagefolder
+ * writer, the storage) as a worker does: engine batches of 8 handed over without waiting for their writes,
+ * held back only by the worker's bound on images not yet written. Rows:
  *
  *   encode pngjs (main)     today's encoder before this path: pngjs, sync, on the main thread
  *   encode L<n> (main)      this encoder at zlib level n, on the main thread
@@ -18,9 +19,11 @@
  *   webdataset -> s3        the whole write path into a local S3-compatible server (s3rver, another process
  *                           on the same cores: a remote store costs this machine less)
  *
- * For each row: images/s (median of rounds), its cost per image against "encode pool" (median of per-round
- * ratios: rows alternate within a round, so machine noise hits them alike), how busy the main thread was,
- * and the longest it kept a timer waiting (what NATS in-progress acks and gRPC calls would wait).
+ * For each row: images/s (median of rounds) and the time per image against "encode pool"; the CPU time per
+ * image of the whole process (every thread, user + system: what the row costs a machine whose cores are
+ * all busy) and that against "encode pool" (medians of per-round ratios: rows alternate within a round, so
+ * machine noise hits them alike); how busy the main thread was, and the longest it kept a timer waiting
+ * (what NATS in-progress acks and gRPC calls would wait).
  *
  * Usage: npm run bench:write-path -- [--sizes 64,512] [--images-64 2048] [--images-512 256] [--rounds 3]
  *        [--threads N] [--no-s3] [--no-fsync]
@@ -99,6 +102,8 @@ function pngjsEncode(img: EngineImage): Buffer {
 
 interface Measure {
   seconds: number;
+  /** CPU time of the whole process (every thread, user + system), seconds. */
+  cpuSeconds: number;
   /** Longest the main thread let a 10 ms timer wait past its time. */
   maxStallMs: number;
   /** Share of the wall time the main thread was busy (event-loop utilization). */
@@ -114,14 +119,17 @@ async function timed(run: () => Promise<unknown>): Promise<Measure> {
     last = now;
   }, 10);
   const elu0 = performance.eventLoopUtilization();
+  const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   await run();
   const seconds = (performance.now() - t0) / 1000;
+  const cpu = process.cpuUsage(cpu0);
+  const cpuSeconds = (cpu.user + cpu.system) / 1e6;
   const elu = performance.eventLoopUtilization(elu0);
   // One more tick, so that a run that blocked the thread to its end is seen.
   await new Promise((r) => setTimeout(r, 15));
   clearInterval(tick);
-  return { seconds, maxStallMs, mainBusy: elu.utilization };
+  return { seconds, cpuSeconds, maxStallMs, mainBusy: elu.utilization };
 }
 
 function task(shard: number, size: number, outputDir: string, format: string): Task {
@@ -148,39 +156,53 @@ function task(shard: number, size: number, outputDir: string, format: string): T
   };
 }
 
-/** Shards through the sink as a worker drives it: batches of 8 handed over, two shards in flight. */
+/**
+ * Shards through the sink as a worker drives it: the engine hands over batches of 8 and goes on with the
+ * next without waiting for the writes, shard after shard, held back only by the worker's bound on images
+ * not yet written (4 batches: TaskRunner's maxUnwritten); a shard is finished once its images are.
+ */
 async function writePath(sink: ImageSink, images: EngineImage[], count: number, out: string, format: string) {
   const size = images[0].width;
   const shards = Math.ceil(count / SHARD);
-  let next = 0;
-  const one = async () => {
-    for (let shard = next++; shard < shards; shard = next++) {
-      const t = task(shard, size, out, format);
-      const output = sink.open(t, "stand-in");
-      const requests: SampleRequest[] = t.samples.map((s) => ({
-        prompt: s.prompt,
-        negativePrompt: "",
-        seed: Number(s.seed),
-        steps: 1,
-        guidanceScale: 1,
-        scheduler: "euler",
-        width: size,
-        height: size,
-      }));
-      const outcomes: SampleOutcome[] = [];
-      const fileNames: string[] = [];
-      for (let b = 0; b < SHARD; b += BATCH) {
-        const batch = [];
-        for (let i = b; i < Math.min(SHARD, b + BATCH); i++) {
-          outcomes[i] = { ok: true, image: images[shard * SHARD + i] };
-          batch.push(output.sample(i, outcomes[i], requests[i]).then((n) => (fileNames[i] = n)));
-        }
-        await Promise.all(batch);
+  const maxUnwritten = 4 * BATCH;
+  let unwritten = 0;
+  let written: (() => void) | undefined;
+  const finishing: Promise<void>[] = [];
+  for (let shard = 0; shard < shards; shard++) {
+    const t = task(shard, size, out, format);
+    const output = sink.open(t, "stand-in");
+    const requests: SampleRequest[] = t.samples.map((s) => ({
+      prompt: s.prompt,
+      negativePrompt: "",
+      seed: Number(s.seed),
+      steps: 1,
+      guidanceScale: 1,
+      scheduler: "euler",
+      width: size,
+      height: size,
+    }));
+    const outcomes: SampleOutcome[] = [];
+    const fileNames: string[] = [];
+    const writes: Promise<unknown>[] = [];
+    for (let b = 0; b < SHARD; b += BATCH) {
+      while (unwritten >= maxUnwritten) await new Promise<void>((r) => (written = r));
+      for (let i = b; i < Math.min(SHARD, b + BATCH); i++) {
+        outcomes[i] = { ok: true, image: images[shard * SHARD + i] };
+        unwritten++;
+        writes.push(
+          output.sample(i, outcomes[i], requests[i]).then((n) => {
+            fileNames[i] = n;
+            unwritten--;
+            written?.();
+          }),
+        );
       }
-      await output.finish(requests, outcomes, fileNames);
+      // The next batch comes from the engine thread in a later turn.
+      await new Promise((r) => setImmediate(r));
     }
-  };
-  await Promise.all([one(), one()]);
+    finishing.push(Promise.all(writes).then(() => output.finish(requests, outcomes, fileNames)));
+  }
+  await Promise.all(finishing);
   return 0;
 }
 
@@ -330,20 +352,24 @@ async function main(): Promise<void> {
       const poolRow = rows.find((r) => r.name === "encode pool") as Row;
       const perImage = (r: Row, round: number) =>
         ((results.get(r.name) ?? [])[round]?.seconds ?? 0) / r.count;
+      const cpuPerImage = (r: Row, round: number) =>
+        ((results.get(r.name) ?? [])[round]?.cpuSeconds ?? 0) / r.count;
       console.log(`\n${size}x${size}: ${count} images (main-thread encoders: ${mainCount})`);
       console.log(
-        "| path | images/s | cost vs encode pool | main thread busy | max main-thread stall (ms) |",
+        "| path | images/s | time vs encode pool | CPU ms/image | CPU vs encode pool | main thread busy | max main-thread stall (ms) |",
       );
-      console.log("| --- | ---: | ---: | ---: | ---: |");
+      console.log("| --- | ---: | ---: | ---: | ---: | ---: | ---: |");
       for (const r of rows) {
         const ms = results.get(r.name) ?? [];
         const ips = median(ms.map((m) => r.count / m.seconds));
         // Per-round ratios against the pool's run of the same round, so that machine noise cancels.
         const cost = median(ms.map((_, k) => perImage(r, k) / perImage(poolRow, k)));
+        const cpuMs = median(ms.map((m) => (m.cpuSeconds / r.count) * 1000));
+        const cpuCost = median(ms.map((_, k) => cpuPerImage(r, k) / cpuPerImage(poolRow, k)));
         const busy = median(ms.map((m) => m.mainBusy));
         const stall = median(ms.map((m) => m.maxStallMs));
         console.log(
-          `| ${r.name} | ${ips.toFixed(1)} | ${cost.toFixed(2)}x | ${(busy * 100).toFixed(0)}% | ${stall.toFixed(0)} |`,
+          `| ${r.name} | ${ips.toFixed(1)} | ${cost.toFixed(2)}x | ${cpuMs.toFixed(2)} | ${cpuCost.toFixed(2)}x | ${(busy * 100).toFixed(0)}% | ${stall.toFixed(0)} |`,
         );
       }
       const avg = images.map((img) => encodeRgbPng(img.rgb, img.width, img.height).length);

@@ -135,6 +135,13 @@ export class TaskRunner {
   private fetching = false;
   /** Tasks delivered and not yet handed to the batcher. */
   private reading = 0;
+  /** Samples the engine has made whose outputs are not yet written (PNG encoding, the put). */
+  private unwritten = 0;
+  /**
+   * Past this many, no more tasks are pulled: when the output is slower than the engine (a slow object
+   * store, too few encoder threads) the images would otherwise pile up in memory without bound.
+   */
+  private readonly maxUnwritten: number;
   private readonly deferredNaks: { msg: JsMsg; lease?: DeliveryLease }[] = [];
   private readonly log: Logger;
   private readonly samplesTarget: number;
@@ -146,6 +153,7 @@ export class TaskRunner {
   constructor(private readonly opts: TaskRunnerOptions) {
     this.log = opts.log ?? silentLogger;
     this.samplesTarget = Math.max(1, opts.samplesInHand ?? 2 * opts.batcher.batchSize);
+    this.maxUnwritten = Math.max(this.samplesTarget, 4 * opts.batcher.batchSize);
     // At most half of ack_wait: a task delivered at the end of a pull request still has half of its lease.
     this.pullExpiresMs = Math.max(1000, Math.min(opts.pullExpiresMs ?? 2000, Math.floor(opts.ackWaitMs / 2)));
     this.retryDelayMs = opts.retryDelayMs ?? 5000;
@@ -216,6 +224,7 @@ export class TaskRunner {
     if (this.inHand.size === 0) return 1;
     // The tasks in hand wait for the output to take writes again; more would only wait too.
     if (this.output.down) return 0;
+    if (this.unwritten >= this.maxUnwritten) return 0;
     let unfinished = 0;
     for (const t of this.inHand) unfinished += t.remaining;
     let target = this.samplesTarget;
@@ -443,7 +452,13 @@ export class TaskRunner {
         entry.remaining--;
         this.wake();
         const sampleId = task.samples[i].sample_id;
-        fileNames[i] = await this.output.write(() => out.sample(i, outcome, requests[i]), holding, retried);
+        this.unwritten++;
+        try {
+          fileNames[i] = await this.output.write(() => out.sample(i, outcome, requests[i]), holding, retried);
+        } finally {
+          this.unwritten--;
+          this.wake();
+        }
         if (outcome.ok) {
           for (const w of outcome.image.warnings)
             log.info("sample warning", { sample: sampleId, warning: w });

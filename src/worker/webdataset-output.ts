@@ -1,8 +1,9 @@
 /**
  * The webdataset format (src/common/webdataset.ts): the shard's PNGs are kept in memory as they finish;
- * at the end the tar (`{key}.png`, `{key}.txt`, `{key}.json` per successful sample, in task order) is put
- * whole, then the shard's Parquet file, which records the tar's size and CRC-32 and so marks the shard
- * complete. Both puts are atomic (a multipart upload on S3), so a consumer never sees half a tar.
+ * at the end the tar (`{key}.png`, `{key}.txt`, `{key}.json` per successful sample, in task order) and the
+ * shard's Parquet file, which records the tar's size and CRC-32 and so marks the shard complete, are put
+ * together: both flushed to disk at once, the Parquet file moved into place after the tar. Each put is
+ * atomic (a multipart upload on S3), so a consumer never sees half a tar.
  */
 import { performance } from "node:perf_hooks";
 import { type TarMember, tarChunks } from "../common/tar.js";
@@ -55,9 +56,13 @@ export class WebdatasetOutput implements ShardOutput {
     });
     const t0 = performance.now();
     const tar = members.length > 0 ? tarChunks(members) : null;
-    if (tar) await storage.put(tarShardName(shard), tar);
-    else await storage.delete(tarShardName(shard)); // every sample failed: no tar (a stale one would mislead)
-    await storage.put(parquetShardName(shard), writeShardIndex(records, tar));
+    const index = { key: parquetShardName(shard), data: writeShardIndex(records, tar) };
+    // The Parquet file vouches for the tar: it goes in place last, and only once both are on disk.
+    if (tar) await storage.putAll([{ key: tarShardName(shard), data: tar }, index]);
+    else {
+      await storage.delete(tarShardName(shard)); // every sample failed: no tar (a stale one would mislead)
+      await storage.put(index.key, index.data);
+    }
     this.ctx.onStage?.("write", (performance.now() - t0) / 1000);
     this.pngs.fill(undefined);
   }

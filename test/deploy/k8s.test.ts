@@ -21,6 +21,7 @@ import { WORKER_LIVENESS_SERVICE, WORKER_SERVICE_NAME } from "../../src/worker/g
 import { ROOT } from "../helpers/paths.js";
 import {
   container,
+  containerEnv,
   find,
   K8S_DIR,
   type K8sObject,
@@ -243,6 +244,21 @@ describe.each([...rendered.keys()])("overlay %s", (overlay) => {
     expect(path).toBeDefined();
     expect(claimMount(worker)).toBe(path);
     expect(coordinator.c.workingDir).toBe(path);
+  });
+
+  it("keeps the coordinator's state for s3:// jobs on the outputs volume; AWS settings from an optional Secret", () => {
+    const coordinator = coordinatorOf(objects);
+    const stateDir = containerEnv(objects, coordinator.owner, coordinator.c).get("LATENT_FLEET_STATE_DIR");
+    const volume = podSpec(coordinator.owner).volumes?.find(
+      (v) => v.persistentVolumeClaim?.claimName === "latent-fleet-outputs",
+    );
+    const mount = coordinator.c.volumeMounts?.find((m) => m.name === volume?.name)?.mountPath;
+    expect(stateDir?.startsWith(`${mount}/`)).toBe(true);
+    for (const w of [coordinator, workerOf(objects)]) {
+      const ref = w.c.envFrom?.find((e) => e.secretRef?.name === "latent-fleet-s3")?.secretRef;
+      // Optional: a cluster writing only to its volume needs no such Secret for the pods to start.
+      expect(ref?.optional).toBe(true);
+    }
   });
 
   it("runs every container as a non-root user with a read-only root file system", () => {

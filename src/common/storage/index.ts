@@ -18,7 +18,9 @@ export {
   byteLength,
   describeKey,
   type ObjectBytes,
+  type ObjectEntry,
   type ObjectStorage,
+  type PutOptions,
   type StorageKind,
   type StoredObject,
 } from "./storage.js";

@@ -4,7 +4,7 @@
  */
 import { parseS3Url, type S3Settings } from "./s3-location.js";
 import type { S3Storage } from "./s3-storage.js";
-import type { ObjectBytes, ObjectStorage, StoredObject } from "./storage.js";
+import type { ObjectBytes, ObjectEntry, ObjectStorage, PutOptions, StoredObject } from "./storage.js";
 
 export class LazyS3Storage implements ObjectStorage {
   readonly kind = "s3" as const;
@@ -31,8 +31,14 @@ export class LazyS3Storage implements ObjectStorage {
     return this.loaded;
   }
 
-  async put(key: string, data: ObjectBytes): Promise<void> {
-    return (await this.impl()).put(key, data);
+  async put(key: string, data: ObjectBytes, opts?: PutOptions): Promise<void> {
+    return (await this.impl()).put(key, data, opts);
+  }
+  async putAll(objects: readonly ObjectEntry[]): Promise<void> {
+    return (await this.impl()).putAll(objects);
+  }
+  async sync(keys: readonly string[]): Promise<void> {
+    return (await this.impl()).sync(keys);
   }
   async putFile(key: string, path: string, opts?: { move?: boolean }): Promise<void> {
     return (await this.impl()).putFile(key, path, opts);

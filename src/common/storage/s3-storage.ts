@@ -28,7 +28,7 @@ import { Upload } from "@aws-sdk/lib-storage";
 import { LatentFleetError } from "../errors.js";
 import { errorMessage } from "../log.js";
 import { DEFAULT_PART_SIZE, MIN_PART_SIZE, parseS3Url, type S3Settings } from "./s3-location.js";
-import type { ObjectBytes, ObjectStorage, StoredObject } from "./storage.js";
+import type { ObjectBytes, ObjectEntry, ObjectStorage, PutOptions, StoredObject } from "./storage.js";
 
 export class S3Storage implements ObjectStorage {
   readonly kind = "s3" as const;
@@ -68,7 +68,8 @@ export class S3Storage implements ObjectStorage {
     return this.prefix + key;
   }
 
-  async put(key: string, bytes: ObjectBytes): Promise<void> {
+  /** Durable when it returns, whatever `opts.durable` says. */
+  async put(key: string, bytes: ObjectBytes, _opts?: PutOptions): Promise<void> {
     const Key = this.objectKey(key);
     const data = bytes instanceof Uint8Array ? bytes : Buffer.concat(bytes);
     try {
@@ -82,6 +83,15 @@ export class S3Storage implements ObjectStorage {
     } catch (err) {
       throw this.failed(`cannot write ${key}`, err);
     }
+  }
+
+  /** One after the other: each is durable once its PUT (or multipart completion) returns. */
+  async putAll(objects: readonly ObjectEntry[]): Promise<void> {
+    for (const o of objects) await this.put(o.key, o.data);
+  }
+
+  async sync(_keys: readonly string[]): Promise<void> {
+    // Nothing to do: a PUT that returned is stored.
   }
 
   async putFile(key: string, path: string, opts: { move?: boolean } = {}): Promise<void> {

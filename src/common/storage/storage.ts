@@ -26,12 +26,35 @@ export function byteLength(data: ObjectBytes): number {
   return n;
 }
 
+export interface PutOptions {
+  /**
+   * false: the object is moved into place whole, as always, but without waiting for the disk to have it;
+   * `sync` makes it durable later, together with others (one flush for a shard's files, not one each).
+   * Objects that mark something complete are put durable, after a `sync` of what they vouch for. S3 puts
+   * are durable when they return either way.
+   */
+  durable?: boolean;
+}
+
+export interface ObjectEntry {
+  key: string;
+  data: ObjectBytes;
+}
+
 export interface ObjectStorage {
   readonly kind: StorageKind;
   /** The folder (absolute) or `s3://bucket/prefix`, for messages. */
   readonly location: string;
   /** Writes the whole object atomically, replacing any object of that key. */
-  put(key: string, data: ObjectBytes): Promise<void>;
+  put(key: string, data: ObjectBytes, opts?: PutOptions): Promise<void>;
+  /**
+   * Puts several objects so that none of them becomes visible before the bytes of all are durable, then
+   * moves them into place in the order given: the last can mark the others complete. Cheaper than one put
+   * after the other (the disk is flushed once for all).
+   */
+  putAll(objects: readonly ObjectEntry[]): Promise<void>;
+  /** Makes objects put with `durable: false` durable, their bytes and their names, all at once. */
+  sync(keys: readonly string[]): Promise<void>;
   /**
    * Like put, from a local file (large objects such as metadata.jsonl are not held in memory). With
    * `move`, the file is consumed: renamed into place when it can be, removed after the upload otherwise.

@@ -71,6 +71,62 @@ describe.each(kinds)("storage in %s", (_name, make) => {
       st.close();
     }
   });
+
+  it("puts several objects at once, chunked or whole, and flushes objects put without waiting for the disk", async () => {
+    const st = make();
+    try {
+      const tar = [Buffer.from("part one, "), Buffer.alloc(0), Buffer.from("part two")];
+      await st.putAll([
+        { key: "set/00001.tar", data: tar },
+        { key: "set/00001.parquet", data: Buffer.from("index") },
+      ]);
+      expect((await st.get("set/00001.tar"))?.toString()).toBe("part one, part two");
+      expect((await st.get("set/00001.parquet"))?.toString()).toBe("index");
+      await st.put("images/000001/a.png", Buffer.from("a"), { durable: false });
+      await st.put("images/000001/b.png", Buffer.from("bb"), { durable: false });
+      await st.sync(["images/000001/a.png", "images/000001/b.png"]);
+      await st.sync([]);
+      expect((await st.list("images/")).map((o) => [o.key, o.size])).toEqual([
+        ["images/000001/a.png", 1],
+        ["images/000001/b.png", 2],
+      ]);
+    } finally {
+      st.close();
+    }
+  });
+});
+
+describe("storage in a folder", () => {
+  it("puts none of a set visible when one of them cannot be written, and leaves no temporary file", async () => {
+    const root = join(tmp, "put-all");
+    const st = new LocalStorage(root);
+    await st.put("blocker", Buffer.from("a file where a folder would have to be"));
+    await expect(
+      st.putAll([
+        { key: "ok.tar", data: Buffer.from("tar") },
+        { key: "blocker/index.parquet", data: Buffer.from("index") },
+      ]),
+    ).rejects.toMatchObject({ code: "OUTPUT_FAILED" });
+    expect(await readdir(root)).toEqual(["blocker"]);
+  });
+
+  it("writes into a folder again after it was removed behind its back", async () => {
+    const root = join(tmp, "removed");
+    const st = new LocalStorage(root);
+    await st.put("images/000000/a.png", Buffer.from("a"));
+    await rm(join(root, "images"), { recursive: true });
+    await st.put("images/000000/b.png", Buffer.from("b"), { durable: false });
+    await st.putAll([{ key: "images/000000/c.png", data: Buffer.from("c") }]);
+    expect((await st.list("images/")).map((o) => o.key)).toEqual([
+      "images/000000/b.png",
+      "images/000000/c.png",
+    ]);
+  });
+
+  it("says which file could not be flushed", async () => {
+    const st = new LocalStorage(join(tmp, "flush"));
+    await expect(st.sync(["never-written.png"])).rejects.toThrow(/cannot flush .*never-written\.png/);
+  });
 });
 
 describe("S3 storage", () => {
