@@ -14,6 +14,8 @@
  *   encode pngjs (main)     today's encoder before this path: pngjs, sync, on the main thread
  *   encode L<n> (main)      this encoder at zlib level n, on the main thread
  *   encode pool             the same encoder on the sink's thread pool: the bare encode cost to beat
+ *   encode pool + plain write   those encodes, their bytes written with one plain write per shard (no tar,
+ *                           index, rename or fsync): the floor set by the system's page cache
  *   webdataset -> folder    the whole write path into a local folder (fsync on)
  *   imagefolder -> folder   the same, one PNG file per image
  *   webdataset -> s3        the whole write path into a local S3-compatible server (s3rver, another process
@@ -29,7 +31,7 @@
  *        [--threads N] [--no-s3] [--no-fsync]
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
@@ -304,6 +306,35 @@ async function main(): Promise<void> {
             };
             await Promise.all(Array.from({ length: 2 * BATCH }, lane));
             return bytes;
+          },
+        },
+        {
+          // The floor any write path stands on: the same encodes, and their bytes written to a file per
+          // shard with one plain write (no tar, no index, no rename, no fsync): what the system's page
+          // cache costs the machine.
+          name: "encode pool + plain write",
+          count,
+          fresh: true,
+          run: async (round, fresh) => {
+            const dir = join(tmp, `plain-${size}-${round}`);
+            await mkdir(dir, { recursive: true });
+            const pngs: Buffer[] = [];
+            const writes: Promise<void>[] = [];
+            let next = 0;
+            const lane = async () => {
+              for (let i = next++; i < count; i = next++) {
+                const img = fresh[i];
+                pngs[i] = (await pool.encode(img.rgb, img.width, img.height, { transfer: true })).png;
+                const shard = Math.floor(i / SHARD);
+                const members = pngs.slice(shard * SHARD, (shard + 1) * SHARD);
+                if (members.filter(Boolean).length === Math.min(SHARD, count - shard * SHARD)) {
+                  writes.push(writeFile(join(dir, `${shard}.bin`), members));
+                }
+              }
+            };
+            await Promise.all(Array.from({ length: 2 * BATCH }, lane));
+            await Promise.all(writes);
+            return 0;
           },
         },
         {

@@ -16,11 +16,11 @@ port.on("message", (msg: PngRequest) => {
   let transfer: ArrayBuffer[] = [];
   try {
     const png = encodeRgbPng(msg.rgb, msg.width, msg.height, { level: msg.level });
-    // A fresh buffer of its own, so transferring it moves nothing else.
-    const bytes = new Uint8Array(png.length);
-    bytes.set(png);
+    // The encoder's output owns its whole buffer, so transferring it moves nothing else.
+    const own = png.byteOffset === 0 && png.byteLength === png.buffer.byteLength;
+    const bytes = own ? png : Uint8Array.from(png);
     reply = { id: msg.id, png: bytes, seconds: (performance.now() - t0) / 1000 };
-    transfer = [bytes.buffer];
+    transfer = [bytes.buffer as ArrayBuffer];
   } catch (err) {
     reply = { id: msg.id, error: err instanceof Error ? err.message : String(err) };
   }

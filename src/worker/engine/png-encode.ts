@@ -34,14 +34,21 @@ export function encodeRgbPng(
     );
   }
   const filtered = filterPaeth(rgb, width, height);
-  const idat = deflateSync(filtered, { level: opts.level ?? DEFAULT_PNG_LEVEL, strategy: zlib.Z_RLE });
+  // One output buffer as large as the input (deflate's worst case is barely larger, and then it simply
+  // takes a second one): zlib does not collect 16 KiB pieces to join into one buffer at the end.
+  const idat = deflateSync(filtered, {
+    level: opts.level ?? DEFAULT_PNG_LEVEL,
+    strategy: zlib.Z_RLE,
+    chunkSize: Math.max(zlib.Z_MIN_CHUNK, filtered.length),
+  });
   const ihdr = Buffer.alloc(13);
   ihdr.writeUInt32BE(width, 0);
   ihdr.writeUInt32BE(height, 4);
   ihdr[8] = 8; // bit depth
   ihdr[9] = 2; // colour type: truecolour
   // compression, filter method and interlace are 0
-  const out = Buffer.allocUnsafe(SIGNATURE.length + 12 * 3 + ihdr.length + idat.length);
+  // A buffer of its own (not a slice of Node's shared pool), so a thread can hand it over without a copy.
+  const out = Buffer.from(new ArrayBuffer(SIGNATURE.length + 12 * 3 + ihdr.length + idat.length));
   let at = SIGNATURE.copy(out, 0);
   at = writeChunk(out, at, "IHDR", ihdr);
   at = writeChunk(out, at, "IDAT", idat);
@@ -58,13 +65,18 @@ function writeChunk(out: Buffer, at: number, type: string, data: Buffer): number
   return at + 12 + data.length;
 }
 
+/** The filtered scanlines of the last image, reused: a fresh buffer per image costs fresh pages. */
+let scratch: Buffer | undefined;
+
 /**
  * Scanlines with a filter byte each: the first row uses Sub (Paeth with no row above is Sub), the others
  * Paeth. The first pixel of a row has no left neighbour, so Paeth reduces to Up there.
  */
 function filterPaeth(rgb: Uint8Array, width: number, height: number): Buffer {
   const stride = width * 3;
-  const out = Buffer.allocUnsafe((stride + 1) * height);
+  const size = (stride + 1) * height;
+  if (scratch === undefined || scratch.length < size) scratch = Buffer.allocUnsafe(size);
+  const out = scratch.subarray(0, size);
   out[0] = SUB;
   for (let x = 0; x < 3; x++) out[1 + x] = rgb[x];
   for (let x = 3; x < stride; x++) out[1 + x] = (rgb[x] - rgb[x - 3]) & 255;
