@@ -62,6 +62,8 @@ export interface WorkerMetricsOptions {
   tasksInFlight: () => number;
   /** Samples waiting for an engine batch. */
   samplesQueued: () => number;
+  /** Samples the engine has made whose outputs are not yet written. */
+  samplesUnwritten: () => number;
 }
 
 export class WorkerMetrics implements TaskEvents {
@@ -151,6 +153,12 @@ export class WorkerMetrics implements TaskEvents {
       help: "Samples in hand waiting for an engine batch.",
       registers,
       collect: () => queued.set(opts.samplesQueued()),
+    });
+    const unwritten: Gauge = new Gauge({
+      name: "latent_fleet_samples_unwritten",
+      help: "Samples made by the engine whose PNGs are not yet encoded and written (high: the output is the bottleneck).",
+      registers,
+      collect: () => unwritten.set(opts.samplesUnwritten()),
     });
     this.tasksReceived = new Counter({
       name: "latent_fleet_tasks_received_total",

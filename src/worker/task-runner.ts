@@ -171,6 +171,11 @@ export class TaskRunner {
     return this.inHand.size;
   }
 
+  /** Samples the engine has made whose outputs are not yet written. */
+  get samplesUnwritten(): number {
+    return this.unwritten;
+  }
+
   start(): void {
     this.loop = this.pullLoop();
   }

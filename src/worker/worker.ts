@@ -166,8 +166,9 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
         workerId,
         model: model.name,
         device: formatDevice(device),
-        tasksInFlight: () => runner.tasksInHand,
+        tasksInFlight: (): number => runner.tasksInHand,
         samplesQueued: () => batcher.queued,
+        samplesUnwritten: () => runner.samplesUnwritten,
       });
     }
     const m: WorkerMetrics | undefined = metrics;
@@ -187,7 +188,7 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
       pngThreads: options.pngThreads,
       s3: options.s3,
     });
-    const runner = new TaskRunner({
+    const runner: TaskRunner = new TaskRunner({
       js: nats.js,
       nc: nats.nc,
       consumer: await workerTasks(nats.js, model.name),

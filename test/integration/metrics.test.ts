@@ -27,6 +27,7 @@ const WORKER_METRICS: Record<string, string> = {
   latent_fleet_worker_busy_ratio: "gauge",
   latent_fleet_tasks_in_flight: "gauge",
   latent_fleet_samples_queued: "gauge",
+  latent_fleet_samples_unwritten: "gauge",
   latent_fleet_tasks_received_total: "counter",
   latent_fleet_task_redeliveries_total: "counter",
   latent_fleet_tasks_finished_total: "counter",
@@ -217,6 +218,7 @@ describe("metrics of a coordinator and a worker", () => {
     expect(total(w, "latent_fleet_task_redeliveries_total")).toBe(0);
     expect(total(w, "latent_fleet_tasks_in_flight")).toBe(0);
     expect(total(w, "latent_fleet_samples_queued")).toBe(0);
+    expect(total(w, "latent_fleet_samples_unwritten")).toBe(0);
     expectBoundedLabels(w);
 
     const c = await scrape(coordinator.metricsPort as number);

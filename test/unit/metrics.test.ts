@@ -24,6 +24,7 @@ function workerMetrics(id = "w1") {
     device: "cpu",
     tasksInFlight: () => 2,
     samplesQueued: () => 3,
+    samplesUnwritten: () => 5,
   });
 }
 
@@ -72,6 +73,7 @@ describe("worker metrics", () => {
     expect(ratio).toBeLessThan(1);
     expect(total(after, "latent_fleet_tasks_in_flight")).toBe(2);
     expect(total(after, "latent_fleet_samples_queued")).toBe(3);
+    expect(total(after, "latent_fleet_samples_unwritten")).toBe(5);
     m.close();
   });
 

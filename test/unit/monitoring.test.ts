@@ -30,6 +30,7 @@ async function exportedNames(): Promise<Set<string>> {
     device: "cpu",
     tasksInFlight: () => 0,
     samplesQueued: () => 0,
+    samplesUnwritten: () => 0,
   });
   const jsm = { consumers: { list: () => ({ next: async () => [] }) } } as unknown as JetStreamManager;
   const coordinator = new CoordinatorMetrics({ jobs: () => [], jsm });
