@@ -57,7 +57,6 @@ export class ImagefolderOutput implements ShardOutput {
     const { storage, task, shard, modelName } = this.ctx;
     const rows = shardMetadataRows(task, requests, outcomes, fileNames, modelName);
     const text = rows.map((r) => `${JSON.stringify(r)}\n`).join("");
-    const t0 = performance.now();
     const written = fileNames.flatMap((f, i) => (f === "" ? [] : [{ key: f, png: this.pngs[i] }]));
     if (!this.flushFailed) {
       try {
@@ -72,7 +71,6 @@ export class ImagefolderOutput implements ShardOutput {
       for (const w of written) if (w.png) await storage.put(w.key, w.png);
     }
     await storage.put(shardMetadataFile(shard), Buffer.from(text, "utf8"));
-    this.ctx.onStage?.("write", (performance.now() - t0) / 1000);
     this.pngs.fill(undefined);
   }
 }

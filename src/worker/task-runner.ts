@@ -1,73 +1,40 @@
 /**
- * The NATS side of a worker: pulls tasks from the shared durable consumer `workers-<model>`, hands their
- * samples to the batcher, and reports each task once its outputs are durable.
- *
- * Per task: decode (undecodable: log and `term()`) -> skip if its job is cancelled (TaskResult with every
- * sample CANCELLED, then ack) -> samples to the batcher; each image is written as soon as its batch is
- * done -> shard metadata -> publishResult -> ack. In-progress acks run from the moment the task is in hand
- * until the ack, so a busy worker's tasks are never redelivered and a dead worker's are, after ack_wait.
+ * The NATS side of a worker: pulls tasks from the shared durable consumer `workers-<model>` and keeps the
+ * right number in hand; each delivery then runs its course in a TaskFlow (task-flow.ts: checks, samples to
+ * the batcher, images written as they are done, shard completed, result published, ack). In-progress acks
+ * run from the moment the task is in hand until the ack, so a busy worker's tasks are never redelivered
+ * and a dead worker's are, after ack_wait.
  *
  * Flow control: the worker pulls with `fetch` (not `consume`, which would keep a buffer of delivered
  * tasks that nobody works on), asking only for what brings the samples in hand (delivered, not finished)
  * up to `samplesInHand` (default 2 B: the batch that runs and the next one), and never more than the
  * worker finishes in half an ack_wait at the rate it has measured. At least one task is always in hand.
+ * It pulls nothing while the output takes no writes, or while four batches of images wait to be written.
  *
  * Drain: stop pulling, give back (nak, redelivered at once) every task none of whose samples has reached
  * the engine, finish the started ones, then resolve with the number given back. A pull request still
  * open at that moment ends within `pullExpiresMs`; what it delivers meanwhile is given back too. The naks
  * wait until that request has ended, or the server would deliver the tasks right back to it (each time
- * counting a delivery towards max_deliver).
- *
- * Task-level failures: an output that cannot be written (disk full, permissions) or a result that cannot
- * be published makes the task go back to the queue after a pause (nak with delay), to be tried again, maybe
- * by another worker; on its last delivery (max_deliver) it is reported with every sample failed and the
- * reason, and terminated. A dead engine (fatal) gives back every task in hand and calls `onFatal`.
+ * counting a delivery towards max_deliver). A dead engine (fatal) gives back every task in hand and calls
+ * `onFatal`.
  */
 import { performance } from "node:perf_hooks";
 import type { Consumer, JetStreamClient, JsMsg } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
-import { isLatentFleetError } from "../common/errors.js";
 import { errorMessage, type Logger, silentLogger } from "../common/log.js";
 import { decodeTask } from "../common/nats/codec.js";
 import { DeliveryLease } from "../common/nats/tasks.js";
-import type { SampleResult__Input } from "../common/proto/generated/latentfleet/v1/SampleResult.js";
 import type { Task } from "../common/proto/generated/latentfleet/v1/Task.js";
-import type { TaskResult__Input } from "../common/proto/generated/latentfleet/v1/TaskResult.js";
-import { type Batcher, errorCode, type SampleOutcome } from "./batcher.js";
+import type { Batcher } from "./batcher.js";
 import type { ModelDescription } from "./engine/pipeline.js";
 import type { JobStateSource } from "./job-states.js";
 import { OutputOutage } from "./output-outage.js";
-import type { ImageSink, ShardOutput } from "./sink.js";
-import {
-  ackConfirmed,
-  failedSamples,
-  publishResultWithRetry,
-  resolveTaskSamples,
-  sampleResults,
-} from "./task-results.js";
+import type { ImageSink } from "./sink.js";
+import { type InHand, type TaskEvents, TaskFlow } from "./task-flow.js";
 
-/**
- * Output formats a task may name ("" is imagefolder): the sink opens the matching writer (imagefolder:
- * images/<shard>/ and .shards/<shard>.jsonl; webdataset: one tar and one Parquet file per shard).
- */
-export const WORKER_OUTPUT_FORMATS: readonly string[] = ["", "imagefolder", "webdataset"];
+export { type TaskEvents, type TaskOutcome, WORKER_OUTPUT_FORMATS } from "./task-flow.js";
 
 export type RunnerState = "running" | "draining" | "stopped";
-
-/**
- * How a task left this worker: acked, given back with a delay to be tried again, terminated, released, or
- * lapsed (its delivery may have passed to another worker, see DeliveryLease: left to its redelivery).
- */
-export type TaskOutcome = "acked" | "retried" | "terminated" | "released" | "lapsed";
-
-/** What the runner reports as it goes (metrics); every method is cheap and must not throw. */
-export interface TaskEvents {
-  /** A task was delivered; `delivery` > 1 is a redelivery. */
-  received(delivery: number): void;
-  finished(outcome: TaskOutcome): void;
-  /** Samples reported failed for a reason of the whole task (no engine outcome of their own). */
-  samplesFailed(code: string, count: number): void;
-}
 
 export interface TaskRunnerOptions {
   js: JetStreamClient;
@@ -98,29 +65,6 @@ export interface TaskRunnerOptions {
   onFatal?: (err: unknown) => void;
 }
 
-interface InHand {
-  msg: JsMsg;
-  /** This worker's hold on the delivery; nothing ends a delivery that is no longer held. */
-  lease: DeliveryLease;
-  /** Samples not finished yet. */
-  remaining: number;
-  /** Its samples are in the batcher (or it ended without any). */
-  submitted: boolean;
-}
-
-/** One task being handled. */
-interface TaskContext {
-  entry: InHand;
-  msg: JsMsg;
-  task: Task;
-  log: Logger;
-  /** Stops the in-progress acks (idempotent); called before the final ack, nak or term. */
-  stopInProgress: () => void;
-  /** A TaskResult of this task with the given samples. */
-  report: (samples: SampleResult__Input[], deadLettered: boolean) => TaskResult__Input;
-  seconds: () => number;
-}
-
 export class TaskRunner {
   private stateName: RunnerState = "running";
   private readonly inHand = new Set<InHand>();
@@ -149,6 +93,7 @@ export class TaskRunner {
   private readonly retryDelayMs: number;
   private readonly inProgressEveryMs: number;
   private readonly output: OutputOutage;
+  private readonly flow: TaskFlow;
 
   constructor(private readonly opts: TaskRunnerOptions) {
     this.log = opts.log ?? silentLogger;
@@ -160,6 +105,23 @@ export class TaskRunner {
     // Four in-progress acks per ack_wait: two may be lost before the task is redelivered.
     this.inProgressEveryMs = Math.max(100, Math.floor(opts.ackWaitMs / 4));
     this.output = new OutputOutage({ log: this.log, maxHoldMs: opts.outputHoldMs });
+    const runner = this;
+    this.flow = new TaskFlow(
+      { ...opts, retryDelayMs: this.retryDelayMs, output: this.output, log: this.log },
+      {
+        get draining() {
+          return runner.draining;
+        },
+        release: (msg, why, lease) => this.release(msg, why, lease),
+        submitted: (entry) => this.submitted(entry),
+        sampleMade: () => this.wake(),
+        writing: (delta) => {
+          this.unwritten += delta;
+          if (delta < 0) this.wake();
+        },
+        onFatal: (err) => this.onFatal(err),
+      },
+    );
   }
 
   get state(): RunnerState {
@@ -312,7 +274,8 @@ export class TaskRunner {
     this.reading++;
     this.largestTask = Math.max(this.largestTask, task.samples.length);
     this.inHand.add(entry);
-    const p = this.handle(entry, task)
+    const p = this.flow
+      .handle(entry, task)
       .catch((err: unknown) => {
         this.log.error("task failed unexpectedly; it goes back to the queue", { error: errorMessage(err) });
         if (lease.held) {
@@ -361,213 +324,11 @@ export class TaskRunner {
     else if (lease?.held !== false) msg.nak();
   }
 
-  private async handle(entry: InHand, task: Task): Promise<void> {
-    const { msg } = entry;
-    const started = performance.now();
-    const delivery = msg.info.deliveryCount;
-    const seconds = () => (performance.now() - started) / 1000;
-    const ctx: TaskContext = {
-      entry,
-      msg,
-      task,
-      log: this.log.child({ job: task.job_id, shard: task.shard, delivery }),
-      stopInProgress: () => entry.lease.stop(),
-      seconds,
-      report: (samples, deadLettered) => ({
-        job_id: task.job_id,
-        shard: task.shard,
-        worker_id: this.opts.workerId,
-        samples,
-        delivery,
-        seconds: seconds(),
-        dead_lettered: deadLettered,
-      }),
-    };
-    try {
-      await this.handleTask(ctx);
-    } finally {
-      ctx.stopInProgress();
-    }
-  }
-
-  private async handleTask(ctx: TaskContext): Promise<void> {
-    const { msg, task, log } = ctx;
-    const shard = Number(task.shard);
-    if (task.model !== this.opts.model.name) {
-      const why = `task for model ${task.model} reached a worker of model ${this.opts.model.name}`;
-      await this.reportAndTerminate(ctx, "MODEL_MISMATCH", why);
-      return;
-    }
-    if (!Number.isSafeInteger(shard)) {
-      await this.reportAndTerminate(ctx, "PAYLOAD_INVALID", `shard ${task.shard} is out of range`);
-      return;
-    }
-    if (!WORKER_OUTPUT_FORMATS.includes(task.output_format)) {
-      const why = `output format ${task.output_format} is unknown (${WORKER_OUTPUT_FORMATS.slice(1).join(", ")})`;
-      await this.reportAndTerminate(ctx, "INVALID_ARGUMENT", why);
-      return;
-    }
-    if (await this.opts.jobStates.isCancelled(task.job_id)) {
-      await this.publish(ctx.report(failedSamples(task, "CANCELLED", "the job was cancelled"), true));
-      ctx.stopInProgress();
-      await this.ack(ctx);
-      log.info("task of a cancelled job skipped", { samples: task.samples.length });
-      return;
-    }
-    if (this.draining) {
-      this.release(msg, "draining", ctx.entry.lease);
-      return;
-    }
-    await this.run(ctx);
-  }
-
-  /** A task nobody can run as it is: report every sample failed, and take it off the queue. */
-  private async reportAndTerminate(ctx: TaskContext, code: string, why: string): Promise<void> {
-    ctx.log.error("task cannot run; reported failed and terminated", { code, error: why });
-    await this.publish(ctx.report(failedSamples(ctx.task, code, why), true));
-    ctx.stopInProgress();
-    ctx.msg.term();
-    this.opts.events?.samplesFailed(code, ctx.task.samples.length);
-    this.opts.events?.finished("terminated");
-  }
-
-  private async run(ctx: TaskContext): Promise<void> {
-    const { entry, msg, task, log } = ctx;
-    const { sink, batcher, model } = this.opts;
-    let out: ShardOutput;
-    try {
-      out = sink.open(task, model.name);
-    } catch (err) {
-      // A bad output location (a malformed s3:// URL) fails on every worker: take it off the queue.
-      await this.reportAndTerminate(ctx, errorCode(err), errorMessage(err));
-      return;
-    }
-    if (msg.info.deliveryCount > 1) await out.removeLeftovers();
-
-    const { entries, requests } = resolveTaskSamples(task, model);
-    const holding = () => !this.draining && entry.lease.held;
-    let writesRetried = false;
-    const retried = () => {
-      writesRetried = true;
-    };
-    const fileNames = new Array<string>(task.samples.length).fill("");
-    // (submitted() runs right after submit, in the same turn: the batcher pumps on the next one.)
-    const job = batcher.submit(entries, {
-      onSample: async (i, outcome) => {
-        entry.remaining--;
-        this.wake();
-        const sampleId = task.samples[i].sample_id;
-        this.unwritten++;
-        try {
-          fileNames[i] = await this.output.write(() => out.sample(i, outcome, requests[i]), holding, retried);
-        } finally {
-          this.unwritten--;
-          this.wake();
-        }
-        if (outcome.ok) {
-          for (const w of outcome.image.warnings)
-            log.info("sample warning", { sample: sampleId, warning: w });
-        }
-      },
-    });
-
-    this.submitted(entry);
-    let outcomes: SampleOutcome[];
-    try {
-      outcomes = await job.done;
-    } catch (err) {
-      if (isLatentFleetError(err) && err.code === "WORKER_DRAINING") {
-        this.release(msg, "draining", entry.lease);
-        return;
-      }
-      if (batcher.fatalError !== undefined) {
-        this.release(msg, "engine failed", entry.lease);
-        this.onFatal(batcher.fatalError);
-        return;
-      }
-      await this.giveUpOrRetry(ctx, err);
-      return;
-    }
-
-    try {
-      await this.output.write(() => out.finish(requests, outcomes, fileNames), holding, retried);
-      // A write that failed on a read-only output could not remove its temporary file either.
-      if (writesRetried) await out.removeLeftovers().catch(() => undefined);
-      const samples = sampleResults(task, outcomes, fileNames);
-      // Published (and stored) before the ack: should the ack land on another worker's delivery after all
-      // (see DeliveryLease), the shard is already complete and reported.
-      await this.publish(ctx.report(samples, false));
-      ctx.stopInProgress();
-      await this.ack(ctx);
-      const failed = outcomes.filter((o): o is Extract<SampleOutcome, { ok: false }> => !o.ok);
-      log.info("task done", { samples: samples.length, failed: failed.length, seconds: ctx.seconds() });
-      if (failed.length > 0) {
-        log.warn("samples failed", { failed: failed.length, code: failed[0].code, error: failed[0].message });
-      }
-    } catch (err) {
-      await this.giveUpOrRetry(ctx, err);
-    }
-  }
-
-  /** A task-level failure: try again later, or on the last delivery report every sample failed. */
-  private async giveUpOrRetry(ctx: TaskContext, err: unknown): Promise<void> {
-    const { msg, log } = ctx;
-    const code = errorCode(err);
-    // Most often after results could not be published: NATS is out of reach, and the delivery may be
-    // another worker's by the time a nak or term would arrive.
-    if (!(await this.holdsDelivery(ctx, "retry"))) return;
-    const last = this.opts.maxDeliver > 0 && msg.info.deliveryCount >= this.opts.maxDeliver;
-    if (!last) {
-      log.warn("task failed; it goes back to the queue", {
-        code,
-        error: errorMessage(err),
-        retry_ms: this.retryDelayMs,
-      });
-      ctx.stopInProgress();
-      msg.nak(this.retryDelayMs);
-      this.opts.events?.finished("retried");
-      return;
-    }
-    try {
-      await this.reportAndTerminate(ctx, code, errorMessage(err));
-    } catch (publishErr) {
-      // Not terminated: after ack_wait the dead-letter advisory reports it instead, without the reason.
-      log.error("cannot report the failed task", { error: errorMessage(publishErr) });
-    }
-  }
-
   private onFatal(err: unknown): void {
     if (this.fatal) return;
     this.fatal = true;
     this.stateName = "draining";
     this.wake();
     this.opts.onFatal?.(err);
-  }
-
-  private publish(result: TaskResult__Input): Promise<void> {
-    return publishResultWithRetry(this.opts.js, result, this.log);
-  }
-
-  /** Acks the delivery if it is still this worker's (see holdsDelivery). */
-  private async ack(ctx: TaskContext): Promise<void> {
-    if (!(await this.holdsDelivery(ctx, "ack"))) return;
-    await ackConfirmed(ctx.msg, ctx.log);
-    this.opts.events?.finished("acked");
-  }
-
-  /**
-   * Asks the server whether the delivery is still this worker's (a confirmed in-progress ack, see
-   * DeliveryLease) before an ack, nak or term. Without a timely answer the task is left alone: after its
-   * ack_wait it goes (or has gone) to another worker, and a late ack would end that worker's delivery.
-   */
-  private async holdsDelivery(ctx: TaskContext, ending: "ack" | "retry"): Promise<boolean> {
-    if (await ctx.entry.lease.confirm()) return true;
-    ctx.stopInProgress();
-    ctx.log.warn("task left to its redelivery: NATS did not confirm this delivery within ack_wait", {
-      instead_of: ending,
-      seconds: ctx.seconds(),
-    });
-    this.opts.events?.finished("lapsed");
-    return false;
   }
 }
