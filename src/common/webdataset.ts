@@ -12,6 +12,7 @@
 import { crc32 } from "node:zlib";
 import { parquetMetadata, parquetReadObjects } from "hyparquet";
 import { parquetWriteBuffer } from "hyparquet-writer";
+import { crc32Combine } from "./crc32-combine.js";
 import type { MetadataRow } from "./job-contract.js";
 
 export const STATS_FILE = "_stats.json";
@@ -62,10 +63,40 @@ export interface ShardIndex {
   tar?: { bytes: number; crc32: number };
 }
 
-/** The shard's Parquet file. `tar`: the tar written before it (whole or in chunks), or none when every sample failed. */
+export interface TarDigest {
+  bytes: number;
+  crc32: number;
+}
+
+/**
+ * Size and CRC-32 of a tar given as chunks. `known` holds CRCs computed already for some chunks (the
+ * PNGs: the encoder has them); those are combined in rather than read again.
+ */
+export function tarDigest(
+  chunks: readonly Uint8Array[],
+  known: ReadonlyMap<Uint8Array, number> = new Map(),
+): TarDigest {
+  let bytes = 0;
+  let crc = 0;
+  for (const chunk of chunks) {
+    bytes += chunk.length;
+    const k = known.get(chunk);
+    crc = k === undefined ? crc32(chunk, crc) : crc32Combine(crc, k, chunk.length);
+  }
+  return { bytes, crc32: crc >>> 0 };
+}
+
+function isDigest(tar: Uint8Array | readonly Uint8Array[] | TarDigest): tar is TarDigest {
+  return !(tar instanceof Uint8Array) && !Array.isArray(tar);
+}
+
+/**
+ * The shard's Parquet file. `tar`: the tar written with it (whole, in chunks, or its digest), or none when
+ * every sample failed.
+ */
 export function writeShardIndex(
   records: readonly ShardSampleRecord[],
-  tar: Uint8Array | readonly Uint8Array[] | null,
+  tar: Uint8Array | readonly Uint8Array[] | TarDigest | null,
 ): Uint8Array {
   const col = <K extends keyof ShardSampleRecord>(k: K) => records.map((r) => r[k]);
   const str = (name: keyof ShardSampleRecord) => ({
@@ -75,15 +106,10 @@ export function writeShardIndex(
   });
   const kvMetadata = [{ key: META_SAMPLES, value: String(records.length) }];
   if (tar) {
-    let bytes = 0;
-    let crc = 0;
-    for (const chunk of tar instanceof Uint8Array ? [tar] : tar) {
-      bytes += chunk.length;
-      crc = crc32(chunk, crc);
-    }
+    const { bytes, crc32 } = isDigest(tar) ? tar : tarDigest(tar instanceof Uint8Array ? [tar] : tar);
     kvMetadata.push(
       { key: META_TAR_BYTES, value: String(bytes) },
-      { key: META_TAR_CRC32, value: String(crc >>> 0) },
+      { key: META_TAR_CRC32, value: String(crc32) },
     );
   }
   const buf = parquetWriteBuffer({
@@ -106,6 +132,8 @@ export function writeShardIndex(
       str("error_code"),
     ],
     kvMetadata,
+    // Column statistics help readers skip row groups; a shard's file has one small one.
+    statistics: false,
   });
   return new Uint8Array(buf);
 }

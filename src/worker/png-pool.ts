@@ -10,7 +10,7 @@ import { performance } from "node:perf_hooks";
 import type { Worker } from "node:worker_threads";
 import { LatentFleetError } from "../common/errors.js";
 import { startThread } from "../common/threads.js";
-import { DEFAULT_PNG_LEVEL, encodeRgbPng } from "./engine/png-encode.js";
+import { DEFAULT_PNG_LEVEL, encodeRgbPngWithCrc } from "./engine/png-encode.js";
 
 export interface PngRequest {
   id: number;
@@ -20,10 +20,14 @@ export interface PngRequest {
   level: number;
 }
 
-export type PngReply = { id: number; png: Uint8Array; seconds: number } | { id: number; error: string };
+export type PngReply =
+  | { id: number; png: Uint8Array; crc32: number; seconds: number }
+  | { id: number; error: string };
 
 export interface EncodedPng {
   png: Buffer;
+  /** CRC-32 of the whole file. */
+  crc32: number;
   /** Time the encoding itself took (on its thread). */
   seconds: number;
 }
@@ -78,8 +82,8 @@ export class PngPool {
     if (this.threads === 0) {
       try {
         const t0 = performance.now();
-        const png = encodeRgbPng(rgb, width, height, { level: this.level });
-        return Promise.resolve({ png, seconds: (performance.now() - t0) / 1000 });
+        const { png, crc32 } = encodeRgbPngWithCrc(rgb, width, height, { level: this.level });
+        return Promise.resolve({ png, crc32, seconds: (performance.now() - t0) / 1000 });
       } catch (err) {
         return Promise.reject(err);
       }
@@ -127,7 +131,11 @@ export class PngPool {
         p.reject(new LatentFleetError("OUTPUT_FAILED", `PNG encoding failed: ${msg.error}`));
       else {
         const { png } = msg;
-        p.resolve({ png: Buffer.from(png.buffer, png.byteOffset, png.byteLength), seconds: msg.seconds });
+        p.resolve({
+          png: Buffer.from(png.buffer, png.byteOffset, png.byteLength),
+          crc32: msg.crc32,
+          seconds: msg.seconds,
+        });
       }
     });
     const lost = (why: string) => {

@@ -4,7 +4,7 @@
  */
 import { performance } from "node:perf_hooks";
 import { parentPort } from "node:worker_threads";
-import { encodeRgbPng } from "./engine/png-encode.js";
+import { encodeRgbPngWithCrc } from "./engine/png-encode.js";
 import type { PngReply, PngRequest } from "./png-pool.js";
 
 const port = parentPort;
@@ -15,11 +15,11 @@ port.on("message", (msg: PngRequest) => {
   let reply: PngReply;
   let transfer: ArrayBuffer[] = [];
   try {
-    const png = encodeRgbPng(msg.rgb, msg.width, msg.height, { level: msg.level });
+    const { png, crc32 } = encodeRgbPngWithCrc(msg.rgb, msg.width, msg.height, { level: msg.level });
     // The encoder's output owns its whole buffer, so transferring it moves nothing else.
     const own = png.byteOffset === 0 && png.byteLength === png.buffer.byteLength;
     const bytes = own ? png : Uint8Array.from(png);
-    reply = { id: msg.id, png: bytes, seconds: (performance.now() - t0) / 1000 };
+    reply = { id: msg.id, png: bytes, crc32, seconds: (performance.now() - t0) / 1000 };
     transfer = [bytes.buffer as ArrayBuffer];
   } catch (err) {
     reply = { id: msg.id, error: err instanceof Error ? err.message : String(err) };

@@ -10,6 +10,7 @@ import { type TarMember, tarChunks } from "../common/tar.js";
 import {
   parquetShardName,
   sampleKey,
+  tarDigest,
   tarShardName,
   wdsShardLabel,
   writeShardIndex,
@@ -21,6 +22,8 @@ import { shardSampleRecords } from "./task-results.js";
 
 export class WebdatasetOutput implements ShardOutput {
   private readonly pngs: (Buffer | undefined)[];
+  /** Each PNG's CRC-32, from the encoder: the tar's CRC is combined from them. */
+  private readonly crcs = new Map<Uint8Array, number>();
 
   constructor(private readonly ctx: OutputContext) {
     this.pngs = new Array<Buffer | undefined>(ctx.task.samples.length);
@@ -35,8 +38,9 @@ export class WebdatasetOutput implements ShardOutput {
       this.pngs[i] = undefined;
       return "";
     }
-    const { png, seconds } = await this.ctx.encode(outcome.image);
+    const { png, crc32, seconds } = await this.ctx.encode(outcome.image);
     this.pngs[i] = png;
+    this.crcs.set(png, crc32);
     this.ctx.onStage?.("png_encode", seconds);
     return `${tarShardName(this.ctx.shard)}#${sampleKey(this.ctx.shard, i)}.png`;
   }
@@ -56,7 +60,8 @@ export class WebdatasetOutput implements ShardOutput {
     });
     const t0 = performance.now();
     const tar = members.length > 0 ? tarChunks(members) : null;
-    const index = { key: parquetShardName(shard), data: writeShardIndex(records, tar) };
+    const digest = tar ? tarDigest(tar, this.crcs) : null;
+    const index = { key: parquetShardName(shard), data: writeShardIndex(records, digest) };
     // The Parquet file vouches for the tar: it goes in place last, and only once both are on disk.
     if (tar) await storage.putAll([{ key: tarShardName(shard), data: tar }, index]);
     else {
@@ -65,5 +70,6 @@ export class WebdatasetOutput implements ShardOutput {
     }
     this.ctx.onStage?.("write", (performance.now() - t0) / 1000);
     this.pngs.fill(undefined);
+    this.crcs.clear();
   }
 }

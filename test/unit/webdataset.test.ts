@@ -3,17 +3,26 @@ import { execFileSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { crc32 } from "node:zlib";
 import { describe, expect, it } from "vitest";
-import { readTarIndex, TarFormatError, tarSize, writeTar } from "../../src/common/tar.js";
+import {
+  readTarIndex,
+  TarFormatError,
+  type TarMember,
+  tarChunks,
+  tarSize,
+  writeTar,
+} from "../../src/common/tar.js";
 import {
   readShardIndex,
   type ShardSampleRecord,
   sampleKey,
+  tarDigest,
   tarShardName,
   writeShardIndex,
 } from "../../src/common/webdataset.js";
 import { decodePng } from "../../src/worker/engine/png.js";
-import { encodeRgbPng } from "../../src/worker/engine/png-encode.js";
+import { encodeRgbPng, encodeRgbPngWithCrc } from "../../src/worker/engine/png-encode.js";
 
 describe("tar", () => {
   const members = [
@@ -112,5 +121,26 @@ describe("PNG encoder", () => {
       expect(encodeRgbPng(rgb, w, h).equals(png)).toBe(true);
     }
     expect(() => encodeRgbPng(new Uint8Array(5), 2, 2)).toThrow(/expected 12 RGB bytes/);
+  });
+
+  it("gives the CRC-32 of the whole file with it; a tar's digest combines such CRCs", () => {
+    const members: TarMember[] = [];
+    const known = new Map<Uint8Array, number>();
+    for (const [w, h] of [
+      [1, 1],
+      [64, 64],
+      [300, 17],
+    ]) {
+      const rgb = Uint8Array.from({ length: w * h * 3 }, (_, i) => (i * 13) & 255);
+      const { png, crc32: crc } = encodeRgbPngWithCrc(rgb, w, h);
+      expect(crc).toBe(crc32(png) >>> 0);
+      expect(png.equals(encodeRgbPng(rgb, w, h))).toBe(true);
+      members.push({ name: `${w}x${h}.png`, data: png }, { name: `${w}x${h}.txt`, data: Buffer.from("p") });
+      known.set(png, crc);
+    }
+    const chunks = tarChunks(members);
+    const whole = Buffer.concat(chunks);
+    expect(tarDigest(chunks, known)).toEqual({ bytes: whole.length, crc32: crc32(whole) >>> 0 });
+    expect(tarDigest(chunks)).toEqual(tarDigest(chunks, known));
   });
 });

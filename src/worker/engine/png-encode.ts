@@ -7,6 +7,7 @@
  * Deterministic: the same pixels and options always give the same bytes.
  */
 import { crc32, deflateSync, constants as zlib } from "node:zlib";
+import { crc32Combine } from "../../common/crc32-combine.js";
 
 export interface PngEncodeOptions {
   /** zlib level 0-9 (default 1: with the RLE strategy higher levels barely shrink the files). */
@@ -25,6 +26,19 @@ export function encodeRgbPng(
   height: number,
   opts: PngEncodeOptions = {},
 ): Buffer {
+  return encodeRgbPngWithCrc(rgb, width, height, opts).png;
+}
+
+/**
+ * The PNG and the CRC-32 of the whole file, which costs next to nothing here (the chunks' own CRCs are
+ * computed anyway) and spares a second pass over the bytes where a container needs it (a shard's tar).
+ */
+export function encodeRgbPngWithCrc(
+  rgb: Uint8Array,
+  width: number,
+  height: number,
+  opts: PngEncodeOptions = {},
+): { png: Buffer; crc32: number } {
   if (!Number.isInteger(width) || !Number.isInteger(height) || width < 1 || height < 1) {
     throw new RangeError(`PNG size must be positive integers, got ${width}x${height}`);
   }
@@ -50,19 +64,23 @@ export function encodeRgbPng(
   // A buffer of its own (not a slice of Node's shared pool), so a thread can hand it over without a copy.
   const out = Buffer.from(new ArrayBuffer(SIGNATURE.length + 12 * 3 + ihdr.length + idat.length));
   let at = SIGNATURE.copy(out, 0);
-  at = writeChunk(out, at, "IHDR", ihdr);
-  at = writeChunk(out, at, "IDAT", idat);
-  writeChunk(out, at, "IEND", Buffer.alloc(0));
-  return out;
+  at = writeChunk(out, at, "IHDR", ihdr).end;
+  const idatAt = at;
+  const idatChunk = writeChunk(out, at, "IDAT", idat);
+  writeChunk(out, idatChunk.end, "IEND", Buffer.alloc(0));
+  // The file's CRC: what precedes IDAT's type, then IDAT's type and data (its chunk CRC), then the rest.
+  const head = crc32(out.subarray(0, idatAt + 4));
+  const withIdat = crc32Combine(head, idatChunk.crc, 4 + idat.length);
+  return { png: out, crc32: crc32(out.subarray(idatChunk.end - 4), withIdat) >>> 0 };
 }
 
-function writeChunk(out: Buffer, at: number, type: string, data: Buffer): number {
+function writeChunk(out: Buffer, at: number, type: string, data: Buffer): { end: number; crc: number } {
   out.writeUInt32BE(data.length, at);
   out.write(type, at + 4, "latin1");
   data.copy(out, at + 8);
-  const crc = crc32(out.subarray(at + 4, at + 8 + data.length));
-  out.writeUInt32BE(crc >>> 0, at + 8 + data.length);
-  return at + 12 + data.length;
+  const crc = crc32(out.subarray(at + 4, at + 8 + data.length)) >>> 0;
+  out.writeUInt32BE(crc, at + 8 + data.length);
+  return { end: at + 12 + data.length, crc };
 }
 
 /** The filtered scanlines of the last image, reused: a fresh buffer per image costs fresh pages. */
