@@ -15,7 +15,8 @@
  *   encode L<n> (main)      this encoder at zlib level n, on the main thread
  *   encode pool             the same encoder on the sink's thread pool: the bare encode cost to beat
  *   encode pool + plain write   those encodes, their bytes written with one plain write per shard (no tar,
- *                           index, rename or fsync): the floor set by the system's page cache
+ *                           index or rename; fsync as the sink does): the floor set by the page cache
+ *                           and the disk
  *   webdataset -> folder    the whole write path into a local folder (fsync on)
  *   imagefolder -> folder   the same, one PNG file per image
  *   webdataset -> s3        the whole write path into a local S3-compatible server (s3rver, another process
@@ -31,7 +32,7 @@
  *        [--threads N] [--no-s3] [--no-fsync]
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, open, rm } from "node:fs/promises";
 import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
@@ -208,6 +209,17 @@ async function writePath(sink: ImageSink, images: EngineImage[], count: number, 
   return 0;
 }
 
+/** The shard's bytes in one file with one write, flushed to disk when `sync`. */
+async function plainWrite(path: string, chunks: Buffer[], sync: boolean): Promise<void> {
+  const fh = await open(path, "w");
+  try {
+    await fh.writev(chunks);
+    if (sync) await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
 /** A local S3-compatible server in a child process (its CPU is this machine's, not the main thread's). */
 async function startS3(dir: string): Promise<{ endpoint: string; child: ChildProcess }> {
   const script = `
@@ -310,8 +322,8 @@ async function main(): Promise<void> {
         },
         {
           // The floor any write path stands on: the same encodes, and their bytes written to a file per
-          // shard with one plain write (no tar, no index, no rename, no fsync): what the system's page
-          // cache costs the machine.
+          // shard with one plain write (no tar, no index, no rename), flushed to disk as the sink flushes
+          // (fsync unless --no-fsync): what the system's page cache and disk cost the machine.
           name: "encode pool + plain write",
           count,
           fresh: true,
@@ -328,7 +340,7 @@ async function main(): Promise<void> {
                 const shard = Math.floor(i / SHARD);
                 const members = pngs.slice(shard * SHARD, (shard + 1) * SHARD);
                 if (members.filter(Boolean).length === Math.min(SHARD, count - shard * SHARD)) {
-                  writes.push(writeFile(join(dir, `${shard}.bin`), members));
+                  writes.push(plainWrite(join(dir, `${shard}.bin`), members, !values["no-fsync"]));
                 }
               }
             };
