@@ -197,6 +197,7 @@ export class LocalStorage implements ObjectStorage {
       throw failed(`cannot write ${path}`, err);
     }
   }
+
   private async makeDir(dir: string): Promise<void> {
     if (this.madeDirs.has(dir)) return;
     await mkdir(dir, { recursive: true });
