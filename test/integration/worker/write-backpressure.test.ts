@@ -80,10 +80,10 @@ describe("a worker whose writes are slower than its engine", () => {
     expect(results.every((r) => r.samples.every((s) => s.ok))).toBe(true);
     const images = await readdir(join(dir, "images"), { recursive: true });
     expect(images.filter((f) => f.endsWith(".png"))).toHaveLength(TASKS * PER_TASK);
-    // The engine alone would empty the queue within a second. Held back: at most 4 batches of images
-    // waiting to be written (16 samples = 4 tasks), the tasks the engine has in hand (8 samples), and
-    // the last pull's worth.
+    // Unbounded, the worker takes nearly the whole queue (36 of 40 seen). Held back: at most 4 batches
+    // of images waiting to be written (16 samples = 4 tasks), the tasks the engine has in hand (8 samples
+    // = 2), the last pull's worth (2), and a task or two between its last write and its ack.
     console.log(`tasks in hand at most ${maxInHand} of ${TASKS}`);
-    expect(maxInHand).toBeLessThanOrEqual(10);
+    expect(maxInHand).toBeLessThanOrEqual(12);
   }, 150_000);
 });
