@@ -70,11 +70,19 @@ export class DiffusionPipeline {
     const folder = await readModelFolder(modelDir);
     const tokenizer = await ClipTokenizer.fromFolder(folder.tokenizerDir);
     const options = sessionOptions(device, tuning);
-    const [te, un, va] = await Promise.all([
+    const loaded = await Promise.allSettled([
       OnnxModel.load(folder.textEncoderPath, options),
       OnnxModel.load(folder.unetPath, options),
       OnnxModel.load(folder.vaeDecoderPath, options),
     ]);
+    const failed = loaded.find((r): r is PromiseRejectedResult => r.status === "rejected");
+    if (failed) {
+      // The sessions that did load hold device memory: released. The first failure in this order is
+      // reported, so the same folder always gets the same message.
+      for (const r of loaded) if (r.status === "fulfilled") await r.value.release().catch(() => undefined);
+      throw failed.reason;
+    }
+    const [te, un, va] = loaded.map((r) => (r as PromiseFulfilledResult<OnnxModel>).value);
     // Scheduler config errors surface at load time, not on the first job.
     createScheduler(defaultSchedulerName(folder.schedulerConfig), folder.schedulerConfig, 1);
     return new DiffusionPipeline(

@@ -88,17 +88,30 @@ function readMaxLength(config: Record<string, unknown> | undefined): number {
 }
 
 /** Reads vocab.json, merges.txt and the optional special_tokens_map.json / tokenizer_config.json. */
+function valueOf<T>(r: PromiseSettledResult<T>): T {
+  if (r.status === "rejected") throw r.reason;
+  return r.value;
+}
+
 export async function readTokenizerFolder(dir: string): Promise<TokenizerFiles> {
   const vocabPath = join(dir, "vocab.json");
   const mergesPath = join(dir, "merges.txt");
   const specialPath = join(dir, "special_tokens_map.json");
   const configPath = join(dir, "tokenizer_config.json");
-  const [vocab, merges, specialJson, config] = await Promise.all([
+  // Read side by side; a problem is reported for the first file in this order, whichever read failed
+  // first, so the same folder always gets the same message.
+  const read = await Promise.allSettled([
     readJsonObject(vocabPath, true),
     readText(mergesPath, true),
     readJsonObject(specialPath, false),
     readJsonObject(configPath, false),
   ]);
+  const [vocab, merges, specialJson, config] = [
+    valueOf(read[0]),
+    valueOf(read[1]),
+    valueOf(read[2]),
+    valueOf(read[3]),
+  ];
   // As in transformers, special_tokens_map.json overrides the tokens named in tokenizer_config.json.
   const special = { ...readSpecial(config, configPath), ...readSpecial(specialJson, specialPath) };
   return {
