@@ -87,12 +87,13 @@ function readMaxLength(config: Record<string, unknown> | undefined): number {
   return DEFAULT_MAX_LENGTH;
 }
 
-/** Reads vocab.json, merges.txt and the optional special_tokens_map.json / tokenizer_config.json. */
-function valueOf<T>(r: PromiseSettledResult<T>): T {
+/** The value of a settled read, or its error thrown. */
+function settledValue<T>(r: PromiseSettledResult<T>): T {
   if (r.status === "rejected") throw r.reason;
   return r.value;
 }
 
+/** Reads vocab.json, merges.txt and the optional special_tokens_map.json / tokenizer_config.json. */
 export async function readTokenizerFolder(dir: string): Promise<TokenizerFiles> {
   const vocabPath = join(dir, "vocab.json");
   const mergesPath = join(dir, "merges.txt");
@@ -107,10 +108,10 @@ export async function readTokenizerFolder(dir: string): Promise<TokenizerFiles> 
     readJsonObject(configPath, false),
   ]);
   const [vocab, merges, specialJson, config] = [
-    valueOf(read[0]),
-    valueOf(read[1]),
-    valueOf(read[2]),
-    valueOf(read[3]),
+    settledValue(read[0]),
+    settledValue(read[1]),
+    settledValue(read[2]),
+    settledValue(read[3]),
   ];
   // As in transformers, special_tokens_map.json overrides the tokens named in tokenizer_config.json.
   const special = { ...readSpecial(config, configPath), ...readSpecial(specialJson, specialPath) };
