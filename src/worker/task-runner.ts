@@ -264,6 +264,12 @@ export class TaskRunner {
       this.opts.events?.finished("terminated");
       return;
     }
+    this.log.debug("task received", {
+      job: task.job_id,
+      shard: task.shard,
+      delivery: msg.info.deliveryCount,
+      samples: task.samples.length,
+    });
     const lease = new DeliveryLease(msg, {
       nc: this.opts.nc,
       ackWaitMs: this.opts.ackWaitMs,

@@ -292,6 +292,8 @@ describe.skipIf(noNetns !== undefined)(netTitle, () => {
       network,
       coordinatorFlags: ["--shard-size", String(SHARD_SIZE)],
       workerFlags: WORKER_FLAGS,
+      // "task received" lines: the cut must come while the victim holds a task.
+      workerEnv: { ...process.env, LF_LOG_LEVEL: "debug" },
     });
     await fleet.startCoordinator();
     const hosts = [1, 2, 3].map((k) => (network as TestNetwork).addWorkerHost(k));
@@ -312,10 +314,22 @@ describe.skipIf(noNetns !== undefined)(netTitle, () => {
     const victim = "h1";
     await chaosRun(f, { fault: "network partition", job, out: join(root, "out-cut") }, async (id) => {
       await f.waitForProgress(id, Math.floor(between(0.1, 0.3) * job.total));
-      const at = progressOf(await f.getJob(id));
       const host = f.hostOf(victim);
-      if (!host) throw new Error(`${victim} runs on no test host`);
+      const proc = f.workers.get(victim);
+      if (!host || !proc) throw new Error(`${victim} runs on no test host`);
+      // Cut while the victim holds a task it received from now on (one it has not finished): a worker
+      // between tasks, or waiting on its pull, would have nothing to lapse.
+      const from = proc.output().length;
+      const shardsOf = (text: string, msg: string) =>
+        new Set([...text.matchAll(new RegExp(`"msg":"${msg}"[^\n]*"shard":"?(\\d+)`, "g"))].map((m) => m[1]));
+      const holding = () => {
+        const text = proc.output().slice(from);
+        const done = shardsOf(text, "task done");
+        return [...shardsOf(text, "task received")].some((shard) => !done.has(shard));
+      };
+      for (let i = 0; i < 2000 && !holding(); i++) await sleep(5);
       net.setLink(host, false);
+      const at = progressOf(await f.getJob(id));
       await sleep(cutMs);
       net.setLink(host, true);
       return `${victim}'s link down at ${at} for ${(cutMs / 1000).toFixed(1)} s (ack window 3 s)`;

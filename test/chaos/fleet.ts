@@ -22,6 +22,8 @@ export interface FleetOptions {
   network?: TestNetwork;
   coordinatorFlags?: string[];
   workerFlags?: string[];
+  /** Environment of the workers (default: this process's). */
+  workerEnv?: NodeJS.ProcessEnv;
 }
 
 const NS_NATS_PORT = 4222;
@@ -113,7 +115,7 @@ export class Fleet {
           ...["--threads", "1", "--batch-size", "8"],
           ...(this.opts.workerFlags ?? []),
         ],
-        host ? { wrap: host.exec } : {},
+        { env: this.opts.workerEnv, ...(host ? { wrap: host.exec } : {}) },
       ),
     );
     this.workers.set(id, p);
