@@ -10,8 +10,10 @@
 import { performance } from "node:perf_hooks";
 import { setImmediate as nextTurn, setTimeout as sleep } from "node:timers/promises";
 import type { EngineImage } from "../../src/worker/batcher.js";
+import { readModelFolder } from "../../src/worker/engine/model-folder.js";
 import type { ModelDescription } from "../../src/worker/engine/pipeline.js";
 import type { SampleRequest } from "../../src/worker/engine/sample-request.js";
+import { defaultSchedulerName } from "../../src/worker/engine/schedulers/index.js";
 import type { WorkerEngine } from "../../src/worker/worker.js";
 
 const patterns = new Map<string, Uint8Array>();
@@ -81,4 +83,18 @@ export class FixedLatencyEngine implements WorkerEngine {
     this.sizes = [];
     return w;
   }
+}
+
+/** The model as the real engine would describe it, read from the folder's config files only. */
+export async function describeModel(modelDir: string): Promise<ModelDescription> {
+  const folder = await readModelFolder(modelDir);
+  return {
+    name: folder.name,
+    dir: folder.dir,
+    defaultScheduler: defaultSchedulerName(folder.schedulerConfig),
+    nativeSize: folder.nativeSize,
+    vaeScale: folder.vaeScale,
+    latentChannels: 4,
+    guidanceDistilled: folder.timeCondProjDim !== undefined,
+  };
 }

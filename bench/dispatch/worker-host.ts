@@ -3,12 +3,9 @@
  * connection, task runner, batcher and sink) whose engine is a FixedLatencyEngine.
  */
 import { createLogger } from "../../src/common/log.js";
-import { readModelFolder } from "../../src/worker/engine/model-folder.js";
-import type { ModelDescription } from "../../src/worker/engine/pipeline.js";
-import { defaultSchedulerName } from "../../src/worker/engine/schedulers/index.js";
 import { type RunningWorker, startWorker } from "../../src/worker/worker.js";
 import { countingLogSink, type HostReply, type HostRequest, type HostStats } from "./protocol.js";
-import { FixedLatencyEngine } from "./stand-in-engine.js";
+import { describeModel, FixedLatencyEngine } from "./stand-in-engine.js";
 
 const logSink = countingLogSink();
 const workers: RunningWorker[] = [];
@@ -18,20 +15,6 @@ const START_CONCURRENCY = 16;
 
 function reply(msg: HostReply, then?: () => void): void {
   process.send?.(msg, () => then?.());
-}
-
-/** The model as the real engine would describe it, read from the folder's config files only. */
-async function describeModel(modelDir: string): Promise<ModelDescription> {
-  const folder = await readModelFolder(modelDir);
-  return {
-    name: folder.name,
-    dir: folder.dir,
-    defaultScheduler: defaultSchedulerName(folder.schedulerConfig),
-    nativeSize: folder.nativeSize,
-    vaeScale: folder.vaeScale,
-    latentChannels: 4,
-    guidanceDistilled: folder.timeCondProjDim !== undefined,
-  };
 }
 
 async function start(req: Extract<HostRequest, { type: "start" }>): Promise<void> {

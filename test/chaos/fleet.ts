@@ -10,9 +10,9 @@ import { freePort } from "../../src/common/child-process.js";
 import { type EmbeddedNatsServer, startEmbeddedNatsServer } from "../../src/common/nats/embedded-server.js";
 import { findNatsServer } from "../../src/common/nats/server-binary.js";
 import type { Job } from "../../src/common/proto/generated/latentfleet/v1/Job.js";
-import { type CliProcess, startCli, stopAll } from "../helpers/cli-processes.js";
+import { type CliProcess, startCli, stopAll, waitUntilServing } from "../helpers/cli-processes.js";
 import { TINY_SHAPES } from "../helpers/paths.js";
-import { healthStatus, waitFor } from "../helpers/worker-fixtures.js";
+import { waitFor } from "../helpers/worker-fixtures.js";
 import type { TestHost, TestNetwork } from "./netns.js";
 
 export interface FleetOptions {
@@ -87,11 +87,7 @@ export class Fleet {
       ),
     );
     this.coordinator = p;
-    const up = await waitFor(async () => {
-      if (p.child.exitCode !== null) return true;
-      return (await healthStatus(port).catch(() => "")) === "SERVING";
-    }, 30_000);
-    if (!up || p.child.exitCode !== null) throw new Error(`coordinator did not start:\n${p.output()}`);
+    await waitUntilServing(p, port);
     return p;
   }
 

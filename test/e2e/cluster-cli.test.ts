@@ -20,10 +20,11 @@ import {
   runCli,
   startCli,
   stopAll,
+  waitUntilServing,
 } from "../helpers/cli-processes.js";
 import { startNatsServer, type TestNatsServer } from "../helpers/nats-server.js";
 import { TINY_SHAPES } from "../helpers/paths.js";
-import { healthStatus, waitFor } from "../helpers/worker-fixtures.js";
+import { waitFor } from "../helpers/worker-fixtures.js";
 
 let nats: TestNatsServer;
 let nc: NatsConnection;
@@ -56,11 +57,7 @@ async function startCoordinator(extra: string[] = []): Promise<CliProcess> {
       },
     ),
   );
-  const up = await waitFor(async () => {
-    if (p.child.exitCode !== null) return true;
-    return (await healthStatus(port).catch(() => "")) === "SERVING";
-  }, 30_000);
-  if (!up || p.child.exitCode !== null) throw new Error(`coordinator did not start:\n${p.output()}`);
+  await waitUntilServing(p, port);
   return p;
 }
 

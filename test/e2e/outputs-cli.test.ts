@@ -112,6 +112,11 @@ function checkShards(dir: string, expected: ManifestSample[], shardSize: number)
   }
 }
 
+/** What a four-shard webdataset job leaves in its output, sorted: a tar and a Parquet file per shard, the stats. */
+const FOUR_SHARD_WEBDATASET = [0, 1, 2, 3]
+  .flatMap((k) => [`0000${k}.parquet`, `0000${k}.tar`])
+  .concat("_stats.json");
+
 describe("dataset outputs", () => {
   let tmp: string;
   let spec: string;
@@ -148,17 +153,7 @@ describe("dataset outputs", () => {
     checkShards(out, expected, 3);
     // One Parquet file per shard with the same records, and the job's stats.
     const names = (await readdir(out)).sort();
-    expect(names).toEqual([
-      "00000.parquet",
-      "00000.tar",
-      "00001.parquet",
-      "00001.tar",
-      "00002.parquet",
-      "00002.tar",
-      "00003.parquet",
-      "00003.tar",
-      "_stats.json",
-    ]);
+    expect(names).toEqual(FOUR_SHARD_WEBDATASET);
     const index = await readShardIndex(await readFile(join(out, "00001.parquet")));
     expect(index.records.map((x) => x.id)).toEqual(expected.slice(3, 6).map((s) => s.sampleId));
     expect(index.tar?.bytes).toBe((await stat(join(out, "00001.tar"))).size);
@@ -281,17 +276,7 @@ describe("dataset outputs", () => {
       const local = join(tmp, "from-s3");
       try {
         const keys = (await storage.list("")).map((o) => o.key);
-        expect(keys).toEqual([
-          "00000.parquet",
-          "00000.tar",
-          "00001.parquet",
-          "00001.tar",
-          "00002.parquet",
-          "00002.tar",
-          "00003.parquet",
-          "00003.tar",
-          "_stats.json",
-        ]);
+        expect(keys).toEqual(FOUR_SHARD_WEBDATASET);
         mkdirSync(local, { recursive: true });
         for (const k of keys) await writeFile(join(local, k), (await storage.get(k)) ?? Buffer.alloc(0));
       } finally {

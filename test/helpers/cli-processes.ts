@@ -7,6 +7,7 @@ import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { MetadataRow } from "../../src/common/job-contract.js";
 import { CLI } from "./paths.js";
+import { healthStatus, waitFor } from "./worker-fixtures.js";
 
 export interface CliProcess {
   readonly name: string;
@@ -117,4 +118,13 @@ export async function listFiles(dir: string): Promise<string[]> {
     if ((err as NodeJS.ErrnoException).code === "ENOENT") return [];
     throw err;
   }
+}
+
+/** Waits until the process serves gRPC health SERVING on `port`; throws with its output if it exits first. */
+export async function waitUntilServing(p: CliProcess, port: number, timeoutMs = 30_000): Promise<void> {
+  const up = await waitFor(async () => {
+    if (p.child.exitCode !== null) return true;
+    return (await healthStatus(port).catch(() => "")) === "SERVING";
+  }, timeoutMs);
+  if (!up || p.child.exitCode !== null) throw new Error(`${p.name} did not start:\n${p.output()}`);
 }

@@ -16,13 +16,12 @@ import {
   status,
 } from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { FixedLatencyEngine } from "../../bench/dispatch/stand-in-engine.js";
+import { describeModel, FixedLatencyEngine } from "../../bench/dispatch/stand-in-engine.js";
 import { silentLogger } from "../../src/common/log.js";
 import { type RunningCoordinator, startCoordinator } from "../../src/coordinator/coordinator.js";
 import { type RunningWorker, startWorker } from "../../src/worker/worker.js";
 import { startNatsServer, type TestNatsServer } from "../helpers/nats-server.js";
 import { TINY_SHAPES } from "../helpers/paths.js";
-import { describeModel } from "../helpers/stand-in-model.js";
 
 type Kind = "unary" | "client" | "server";
 

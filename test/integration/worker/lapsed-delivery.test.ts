@@ -8,7 +8,7 @@ import { mkdtemp, readdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { FixedLatencyEngine } from "../../../bench/dispatch/stand-in-engine.js";
+import { describeModel, FixedLatencyEngine } from "../../../bench/dispatch/stand-in-engine.js";
 import { createLogger } from "../../../src/common/log.js";
 import { connectJetStream, type JetStreamContext } from "../../../src/common/nats/connect.js";
 import { TASKS_STREAM, workersConsumerName } from "../../../src/common/nats/names.js";
@@ -17,7 +17,6 @@ import { ensureTopology, ensureWorkerConsumer } from "../../../src/common/nats/t
 import { type RunningWorker, startWorker } from "../../../src/worker/worker.js";
 import { startNatsServer, type TestNatsServer } from "../../helpers/nats-server.js";
 import { TINY_SHAPES } from "../../helpers/paths.js";
-import { describeModel } from "../../helpers/stand-in-model.js";
 import { startTcpProxy, type TcpProxy } from "../../helpers/tcp-proxy.js";
 import { collectResults, makeTask, TINY_MODEL_NAME, waitFor } from "../../helpers/worker-fixtures.js";
 

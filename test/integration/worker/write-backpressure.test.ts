@@ -7,7 +7,7 @@ import { mkdtemp, readdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { FixedLatencyEngine } from "../../../bench/dispatch/stand-in-engine.js";
+import { describeModel, FixedLatencyEngine } from "../../../bench/dispatch/stand-in-engine.js";
 import { silentLogger } from "../../../src/common/log.js";
 import { connectJetStream, type JetStreamContext } from "../../../src/common/nats/connect.js";
 import { TASKS_STREAM, workersConsumerName } from "../../../src/common/nats/names.js";
@@ -16,7 +16,6 @@ import { ensureTopology } from "../../../src/common/nats/topology.js";
 import { type RunningWorker, startWorker } from "../../../src/worker/worker.js";
 import { startNatsServer, type TestNatsServer } from "../../helpers/nats-server.js";
 import { TINY_SHAPES } from "../../helpers/paths.js";
-import { describeModel } from "../../helpers/stand-in-model.js";
 import { collectResults, makeTask, TINY_MODEL_NAME } from "../../helpers/worker-fixtures.js";
 
 const TASKS = 40;
