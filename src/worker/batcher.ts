@@ -20,28 +20,32 @@
  * Independent of NATS and of the engine thread: anything with `generate(requests)` can drive it.
  */
 import { performance } from "node:perf_hooks";
-import { isLatentFleetError, LatentFleetError } from "../common/errors.js";
+import { LatentFleetError } from "../common/errors.js";
 import { errorMessage, type Logger, silentLogger } from "../common/log.js";
+import {
+  type BatchEngine,
+  type BatchJob,
+  type EngineImage,
+  errorCode,
+  isEngineDead,
+  Job,
+  type JobEntry,
+  type SampleOutcome,
+  type SubmitOptions,
+} from "./batch-job.js";
 import type { SampleRequest } from "./engine/sample-request.js";
 import type { WorkerStats } from "./stats.js";
 
-/** One generated image, packed 8-bit RGB (what the engine returns). */
-export interface EngineImage {
-  rgb: Uint8Array;
-  width: number;
-  height: number;
-  warnings: string[];
-}
-
-/** What the batcher needs of an engine: one batch of same-key requests in, one image per request out. */
-export interface BatchEngine {
-  generate(requests: SampleRequest[]): Promise<{ samples: EngineImage[] }>;
-}
-
-export type SampleOutcome = { ok: true; image: EngineImage } | { ok: false; code: string; message: string };
-
-/** A sample entry of a job: a request to run, or an error found before any engine work (bad spec). */
-export type JobEntry = SampleRequest | LatentFleetError;
+export {
+  type BatchEngine,
+  type BatchJob,
+  type EngineImage,
+  errorCode,
+  isEngineDead,
+  type JobEntry,
+  type SampleOutcome,
+  type SubmitOptions,
+} from "./batch-job.js";
 
 export interface BatcherOptions {
   engine: BatchEngine;
@@ -66,76 +70,11 @@ export interface BatcherOptions {
   log?: Logger;
 }
 
-export interface SubmitOptions {
-  /**
-   * Called once per sample as soon as it is done (successful or not). `done` waits for the promises it
-   * returns, and rejects with the first error one of them throws (after every sample is done).
-   */
-  onSample?: (index: number, outcome: SampleOutcome) => void | Promise<void>;
-}
-
-export interface BatchJob {
-  /** Samples in the job. */
-  readonly size: number;
-  /** True once one of its samples went to the engine: a drain finishes a started job, never withdraws it. */
-  readonly started: boolean;
-  /** True once `done` has settled. */
-  readonly settled: boolean;
-  /**
-   * The outcome of every sample, in entry order. Rejects with WORKER_DRAINING when the job was withdrawn
-   * before it started, or with the fatal engine error.
-   */
-  readonly done: Promise<SampleOutcome[]>;
-}
-
 interface Item {
   job: Job;
   index: number;
   request: SampleRequest;
   key: string;
-}
-
-class Job implements BatchJob {
-  started = false;
-  settled = false;
-  readonly outcomes: (SampleOutcome | undefined)[];
-  remaining: number;
-  readonly callbacks: Promise<void>[] = [];
-  readonly done: Promise<SampleOutcome[]>;
-  resolve!: (outcomes: SampleOutcome[]) => void;
-  reject!: (err: unknown) => void;
-
-  constructor(
-    readonly size: number,
-    readonly onSample: SubmitOptions["onSample"],
-  ) {
-    this.outcomes = new Array<SampleOutcome | undefined>(size).fill(undefined);
-    this.remaining = size;
-    this.done = new Promise<SampleOutcome[]>((resolve, reject) => {
-      this.resolve = resolve;
-      this.reject = reject;
-    });
-    // A caller that drops a withdrawn or failed job must not crash the process with an unhandled rejection.
-    this.done.catch(() => undefined);
-  }
-
-  fail(err: unknown): void {
-    if (this.settled) return;
-    this.settled = true;
-    this.reject(err);
-  }
-}
-
-/** An engine that cannot run anything any more: closed, or its thread crashed or exited. */
-export function isEngineDead(err: unknown): boolean {
-  if (!isLatentFleetError(err)) return false;
-  if (err.code === "ENGINE_CLOSED") return true;
-  // EngineHost reports a dead thread with these messages (a failed batch has the model's message instead).
-  return err.code === "ENGINE_FAILED" && /^engine thread (crashed|exited|failed to start)/.test(err.message);
-}
-
-export function errorCode(err: unknown): string {
-  return isLatentFleetError(err) ? err.code : "ENGINE_FAILED";
 }
 
 export class Batcher {
@@ -210,7 +149,7 @@ export class Batcher {
         items.push({ job, index, request: entry, key: this.opts.batchKey(entry) });
       }
     });
-    if (job.remaining === 0) this.settleIfDone(job);
+    job.settleIfDone();
     this.queue.push(...items);
     this.schedulePump();
     return job;
@@ -398,39 +337,10 @@ export class Batcher {
   }
 
   private finish(job: Job, index: number, outcome: SampleOutcome): void {
-    if (job.settled || job.outcomes[index] !== undefined) return;
-    job.outcomes[index] = outcome;
-    job.remaining--;
+    if (!job.record(index, outcome)) return;
     this.opts.stats?.record(outcome.ok ? 1 : 0, outcome.ok ? 0 : 1);
     this.opts.onSampleDone?.(outcome);
-    if (job.onSample) {
-      try {
-        const r = job.onSample(index, outcome);
-        if (r) {
-          // settleIfDone looks at it once every sample is done. A rejection before that (an image that
-          // cannot be written while the task's next batch still runs) must not be an unhandled rejection
-          // meanwhile: Node would end the whole worker process for it.
-          r.catch(() => undefined);
-          job.callbacks.push(r);
-        }
-      } catch (err) {
-        const rejected = Promise.reject(err);
-        rejected.catch(() => undefined);
-        job.callbacks.push(rejected);
-      }
-    }
-    if (job.remaining === 0) this.settleIfDone(job);
-  }
-
-  private settleIfDone(job: Job): void {
-    if (job.settled || job.remaining > 0) return;
-    void Promise.allSettled(job.callbacks).then((results) => {
-      if (job.settled) return;
-      job.settled = true;
-      const bad = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
-      if (bad) job.reject(bad.reason);
-      else job.resolve(job.outcomes as SampleOutcome[]);
-    });
+    job.notify(index, outcome);
   }
 
   /** The engine is gone: every job, queued or running, fails with its error; nothing runs any more. */
