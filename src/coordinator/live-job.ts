@@ -1,8 +1,8 @@
 /**
  * One job this coordinator runs: its publisher, the fold of its results, its errors.jsonl and where-index,
- * its watchers, and the end of the job (metadata.jsonl, final state). State transitions are written to
- * the KV record with CAS; counts live in memory (a restarted coordinator folds them again from LF_RESULTS)
- * and go to the record with the final state.
+ * its watchers, and the end of the job (its files checked, the final state: job-verdict.ts). State
+ * transitions are written to the KV record with CAS; counts live in memory (a restarted coordinator folds
+ * them again from LF_RESULTS) and go to the record with the final state.
  */
 
 import { rm, stat } from "node:fs/promises";
@@ -11,7 +11,7 @@ import { ERRORS_FILE, type ErrorRow, type JobStateName } from "../common/job-con
 import { errorMessage, type Logger } from "../common/log.js";
 import type { TaskResult } from "../common/proto/generated/latentfleet/v1/TaskResult.js";
 import { describeKey, type ObjectStorage, openStorage } from "../common/storage/index.js";
-import { STATS_FILE, shardOfName } from "../common/webdataset.js";
+import { STATS_FILE } from "../common/webdataset.js";
 import { removeDeadShardOutputs } from "./dead-shards.js";
 import { ErrorsFile } from "./errors-file.js";
 import type { FairQueue } from "./fair-queue.js";
@@ -20,13 +20,13 @@ import { type JobInput, loadJobSpec, localWorkDir, removeJobInput, whereIndexFil
 import type { JobSnapshot } from "./job-snapshot.js";
 import { JobStats } from "./job-stats.js";
 import { type CoordinatorJobRecord, isFinalState, type JobStore, StaleRevisionError } from "./job-store.js";
-import { expandSpecBatches, type JobSpec, type SourceAccess } from "./manifest/index.js";
-import { writeMetadata } from "./metadata-writer.js";
+import { checkShardFiles, jobVerdict } from "./job-verdict.js";
+import type { JobSpec } from "./manifest/index.js";
+import { countManifest } from "./manifest-count.js";
 import { removeRunOutputs } from "./output-files.js";
 import { ProgressMeter } from "./progress.js";
 import { type PublishOutcome, publishJob } from "./publisher.js";
 import { CompletedShards } from "./reuse.js";
-import { Sharder } from "./sharder.js";
 import { overlayAccess, resolveUploads } from "./uploads.js";
 import { WhereIndex } from "./where-index.js";
 
@@ -51,7 +51,7 @@ export class LiveJob {
   readonly jobId: string;
   private record: CoordinatorJobRecord;
   private readonly fold = new JobFold();
-  /** Samples and shards of the whole manifest, counted ahead of the publisher (countSamples). */
+  /** Samples and shards of the whole manifest, counted ahead of the publisher (countManifest). */
   private counted: { samples: number; shards: number } | null = null;
   private readonly stats = new JobStats();
   /** Where the outputs go: the output folder, or its S3 bucket and prefix. */
@@ -113,7 +113,14 @@ export class LiveJob {
     await this.errors.reset();
     const spec = given ?? (await loadJobSpec({ ...input, outputOverride: this.record.output }));
     const access = overlayAccess(resolveUploads(input.specName, input.uploads));
-    if (this.rt.fairQueue) void this.countSamples(spec, access);
+    if (this.rt.fairQueue) {
+      const stop = () => this.abort.signal.aborted || this.stopped;
+      void countManifest(spec, access, this.record.shard_size, stop).then((counted) => {
+        if (counted === null) return;
+        this.counted = counted;
+        this.notify();
+      });
+    }
     const reuse = await this.prepareOutput();
     if (this.record.state === "PENDING") await this.setState("PUBLISHING");
     this.outcome = await publishJob({
@@ -180,32 +187,6 @@ export class LiveJob {
       return undefined;
     }
     return CompletedShards.scan(this.storage, this.record.output_format, this.record.model);
-  }
-
-  /**
-   * Counts the job's samples and shards by expanding its manifest once more, publishing nothing. Taking
-   * turns (fair-queue.ts), the publisher reaches the manifest's end only when the job is nearly done; the
-   * count gives the total (progress, ETA) from the start. An expansion error leaves it to the publisher.
-   */
-  private async countSamples(spec: JobSpec, access: SourceAccess): Promise<void> {
-    const sharder = new Sharder(this.record.shard_size);
-    let samples = 0;
-    let shards = 0;
-    try {
-      for await (const batch of expandSpecBatches(spec, { access })) {
-        if (this.abort.signal.aborted || this.stopped) return;
-        for (const ev of batch) {
-          if (ev.type !== "sample") continue;
-          samples++;
-          shards += sharder.add(ev.sample).length;
-        }
-      }
-    } catch {
-      return;
-    }
-    if (sharder.flush()) shards++;
-    this.counted = { samples, shards };
-    this.notify();
   }
 
   /** Waits for this job's turn to queue a task (FairQueue), until the job is cancelled or stopped. */
@@ -306,7 +287,15 @@ export class LiveJob {
     const format = this.record.output_format;
     const dead = await removeDeadShardOutputs(this.storage, format, this.fold.deadShards());
     if (dead > 0) this.log.info("removed what dead-lettered shards had written", { objects: dead });
-    const missing = await this.checkShardFiles(o.shardsTotal);
+    const missing = await checkShardFiles({
+      storage: this.storage,
+      format,
+      workDir: localWorkDir(this.record.output),
+      shards: o.shardsTotal,
+      hasImages: (s) => this.fold.hasImages(s),
+      samplesDone: this.fold.samplesDone,
+      log: this.log,
+    });
     if (this.retracted.size > 0) {
       await this.errors.rewrite((row) => row.id !== undefined && this.retracted.has(row.id), this.reappend);
     }
@@ -314,49 +303,17 @@ export class LiveJob {
     if (this.storage.kind !== "local" && (await stat(this.errors.path).catch(() => null))) {
       await this.storage.putFile(ERRORS_FILE, this.errors.path);
     }
-    const f = this.fold;
-    const problems: string[] = [];
-    if (o.error) problems.push(o.error);
-    if (f.samplesFailed > 0) problems.push(`${f.samplesFailed} of ${o.samplesTotal} samples failed`);
-    if (o.rowsRejected > 0) {
-      problems.push(`${o.rowsRejected} manifest row${o.rowsRejected === 1 ? " was" : "s were"} rejected`);
-    }
-    if (missing.length > 0) {
-      problems.push(`the shard metadata of shard(s) ${missing.slice(0, 10).join(", ")} is missing`);
-    }
-    const errorsAt = describeKey(this.storage, ERRORS_FILE);
-    const seeErrors = f.samplesFailed > 0 || o.rowsRejected > 0 ? `; see ${errorsAt}` : "";
-    const error = problems.length > 0 ? `${problems.join("; ")}${seeErrors}` : undefined;
-    const state: JobStateName = error === undefined ? "SUCCEEDED" : "FAILED";
-    const stats = this.stats.toFile({ ...this.snapshot(), state }, this.record.output_format, Date.now());
+    const { state, error } = jobVerdict({
+      publishError: o.error,
+      samplesTotal: o.samplesTotal,
+      samplesFailed: this.fold.samplesFailed,
+      rowsRejected: o.rowsRejected,
+      missing,
+      errorsAt: describeKey(this.storage, ERRORS_FILE),
+    });
+    const stats = this.stats.toFile({ ...this.snapshot(), state }, format, Date.now());
     await this.storage.put(STATS_FILE, Buffer.from(`${JSON.stringify(stats, null, 2)}\n`, "utf8"));
     await this.end(state, error);
-  }
-
-  /**
-   * The per-format end of a job: imagefolder writes metadata.jsonl from the shard files; webdataset checks
-   * that each shard with images has its Parquet file. Returns the shards whose files are missing.
-   */
-  private async checkShardFiles(shards: number): Promise<number[]> {
-    const withImages = (s: number) => this.fold.hasImages(s);
-    if (this.record.output_format !== "webdataset") {
-      const meta = await writeMetadata(this.storage, localWorkDir(this.record.output), shards, withImages);
-      if (meta.rows !== this.fold.samplesDone) {
-        this.log.warn("metadata rows differ from samples done", {
-          rows: meta.rows,
-          done: this.fold.samplesDone,
-        });
-      }
-      return meta.missing;
-    }
-    const present = new Set<number>();
-    for (const obj of await this.storage.list("", { recursive: false })) {
-      const s = shardOfName(obj.key, "parquet");
-      if (s !== undefined) present.add(s);
-    }
-    const missing: number[] = [];
-    for (let s = 0; s < shards; s++) if (withImages(s) && !present.has(s)) missing.push(s);
-    return missing;
   }
 
   /** Writes a final state with the counts (unless another final state got there first), then cleans up. */

@@ -100,7 +100,10 @@ export class Job implements BatchJob {
     this.settleIfDone();
   }
 
-  /** Once every sample is done: resolves with the outcomes after the onSample promises, or rejects with the first that failed. */
+  /**
+   * Once every sample is done: resolves with the outcomes after the onSample promises settle, or rejects
+   * with the first of them that failed.
+   */
   settleIfDone(): void {
     if (this.settled || this.remaining > 0) return;
     void Promise.allSettled(this.callbacks).then((results) => {

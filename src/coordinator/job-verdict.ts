@@ -1,0 +1,72 @@
+/**
+ * The end of a job, once every shard is folded: checking that each shard's files are in place (and for
+ * imagefolder, writing metadata.jsonl from them), then the final state and its message.
+ */
+import type { JobStateName } from "../common/job-contract.js";
+import type { Logger } from "../common/log.js";
+import type { ObjectStorage } from "../common/storage/index.js";
+import { shardOfName } from "../common/webdataset.js";
+import type { OutputFormat } from "./manifest/index.js";
+import { writeMetadata } from "./metadata-writer.js";
+
+export interface ShardFilesCheck {
+  storage: ObjectStorage;
+  format: OutputFormat;
+  /** The folder of the job's local working files (metadata.jsonl is assembled there). */
+  workDir: string;
+  shards: number;
+  /** Whether the shard has images (a shard whose samples all failed has no files to check). */
+  hasImages: (shard: number) => boolean;
+  samplesDone: number;
+  log: Logger;
+}
+
+/**
+ * The per-format end of a job: imagefolder writes metadata.jsonl from the shard files; webdataset checks
+ * that each shard with images has its Parquet file. Returns the shards whose files are missing.
+ */
+export async function checkShardFiles(c: ShardFilesCheck): Promise<number[]> {
+  if (c.format !== "webdataset") {
+    const meta = await writeMetadata(c.storage, c.workDir, c.shards, c.hasImages);
+    if (meta.rows !== c.samplesDone) {
+      c.log.warn("metadata rows differ from samples done", { rows: meta.rows, done: c.samplesDone });
+    }
+    return meta.missing;
+  }
+  const present = new Set<number>();
+  for (const obj of await c.storage.list("", { recursive: false })) {
+    const s = shardOfName(obj.key, "parquet");
+    if (s !== undefined) present.add(s);
+  }
+  const missing: number[] = [];
+  for (let s = 0; s < c.shards; s++) if (c.hasImages(s) && !present.has(s)) missing.push(s);
+  return missing;
+}
+
+export interface JobTally {
+  /** Why publishing stopped early, if it did. */
+  publishError?: string;
+  samplesTotal: number;
+  samplesFailed: number;
+  rowsRejected: number;
+  /** Shards whose files are missing (checkShardFiles). */
+  missing: number[];
+  /** Where errors.jsonl is, for the message. */
+  errorsAt: string;
+}
+
+/** SUCCEEDED when nothing went wrong; otherwise FAILED with everything that did, in one message. */
+export function jobVerdict(t: JobTally): { state: JobStateName; error?: string } {
+  const problems: string[] = [];
+  if (t.publishError) problems.push(t.publishError);
+  if (t.samplesFailed > 0) problems.push(`${t.samplesFailed} of ${t.samplesTotal} samples failed`);
+  if (t.rowsRejected > 0) {
+    problems.push(`${t.rowsRejected} manifest row${t.rowsRejected === 1 ? " was" : "s were"} rejected`);
+  }
+  if (t.missing.length > 0) {
+    problems.push(`the shard metadata of shard(s) ${t.missing.slice(0, 10).join(", ")} is missing`);
+  }
+  if (problems.length === 0) return { state: "SUCCEEDED" };
+  const seeErrors = t.samplesFailed > 0 || t.rowsRejected > 0 ? `; see ${t.errorsAt}` : "";
+  return { state: "FAILED", error: `${problems.join("; ")}${seeErrors}` };
+}

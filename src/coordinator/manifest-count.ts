@@ -1,0 +1,33 @@
+/**
+ * Counts a job's samples and shards by expanding its manifest once, publishing nothing. Taking turns
+ * (fair-queue.ts), the publisher reaches the manifest's end only when the job is nearly done; the count
+ * gives the total (progress, ETA) from the start.
+ */
+import { expandSpecBatches, type JobSpec, type SourceAccess } from "./manifest/index.js";
+import { Sharder } from "./sharder.js";
+
+/** The counts; null once `stop()` says so, or if the manifest cannot be expanded (the publisher says why). */
+export async function countManifest(
+  spec: JobSpec,
+  access: SourceAccess,
+  shardSize: number,
+  stop: () => boolean,
+): Promise<{ samples: number; shards: number } | null> {
+  const sharder = new Sharder(shardSize);
+  let samples = 0;
+  let shards = 0;
+  try {
+    for await (const batch of expandSpecBatches(spec, { access })) {
+      if (stop()) return null;
+      for (const ev of batch) {
+        if (ev.type !== "sample") continue;
+        samples++;
+        shards += sharder.add(ev.sample).length;
+      }
+    }
+  } catch {
+    return null;
+  }
+  if (sharder.flush()) shards++;
+  return { samples, shards };
+}
