@@ -57,15 +57,16 @@ export interface ShardSampleRecord extends Omit<MetadataRow, "file_name"> {
   error_code: string;
 }
 
-export interface ShardIndex {
-  records: ShardSampleRecord[];
-  /** Size and CRC-32 of the shard's tar as written (absent when no sample succeeded: no tar). */
-  tar?: { bytes: number; crc32: number };
-}
-
+/** A tar's size and CRC-32. */
 export interface TarDigest {
   bytes: number;
   crc32: number;
+}
+
+export interface ShardIndex {
+  records: ShardSampleRecord[];
+  /** Size and CRC-32 of the shard's tar as written (absent when no sample succeeded: no tar). */
+  tar?: TarDigest;
 }
 
 /**

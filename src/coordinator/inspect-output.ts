@@ -25,6 +25,7 @@ import {
   type ShardSampleRecord,
   STATS_FILE,
   shardOfName,
+  type TarDigest,
   tarShardName,
 } from "../common/webdataset.js";
 import type { JobStatsFile } from "./job-stats.js";
@@ -94,20 +95,20 @@ async function inspectWebdataset(
 ): Promise<void> {
   const top = await storage.list("", { recursive: false });
   const tars = new Map<number, number>();
-  const parquets: number[] = [];
+  const parquets = new Set<number>();
   for (const o of top) {
     const t = shardOfName(o.key, "tar");
     if (t !== undefined) tars.set(t, o.size);
     const p = shardOfName(o.key, "parquet");
-    if (p !== undefined) parquets.push(p);
+    if (p !== undefined) parquets.add(p);
   }
   for (const shard of tars.keys()) {
-    if (!parquets.includes(shard)) report.shards.incomplete.push({ shard, why: "no Parquet file" });
+    if (!parquets.has(shard)) report.shards.incomplete.push({ shard, why: "no Parquet file" });
   }
-  for (const shard of parquets.sort((a, b) => a - b)) {
+  for (const shard of [...parquets].sort((a, b) => a - b)) {
     const bad = (why: string) => report.shards.incomplete.push({ shard, why });
     let records: ShardSampleRecord[];
-    let tarInfo: { bytes: number; crc32: number } | undefined;
+    let tarInfo: TarDigest | undefined;
     try {
       const index = await readShardIndex((await storage.get(parquetShardName(shard))) ?? Buffer.alloc(0));
       records = index.records;
