@@ -9,13 +9,13 @@
 import { performance } from "node:perf_hooks";
 import { parseArgs } from "node:util";
 import ort from "onnxruntime-node";
+import type { SampleRequest } from "../src/common/contract/sample.js";
 import { bundledModelDir } from "../src/common/package-root.js";
-import { parseDevice, sessionOptions } from "../src/worker/engine/device.js";
-import { EngineHost } from "../src/worker/engine/engine-host.js";
-import { readModelFolder } from "../src/worker/engine/model-folder.js";
-import { encodePng } from "../src/worker/engine/png.js";
-import type { SampleRequest } from "../src/worker/engine/sample-request.js";
-import { ClipTokenizer } from "../src/worker/engine/tokenizer.js";
+import { parseDevice, sessionOptions } from "../src/engine/device.js";
+import { EngineHost } from "../src/engine/engine-host.js";
+import { readModelFolder } from "../src/engine/model-folder.js";
+import { encodePng } from "../src/engine/png.js";
+import { ClipTokenizer } from "../src/engine/tokenizer.js";
 
 const { values } = parseArgs({
   options: {

@@ -20,7 +20,7 @@ import {
   expandSpecBatches,
   loadPromptsFileAsSpec,
   type ManifestEvent,
-} from "../src/coordinator/manifest/index.js";
+} from "../src/manifest/index.js";
 
 const { values } = parseArgs({
   options: {

@@ -31,13 +31,13 @@ import { availableParallelism, loadavg, tmpdir } from "node:os";
 import { basename, dirname, join, resolve } from "node:path";
 import { performance } from "node:perf_hooks";
 import { parseArgs } from "node:util";
+import type { SampleRequest } from "../src/common/contract/sample.js";
 import { bundledModelDir, packageRoot } from "../src/common/package-root.js";
-import { expandSpec, loadSpec, type ManifestSample } from "../src/coordinator/manifest/index.js";
 import { DEFAULT_SHARD_SIZE } from "../src/coordinator/sharder.js";
-import { parseDevice } from "../src/worker/engine/device.js";
-import { type EngineBatch, EngineHost } from "../src/worker/engine/engine-host.js";
-import { encodePng } from "../src/worker/engine/png.js";
-import type { SampleRequest } from "../src/worker/engine/sample-request.js";
+import { parseDevice } from "../src/engine/device.js";
+import { type EngineBatch, EngineHost } from "../src/engine/engine-host.js";
+import { encodePng } from "../src/engine/png.js";
+import { expandSpec, loadSpec, type ManifestSample } from "../src/manifest/index.js";
 import { resolveSample } from "../src/worker/resolve.js";
 import { ProcTreeCpu, reapedChildrenCpuSeconds } from "./proc-cpu.js";
 

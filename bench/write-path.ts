@@ -38,11 +38,11 @@ import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { parseArgs } from "node:util";
 import { PNG } from "pngjs";
+import type { SampleRequest } from "../src/common/contract/sample.js";
 import { packageRoot } from "../src/common/package-root.js";
 import type { Task } from "../src/common/proto/generated/latentfleet/v1/Task.js";
+import { encodeRgbPng } from "../src/engine/png-encode.js";
 import type { EngineImage, SampleOutcome } from "../src/worker/batcher.js";
-import { encodeRgbPng } from "../src/worker/engine/png-encode.js";
-import type { SampleRequest } from "../src/worker/engine/sample-request.js";
 import { defaultPngThreads, PngPool } from "../src/worker/png-pool.js";
 import { ImageSink } from "../src/worker/sink.js";
 

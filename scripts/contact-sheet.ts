@@ -5,11 +5,11 @@
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { bundledModelDir, packageRoot } from "../src/common/package-root.js";
+import { parseDevice } from "../src/engine/device.js";
+import { DiffusionPipeline } from "../src/engine/pipeline.js";
+import { encodePng } from "../src/engine/png.js";
 import { composeContactSheet, type SheetTile } from "../src/eval/contact-sheet.js";
 import { allScenes, caption } from "../src/eval/shapes-adherence.js";
-import { parseDevice } from "../src/worker/engine/device.js";
-import { DiffusionPipeline } from "../src/worker/engine/pipeline.js";
-import { encodePng } from "../src/worker/engine/png.js";
 
 const pipe = await DiffusionPipeline.load(bundledModelDir(), parseDevice("cpu"));
 // All 54 captions: 6 colours x 3 shapes x 3 backgrounds, one seed each.

@@ -9,11 +9,11 @@
  */
 import { performance } from "node:perf_hooks";
 import { setImmediate as nextTurn, setTimeout as sleep } from "node:timers/promises";
+import type { SampleRequest } from "../../src/common/contract/sample.js";
+import { readModelFolder } from "../../src/engine/model-folder.js";
+import type { ModelDescription } from "../../src/engine/pipeline.js";
+import { defaultSchedulerName } from "../../src/engine/schedulers/index.js";
 import type { EngineImage } from "../../src/worker/batcher.js";
-import { readModelFolder } from "../../src/worker/engine/model-folder.js";
-import type { ModelDescription } from "../../src/worker/engine/pipeline.js";
-import type { SampleRequest } from "../../src/worker/engine/sample-request.js";
-import { defaultSchedulerName } from "../../src/worker/engine/schedulers/index.js";
 import type { WorkerEngine } from "../../src/worker/worker.js";
 
 const patterns = new Map<string, Uint8Array>();

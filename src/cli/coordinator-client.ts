@@ -13,7 +13,7 @@ import type { CoordinatorClient as GrpcCoordinatorClient } from "../common/proto
 import type { Job } from "../common/proto/generated/latentfleet/v1/Job.js";
 import type { SubmitJobChunk__Input } from "../common/proto/generated/latentfleet/v1/SubmitJobChunk.js";
 import { coordinatorProto } from "../common/proto/load.js";
-import { isPromptsFile } from "../coordinator/manifest/index.js";
+import { isPromptsFile } from "../manifest/index.js";
 
 export const DEFAULT_COORDINATOR_ADDRESS = "127.0.0.1:7070";
 

@@ -12,8 +12,8 @@
 import { crc32 } from "node:zlib";
 import { parquetMetadata, parquetReadObjects } from "hyparquet";
 import { parquetWriteBuffer } from "hyparquet-writer";
+import type { MetadataRow } from "./contract/job.js";
 import { crc32Combine } from "./crc32-combine.js";
-import type { MetadataRow } from "./job-contract.js";
 
 export const STATS_FILE = "_stats.json";
 const META_TAR_BYTES = "latent_fleet.tar_bytes";

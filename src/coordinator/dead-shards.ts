@@ -4,7 +4,7 @@
  * failed sample leaves no file (an image without a metadata row would also trip dataset loaders). They are
  * removed when the job ends: from then on no late result can change what became of the shard.
  */
-import { imageFileName, shardMetadataFile } from "../common/job-contract.js";
+import { imageFileName, shardMetadataFile } from "../common/contract/job.js";
 import type { ObjectStorage } from "../common/storage/index.js";
 import { parquetShardName, tarShardName } from "../common/webdataset.js";
 

@@ -8,7 +8,7 @@ import { createReadStream } from "node:fs";
 import { type FileHandle, open, rename, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
-import { ERRORS_FILE, type ErrorRow } from "../common/job-contract.js";
+import { ERRORS_FILE, type ErrorRow } from "../common/contract/job.js";
 
 export class ErrorsFile {
   readonly path: string;

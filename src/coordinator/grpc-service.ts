@@ -14,10 +14,10 @@ import type { CoordinatorHandlers } from "../common/proto/generated/latentfleet/
 import type { JobSpecFile } from "../common/proto/generated/latentfleet/v1/JobSpecFile.js";
 import type { SubmitJobChunk } from "../common/proto/generated/latentfleet/v1/SubmitJobChunk.js";
 import { coordinatorProto } from "../common/proto/load.js";
+import { isPromptsFile, type SpecInput } from "../manifest/index.js";
 import type { JobManager } from "./job-manager.js";
 import { type JobSnapshot, snapshotsDiffer, toProtoJob } from "./job-snapshot.js";
 import { isFinalState } from "./job-store.js";
-import { isPromptsFile, type SpecInput } from "./manifest/index.js";
 import { UploadSpool } from "./uploads.js";
 
 export const COORDINATOR_SERVICE_NAME = "latentfleet.v1.Coordinator";

@@ -8,14 +8,14 @@
  * or reads every PNG's signature and end (imagefolder).
  */
 import { crc32 } from "node:zlib";
-import { LatentFleetError } from "../common/errors.js";
 import {
   ERRORS_FILE,
   type ErrorRow,
   METADATA_FILE,
   type MetadataRow,
   SHARDS_DIR,
-} from "../common/job-contract.js";
+} from "../common/contract/job.js";
+import { LatentFleetError } from "../common/errors.js";
 import { errorMessage } from "../common/log.js";
 import type { ObjectStorage } from "../common/storage/index.js";
 import { readTarIndex } from "../common/tar.js";

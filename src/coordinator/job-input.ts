@@ -10,7 +10,7 @@ import { homedir } from "node:os";
 import { join, relative } from "node:path";
 import { LatentFleetError } from "../common/errors.js";
 import { isS3Url } from "../common/storage/index.js";
-import { fsSourceAccess, type JobSpec, loadPromptsFileAsSpec, loadSpec } from "./manifest/index.js";
+import { fsSourceAccess, type JobSpec, loadPromptsFileAsSpec, loadSpec } from "../manifest/index.js";
 import { PathPolicy } from "./path-policy.js";
 import { overlayAccess, resolveUploads } from "./uploads.js";
 

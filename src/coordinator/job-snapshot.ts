@@ -1,5 +1,5 @@
 /** A job as clients see it: the KV record merged with the live counts of the coordinator running it. */
-import type { JobStateName } from "../common/job-contract.js";
+import type { JobStateName } from "../common/contract/job.js";
 import type { Job__Input } from "../common/proto/generated/latentfleet/v1/Job.js";
 import type { JobState__Input } from "../common/proto/generated/latentfleet/v1/JobState.js";
 import type { CoordinatorJobRecord } from "./job-store.js";

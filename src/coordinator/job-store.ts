@@ -5,9 +5,9 @@
  */
 import { JetStreamApiError } from "@nats-io/jetstream";
 import type { KV } from "@nats-io/kv";
-import { FINAL_JOB_STATES, type JobRecord, type JobStateName } from "../common/job-contract.js";
+import { FINAL_JOB_STATES, type JobRecord, type JobStateName } from "../common/contract/job.js";
 import { jobCursorKey, jobStateKey } from "../common/nats/index.js";
-import type { OutputFormat } from "./manifest/index.js";
+import type { OutputFormat } from "../manifest/index.js";
 
 /** The coordinator's job record: the shared JobRecord plus what a restarted coordinator needs. */
 export interface CoordinatorJobRecord extends JobRecord {

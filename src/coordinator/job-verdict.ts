@@ -2,11 +2,11 @@
  * The end of a job, once every shard is folded: checking that each shard's files are in place (and for
  * imagefolder, writing metadata.jsonl from them), then the final state and its message.
  */
-import type { JobStateName } from "../common/job-contract.js";
+import type { JobStateName } from "../common/contract/job.js";
 import type { Logger } from "../common/log.js";
 import type { ObjectStorage } from "../common/storage/index.js";
 import { shardOfName } from "../common/webdataset.js";
-import type { OutputFormat } from "./manifest/index.js";
+import type { OutputFormat } from "../manifest/index.js";
 import { writeMetadata } from "./metadata-writer.js";
 
 export interface ShardFilesCheck {

@@ -7,11 +7,12 @@
 
 import { rm, stat } from "node:fs/promises";
 import type { JetStreamClient } from "@nats-io/jetstream";
-import { ERRORS_FILE, type ErrorRow, type JobStateName } from "../common/job-contract.js";
+import { ERRORS_FILE, type ErrorRow, type JobStateName } from "../common/contract/job.js";
 import { errorMessage, type Logger } from "../common/log.js";
 import type { TaskResult } from "../common/proto/generated/latentfleet/v1/TaskResult.js";
 import { describeKey, type ObjectStorage, openStorage } from "../common/storage/index.js";
 import { STATS_FILE } from "../common/webdataset.js";
+import type { JobSpec } from "../manifest/index.js";
 import { removeDeadShardOutputs } from "./dead-shards.js";
 import { ErrorsFile } from "./errors-file.js";
 import type { FairQueue } from "./fair-queue.js";
@@ -21,7 +22,6 @@ import type { JobSnapshot } from "./job-snapshot.js";
 import { JobStats } from "./job-stats.js";
 import { type CoordinatorJobRecord, isFinalState, type JobStore, StaleRevisionError } from "./job-store.js";
 import { checkShardFiles, jobVerdict } from "./job-verdict.js";
-import type { JobSpec } from "./manifest/index.js";
 import { countManifest } from "./manifest-count.js";
 import { removeRunOutputs } from "./output-files.js";
 import { ProgressMeter } from "./progress.js";

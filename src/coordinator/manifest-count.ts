@@ -3,7 +3,7 @@
  * (fair-queue.ts), the publisher reaches the manifest's end only when the job is nearly done; the count
  * gives the total (progress, ETA) from the start.
  */
-import { expandSpecBatches, type JobSpec, type SourceAccess } from "./manifest/index.js";
+import { expandSpecBatches, type JobSpec, type SourceAccess } from "../manifest/index.js";
 import { Sharder } from "./sharder.js";
 
 /** The counts; null once `stop()` says so, or if the manifest cannot be expanded (the publisher says why). */

@@ -8,8 +8,8 @@
 import { createWriteStream } from "node:fs";
 import { mkdir, readdir, rm } from "node:fs/promises";
 import { join } from "node:path";
+import { METADATA_FILE, shardMetadataFile } from "../common/contract/job.js";
 import { LatentFleetError } from "../common/errors.js";
-import { METADATA_FILE, shardMetadataFile } from "../common/job-contract.js";
 import type { ObjectStorage } from "../common/storage/index.js";
 
 export interface MetadataSummary {

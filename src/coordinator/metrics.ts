@@ -6,7 +6,7 @@
  */
 import type { ConsumerInfo, JetStreamManager } from "@nats-io/jetstream";
 import { Counter, Gauge, type Registry } from "prom-client";
-import type { JobStateName } from "../common/job-contract.js";
+import type { JobStateName } from "../common/contract/job.js";
 import { errorMessage, type Logger, silentLogger } from "../common/log.js";
 import { createMetricsRegistry } from "../common/metrics.js";
 import { TASKS_STREAM } from "../common/nats/index.js";

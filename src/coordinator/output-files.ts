@@ -2,7 +2,7 @@
  * The files of a job's output that the coordinator manages as a whole: removing an earlier run's outputs
  * (`--overwrite`), and the end-of-job files (`_stats.json`, errors.jsonl for an S3 output).
  */
-import { ERRORS_FILE, METADATA_FILE, SHARDS_DIR } from "../common/job-contract.js";
+import { ERRORS_FILE, METADATA_FILE, SHARDS_DIR } from "../common/contract/job.js";
 import type { ObjectStorage } from "../common/storage/index.js";
 import { STATS_FILE, shardOfName } from "../common/webdataset.js";
 

@@ -12,7 +12,7 @@ import { realpath } from "node:fs/promises";
 import { dirname, isAbsolute, relative, resolve, sep } from "node:path";
 import { Readable } from "node:stream";
 import { LatentFleetError } from "../common/errors.js";
-import type { ByteRange, SourceAccess } from "./manifest/index.js";
+import type { ByteRange, SourceAccess } from "../manifest/index.js";
 
 export class PathPolicy {
   private constructor(private readonly roots: readonly string[] | null) {}

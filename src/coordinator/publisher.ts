@@ -14,14 +14,14 @@
  * the stream's msg-id de-duplication.
  */
 import type { JetStreamClient } from "@nats-io/jetstream";
+import type { ErrorRow } from "../common/contract/job.js";
 import { isLatentFleetError, LatentFleetError } from "../common/errors.js";
-import type { ErrorRow } from "../common/job-contract.js";
 import type { Logger } from "../common/log.js";
 import { publishResult, publishTask } from "../common/nats/index.js";
 import type { TaskResult__Input } from "../common/proto/generated/latentfleet/v1/TaskResult.js";
+import { expandSpecBatches, type JobSpec, type SourceAccess } from "../manifest/index.js";
 import type { ErrorsFile } from "./errors-file.js";
 import type { JobCursor, JobStore } from "./job-store.js";
-import { expandSpecBatches, type JobSpec, type SourceAccess } from "./manifest/index.js";
 import { PublishWindow } from "./publish-window.js";
 import type { CompletedShards } from "./reuse.js";
 import { type Shard, Sharder, type TaskContext, toTask } from "./sharder.js";

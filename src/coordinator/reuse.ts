@@ -11,7 +11,9 @@
  * Anything else (missing, truncated, a sample that failed, settings that changed) makes the shard run
  * again. What exists is listed once up front, so shards with no outputs cost no request.
  */
-import { imageFileName, type MetadataRow, SHARDS_DIR, shardMetadataFile } from "../common/job-contract.js";
+
+import { float32ToDecimal } from "../common/contract/floats.js";
+import { imageFileName, type MetadataRow, SHARDS_DIR, shardMetadataFile } from "../common/contract/job.js";
 import { errorMessage } from "../common/log.js";
 import type { SampleSpec__Input } from "../common/proto/generated/latentfleet/v1/SampleSpec.js";
 import type { ObjectStorage } from "../common/storage/index.js";
@@ -22,8 +24,7 @@ import {
   shardOfName,
   tarShardName,
 } from "../common/webdataset.js";
-import { float32ToDecimal } from "../worker/resolve.js";
-import type { OutputFormat } from "./manifest/index.js";
+import type { OutputFormat } from "../manifest/index.js";
 import type { Shard } from "./sharder.js";
 
 export type ReuseVerdict = { reusable: true; fileNames: string[] } | { reusable: false; why: string };

@@ -7,7 +7,7 @@
 import { MAX_TASK_PAYLOAD_BYTES } from "../common/nats/index.js";
 import type { SampleSpec__Input } from "../common/proto/generated/latentfleet/v1/SampleSpec.js";
 import type { Task__Input } from "../common/proto/generated/latentfleet/v1/Task.js";
-import type { ManifestSample, OutputFormat } from "./manifest/index.js";
+import type { ManifestSample, OutputFormat } from "../manifest/index.js";
 
 export const DEFAULT_SHARD_SIZE = 32;
 export const MAX_SHARD_SIZE = 4096;

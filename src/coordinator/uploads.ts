@@ -8,7 +8,7 @@ import { copyFile, mkdir, mkdtemp, rename, rm, writeFile } from "node:fs/promise
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { LatentFleetError } from "../common/errors.js";
-import { fsSourceAccess, resolveFromSpec, type SourceAccess } from "./manifest/index.js";
+import { fsSourceAccess, resolveFromSpec, type SourceAccess } from "../manifest/index.js";
 
 export const UPLOAD_LIMITS = {
   /** Total bytes of one submission's files. */

@@ -3,8 +3,9 @@
  * outcome (an image or an error), and the job's `done`, which settles once every sample is done and its
  * onSample callbacks (the writes) have finished.
  */
+
+import type { SampleRequest } from "../common/contract/sample.js";
 import { isLatentFleetError, type LatentFleetError } from "../common/errors.js";
-import type { SampleRequest } from "./engine/sample-request.js";
 
 /** One generated image, packed 8-bit RGB (what the engine returns). */
 export interface EngineImage {

@@ -20,6 +20,7 @@
  * Independent of NATS and of the engine thread: anything with `generate(requests)` can drive it.
  */
 import { performance } from "node:perf_hooks";
+import type { SampleRequest } from "../common/contract/sample.js";
 import { LatentFleetError } from "../common/errors.js";
 import { errorMessage, type Logger, silentLogger } from "../common/log.js";
 import {
@@ -33,7 +34,6 @@ import {
   type SampleOutcome,
   type SubmitOptions,
 } from "./batch-job.js";
-import type { SampleRequest } from "./engine/sample-request.js";
 import type { WorkerStats } from "./stats.js";
 
 export {

@@ -12,6 +12,8 @@
  */
 import { performance } from "node:perf_hooks";
 import { type ServerErrorResponse, type ServerWritableStream, status } from "@grpc/grpc-js";
+import type { SampleRequest } from "../common/contract/sample.js";
+import { MAX_SEED, parseSeed } from "../common/contract/seed.js";
 import { isLatentFleetError } from "../common/errors.js";
 import { type GrpcServerHandle, startGrpcServer } from "../common/grpc/server.js";
 import type { GrpcServerTls } from "../common/grpc/tls.js";
@@ -21,12 +23,10 @@ import type { GenerateRequest } from "../common/proto/generated/latentfleet/v1/G
 import type { WorkerHandlers } from "../common/proto/generated/latentfleet/v1/Worker.js";
 import type { WorkerInfo__Input } from "../common/proto/generated/latentfleet/v1/WorkerInfo.js";
 import { workerProto } from "../common/proto/load.js";
+import type { ModelDescription } from "../engine/pipeline.js";
+import { encodePng } from "../engine/png.js";
 import { type Batcher, errorCode, type SampleOutcome } from "./batcher.js";
-import type { ModelDescription } from "./engine/pipeline.js";
-import { encodePng } from "./engine/png.js";
-import { MAX_SEED } from "./engine/random.js";
-import type { SampleRequest } from "./engine/sample-request.js";
-import { parseSeed, resolveSample } from "./resolve.js";
+import { resolveSample } from "./resolve.js";
 
 export const WORKER_SERVICE_NAME = "latentfleet.v1.Worker";
 export const MAX_GENERATE_COUNT = 16;

@@ -6,9 +6,9 @@
  * before the shard's metadata file is written (one flush per shard rather than one per image).
  */
 import { performance } from "node:perf_hooks";
-import { imageFileName, SHARDS_DIR, shardLabel, shardMetadataFile } from "../common/job-contract.js";
+import { imageFileName, SHARDS_DIR, shardLabel, shardMetadataFile } from "../common/contract/job.js";
+import type { SampleRequest } from "../common/contract/sample.js";
 import type { SampleOutcome } from "./batcher.js";
-import type { SampleRequest } from "./engine/sample-request.js";
 import type { OutputContext, ShardOutput } from "./shard-output.js";
 import { shardMetadataRows } from "./task-results.js";
 

@@ -6,7 +6,7 @@
  * records change a few times per job, so the traffic stays small however many workers watch.
  */
 import type { KV, KvEntry } from "@nats-io/kv";
-import type { JobRecord, JobStateName } from "../common/job-contract.js";
+import type { JobRecord, JobStateName } from "../common/contract/job.js";
 import { errorMessage, type Logger, silentLogger } from "../common/log.js";
 import { jobStateKey } from "../common/nats/names.js";
 

@@ -6,12 +6,12 @@
  */
 import { performance } from "node:perf_hooks";
 import { Counter, Gauge, Histogram, type Registry } from "prom-client";
+import type { SampleRequest } from "../common/contract/sample.js";
 import type { ErrorCode } from "../common/errors.js";
 import { createMetricsRegistry } from "../common/metrics.js";
 import { packageVersion } from "../common/package-root.js";
+import type { StageTimings } from "../engine/pipeline.js";
 import type { BatchEngine, EngineImage, SampleOutcome } from "./batcher.js";
-import type { StageTimings } from "./engine/pipeline.js";
-import type { SampleRequest } from "./engine/sample-request.js";
 import type { SinkStage } from "./sink.js";
 import type { TaskEvents, TaskOutcome } from "./task-runner.js";
 

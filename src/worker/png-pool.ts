@@ -10,7 +10,7 @@ import { performance } from "node:perf_hooks";
 import type { Worker } from "node:worker_threads";
 import { LatentFleetError } from "../common/errors.js";
 import { startThread } from "../common/threads.js";
-import { DEFAULT_PNG_LEVEL, encodeRgbPngWithCrc } from "./engine/png-encode.js";
+import { DEFAULT_PNG_LEVEL, encodeRgbPngWithCrc } from "../engine/png-encode.js";
 
 export interface PngRequest {
   id: number;

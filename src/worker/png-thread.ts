@@ -4,7 +4,7 @@
  */
 import { performance } from "node:perf_hooks";
 import { parentPort } from "node:worker_threads";
-import { encodeRgbPngWithCrc } from "./engine/png-encode.js";
+import { encodeRgbPngWithCrc } from "../engine/png-encode.js";
 import type { PngReply, PngRequest } from "./png-pool.js";
 
 const port = parentPort;

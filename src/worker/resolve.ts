@@ -3,42 +3,17 @@
  * "the model's default") to the engine's SampleRequest, checked against the engine's limits. A spec that
  * cannot be run gives a LatentFleetError for that sample alone.
  */
+
+import { float32ToDecimal } from "../common/contract/floats.js";
+import { type SampleRequest, validateSampleRequest } from "../common/contract/sample.js";
+import { parseSchedulerName } from "../common/contract/schedulers.js";
+import { parseSeed } from "../common/contract/seed.js";
 import { LatentFleetError } from "../common/errors.js";
 import type { SampleSpec } from "../common/proto/generated/latentfleet/v1/SampleSpec.js";
-import type { ModelDescription } from "./engine/pipeline.js";
-import { MAX_SEED } from "./engine/random.js";
-import { type SampleRequest, validateSampleRequest } from "./engine/sample-request.js";
-import { parseSchedulerName } from "./engine/schedulers/index.js";
+import type { ModelDescription } from "../engine/pipeline.js";
 
 /** Size used when neither the sample nor the model gives one. */
 export const FALLBACK_SIZE = 512;
-
-/** A uint64 seed as protobuf hands it out (decimal string) to a number, or INVALID_ARGUMENT. */
-export function parseSeed(value: string | number): number {
-  const text = String(value).trim();
-  const n = Number(text);
-  if (!/^\d+$/.test(text) || !Number.isSafeInteger(n) || n > MAX_SEED) {
-    throw new LatentFleetError(
-      "INVALID_ARGUMENT",
-      `seed must be an integer in [0, ${MAX_SEED}], got ${text}`,
-    );
-  }
-  return n;
-}
-
-/**
- * The shortest decimal that is the same float32: guidance scales travel as proto `float`, so a 7.3 arrives
- * as 7.300000190734863; the image and the metadata use 7.3, as the user wrote it.
- */
-export function float32ToDecimal(x: number): number {
-  if (!Number.isFinite(x)) return x;
-  const f = Math.fround(x);
-  for (let p = 1; p <= 9; p++) {
-    const d = Number(f.toPrecision(p));
-    if (Math.fround(d) === f) return d;
-  }
-  return f;
-}
 
 /** The request the engine runs for a spec: defaults of the model filled in, then validated. */
 export function resolveSample(

@@ -4,10 +4,10 @@
  * an ObjectStorage, so a folder and an S3 prefix take the same path.
  */
 
+import type { SampleRequest } from "../common/contract/sample.js";
 import type { Task } from "../common/proto/generated/latentfleet/v1/Task.js";
 import type { ObjectStorage } from "../common/storage/index.js";
 import type { EngineImage, SampleOutcome } from "./batcher.js";
-import type { SampleRequest } from "./engine/sample-request.js";
 import type { EncodedPng } from "./png-pool.js";
 
 export type SinkStage = "png_encode" | "write";

@@ -3,18 +3,19 @@
  * the per-sample results, and the publish/ack calls that end a task. Pure shaping, apart from the last two.
  */
 import type { JetStreamClient, JsMsg } from "@nats-io/jetstream";
+import { float32ToDecimal } from "../common/contract/floats.js";
+import type { MetadataRow } from "../common/contract/job.js";
+import type { SampleRequest } from "../common/contract/sample.js";
 import { isLatentFleetError, LatentFleetError } from "../common/errors.js";
-import type { MetadataRow } from "../common/job-contract.js";
 import { errorMessage, type Logger } from "../common/log.js";
 import { publishResult } from "../common/nats/results.js";
 import type { SampleResult__Input } from "../common/proto/generated/latentfleet/v1/SampleResult.js";
 import type { Task } from "../common/proto/generated/latentfleet/v1/Task.js";
 import type { TaskResult__Input } from "../common/proto/generated/latentfleet/v1/TaskResult.js";
 import { type ShardSampleRecord, sampleKey } from "../common/webdataset.js";
+import type { ModelDescription } from "../engine/pipeline.js";
 import type { JobEntry, SampleOutcome } from "./batcher.js";
-import type { ModelDescription } from "./engine/pipeline.js";
-import type { SampleRequest } from "./engine/sample-request.js";
-import { float32ToDecimal, tryResolveSample } from "./resolve.js";
+import { tryResolveSample } from "./resolve.js";
 import { checkSampleId } from "./sink.js";
 
 /** The samples of a task skipped or given up, all failed with one reason. */

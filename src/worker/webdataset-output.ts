@@ -6,6 +6,7 @@
  * atomic (a multipart upload on S3), so a consumer never sees half a tar.
  */
 import { performance } from "node:perf_hooks";
+import type { SampleRequest } from "../common/contract/sample.js";
 import { type TarMember, tarChunks } from "../common/tar.js";
 import {
   parquetShardName,
@@ -16,7 +17,6 @@ import {
   writeShardIndex,
 } from "../common/webdataset.js";
 import type { SampleOutcome } from "./batcher.js";
-import type { SampleRequest } from "./engine/sample-request.js";
 import type { OutputContext, ShardOutput } from "./shard-output.js";
 import { shardSampleRecords } from "./task-results.js";
 

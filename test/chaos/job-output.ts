@@ -5,8 +5,8 @@
  */
 import { mkdir, readFile, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import type { ErrorRow, MetadataRow } from "../../src/common/job-contract.js";
-import { decodePng } from "../../src/worker/engine/png.js";
+import type { ErrorRow, MetadataRow } from "../../src/common/contract/job.js";
+import { decodePng } from "../../src/engine/png.js";
 import { listFiles } from "../helpers/cli-processes.js";
 import { TINY_SHAPES } from "../helpers/paths.js";
 

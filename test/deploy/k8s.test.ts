@@ -16,7 +16,7 @@ import { DEFAULT_COORDINATOR_ADDRESS } from "../../src/cli/coordinator-client.js
 import { createMetricsRegistry, type MetricsServer, startMetricsServer } from "../../src/common/metrics.js";
 import { TASKS_STREAM, workersConsumerName } from "../../src/common/nats/names.js";
 import { COORDINATOR_SERVICE_NAME } from "../../src/coordinator/grpc-service.js";
-import { parseDevice } from "../../src/worker/engine/device.js";
+import { parseDevice } from "../../src/engine/device.js";
 import { WORKER_LIVENESS_SERVICE, WORKER_SERVICE_NAME } from "../../src/worker/grpc-service.js";
 import { ROOT } from "../helpers/paths.js";
 import {

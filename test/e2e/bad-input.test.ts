@@ -18,7 +18,7 @@ import { join, relative } from "node:path";
 import { parquetWriteFile } from "hyparquet-writer";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CoordinatorClient } from "../../src/cli/coordinator-client.js";
-import type { ErrorRow, MetadataRow } from "../../src/common/job-contract.js";
+import type { ErrorRow, MetadataRow } from "../../src/common/contract/job.js";
 import { createLogger, silentLogger } from "../../src/common/log.js";
 import type { Job } from "../../src/common/proto/generated/latentfleet/v1/Job.js";
 import { type RunningCoordinator, startCoordinator } from "../../src/coordinator/coordinator.js";

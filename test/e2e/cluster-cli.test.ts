@@ -10,9 +10,9 @@ import { jetstreamManager } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { freePort } from "../../src/common/child-process.js";
-import { shardMetadataFile } from "../../src/common/job-contract.js";
+import { shardMetadataFile } from "../../src/common/contract/job.js";
 import { TASKS_STREAM } from "../../src/common/nats/names.js";
-import { decodePng } from "../../src/worker/engine/png.js";
+import { decodePng } from "../../src/engine/png.js";
 import {
   type CliProcess,
   listFiles,

@@ -16,8 +16,8 @@ import {
   tarShardName,
 } from "../../src/common/webdataset.js";
 import type { JobStatsFile } from "../../src/coordinator/job-stats.js";
-import { expandSpec, loadSpec, type ManifestSample } from "../../src/coordinator/manifest/index.js";
-import { decodePng } from "../../src/worker/engine/png.js";
+import { decodePng } from "../../src/engine/png.js";
+import { expandSpec, loadSpec, type ManifestSample } from "../../src/manifest/index.js";
 import { readMetadata, startCli } from "../helpers/cli-processes.js";
 import { CLI, TINY_SHAPES } from "../helpers/paths.js";
 import { startS3Server, type TestS3Server } from "../helpers/s3-server.js";

@@ -3,7 +3,7 @@ import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { decodePng } from "../../src/worker/engine/png.js";
+import { decodePng } from "../../src/engine/png.js";
 import { CLI, TINY_SHAPES } from "../helpers/paths.js";
 
 function cli(args: string[]) {

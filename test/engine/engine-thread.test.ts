@@ -2,9 +2,9 @@ import { createServer, get } from "node:http";
 import type { AddressInfo } from "node:net";
 import { performance } from "node:perf_hooks";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { parseDevice } from "../../src/worker/engine/device.js";
-import { EngineHost } from "../../src/worker/engine/engine-host.js";
-import type { SampleRequest } from "../../src/worker/engine/sample-request.js";
+import type { SampleRequest } from "../../src/common/contract/sample.js";
+import { parseDevice } from "../../src/engine/device.js";
+import { EngineHost } from "../../src/engine/engine-host.js";
 import { TINY_SHAPES } from "../helpers/paths.js";
 
 function request(over: Partial<SampleRequest> = {}): SampleRequest {

@@ -2,7 +2,7 @@ import { cp, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { DEFAULT_VAE_SCALING_FACTOR, readModelFolder } from "../../src/worker/engine/model-folder.js";
+import { DEFAULT_VAE_SCALING_FACTOR, readModelFolder } from "../../src/engine/model-folder.js";
 import { FIXTURE_MODELS, TINY_SHAPES } from "../helpers/paths.js";
 
 describe("model folders", () => {

@@ -1,9 +1,9 @@
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { parseDevice } from "../../src/worker/engine/device.js";
-import { DiffusionPipeline } from "../../src/worker/engine/pipeline.js";
-import { encodePng } from "../../src/worker/engine/png.js";
-import type { SampleRequest } from "../../src/worker/engine/sample-request.js";
+import type { SampleRequest } from "../../src/common/contract/sample.js";
+import { parseDevice } from "../../src/engine/device.js";
+import { DiffusionPipeline } from "../../src/engine/pipeline.js";
+import { encodePng } from "../../src/engine/png.js";
 import { FIXTURE_MODELS, TINY_SHAPES } from "../helpers/paths.js";
 
 const cpu = parseDevice("cpu");

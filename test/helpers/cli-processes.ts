@@ -5,7 +5,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
-import type { MetadataRow } from "../../src/common/job-contract.js";
+import type { MetadataRow } from "../../src/common/contract/job.js";
 import { CLI } from "./paths.js";
 import { healthStatus, waitFor } from "./worker-fixtures.js";
 

@@ -3,6 +3,10 @@
  * pixel statistics. A broken scheduler, guidance or VAE scaling shows up here as wrong colours or shapes.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { SampleRequest } from "../../src/common/contract/sample.js";
+import type { SchedulerName } from "../../src/common/contract/schedulers.js";
+import { parseDevice } from "../../src/engine/device.js";
+import { DiffusionPipeline } from "../../src/engine/pipeline.js";
 import {
   allScenes,
   caption,
@@ -10,10 +14,6 @@ import {
   type ShapeScene,
   scoreAdherence,
 } from "../../src/eval/shapes-adherence.js";
-import { parseDevice } from "../../src/worker/engine/device.js";
-import { DiffusionPipeline } from "../../src/worker/engine/pipeline.js";
-import type { SampleRequest } from "../../src/worker/engine/sample-request.js";
-import type { SchedulerName } from "../../src/worker/engine/schedulers/types.js";
 import { TINY_SHAPES } from "../helpers/paths.js";
 
 const SEEDS = [1, 2];

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { formatDevice, parseDevice, sessionOptions } from "../../src/worker/engine/device.js";
+import { formatDevice, parseDevice, sessionOptions } from "../../src/engine/device.js";
 
 // No GPU here: these tests check the options handed to ONNX Runtime, not a GPU run.
 describe("devices", () => {

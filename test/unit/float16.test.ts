@@ -4,7 +4,7 @@ import {
   float32ToFloat16Bits,
   fromFloat16,
   toFloat16,
-} from "../../src/worker/engine/float16.js";
+} from "../../src/engine/float16.js";
 
 describe("float16 conversion", () => {
   it("encodes known values", () => {

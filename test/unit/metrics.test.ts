@@ -4,10 +4,10 @@
  */
 import type { ConsumerInfo, JetStreamManager } from "@nats-io/jetstream";
 import { describe, expect, it } from "vitest";
+import type { SampleRequest } from "../../src/common/contract/sample.js";
 import type { JobSnapshot } from "../../src/coordinator/job-snapshot.js";
 import { CoordinatorMetrics } from "../../src/coordinator/metrics.js";
-import type { StageTimings } from "../../src/worker/engine/pipeline.js";
-import type { SampleRequest } from "../../src/worker/engine/sample-request.js";
+import type { StageTimings } from "../../src/engine/pipeline.js";
 import { WorkerMetrics } from "../../src/worker/metrics.js";
 import { parsePromText, type Scrape, total } from "../helpers/prom-text.js";
 

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { MAX_SEED, SampleRandom } from "../../src/worker/engine/random.js";
+import { MAX_SEED } from "../../src/common/contract/seed.js";
+import { SampleRandom } from "../../src/engine/random.js";
 
 describe("SampleRandom", () => {
   it("is a pure function of the seed", () => {

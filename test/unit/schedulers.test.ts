@@ -1,4 +1,9 @@
 import { describe, expect, it } from "vitest";
+import {
+  parseSchedulerName,
+  SCHEDULER_NAMES,
+  type SchedulerName,
+} from "../../src/common/contract/schedulers.js";
 import { isLatentFleetError } from "../../src/common/errors.js";
 import {
   alphasCumprod,
@@ -6,14 +11,11 @@ import {
   type DpmSolverMultistepScheduler,
   defaultSchedulerName,
   type EulerScheduler,
-  parseSchedulerName,
   resolveSchedulerConfig,
-  SCHEDULER_NAMES,
   type Scheduler,
   type SchedulerConfigInput,
-  type SchedulerName,
   sigmaTable,
-} from "../../src/worker/engine/schedulers/index.js";
+} from "../../src/engine/schedulers/index.js";
 
 /** Stable Diffusion's training schedule, as SD1.5's PNDMScheduler config carries it (no timestep_spacing). */
 const SD15_PNDM: SchedulerConfigInput = {

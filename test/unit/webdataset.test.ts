@@ -21,8 +21,8 @@ import {
   tarShardName,
   writeShardIndex,
 } from "../../src/common/webdataset.js";
-import { decodePng } from "../../src/worker/engine/png.js";
-import { encodeRgbPng, encodeRgbPngWithCrc } from "../../src/worker/engine/png-encode.js";
+import { decodePng } from "../../src/engine/png.js";
+import { encodeRgbPng, encodeRgbPngWithCrc } from "../../src/engine/png-encode.js";
 
 describe("tar", () => {
   const members = [

@@ -1,8 +1,7 @@
 /** `latent-fleet coordinator`: runs the coordinator until SIGINT or SIGTERM. */
 import type { Command } from "commander";
 import { createLogger } from "../../common/log.js";
-import { DEFAULT_GRPC_ADDRESS, startCoordinator } from "../../coordinator/coordinator.js";
-import { MAX_SHARD_SIZE } from "../../coordinator/sharder.js";
+import { DEFAULT_GRPC_ADDRESS, MAX_SHARD_SIZE, startCoordinator } from "../../coordinator/index.js";
 import { addNatsAuthOptions, type NatsCliOptions, natsAuthFromCli } from "../nats-options.js";
 import { integerOption } from "../options.js";
 import { addS3Options, applyS3Options, type S3CliOptions } from "../storage-options.js";

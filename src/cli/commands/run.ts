@@ -22,7 +22,7 @@ import {
 } from "../../common/nats/security.js";
 import { packageRoot } from "../../common/package-root.js";
 import type { Job } from "../../common/proto/generated/latentfleet/v1/Job.js";
-import { isPromptsFile, loadPromptsFileAsSpec, loadSpec } from "../../coordinator/manifest/index.js";
+import { isPromptsFile, loadPromptsFileAsSpec, loadSpec } from "../../manifest/index.js";
 import { CoordinatorClient } from "../coordinator-client.js";
 import { addNatsAuthOptions, type NatsCliOptions, natsAuthFromCli, natsChildEnv } from "../nats-options.js";
 import { integerOption } from "../options.js";

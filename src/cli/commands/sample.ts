@@ -3,14 +3,14 @@ import { randomInt } from "node:crypto";
 import { mkdir, rename, writeFile } from "node:fs/promises";
 import { dirname, resolve } from "node:path";
 import type { Command } from "commander";
+import { SAMPLE_LIMITS } from "../../common/contract/sample.js";
+import { parseSchedulerName } from "../../common/contract/schedulers.js";
+import { MAX_SEED } from "../../common/contract/seed.js";
 import { LatentFleetError } from "../../common/errors.js";
 import { bundledModelDir } from "../../common/package-root.js";
-import { parseDevice } from "../../worker/engine/device.js";
-import { EngineHost } from "../../worker/engine/engine-host.js";
-import { encodePng } from "../../worker/engine/png.js";
-import { MAX_SEED } from "../../worker/engine/random.js";
-import { SAMPLE_LIMITS } from "../../worker/engine/sample-request.js";
-import { parseSchedulerName } from "../../worker/engine/schedulers/index.js";
+import { parseDevice } from "../../engine/device.js";
+import { EngineHost } from "../../engine/engine-host.js";
+import { encodePng } from "../../engine/png.js";
 import { integerOption, numberOption } from "../options.js";
 
 interface SampleOptions {

@@ -5,7 +5,7 @@
  */
 import type { Command } from "commander";
 import { createLogger } from "../../common/log.js";
-import { DEFAULT_BATCH_SIZE, type RunningWorker, startWorker } from "../../worker/worker.js";
+import { DEFAULT_BATCH_SIZE, type RunningWorker, startWorker } from "../../worker/index.js";
 import { addNatsAuthOptions, type NatsCliOptions, natsAuthFromCli } from "../nats-options.js";
 import { integerOption, numberOption } from "../options.js";
 import { addS3Options, applyS3Options, type S3CliOptions } from "../storage-options.js";

@@ -12,7 +12,7 @@ import {
   type JobRecord,
   type MetadataRow,
   shardMetadataFile,
-} from "../../../src/common/job-contract.js";
+} from "../../../src/common/contract/job.js";
 import {
   connectJetStream,
   decodeTask,

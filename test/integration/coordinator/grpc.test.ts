@@ -10,12 +10,13 @@ import { Command } from "commander";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { registerJobClientCommands } from "../../../src/cli/commands/jobs-client.js";
 import { CoordinatorClient } from "../../../src/cli/coordinator-client.js";
-import type { MetadataRow } from "../../../src/common/job-contract.js";
+import type { MetadataRow } from "../../../src/common/contract/job.js";
+import { silentLogger } from "../../../src/common/log.js";
 import type { CoordinatorClient as RawClient } from "../../../src/common/proto/generated/latentfleet/v1/Coordinator.js";
 import type { Job } from "../../../src/common/proto/generated/latentfleet/v1/Job.js";
 import type { SubmitJobChunk__Input } from "../../../src/common/proto/generated/latentfleet/v1/SubmitJobChunk.js";
 import { coordinatorProto } from "../../../src/common/proto/load.js";
-import { type RunningCoordinator, silentLogger, startCoordinator } from "../../../src/coordinator/index.js";
+import { type RunningCoordinator, startCoordinator } from "../../../src/coordinator/index.js";
 import { startNatsServer, type TestNatsServer } from "../../helpers/nats-server.js";
 import { FakeWorker, readJsonl, waitFor } from "./fake-worker.js";
 

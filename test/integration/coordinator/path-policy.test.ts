@@ -6,7 +6,8 @@ import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type RunningCoordinator, silentLogger, startCoordinator } from "../../../src/coordinator/index.js";
+import { silentLogger } from "../../../src/common/log.js";
+import { type RunningCoordinator, startCoordinator } from "../../../src/coordinator/index.js";
 import { startNatsServer, type TestNatsServer } from "../../helpers/nats-server.js";
 
 let server: TestNatsServer;

@@ -6,10 +6,11 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { ErrorRow, MetadataRow } from "../../../src/common/job-contract.js";
+import type { ErrorRow, MetadataRow } from "../../../src/common/contract/job.js";
+import { silentLogger } from "../../../src/common/log.js";
 import { connectJetStream, type JetStreamContext, TASKS_STREAM } from "../../../src/common/nats/index.js";
-import { type RunningCoordinator, silentLogger, startCoordinator } from "../../../src/coordinator/index.js";
-import { expandSpec, loadSpec, type ManifestSample } from "../../../src/coordinator/manifest/index.js";
+import { type RunningCoordinator, startCoordinator } from "../../../src/coordinator/index.js";
+import { expandSpec, loadSpec, type ManifestSample } from "../../../src/manifest/index.js";
 import { startNatsServer, type TestNatsServer } from "../../helpers/nats-server.js";
 import { FakeWorker, readJsonl, waitFor } from "./fake-worker.js";
 

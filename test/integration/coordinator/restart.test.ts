@@ -7,14 +7,11 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { MetadataRow } from "../../../src/common/job-contract.js";
+import type { MetadataRow } from "../../../src/common/contract/job.js";
+import { createLogger } from "../../../src/common/log.js";
 import { connectJetStream, ensureTopology, type JetStreamContext } from "../../../src/common/nats/index.js";
-import {
-  createLogger,
-  JobStore,
-  type RunningCoordinator,
-  startCoordinator,
-} from "../../../src/coordinator/index.js";
+import { type RunningCoordinator, startCoordinator } from "../../../src/coordinator/index.js";
+import { JobStore } from "../../../src/coordinator/job-store.js";
 import { startNatsServer, type TestNatsServer } from "../../helpers/nats-server.js";
 import { FakeWorker, readJsonl, waitFor } from "./fake-worker.js";
 

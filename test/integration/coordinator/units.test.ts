@@ -7,11 +7,11 @@ import { afterAll, describe, expect, it } from "vitest";
 import type { TaskResult } from "../../../src/common/proto/generated/latentfleet/v1/TaskResult.js";
 import { JobFold } from "../../../src/coordinator/fold.js";
 import { isJobId, newJobId } from "../../../src/coordinator/job-id.js";
-import type { ManifestSample } from "../../../src/coordinator/manifest/index.js";
 import { ProgressMeter } from "../../../src/coordinator/progress.js";
 import { PublishWindow } from "../../../src/coordinator/publish-window.js";
 import { Sharder } from "../../../src/coordinator/sharder.js";
 import { WhereIndex } from "../../../src/coordinator/where-index.js";
+import type { ManifestSample } from "../../../src/manifest/index.js";
 
 const dir = mkdtempSync(join(tmpdir(), "lf-coord-units-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

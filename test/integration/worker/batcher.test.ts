@@ -1,14 +1,15 @@
 /** The batcher against a fake engine: grouping, batch size, the pipeline, OOM halving, one bad sample. */
 import { performance } from "node:perf_hooks";
 import { describe, expect, it } from "vitest";
+import type { SampleRequest } from "../../../src/common/contract/sample.js";
 import { LatentFleetError } from "../../../src/common/errors.js";
+import { batchKey } from "../../../src/engine/batch-key.js";
 import {
   type BatchEngine,
   Batcher,
   type EngineImage,
   type SampleOutcome,
 } from "../../../src/worker/batcher.js";
-import { batchKey, type SampleRequest } from "../../../src/worker/engine/sample-request.js";
 import { WorkerStats } from "../../../src/worker/stats.js";
 
 function req(seed: number, over: Partial<SampleRequest> = {}): SampleRequest {

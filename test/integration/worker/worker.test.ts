@@ -10,7 +10,7 @@ import type { ServiceError } from "@grpc/grpc-js";
 import { status } from "@grpc/grpc-js";
 import type { KV } from "@nats-io/kv";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { imageFileName } from "../../../src/common/job-contract.js";
+import { imageFileName } from "../../../src/common/contract/job.js";
 import { createLogger, silentLogger } from "../../../src/common/log.js";
 import { connectJetStream, type JetStreamContext } from "../../../src/common/nats/connect.js";
 import {
@@ -24,7 +24,7 @@ import { ensureTopology } from "../../../src/common/nats/topology.js";
 import type { GeneratedImage } from "../../../src/common/proto/generated/latentfleet/v1/GeneratedImage.js";
 import type { GenerateRequest__Input } from "../../../src/common/proto/generated/latentfleet/v1/GenerateRequest.js";
 import type { WorkerInfo } from "../../../src/common/proto/generated/latentfleet/v1/WorkerInfo.js";
-import { decodePng } from "../../../src/worker/engine/png.js";
+import { decodePng } from "../../../src/engine/png.js";
 import { type RunningWorker, startWorker } from "../../../src/worker/worker.js";
 import { startNatsServer, type TestNatsServer } from "../../helpers/nats-server.js";
 import { TINY_SHAPES } from "../../helpers/paths.js";

@@ -6,7 +6,7 @@ import {
   type JobSpec,
   loadSpec,
   type ManifestSample,
-} from "../../../src/coordinator/manifest/index.js";
+} from "../../../src/manifest/index.js";
 import {
   collect,
   copyFixture,

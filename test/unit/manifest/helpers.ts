@@ -9,7 +9,7 @@ import {
   type ManifestEvent,
   type ManifestSample,
   type RowError,
-} from "../../../src/coordinator/manifest/index.js";
+} from "../../../src/manifest/index.js";
 import { ROOT } from "../../helpers/paths.js";
 
 export const FIXTURES = join(ROOT, "test", "fixtures", "manifests");

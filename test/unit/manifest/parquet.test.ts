@@ -3,8 +3,8 @@ import { gzipSync } from "node:zlib";
 import { asyncBufferFromFile, parquetMetadataAsync } from "hyparquet";
 import { parquetWriteFile } from "hyparquet-writer";
 import { afterAll, describe, expect, it } from "vitest";
-import { loadPromptsFileAsSpec } from "../../../src/coordinator/manifest/index.js";
-import { SLICE_ROWS } from "../../../src/coordinator/manifest/readers/parquet.js";
+import { loadPromptsFileAsSpec } from "../../../src/manifest/index.js";
+import { SLICE_ROWS } from "../../../src/manifest/readers/parquet.js";
 import { collect, removeTempDirs, samplesOf, tempDir } from "./helpers.js";
 
 afterAll(removeTempDirs);

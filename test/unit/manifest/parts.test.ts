@@ -1,9 +1,9 @@
 import { describe, expect, it } from "vitest";
-import { FieldError } from "../../../src/coordinator/manifest/errors.js";
-import { checkReservedId, defaultRowId, IdRegistry } from "../../../src/coordinator/manifest/ids.js";
-import { deriveRowSeed } from "../../../src/coordinator/manifest/seeds.js";
-import { closestKey } from "../../../src/coordinator/manifest/suggest.js";
-import { expandTemplate, parseTemplate } from "../../../src/coordinator/manifest/template.js";
+import { FieldError } from "../../../src/manifest/errors.js";
+import { checkReservedId, defaultRowId, IdRegistry } from "../../../src/manifest/ids.js";
+import { deriveRowSeed } from "../../../src/manifest/seeds.js";
+import { closestKey } from "../../../src/manifest/suggest.js";
+import { expandTemplate, parseTemplate } from "../../../src/manifest/template.js";
 
 /** The documented seed derivation, written the plain way with BigInt. */
 function referenceSeed(jobSeed: number, rowIndex: number): number {

@@ -1,6 +1,6 @@
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { loadSpec } from "../../../src/coordinator/manifest/index.js";
+import { loadSpec } from "../../../src/manifest/index.js";
 import { collect, copyFixture, removeTempDirs, rowErrorsOf, samplesOf } from "./helpers.js";
 
 afterAll(removeTempDirs);

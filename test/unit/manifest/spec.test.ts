@@ -7,7 +7,7 @@ import {
   loadPromptsFileAsSpec,
   loadSpec,
   memorySourceAccess,
-} from "../../../src/coordinator/manifest/index.js";
+} from "../../../src/manifest/index.js";
 import { collect, removeTempDirs, samplesOf, tempDir } from "./helpers.js";
 
 const files = memorySourceAccess(

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
 import { afterAll, describe, expect, it } from "vitest";
-import { expandSpec, loadPromptsFileAsSpec } from "../../../src/coordinator/manifest/index.js";
+import { expandSpec, loadPromptsFileAsSpec } from "../../../src/manifest/index.js";
 
 // A real gc() makes heap figures mean "what is still held", not "what was not collected yet".
 setFlagsFromString("--expose-gc");

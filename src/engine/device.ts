@@ -1,0 +1,78 @@
+/**
+ * Devices and the ONNX Runtime session options for them. onnxruntime-node passes only a device id to the
+ * CUDA and TensorRT providers, so the device id is the whole of the GPU configuration; CPU falls back last
+ * so that operators a GPU provider lacks still run.
+ */
+import { availableParallelism } from "node:os";
+import type { InferenceSession } from "onnxruntime-node";
+import { LatentFleetError } from "../common/errors.js";
+
+export type DeviceKind = "cpu" | "cuda" | "tensorrt";
+
+export interface Device {
+  kind: DeviceKind;
+  /** GPU ordinal; 0 for cpu. */
+  id: number;
+}
+
+export function parseDevice(text: string): Device {
+  const match = /^(cpu|cuda|tensorrt)(?::(\d+))?$/.exec(text.trim().toLowerCase());
+  if (!match) {
+    throw new LatentFleetError(
+      "DEVICE_INVALID",
+      `unknown device "${text}": use cpu, cuda:N or tensorrt:N (N is the GPU ordinal, 0 by default)`,
+    );
+  }
+  const kind = match[1] as DeviceKind;
+  const id = match[2] === undefined ? 0 : Number(match[2]);
+  if (kind === "cpu" && match[2] !== undefined) {
+    throw new LatentFleetError("DEVICE_INVALID", `device "${text}": cpu takes no ordinal`);
+  }
+  return { kind, id };
+}
+
+export function formatDevice(device: Device): string {
+  return device.kind === "cpu" ? "cpu" : `${device.kind}:${device.id}`;
+}
+
+export interface SessionTuning {
+  /** Threads for one operator; CPU default: all cores this process may use. */
+  intraOpThreads?: number;
+}
+
+export function sessionOptions(device: Device, tuning: SessionTuning = {}): InferenceSession.SessionOptions {
+  const base: InferenceSession.SessionOptions = {
+    graphOptimizationLevel: "all",
+    executionMode: "sequential",
+    enableCpuMemArena: true,
+    enableMemPattern: true,
+  };
+  switch (device.kind) {
+    case "cpu":
+      return {
+        ...base,
+        executionProviders: ["cpu"],
+        intraOpNumThreads: tuning.intraOpThreads ?? availableParallelism(),
+        interOpNumThreads: 1,
+      };
+    case "cuda":
+      return {
+        ...base,
+        executionProviders: [{ name: "cuda", deviceId: device.id }, "cpu"],
+        // The GPU does the work; CPU threads only feed it.
+        intraOpNumThreads: tuning.intraOpThreads ?? 1,
+        interOpNumThreads: 1,
+      };
+    case "tensorrt":
+      return {
+        ...base,
+        executionProviders: [
+          { name: "tensorrt", deviceId: device.id },
+          { name: "cuda", deviceId: device.id },
+          "cpu",
+        ],
+        intraOpNumThreads: tuning.intraOpThreads ?? 1,
+        interOpNumThreads: 1,
+      };
+  }
+}

@@ -1,0 +1,127 @@
+/**
+ * The process side of an engine thread: start it, load a model, send batches, get images back.
+ * One engine thread per GPU; a crashed thread fails every pending call with ENGINE_FAILED.
+ */
+import type { Worker } from "node:worker_threads";
+import { type SampleRequest, validateSampleRequest } from "../common/contract/sample.js";
+import { LatentFleetError } from "../common/errors.js";
+import { startThread } from "../common/threads.js";
+import type { Device } from "./device.js";
+import type { EngineRequest, EngineResponse, EngineSample } from "./engine-protocol.js";
+import type { ModelDescription, StageTimings } from "./pipeline.js";
+
+export interface EngineOptions {
+  modelDir: string;
+  device: Device;
+  /** CPU threads for ONNX Runtime operators (CPU default: all cores). */
+  intraOpThreads?: number;
+}
+
+export interface EngineBatch {
+  samples: EngineSample[];
+  timings: StageTimings;
+}
+
+interface Pending {
+  resolve: (batch: EngineBatch) => void;
+  reject: (err: Error) => void;
+}
+
+export class EngineHost {
+  private nextId = 1;
+  private readonly pending = new Map<number, Pending>();
+  private failure: LatentFleetError | undefined;
+  private closed = false;
+
+  private constructor(
+    private readonly thread: Worker,
+    readonly model: ModelDescription,
+  ) {
+    thread.on("message", (msg: EngineResponse) => this.onMessage(msg));
+    thread.on("error", (err) =>
+      this.fail(new LatentFleetError("ENGINE_FAILED", `engine thread crashed: ${err.message}`)),
+    );
+    thread.on("exit", (code) => {
+      if (!this.closed)
+        this.fail(new LatentFleetError("ENGINE_FAILED", `engine thread exited with code ${code}`));
+    });
+  }
+
+  static async start(options: EngineOptions): Promise<EngineHost> {
+    const thread = startThread(import.meta.url, "engine-thread");
+    const model = await new Promise<ModelDescription>((resolve, reject) => {
+      const onMessage = (msg: EngineResponse) => {
+        cleanup();
+        if (msg.type === "loaded") resolve(msg.model);
+        else if (msg.type === "error") reject(new LatentFleetError(msg.code, msg.message));
+        else reject(new LatentFleetError("ENGINE_FAILED", `unexpected engine message ${msg.type}`));
+      };
+      const onError = (err: Error) => {
+        cleanup();
+        reject(new LatentFleetError("ENGINE_FAILED", `engine thread failed to start: ${err.message}`));
+      };
+      const cleanup = () => {
+        thread.off("message", onMessage);
+        thread.off("error", onError);
+      };
+      thread.on("message", onMessage);
+      thread.on("error", onError);
+      const load: EngineRequest = {
+        type: "load",
+        modelDir: options.modelDir,
+        device: options.device,
+        intraOpThreads: options.intraOpThreads,
+      };
+      thread.postMessage(load);
+    }).catch(async (err: unknown) => {
+      await thread.terminate();
+      throw err;
+    });
+    return new EngineHost(thread, model);
+  }
+
+  validate(req: SampleRequest): void {
+    validateSampleRequest(req, this.model.vaeScale);
+  }
+
+  generate(requests: SampleRequest[]): Promise<EngineBatch> {
+    if (this.failure) return Promise.reject(this.failure);
+    if (this.closed) return Promise.reject(new LatentFleetError("ENGINE_CLOSED", "the engine is closed"));
+    const id = this.nextId++;
+    return new Promise<EngineBatch>((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      const msg: EngineRequest = { type: "generate", id, requests };
+      this.thread.postMessage(msg);
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    const done = new Promise<void>((resolve) => {
+      this.thread.once("exit", () => resolve());
+    });
+    const msg: EngineRequest = { type: "close" };
+    this.thread.postMessage(msg);
+    const timer = setTimeout(() => void this.thread.terminate(), 10_000);
+    await done;
+    clearTimeout(timer);
+    this.fail(new LatentFleetError("ENGINE_CLOSED", "the engine is closed"));
+  }
+
+  private onMessage(msg: EngineResponse): void {
+    if (msg.type !== "result" && msg.type !== "error") return;
+    if (msg.id === undefined) return;
+    const p = this.pending.get(msg.id);
+    if (!p) return;
+    this.pending.delete(msg.id);
+    if (msg.type === "result") p.resolve({ samples: msg.samples, timings: msg.timings });
+    else p.reject(new LatentFleetError(msg.code, msg.message));
+  }
+
+  private fail(err: LatentFleetError): void {
+    this.failure ??= err;
+    for (const p of this.pending.values()) p.reject(err);
+    this.pending.clear();
+  }
+}

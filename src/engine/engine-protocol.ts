@@ -1,0 +1,24 @@
+/** Messages between a process and its engine thread. Pixel buffers travel as transferables, not copies. */
+
+import type { SampleRequest } from "../common/contract/sample.js";
+import type { ErrorCode } from "../common/errors.js";
+import type { Device } from "./device.js";
+import type { ModelDescription, StageTimings } from "./pipeline.js";
+
+export type EngineRequest =
+  | { type: "load"; modelDir: string; device: Device; intraOpThreads?: number }
+  | { type: "generate"; id: number; requests: SampleRequest[] }
+  | { type: "close" };
+
+export interface EngineSample {
+  rgb: Uint8Array;
+  width: number;
+  height: number;
+  warnings: string[];
+}
+
+export type EngineResponse =
+  | { type: "loaded"; model: ModelDescription }
+  | { type: "result"; id: number; samples: EngineSample[]; timings: StageTimings }
+  | { type: "error"; id?: number; code: ErrorCode; message: string }
+  | { type: "closed" };

@@ -1,0 +1,262 @@
+/**
+ * The sampling pipeline: tokenize, encode text, run the scheduler loop over the UNet (classifier-free
+ * guidance as one 2B batch), decode with the VAE. One call handles one batch of samples that share a
+ * batch key; every sample draws its noise from its own seeded stream, so its image does not depend on
+ * what else is in the batch.
+ */
+import { performance } from "node:perf_hooks";
+import { type SampleRequest, validateSampleRequest } from "../common/contract/sample.js";
+import type { SchedulerName } from "../common/contract/schedulers.js";
+import { LatentFleetError } from "../common/errors.js";
+import { batchKey } from "./batch-key.js";
+import { type Device, type SessionTuning, sessionOptions } from "./device.js";
+import { type ModelFolder, readModelFolder } from "./model-folder.js";
+import { OnnxModel } from "./onnx-model.js";
+import { SampleRandom } from "./random.js";
+import { createScheduler, defaultSchedulerName } from "./schedulers/index.js";
+import { TextEncoderModel } from "./text-encoder.js";
+import { ClipTokenizer } from "./tokenizer.js";
+import { guidanceEmbedding, UNetModel } from "./unet.js";
+import { toRgbImages, VaeDecoderModel } from "./vae-decoder.js";
+
+export interface StageTimings {
+  tokenizeMs: number;
+  textEncoderMs: number;
+  /** One entry per denoising step (UNet plus scheduler). */
+  stepMs: number[];
+  vaeMs: number;
+}
+
+export interface GeneratedSample {
+  rgb: Uint8Array;
+  width: number;
+  height: number;
+  /** Non-fatal notes, e.g. a prompt truncated to the tokenizer's 77 positions. */
+  warnings: string[];
+}
+
+export interface BatchResult {
+  samples: GeneratedSample[];
+  timings: StageTimings;
+}
+
+export interface ModelDescription {
+  name: string;
+  dir: string;
+  defaultScheduler: SchedulerName;
+  nativeSize: number | undefined;
+  vaeScale: number;
+  latentChannels: number;
+  guidanceDistilled: boolean;
+}
+
+export class DiffusionPipeline {
+  private readonly embeddingCache = new Map<string, Float32Array>();
+  private contextWidth = 0;
+
+  private constructor(
+    readonly folder: ModelFolder,
+    private readonly tokenizer: ClipTokenizer,
+    private readonly textEncoder: TextEncoderModel,
+    private readonly unet: UNetModel,
+    private readonly vae: VaeDecoderModel,
+    private readonly models: OnnxModel[],
+  ) {}
+
+  static async load(
+    modelDir: string,
+    device: Device,
+    tuning: SessionTuning = {},
+  ): Promise<DiffusionPipeline> {
+    const folder = await readModelFolder(modelDir);
+    const tokenizer = await ClipTokenizer.fromFolder(folder.tokenizerDir);
+    const options = sessionOptions(device, tuning);
+    const loaded = await Promise.allSettled([
+      OnnxModel.load(folder.textEncoderPath, options),
+      OnnxModel.load(folder.unetPath, options),
+      OnnxModel.load(folder.vaeDecoderPath, options),
+    ]);
+    const failed = loaded.find((r): r is PromiseRejectedResult => r.status === "rejected");
+    if (failed) {
+      // The sessions that did load hold device memory: released. The first failure in this order is
+      // reported, so the same folder always gets the same message.
+      for (const r of loaded) if (r.status === "fulfilled") await r.value.release().catch(() => undefined);
+      throw failed.reason;
+    }
+    const [te, un, va] = loaded.map((r) => (r as PromiseFulfilledResult<OnnxModel>).value);
+    // Scheduler config errors surface at load time, not on the first job.
+    createScheduler(defaultSchedulerName(folder.schedulerConfig), folder.schedulerConfig, 1);
+    return new DiffusionPipeline(
+      folder,
+      tokenizer,
+      new TextEncoderModel(te),
+      new UNetModel(un),
+      new VaeDecoderModel(va),
+      [te, un, va],
+    );
+  }
+
+  describe(): ModelDescription {
+    return {
+      name: this.folder.name,
+      dir: this.folder.dir,
+      defaultScheduler: defaultSchedulerName(this.folder.schedulerConfig),
+      nativeSize: this.folder.nativeSize,
+      vaeScale: this.folder.vaeScale,
+      latentChannels: this.unet.latentChannels,
+      guidanceDistilled: this.unet.timestepCond !== undefined,
+    };
+  }
+
+  /** CFG doubles the UNet batch; it is off at guidance <= 1 and for guidance-distilled (LCM) UNets. */
+  usesCfg(req: SampleRequest): boolean {
+    return req.guidanceScale > 1 && this.unet.timestepCond === undefined;
+  }
+
+  batchKey(req: SampleRequest): string {
+    return batchKey(req, (r) => this.usesCfg(r));
+  }
+
+  validate(req: SampleRequest): void {
+    validateSampleRequest(req, this.folder.vaeScale);
+  }
+
+  async generate(requests: SampleRequest[]): Promise<BatchResult> {
+    if (requests.length === 0)
+      return { samples: [], timings: { tokenizeMs: 0, textEncoderMs: 0, stepMs: [], vaeMs: 0 } };
+    for (const r of requests) this.validate(r);
+    const key = this.batchKey(requests[0]);
+    if (requests.some((r) => this.batchKey(r) !== key)) {
+      throw new LatentFleetError(
+        "INVALID_ARGUMENT",
+        "all samples of a batch must share size, steps, scheduler and guidance mode",
+      );
+    }
+    const first = requests[0];
+    const batch = requests.length;
+    const cfg = this.usesCfg(first);
+    const warnings = requests.map(() => [] as string[]);
+
+    // Text: unique texts are encoded once and cached (negative prompts and repeated prompts are common).
+    let t0 = performance.now();
+    const texts = cfg
+      ? [...requests.map((r) => r.negativePrompt), ...requests.map((r) => r.prompt)]
+      : requests.map((r) => r.prompt);
+    const pending = [...new Set(texts.filter((t) => !this.embeddingCache.has(t)))];
+    const seq = this.tokenizer.maxLength;
+    const ids = new Int32Array(pending.length * seq);
+    pending.forEach((text, i) => {
+      const tok = this.tokenizer.encode(text);
+      ids.set(tok.ids, i * seq);
+      if (tok.truncated) {
+        requests.forEach((r, b) => {
+          if (r.prompt === text || r.negativePrompt === text) {
+            warnings[b].push(`prompt truncated to ${seq} tokens (${tok.droppedTokens} dropped)`);
+          }
+        });
+      }
+    });
+    const tokenizeMs = performance.now() - t0;
+    t0 = performance.now();
+    if (pending.length > 0) {
+      const { hidden, width } = await this.textEncoder.encode(ids, pending.length, seq);
+      this.contextWidth = width;
+      for (const [i, text] of pending.entries())
+        this.remember(text, hidden.slice(i * seq * width, (i + 1) * seq * width));
+    }
+    const rowSize = seq * this.contextWidth;
+    const context = new Float32Array(texts.length * rowSize);
+    for (const [i, t] of texts.entries()) context.set(this.embeddingCache.get(t)!, i * rowSize);
+    const textEncoderMs = performance.now() - t0;
+
+    // Latents: each sample's own stream gives its initial noise, then any ancestral noise in step order.
+    const scheduler = createScheduler(first.scheduler, this.folder.schedulerConfig, first.steps);
+    const channels = this.unet.latentChannels;
+    const h = first.height / this.folder.vaeScale;
+    const w = first.width / this.folder.vaeScale;
+    const size = channels * h * w;
+    const streams = requests.map((r) => new SampleRandom(r.seed));
+    let latents = new Float32Array(batch * size);
+    for (const [b, s] of streams.entries()) s.fillNormal(latents, b * size, size, scheduler.initNoiseSigma);
+
+    const unetBatch = cfg ? 2 * batch : batch;
+    const unetInput = cfg ? new Float32Array(unetBatch * size) : undefined;
+    const timestepCond = this.lcmCondition(requests);
+    const stepMs: number[] = [];
+    for (let i = 0; i < scheduler.timesteps.length; i++) {
+      const ts = performance.now();
+      const scaled = scheduler.scaleModelInput(latents, i);
+      let input = scaled;
+      if (unetInput) {
+        unetInput.set(scaled, 0);
+        unetInput.set(scaled, batch * size);
+        input = unetInput;
+      }
+      const out = await this.unet.predict(
+        input,
+        [unetBatch, channels, h, w],
+        scheduler.timesteps[i],
+        context,
+        [unetBatch, seq, this.contextWidth],
+        timestepCond,
+      );
+      const eps = cfg ? applyGuidance(out, requests, size) : out;
+      let noise: Float32Array | undefined;
+      if (scheduler.needsNoise(i)) {
+        noise = new Float32Array(batch * size);
+        for (const [b, s] of streams.entries()) s.fillNormal(noise, b * size, size);
+      }
+      latents = scheduler.step(eps, i, latents, noise);
+      stepMs.push(performance.now() - ts);
+    }
+
+    t0 = performance.now();
+    const inv = 1 / this.folder.vaeScalingFactor;
+    for (let i = 0; i < latents.length; i++) latents[i] *= inv;
+    const pixels = await this.vae.decode(latents, [batch, channels, h, w]);
+    const rgb = toRgbImages(pixels, batch, first.height, first.width);
+    const vaeMs = performance.now() - t0;
+    return {
+      samples: rgb.map((img, b) => ({
+        rgb: img,
+        width: first.width,
+        height: first.height,
+        warnings: warnings[b],
+      })),
+      timings: { tokenizeMs, textEncoderMs, stepMs, vaeMs },
+    };
+  }
+
+  async release(): Promise<void> {
+    await Promise.all(this.models.map((m) => m.release()));
+  }
+
+  private remember(text: string, hidden: Float32Array): void {
+    if (this.embeddingCache.size >= 1024) {
+      const oldest = this.embeddingCache.keys().next().value;
+      if (oldest !== undefined) this.embeddingCache.delete(oldest);
+    }
+    this.embeddingCache.set(text, hidden);
+  }
+
+  private lcmCondition(requests: SampleRequest[]): Float32Array | undefined {
+    const dim = this.unet.timestepCondDim ?? this.folder.timeCondProjDim;
+    if (!this.unet.timestepCond || dim === undefined) return undefined;
+    const out = new Float32Array(requests.length * dim);
+    for (const [b, r] of requests.entries()) out.set(guidanceEmbedding(r.guidanceScale, dim), b * dim);
+    return out;
+  }
+}
+
+/** eps = uncond + g * (cond - uncond), per sample (the first half of the UNet batch is unconditional). */
+function applyGuidance(out: Float32Array, requests: SampleRequest[], size: number): Float32Array {
+  const batch = requests.length;
+  const eps = new Float32Array(batch * size);
+  for (let b = 0; b < batch; b++) {
+    const g = requests[b].guidanceScale;
+    const u = b * size;
+    const c = (batch + b) * size;
+    for (let k = 0; k < size; k++) eps[u + k] = out[u + k] + g * (out[c + k] - out[u + k]);
+  }
+  return eps;
+}

@@ -1,0 +1,89 @@
+import { LatentFleetError } from "../common/errors.js";
+import { floatTensor, intTensor, type OnnxModel, readFloats, type TensorInfo } from "./onnx-model.js";
+
+/** How an export wants its timestep: a scalar, a [1] tensor, or one per batch row ([B]). */
+export type TimestepForm = "scalar" | "single" | "batch";
+
+export function timestepForm(info: TensorInfo): TimestepForm {
+  if (info.shape.length === 0) return "scalar";
+  if (info.shape.length === 1) return info.shape[0] === 1 ? "single" : "batch";
+  throw new LatentFleetError(
+    "MODEL_INVALID",
+    `timestep input ${info.name} has rank ${info.shape.length}, expected 0 or 1`,
+  );
+}
+
+/** The denoising UNet: sample [B,C,h,w], timestep, encoder_hidden_states [B,L,D] (+ LCM's timestep_cond). */
+export class UNetModel {
+  readonly sample: TensorInfo;
+  readonly timestep: TensorInfo;
+  readonly context: TensorInfo;
+  readonly timestepCond: TensorInfo | undefined;
+  readonly form: TimestepForm;
+  readonly latentChannels: number;
+  private readonly outputName: string;
+
+  constructor(private readonly model: OnnxModel) {
+    this.sample = model.requireInput("sample");
+    this.timestep = model.requireInput("timestep");
+    this.context = model.requireInput("encoder_hidden_states");
+    this.timestepCond = model.input("timestep_cond");
+    this.form = timestepForm(this.timestep);
+    const known = new Set([this.sample, this.timestep, this.context, this.timestepCond]);
+    const extra = model.inputs.filter((t) => !known.has(t));
+    if (extra.length > 0) {
+      throw new LatentFleetError(
+        "MODEL_INVALID",
+        `${model.path}: unsupported UNet inputs ${extra.map((t) => t.name).join(", ")} (SDXL-style conditioning is not supported yet)`,
+      );
+    }
+    const channels = this.sample.shape[1];
+    this.latentChannels = typeof channels === "number" && channels > 0 ? channels : 4;
+    this.outputName = model.outputName("out_sample");
+  }
+
+  /** Width of LCM's guidance embedding, from the timestep_cond input's shape. */
+  get timestepCondDim(): number | undefined {
+    if (!this.timestepCond) return undefined;
+    const dim = this.timestepCond.shape[1];
+    return typeof dim === "number" ? dim : undefined;
+  }
+
+  async predict(
+    sample: Float32Array,
+    dims: readonly [number, number, number, number],
+    timestep: number,
+    context: Float32Array,
+    contextDims: readonly [number, number, number],
+    timestepCond?: Float32Array,
+  ): Promise<Float32Array> {
+    const batch = dims[0];
+    const tDims = this.form === "scalar" ? [] : this.form === "single" ? [1] : [batch];
+    const tValues = new Array<number>(this.form === "batch" ? batch : 1).fill(timestep);
+    const feeds = {
+      [this.sample.name]: floatTensor(this.sample, sample, dims),
+      [this.timestep.name]: intTensor(this.timestep, tValues, tDims),
+      [this.context.name]: floatTensor(this.context, context, contextDims),
+    };
+    if (this.timestepCond) {
+      if (!timestepCond) throw new LatentFleetError("ENGINE_FAILED", "the UNet needs timestep_cond (LCM)");
+      const width = timestepCond.length / batch;
+      feeds[this.timestepCond.name] = floatTensor(this.timestepCond, timestepCond, [batch, width]);
+    }
+    return readFloats(await this.model.run(feeds, this.outputName));
+  }
+}
+
+/** LCM's guidance embedding: sinusoid of (guidance - 1) * 1000, half sin then half cos. */
+export function guidanceEmbedding(guidanceScale: number, dim: number): Float32Array {
+  const w = (guidanceScale - 1) * 1000;
+  const half = dim / 2;
+  const out = new Float32Array(dim);
+  const base = Math.log(10000) / (half - 1);
+  for (let k = 0; k < half; k++) {
+    const a = w * Math.exp(-base * k);
+    out[k] = Math.sin(a);
+    out[half + k] = Math.cos(a);
+  }
+  return out;
+}
