@@ -15,7 +15,7 @@ import { parseDevice, sessionOptions } from "../src/engine/device.js";
 import { EngineHost } from "../src/engine/engine-host.js";
 import { readModelFolder } from "../src/engine/model-folder.js";
 import { encodePng } from "../src/engine/png.js";
-import { ClipTokenizer } from "../src/engine/tokenizer.js";
+import { ClipTokenizer } from "../src/engine/tokenizer/index.js";
 
 const { values } = parseArgs({
   options: {

@@ -15,7 +15,7 @@ import { OnnxModel } from "./onnx-model.js";
 import { SampleRandom } from "./random.js";
 import { createScheduler, defaultSchedulerName } from "./schedulers/index.js";
 import { TextEncoderModel } from "./text-encoder.js";
-import { ClipTokenizer } from "./tokenizer.js";
+import { ClipTokenizer } from "./tokenizer/index.js";
 import { guidanceEmbedding, UNetModel } from "./unet.js";
 import { toRgbImages, VaeDecoderModel } from "./vae-decoder.js";
 

@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { isLatentFleetError } from "../../src/common/errors.js";
-import { BYTE_SYMBOLS, ClipTokenizer, type SpecialTokens } from "../../src/engine/tokenizer.js";
+import { BYTE_SYMBOLS, ClipTokenizer, type SpecialTokens } from "../../src/engine/tokenizer/index.js";
 
 /**
  * A miniature CLIP vocab laid out like the real one: 256 byte symbols (ids 0-255), their `</w>` forms
