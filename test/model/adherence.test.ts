@@ -11,6 +11,7 @@ import {
   allScenes,
   caption,
   readShapeImage,
+  type SceneReading,
   type ShapeScene,
   scoreAdherence,
 } from "../../src/eval/shapes-adherence.js";
@@ -47,18 +48,21 @@ describe("tiny-shapes prompt adherence", () => {
         });
       }
     }
-    const pairs: { expected: ShapeScene; read: ShapeScene }[] = [];
+    const pairs: { expected: ShapeScene; read: SceneReading }[] = [];
+    let unread = 0;
     for (let i = 0; i < jobs.length; i += BATCH) {
       const chunk = jobs.slice(i, i + BATCH);
       const result = await pipe.generate(chunk.map((j) => j.req));
       result.samples.forEach((s, k) => {
-        pairs.push({ expected: chunk[k].scene, read: readShapeImage(s.rgb, s.width, s.height) });
+        const read = readShapeImage(s.rgb, s.width, s.height);
+        if (read.miss !== undefined) unread++;
+        pairs.push({ expected: chunk[k].scene, read });
       });
     }
     const score = scoreAdherence(pairs);
     const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
     console.log(
-      `${scheduler}: ${score.total} images, background ${pct(score.background)}, colour ${pct(score.color)}, shape ${pct(score.shape)}`,
+      `${scheduler}: ${score.total} images, background ${pct(score.background)}, colour ${pct(score.color)}, shape ${pct(score.shape)}, unread ${unread}`,
     );
     return score;
   }

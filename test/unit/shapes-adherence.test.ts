@@ -2,13 +2,37 @@ import { describe, expect, it } from "vitest";
 import {
   allScenes,
   BACKGROUNDS,
+  type Background,
   caption,
   parseCaption,
   readShapeImage,
   SHAPE_COLORS,
+  SHAPE_GEOMETRY,
+  SHAPES,
+  type ShapeReading,
   type ShapeScene,
   scoreAdherence,
 } from "../../src/eval/shapes-adherence.js";
+import { SampleRandom } from "../../src/worker/engine/random.js";
+
+type Rgb = readonly number[];
+
+/** A 64x64 image of `bg` with each pixel that `paint` gives a colour painted in it. */
+function paint(bg: Rgb, at: (x: number, y: number) => Rgb | undefined): Uint8Array {
+  const rgb = new Uint8Array(64 * 64 * 3);
+  for (let y = 0; y < 64; y++) {
+    for (let x = 0; x < 64; x++) rgb.set(at(x, y) ?? bg, (y * 64 + x) * 3);
+  }
+  return rgb;
+}
+
+/** Colour and shape left unread, with a reason. */
+function expectMiss(read: ShapeReading, label: string): void {
+  expect({ color: read.color, shape: read.shape }, label).toEqual({ color: undefined, shape: undefined });
+  expect(read.miss, label).toBeDefined();
+}
+
+const BACKGROUND_NAMES = Object.keys(BACKGROUNDS) as Background[];
 
 /** Draws a scene the way the training data does: one shape in a box of `size` px at (x0, y0). */
 function draw(scene: ShapeScene, size: number, x0: number, y0: number): Uint8Array {
@@ -63,6 +87,184 @@ describe("the tiny-shapes adherence reader", () => {
     const read = readShapeImage(blank, 64, 64);
     expect(read.background).toBe("white");
     expect(read.foregroundPixels).toBe(0);
+    expect(read).toMatchObject({ color: undefined, shape: undefined, miss: "blank" });
+    const expected: ShapeScene = { color: "yellow", shape: "circle", background: "white" };
+    expect(scoreAdherence([{ expected, read }])).toEqual({ total: 1, background: 1, color: 0, shape: 0 });
+    for (const background of BACKGROUND_NAMES) {
+      expect(
+        readShapeImage(
+          paint(BACKGROUNDS[background], () => undefined),
+          64,
+          64,
+        ),
+      ).toMatchObject({
+        background,
+        miss: "blank",
+      });
+    }
+  });
+
+  it("calls a speck of a few pixels a miss", () => {
+    for (const background of BACKGROUND_NAMES) {
+      for (const side of [1, 2, 3, 5, 7]) {
+        const speck = paint(BACKGROUNDS[background], (x, y) =>
+          x >= 30 && x < 30 + side && y >= 30 && y < 30 + side ? SHAPE_COLORS.red : undefined,
+        );
+        const read = readShapeImage(speck, 64, 64);
+        expectMiss(read, `${side}x${side} on ${background}`);
+        expect(read.miss).toBe("speck");
+        expect(read.background).toBe(background);
+      }
+    }
+  });
+
+  it("calls noise a miss: scattered pixels, salt and pepper, random colours", () => {
+    const random = new SampleRandom(7);
+    const pick = <T>(xs: readonly T[]): T => xs[Math.floor(random.uniform() * xs.length)];
+    const colours = Object.values(SHAPE_COLORS);
+    for (const background of BACKGROUND_NAMES) {
+      for (const density of [0.01, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6]) {
+        const coloured = paint(BACKGROUNDS[background], () =>
+          random.uniform() < density ? pick(colours) : undefined,
+        );
+        expectMiss(readShapeImage(coloured, 64, 64), `coloured noise ${density} on ${background}`);
+        const saltAndPepper = paint(BACKGROUNDS[background], () =>
+          random.uniform() < density ? pick([BACKGROUNDS.white, BACKGROUNDS.black]) : undefined,
+        );
+        expectMiss(readShapeImage(saltAndPepper, 64, 64), `salt and pepper ${density} on ${background}`);
+      }
+      // Noise inside a clean border: one big connected blob, but of every colour.
+      const noisyMiddle = paint(BACKGROUNDS[background], (x, y) =>
+        x >= 6 && x < 58 && y >= 6 && y < 58 ? [0, 0, 0].map(() => random.uniform() * 256) : undefined,
+      );
+      expectMiss(readShapeImage(noisyMiddle, 64, 64), `noisy middle on ${background}`);
+    }
+    const everywhere = paint([0, 0, 0], () => [0, 0, 0].map(() => random.uniform() * 256));
+    expect(readShapeImage(everywhere, 64, 64)).toMatchObject({
+      background: undefined,
+      color: undefined,
+      shape: undefined,
+      miss: "noisy background",
+    });
+  });
+
+  it("calls blobs that are none of the three shapes a miss", () => {
+    const green = SHAPE_COLORS.green;
+    const cases: [string, (x: number, y: number) => boolean, string][] = [
+      ["a 2.4:1 ellipse", (x, y) => ((x - 32) / 24) ** 2 + ((y - 32) / 10) ** 2 <= 1, "undecided"],
+      ["a plain diamond", (x, y) => Math.abs(x - 32) + Math.abs(y - 32) <= 15, "undecided"],
+      [
+        "a plus",
+        (x, y) =>
+          Math.min(Math.abs(x - 32), Math.abs(y - 32)) < 4 &&
+          Math.max(Math.abs(x - 32), Math.abs(y - 32)) < 16,
+        "undecided",
+      ],
+      ["a ring", (x, y) => Math.abs(Math.hypot(x - 32, y - 32) - 12) < 3, "ragged"],
+      [
+        "two circles",
+        (x, y) => Math.hypot(x - 18, y - 18) < 11 || Math.hypot(x - 46, y - 46) < 11,
+        "scattered",
+      ],
+    ];
+    for (const background of BACKGROUND_NAMES) {
+      for (const [label, inside, why] of cases) {
+        const read = readShapeImage(
+          paint(BACKGROUNDS[background], (x, y) => (inside(x, y) ? green : undefined)),
+          64,
+          64,
+        );
+        expectMiss(read, `${label} on ${background}`);
+        expect(read.miss, `${label} on ${background}`).toBe(why);
+      }
+      const twoColours = paint(BACKGROUNDS[background], (x, y) =>
+        x >= 16 && x < 48 && y >= 16 && y < 48
+          ? (x * 7 + y * 13) % 5 < 2
+            ? SHAPE_COLORS.red
+            : SHAPE_COLORS.blue
+          : undefined,
+      );
+      expect(readShapeImage(twoColours, 64, 64).miss, `two-coloured square on ${background}`).toBe("mottled");
+    }
+  });
+
+  it("reads the model's imperfect shapes: rounded-diamond circles, bowed squares, flared triangles", () => {
+    for (const background of BACKGROUND_NAMES) {
+      const orange = SHAPE_COLORS.orange;
+      // |x|^1.5 + |y|^1.5 <= r^1.5: a rounded diamond, fill about 0.68.
+      const roundedDiamond = paint(BACKGROUNDS[background], (x, y) =>
+        Math.abs(x - 31.5) ** 1.5 + Math.abs(y - 31.5) ** 1.5 <= 16 ** 1.5 ? orange : undefined,
+      );
+      // Sides bowed in by 2 px at their middles (fill about 0.83, as the model draws them).
+      const bow = (t: number) => 2 * (1 - (t / 16) ** 2);
+      const bowedSquare = paint(BACKGROUNDS[background], (x, y) => {
+        const dx = Math.abs(x - 31.5);
+        const dy = Math.abs(y - 31.5);
+        return dx <= 16 - bow(dy) && dy <= 16 - bow(dx) ? orange : undefined;
+      });
+      // Concave sides: half-width grows as the square of the depth below the apex.
+      const flaredTriangle = paint(BACKGROUNDS[background], (x, y) =>
+        y >= 16 && y <= 48 && Math.abs(x - 31.5) <= 16 * ((y - 16) / 32) ** 1.6 + 0.5 ? orange : undefined,
+      );
+      for (const [shape, image] of [
+        ["circle", roundedDiamond],
+        ["square", bowedSquare],
+        ["triangle", flaredTriangle],
+      ] as const) {
+        const read = readShapeImage(image, 64, 64);
+        expect(
+          { color: read.color, shape: read.shape, background: read.background },
+          `${shape} on ${background}`,
+        ).toEqual({
+          color: "orange",
+          shape,
+          background,
+        });
+      }
+    }
+  });
+
+  it("scores a wrong shape as a shape miss and an unread one as a miss for colour and shape", () => {
+    const circle: ShapeScene = { color: "blue", shape: "circle", background: "gray" };
+    const square = readShapeImage(draw({ ...circle, shape: "square" }, 30, 17, 17), 64, 64);
+    expect(square.shape).toBe("square");
+    expect(scoreAdherence([{ expected: circle, read: square }])).toEqual({
+      total: 1,
+      background: 1,
+      color: 1,
+      shape: 0,
+    });
+    const unread = readShapeImage(
+      paint(BACKGROUNDS.gray, () => undefined),
+      64,
+      64,
+    );
+    expect(
+      scoreAdherence([
+        { expected: circle, read: square },
+        { expected: circle, read: unread },
+      ]),
+    ).toEqual({
+      total: 2,
+      background: 1,
+      color: 0.5,
+      shape: 0,
+    });
+  });
+
+  it("keeps the shapes' geometry ranges apart, so at most one shape fits a blob", () => {
+    const apart = (a: readonly [number, number], b: readonly [number, number]) => a[1] < b[0] || b[1] < a[0];
+    for (const a of SHAPES) {
+      for (const b of SHAPES) {
+        if (a === b) continue;
+        const ga = SHAPE_GEOMETRY[a];
+        const gb = SHAPE_GEOMETRY[b];
+        expect(
+          apart(ga.fill, gb.fill) || apart(ga.cornerFill, gb.cornerFill) || apart(ga.taper, gb.taper),
+          `${a} / ${b}`,
+        ).toBe(true);
+      }
+    }
   });
 
   it("scores shares per attribute", () => {
