@@ -6,20 +6,45 @@
  * the coordinator killed and restarted, poison samples, the output disk full and then read-only, and (as
  * root, with network namespaces) a worker cut off from NATS for longer than the ack window.
  *
- * After each fault the job must end with every sample in metadata.jsonl exactly once (or named with its
- * reason in errors.jsonl, for the poison samples alone), every file a valid PNG, no temporary files left.
+ * Each fault must hit a running job: the job is RUNNING with samples left at the fault's moment, a killed or
+ * cut-off worker held a task it had not finished (its "task received" debug lines), and a worker met the
+ * full (ENOSPC) and the read-only (EROFS) disk. After each fault the job must end with every sample in
+ * metadata.jsonl exactly once (or named with its reason in errors.jsonl, for the poison samples alone),
+ * every file a valid PNG, no temporary files left, and the same samples (ids, seeds, file names, PNG
+ * bytes) as a fault-free run of the same spec: one reference run per spec, shared by the tests using it.
  * A table of the faults and their outcomes is printed at the end. Every wait is bounded; processes,
  * mounts, namespaces and folders are removed in afterAll, also when a test fails.
+ *
+ * The disk and partition steps need root (tmpfs mounts, network namespaces); where they cannot inject,
+ * vitest reports them skipped, with the reason. LF_CHAOS_AS_USER=1 makes the suite behave as if not root,
+ * to see those steps reported skipped.
  */
 import { spawnSync } from "node:child_process";
-import { mkdir, mkdtemp, open, rm } from "node:fs/promises";
+import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Job } from "../../src/common/proto/generated/latentfleet/v1/Job.js";
+import type { CliProcess } from "../helpers/cli-processes.js";
+import {
+  diskFaultsUnavailable,
+  fillDisk,
+  mountTmpfs,
+  remountReadOnly,
+  remountReadWrite,
+} from "./disk-faults.js";
 import { Fleet, seededRandom } from "./fleet.js";
-import { type ChaosJob, checkOutput, templateSampleId, writeChaosJob } from "./job-output.js";
+import {
+  type ChaosJob,
+  checkOutput,
+  compareWithReference,
+  digestOutput,
+  type OutputDigest,
+  templateSampleId,
+  writeChaosJob,
+} from "./job-output.js";
 import { netnsUnavailable, TestNetwork } from "./netns.js";
+import { outageCodes, type TaskDelivery, tasksDone, tasksHeld } from "./worker-log.js";
 
 const SEED = Number(process.env.LF_CHAOS_SEED ?? Date.now() % 1_000_000_000);
 const random = seededRandom(SEED);
@@ -39,8 +64,13 @@ interface FaultRow {
 }
 const faults: FaultRow[] = [];
 
-const isRoot = typeof process.getuid === "function" && process.getuid() === 0;
-const noNetns = netnsUnavailable();
+/** Why a step cannot inject its fault here (computed up front: vitest then reports it skipped). */
+const AS_USER = "LF_CHAOS_AS_USER=1 (as if not root)";
+const asUser = process.env.LF_CHAOS_AS_USER === "1";
+const noDisk = asUser ? AS_USER : await diskFaultsUnavailable();
+const noNetns = asUser ? AS_USER : netnsUnavailable();
+/** Workers log "task received" at debug level: a fault must hit a worker holding a task. */
+const DEBUG_ENV = { ...process.env, LF_LOG_LEVEL: "debug" };
 
 function between(lo: number, hi: number): number {
   return lo + (hi - lo) * random();
@@ -50,45 +80,157 @@ function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
 
-function describeEnd(job: Job, check: { rows: number; failed: number }): string {
+/** The plain job: template rows only, every sample succeeds. */
+function plainJob(dir: string): Promise<ChaosJob> {
+  return writeChaosJob(dir, { rows: ROWS, perPrompt: PER_PROMPT });
+}
+
+/** The engine refuses an LCM run longer than the model's original_inference_steps (50), every time. */
+const LCM_REFUSED = new Map<string, RegExp>([["poison-lcm-0", /LCM steps \(60\) must not exceed/]]);
+
+/** The template rows and three rows of a file, one of them a sample the engine refuses. */
+function poisonJob(dir: string, failing = LCM_REFUSED): Promise<ChaosJob> {
+  const lcm = { id: "poison-lcm", prompt: "a red circle on a white background", scheduler: "lcm", steps: 60 };
+  const good = (i: number) => ({ id: `good-${i}`, prompt: "a blue square on a black background", seed: i });
+  return writeChaosJob(dir, {
+    rows: ROWS,
+    perPrompt: PER_PROMPT,
+    extra: [
+      { ...good(1), images_per_prompt: 1 },
+      { ...lcm, images_per_prompt: 1 },
+      { ...good(2), images_per_prompt: 1 },
+    ],
+    failing,
+  });
+}
+
+type Shape = "plain" | "poison";
+const references = new Map<Shape, Promise<OutputDigest>>();
+
+/**
+ * The output of a fault-free run of a spec shape: run once, on the fleet of the first test that asks (the
+ * same spec gives the same samples on any fleet), and shared by every test of that shape.
+ */
+function reference(shape: Shape, fleet: Fleet, root: string): Promise<OutputDigest> {
+  let digest = references.get(shape);
+  if (!digest) {
+    digest = (async () => {
+      const job = await (shape === "plain" ? plainJob : poisonJob)(join(root, `spec-ref-${shape}`));
+      const out = join(root, `out-ref-${shape}`);
+      const expectState = job.failing.size > 0 ? "JOB_STATE_FAILED" : "JOB_STATE_SUCCEEDED";
+      await chaosRun(
+        fleet,
+        { fault: `none (${shape} reference)`, job, out, expect: expectState },
+        async () => "-",
+      );
+      return digestOutput(out);
+    })();
+    references.set(shape, digest);
+  }
+  return digest;
+}
+
+function describeEnd(job: Job, check: { rows: number; failed: number }, compared?: number): string {
   const state = job.state.replace("JOB_STATE_", "");
   const failed = check.failed > 0 ? `, ${check.failed} failed as expected (errors.jsonl)` : "";
-  return `${state}; ${check.rows}/${Number(job.samples_total)} in metadata once, PNGs valid, no tmp files${failed}`;
+  const same = compared === undefined ? "" : `; ${compared} = fault-free run (id, seed, file, PNG bytes)`;
+  return `${state}; ${check.rows}/${Number(job.samples_total)} in metadata once, PNGs valid, no tmp files${failed}${same}`;
 }
 
 function progressOf(job: Job | undefined): string {
   return job ? `${Number(job.samples_done) + Number(job.samples_failed)}/${Number(job.samples_total)}` : "?";
 }
 
-/** Submits, runs `inject` while the job runs, waits for the end, checks the output, records a table row. */
+/** A job under way: its tasks are still being published, or all are out and being run. */
+const UNDER_WAY = ["JOB_STATE_PUBLISHING", "JOB_STATE_RUNNING"];
+
+/** The job's progress at a fault's moment; fails unless the job is under way with samples still to make. */
+async function runningAt(fleet: Fleet, jobId: string): Promise<string> {
+  const job = await fleet.getJob(jobId);
+  const at = progressOf(job);
+  expect(UNDER_WAY, `the job's state at the fault's moment (${at})`).toContain(job?.state);
+  const made = Number(job?.samples_done) + Number(job?.samples_failed);
+  expect(made, `the job had no samples left at the fault's moment (${at})`).toBeLessThan(
+    Number(job?.samples_total),
+  );
+  return at;
+}
+
+/** Waits (bounded) until the worker holds a task of the job it has not finished. */
+async function untilHolding(p: CliProcess, jobId: string, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (tasksHeld(p.output(), jobId).length === 0) {
+    if (Date.now() > deadline)
+      throw new Error(`${p.name} held no task of job ${jobId} within ${timeoutMs} ms`);
+    await sleep(5);
+  }
+}
+
+/** How far each worker's output goes now, to read only what comes after. */
+function logOffsets(fleet: Fleet): Map<string, number> {
+  return new Map([...fleet.workers].map(([id, p]) => [id, p.output().length]));
+}
+
+/** Waits (bounded) for a worker's unusable-output warning with a code matching `code`, written after `from`. */
+async function untilOutageLogged(
+  fleet: Fleet,
+  from: Map<string, number>,
+  code: RegExp,
+  timeoutMs: number,
+): Promise<string | undefined> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    for (const [id, p] of fleet.workers) {
+      const seen = outageCodes(p.output().slice(from.get(id) ?? 0)).find((c) => code.test(c));
+      if (seen) return `${id} logged ${seen}`;
+    }
+    if (Date.now() > deadline) return undefined;
+    await sleep(100);
+  }
+}
+
+/**
+ * Submits, runs `inject` while the job runs, waits for the end, checks the output (against the fault-free
+ * `reference` when given), records a table row.
+ */
 async function chaosRun(
   fleet: Fleet,
-  run: { fault: string; job: ChaosJob; out: string; expect?: "JOB_STATE_SUCCEEDED" | "JOB_STATE_FAILED" },
+  run: {
+    fault: string;
+    job: ChaosJob;
+    out: string;
+    expect?: "JOB_STATE_SUCCEEDED" | "JOB_STATE_FAILED";
+    reference?: OutputDigest;
+  },
   inject: (jobId: string) => Promise<string>,
 ): Promise<void> {
   const { fault, job, out } = run;
   const expectState = run.expect ?? "JOB_STATE_SUCCEEDED";
   const t0 = Date.now();
+  const seconds = () => Math.round((Date.now() - t0) / 100) / 10;
+  const firstLine = (err: unknown) => (err as Error).message.split("\n")[0];
   const jobId = await (await fleet.client()).submit(job.spec, { out });
-  const injected = await inject(jobId);
-  const end = await fleet.waitForEnd(jobId, JOB_TIMEOUT_MS);
-  const seconds = Math.round((Date.now() - t0) / 100) / 10;
+  let injected: string;
+  try {
+    injected = await inject(jobId);
+  } catch (err) {
+    faults.push({ fault, injected: `NOT INJECTED: ${firstLine(err)}`, outcome: "-", seconds: seconds() });
+    throw err;
+  }
   let outcome: string;
   try {
+    const end = await fleet.waitForEnd(jobId, JOB_TIMEOUT_MS);
     expect(end.state, end.error).toBe(expectState);
     expect(Number(end.samples_done)).toBe(job.total - job.failing.size);
     expect(Number(end.samples_failed)).toBe(job.failing.size);
-    outcome = describeEnd(end, await checkOutput(out, job));
+    const check = await checkOutput(out, job);
+    const compared = run.reference ? await compareWithReference(out, job, run.reference) : undefined;
+    outcome = describeEnd(end, check, compared);
   } catch (err) {
-    faults.push({
-      fault,
-      injected,
-      outcome: `FAILED CHECK: ${(err as Error).message.split("\n")[0]}`,
-      seconds,
-    });
+    faults.push({ fault, injected, outcome: `FAILED CHECK: ${firstLine(err)}`, seconds: seconds() });
     throw err;
   }
-  faults.push({ fault, injected, outcome, seconds });
+  faults.push({ fault, injected, outcome, seconds: seconds() });
 }
 
 function printTable(): void {
@@ -109,6 +251,11 @@ function printTable(): void {
 
 afterAll(() => printTable());
 
+if (noDisk !== undefined) console.log(`chaos: the output disk test is skipped: ${noDisk}`);
+const diskTitle = `fills the output disk, then makes it read-only, for a while each; the job completes${
+  noDisk ? ` (skipped: ${noDisk})` : ""
+}`;
+
 describe("chaos: a fleet of processes on this host", () => {
   let root: string;
   let fleet: Fleet;
@@ -123,7 +270,11 @@ describe("chaos: a fleet of processes on this host", () => {
   beforeAll(async () => {
     console.log(`chaos seed ${SEED}`);
     root = await mkdtemp(join(tmpdir(), "lf-chaos-"));
-    fleet = await Fleet.start({ root, coordinatorFlags: ["--shard-size", String(SHARD_SIZE)] });
+    fleet = await Fleet.start({
+      root,
+      coordinatorFlags: ["--shard-size", String(SHARD_SIZE)],
+      workerEnv: DEBUG_ENV,
+    });
     await fleet.startCoordinator();
     await startWorkers(3);
   });
@@ -135,34 +286,57 @@ describe("chaos: a fleet of processes on this host", () => {
   });
 
   it("kills workers with SIGKILL at random moments and starts new ones", async () => {
-    const job = await writeChaosJob(join(root, "spec-kill"), { rows: ROWS, perPrompt: PER_PROMPT });
+    const ref = await reference("plain", fleet, root);
+    const job = await plainJob(join(root, "spec-kill"));
     const moments = [random(), random(), random()].map((f) => 0.1 + 0.6 * f).sort((a, b) => a - b);
     const starting: Promise<void>[] = [];
     const out = join(root, "out-kill");
-    await chaosRun(fleet, { fault: "worker SIGKILL x3", job, out }, async (id) => {
+    const victims: { victim: string; held: TaskDelivery[] }[] = [];
+    let jobId = "";
+    await chaosRun(fleet, { fault: "worker SIGKILL x3", job, out, reference: ref }, async (id) => {
+      jobId = id;
       const done: string[] = [];
       for (const f of moments) {
         await fleet.waitForProgress(id, Math.floor(f * job.total));
         const alive = fleet.startedWorkers();
         const victim = alive[Math.floor(random() * alive.length)];
-        const at = progressOf(await fleet.getJob(id));
-        await fleet.killWorker(victim);
-        done.push(`${victim} at ${at}`);
+        const proc = fleet.workers.get(victim);
+        if (!proc) throw new Error(`no worker ${victim}`);
+        const at = await runningAt(fleet, id);
+        // Killed while it holds a task it has not finished: one between tasks would lose nothing.
+        await untilHolding(proc, id);
+        const held = tasksHeld(await fleet.killWorker(victim), id);
+        expect(
+          held.length,
+          `${victim} held no unfinished task of the job when it was killed`,
+        ).toBeGreaterThan(0);
+        victims.push({ victim, held });
+        done.push(`${victim} at ${at} holding ${held.length} unfinished task(s)`);
         // The replacement starts while the job goes on (loading the model takes a second or two).
         starting.push(startWorkers(1));
       }
       await Promise.all(starting);
       return `killed ${done.join(", ")}; each replaced by a new worker`;
     });
+    // A task a victim held came back: another worker finished it on a later delivery.
+    for (const { victim, held } of victims) {
+      const others = fleet.processes
+        .filter((p) => p.name !== victim && p.name !== "coordinator")
+        .flatMap((p) => tasksDone(p.output(), jobId));
+      const redone = held.filter((h) => others.some((o) => o.shard === h.shard && o.delivery > h.delivery));
+      expect(redone.length, `no task ${victim} held was finished on a later delivery`).toBeGreaterThan(0);
+    }
   });
 
   it("stops nats-server for several seconds and starts it again on its port and store", async () => {
-    const job = await writeChaosJob(join(root, "spec-nats"), { rows: ROWS, perPrompt: PER_PROMPT });
+    const ref = await reference("plain", fleet, root);
+    const job = await plainJob(join(root, "spec-nats"));
     const f = between(0.2, 0.5);
     const downMs = Math.round(between(3_000, 6_000));
-    await chaosRun(fleet, { fault: "nats-server down", job, out: join(root, "out-nats") }, async (id) => {
+    const out = join(root, "out-nats");
+    await chaosRun(fleet, { fault: "nats-server down", job, out, reference: ref }, async (id) => {
       await fleet.waitForProgress(id, Math.floor(f * job.total));
-      const at = progressOf(await fleet.getJob(id));
+      const at = await runningAt(fleet, id);
       await fleet.nats.stop();
       await sleep(downMs);
       await fleet.nats.restart();
@@ -171,12 +345,14 @@ describe("chaos: a fleet of processes on this host", () => {
   });
 
   it("kills the coordinator with SIGKILL and starts it again", async () => {
-    const job = await writeChaosJob(join(root, "spec-coord"), { rows: ROWS, perPrompt: PER_PROMPT });
+    const ref = await reference("plain", fleet, root);
+    const job = await plainJob(join(root, "spec-coord"));
     const f = between(0.15, 0.6);
     const downMs = Math.round(between(1_000, 3_000));
-    await chaosRun(fleet, { fault: "coordinator SIGKILL", job, out: join(root, "out-coord") }, async (id) => {
+    const out = join(root, "out-coord");
+    await chaosRun(fleet, { fault: "coordinator SIGKILL", job, out, reference: ref }, async (id) => {
       await fleet.waitForProgress(id, Math.floor(f * job.total));
-      const at = progressOf(await fleet.getJob(id));
+      const at = await runningAt(fleet, id);
       await fleet.killCoordinator();
       await sleep(downMs);
       await fleet.startCoordinator();
@@ -184,38 +360,52 @@ describe("chaos: a fleet of processes on this host", () => {
     });
   });
 
-  it("fills the output disk, then makes it read-only, for a while each; the job completes", async () => {
+  it.skipIf(noDisk !== undefined)(diskTitle, async () => {
+    const ref = await reference("plain", fleet, root);
     const outRoot = join(root, "disk");
     await mkdir(outRoot, { recursive: true });
-    const job = await writeChaosJob(join(root, "spec-disk"), { rows: ROWS, perPrompt: PER_PROMPT });
+    // A small file system of its own: 2,400 tiny files take a 4 KiB page each.
+    mountTmpfs(outRoot, "48m");
+    mounted = outRoot;
+    const filler = join(outRoot, "filler");
+    const job = await plainJob(join(root, "spec-disk"));
     const out = join(outRoot, "out");
-    let filler: string | undefined;
-    if (isRoot) {
-      // A small file system of its own: 2,400 tiny files take a 4 KiB page each.
-      const r = spawnSync("mount", ["-t", "tmpfs", "-o", "size=48m", "lf-chaos", outRoot], {
-        encoding: "utf8",
-      });
-      if (r.status !== 0) throw new Error(`cannot mount a tmpfs: ${r.stderr}`);
-      mounted = outRoot;
-      filler = join(outRoot, "filler");
-    }
     const fullMs = Math.round(between(4_000, 7_000));
     const roMs = Math.round(between(3_000, 5_000));
-    await chaosRun(fleet, { fault: "output disk full, then read-only", job, out }, async (id) => {
+    const fault = "output disk full, then read-only";
+    await chaosRun(fleet, { fault, job, out, reference: ref }, async (id) => {
       await fleet.waitForProgress(id, Math.floor(between(0.15, 0.3) * job.total));
-      const at1 = progressOf(await fleet.getJob(id));
-      if (!filler) return "skipped: needs root for a tmpfs";
-      await fillDisk(filler);
-      await sleep(fullMs);
-      await rm(filler, { force: true });
+      let from = logOffsets(fleet);
+      let at1: string;
+      let enospc: string | undefined;
+      try {
+        await fillDisk(filler);
+        const since = Date.now();
+        at1 = await runningAt(fleet, id);
+        enospc = await untilOutageLogged(fleet, from, /ENOSPC/, 20_000);
+        await sleep(fullMs - (Date.now() - since));
+      } finally {
+        await rm(filler, { force: true });
+      }
+      if (!enospc) throw new Error("no worker logged ENOSPC while the disk was full");
+
       await fleet.waitForProgress(id, Math.floor(between(0.45, 0.6) * job.total), 60_000);
-      const at2 = progressOf(await fleet.getJob(id));
-      const ro = await remount(outRoot, "ro");
-      await sleep(roMs);
-      await remount(outRoot, "rw");
+      from = logOffsets(fleet);
+      const tries = await remountReadOnly(outRoot, fleet.pids());
+      let at2: string;
+      let erofs: string | undefined;
+      try {
+        const since = Date.now();
+        at2 = await runningAt(fleet, id);
+        erofs = await untilOutageLogged(fleet, from, /EROFS/, 20_000);
+        await sleep(roMs - (Date.now() - since));
+      } finally {
+        remountReadWrite(outRoot);
+      }
+      if (!erofs) throw new Error("no worker logged EROFS while the disk was read-only");
       return (
-        `disk full at ${at1} for ${(fullMs / 1000).toFixed(1)} s; ` +
-        (ro ? `read-only at ${at2} for ${(roMs / 1000).toFixed(1)} s` : "read-only remount refused (busy)")
+        `disk full at ${at1} for ${(fullMs / 1000).toFixed(1)} s (${enospc}); ` +
+        `read-only at ${at2} for ${(roMs / 1000).toFixed(1)} s, remount try ${tries} (${erofs})`
       );
     });
     if (mounted) {
@@ -228,33 +418,18 @@ describe("chaos: a fleet of processes on this host", () => {
     // Dead-lettering needs a short max_deliver: the workers set it on the model's consumer when they start.
     await fleet.stopWorkers();
     await startWorkers(3, ["--ack-wait", "3", "--max-deliver", "3"]);
-    // The engine refuses an LCM run longer than the model's original_inference_steps (50), every time.
-    const lcm = {
-      id: "poison-lcm",
-      prompt: "a red circle on a white background",
-      scheduler: "lcm",
-      steps: 60,
-    };
-    const good = (i: number) => ({ id: `good-${i}`, prompt: "a blue square on a black background", seed: i });
+    // The fault-free run of this spec: the LCM sample alone fails.
+    const ref = await reference("poison", fleet, root);
     // A folder where one image must go: writing the shard fails on every delivery, so it is dead-lettered.
     const deadShard = 25;
     const deadRows = [100, 101, 102, 103];
-    const failing = new Map<string, RegExp>([["poison-lcm-0", /LCM steps \(60\) must not exceed/]]);
+    const failing = new Map(LCM_REFUSED);
     // The reason is the worker's write error when its report of the last delivery lands first, or the
     // dead letter's when the coordinator folds the max-deliveries advisory first; both name the samples.
     for (const r of deadRows)
       for (let k = 0; k < PER_PROMPT; k++)
         failing.set(templateSampleId(r, k), /EISDIR|cannot write|dead-lettered after \d+ deliveries/);
-    const job = await writeChaosJob(join(root, "spec-poison"), {
-      rows: ROWS,
-      perPrompt: PER_PROMPT,
-      extra: [
-        { ...good(1), images_per_prompt: 1 },
-        { ...lcm, images_per_prompt: 1 },
-        { ...good(2), images_per_prompt: 1 },
-      ],
-      failing,
-    });
+    const job = await poisonJob(join(root, "spec-poison"), failing);
     const out = join(root, "out-poison");
     const obstacle = join(
       out,
@@ -266,7 +441,7 @@ describe("chaos: a fleet of processes on this host", () => {
     try {
       await chaosRun(
         fleet,
-        { fault: "poison samples", job, out, expect: "JOB_STATE_FAILED" },
+        { fault: "poison samples", job, out, expect: "JOB_STATE_FAILED", reference: ref },
         async () =>
           `a sample the engine refuses (lcm, 60 steps); shard ${deadShard} unwritable (a folder in the way)`,
       );
@@ -292,8 +467,7 @@ describe.skipIf(noNetns !== undefined)(netTitle, () => {
       network,
       coordinatorFlags: ["--shard-size", String(SHARD_SIZE)],
       workerFlags: WORKER_FLAGS,
-      // "task received" lines: the cut must come while the victim holds a task.
-      workerEnv: { ...process.env, LF_LOG_LEVEL: "debug" },
+      workerEnv: DEBUG_ENV,
     });
     await fleet.startCoordinator();
     const hosts = [1, 2, 3].map((k) => (network as TestNetwork).addWorkerHost(k));
@@ -309,29 +483,27 @@ describe.skipIf(noNetns !== undefined)(netTitle, () => {
   it("cuts a worker off for longer than the ack window; its late result and ack change nothing", async () => {
     const f = fleet as Fleet;
     const net = network as TestNetwork;
-    const job = await writeChaosJob(join(root, "spec-cut"), { rows: ROWS, perPrompt: PER_PROMPT });
+    const ref = await reference("plain", f, root);
+    const job = await plainJob(join(root, "spec-cut"));
     const cutMs = Math.round(between(7_000, 9_000));
     const victim = "h1";
-    await chaosRun(f, { fault: "network partition", job, out: join(root, "out-cut") }, async (id) => {
+    const out = join(root, "out-cut");
+    await chaosRun(f, { fault: "network partition", job, out, reference: ref }, async (id) => {
       await f.waitForProgress(id, Math.floor(between(0.1, 0.3) * job.total));
       const host = f.hostOf(victim);
       const proc = f.workers.get(victim);
       if (!host || !proc) throw new Error(`${victim} runs on no test host`);
-      // Cut while the victim holds a task it received from now on (one it has not finished): a worker
-      // between tasks, or waiting on its pull, would have nothing to lapse.
-      const from = proc.output().length;
-      const shardsOf = (text: string, msg: string) =>
-        new Set([...text.matchAll(new RegExp(`"msg":"${msg}"[^\n]*"shard":"?(\\d+)`, "g"))].map((m) => m[1]));
-      const holding = () => {
-        const text = proc.output().slice(from);
-        const done = shardsOf(text, "task done");
-        return [...shardsOf(text, "task received")].some((shard) => !done.has(shard));
-      };
-      for (let i = 0; i < 2000 && !holding(); i++) await sleep(5);
+      // Cut while the victim holds a task it has not finished: a worker between tasks, or waiting on its
+      // pull, would have nothing to lapse.
+      await untilHolding(proc, id);
       net.setLink(host, false);
-      const at = progressOf(await f.getJob(id));
-      await sleep(cutMs);
-      net.setLink(host, true);
+      let at: string;
+      try {
+        at = await runningAt(f, id);
+        await sleep(cutMs);
+      } finally {
+        net.setLink(host, true);
+      }
       return `${victim}'s link down at ${at} for ${(cutMs / 1000).toFixed(1)} s (ack window 3 s)`;
     });
     // The job may end before the cut-off worker has heard back from NATS (its result publishes time out
@@ -361,27 +533,3 @@ describe.skipIf(noNetns !== undefined)(netTitle, () => {
     expect(Math.max(...deliveries.map((m) => Number(m[1])))).toBeLessThanOrEqual(2);
   });
 });
-
-/** Writes a file until the file system is full (ENOSPC). */
-async function fillDisk(path: string): Promise<void> {
-  const fh = await open(path, "w");
-  const chunk = Buffer.alloc(1 << 20);
-  try {
-    for (let i = 0; i < 4096; i++) await fh.write(chunk);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== "ENOSPC") throw err;
-  } finally {
-    await fh.close().catch(() => undefined);
-  }
-}
-
-/** `mount -o remount,<mode>`; a remount read-only is refused while a file is open for writing: retried. */
-async function remount(dir: string, mode: "ro" | "rw"): Promise<boolean> {
-  for (let i = 0; i < 50; i++) {
-    const r = spawnSync("mount", ["-o", `remount,${mode}`, dir], { encoding: "utf8" });
-    if (r.status === 0) return true;
-    await sleep(20);
-  }
-  if (mode === "rw") throw new Error(`cannot remount ${dir} read-write`);
-  return false;
-}

@@ -132,12 +132,21 @@ export class Fleet {
     return this.workerHosts.get(id);
   }
 
-  async killWorker(id: string): Promise<void> {
+  /** SIGKILL; resolves with the worker's whole output, read to the end of its pipes. */
+  async killWorker(id: string): Promise<string> {
     const p = this.workers.get(id);
-    if (!p) return;
+    if (!p) throw new Error(`no worker ${id}`);
+    const closed = new Promise((r) => p.child.once("close", r));
     p.child.kill("SIGKILL");
     await p.exited;
+    await Promise.race([closed, new Promise((r) => setTimeout(r, 5_000))]);
     this.workers.delete(id);
+    return p.output();
+  }
+
+  /** Process ids of the coordinator and the workers (running or not). */
+  pids(): number[] {
+    return this.processes.map((p) => p.child.pid).filter((pid): pid is number => pid !== undefined);
   }
 
   /** SIGTERM (drain) to every worker; SIGKILL after the grace period. */

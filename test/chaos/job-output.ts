@@ -1,8 +1,10 @@
 /**
  * The chaos suite's job specs and the checks every job's output must pass after a fault: metadata.jsonl
  * has every sample exactly once, every file it names is a valid PNG, no temporary files are left, and
- * errors.jsonl names exactly the samples expected to fail, each with its reason.
+ * errors.jsonl names exactly the samples expected to fail, each with its reason; and the samples made are
+ * those of a fault-free run of the same spec, with the same seeds, file names and PNG bytes.
  */
+import { createHash } from "node:crypto";
 import { mkdir, readFile, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { ErrorRow, MetadataRow } from "../../src/common/contract/job.js";
@@ -122,6 +124,53 @@ export async function checkOutput(out: string, job: ChaosJob): Promise<OutputChe
   }
   if (problems.length > 0) throw new Error(`output of ${out} is wrong:\n  ${problems.join("\n  ")}`);
   return { rows: meta.length, failed: job.failing.size };
+}
+
+/** What a sample of an output is: its metadata row's seed and file name, and its PNG's SHA-256. */
+export type OutputDigest = Map<string, { seed: number; file: string; sha256: string }>;
+
+export async function digestOutput(out: string): Promise<OutputDigest> {
+  const digest: OutputDigest = new Map();
+  for (const row of await readJsonl<MetadataRow>(join(out, "metadata.jsonl"))) {
+    const sha256 = createHash("sha256")
+      .update(await readFile(join(out, row.file_name)))
+      .digest("hex");
+    digest.set(row.id, { seed: row.seed, file: row.file_name, sha256 });
+  }
+  return digest;
+}
+
+/**
+ * Throws unless `out` holds exactly the samples of the fault-free `reference` less those of `job` expected
+ * to fail, each with the reference's seed, file name and PNG bytes. Returns how many samples it compared.
+ */
+export async function compareWithReference(
+  out: string,
+  job: ChaosJob,
+  reference: OutputDigest,
+): Promise<number> {
+  const got = await digestOutput(out);
+  const expected = [...reference].filter(([id]) => !job.failing.has(id));
+  const missing = expected.filter(([id]) => !got.has(id)).map(([id]) => id);
+  const extra = [...got.keys()].filter((id) => !reference.has(id) || job.failing.has(id));
+  const differ: string[] = [];
+  for (const [id, want] of expected) {
+    const have = got.get(id);
+    if (!have) continue;
+    if (have.seed !== want.seed) differ.push(`${id}: seed ${have.seed}, fault-free ${want.seed}`);
+    else if (have.file !== want.file) differ.push(`${id}: file ${have.file}, fault-free ${want.file}`);
+    else if (have.sha256 !== want.sha256) differ.push(`${id}: PNG bytes differ from the fault-free run's`);
+  }
+  const problems = [
+    missing.length > 0
+      ? `${missing.length} samples of the fault-free run missing: ${missing.slice(0, 3)}`
+      : "",
+    extra.length > 0 ? `${extra.length} samples the fault-free run has not: ${extra.slice(0, 3)}` : "",
+    differ.length > 0 ? `${differ.length} samples differ: ${differ.slice(0, 3).join("; ")}` : "",
+  ].filter((p) => p !== "");
+  if (problems.length > 0)
+    throw new Error(`output of ${out} is not the fault-free run's:\n  ${problems.join("\n  ")}`);
+  return expected.length;
 }
 
 async function readJsonl<T>(path: string): Promise<T[]> {
