@@ -13,7 +13,7 @@ import {
   type ShapeScene,
   scoreAdherence,
 } from "../../src/eval/shapes-adherence.js";
-import { SampleRandom } from "../../src/worker/engine/random.js";
+import { SampleRandom } from "../../src/engine/random.js";
 
 type Rgb = readonly number[];
 
