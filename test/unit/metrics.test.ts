@@ -126,6 +126,33 @@ describe("worker metrics", () => {
     m.close();
   });
 
+  it("counts the busy ratio from the worker's start until its window is full, then over the last 30 s", async () => {
+    useTestClock();
+    const m = workerMetrics();
+    const engine = m.instrument({
+      generate: async () => {
+        await sleep(500);
+        return { samples: [] };
+      },
+    });
+    // Busy for the first half second, before the once-a-second sample of the busy time is first taken.
+    const batch = engine.generate([request]);
+    await vi.advanceTimersByTimeAsync(500);
+    await batch;
+    await vi.advanceTimersByTimeAsync(1_000);
+    const ratio = (s: Scrape) => total(s, "latent_fleet_worker_busy_ratio");
+    expect(ratio(await read(m))).toBeCloseTo(0.5 / 1.5, 6);
+    // 40 s on, the window covers the last 30 s (31 one-second samples, 30 intervals), all idle.
+    await vi.advanceTimersByTimeAsync(38_500);
+    expect(ratio(await read(m))).toBe(0);
+    const later = engine.generate([request]);
+    await vi.advanceTimersByTimeAsync(500);
+    await later;
+    expect(ratio(await read(m))).toBeGreaterThan(0.5 / 31);
+    expect(ratio(await read(m))).toBeLessThan(0.5 / 29);
+    m.close();
+  });
+
   it("counts samples, failures by reason, tasks and redeliveries, in a registry of its own", async () => {
     const a = workerMetrics("a");
     const b = workerMetrics("b");
