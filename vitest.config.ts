@@ -5,7 +5,9 @@ export default defineConfig({
     include: ["test/**/*.test.ts"],
     testTimeout: 120_000,
     hookTimeout: 120_000,
-    // The machine has few cores and the engine tests run real ONNX models: keep files in sequence.
+    // Files share no state (each starts its own nats-server on a free port, with temporary folders), but
+    // the engine tests use every core: on 2 cores, files side by side each take about twice as long, for
+    // little gain overall. Keep files in sequence.
     fileParallelism: false,
   },
 });

@@ -81,7 +81,10 @@ export class WorkerMetrics implements TaskEvents {
   private pendingBatches = 0;
   /** performance.now() up to which busy time is counted. */
   private busyCountedTo = 0;
-  /** (time, busy seconds so far) once a second, for the busy ratio over the last BUSY_WINDOW_S. */
+  /**
+   * (time, busy seconds so far) at the start, then once a second, for the busy ratio over the last
+   * BUSY_WINDOW_S: the first point is where the window begins (the start, until the window is full).
+   */
   private readonly busyHistory: { t: number; busy: number }[] = [];
   private busyTotal = 0;
   private readonly startedAt = performance.now();
@@ -137,7 +140,7 @@ export class WorkerMetrics implements TaskEvents {
       registers,
       collect: () => {
         this.countBusy();
-        const from = this.busyHistory[0] ?? { t: this.startedAt, busy: 0 };
+        const from = this.busyHistory[0];
         const span = (performance.now() - from.t) / 1000;
         busyRatio.set(span > 0 ? Math.min(1, (this.busyTotal - from.busy) / span) : 0);
       },
@@ -183,10 +186,11 @@ export class WorkerMetrics implements TaskEvents {
       labelNames: ["device", "version"],
       registers,
     }).set({ device: opts.device, version: packageVersion() }, 1);
+    this.busyHistory.push({ t: this.startedAt, busy: 0 });
     this.sampler = setInterval(() => {
       this.countBusy();
       this.busyHistory.push({ t: performance.now(), busy: this.busyTotal });
-      if (this.busyHistory.length > BUSY_WINDOW_S) this.busyHistory.shift();
+      if (this.busyHistory.length > BUSY_WINDOW_S + 1) this.busyHistory.shift();
     }, 1000);
     this.sampler.unref();
   }

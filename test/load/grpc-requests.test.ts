@@ -1,8 +1,9 @@
 /**
- * Bad gRPC requests, sent as raw bytes with grpc-js clients that skip the protobuf encoder, against a real
- * coordinator and worker: oversized messages, bytes that are not the message, fields of the wrong wire
- * type, missing fields, unknown methods. Each gets the status code that names the problem, with a message,
- * and the servers go on answering good requests.
+ * Bad gRPC requests, sent as raw bytes with grpc-js clients that skip the protobuf encoder, against a
+ * coordinator and a worker in this process on a nats-server: oversized messages, bytes that are not the
+ * message, fields of the wrong wire type, missing fields, unknown methods. Each gets the status code that
+ * names the problem, with a message, and the servers go on answering good requests. The worker runs the
+ * stand-in engine (bench/dispatch/stand-in-engine.ts: no model runs); what is under test is the gRPC layer.
  */
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";

@@ -66,9 +66,13 @@ describe("the layering check", () => {
     ["engine-only-common", { "src/engine/a.ts": ["src/worker/b.ts"], "src/worker/b.ts": [] }],
     ["cli-uses-role-entry-points", { "src/cli/a.ts": ["src/worker/deep.ts"], "src/worker/deep.ts": [] }],
     ["no-cycles", { "src/common/a.ts": ["src/common/b.ts"], "src/common/b.ts": ["src/common/a.ts"] }],
-  ])("refuses an import that breaks %s", async (rule, files) => {
-    const r = await check(files);
-    expect(r.ok).toBe(false);
-    expect(r.output).toContain(`error ${rule}`);
-  }, 60_000);
+  ])(
+    "refuses an import that breaks %s",
+    async (rule, files) => {
+      const r = await check(files);
+      expect(r.ok).toBe(false);
+      expect(r.output).toContain(`error ${rule}`);
+    },
+    60_000,
+  );
 });

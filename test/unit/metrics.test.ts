@@ -1,9 +1,11 @@
 /**
  * The metrics modules on their own: the worker's busy clock and stage timings from a stand-in engine, the
- * coordinator's job gauges and its bounded reads of the task queue.
+ * coordinator's job gauges and its bounded reads of the task queue. Durations run on a clock the tests move
+ * (fake timers), so the figures are exact however loaded the machine is.
  */
+import { performance } from "node:perf_hooks";
 import type { ConsumerInfo, JetStreamManager } from "@nats-io/jetstream";
-import { describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import type { SampleRequest } from "../../src/common/contract/sample.js";
 import type { JobSnapshot } from "../../src/coordinator/job-snapshot.js";
 import { CoordinatorMetrics } from "../../src/coordinator/metrics.js";
@@ -12,6 +14,22 @@ import { WorkerMetrics } from "../../src/worker/metrics.js";
 import { parsePromText, type Scrape, total } from "../helpers/prom-text.js";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Timers, Date and performance.now() on a clock that only moves with vi.advanceTimersByTimeAsync. The
+ * modules read performance from node:perf_hooks, the same object as the global one, so its now() is
+ * replaced in place (vitest's fake performance would replace the global only). setImmediate stays real:
+ * prom-client's event loop lag waits for one on every scrape.
+ */
+function useTestClock(): void {
+  vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout", "setInterval", "clearInterval", "Date"] });
+  vi.spyOn(performance, "now").mockImplementation(() => Date.now());
+}
+
+afterEach(() => {
+  vi.useRealTimers();
+  vi.restoreAllMocks();
+});
 
 async function read(m: { registry: { metrics(): Promise<string> } }): Promise<Scrape> {
   return parsePromText(await m.registry.metrics());
@@ -32,6 +50,7 @@ const request = { prompt: "p", steps: 2 } as SampleRequest;
 
 describe("worker metrics", () => {
   it("times batches from the engine's stage timings and counts busy time while a batch runs", async () => {
+    useTestClock();
     const m = workerMetrics();
     const timings: StageTimings = { tokenizeMs: 1, textEncoderMs: 4, stepMs: [10, 20], vaeMs: 5 };
     let release!: () => void;
@@ -46,18 +65,21 @@ describe("worker metrics", () => {
         }),
     });
     const running = engine.generate([request, request, request]);
-    await sleep(120);
+    await vi.advanceTimersByTimeAsync(120);
     // A scrape during a long batch already sees the busy time grow.
     const during = await read(m);
     expect(total(during, "latent_fleet_engine_busy_seconds_total")).toBeGreaterThanOrEqual(0.1);
+    expect(total(during, "latent_fleet_engine_busy_seconds_total")).toBeCloseTo(0.12, 6);
     expect(total(during, "latent_fleet_batch_size_count")).toBe(0);
     release();
     await running;
-    await sleep(100);
+    await vi.advanceTimersByTimeAsync(100);
     const after = await read(m);
     const busy = total(after, "latent_fleet_engine_busy_seconds_total");
     expect(busy).toBeGreaterThanOrEqual(0.12);
     expect(busy).toBeLessThan(0.2 + total(during, "latent_fleet_engine_busy_seconds_total"));
+    // The 100 ms idle after the batch is not busy time.
+    expect(busy).toBeCloseTo(0.12, 6);
     expect(total(after, "latent_fleet_batch_size_sum")).toBe(3);
     expect(total(after, "latent_fleet_batch_size_bucket", { le: "2" })).toBe(0);
     expect(total(after, "latent_fleet_batch_size_bucket", { le: "4" })).toBe(1);
@@ -67,10 +89,11 @@ describe("worker metrics", () => {
     expect(sum("denoise_step")).toBeCloseTo(0.03, 6);
     expect(sum("text_encoder")).toBeCloseTo(0.004, 6);
     expect(total(after, "latent_fleet_batch_duration_seconds_sum")).toBeCloseTo(0.04, 6);
-    // Idle since the batch ended: the ratio over the window is below 1, and above 0.
+    // Idle since the batch ended: the ratio over the window is below 1, and above 0: busy 120 ms of 220.
     const ratio = total(after, "latent_fleet_worker_busy_ratio");
     expect(ratio).toBeGreaterThan(0);
     expect(ratio).toBeLessThan(1);
+    expect(ratio).toBeCloseTo(0.12 / 0.22, 6);
     expect(total(after, "latent_fleet_tasks_in_flight")).toBe(2);
     expect(total(after, "latent_fleet_samples_queued")).toBe(3);
     expect(total(after, "latent_fleet_samples_unwritten")).toBe(5);
@@ -78,6 +101,7 @@ describe("worker metrics", () => {
   });
 
   it("counts busy time once when batches overlap, and a failed batch as busy too", async () => {
+    useTestClock();
     const m = workerMetrics();
     const engine = m.instrument({
       generate: async (requests: SampleRequest[]) => {
@@ -86,19 +110,46 @@ describe("worker metrics", () => {
         return { samples: [] };
       },
     });
-    const results = await Promise.allSettled([
-      engine.generate([request]),
-      engine.generate([request, request]),
-    ]);
+    const settled = Promise.allSettled([engine.generate([request]), engine.generate([request, request])]);
+    await vi.advanceTimersByTimeAsync(60);
+    const results = await settled;
     expect(results.map((r) => r.status)).toEqual(["fulfilled", "rejected"]);
     const s = await read(m);
     const busy = total(s, "latent_fleet_engine_busy_seconds_total");
-    // Both ran at the same time for ~60 ms: counted once, not twice.
+    // Both ran at the same time for 60 ms: counted once, not twice.
     expect(busy).toBeGreaterThanOrEqual(0.055);
     expect(busy).toBeLessThan(0.11);
+    expect(busy).toBeCloseTo(0.06, 6);
     // Only the batch that came back has a size; no timings came with it, so no stage durations.
     expect(total(s, "latent_fleet_batch_size_count")).toBe(1);
     expect(total(s, "latent_fleet_stage_duration_seconds_count")).toBe(0);
+    m.close();
+  });
+
+  it("counts the busy ratio from the worker's start until its window is full, then over the last 30 s", async () => {
+    useTestClock();
+    const m = workerMetrics();
+    const engine = m.instrument({
+      generate: async () => {
+        await sleep(500);
+        return { samples: [] };
+      },
+    });
+    // Busy for the first half second, before the once-a-second sample of the busy time is first taken.
+    const batch = engine.generate([request]);
+    await vi.advanceTimersByTimeAsync(500);
+    await batch;
+    await vi.advanceTimersByTimeAsync(1_000);
+    const ratio = (s: Scrape) => total(s, "latent_fleet_worker_busy_ratio");
+    expect(ratio(await read(m))).toBeCloseTo(0.5 / 1.5, 6);
+    // 40 s on, the window covers the last 30 s (31 one-second samples, 30 intervals), all idle.
+    await vi.advanceTimersByTimeAsync(38_500);
+    expect(ratio(await read(m))).toBe(0);
+    const later = engine.generate([request]);
+    await vi.advanceTimersByTimeAsync(500);
+    await later;
+    expect(ratio(await read(m))).toBeGreaterThan(0.5 / 31);
+    expect(ratio(await read(m))).toBeLessThan(0.5 / 29);
     m.close();
   });
 
@@ -216,6 +267,7 @@ describe("coordinator metrics", () => {
   });
 
   it("reads the worker consumers at most once per interval, whatever the scrapes", async () => {
+    useTestClock();
     const { jsm, calls } = fakeJsm(async () => [consumer("workers-m", 7), consumer("other", 1)]);
     const m = new CoordinatorMetrics({ jobs: () => [], jsm, queueReadIntervalMs: 200 });
     const s = await read(m);
@@ -226,16 +278,29 @@ describe("coordinator metrics", () => {
     expect(total(s, "latent_fleet_queue_ack_pending_tasks", { model: "m" })).toBe(1);
     expect(total(s, "latent_fleet_queue_waiting_pulls", { model: "m" })).toBe(2);
     expect(s.samples.filter((x) => x.labels.model === "other")).toEqual([]);
-    await sleep(250);
+    await vi.advanceTimersByTimeAsync(199);
+    await read(m);
+    expect(calls()).toBe(1);
+    await vi.advanceTimersByTimeAsync(51);
     await read(m);
     expect(calls()).toBe(2);
   });
 
   it("drops the queue series when NATS does not answer in time, and serves the rest", async () => {
+    useTestClock();
     const { jsm } = fakeJsm(() => new Promise(() => undefined));
     const m = new CoordinatorMetrics({ jobs: () => [snapshot({})], jsm });
     const started = Date.now();
-    const s = await read(m);
+    let answered = false;
+    const scrape = read(m).finally(() => {
+      answered = true;
+    });
+    // The scrape waits for NATS up to its 2 s bound (the other collectors answer on the next turns).
+    await vi.advanceTimersByTimeAsync(1_999);
+    for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
+    expect(answered).toBe(false);
+    await vi.advanceTimersByTimeAsync(1);
+    const s = await scrape;
     expect(Date.now() - started).toBeLessThan(3_000);
     expect(s.samples.filter((x) => x.name.startsWith("latent_fleet_queue_"))).toEqual([]);
     expect(total(s, "latent_fleet_jobs", { state: "RUNNING" })).toBe(1);

@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { SampleRandom } from "../../src/engine/random.js";
 import {
   allScenes,
   BACKGROUNDS,
@@ -13,7 +14,6 @@ import {
   type ShapeScene,
   scoreAdherence,
 } from "../../src/eval/shapes-adherence.js";
-import { SampleRandom } from "../../src/engine/random.js";
 
 type Rgb = readonly number[];
 

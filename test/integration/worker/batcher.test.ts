@@ -1,6 +1,6 @@
 /** The batcher against a fake engine: grouping, batch size, the pipeline, OOM halving, one bad sample. */
 import { performance } from "node:perf_hooks";
-import { describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import type { SampleRequest } from "../../../src/common/contract/sample.js";
 import { LatentFleetError } from "../../../src/common/errors.js";
 import { batchKey } from "../../../src/engine/batch-key.js";
@@ -80,6 +80,23 @@ function batcher(engine: FakeEngine, batchSize: number, stats?: WorkerStats): Ba
 
 const seedOf = (o: SampleOutcome) => (o.ok ? o.image.rgb[0] : -1);
 const tick = () => new Promise((r) => setTimeout(r, 5));
+/** One turn of the event loop: the batcher pumps on setImmediate (left real under the test clock). */
+const turn = () => new Promise((r) => setImmediate(r));
+
+/**
+ * Timers, Date and performance.now() on a clock that only moves with vi.advanceTimersByTimeAsync. The
+ * batcher reads performance from node:perf_hooks, the same object as the global one, so its now() is
+ * replaced in place.
+ */
+function useTestClock(): void {
+  vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout", "Date"] });
+  vi.spyOn(performance, "now").mockImplementation(() => Date.now());
+}
+
+afterEach(() => {
+  vi.useRealTimers();
+  vi.restoreAllMocks();
+});
 
 describe("the batcher", () => {
   it("groups samples of several tasks into batches of the same key, never over the batch size", async () => {
@@ -145,7 +162,8 @@ describe("the batcher", () => {
     await Promise.all([first.done, second.done]);
     expect(engine.calls).toEqual([[1, 2, 3]]);
 
-    // The wait is bounded: samples announced but never coming do not hold the engine up for long.
+    // The wait is bounded: samples announced but never coming hold the engine up for lingerMs, no longer.
+    useTestClock();
     const quick = new Batcher({
       engine,
       batchSize: 4,
@@ -154,7 +172,15 @@ describe("the batcher", () => {
       moreComing: () => true,
     });
     const t0 = performance.now();
-    await quick.submit([req(9)]).done;
+    const lone = quick.submit([req(9)]);
+    await turn();
+    await vi.advanceTimersByTimeAsync(29);
+    expect(engine.calls.at(-1)).toEqual([1, 2, 3]);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(engine.calls.at(-1)).toEqual([9]);
+    expect(performance.now() - t0).toBe(30);
+    await vi.advanceTimersByTimeAsync(1); // the fake engine's own millisecond
+    await lone.done;
     expect(performance.now() - t0).toBeLessThan(500);
     expect(engine.calls.at(-1)).toEqual([9]);
   });

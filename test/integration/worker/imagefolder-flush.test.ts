@@ -2,7 +2,8 @@
  * The imagefolder writer flushes a shard's images once, before its metadata file. Should that flush fail,
  * a second fsync could report success for pages the kernel already dropped, so the writer tried again must
  * write the images again rather than flush once more. A failing fsync cannot be made to happen on demand
- * here, so the folder storage is wrapped and its first sync fails with EIO; everything else is real.
+ * here, so the folder storage is wrapped and its first sync fails with EIO. The images are made here (no
+ * engine); the folder, the PNG encoding and the writer are the real ones.
  */
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";

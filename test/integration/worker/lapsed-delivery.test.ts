@@ -4,11 +4,13 @@
  * applies an ack to whichever delivery is pending now; see DeliveryLease in src/common/nats/tasks.ts.)
  * The cut is a TCP proxy that stops forwarding, so nothing the client could notice happens meanwhile.
  */
+import { existsSync } from "node:fs";
 import { mkdtemp, readdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { describeModel, FixedLatencyEngine } from "../../../bench/dispatch/stand-in-engine.js";
+import { shardMetadataFile } from "../../../src/common/job-contract.js";
 import { createLogger } from "../../../src/common/log.js";
 import { connectJetStream, type JetStreamContext } from "../../../src/common/nats/connect.js";
 import { TASKS_STREAM, workersConsumerName } from "../../../src/common/nats/names.js";
@@ -76,23 +78,26 @@ describe("a worker cut off for longer than ack_wait", () => {
     await start("a", engineA, proxy.url, logA);
     expect(await waitFor(() => engineA.samples > 0, 10_000)).toBe(true);
     proxy.cutLink();
-    const cutAt = Date.now();
 
     // Worker B gets the second delivery once A has been silent for ack_wait; its engine needs 5 s.
     await start("b", new FixedLatencyEngine(model, 5_000), server.url);
     expect(await waitFor(async () => (await consumer()).delivered.consumer_seq === 2, 10_000)).toBe(true);
-    // A finished meanwhile: its images are written, its result and ack wait in the cut link.
-    await new Promise((r) => setTimeout(r, Math.max(0, cutAt + 3_500 - Date.now())));
+    // A finishes meanwhile: its images and the shard's metadata file are written (B's engine is still at
+    // work), then its result and ack wait in the cut link.
+    expect(await waitFor(() => existsSync(join(dir, shardMetadataFile(0))), 15_000)).toBe(true);
     proxy.restore();
 
     // A's result goes through (the fold keeps one per shard); the ack it would send next must not end
     // B's delivery: the task stays queued, in B's hands.
     const fromA = await collectResults(ctx.js, "lapse", 1, 10_000);
     expect(fromA.map((r) => r.worker_id)).toEqual(["a"]);
-    await new Promise((r) => setTimeout(r, 1_000));
+    // Once A has asked whether the delivery is still its own and heard no, it is done with the task; had it
+    // acked instead, the checks below see it (the wait is bounded either way).
+    const leftAlone = () => logA.some((l) => l.includes('"msg":"task left to its redelivery'));
+    await waitFor(leftAlone, 10_000);
     expect(await queued()).toBe(1);
     expect((await consumer()).num_ack_pending).toBe(1);
-    expect(logA.some((l) => l.includes('"msg":"task left to its redelivery'))).toBe(true);
+    expect(leftAlone()).toBe(true);
 
     // B finishes and acks: the task leaves the queue after exactly two deliveries.
     expect(await waitFor(async () => (await queued()) === 0, 15_000)).toBe(true);
