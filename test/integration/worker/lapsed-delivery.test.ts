@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { describeModel, FixedLatencyEngine } from "../../../bench/dispatch/stand-in-engine.js";
-import { shardMetadataFile } from "../../../src/common/job-contract.js";
+import { shardMetadataFile } from "../../../src/common/contract/job.js";
 import { createLogger } from "../../../src/common/log.js";
 import { connectJetStream, type JetStreamContext } from "../../../src/common/nats/connect.js";
 import { TASKS_STREAM, workersConsumerName } from "../../../src/common/nats/names.js";
