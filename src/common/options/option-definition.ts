@@ -119,7 +119,8 @@ export function parseOptionValue(def: OptionDefinition, text: string): number | 
 export function describeOption(def: OptionDefinition): string {
   const notes: string[] = [];
   const value = "default" in def ? def.default : undefined;
-  if (value !== undefined) notes.push(`default ${value}`);
+  if (value === "") notes.push("default: none");
+  else if (value !== undefined) notes.push(`default ${value}`);
   else if (def.unset !== undefined) notes.push(`default: ${def.unset}`);
   if (def.type === "integer" || def.type === "number") notes.push(`${def.min} to ${def.max}`);
   return notes.length === 0 ? def.help : `${def.help} (${notes.join("; ")})`;
