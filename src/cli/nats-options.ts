@@ -4,45 +4,88 @@
  * secrets: a command line is visible to every user of the machine (`ps`), the environment is not.
  */
 import { resolve } from "node:path";
-import { type Command, Option } from "commander";
+import type { Command } from "commander";
 import type { NatsAuthOptions } from "../common/nats/security.js";
+import type { OptionDefinitions, OptionValues } from "../common/options/index.js";
+import { addDefinedOptions } from "./options.js";
 
-export interface NatsCliOptions {
-  natsUser?: string;
-  natsPassword?: string;
-  natsToken?: string;
-  natsNkeySeed?: string;
-  natsCreds?: string;
-  natsTlsCa?: string;
-  natsTlsCert?: string;
-  natsTlsKey?: string;
-}
+const GROUP = "NATS authentication and TLS:";
 
-/** Option name (camelCase, as commander stores it) -> flag, environment variable, help. */
-const NATS_OPTIONS = {
-  natsUser: ["--nats-user <user>", "LF_NATS_USER", "NATS user name"],
-  natsPassword: ["--nats-password <password>", "LF_NATS_PASSWORD", "NATS password (prefer the variable)"],
-  natsToken: ["--nats-token <token>", "LF_NATS_TOKEN", "NATS token (prefer the variable)"],
-  natsNkeySeed: ["--nats-nkey-seed <file>", "LF_NATS_NKEY_SEED", "file with an NKey user seed (SU...)"],
-  natsCreds: ["--nats-creds <file>", "LF_NATS_CREDS", "NATS credentials file (user JWT + seed, from nsc)"],
-  natsTlsCa: [
-    "--nats-tls-ca <file>",
-    "LF_NATS_TLS_CA",
-    "CA (PEM) to verify the NATS server with; turns TLS on",
-  ],
-  natsTlsCert: ["--nats-tls-cert <file>", "LF_NATS_TLS_CERT", "client certificate (PEM) for NATS mutual TLS"],
-  natsTlsKey: ["--nats-tls-key <file>", "LF_NATS_TLS_KEY", "key (PEM) of --nats-tls-cert"],
-} as const satisfies Record<keyof NatsCliOptions, readonly [string, string, string]>;
+export const NATS_AUTH_OPTIONS = {
+  natsUser: {
+    type: "text",
+    flag: "--nats-user",
+    value: "<user>",
+    env: "LF_NATS_USER",
+    group: GROUP,
+    help: "NATS user name",
+  },
+  natsPassword: {
+    type: "text",
+    flag: "--nats-password",
+    value: "<password>",
+    env: "LF_NATS_PASSWORD",
+    group: GROUP,
+    help: "NATS password (prefer the variable)",
+  },
+  natsToken: {
+    type: "text",
+    flag: "--nats-token",
+    value: "<token>",
+    env: "LF_NATS_TOKEN",
+    group: GROUP,
+    help: "NATS token (prefer the variable)",
+  },
+  natsNkeySeed: {
+    type: "text",
+    flag: "--nats-nkey-seed",
+    value: "<file>",
+    env: "LF_NATS_NKEY_SEED",
+    group: GROUP,
+    help: "file with an NKey user seed (SU...)",
+  },
+  natsCreds: {
+    type: "text",
+    flag: "--nats-creds",
+    value: "<file>",
+    env: "LF_NATS_CREDS",
+    group: GROUP,
+    help: "NATS credentials file (user JWT + seed, from nsc)",
+  },
+  natsTlsCa: {
+    type: "text",
+    flag: "--nats-tls-ca",
+    value: "<file>",
+    env: "LF_NATS_TLS_CA",
+    group: GROUP,
+    help: "CA (PEM) to verify the NATS server with; turns TLS on",
+  },
+  natsTlsCert: {
+    type: "text",
+    flag: "--nats-tls-cert",
+    value: "<file>",
+    env: "LF_NATS_TLS_CERT",
+    group: GROUP,
+    help: "client certificate (PEM) for NATS mutual TLS",
+  },
+  natsTlsKey: {
+    type: "text",
+    flag: "--nats-tls-key",
+    value: "<file>",
+    env: "LF_NATS_TLS_KEY",
+    group: GROUP,
+    help: "key (PEM) of --nats-tls-cert",
+  },
+} as const satisfies OptionDefinitions;
+
+export type NatsCliOptions = OptionValues<typeof NATS_AUTH_OPTIONS>;
 
 /** The environment variables the NATS options are read from. */
-export const NATS_ENV_VARS: readonly string[] = Object.values(NATS_OPTIONS).map(([, env]) => env);
+export const NATS_ENV_VARS: readonly string[] = Object.values(NATS_AUTH_OPTIONS).map((o) => o.env);
 
 /** Adds the NATS authentication and TLS options (each also read from its LF_NATS_* variable). */
 export function addNatsAuthOptions(cmd: Command): Command {
-  for (const [flags, env, help] of Object.values(NATS_OPTIONS)) {
-    cmd.addOption(new Option(flags, help).env(env).helpGroup("NATS authentication and TLS:"));
-  }
-  return cmd;
+  return addDefinedOptions(cmd, NATS_AUTH_OPTIONS);
 }
 
 /** The options as the NATS client takes them; files as absolute paths. */
@@ -65,7 +108,7 @@ export function natsAuthFromCli(opts: NatsCliOptions): NatsAuthOptions {
 
 /** True when any NATS authentication or TLS option was given (flag or variable). */
 export function hasNatsAuth(opts: NatsCliOptions): boolean {
-  return (Object.keys(NATS_OPTIONS) as (keyof NatsCliOptions)[]).some((k) => opts[k] !== undefined);
+  return (Object.keys(NATS_AUTH_OPTIONS) as (keyof NatsCliOptions)[]).some((k) => opts[k] !== undefined);
 }
 
 /**
@@ -79,7 +122,7 @@ export function natsChildEnv(
   const env: NodeJS.ProcessEnv = { ...base };
   for (const name of NATS_ENV_VARS) delete env[name];
   const set = (key: keyof NatsCliOptions, value: string | undefined) => {
-    if (value !== undefined) env[NATS_OPTIONS[key][1]] = value;
+    if (value !== undefined) env[NATS_AUTH_OPTIONS[key].env] = value;
   };
   set("natsUser", auth.user);
   set("natsPassword", auth.password);

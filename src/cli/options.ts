@@ -1,22 +1,47 @@
-/** Parsers for command-line option values: each failure names the option and what it accepts. */
-import { InvalidArgumentError } from "commander";
+/**
+ * Commander options built from option definitions (src/common/options): flags, parsers, environment
+ * variables, help sections and help text all come from the definition. A value that does not parse is
+ * INVALID_ARGUMENT (a bad argument's exit code) naming the flag and what it accepts.
+ */
+import { type Command, Option } from "commander";
+import {
+  compileOptions,
+  describeOption,
+  type OptionDefinition,
+  type OptionDefinitions,
+  type OptionValues,
+  optionKey,
+  parseOptionValue,
+} from "../common/options/index.js";
 
-export function integerOption(name: string, min: number, max: number) {
-  return (value: string): number => {
-    const n = Number(value);
-    if (!/^-?\d+$/.test(value.trim()) || !Number.isSafeInteger(n) || n < min || n > max) {
-      throw new InvalidArgumentError(`${name} must be an integer in [${min}, ${max}].`);
+const definitionOfOption = new WeakMap<Option, OptionDefinition>();
+
+/** Adds the options, in their order, to the command. */
+export function addDefinedOptions(cmd: Command, defs: OptionDefinitions): Command {
+  for (const [key, def] of Object.entries(defs)) {
+    if (optionKey(def.flag) !== key) {
+      throw new Error(`option ${def.flag} is defined under the key ${key}, not ${optionKey(def.flag)}`);
     }
-    return n;
-  };
+    const flags = def.type === "switch" ? def.flag : `${def.flag} ${def.value}`;
+    const option = new Option(flags, describeOption(def));
+    if (def.type === "integer" || def.type === "number") {
+      option.argParser((text: string) => parseOptionValue(def, text));
+    }
+    if (def.type === "text" && def.required) option.makeOptionMandatory();
+    if (def.env !== undefined) option.env(def.env);
+    if (def.group !== undefined) option.helpGroup(def.group);
+    cmd.addOption(option);
+    definitionOfOption.set(option, def);
+  }
+  return cmd;
 }
 
-export function numberOption(name: string, min: number, max: number) {
-  return (value: string): number => {
-    const n = Number(value);
-    if (value.trim() === "" || !Number.isFinite(n) || n < min || n > max) {
-      throw new InvalidArgumentError(`${name} must be a number in [${min}, ${max}].`);
-    }
-    return n;
-  };
+/** The definition a command's option was built from (undefined for one added otherwise, like --help). */
+export function definitionOf(option: Option): OptionDefinition | undefined {
+  return definitionOfOption.get(option);
+}
+
+/** The command's option values, parsed once, with defaults, frozen. */
+export function commandOptions<T extends OptionDefinitions>(cmd: Command, defs: T): OptionValues<T> {
+  return compileOptions(defs, cmd.opts());
 }

@@ -5,21 +5,36 @@
  * from a command line, which other users of the machine can read).
  */
 import type { Command } from "commander";
+import type { OptionDefinitions, OptionValues } from "../common/options/index.js";
+import { addDefinedOptions } from "./options.js";
 
-export interface S3CliOptions {
-  s3Endpoint?: string;
-  s3Region?: string;
-  s3PathStyle?: boolean;
-}
+export const S3_OPTIONS = {
+  s3Endpoint: {
+    type: "text",
+    flag: "--s3-endpoint",
+    value: "<url>",
+    unset: "AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL, else AWS",
+    help: "endpoint of an S3-compatible store for s3:// outputs",
+  },
+  s3Region: {
+    type: "text",
+    flag: "--s3-region",
+    value: "<region>",
+    unset: "AWS_REGION, AWS_DEFAULT_REGION",
+    help: "region of s3:// outputs",
+  },
+  s3PathStyle: {
+    type: "switch",
+    flag: "--s3-path-style",
+    unset: "on with --s3-endpoint",
+    help: "address buckets in the path, not the host name",
+  },
+} as const satisfies OptionDefinitions;
+
+export type S3CliOptions = Partial<OptionValues<typeof S3_OPTIONS>>;
 
 export function addS3Options(cmd: Command): Command {
-  return cmd
-    .option(
-      "--s3-endpoint <url>",
-      "endpoint of an S3-compatible store for s3:// outputs (default: AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL, else AWS)",
-    )
-    .option("--s3-region <region>", "region of s3:// outputs (default: AWS_REGION, AWS_DEFAULT_REGION)")
-    .option("--s3-path-style", "address buckets in the path, not the host name (default with --s3-endpoint)");
+  return addDefinedOptions(cmd, S3_OPTIONS);
 }
 
 /** Puts the options into the environment (AWS_ENDPOINT_URL_S3, AWS_REGION, LATENT_FLEET_S3_PATH_STYLE). */

@@ -4,69 +4,87 @@
  */
 import { isIP } from "node:net";
 import { resolve } from "node:path";
-import { type Command, Option } from "commander";
+import type { Command } from "commander";
 import { LatentFleetError } from "../common/errors.js";
 import type { GrpcClientTls, GrpcServerTls } from "../common/grpc/tls.js";
 import type { Logger } from "../common/log.js";
-
-export interface GrpcServerTlsCliOptions {
-  grpcTlsCert?: string;
-  grpcTlsKey?: string;
-  grpcTlsClientCa?: string;
-}
-
-export interface GrpcClientTlsCliOptions {
-  tls?: boolean;
-  tlsCa?: string;
-  tlsCert?: string;
-  tlsKey?: string;
-}
+import type { OptionDefinitions, OptionValues } from "../common/options/index.js";
+import { addDefinedOptions } from "./options.js";
 
 const SERVER_GROUP = "gRPC TLS:";
 const CLIENT_GROUP = "TLS to the coordinator:";
 
+export const GRPC_SERVER_TLS_OPTIONS = {
+  grpcTlsCert: {
+    type: "text",
+    flag: "--grpc-tls-cert",
+    value: "<file>",
+    env: "LF_GRPC_TLS_CERT",
+    group: SERVER_GROUP,
+    help: "serve gRPC over TLS with this certificate (PEM)",
+  },
+  grpcTlsKey: {
+    type: "text",
+    flag: "--grpc-tls-key",
+    value: "<file>",
+    env: "LF_GRPC_TLS_KEY",
+    group: SERVER_GROUP,
+    help: "key (PEM) of --grpc-tls-cert",
+  },
+  grpcTlsClientCa: {
+    type: "text",
+    flag: "--grpc-tls-client-ca",
+    value: "<file>",
+    env: "LF_GRPC_TLS_CLIENT_CA",
+    group: SERVER_GROUP,
+    help: "require gRPC clients to present a certificate signed by this CA (mutual TLS)",
+  },
+} as const satisfies OptionDefinitions;
+
+export const GRPC_CLIENT_TLS_OPTIONS = {
+  tls: {
+    type: "switch",
+    flag: "--tls",
+    group: CLIENT_GROUP,
+    help: "reach the coordinator over TLS (implied by the --tls-* options)",
+  },
+  tlsCa: {
+    type: "text",
+    flag: "--tls-ca",
+    value: "<file>",
+    env: "LF_TLS_CA",
+    group: CLIENT_GROUP,
+    unset: "the system's",
+    help: "CA (PEM) to verify the coordinator with",
+  },
+  tlsCert: {
+    type: "text",
+    flag: "--tls-cert",
+    value: "<file>",
+    env: "LF_TLS_CERT",
+    group: CLIENT_GROUP,
+    help: "client certificate (PEM), for a coordinator that requires one",
+  },
+  tlsKey: {
+    type: "text",
+    flag: "--tls-key",
+    value: "<file>",
+    env: "LF_TLS_KEY",
+    group: CLIENT_GROUP,
+    help: "key (PEM) of --tls-cert",
+  },
+} as const satisfies OptionDefinitions;
+
+export type GrpcServerTlsCliOptions = OptionValues<typeof GRPC_SERVER_TLS_OPTIONS>;
+/** The client TLS options; a caller that builds them by hand may leave any out. */
+export type GrpcClientTlsCliOptions = Partial<OptionValues<typeof GRPC_CLIENT_TLS_OPTIONS>>;
+
 export function addGrpcServerTlsOptions(cmd: Command): Command {
-  return cmd
-    .addOption(
-      new Option("--grpc-tls-cert <file>", "serve gRPC over TLS with this certificate (PEM)")
-        .env("LF_GRPC_TLS_CERT")
-        .helpGroup(SERVER_GROUP),
-    )
-    .addOption(
-      new Option("--grpc-tls-key <file>", "key (PEM) of --grpc-tls-cert")
-        .env("LF_GRPC_TLS_KEY")
-        .helpGroup(SERVER_GROUP),
-    )
-    .addOption(
-      new Option(
-        "--grpc-tls-client-ca <file>",
-        "require gRPC clients to present a certificate signed by this CA (mutual TLS)",
-      )
-        .env("LF_GRPC_TLS_CLIENT_CA")
-        .helpGroup(SERVER_GROUP),
-    );
+  return addDefinedOptions(cmd, GRPC_SERVER_TLS_OPTIONS);
 }
 
 export function addGrpcClientTlsOptions(cmd: Command): Command {
-  return cmd
-    .addOption(
-      new Option("--tls", "reach the coordinator over TLS (implied by the --tls-* options)").helpGroup(
-        CLIENT_GROUP,
-      ),
-    )
-    .addOption(
-      new Option("--tls-ca <file>", "CA (PEM) to verify the coordinator with (default: the system's)")
-        .env("LF_TLS_CA")
-        .helpGroup(CLIENT_GROUP),
-    )
-    .addOption(
-      new Option("--tls-cert <file>", "client certificate (PEM), for a coordinator that requires one")
-        .env("LF_TLS_CERT")
-        .helpGroup(CLIENT_GROUP),
-    )
-    .addOption(
-      new Option("--tls-key <file>", "key (PEM) of --tls-cert").env("LF_TLS_KEY").helpGroup(CLIENT_GROUP),
-    );
+  return addDefinedOptions(cmd, GRPC_CLIENT_TLS_OPTIONS);
 }
 
 /**

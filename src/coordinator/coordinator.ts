@@ -9,6 +9,7 @@ import { createLogger, type Logger } from "../common/log.js";
 import { type MetricsServer, parseListenAddress, startMetricsServer } from "../common/metrics.js";
 import { connectJetStream, ensureTopology, type TopologyOptions } from "../common/nats/index.js";
 import { type NatsAuthOptions, redactUrl } from "../common/nats/security.js";
+import { COORDINATOR_OPTIONS } from "../common/options/index.js";
 import { startDeadLetterLoop } from "./dead-letter-loop.js";
 import { FairQueue, type FairQueueOptions } from "./fair-queue.js";
 import { coordinatorService } from "./grpc-service.js";
@@ -17,10 +18,11 @@ import type { JobSnapshot } from "./job-snapshot.js";
 import { isFinalState, JobStore } from "./job-store.js";
 import { CoordinatorMetrics } from "./metrics.js";
 import { PathPolicy } from "./path-policy.js";
+import { DEFAULT_CURSOR_INTERVAL_MS } from "./publisher.js";
 import { type Loop, startResultsLoop } from "./results-loop.js";
 import { DEFAULT_SHARD_SIZE } from "./sharder.js";
 
-export const DEFAULT_GRPC_ADDRESS = "0.0.0.0:7070";
+export const DEFAULT_GRPC_ADDRESS: string = COORDINATOR_OPTIONS.grpc.default;
 
 export interface CoordinatorOptions {
   /** NATS server(s), comma-separated. */
@@ -33,7 +35,7 @@ export interface CoordinatorOptions {
   grpcTls?: GrpcServerTls;
   /** Where to serve Prometheus metrics at /metrics (HOST:PORT; port 0 picks a free one); none when omitted. */
   metricsAddress?: string;
-  /** Most samples per task (default 32). */
+  /** Most samples per task (default DEFAULT_SHARD_SIZE, the --shard-size default). */
   shardSize?: number;
   /**
    * Folders a submission may read prompt files and specs from (those not sent with it) and write its output
@@ -41,9 +43,9 @@ export interface CoordinatorOptions {
    * working folder unless told otherwise).
    */
   allowedPaths?: string[];
-  /** Most task publishes awaiting the stream's ack, per job (default 256). */
+  /** Most task publishes awaiting the stream's ack, per job (default: the --max-in-flight default). */
   maxInFlight?: number;
-  /** Least time between two writes of a job's publishing cursor (default 500 ms). */
+  /** Least time between two writes of a job's publishing cursor (default DEFAULT_CURSOR_INTERVAL_MS). */
   cursorIntervalMs?: number;
   /** Stream and bucket settings (replicas for a cluster, windows). */
   topology?: TopologyOptions;
@@ -114,8 +116,8 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Runnin
         js,
         store,
         log,
-        windowSize: opts.maxInFlight ?? 256,
-        cursorIntervalMs: opts.cursorIntervalMs ?? 500,
+        windowSize: opts.maxInFlight ?? COORDINATOR_OPTIONS.maxInFlight.default,
+        cursorIntervalMs: opts.cursorIntervalMs ?? DEFAULT_CURSOR_INTERVAL_MS,
         onTaskPublished: mx && ((model) => mx.taskPublished(model)),
         onJobEnded: mx && ((job) => mx.jobEnded(job)),
         fairQueue,

@@ -17,10 +17,11 @@ import { setTimeout as sleep } from "node:timers/promises";
 import type { JetStreamManager } from "@nats-io/jetstream";
 import { errorMessage, type Logger } from "../common/log.js";
 import { TASKS_STREAM, taskSubject, workersConsumerName } from "../common/nats/names.js";
+import { COORDINATOR_OPTIONS } from "../common/options/index.js";
 
 export const FAIR_QUEUE_DEFAULTS = {
-  /** Fewest tasks kept queued per model. */
-  minQueued: 32,
+  /** Fewest tasks kept queued per model (--queue-ahead). */
+  minQueued: COORDINATOR_OPTIONS.queueAhead.default,
   /** Most tasks kept queued per model, however fast the workers are. */
   maxQueued: 4096,
   pollMs: 250,

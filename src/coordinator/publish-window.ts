@@ -8,9 +8,10 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import type { PubAck } from "@nats-io/jetstream";
 import { isLatentFleetError } from "../common/errors.js";
+import { COORDINATOR_OPTIONS } from "../common/options/index.js";
 
 export interface PublishWindowOptions {
-  /** Most publishes awaiting an ack (default 256). */
+  /** Most publishes awaiting an ack (default: the --max-in-flight default). */
   size?: number;
   signal?: AbortSignal;
   /** Called before each retry of a failed publish. */
@@ -36,7 +37,7 @@ export class PublishWindow {
   duplicates = 0;
 
   constructor(private readonly opts: PublishWindowOptions = {}) {
-    this.size = Math.max(1, opts.size ?? 256);
+    this.size = Math.max(1, opts.size ?? COORDINATOR_OPTIONS.maxInFlight.default);
   }
 
   /** Highest item acked together with all earlier ones (-1 before the first). */

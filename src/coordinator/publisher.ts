@@ -27,6 +27,9 @@ import type { CompletedShards } from "./reuse.js";
 import { type Shard, Sharder, type TaskContext, toTask } from "./sharder.js";
 import type { WhereIndex } from "./where-index.js";
 
+/** Least time between two writes of a job's publishing cursor: how much a restart may republish. */
+export const DEFAULT_CURSOR_INTERVAL_MS = 500;
+
 export interface PublishProgress {
   /** Shards in LF_TASKS (skipped ones of a resumed job included). */
   shardsPublished: number;
@@ -57,9 +60,9 @@ export interface PublisherOptions {
   where: WhereIndex;
   errors: ErrorsFile;
   signal: AbortSignal;
-  /** Most publishes awaiting an ack (default 256). */
+  /** Most publishes awaiting an ack (default: PublishWindow's). */
   windowSize?: number;
-  /** Least time between cursor writes (default 500 ms). */
+  /** Least time between cursor writes (default DEFAULT_CURSOR_INTERVAL_MS). */
   cursorIntervalMs?: number;
   onProgress?: (p: PublishProgress) => void;
   /** Called once per task the stream stored (not for a republished duplicate). */
@@ -82,7 +85,7 @@ export async function publishJob(o: PublisherOptions): Promise<PublishOutcome> {
   const saved = await o.store.getCursor(jobId);
   let revision = saved?.revision ?? null;
   const resume: JobCursor = saved?.value ?? { next_shard: 0, samples_emitted: 0, done: false };
-  const cursorInterval = o.cursorIntervalMs ?? 500;
+  const cursorInterval = o.cursorIntervalMs ?? DEFAULT_CURSOR_INTERVAL_MS;
   const window = new PublishWindow({
     size: o.windowSize,
     signal: o.signal,

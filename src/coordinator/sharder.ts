@@ -5,12 +5,13 @@
  * restart reproduces the same shards, and `<job>.<shard>` names the same samples every time.
  */
 import { MAX_TASK_PAYLOAD_BYTES } from "../common/nats/index.js";
+import { COORDINATOR_OPTIONS } from "../common/options/index.js";
 import type { SampleSpec__Input } from "../common/proto/generated/latentfleet/v1/SampleSpec.js";
 import type { Task__Input } from "../common/proto/generated/latentfleet/v1/Task.js";
 import type { ManifestSample, OutputFormat } from "../manifest/index.js";
 
-export const DEFAULT_SHARD_SIZE = 32;
-export const MAX_SHARD_SIZE = 4096;
+export const DEFAULT_SHARD_SIZE: number = COORDINATOR_OPTIONS.shardSize.default;
+export const MAX_SHARD_SIZE: number = COORDINATOR_OPTIONS.shardSize.max;
 /** Room for a task's samples: the payload limit less the job fields and protobuf framing. */
 export const SHARD_BYTE_BUDGET = MAX_TASK_PAYLOAD_BYTES - 64 * 1024;
 

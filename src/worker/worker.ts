@@ -23,6 +23,7 @@ import { JOBS_BUCKET, TASKS_STREAM, workersConsumerName } from "../common/nats/n
 import type { NatsAuthOptions } from "../common/nats/security.js";
 import { workerTasks } from "../common/nats/tasks.js";
 import { ensureTopology, ensureWorkerConsumer, WORKER_CONSUMER_DEFAULTS } from "../common/nats/topology.js";
+import { WORKER_OPTIONS } from "../common/options/index.js";
 import type { WorkerInfo__Input } from "../common/proto/generated/latentfleet/v1/WorkerInfo.js";
 import type { S3Settings } from "../common/storage/index.js";
 import { batchKey } from "../engine/batch-key.js";
@@ -37,7 +38,7 @@ import { ImageSink } from "./sink.js";
 import { WorkerStats } from "./stats.js";
 import { type RunnerState, TaskRunner } from "./task-runner.js";
 
-export const DEFAULT_BATCH_SIZE = 4;
+export const DEFAULT_BATCH_SIZE: number = WORKER_OPTIONS.batchSize.default;
 /** How long an idle engine waits for tasks on their way before running a partial batch. */
 export const DEFAULT_LINGER_MS = 50;
 
@@ -60,7 +61,7 @@ export interface WorkerOptions {
   engine?: WorkerEngine;
   /** "cpu", "cuda:N" or "tensorrt:N" (default cpu). */
   device?: string | Device;
-  /** Largest engine batch (default 4). */
+  /** Largest engine batch (default DEFAULT_BATCH_SIZE, the --batch-size default). */
   batchSize?: number;
   /** HOST:PORT for the gRPC service (port 0: a free one); no gRPC server when omitted. */
   grpcAddress?: string;

@@ -1,63 +1,27 @@
 /** `latent-fleet coordinator`: runs the coordinator until SIGINT or SIGTERM. */
 import type { Command } from "commander";
 import { createLogger } from "../../common/log.js";
-import { DEFAULT_GRPC_ADDRESS, MAX_SHARD_SIZE, startCoordinator } from "../../coordinator/index.js";
-import { addNatsAuthOptions, type NatsCliOptions, natsAuthFromCli } from "../nats-options.js";
-import { integerOption } from "../options.js";
-import { addS3Options, applyS3Options, type S3CliOptions } from "../storage-options.js";
-import {
-  addGrpcServerTlsOptions,
-  type GrpcServerTlsCliOptions,
-  grpcServerTlsFromCli,
-} from "../tls-options.js";
+import { COORDINATOR_OPTIONS } from "../../common/options/index.js";
+import { startCoordinator } from "../../coordinator/index.js";
+import { addNatsAuthOptions, NATS_AUTH_OPTIONS, natsAuthFromCli } from "../nats-options.js";
+import { addDefinedOptions, commandOptions } from "../options.js";
+import { addS3Options, applyS3Options, S3_OPTIONS } from "../storage-options.js";
+import { addGrpcServerTlsOptions, GRPC_SERVER_TLS_OPTIONS, grpcServerTlsFromCli } from "../tls-options.js";
 
-interface CoordinatorCliOptions extends NatsCliOptions, GrpcServerTlsCliOptions, S3CliOptions {
-  nats: string;
-  grpc: string;
-  metrics?: string;
-  shardSize?: number;
-  maxInFlight?: number;
-  replicas?: number;
-  allowPath?: string[];
-  queueAhead?: number;
-}
+/** Every option of `coordinator`, in help order. */
+const COORDINATOR_COMMAND_OPTIONS = {
+  ...COORDINATOR_OPTIONS,
+  ...NATS_AUTH_OPTIONS,
+  ...S3_OPTIONS,
+  ...GRPC_SERVER_TLS_OPTIONS,
+} as const;
 
 export function registerCoordinator(program: Command): void {
   const cmd = program
     .command("coordinator")
     .description("run the coordinator: accepts jobs over gRPC, publishes their tasks, folds the results")
-    .requiredOption("--nats <url>", "NATS server(s) with JetStream, e.g. nats://127.0.0.1:4222")
-    .option("--grpc <host:port>", "where to serve the gRPC API", DEFAULT_GRPC_ADDRESS)
-    .option(
-      "--metrics <host:port>",
-      "serve Prometheus metrics at http://HOST:PORT/metrics (port 0: a free one)",
-    )
-    .option(
-      "--shard-size <n>",
-      "most samples per task (default 32)",
-      integerOption("--shard-size", 1, MAX_SHARD_SIZE),
-    )
-    .option(
-      "--max-in-flight <n>",
-      "most task publishes awaiting the stream's ack, per job (default 256)",
-      integerOption("--max-in-flight", 1, 65_536),
-    )
-    .option(
-      "--replicas <n>",
-      "replicas of the NATS streams and bucket (3 for a NATS cluster)",
-      integerOption("--replicas", 1, 5),
-    )
-    .option(
-      "--queue-ahead <n>",
-      "tasks per model kept queued ahead of the workers while jobs take turns publishing (default 32; " +
-        "0: no turns, each job publishes all of its tasks at once and jobs run in submission order)",
-      integerOption("--queue-ahead", 0, 1_000_000),
-    )
-    .option(
-      "--allow-path <dir...>",
-      "folders submissions may read prompt files from and write outputs into (default: the working folder)",
-    )
-    .action(async (opts: CoordinatorCliOptions) => {
+    .action(async (_: unknown, cmd: Command) => {
+      const opts = commandOptions(cmd, COORDINATOR_COMMAND_OPTIONS);
       applyS3Options(opts);
       // Listen before starting: a SIGTERM during start-up (or right after "coordinator started") must
       // stop it cleanly, not kill it with the default action.
@@ -78,15 +42,14 @@ export function registerCoordinator(program: Command): void {
         metricsAddress: opts.metrics,
         shardSize: opts.shardSize,
         maxInFlight: opts.maxInFlight,
-        allowedPaths: opts.allowPath ?? [process.cwd()],
-        ...(opts.queueAhead === undefined
-          ? {}
-          : { fairShare: opts.queueAhead === 0 ? false : { minQueued: opts.queueAhead } }),
+        allowedPaths: opts.allowPath ? [...opts.allowPath] : [process.cwd()],
+        fairShare: opts.queueAhead === 0 ? false : { minQueued: opts.queueAhead },
         ...(opts.replicas === undefined ? {} : { topology: { replicas: opts.replicas } }),
       });
       await stopped;
       await coordinator.stop();
     });
+  addDefinedOptions(cmd, COORDINATOR_OPTIONS);
   // Last, so that they are listed after the command's own options.
   addNatsAuthOptions(cmd);
   addS3Options(cmd);

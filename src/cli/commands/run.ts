@@ -20,68 +20,34 @@ import {
   redactUrl,
   resolveNatsServers,
 } from "../../common/nats/security.js";
+import { type OptionValues, optionArgs } from "../../common/options/index.js";
 import { packageRoot } from "../../common/package-root.js";
 import type { Job } from "../../common/proto/generated/latentfleet/v1/Job.js";
 import { isPromptsFile, loadPromptsFileAsSpec, loadSpec } from "../../manifest/index.js";
 import { CoordinatorClient } from "../coordinator-client.js";
-import { addNatsAuthOptions, type NatsCliOptions, natsAuthFromCli, natsChildEnv } from "../nats-options.js";
-import { integerOption } from "../options.js";
-import { addS3Options, applyS3Options, type S3CliOptions } from "../storage-options.js";
+import { addNatsAuthOptions, NATS_AUTH_OPTIONS, natsAuthFromCli, natsChildEnv } from "../nats-options.js";
+import { addDefinedOptions, commandOptions } from "../options.js";
+import { RUN_FORWARDED, RUN_OPTIONS } from "../run-options.js";
+import { addS3Options, applyS3Options, S3_OPTIONS } from "../storage-options.js";
 import { formatJobLine, reuseLine } from "./jobs-client.js";
 import { createProgressView } from "./progress-view.js";
 
 /** The embedded nats-server's configuration (it holds the token), in the run's temporary folder. */
 const NATS_CONFIG_FILE = "nats-server.conf";
 
-interface RunOptions extends NatsCliOptions, S3CliOptions {
-  overwrite?: boolean;
-  out?: string;
-  workers: number;
-  batchSize: number;
-  nats?: string;
-  natsServerBin?: string;
-  device: string;
-  threads?: number;
-  shardSize?: number;
-  keepLogs?: boolean;
-  /** False with --no-metrics. */
-  metrics: boolean;
-  metricsPort?: number;
-}
+/** Every option of `run`, in help order. */
+const RUN_COMMAND_OPTIONS = { ...RUN_OPTIONS, ...NATS_AUTH_OPTIONS, ...S3_OPTIONS } as const;
+
+type RunOptions = OptionValues<typeof RUN_COMMAND_OPTIONS>;
 
 export function registerRun(program: Command): void {
   const cmd = program
     .command("run")
     .description("run a job on this machine: embedded NATS, a coordinator and N workers")
     .argument("<spec>", "job spec (YAML/JSON) or a prompts file (.jsonl, .csv, .parquet, .txt)")
-    .option("--out <dir>", "output folder (overrides the spec's)")
-    .option("--workers <n>", "worker processes", integerOption("--workers", 1, 256), 1)
-    .option("--batch-size <b>", "largest engine batch per worker", integerOption("--batch-size", 1, 1024), 8)
-    .option("--nats <url>", "use this NATS server (JetStream) instead of starting one")
-    .option("--nats-server-bin <path>", "nats-server binary to start (default: found on PATH)")
-    .option("--device <device>", "cpu, cuda or tensorrt; with cuda/tensorrt, worker i gets GPU i", "cpu")
-    .option(
-      "--threads <n>",
-      "CPU threads per worker (default: cores / workers)",
-      integerOption("--threads", 1, 1024),
-    )
-    .option("--shard-size <k>", "samples per task", integerOption("--shard-size", 1, 100_000))
-    .option("--keep-logs", "keep the processes' logs even when the job succeeds")
-    .option("--overwrite", "remove an earlier run's outputs first (default: keep its complete shards)")
-    .option("--no-metrics", "serve no Prometheus metrics (default: each process on a free loopback port)")
-    .option(
-      "--metrics-port <port>",
-      "metrics on consecutive loopback ports from this one: the coordinator, then worker 0, 1, ...",
-      integerOption("--metrics-port", 1, 65_535),
-    )
-    .action(async (spec: string, opts: RunOptions, cmd: Command) => {
-      const natsFlags = Object.keys(opts).filter(
-        (k) =>
-          k.startsWith("nats") &&
-          k !== "nats" &&
-          k !== "natsServerBin" &&
-          cmd.getOptionValueSource(k) === "cli",
-      );
+    .action(async (spec: string, _: unknown, cmd: Command) => {
+      const opts = commandOptions(cmd, RUN_COMMAND_OPTIONS);
+      const natsFlags = Object.keys(NATS_AUTH_OPTIONS).filter((k) => cmd.getOptionValueSource(k) === "cli");
       if (!opts.nats && natsFlags.length > 0) {
         // The embedded server needs none: it gets a random token of its own.
         throw new LatentFleetError(
@@ -92,6 +58,7 @@ export function registerRun(program: Command): void {
       applyS3Options(opts);
       process.exitCode = await runJob(spec, opts);
     });
+  addDefinedOptions(cmd, RUN_OPTIONS);
   // Last, so that they are listed after the command's own options.
   addNatsAuthOptions(cmd);
   addS3Options(cmd);
@@ -175,7 +142,7 @@ async function runJob(specArg: string, opts: RunOptions): Promise<number> {
     const grpcPort = await freePort("127.0.0.1");
     const coordinatorAddress = `127.0.0.1:${grpcPort}`;
     const coordinatorArgs = ["coordinator", "--nats", natsUrl, "--grpc", coordinatorAddress];
-    if (opts.shardSize) coordinatorArgs.push("--shard-size", String(opts.shardSize));
+    coordinatorArgs.push(...optionArgs(RUN_FORWARDED.coordinator, opts));
     // The coordinator writes this job's output and may read next to the spec; nothing else.
     coordinatorArgs.push("--allow-path", resolve(spec.output.dir), "--allow-path", dirname(specPath));
     const metrics = await metricsAddresses(opts, [grpcPort]);
@@ -184,16 +151,9 @@ async function runJob(specArg: string, opts: RunOptions): Promise<number> {
     const threads = opts.threads ?? Math.max(1, Math.floor(availableParallelism() / opts.workers));
     for (let i = 0; i < opts.workers; i++) {
       const device = opts.device === "cpu" ? "cpu" : `${opts.device.replace(/:\d+$/, "")}:${i}`;
-      const args = [
-        "worker",
-        "--nats",
-        natsUrl,
-        "--model",
-        spec.model,
-        "--batch-size",
-        String(opts.batchSize),
-      ];
-      args.push("--device", device, "--threads", String(threads), "--worker-id", `worker-${i}`);
+      const args = ["worker", "--nats", natsUrl, "--model", spec.model];
+      args.push(...optionArgs(RUN_FORWARDED.worker, { ...opts, threads }));
+      args.push("--device", device, "--worker-id", `worker-${i}`);
       if (metrics) args.push("--metrics", metrics[i + 1]);
       children.push(await startChild(`worker-${i}`, args, logDir, childEnv));
     }

@@ -7,66 +7,96 @@ import { SAMPLE_LIMITS } from "../../common/contract/sample.js";
 import { parseSchedulerName } from "../../common/contract/schedulers.js";
 import { MAX_SEED } from "../../common/contract/seed.js";
 import { LatentFleetError } from "../../common/errors.js";
+import { type OptionDefinitions, type OptionValues, WORKER_OPTIONS } from "../../common/options/index.js";
 import { bundledModelDir } from "../../common/package-root.js";
 import { parseDevice } from "../../engine/device.js";
 import { EngineHost } from "../../engine/engine-host.js";
 import { encodePng } from "../../engine/png.js";
-import { integerOption, numberOption } from "../options.js";
+import { addDefinedOptions, commandOptions } from "../options.js";
 
-interface SampleOptions {
-  model: string;
-  prompt: string;
-  negativePrompt: string;
-  seed?: number;
-  steps: number;
-  guidanceScale: number;
-  scheduler?: string;
-  width?: number;
-  height?: number;
-  device: string;
-  threads?: number;
-  out: string;
-}
+const SAMPLE_OPTIONS = {
+  model: {
+    type: "text",
+    flag: "--model",
+    value: "<dir>",
+    unset: "the bundled model",
+    help: "model folder (diffusers ONNX layout)",
+  },
+  prompt: { type: "text", flag: "--prompt", value: "<text>", required: true, help: "what to draw" },
+  negativePrompt: {
+    type: "text",
+    flag: "--negative-prompt",
+    value: "<text>",
+    default: "",
+    help: "what to steer away from",
+  },
+  seed: {
+    type: "integer",
+    flag: "--seed",
+    value: "<n>",
+    min: 0,
+    max: MAX_SEED,
+    unset: "random, printed",
+    help: "seed",
+  },
+  steps: {
+    type: "integer",
+    flag: "--steps",
+    value: "<n>",
+    min: 1,
+    max: SAMPLE_LIMITS.maxSteps,
+    default: 20,
+    help: "denoising steps",
+  },
+  guidanceScale: {
+    type: "number",
+    flag: "--guidance-scale",
+    value: "<g>",
+    min: 0,
+    max: SAMPLE_LIMITS.maxGuidanceScale,
+    default: 4,
+    help: "classifier-free guidance scale (1 turns it off)",
+  },
+  scheduler: {
+    type: "text",
+    flag: "--scheduler",
+    value: "<name>",
+    unset: "the model's",
+    help: "ddim, euler, euler_ancestral, dpmpp_2m, dpmpp_2m_karras or lcm",
+  },
+  width: {
+    type: "integer",
+    flag: "--width",
+    value: "<px>",
+    min: 8,
+    max: 4096,
+    unset: "the model's native size",
+    help: "image width",
+  },
+  height: {
+    type: "integer",
+    flag: "--height",
+    value: "<px>",
+    min: 8,
+    max: 4096,
+    unset: "the model's native size",
+    help: "image height",
+  },
+  device: { ...WORKER_OPTIONS.device, help: "cpu, cuda:N or tensorrt:N" },
+  threads: { ...WORKER_OPTIONS.threads, help: "CPU threads for inference", unset: "all cores" },
+  out: { type: "text", flag: "--out", value: "<file.png>", required: true, help: "where to write the PNG" },
+} as const satisfies OptionDefinitions;
+
+type SampleOptions = OptionValues<typeof SAMPLE_OPTIONS>;
 
 export function registerSample(program: Command): void {
-  program
+  const cmd = program
     .command("sample")
     .description("generate one image from one prompt")
-    .option("--model <dir>", "model folder (diffusers ONNX layout)", bundledModelDir())
-    .requiredOption("--prompt <text>", "what to draw")
-    .option("--negative-prompt <text>", "what to steer away from", "")
-    .option("--seed <n>", "seed (random when not given; printed)", integerOption("--seed", 0, MAX_SEED))
-    .option("--steps <n>", "denoising steps", integerOption("--steps", 1, SAMPLE_LIMITS.maxSteps), 20)
-    .option(
-      "--guidance-scale <g>",
-      "classifier-free guidance scale (1 turns it off)",
-      numberOption("--guidance-scale", 0, SAMPLE_LIMITS.maxGuidanceScale),
-      4,
-    )
-    .option(
-      "--scheduler <name>",
-      "ddim, euler, euler_ancestral, dpmpp_2m, dpmpp_2m_karras or lcm (default: the model's)",
-    )
-    .option(
-      "--width <px>",
-      "image width (default: the model's native size)",
-      integerOption("--width", 8, 4096),
-    )
-    .option(
-      "--height <px>",
-      "image height (default: the model's native size)",
-      integerOption("--height", 8, 4096),
-    )
-    .option("--device <device>", "cpu, cuda:N or tensorrt:N", "cpu")
-    .option(
-      "--threads <n>",
-      "CPU threads for inference (default: all cores)",
-      integerOption("--threads", 1, 1024),
-    )
-    .requiredOption("--out <file.png>", "where to write the PNG")
-    .action(async (opts: SampleOptions) => {
-      await runSample(opts);
+    .action(async (_: unknown, cmd: Command) => {
+      await runSample(commandOptions(cmd, SAMPLE_OPTIONS));
     });
+  addDefinedOptions(cmd, SAMPLE_OPTIONS);
 }
 
 async function runSample(opts: SampleOptions): Promise<void> {
@@ -76,7 +106,8 @@ async function runSample(opts: SampleOptions): Promise<void> {
     throw new LatentFleetError("INVALID_ARGUMENT", `--out must name a .png file, got ${opts.out}`);
   }
   const started = Date.now();
-  const engine = await EngineHost.start({ modelDir: opts.model, device, intraOpThreads: opts.threads });
+  const modelDir = opts.model ?? bundledModelDir();
+  const engine = await EngineHost.start({ modelDir, device, intraOpThreads: opts.threads });
   try {
     const size = engine.model.nativeSize ?? 512;
     const seed = opts.seed ?? randomInt(0, 2 ** 31);

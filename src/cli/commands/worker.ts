@@ -5,77 +5,33 @@
  */
 import type { Command } from "commander";
 import { createLogger } from "../../common/log.js";
-import { DEFAULT_BATCH_SIZE, type RunningWorker, startWorker } from "../../worker/index.js";
-import { addNatsAuthOptions, type NatsCliOptions, natsAuthFromCli } from "../nats-options.js";
-import { integerOption, numberOption } from "../options.js";
-import { addS3Options, applyS3Options, type S3CliOptions } from "../storage-options.js";
-import {
-  addGrpcServerTlsOptions,
-  type GrpcServerTlsCliOptions,
-  grpcServerTlsFromCli,
-} from "../tls-options.js";
+import { type OptionValues, WORKER_OPTIONS } from "../../common/options/index.js";
+import { type RunningWorker, startWorker } from "../../worker/index.js";
+import { addNatsAuthOptions, NATS_AUTH_OPTIONS, natsAuthFromCli } from "../nats-options.js";
+import { addDefinedOptions, commandOptions } from "../options.js";
+import { addS3Options, applyS3Options, S3_OPTIONS } from "../storage-options.js";
+import { addGrpcServerTlsOptions, GRPC_SERVER_TLS_OPTIONS, grpcServerTlsFromCli } from "../tls-options.js";
 
-interface WorkerCommandOptions extends NatsCliOptions, GrpcServerTlsCliOptions, S3CliOptions {
-  nats: string;
-  model: string;
-  device: string;
-  batchSize: number;
-  grpc?: string;
-  metrics?: string;
-  threads?: number;
-  workerId?: string;
-  ackWait?: number;
-  maxDeliver?: number;
-  replicas?: number;
-}
+/** Every option of `worker`, in help order. */
+const WORKER_COMMAND_OPTIONS = {
+  ...WORKER_OPTIONS,
+  ...NATS_AUTH_OPTIONS,
+  ...S3_OPTIONS,
+  ...GRPC_SERVER_TLS_OPTIONS,
+} as const;
+
+type WorkerCommandOptions = OptionValues<typeof WORKER_COMMAND_OPTIONS>;
 
 export function registerWorker(program: Command): void {
   const cmd = program
     .command("worker")
     .description("run a worker: generate the images of queued tasks on one device (one worker per GPU)")
-    .requiredOption("--nats <url>", "NATS server URL (nats://host:4222; several, comma-separated)")
-    .requiredOption("--model <dir>", "model folder (diffusers ONNX layout); its folder name routes tasks")
-    .option(
-      "--device <device>",
-      "cpu, cuda:N or tensorrt:N; N is the GPU ordinal (in a Kubernetes pod with one GPU: cuda:0)",
-      "cpu",
-    )
-    .option(
-      "--batch-size <n>",
-      "largest engine batch; halved automatically when the device runs out of memory",
-      integerOption("--batch-size", 1, 1024),
-      DEFAULT_BATCH_SIZE,
-    )
-    .option("--grpc <host:port>", "serve the Worker gRPC service (Info, Drain, Generate, health) here")
-    .option(
-      "--metrics <host:port>",
-      "serve Prometheus metrics at http://HOST:PORT/metrics (port 0: a free one)",
-    )
-    .option(
-      "--threads <n>",
-      "CPU threads per operator for inference (default: all cores on cpu, 1 on a GPU)",
-      integerOption("--threads", 1, 1024),
-    )
-    .option("--worker-id <id>", "name in results and logs (default: <hostname>-<pid>)")
-    .option(
-      "--ack-wait <seconds>",
-      "set the model's shared consumer: a task whose worker goes silent this long is redelivered (default 60)",
-      numberOption("--ack-wait", 1, 86_400),
-    )
-    .option(
-      "--max-deliver <n>",
-      "set the model's shared consumer: deliveries before a task is dead-lettered (default 5)",
-      integerOption("--max-deliver", 1, 1000),
-    )
-    .option(
-      "--replicas <n>",
-      "replicas of the NATS streams and bucket, if this worker is the first to create them (as the coordinator's)",
-      integerOption("--replicas", 1, 5),
-    )
-    .action(async (opts: WorkerCommandOptions) => {
+    .action(async (_: unknown, cmd: Command) => {
+      const opts = commandOptions(cmd, WORKER_COMMAND_OPTIONS);
       applyS3Options(opts);
       await runWorker(opts);
     });
+  addDefinedOptions(cmd, WORKER_OPTIONS);
   // Last, so that they are listed after the command's own options.
   addNatsAuthOptions(cmd);
   addS3Options(cmd);

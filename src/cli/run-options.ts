@@ -1,0 +1,78 @@
+/**
+ * The options of `run`. Those it hands on to the processes it starts are the children's own definitions,
+ * so `run` accepts, refuses and defaults them exactly as `coordinator` and `worker` do.
+ */
+import { COORDINATOR_OPTIONS, type OptionDefinitions, WORKER_OPTIONS } from "../common/options/index.js";
+
+/** What `run` passes on to each child command, by the child's option key. */
+export const RUN_FORWARDED = {
+  coordinator: {
+    shardSize: COORDINATOR_OPTIONS.shardSize,
+  },
+  worker: {
+    batchSize: { ...WORKER_OPTIONS.batchSize, help: "largest engine batch per worker" },
+    // Unset, `run` shares the cores out between its workers instead of giving each all of them.
+    threads: { ...WORKER_OPTIONS.threads, help: "CPU threads per worker", unset: "cores / workers" },
+  },
+} as const satisfies Record<"coordinator" | "worker", OptionDefinitions>;
+
+export const RUN_OPTIONS = {
+  out: { type: "text", flag: "--out", value: "<dir>", help: "output folder (overrides the spec's)" },
+  workers: {
+    type: "integer",
+    flag: "--workers",
+    value: "<n>",
+    min: 1,
+    max: 256,
+    default: 1,
+    help: "worker processes",
+  },
+  batchSize: RUN_FORWARDED.worker.batchSize,
+  nats: {
+    type: "text",
+    flag: "--nats",
+    value: "<url>",
+    help: "use this NATS server (JetStream) instead of starting one",
+  },
+  natsServerBin: {
+    type: "text",
+    flag: "--nats-server-bin",
+    value: "<path>",
+    unset: "found on PATH",
+    help: "nats-server binary to start",
+  },
+  device: {
+    type: "text",
+    flag: "--device",
+    value: "<device>",
+    default: "cpu",
+    help: "cpu, cuda or tensorrt; with cuda/tensorrt, worker i gets GPU i",
+  },
+  threads: RUN_FORWARDED.worker.threads,
+  shardSize: RUN_FORWARDED.coordinator.shardSize,
+  keepLogs: {
+    type: "switch",
+    flag: "--keep-logs",
+    help: "keep the processes' logs even when the job succeeds",
+  },
+  overwrite: {
+    type: "switch",
+    flag: "--overwrite",
+    unset: "keep its complete shards",
+    help: "remove an earlier run's outputs first",
+  },
+  metrics: {
+    type: "switch",
+    flag: "--no-metrics",
+    unset: "each process on a free loopback port",
+    help: "serve no Prometheus metrics",
+  },
+  metricsPort: {
+    type: "integer",
+    flag: "--metrics-port",
+    value: "<port>",
+    min: 1,
+    max: 65_535,
+    help: "metrics on consecutive loopback ports from this one: the coordinator, then worker 0, 1, ...",
+  },
+} as const satisfies OptionDefinitions;

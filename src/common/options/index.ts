@@ -1,0 +1,14 @@
+/** Command-line option definitions shared by the CLI and the roles whose defaults they are. */
+export { COORDINATOR_OPTIONS } from "./coordinator-options.js";
+export {
+  compileOptions,
+  describeOption,
+  type OptionDefinition,
+  type OptionDefinitions,
+  type OptionValues,
+  optionArgs,
+  optionKey,
+  parseOptionValue,
+} from "./option-definition.js";
+export { METRICS_OPTION, NATS_URL_OPTION, REPLICAS_OPTION } from "./shared-options.js";
+export { WORKER_OPTIONS } from "./worker-options.js";

@@ -1,0 +1,28 @@
+/** Options that the coordinator and the worker both take, with the same meaning and limits. */
+import { TOPOLOGY_DEFAULTS } from "../nats/topology.js";
+import type { IntegerOptionDefinition, TextOptionDefinition } from "./option-definition.js";
+
+export const NATS_URL_OPTION = {
+  type: "text",
+  flag: "--nats",
+  value: "<url>",
+  required: true,
+  help: "NATS server(s) with JetStream (nats://host:4222; several, comma-separated)",
+} as const satisfies TextOptionDefinition;
+
+export const METRICS_OPTION = {
+  type: "text",
+  flag: "--metrics",
+  value: "<host:port>",
+  help: "serve Prometheus metrics at http://HOST:PORT/metrics (port 0: a free one)",
+} as const satisfies TextOptionDefinition;
+
+export const REPLICAS_OPTION = {
+  type: "integer",
+  flag: "--replicas",
+  value: "<n>",
+  min: 1,
+  max: 5,
+  unset: String(TOPOLOGY_DEFAULTS.replicas),
+  help: "replicas of the NATS streams and bucket, for whichever process creates them first; 3 for a NATS cluster",
+} as const satisfies IntegerOptionDefinition;
