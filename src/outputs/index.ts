@@ -1,4 +1,7 @@
-/** Output formats (imagefolder, webdataset): their writers for the workers, their readers for the coordinator and `inspect`. */
+/**
+ * Output formats (imagefolder, webdataset): their writers for the workers, their readers for the
+ * coordinator and `inspect`, by name (registry.ts).
+ */
 
 export type {
   EncodedImage,

@@ -1,9 +1,9 @@
 /**
- * The imagefolder writer (the contract's default format, its layout in src/common/contract/job.ts): `images/<shard>/<id>.png` as each sample finishes, then
- * `.shards/<shard>.jsonl`, the shard's metadata rows, once all of its images are in place: the presence of
- * that file means the shard is complete. Deterministic names, so a redelivered shard rewrites the same files.
- * Each image is moved into place whole as it is written, and flushed to disk with the others of its shard
- * before the shard's metadata file is written (one flush per shard rather than one per image).
+ * The imagefolder writer (the layout: src/common/contract/job.ts): `images/<shard>/<id>.png` as each sample
+ * finishes, then `.shards/<shard>.jsonl`, the shard's metadata rows, once all of its images are in place:
+ * the presence of that file means the shard is complete. Deterministic names, so a redelivered shard
+ * rewrites the same files. Each image is moved into place whole as it is written, and flushed to disk with
+ * the others of its shard before the shard's metadata file is written (one flush per shard, not per image).
  */
 import { performance } from "node:perf_hooks";
 import {
