@@ -4,9 +4,8 @@
  * failed sample leaves no file (an image without a metadata row would also trip dataset loaders). They are
  * removed when the job ends: from then on no late result can change what became of the shard.
  */
-import { imageFileName, shardMetadataFile } from "../common/contract/job.js";
 import type { ObjectStorage } from "../common/storage/index.js";
-import { parquetShardName, tarShardName } from "../common/webdataset.js";
+import { outputFormat } from "../outputs/index.js";
 
 /** Removes what the given shards wrote; returns the number of objects removed. */
 export async function removeDeadShardOutputs(
@@ -14,21 +13,8 @@ export async function removeDeadShardOutputs(
   format: string,
   shards: Iterable<number>,
 ): Promise<number> {
+  const output = outputFormat(format);
   let removed = 0;
-  for (const shard of shards) {
-    const keys =
-      format === "webdataset"
-        ? [tarShardName(shard), parquetShardName(shard)]
-        : [
-            ...(await storage.list(imageFileName(shard, "x").slice(0, -"x.png".length))).map((o) => o.key),
-            shardMetadataFile(shard),
-          ];
-    for (const key of keys) {
-      if (await storage.stat(key)) {
-        await storage.delete(key);
-        removed++;
-      }
-    }
-  }
+  for (const shard of shards) removed += await output.removeShard(storage, shard);
   return removed;
 }

@@ -6,12 +6,12 @@
 import { JetStreamApiError } from "@nats-io/jetstream";
 import type { KV } from "@nats-io/kv";
 import { FINAL_JOB_STATES, type JobRecord, type JobStateName } from "../common/contract/job.js";
+import type { OutputFormatName } from "../common/contract/output-formats.js";
 import { jobCursorKey, jobStateKey } from "../common/nats/index.js";
-import type { OutputFormat } from "../manifest/index.js";
 
 /** The coordinator's job record: the shared JobRecord plus what a restarted coordinator needs. */
 export interface CoordinatorJobRecord extends JobRecord {
-  output_format: OutputFormat;
+  output_format: OutputFormatName;
   /** Most samples per shard (the sharder also cuts earlier to keep a task under the message limit). */
   shard_size: number;
   /** First LF_RESULTS sequence that can hold a result of this job (the stream's last sequence + 1 at submit). */

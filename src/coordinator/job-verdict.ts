@@ -1,17 +1,17 @@
 /**
- * The end of a job, once every shard is folded: checking that each shard's files are in place (and for
- * imagefolder, writing metadata.jsonl from them), then the final state and its message.
+ * The end of a job, once every shard is folded: checking that each shard's files are in place (and what
+ * the format assembles from them, such as imagefolder's metadata.jsonl), then the final state and its
+ * message.
  */
 import type { JobStateName } from "../common/contract/job.js";
+import type { OutputFormatName } from "../common/contract/output-formats.js";
 import type { Logger } from "../common/log.js";
 import type { ObjectStorage } from "../common/storage/index.js";
-import { shardOfName } from "../common/webdataset.js";
-import type { OutputFormat } from "../manifest/index.js";
-import { writeMetadata } from "./metadata-writer.js";
+import { outputFormat } from "../outputs/index.js";
 
 export interface ShardFilesCheck {
   storage: ObjectStorage;
-  format: OutputFormat;
+  format: OutputFormatName;
   /** The folder of the job's local working files (metadata.jsonl is assembled there). */
   workDir: string;
   shards: number;
@@ -21,26 +21,13 @@ export interface ShardFilesCheck {
   log: Logger;
 }
 
-/**
- * The per-format end of a job: imagefolder writes metadata.jsonl from the shard files; webdataset checks
- * that each shard with images has its Parquet file. Returns the shards whose files are missing.
- */
+/** The format's end of the job (src/outputs: finishJob). Returns the shards whose files are missing. */
 export async function checkShardFiles(c: ShardFilesCheck): Promise<number[]> {
-  if (c.format !== "webdataset") {
-    const meta = await writeMetadata(c.storage, c.workDir, c.shards, c.hasImages);
-    if (meta.rows !== c.samplesDone) {
-      c.log.warn("metadata rows differ from samples done", { rows: meta.rows, done: c.samplesDone });
-    }
-    return meta.missing;
+  const files = await outputFormat(c.format).finishJob(c);
+  if (files.indexRows !== undefined && files.indexRows !== c.samplesDone) {
+    c.log.warn("metadata rows differ from samples done", { rows: files.indexRows, done: c.samplesDone });
   }
-  const present = new Set<number>();
-  for (const obj of await c.storage.list("", { recursive: false })) {
-    const s = shardOfName(obj.key, "parquet");
-    if (s !== undefined) present.add(s);
-  }
-  const missing: number[] = [];
-  for (let s = 0; s < c.shards; s++) if (c.hasImages(s) && !present.has(s)) missing.push(s);
-  return missing;
+  return files.missing;
 }
 
 export interface JobTally {

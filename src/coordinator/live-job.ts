@@ -7,11 +7,10 @@
 
 import { rm, stat } from "node:fs/promises";
 import type { JetStreamClient } from "@nats-io/jetstream";
-import { ERRORS_FILE, type ErrorRow, type JobStateName } from "../common/contract/job.js";
+import { ERRORS_FILE, type ErrorRow, type JobStateName, STATS_FILE } from "../common/contract/job.js";
 import { errorMessage, type Logger } from "../common/log.js";
 import type { TaskResult } from "../common/proto/generated/latentfleet/v1/TaskResult.js";
 import { describeKey, type ObjectStorage, openStorage } from "../common/storage/index.js";
-import { STATS_FILE } from "../common/webdataset.js";
 import type { JobSpec } from "../manifest/index.js";
 import { removeDeadShardOutputs } from "./dead-shards.js";
 import { ErrorsFile } from "./errors-file.js";

@@ -4,11 +4,12 @@
  * message limit. Cuts depend only on the samples and the two limits, so re-expanding a manifest after a
  * restart reproduces the same shards, and `<job>.<shard>` names the same samples every time.
  */
+import type { OutputFormatName } from "../common/contract/output-formats.js";
 import { MAX_TASK_PAYLOAD_BYTES } from "../common/nats/index.js";
 import { COORDINATOR_OPTIONS } from "../common/options/index.js";
 import type { SampleSpec__Input } from "../common/proto/generated/latentfleet/v1/SampleSpec.js";
 import type { Task__Input } from "../common/proto/generated/latentfleet/v1/Task.js";
-import type { ManifestSample, OutputFormat } from "../manifest/index.js";
+import type { ManifestSample } from "../manifest/index.js";
 
 export const DEFAULT_SHARD_SIZE: number = COORDINATOR_OPTIONS.shardSize.default;
 export const MAX_SHARD_SIZE: number = COORDINATOR_OPTIONS.shardSize.max;
@@ -97,7 +98,7 @@ export interface TaskContext {
   jobId: string;
   model: string;
   outputDir: string;
-  outputFormat: OutputFormat;
+  outputFormat: OutputFormatName;
 }
 
 export function toTask(ctx: TaskContext, shard: Shard): Task__Input {

@@ -25,7 +25,6 @@ export type {
   JobSpec,
   ManifestEvent,
   ManifestSample,
-  OutputFormat,
   PromptSource,
   RowError,
   RowValues,

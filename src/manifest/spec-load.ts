@@ -5,6 +5,7 @@
  * so that a bad spec stops before anything starts.
  */
 import { basename, extname } from "node:path";
+import { DEFAULT_OUTPUT_FORMAT } from "../common/contract/output-formats.js";
 import { isLatentFleetError } from "../common/errors.js";
 import { bundledModelDir } from "../common/package-root.js";
 import { specError } from "./errors.js";
@@ -72,7 +73,10 @@ export async function loadPromptsFileAsSpec(path: string, options: LoadSpecOptio
   return {
     specFile: path,
     model: bundledModelDir(),
-    output: { dir: options.outputOverride ?? `out/${basename(path, extname(path))}`, format: "imagefolder" },
+    output: {
+      dir: options.outputOverride ?? `out/${basename(path, extname(path))}`,
+      format: DEFAULT_OUTPUT_FORMAT,
+    },
     seed: 0,
     imagesPerPrompt: 1,
     defaults: { ...BUILTIN_DEFAULTS },

@@ -3,6 +3,12 @@
  * spec-prompts.ts's). Every failure is a SPEC_INVALID error naming file, line and field.
  */
 import { basename, extname } from "node:path";
+import {
+  DEFAULT_OUTPUT_FORMAT,
+  isOutputFormatName,
+  OUTPUT_FORMAT_NAMES,
+  type OutputFormatName,
+} from "../common/contract/output-formats.js";
 import { MAX_SEED } from "../common/contract/seed.js";
 import { isS3Url, parseS3Url } from "../common/storage/s3-location.js";
 import { describeValue } from "./errors.js";
@@ -10,7 +16,7 @@ import { intInRange, numberInRange, schedulerField, sizeField, textField } from 
 import { DEFAULT_LIMITS, HARD_LIMITS, LIMIT_KEYS, type ManifestLimits } from "./limits.js";
 import { resolveFromSpec } from "./paths.js";
 import { parsePrompts } from "./spec-prompts.js";
-import type { JobSpec, OutputFormat, SampleDefaults } from "./types.js";
+import type { JobSpec, SampleDefaults } from "./types.js";
 import type { Entry, SpecTree } from "./yaml-nodes.js";
 
 /** What a spec gets when it says nothing (scheduler and size: null, the model's own). */
@@ -25,7 +31,6 @@ export const BUILTIN_DEFAULTS: SampleDefaults = Object.freeze({
 
 const TOP_KEYS = ["model", "output", "seed", "images_per_prompt", "defaults", "prompts", "limits"];
 const DEFAULT_KEYS = ["steps", "guidance_scale", "scheduler", "width", "height", "negative_prompt"];
-const OUTPUT_FORMATS: readonly OutputFormat[] = ["imagefolder", "webdataset"];
 
 export interface ParseOptions {
   /** `--out`: replaces the spec's output folder (its format stays). */
@@ -76,7 +81,7 @@ export function parseSpecTree(tree: SpecTree, options: ParseOptions = {}): JobSp
 
 function parseOutput(tree: SpecTree, x: Entry | undefined, override: string | undefined): JobSpec["output"] {
   let dir = `out/${basename(tree.file, extname(tree.file))}`;
-  let format: OutputFormat = "imagefolder";
+  let format: OutputFormatName = DEFAULT_OUTPUT_FORMAT;
   if (x && tree.isMap(x.value)) {
     for (const f of tree.entries(x.value, ["dir", "format"], "output")) {
       const v = tree.plain(f.value);
@@ -85,12 +90,12 @@ function parseOutput(tree: SpecTree, x: Entry | undefined, override: string | un
           tree.fail(f.line, `output.dir must be a non-empty string, got ${describeValue(v)}`);
         }
         dir = v;
-      } else if (typeof v === "string" && (OUTPUT_FORMATS as readonly string[]).includes(v)) {
-        format = v as OutputFormat;
+      } else if (typeof v === "string" && isOutputFormatName(v)) {
+        format = v;
       } else {
         tree.fail(
           f.line,
-          `output.format must be one of ${OUTPUT_FORMATS.join(", ")}, got ${describeValue(v)}`,
+          `output.format must be one of ${OUTPUT_FORMAT_NAMES.join(", ")}, got ${describeValue(v)}`,
         );
       }
     }

@@ -1,9 +1,9 @@
 /** The manifest layer's data: a validated job spec (plain JSON-safe data) and the events its expansion yields. */
 
+import type { OutputFormatName } from "../common/contract/output-formats.js";
 import type { SchedulerName } from "../common/contract/schedulers.js";
 import type { ManifestLimits } from "./limits.js";
 
-export type OutputFormat = "imagefolder" | "webdataset";
 export type SourceFormat = "jsonl" | "csv" | "parquet" | "txt";
 
 /** Settings a row gets unless it gives its own. `null` means "the model's own" (resolved by the workers). */
@@ -37,7 +37,7 @@ export interface JobSpec {
   /** How messages name the spec file (the path or virtual name it was loaded from). */
   specFile: string;
   model: string;
-  output: { dir: string; format: OutputFormat };
+  output: { dir: string; format: OutputFormatName };
   seed: number;
   imagesPerPrompt: number;
   defaults: SampleDefaults;

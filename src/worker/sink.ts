@@ -1,21 +1,21 @@
 /**
- * The image sink: opens the writer of each task delivery (shard-output.ts) for the task's output location
- * (a folder or `s3://bucket/prefix`, storages opened once and kept) and format (imagefolder or webdataset),
- * and owns the pool of PNG encoder threads they share.
+ * The image sink: opens the writer of each task delivery for the task's output location (a folder or
+ * `s3://bucket/prefix`, storages opened once and kept) and format (src/outputs), and owns the pool of PNG
+ * encoder threads the writers share.
  *
  * Every output is written atomically with a deterministic name, so a reader never sees half a file and a
  * redelivered shard rewrites the same outputs. PNG encoding runs on the pool's threads (png-pool.ts), never
  * on the main thread, so NATS in-progress acks and gRPC calls are not held up behind a batch of encodes.
  */
-import { LatentFleetError } from "../common/errors.js";
 import type { Task } from "../common/proto/generated/latentfleet/v1/Task.js";
-import { type S3Settings, StorageCache, TMP_MARK } from "../common/storage/index.js";
-import { ImagefolderOutput } from "./imagefolder-output.js";
+import { type S3Settings, StorageCache } from "../common/storage/index.js";
+import { outputFormat, type ShardWriter, type WriteStage } from "../outputs/index.js";
+import type { EngineImage } from "./batcher.js";
 import { PngPool } from "./png-pool.js";
-import type { OutputContext, ShardOutput, SinkStage } from "./shard-output.js";
-import { WebdatasetOutput } from "./webdataset-output.js";
 
-export type { ShardOutput, SinkStage } from "./shard-output.js";
+/** The writer of one task delivery. */
+export type ShardOutput = ShardWriter<EngineImage>;
+export type SinkStage = WriteStage;
 
 export interface SinkOptions {
   /** fsync files (and their folders) before a task is reported; default true. */
@@ -28,26 +28,6 @@ export interface SinkOptions {
   pngLevel?: number;
   /** S3 settings for s3:// outputs (default: from the environment). */
   s3?: S3Settings;
-}
-
-const MAX_SAMPLE_ID_LENGTH = 200;
-
-/** A sample id becomes a file name: it must be one plain path segment. */
-export function checkSampleId(sampleId: string): void {
-  if (
-    sampleId.length === 0 ||
-    sampleId.length > MAX_SAMPLE_ID_LENGTH ||
-    sampleId === "." ||
-    sampleId === ".." ||
-    /[/\\\0]/.test(sampleId) ||
-    sampleId.includes(TMP_MARK)
-  ) {
-    throw new LatentFleetError(
-      "INVALID_ARGUMENT",
-      `sample id ${JSON.stringify(sampleId.slice(0, MAX_SAMPLE_ID_LENGTH))} cannot be a file name ` +
-        `(1 to ${MAX_SAMPLE_ID_LENGTH} characters, no '/', '\\', NUL or "${TMP_MARK}")`,
-    );
-  }
 }
 
 export class ImageSink {
@@ -63,7 +43,8 @@ export class ImageSink {
 
   /** The writer of one delivery of `task`, in the task's output format and location. */
   open(task: Task, modelName: string): ShardOutput {
-    const ctx: OutputContext = {
+    const format = outputFormat(task.output_format);
+    return format.openShard<EngineImage>({
       storage: this.storages.get(task.output_dir === "" ? "." : task.output_dir),
       task,
       shard: Number(task.shard),
@@ -71,8 +52,7 @@ export class ImageSink {
       // The engine's images are the sink's once done: moved to the encoder thread, not copied.
       encode: (image) => this.pool.encode(image.rgb, image.width, image.height, { transfer: true }),
       onStage: this.onStage,
-    };
-    return task.output_format === "webdataset" ? new WebdatasetOutput(ctx) : new ImagefolderOutput(ctx);
+    });
   }
 
   /** Stops the encoder threads and closes the storages' connections. */

@@ -11,6 +11,7 @@
  */
 import { performance } from "node:perf_hooks";
 import type { JetStreamClient, JsMsg } from "@nats-io/jetstream";
+import { OUTPUT_FORMAT_NAMES } from "../common/contract/output-formats.js";
 import { isLatentFleetError } from "../common/errors.js";
 import { errorMessage, type Logger } from "../common/log.js";
 import type { DeliveryLease } from "../common/nats/tasks.js";
@@ -30,11 +31,8 @@ import {
   sampleResults,
 } from "./task-results.js";
 
-/**
- * Output formats a task may name ("" is imagefolder): the sink opens the matching writer (imagefolder:
- * images/<shard>/ and .shards/<shard>.jsonl; webdataset: one tar and one Parquet file per shard).
- */
-export const WORKER_OUTPUT_FORMATS: readonly string[] = ["", "imagefolder", "webdataset"];
+/** Output formats a task may name ("" is the default): the sink opens the format's writer (src/outputs). */
+export const WORKER_OUTPUT_FORMATS: readonly string[] = ["", ...OUTPUT_FORMAT_NAMES];
 
 /**
  * How a task left this worker: acked, given back with a delay to be tried again, terminated, released, or

@@ -1,10 +1,8 @@
 /**
- * What a worker reports for a task: its samples resolved to engine requests, the shard's metadata rows,
- * the per-sample results, and the publish/ack calls that end a task. Pure shaping, apart from the last two.
+ * What a worker reports for a task: its samples resolved to engine requests, the per-sample results, and
+ * the publish/ack calls that end a task. Pure shaping, apart from the last two.
  */
 import type { JetStreamClient, JsMsg } from "@nats-io/jetstream";
-import { float32ToDecimal } from "../common/contract/floats.js";
-import type { MetadataRow } from "../common/contract/job.js";
 import type { SampleRequest } from "../common/contract/sample.js";
 import { isLatentFleetError, LatentFleetError } from "../common/errors.js";
 import { errorMessage, type Logger } from "../common/log.js";
@@ -12,11 +10,10 @@ import { publishResult } from "../common/nats/results.js";
 import type { SampleResult__Input } from "../common/proto/generated/latentfleet/v1/SampleResult.js";
 import type { Task } from "../common/proto/generated/latentfleet/v1/Task.js";
 import type { TaskResult__Input } from "../common/proto/generated/latentfleet/v1/TaskResult.js";
-import { type ShardSampleRecord, sampleKey } from "../common/webdataset.js";
 import type { ModelDescription } from "../engine/pipeline.js";
+import { checkSampleId } from "../outputs/index.js";
 import type { JobEntry, SampleOutcome } from "./batcher.js";
 import { tryResolveSample } from "./resolve.js";
-import { checkSampleId } from "./sink.js";
 
 /** The samples of a task skipped or given up, all failed with one reason. */
 export function failedSamples(task: Task, code: string, message: string): SampleResult__Input[] {
@@ -51,72 +48,6 @@ export function resolveTaskSamples(
     return resolved;
   });
   return { entries, requests };
-}
-
-/** The shard's metadata rows: one per successful sample, in sample order, with the settings it ran with. */
-export function shardMetadataRows(
-  task: Task,
-  requests: (SampleRequest | undefined)[],
-  outcomes: SampleOutcome[],
-  fileNames: string[],
-  modelName: string,
-): MetadataRow[] {
-  const rows: MetadataRow[] = [];
-  outcomes.forEach((outcome, i) => {
-    const req = requests[i];
-    if (!outcome.ok || req === undefined) return;
-    rows.push({
-      file_name: fileNames[i],
-      id: task.samples[i].sample_id,
-      prompt: req.prompt,
-      negative_prompt: req.negativePrompt,
-      seed: req.seed,
-      steps: req.steps,
-      guidance_scale: req.guidanceScale,
-      scheduler: req.scheduler,
-      width: req.width,
-      height: req.height,
-      model: modelName,
-    });
-  });
-  return rows;
-}
-
-/**
- * A webdataset shard's records: every sample in task order, failed ones included, with the settings it ran
- * with (or, for a sample that could not be resolved, the ones it was given).
- */
-export function shardSampleRecords(
-  task: Task,
-  requests: (SampleRequest | undefined)[],
-  outcomes: SampleOutcome[],
-  modelName: string,
-): ShardSampleRecord[] {
-  const shard = Number(task.shard);
-  return task.samples.map((spec, i): ShardSampleRecord => {
-    const req = requests[i];
-    const outcome = outcomes[i];
-    const ok = outcome.ok && req !== undefined;
-    const seed = Number(spec.seed);
-    return {
-      key: sampleKey(shard, i),
-      shard,
-      index: Number(spec.index),
-      id: spec.sample_id,
-      prompt: req?.prompt ?? spec.prompt,
-      negative_prompt: req?.negativePrompt ?? spec.negative_prompt,
-      seed: req?.seed ?? (Number.isSafeInteger(seed) ? seed : 0),
-      steps: req?.steps ?? spec.steps,
-      guidance_scale: req?.guidanceScale ?? float32ToDecimal(spec.guidance_scale),
-      scheduler: req?.scheduler ?? spec.scheduler,
-      width: req?.width ?? spec.width,
-      height: req?.height ?? spec.height,
-      model: modelName,
-      status: ok ? "success" : "failed",
-      error_message: outcome.ok ? "" : outcome.message,
-      error_code: outcome.ok ? "" : outcome.code,
-    };
-  });
 }
 
 export function sampleResults(

@@ -8,16 +8,16 @@ import { mkdtemp, readdir, readFile, rm, stat, truncate, unlink, writeFile } fro
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { JobStatsFile } from "../../src/common/contract/job.js";
 import { S3Storage } from "../../src/common/storage/s3-storage.js";
+import { decodePng } from "../../src/engine/png.js";
+import { expandSpec, loadSpec, type ManifestSample } from "../../src/manifest/index.js";
 import {
   readShardIndex,
   type ShardSampleRecord,
   sampleKey,
   tarShardName,
-} from "../../src/common/webdataset.js";
-import type { JobStatsFile } from "../../src/coordinator/job-stats.js";
-import { decodePng } from "../../src/engine/png.js";
-import { expandSpec, loadSpec, type ManifestSample } from "../../src/manifest/index.js";
+} from "../../src/outputs/webdataset/shard-index.js";
 import { readMetadata, startCli } from "../helpers/cli-processes.js";
 import { CLI, TINY_SHAPES } from "../helpers/paths.js";
 import { startS3Server, type TestS3Server } from "../helpers/s3-server.js";

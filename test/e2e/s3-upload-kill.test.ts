@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { freePort } from "../../src/common/child-process.js";
 import { S3Storage } from "../../src/common/storage/s3-storage.js";
-import { readShardIndex } from "../../src/common/webdataset.js";
+import { readShardIndex } from "../../src/outputs/webdataset/shard-index.js";
 import { type CliProcess, runCli, startCli, stopAll } from "../helpers/cli-processes.js";
 import { startNatsServer, type TestNatsServer } from "../helpers/nats-server.js";
 import { FIXTURE_MODELS } from "../helpers/paths.js";

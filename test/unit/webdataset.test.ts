@@ -13,6 +13,8 @@ import {
   tarSize,
   writeTar,
 } from "../../src/common/tar.js";
+import { decodePng } from "../../src/engine/png.js";
+import { encodeRgbPng, encodeRgbPngWithCrc } from "../../src/engine/png-encode.js";
 import {
   readShardIndex,
   type ShardSampleRecord,
@@ -20,9 +22,7 @@ import {
   tarDigest,
   tarShardName,
   writeShardIndex,
-} from "../../src/common/webdataset.js";
-import { decodePng } from "../../src/engine/png.js";
-import { encodeRgbPng, encodeRgbPngWithCrc } from "../../src/engine/png-encode.js";
+} from "../../src/outputs/webdataset/shard-index.js";
 
 describe("tar", () => {
   const members = [

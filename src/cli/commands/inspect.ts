@@ -6,7 +6,7 @@
 import { writeFile } from "node:fs/promises";
 import type { Command } from "commander";
 import { openStorage } from "../../common/storage/index.js";
-import { extractSample, type InspectReport, inspectOutput } from "../../coordinator/inspect-output.js";
+import { extractSample, type InspectReport, inspectOutput } from "../../outputs/index.js";
 import { addS3Options, applyS3Options, type S3CliOptions } from "../storage-options.js";
 
 interface InspectOptions extends S3CliOptions {

@@ -14,8 +14,8 @@ import type { SampleRequest } from "../../../src/common/contract/sample.js";
 import type { Task } from "../../../src/common/proto/generated/latentfleet/v1/Task.js";
 import { LocalStorage, type ObjectStorage, type PutOptions } from "../../../src/common/storage/index.js";
 import { decodePng } from "../../../src/engine/png.js";
-import type { SampleOutcome } from "../../../src/worker/batcher.js";
-import { ImagefolderOutput } from "../../../src/worker/imagefolder-output.js";
+import { ImagefolderWriter } from "../../../src/outputs/imagefolder/writer.js";
+import type { EngineImage, SampleOutcome } from "../../../src/worker/batcher.js";
 import { PngPool } from "../../../src/worker/png-pool.js";
 import { makeTask } from "../../helpers/worker-fixtures.js";
 
@@ -50,7 +50,7 @@ describe("the imagefolder writer after a failed flush", () => {
     const storage = new FirstSyncFails(out);
     const task = makeTask("flush", 3, out, 3) as unknown as Task;
     task.shard = "3";
-    const output = new ImagefolderOutput({
+    const output = new ImagefolderWriter<EngineImage>({
       storage: storage as ObjectStorage,
       task,
       shard: 3,

@@ -1,16 +1,16 @@
 /**
- * `<out>/metadata.jsonl`: the per-shard files the workers wrote (`.shards/<shard>.jsonl`, each in sample
- * order) concatenated in shard order, so the lines come in manifest order. Written to a temporary file in
- * the job's local work folder, then put whole into the output storage (renamed into place for a folder,
- * uploaded for S3), so a reader (or a coordinator that crashes half-way and does it again) never sees half
- * a file.
+ * imagefolder's `<out>/metadata.jsonl`, written when a job ends: the per-shard files the workers wrote
+ * (`.shards/<shard>.jsonl`, each in sample order) concatenated in shard order, so the lines come in
+ * manifest order. Written to a temporary file in the job's local work folder, then put whole into the
+ * output storage (renamed into place for a folder, uploaded for S3), so a reader (or a coordinator that
+ * crashes half-way and does it again) never sees half a file.
  */
 import { createWriteStream } from "node:fs";
 import { mkdir, readdir, rm } from "node:fs/promises";
 import { join } from "node:path";
-import { METADATA_FILE, shardMetadataFile } from "../common/contract/job.js";
-import { LatentFleetError } from "../common/errors.js";
-import type { ObjectStorage } from "../common/storage/index.js";
+import { METADATA_FILE, shardMetadataFile } from "../../common/contract/job.js";
+import { LatentFleetError } from "../../common/errors.js";
+import type { ObjectStorage } from "../../common/storage/index.js";
 
 export interface MetadataSummary {
   rows: number;

@@ -1,31 +1,32 @@
 /**
- * The webdataset format (src/common/webdataset.ts): the shard's PNGs are kept in memory as they finish;
+ * The webdataset writer (the layout: shard-index.ts): the shard's PNGs are kept in memory as they finish;
  * at the end the tar (`{key}.png`, `{key}.txt`, `{key}.json` per successful sample, in task order) and the
  * shard's Parquet file, which records the tar's size and CRC-32 and so marks the shard complete, are put
  * together: both flushed to disk at once, the Parquet file moved into place after the tar. Each put is
  * atomic (a multipart upload on S3), so a consumer never sees half a tar.
  */
 import { performance } from "node:perf_hooks";
-import type { SampleRequest } from "../common/contract/sample.js";
-import { type TarMember, tarChunks } from "../common/tar.js";
+import { float32ToDecimal } from "../../common/contract/floats.js";
+import type { SampleRequest } from "../../common/contract/sample.js";
+import type { Task } from "../../common/proto/generated/latentfleet/v1/Task.js";
+import { type TarMember, tarChunks } from "../../common/tar.js";
+import type { ShardSampleOutcome, ShardWriter, ShardWriterContext } from "../format.js";
 import {
   parquetShardName,
+  type ShardSampleRecord,
   sampleKey,
   tarDigest,
   tarShardName,
   wdsShardLabel,
   writeShardIndex,
-} from "../common/webdataset.js";
-import type { SampleOutcome } from "./batcher.js";
-import type { OutputContext, ShardOutput } from "./shard-output.js";
-import { shardSampleRecords } from "./task-results.js";
+} from "./shard-index.js";
 
-export class WebdatasetOutput implements ShardOutput {
+export class WebdatasetWriter<Image> implements ShardWriter<Image> {
   private readonly pngs: (Buffer | undefined)[];
   /** Each PNG's CRC-32, from the encoder: the tar's CRC is combined from them. */
   private readonly crcs = new Map<Uint8Array, number>();
 
-  constructor(private readonly ctx: OutputContext) {
+  constructor(private readonly ctx: ShardWriterContext<Image>) {
     this.pngs = new Array<Buffer | undefined>(ctx.task.samples.length);
   }
 
@@ -33,7 +34,7 @@ export class WebdatasetOutput implements ShardOutput {
     await this.ctx.storage.removeLeftovers(`${wdsShardLabel(this.ctx.shard)}.`);
   }
 
-  async sample(i: number, outcome: SampleOutcome): Promise<string> {
+  async sample(i: number, outcome: ShardSampleOutcome<Image>): Promise<string> {
     if (!outcome.ok) {
       this.pngs[i] = undefined;
       return "";
@@ -45,7 +46,10 @@ export class WebdatasetOutput implements ShardOutput {
     return `${tarShardName(this.ctx.shard)}#${sampleKey(this.ctx.shard, i)}.png`;
   }
 
-  async finish(requests: (SampleRequest | undefined)[], outcomes: SampleOutcome[]): Promise<void> {
+  async finish(
+    requests: (SampleRequest | undefined)[],
+    outcomes: ShardSampleOutcome<Image>[],
+  ): Promise<void> {
     const { storage, task, shard, modelName } = this.ctx;
     const records = shardSampleRecords(task, requests, outcomes, modelName);
     const members: TarMember[] = [];
@@ -72,4 +76,41 @@ export class WebdatasetOutput implements ShardOutput {
     this.pngs.fill(undefined);
     this.crcs.clear();
   }
+}
+
+/**
+ * A shard's records: every sample in task order, failed ones included, with the settings it ran with (or,
+ * for a sample that could not be resolved, the ones it was given).
+ */
+export function shardSampleRecords(
+  task: Task,
+  requests: (SampleRequest | undefined)[],
+  outcomes: ShardSampleOutcome<unknown>[],
+  modelName: string,
+): ShardSampleRecord[] {
+  const shard = Number(task.shard);
+  return task.samples.map((spec, i): ShardSampleRecord => {
+    const req = requests[i];
+    const outcome = outcomes[i];
+    const ok = outcome.ok && req !== undefined;
+    const seed = Number(spec.seed);
+    return {
+      key: sampleKey(shard, i),
+      shard,
+      index: Number(spec.index),
+      id: spec.sample_id,
+      prompt: req?.prompt ?? spec.prompt,
+      negative_prompt: req?.negativePrompt ?? spec.negative_prompt,
+      seed: req?.seed ?? (Number.isSafeInteger(seed) ? seed : 0),
+      steps: req?.steps ?? spec.steps,
+      guidance_scale: req?.guidanceScale ?? float32ToDecimal(spec.guidance_scale),
+      scheduler: req?.scheduler ?? spec.scheduler,
+      width: req?.width ?? spec.width,
+      height: req?.height ?? spec.height,
+      model: modelName,
+      status: ok ? "success" : "failed",
+      error_message: outcome.ok ? "" : outcome.message,
+      error_code: outcome.ok ? "" : outcome.code,
+    };
+  });
 }

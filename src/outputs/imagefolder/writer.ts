@@ -1,18 +1,22 @@
 /**
- * The imagefolder format (the contract's default): `images/<shard>/<id>.png` as each sample finishes, then
- * `.shards/<shard>.jsonl`, the shard's metadata rows, once all of its images are in place: the presence of
- * that file means the shard is complete. Deterministic names, so a redelivered shard rewrites the same files.
- * Each image is moved into place whole as it is written, and flushed to disk with the others of its shard
- * before the shard's metadata file is written (one flush per shard rather than one per image).
+ * The imagefolder writer (the layout: src/common/contract/job.ts): `images/<shard>/<id>.png` as each sample
+ * finishes, then `.shards/<shard>.jsonl`, the shard's metadata rows, once all of its images are in place:
+ * the presence of that file means the shard is complete. Deterministic names, so a redelivered shard
+ * rewrites the same files. Each image is moved into place whole as it is written, and flushed to disk with
+ * the others of its shard before the shard's metadata file is written (one flush per shard, not per image).
  */
 import { performance } from "node:perf_hooks";
-import { imageFileName, SHARDS_DIR, shardLabel, shardMetadataFile } from "../common/contract/job.js";
-import type { SampleRequest } from "../common/contract/sample.js";
-import type { SampleOutcome } from "./batcher.js";
-import type { OutputContext, ShardOutput } from "./shard-output.js";
-import { shardMetadataRows } from "./task-results.js";
+import {
+  imageFileName,
+  type MetadataRow,
+  shardImagesDir,
+  shardMetadataFile,
+} from "../../common/contract/job.js";
+import type { SampleRequest } from "../../common/contract/sample.js";
+import type { Task } from "../../common/proto/generated/latentfleet/v1/Task.js";
+import type { ShardSampleOutcome, ShardWriter, ShardWriterContext } from "../format.js";
 
-export class ImagefolderOutput implements ShardOutput {
+export class ImagefolderWriter<Image> implements ShardWriter<Image> {
   /**
    * Each image's PNG, kept until the shard is complete: a write tried again after a failure puts the same
    * bytes without encoding again (the engine's image was handed to the encoder), and should flushing the
@@ -21,18 +25,21 @@ export class ImagefolderOutput implements ShardOutput {
   private readonly pngs: (Buffer | undefined)[];
   private flushFailed = false;
 
-  constructor(private readonly ctx: OutputContext) {
+  constructor(private readonly ctx: ShardWriterContext<Image>) {
     this.pngs = new Array<Buffer | undefined>(ctx.task.samples.length);
   }
 
   async removeLeftovers(): Promise<void> {
     const { storage, shard } = this.ctx;
-    const imagesDir = imageFileName(shard, "x").slice(0, -"x.png".length);
-    await storage.removeLeftovers(imagesDir);
-    await storage.removeLeftovers(`${SHARDS_DIR}/${shardLabel(shard)}.jsonl`);
+    await storage.removeLeftovers(shardImagesDir(shard));
+    await storage.removeLeftovers(shardMetadataFile(shard));
   }
 
-  async sample(i: number, outcome: SampleOutcome, request: SampleRequest | undefined): Promise<string> {
+  async sample(
+    i: number,
+    outcome: ShardSampleOutcome<Image>,
+    request: SampleRequest | undefined,
+  ): Promise<string> {
     const { storage, shard, task } = this.ctx;
     const fileName = imageFileName(shard, task.samples[i].sample_id);
     if (!outcome.ok) {
@@ -53,7 +60,11 @@ export class ImagefolderOutput implements ShardOutput {
     return fileName;
   }
 
-  async finish(requests: (SampleRequest | undefined)[], outcomes: SampleOutcome[], fileNames: string[]) {
+  async finish(
+    requests: (SampleRequest | undefined)[],
+    outcomes: ShardSampleOutcome<Image>[],
+    fileNames: string[],
+  ): Promise<void> {
     const { storage, task, shard, modelName } = this.ctx;
     const rows = shardMetadataRows(task, requests, outcomes, fileNames, modelName);
     const text = rows.map((r) => `${JSON.stringify(r)}\n`).join("");
@@ -73,4 +84,33 @@ export class ImagefolderOutput implements ShardOutput {
     await storage.put(shardMetadataFile(shard), Buffer.from(text, "utf8"));
     this.pngs.fill(undefined);
   }
+}
+
+/** The shard's metadata rows: one per successful sample, in sample order, with the settings it ran with. */
+export function shardMetadataRows(
+  task: Task,
+  requests: (SampleRequest | undefined)[],
+  outcomes: ShardSampleOutcome<unknown>[],
+  fileNames: string[],
+  modelName: string,
+): MetadataRow[] {
+  const rows: MetadataRow[] = [];
+  outcomes.forEach((outcome, i) => {
+    const req = requests[i];
+    if (!outcome.ok || req === undefined) return;
+    rows.push({
+      file_name: fileNames[i],
+      id: task.samples[i].sample_id,
+      prompt: req.prompt,
+      negative_prompt: req.negativePrompt,
+      seed: req.seed,
+      steps: req.steps,
+      guidance_scale: req.guidanceScale,
+      scheduler: req.scheduler,
+      width: req.width,
+      height: req.height,
+      model: modelName,
+    });
+  });
+  return rows;
 }

@@ -1,5 +1,5 @@
 /**
- * The webdataset output format (the layout img2dataset and the WebDataset loaders use):
+ * The webdataset format's layout (the one img2dataset and the WebDataset loaders use), and its shard index:
  *
  *   <out>/{shard:05d}.tar       per successful sample {key}.png, {key}.txt (the prompt), {key}.json (its record)
  *   <out>/{shard:05d}.parquet   one row per sample of the shard, failed ones included (status, error_message)
@@ -12,10 +12,9 @@
 import { crc32 } from "node:zlib";
 import { parquetMetadata, parquetReadObjects } from "hyparquet";
 import { parquetWriteBuffer } from "hyparquet-writer";
-import type { MetadataRow } from "./contract/job.js";
-import { crc32Combine } from "./crc32-combine.js";
+import type { MetadataRow } from "../../common/contract/job.js";
+import { crc32Combine } from "../../common/crc32-combine.js";
 
-export const STATS_FILE = "_stats.json";
 const META_TAR_BYTES = "latent_fleet.tar_bytes";
 const META_TAR_CRC32 = "latent_fleet.tar_crc32";
 const META_SAMPLES = "latent_fleet.samples";

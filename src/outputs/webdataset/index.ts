@@ -1,0 +1,28 @@
+/**
+ * The webdataset format (the layout: shard-index.ts): per shard one tar of `{key}.png`, `{key}.txt` and
+ * `{key}.json`, and one Parquet file that indexes it and marks the shard complete.
+ */
+import type { OutputFormat, ShardWriter, ShardWriterContext } from "../format.js";
+import { extractWebdatasetSample, inspectWebdataset } from "./inspect.js";
+import {
+  finishWebdatasetJob,
+  holdsWebdataset,
+  listWebdatasetShards,
+  removeWebdatasetShard,
+  webdatasetRunFiles,
+} from "./reader.js";
+import { WebdatasetWriter } from "./writer.js";
+
+export const webdataset: OutputFormat = {
+  name: "webdataset",
+  openShard<Image>(ctx: ShardWriterContext<Image>): ShardWriter<Image> {
+    return new WebdatasetWriter(ctx);
+  },
+  detect: holdsWebdataset,
+  listShards: listWebdatasetShards,
+  removeShard: removeWebdatasetShard,
+  runFiles: webdatasetRunFiles,
+  finishJob: finishWebdatasetJob,
+  inspect: inspectWebdataset,
+  extract: extractWebdatasetSample,
+};
