@@ -5,7 +5,7 @@
  */
 
 import type { SampleRequest } from "../common/contract/sample.js";
-import { isLatentFleetError, type LatentFleetError } from "../common/errors.js";
+import { type ErrorCode, isLatentFleetError, type LatentFleetError } from "../common/errors.js";
 
 /** One generated image, packed 8-bit RGB (what the engine returns). */
 export interface EngineImage {
@@ -20,7 +20,9 @@ export interface BatchEngine {
   generate(requests: SampleRequest[]): Promise<{ samples: EngineImage[] }>;
 }
 
-export type SampleOutcome = { ok: true; image: EngineImage } | { ok: false; code: string; message: string };
+export type SampleOutcome =
+  | { ok: true; image: EngineImage }
+  | { ok: false; code: ErrorCode; message: string };
 
 /** A sample entry of a job: a request to run, or an error found before any engine work (bad spec). */
 export type JobEntry = SampleRequest | LatentFleetError;
@@ -131,6 +133,6 @@ export function isEngineDead(err: unknown): boolean {
   return err.code === "ENGINE_FAILED" && /^engine thread (crashed|exited|failed to start)/.test(err.message);
 }
 
-export function errorCode(err: unknown): string {
+export function errorCode(err: unknown): ErrorCode {
   return isLatentFleetError(err) ? err.code : "ENGINE_FAILED";
 }
