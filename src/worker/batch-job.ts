@@ -125,12 +125,9 @@ export class Job implements BatchJob {
   }
 }
 
-/** An engine that cannot run anything any more: closed, or its thread crashed or exited. */
+/** An engine that cannot run anything any more: closed, or its thread crashed or exited (ENGINE_DEAD). */
 export function isEngineDead(err: unknown): boolean {
-  if (!isLatentFleetError(err)) return false;
-  if (err.code === "ENGINE_CLOSED") return true;
-  // EngineHost reports a dead thread with these messages (a failed batch has the model's message instead).
-  return err.code === "ENGINE_FAILED" && /^engine thread (crashed|exited|failed to start)/.test(err.message);
+  return isLatentFleetError(err) && (err.code === "ENGINE_DEAD" || err.code === "ENGINE_CLOSED");
 }
 
 export function errorCode(err: unknown): ErrorCode {
