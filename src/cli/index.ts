@@ -1,6 +1,6 @@
 /** The `latent-fleet` command. */
 import { Command, CommanderError } from "commander";
-import { isLatentFleetError } from "../common/errors.js";
+import { exitCodeFor, isLatentFleetError } from "../common/errors.js";
 import { packageVersion } from "../common/package-root.js";
 import { registerCoordinator } from "./commands/coordinator.js";
 import { registerInspect } from "./commands/inspect.js";
@@ -29,16 +29,12 @@ export async function main(argv: string[]): Promise<number> {
     if (err instanceof CommanderError) return err.exitCode;
     if (isLatentFleetError(err)) {
       process.stderr.write(`latent-fleet: ${err.message} [${err.code}]\n`);
-      return err.code === "INVALID_ARGUMENT" ||
-        err.code === "SCHEDULER_UNKNOWN" ||
-        err.code === "DEVICE_INVALID"
-        ? 2
-        : 1;
+      return exitCodeFor(err);
     }
     process.stderr.write(
       `latent-fleet: unexpected error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
     );
-    return 1;
+    return exitCodeFor(err);
   }
 }
 

@@ -1,4 +1,9 @@
-/** Error codes shared by every part of Latent Fleet; each names one kind of failure a user can act on. */
+import type { status } from "@grpc/grpc-js";
+
+/**
+ * Error codes shared by every part of Latent Fleet; each names one kind of failure a user can act on.
+ * What each one means to a gRPC client, to the shell and to the task queue is ERROR_POLICIES below.
+ */
 export type ErrorCode =
   | "MODEL_NOT_FOUND"
   | "MODEL_INVALID"
@@ -7,7 +12,11 @@ export type ErrorCode =
   | "SCHEDULER_CONFIG_INVALID"
   | "INVALID_ARGUMENT"
   | "DEVICE_INVALID"
+  /** A batch failed in the engine (the model's own error); the engine still runs. */
   | "ENGINE_FAILED"
+  /** The engine thread crashed, exited or failed to start: nothing more can run on this engine. */
+  | "ENGINE_DEAD"
+  /** The engine was closed (the worker is stopping). */
   | "ENGINE_CLOSED"
   | "OUT_OF_MEMORY"
   | "NATS_UNAVAILABLE"
@@ -53,4 +62,114 @@ export class LatentFleetError extends Error {
 
 export function isLatentFleetError(err: unknown): err is LatentFleetError {
   return err instanceof LatentFleetError;
+}
+
+/** A gRPC status by name (the names of @grpc/grpc-js's `status`; a type import keeps grpc-js out of threads). */
+export type GrpcStatusName = keyof typeof status;
+
+/**
+ * What the worker does with a task that fails with a code: `nak` gives it back to be delivered again
+ * after a pause (until the consumer's max_deliver), `term` gives up on it now.
+ */
+export type TaskDisposition = "nak" | "term";
+
+/** The documented exit codes of the `latent-fleet` command (README: "Exit codes"). */
+export const EXIT_CODES = {
+  ok: 0,
+  /** The job (or the command's work) failed: a job ended FAILED or CANCELLED, a model is broken, ... */
+  failed: 1,
+  badArguments: 2,
+  /** Ctrl-C. */
+  interrupted: 130,
+} as const;
+
+export interface ErrorPolicy {
+  /** Trying the same thing again later (or on another worker) can succeed. */
+  retryable: boolean;
+  /** The status a gRPC service answers with. */
+  grpc: GrpcStatusName;
+  /** The exit code of a command that ends with it. */
+  exit: (typeof EXIT_CODES)["failed" | "badArguments"];
+  /** A task that fails with it. */
+  task: TaskDisposition;
+}
+
+const permanent = (grpc: GrpcStatusName, exit: ErrorPolicy["exit"] = EXIT_CODES.failed): ErrorPolicy => ({
+  retryable: false,
+  grpc,
+  exit,
+  task: "term",
+});
+const transient = (grpc: GrpcStatusName): ErrorPolicy => ({
+  retryable: true,
+  grpc,
+  exit: EXIT_CODES.failed,
+  task: "nak",
+});
+const { badArguments } = EXIT_CODES;
+
+/**
+ * Every code's meaning outside the process, in one place: the coordinator's and the worker's gRPC
+ * statuses, the CLI's exit codes and the worker's nak/term of a failed task all read it. Bad arguments exit
+ * 2; a bad spec, a refused path and everything else exit 1 (the README's statements).
+ */
+export const ERROR_POLICIES: Readonly<Record<ErrorCode, ErrorPolicy>> = {
+  MODEL_NOT_FOUND: permanent("INTERNAL"),
+  MODEL_INVALID: permanent("INTERNAL"),
+  TOKENIZER_INVALID: permanent("INTERNAL"),
+  SCHEDULER_UNKNOWN: permanent("INVALID_ARGUMENT", badArguments),
+  SCHEDULER_CONFIG_INVALID: permanent("INTERNAL"),
+  INVALID_ARGUMENT: permanent("INVALID_ARGUMENT", badArguments),
+  DEVICE_INVALID: permanent("INTERNAL", badArguments),
+  ENGINE_FAILED: transient("INTERNAL"),
+  ENGINE_DEAD: transient("INTERNAL"),
+  ENGINE_CLOSED: transient("FAILED_PRECONDITION"),
+  OUT_OF_MEMORY: transient("RESOURCE_EXHAUSTED"),
+  NATS_UNAVAILABLE: transient("UNAVAILABLE"),
+  NATS_SERVER_MISSING: permanent("INTERNAL"),
+  NATS_SETUP_FAILED: permanent("INTERNAL"),
+  PAYLOAD_INVALID: permanent("INTERNAL"),
+  SPEC_INVALID: permanent("INVALID_ARGUMENT"),
+  ROW_INVALID: permanent("INVALID_ARGUMENT"),
+  WORKER_DRAINING: transient("FAILED_PRECONDITION"),
+  OUTPUT_FAILED: transient("INTERNAL"),
+  CANCELLED: permanent("INTERNAL"),
+  MODEL_MISMATCH: permanent("INTERNAL"),
+  JOB_NOT_FOUND: permanent("NOT_FOUND"),
+  JOB_FAILED: permanent("INTERNAL"),
+  DEAD_LETTERED: permanent("INTERNAL"),
+  COORDINATOR_UNAVAILABLE: transient("UNAVAILABLE"),
+  COORDINATOR_ERROR: permanent("INTERNAL"),
+  PROCESS_FAILED: permanent("INTERNAL"),
+  PATH_NOT_ALLOWED: permanent("PERMISSION_DENIED"),
+};
+
+/** The code of a LatentFleetError; any other error has none (a bug, or a library's own failure). */
+function codeOf(err: unknown): ErrorCode | undefined {
+  return isLatentFleetError(err) ? err.code : undefined;
+}
+
+export function isRetryable(code: ErrorCode): boolean {
+  return ERROR_POLICIES[code].retryable;
+}
+
+/** The gRPC status name for an error: INTERNAL for one without a code. */
+export function grpcStatusName(err: unknown): GrpcStatusName {
+  const code = codeOf(err);
+  return code === undefined ? "INTERNAL" : ERROR_POLICIES[code].grpc;
+}
+
+/** The exit code of a command that ends with this error: 1 for one without a code. */
+export function exitCodeFor(err: unknown): number {
+  const code = codeOf(err);
+  return code === undefined ? EXIT_CODES.failed : ERROR_POLICIES[code].exit;
+}
+
+/**
+ * nak or term for a task that failed with this error. One without a code (a storage or NATS client
+ * failure that was not wrapped) is given the benefit of the doubt: nak, and term on its last delivery.
+ */
+export function taskDisposition(err: unknown): TaskDisposition {
+  const code = codeOf(err);
+  return code === undefined ? "nak" : ERROR_POLICIES[code].task;
 }

@@ -1,15 +1,18 @@
 /**
  * The Coordinator gRPC service (proto/latentfleet/v1/coordinator.proto) over a JobManager.
  *
- * Status codes: INVALID_ARGUMENT for a bad spec (with the manifest's message: what to fix, where) or a
- * bad request, NOT_FOUND for an unknown job, UNAVAILABLE when NATS does not answer, INTERNAL otherwise.
+ * Status codes (the table of error policies, common/errors.ts): INVALID_ARGUMENT for a bad spec (with the
+ * manifest's message: what to fix, where) or a bad request, NOT_FOUND for an unknown job, PERMISSION_DENIED
+ * for a path outside --allow-path, UNAVAILABLE when NATS does not answer, INTERNAL otherwise.
  * Deadlines: grpc-js cancels a call whose deadline passed; SubmitJob then drops what was uploaded and
  * creates nothing, WatchJob stops its timers.
  */
 import { type ServerErrorResponse, type ServiceError, status } from "@grpc/grpc-js";
 import { isLatentFleetError, LatentFleetError } from "../common/errors.js";
 import { type BadRequest, badRequestMessage, isBadRequest } from "../common/grpc/request-check.js";
+import { toGrpcStatus } from "../common/grpc/status.js";
 import { errorMessage, type Logger } from "../common/log.js";
+import { isNatsUnreachable } from "../common/nats/index.js";
 import type { CoordinatorHandlers } from "../common/proto/generated/latentfleet/v1/Coordinator.js";
 import type { JobSpecFile } from "../common/proto/generated/latentfleet/v1/JobSpecFile.js";
 import type { SubmitJobChunk } from "../common/proto/generated/latentfleet/v1/SubmitJobChunk.js";
@@ -30,34 +33,19 @@ export interface CoordinatorServiceOptions {
   watchPollMs?: number;
 }
 
-/** The error as a gRPC status. */
+/**
+ * The error as a gRPC status, from the table of error policies. A NATS client error of a server that did
+ * not answer (by its type, see isNatsUnreachable) is NATS_UNAVAILABLE; INTERNAL details name the code.
+ */
 export function toGrpcError(err: unknown): Partial<ServiceError> & ServerErrorResponse {
-  const message = errorMessage(err);
-  if (isLatentFleetError(err)) {
-    switch (err.code) {
-      case "SPEC_INVALID":
-      case "INVALID_ARGUMENT":
-      case "ROW_INVALID":
-        return { name: "Error", message, code: status.INVALID_ARGUMENT, details: message };
-      case "JOB_NOT_FOUND":
-        return { name: "Error", message, code: status.NOT_FOUND, details: message };
-      case "PATH_NOT_ALLOWED":
-        return { name: "Error", message, code: status.PERMISSION_DENIED, details: message };
-      case "NATS_UNAVAILABLE":
-        return { name: "Error", message, code: status.UNAVAILABLE, details: message };
-      default:
-        return { name: "Error", message, code: status.INTERNAL, details: `${message} [${err.code}]` };
-    }
-  }
-  const name = err instanceof Error ? err.name : "";
-  const unavailable = /timeout|no responders|connection|disconnect|closed/i.test(`${name} ${message}`);
-  const details = unavailable ? `NATS did not answer: ${message}` : message;
-  return {
-    name: "Error",
-    message: details,
-    code: unavailable ? status.UNAVAILABLE : status.INTERNAL,
-    details,
-  };
+  const e =
+    !isLatentFleetError(err) && isNatsUnreachable(err)
+      ? new LatentFleetError("NATS_UNAVAILABLE", `NATS did not answer: ${errorMessage(err)}`, { cause: err })
+      : err;
+  const message = errorMessage(e);
+  const code = toGrpcStatus(e);
+  const details = code === status.INTERNAL && isLatentFleetError(e) ? `${message} [${e.code}]` : message;
+  return { name: "Error", message, code, details };
 }
 
 function invalid(message: string): LatentFleetError {

@@ -3,11 +3,10 @@
  * entry's revision, so two coordinators (an old one not quite dead, a new one) never silently overwrite
  * each other: the record update retries on a fresh read, the cursor write reports a conflict.
  */
-import { JetStreamApiError } from "@nats-io/jetstream";
 import type { KV } from "@nats-io/kv";
 import { FINAL_JOB_STATES, type JobRecord, type JobStateName } from "../common/contract/job.js";
 import type { OutputFormatName } from "../common/contract/output-formats.js";
-import { jobCursorKey, jobStateKey } from "../common/nats/index.js";
+import { isWrongLastSequence, jobCursorKey, jobStateKey } from "../common/nats/index.js";
 
 /** The coordinator's job record: the shared JobRecord plus what a restarted coordinator needs. */
 export interface CoordinatorJobRecord extends JobRecord {
@@ -50,16 +49,6 @@ export class StaleRevisionError extends Error {
   override readonly name = "StaleRevisionError";
 }
 
-// JSStreamWrongLastSequenceErr: the KV entry's revision is not the one given.
-const WRONG_LAST_SEQUENCE = 10071;
-
-function isStale(err: unknown): boolean {
-  return (
-    (err instanceof JetStreamApiError && err.code === WRONG_LAST_SEQUENCE) ||
-    (err instanceof Error && /wrong last sequence/i.test(err.message))
-  );
-}
-
 export function isFinalState(state: JobStateName): boolean {
   return FINAL_JOB_STATES.includes(state);
 }
@@ -97,7 +86,7 @@ export class JobStore {
         await this.kv.update(jobStateKey(jobId), encoder.encode(JSON.stringify(next)), current.revision);
         return next;
       } catch (err) {
-        if (!isStale(err) || attempt >= 20) throw err;
+        if (!isWrongLastSequence(err) || attempt >= 20) throw err;
       }
     }
   }
@@ -133,7 +122,8 @@ export class JobStore {
         ? await this.kv.create(jobCursorKey(jobId), data)
         : await this.kv.update(jobCursorKey(jobId), data, revision);
     } catch (err) {
-      if (isStale(err) || (revision === null && err instanceof Error && /exists/i.test(err.message))) {
+      // For create() too: a key that already has a value is a wrong last sequence (expected 0).
+      if (isWrongLastSequence(err)) {
         throw new StaleRevisionError(`the publishing cursor of job ${jobId} was changed by another writer`, {
           cause: err,
         });

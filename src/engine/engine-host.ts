@@ -1,6 +1,7 @@
 /**
  * The process side of an engine thread: start it, load a model, send batches, get images back.
- * One engine thread per GPU; a crashed thread fails every pending call with ENGINE_FAILED.
+ * One engine thread per GPU; a thread that crashes or exits fails every pending and later call with
+ * ENGINE_DEAD (a batch the model fails is ENGINE_FAILED: the thread goes on).
  */
 import type { Worker } from "node:worker_threads";
 import { type SampleRequest, validateSampleRequest } from "../common/contract/sample.js";
@@ -32,6 +33,7 @@ export class EngineHost {
   private readonly pending = new Map<number, Pending>();
   private failure: LatentFleetError | undefined;
   private closed = false;
+  private exited = false;
 
   private constructor(
     private readonly thread: Worker,
@@ -39,11 +41,12 @@ export class EngineHost {
   ) {
     thread.on("message", (msg: EngineResponse) => this.onMessage(msg));
     thread.on("error", (err) =>
-      this.fail(new LatentFleetError("ENGINE_FAILED", `engine thread crashed: ${err.message}`)),
+      this.fail(new LatentFleetError("ENGINE_DEAD", `engine thread crashed: ${err.message}`)),
     );
     thread.on("exit", (code) => {
+      this.exited = true;
       if (!this.closed)
-        this.fail(new LatentFleetError("ENGINE_FAILED", `engine thread exited with code ${code}`));
+        this.fail(new LatentFleetError("ENGINE_DEAD", `engine thread exited with code ${code}`));
     });
   }
 
@@ -58,7 +61,7 @@ export class EngineHost {
       };
       const onError = (err: Error) => {
         cleanup();
-        reject(new LatentFleetError("ENGINE_FAILED", `engine thread failed to start: ${err.message}`));
+        reject(new LatentFleetError("ENGINE_DEAD", `engine thread failed to start: ${err.message}`));
       };
       const cleanup = () => {
         thread.off("message", onMessage);
@@ -98,6 +101,8 @@ export class EngineHost {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    // A thread that died already has nothing to close, and will not exit again.
+    if (this.exited) return;
     const done = new Promise<void>((resolve) => {
       this.thread.once("exit", () => resolve());
     });

@@ -21,7 +21,11 @@ function tensorInfos(meta: readonly ort.InferenceSession.ValueMetadata[], path: 
   });
 }
 
-/** Maps ONNX Runtime failures to engine error codes: memory exhaustion can be retried with a smaller batch. */
+/**
+ * Maps ONNX Runtime failures to engine error codes: memory exhaustion can be retried with a smaller batch.
+ * The one place Latent Fleet classifies an error by its text: ONNX Runtime reports running out of memory
+ * (its own allocator's, CUDA's, cuDNN's, cuBLAS's) in the message alone, with no code or error type.
+ */
 export function engineError(err: unknown, what: string): LatentFleetError {
   if (err instanceof LatentFleetError) return err;
   const message = err instanceof Error ? err.message : String(err);

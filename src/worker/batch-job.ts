@@ -5,7 +5,7 @@
  */
 
 import type { SampleRequest } from "../common/contract/sample.js";
-import { isLatentFleetError, type LatentFleetError } from "../common/errors.js";
+import { type ErrorCode, isLatentFleetError, type LatentFleetError } from "../common/errors.js";
 
 /** One generated image, packed 8-bit RGB (what the engine returns). */
 export interface EngineImage {
@@ -20,7 +20,9 @@ export interface BatchEngine {
   generate(requests: SampleRequest[]): Promise<{ samples: EngineImage[] }>;
 }
 
-export type SampleOutcome = { ok: true; image: EngineImage } | { ok: false; code: string; message: string };
+export type SampleOutcome =
+  | { ok: true; image: EngineImage }
+  | { ok: false; code: ErrorCode; message: string };
 
 /** A sample entry of a job: a request to run, or an error found before any engine work (bad spec). */
 export type JobEntry = SampleRequest | LatentFleetError;
@@ -123,14 +125,11 @@ export class Job implements BatchJob {
   }
 }
 
-/** An engine that cannot run anything any more: closed, or its thread crashed or exited. */
+/** An engine that cannot run anything any more: closed, or its thread crashed or exited (ENGINE_DEAD). */
 export function isEngineDead(err: unknown): boolean {
-  if (!isLatentFleetError(err)) return false;
-  if (err.code === "ENGINE_CLOSED") return true;
-  // EngineHost reports a dead thread with these messages (a failed batch has the model's message instead).
-  return err.code === "ENGINE_FAILED" && /^engine thread (crashed|exited|failed to start)/.test(err.message);
+  return isLatentFleetError(err) && (err.code === "ENGINE_DEAD" || err.code === "ENGINE_CLOSED");
 }
 
-export function errorCode(err: unknown): string {
+export function errorCode(err: unknown): ErrorCode {
   return isLatentFleetError(err) ? err.code : "ENGINE_FAILED";
 }

@@ -14,8 +14,9 @@ import { performance } from "node:perf_hooks";
 import { type ServerErrorResponse, type ServerWritableStream, status } from "@grpc/grpc-js";
 import type { SampleRequest } from "../common/contract/sample.js";
 import { MAX_SEED, parseSeed } from "../common/contract/seed.js";
-import { isLatentFleetError } from "../common/errors.js";
+import { LatentFleetError } from "../common/errors.js";
 import { type GrpcServerHandle, startGrpcServer } from "../common/grpc/server.js";
+import { grpcStatusOf, toGrpcStatus } from "../common/grpc/status.js";
 import type { GrpcServerTls } from "../common/grpc/tls.js";
 import { errorMessage, type Logger, silentLogger } from "../common/log.js";
 import type { GeneratedImage__Input } from "../common/proto/generated/latentfleet/v1/GeneratedImage.js";
@@ -25,7 +26,7 @@ import type { WorkerInfo__Input } from "../common/proto/generated/latentfleet/v1
 import { workerProto } from "../common/proto/load.js";
 import type { ModelDescription } from "../engine/pipeline.js";
 import { encodePng } from "../engine/png.js";
-import { type Batcher, errorCode, type SampleOutcome } from "./batcher.js";
+import type { Batcher, SampleOutcome } from "./batcher.js";
 import { resolveSample } from "./resolve.js";
 
 export const WORKER_SERVICE_NAME = "latentfleet.v1.Worker";
@@ -48,54 +49,39 @@ function grpcError(code: status, details: string): ServerErrorResponse {
   return Object.assign(new Error(details), { code, details });
 }
 
-/** Latent Fleet error codes to gRPC status codes. */
-export function grpcStatusOf(code: string): status {
-  switch (code) {
-    case "INVALID_ARGUMENT":
-    case "SCHEDULER_UNKNOWN":
-      return status.INVALID_ARGUMENT;
-    case "WORKER_DRAINING":
-    case "ENGINE_CLOSED":
-      return status.FAILED_PRECONDITION;
-    case "OUT_OF_MEMORY":
-      return status.RESOURCE_EXHAUSTED;
-    default:
-      return status.INTERNAL;
-  }
+/** The error as a gRPC error: its status from the table of error policies, its message as the details. */
+function grpcErrorOf(err: unknown): ServerErrorResponse {
+  return grpcError(toGrpcStatus(err), errorMessage(err));
 }
 
-/** The requests of a Generate call, or an INVALID_ARGUMENT error. */
+/** A bad Generate request. */
+function invalid(message: string): LatentFleetError {
+  return new LatentFleetError("INVALID_ARGUMENT", message);
+}
+
+/** The requests of a Generate call; throws an INVALID_ARGUMENT error for a bad request. */
 export function generateRequests(req: GenerateRequest, model: WorkerServiceDeps["model"]): SampleRequest[] {
   const count = req.count === 0 ? 1 : req.count;
   // As in a job's manifest: an empty prompt is a missing field (or one of the wrong type), not a request.
-  if (req.prompt.trim() === "") throw grpcError(status.INVALID_ARGUMENT, "prompt is missing or empty");
-  if (count > MAX_GENERATE_COUNT) {
-    throw grpcError(status.INVALID_ARGUMENT, `count must be at most ${MAX_GENERATE_COUNT}, got ${count}`);
-  }
-  try {
-    const seed = parseSeed(req.seed);
-    if (seed + count - 1 > MAX_SEED) {
-      throw grpcError(status.INVALID_ARGUMENT, `seed + count - 1 must be at most ${MAX_SEED}`);
-    }
-    return Array.from({ length: count }, (_, k) =>
-      resolveSample(
-        {
-          prompt: req.prompt,
-          negative_prompt: req.negative_prompt,
-          seed: String(seed + k),
-          steps: req.steps === 0 ? GENERATE_DEFAULT_STEPS : req.steps,
-          guidance_scale: req.guidance_scale,
-          scheduler: req.scheduler,
-          width: req.width,
-          height: req.height,
-        },
-        model,
-      ),
-    );
-  } catch (err) {
-    if (isLatentFleetError(err)) throw grpcError(grpcStatusOf(err.code), err.message);
-    throw err;
-  }
+  if (req.prompt.trim() === "") throw invalid("prompt is missing or empty");
+  if (count > MAX_GENERATE_COUNT) throw invalid(`count must be at most ${MAX_GENERATE_COUNT}, got ${count}`);
+  const seed = parseSeed(req.seed);
+  if (seed + count - 1 > MAX_SEED) throw invalid(`seed + count - 1 must be at most ${MAX_SEED}`);
+  return Array.from({ length: count }, (_, k) =>
+    resolveSample(
+      {
+        prompt: req.prompt,
+        negative_prompt: req.negative_prompt,
+        seed: String(seed + k),
+        steps: req.steps === 0 ? GENERATE_DEFAULT_STEPS : req.steps,
+        guidance_scale: req.guidance_scale,
+        scheduler: req.scheduler,
+        width: req.width,
+        height: req.height,
+      },
+      model,
+    ),
+  );
 }
 
 export function workerService(deps: WorkerServiceDeps): WorkerHandlers {
@@ -124,11 +110,7 @@ export function workerService(deps: WorkerServiceDeps): WorkerHandlers {
       try {
         requests = generateRequests(call.request, deps.model);
       } catch (err) {
-        fail(
-          "code" in (err as object)
-            ? (err as ServerErrorResponse)
-            : grpcError(status.INTERNAL, errorMessage(err)),
-        );
+        fail(grpcErrorOf(err));
         return;
       }
       const started = performance.now();
@@ -151,7 +133,7 @@ export function workerService(deps: WorkerServiceDeps): WorkerHandlers {
         },
         (err: unknown) => {
           log.warn("Generate failed", { error: errorMessage(err) });
-          if (!call.cancelled) fail(grpcError(grpcStatusOf(errorCode(err)), errorMessage(err)));
+          if (!call.cancelled) fail(grpcErrorOf(err));
         },
       );
     },

@@ -4,7 +4,8 @@
  * cancelled, hands its samples to the batcher and writes each image as soon as its batch is done,
  * completes the shard, publishes the result, then acks. A task-level failure (an output that cannot be
  * written, a result that cannot be published) sends it back to the queue after a pause, and on its last
- * delivery reports every sample failed and terminates it. Before any ack, nak or term the server is asked
+ * delivery, or at once when its error code says trying again cannot help (taskDisposition), reports every
+ * sample failed and terminates it. Before any ack, nak or term the server is asked
  * whether the delivery is still this worker's (DeliveryLease); otherwise it is left to its redelivery.
  *
  * Pulling, flow control and drain around the tasks are TaskRunner's (task-runner.ts).
@@ -12,7 +13,7 @@
 import { performance } from "node:perf_hooks";
 import type { JetStreamClient, JsMsg } from "@nats-io/jetstream";
 import { OUTPUT_FORMAT_NAMES } from "../common/contract/output-formats.js";
-import { isLatentFleetError } from "../common/errors.js";
+import { isLatentFleetError, taskDisposition } from "../common/errors.js";
 import { errorMessage, type Logger } from "../common/log.js";
 import type { DeliveryLease } from "../common/nats/tasks.js";
 import type { SampleResult__Input } from "../common/proto/generated/latentfleet/v1/SampleResult.js";
@@ -190,7 +191,11 @@ export class TaskFlow {
       out = sink.open(task, model.name);
     } catch (err) {
       // A bad output location (a malformed s3:// URL) fails on every worker: take it off the queue.
-      await this.reportAndTerminate(ctx, errorCode(err), errorMessage(err));
+      if (taskDisposition(err) === "term") {
+        await this.reportAndTerminate(ctx, errorCode(err), errorMessage(err));
+      } else {
+        await this.giveUpOrRetry(ctx, err);
+      }
       return;
     }
     if (msg.info.deliveryCount > 1) await out.removeLeftovers();
@@ -259,7 +264,10 @@ export class TaskFlow {
     }
   }
 
-  /** A task-level failure: try again later, or on the last delivery report every sample failed. */
+  /**
+   * A task-level failure: try again later, or report every sample failed and terminate it on its last
+   * delivery or when its error says trying again cannot help (taskDisposition).
+   */
   private async giveUpOrRetry(ctx: TaskContext, err: unknown): Promise<void> {
     const { msg, log } = ctx;
     const code = errorCode(err);
@@ -267,7 +275,7 @@ export class TaskFlow {
     // another worker's by the time a nak or term would arrive.
     if (!(await this.holdsDelivery(ctx, "retry"))) return;
     const last = this.opts.maxDeliver > 0 && msg.info.deliveryCount >= this.opts.maxDeliver;
-    if (!last) {
+    if (!last && taskDisposition(err) === "nak") {
       log.warn("task failed; it goes back to the queue", {
         code,
         error: errorMessage(err),

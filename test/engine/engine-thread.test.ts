@@ -1,6 +1,7 @@
 import { createServer, get } from "node:http";
 import type { AddressInfo } from "node:net";
 import { performance } from "node:perf_hooks";
+import type { Worker } from "node:worker_threads";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { SampleRequest } from "../../src/common/contract/sample.js";
 import { parseDevice } from "../../src/engine/device.js";
@@ -106,6 +107,21 @@ describe("the engine thread", () => {
     });
     const ok = await engine.generate([request({ steps: 2 })]);
     expect(ok.samples[0].rgb.length).toBe(64 * 64 * 3);
+  });
+
+  it("fails every pending and later call with ENGINE_DEAD once its thread exits, and still closes", async () => {
+    const doomed = await EngineHost.start({ modelDir: TINY_SHAPES, device: parseDevice("cpu") });
+    const pending = doomed.generate([request({ steps: 50 })]);
+    // The thread ends as a crash would leave it: no close message, no answer to the pending call.
+    await (doomed as unknown as { thread: Worker }).thread.terminate();
+    await expect(pending).rejects.toMatchObject({
+      code: "ENGINE_DEAD",
+      message: expect.stringMatching(/^engine thread exited with code \d+/),
+    });
+    await expect(doomed.generate([request({ steps: 2 })])).rejects.toMatchObject({ code: "ENGINE_DEAD" });
+    const closing = performance.now();
+    await doomed.close();
+    expect(performance.now() - closing).toBeLessThan(5000);
   });
 
   it("fails to start on a missing model with MODEL_NOT_FOUND", async () => {

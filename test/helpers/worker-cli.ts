@@ -4,7 +4,7 @@
  */
 import { Command, CommanderError } from "commander";
 import { registerWorker } from "../../src/cli/commands/worker.js";
-import { isLatentFleetError } from "../../src/common/errors.js";
+import { exitCodeFor, isLatentFleetError } from "../../src/common/errors.js";
 
 const program = new Command("latent-fleet").exitOverride();
 registerWorker(program);
@@ -17,6 +17,6 @@ try {
     process.stderr.write(
       `latent-fleet: ${isLatentFleetError(err) ? `${err.message} [${err.code}]` : String(err)}\n`,
     );
-    process.exitCode = 1;
+    process.exitCode = exitCodeFor(err);
   }
 }

@@ -3,6 +3,7 @@ export * from "./codec.js";
 export * from "./connect.js";
 export * from "./dead-letters.js";
 export * from "./embedded-server.js";
+export * from "./errors.js";
 export * from "./names.js";
 export * from "./results.js";
 export * from "./server-binary.js";

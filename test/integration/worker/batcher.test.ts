@@ -1,9 +1,15 @@
-/** The batcher against a fake engine: grouping, batch size, the pipeline, OOM halving, one bad sample. */
+/**
+ * The batcher against a fake engine: grouping, batch size, the pipeline, OOM halving, one bad sample; and
+ * against a real engine thread that dies.
+ */
 import { performance } from "node:perf_hooks";
+import type { Worker } from "node:worker_threads";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import type { SampleRequest } from "../../../src/common/contract/sample.js";
 import { LatentFleetError } from "../../../src/common/errors.js";
 import { batchKey } from "../../../src/engine/batch-key.js";
+import { parseDevice } from "../../../src/engine/device.js";
+import { EngineHost } from "../../../src/engine/engine-host.js";
 import {
   type BatchEngine,
   Batcher,
@@ -11,6 +17,7 @@ import {
   type SampleOutcome,
 } from "../../../src/worker/batcher.js";
 import { WorkerStats } from "../../../src/worker/stats.js";
+import { TINY_SHAPES } from "../../helpers/paths.js";
 
 function req(seed: number, over: Partial<SampleRequest> = {}): SampleRequest {
   return {
@@ -281,14 +288,50 @@ describe("the batcher", () => {
 
   it("fails every job when the engine dies, instead of reporting samples failed", async () => {
     const engine = new FakeEngine();
-    engine.fatal = new LatentFleetError("ENGINE_FAILED", "engine thread exited with code 1");
+    engine.fatal = new LatentFleetError("ENGINE_DEAD", "engine thread exited with code 1");
     const b = batcher(engine, 2);
     const a = b.submit([req(1), req(2)]);
     const c = b.submit([req(3), req(4), req(5)]);
-    await expect(a.done).rejects.toMatchObject({ code: "ENGINE_FAILED" });
-    await expect(c.done).rejects.toMatchObject({ code: "ENGINE_FAILED" });
+    await expect(a.done).rejects.toMatchObject({ code: "ENGINE_DEAD" });
+    await expect(c.done).rejects.toMatchObject({ code: "ENGINE_DEAD" });
     expect(b.fatalError).toBeDefined();
     expect(engine.calls.length).toBeLessThanOrEqual(2);
+  });
+
+  it("tells a dead engine by its code, not its message: a model error worded alike fails only samples", async () => {
+    const engine = new FakeEngine();
+    engine.fatal = new LatentFleetError("ENGINE_FAILED", "engine thread exited with code 1");
+    const b = batcher(engine, 2);
+    const out = await b.submit([req(1), req(2)]).done;
+    expect(out).toEqual([
+      { ok: false, code: "ENGINE_FAILED", message: "engine thread exited with code 1" },
+      { ok: false, code: "ENGINE_FAILED", message: "engine thread exited with code 1" },
+    ]);
+    expect(b.fatalError).toBeUndefined();
+    // The batch, then each sample alone: the engine was still trusted.
+    expect(engine.calls).toEqual([[1, 2], [1], [2]]);
+  });
+
+  it("treats a real engine thread that exits as dead: every job fails with ENGINE_DEAD", async () => {
+    const host = await EngineHost.start({ modelDir: TINY_SHAPES, device: parseDevice("cpu") });
+    try {
+      const b = new Batcher({ engine: host, batchSize: 2, batchKey: (r) => batchKey(r, () => true) });
+      const a = b.submit([req(1), req(2)]);
+      const c = b.submit([req(3, { steps: 8 })]);
+      // a's batch is in the thread (the batcher hands it over in the next turn); then the thread ends
+      // as a crash would leave it.
+      await tick();
+      await (host as unknown as { thread: Worker }).thread.terminate();
+      await expect(a.done).rejects.toMatchObject({
+        code: "ENGINE_DEAD",
+        message: expect.stringMatching(/^engine thread exited/),
+      });
+      await expect(c.done).rejects.toMatchObject({ code: "ENGINE_DEAD" });
+      expect(b.fatalError).toMatchObject({ code: "ENGINE_DEAD" });
+      await expect(b.submit([req(4)]).done).rejects.toMatchObject({ code: "ENGINE_DEAD" });
+    } finally {
+      await host.close();
+    }
   });
 
   it("rejects a job whose per-sample callback fails, after all its samples are done", async () => {
