@@ -3,7 +3,7 @@
  * earlier run, failed by error code), shards, wall time and throughput, and the workers' task times.
  * Gathered from the results as they are folded (a restarted coordinator folds them again).
  */
-import type { TaskResult } from "../common/proto/generated/latentfleet/v1/TaskResult.js";
+import type { TaskResult } from "../common/contract/task.js";
 import type { FoldOutcome } from "./fold.js";
 import type { JobSnapshot } from "./job-snapshot.js";
 
@@ -41,7 +41,7 @@ export class JobStats {
 
   /** A result the fold counted. */
   record(result: TaskResult, folded: FoldOutcome): void {
-    const shard = Number(result.shard);
+    const { shard } = result;
     if (folded.failures.length > 0)
       this.failures.set(
         shard,

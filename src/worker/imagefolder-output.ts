@@ -8,8 +8,8 @@
 import { performance } from "node:perf_hooks";
 import { imageFileName, SHARDS_DIR, shardLabel, shardMetadataFile } from "../common/contract/job.js";
 import type { SampleRequest } from "../common/contract/sample.js";
-import type { SampleOutcome } from "./batcher.js";
 import type { OutputContext, ShardOutput } from "./shard-output.js";
+import type { SampleOutcome } from "./submission.js";
 import { shardMetadataRows } from "./task-results.js";
 
 export class ImagefolderOutput implements ShardOutput {

@@ -5,10 +5,10 @@
  */
 
 import type { SampleRequest } from "../common/contract/sample.js";
-import type { Task } from "../common/proto/generated/latentfleet/v1/Task.js";
+import type { Task } from "../common/contract/task.js";
 import type { ObjectStorage } from "../common/storage/index.js";
-import type { EngineImage, SampleOutcome } from "./batcher.js";
 import type { EncodedPng } from "./png-pool.js";
+import type { EngineImage, SampleOutcome } from "./submission.js";
 
 export type SinkStage = "png_encode" | "write";
 

@@ -7,8 +7,9 @@
  * redelivered shard rewrites the same outputs. PNG encoding runs on the pool's threads (png-pool.ts), never
  * on the main thread, so NATS in-progress acks and gRPC calls are not held up behind a batch of encodes.
  */
+
+import type { Task } from "../common/contract/task.js";
 import { LatentFleetError } from "../common/errors.js";
-import type { Task } from "../common/proto/generated/latentfleet/v1/Task.js";
 import { type S3Settings, StorageCache, TMP_MARK } from "../common/storage/index.js";
 import { ImagefolderOutput } from "./imagefolder-output.js";
 import { PngPool } from "./png-pool.js";
@@ -66,7 +67,7 @@ export class ImageSink {
     const ctx: OutputContext = {
       storage: this.storages.get(task.output_dir === "" ? "." : task.output_dir),
       task,
-      shard: Number(task.shard),
+      shard: task.shard,
       modelName,
       // The engine's images are the sink's once done: moved to the encoder thread, not copied.
       encode: (image) => this.pool.encode(image.rgb, image.width, image.height, { transfer: true }),

@@ -16,8 +16,8 @@ import {
   wdsShardLabel,
   writeShardIndex,
 } from "../common/webdataset.js";
-import type { SampleOutcome } from "./batcher.js";
 import type { OutputContext, ShardOutput } from "./shard-output.js";
+import type { SampleOutcome } from "./submission.js";
 import { shardSampleRecords } from "./task-results.js";
 
 export class WebdatasetOutput implements ShardOutput {

@@ -6,5 +6,7 @@ export * from "./embedded-server.js";
 export * from "./names.js";
 export * from "./results.js";
 export * from "./server-binary.js";
+export * from "./task-queue.js";
 export * from "./tasks.js";
 export * from "./topology.js";
+export * from "./worker-setup.js";
