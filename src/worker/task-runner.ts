@@ -84,6 +84,9 @@ export class TaskRunner {
    */
   readonly fatal: Promise<unknown>;
   private settleFatal!: (err: unknown) => void;
+  /** Resolves once a drain began. */
+  readonly drainBegun: Promise<void>;
+  private beginDrain!: () => void;
 
   constructor(private readonly opts: TaskRunnerOptions) {
     this.log = opts.log ?? silentLogger;
@@ -98,6 +101,9 @@ export class TaskRunner {
     this.output = new OutputOutage({ log: this.log, maxHoldMs: opts.outputHoldMs });
     this.fatal = new Promise((resolve) => {
       this.settleFatal = resolve;
+    });
+    this.drainBegun = new Promise((resolve) => {
+      this.beginDrain = resolve;
     });
     const runner = this;
     this.flow = new TaskFlow(
@@ -143,6 +149,7 @@ export class TaskRunner {
   drain(): Promise<number> {
     if (this.drainPromise) return this.drainPromise;
     this.stateName = "draining";
+    this.beginDrain();
     this.drainPromise = (async () => {
       this.log.info("draining: no more tasks are pulled", { in_hand: this.inHand.size });
       this.wake();

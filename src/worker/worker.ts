@@ -15,7 +15,7 @@ import { hostname } from "node:os";
 import { LatentFleetError } from "../common/errors.js";
 import type { GrpcServerTls } from "../common/grpc/tls.js";
 import { createLogger, errorMessage, type Logger } from "../common/log.js";
-import { type MetricsServer, parseListenAddress, startMetricsServer } from "../common/metrics.js";
+import { parseListenAddress, startMetricsServer } from "../common/metrics.js";
 import { connectJetStream } from "../common/nats/connect.js";
 import { workersConsumerName } from "../common/nats/names.js";
 import type { NatsAuthOptions } from "../common/nats/security.js";
@@ -28,7 +28,7 @@ import { type Device, formatDevice, parseDevice } from "../engine/device.js";
 import { EngineHost } from "../engine/engine-host.js";
 import type { ModelDescription } from "../engine/pipeline.js";
 import { Batcher } from "./batcher.js";
-import { startWorkerGrpc, type WorkerGrpcServer } from "./grpc-service.js";
+import { startWorkerGrpc } from "./grpc-service.js";
 import { watchJobStates } from "./job-states.js";
 import { WorkerMetrics } from "./metrics.js";
 import { ImageSink } from "./sink.js";
@@ -205,17 +205,26 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
       uptime_seconds: stats.uptimeSeconds(),
       state: runner.state,
     });
-    // Served once the worker can drain (below): a drain tells it to stop serving.
-    let grpc: WorkerGrpcServer | undefined;
-    let drainPromise: Promise<number> | undefined;
-    const drain = (): Promise<number> => {
-      drainPromise ??= (async () => {
-        grpc?.setServing(false);
-        return runner.drain();
-      })();
-      return drainPromise;
-    };
-    let metricsServer: MetricsServer | undefined;
+    const drain = (): Promise<number> => runner.drain();
+    const grpc =
+      options.grpcAddress === undefined
+        ? undefined
+        : await startWorkerGrpc(
+            options.grpcAddress,
+            { info, drain, accepting: () => runner.state === "running", batcher, model, log },
+            options.grpcTls,
+          );
+    if (grpc) {
+      opened.push(() => grpc.stop(0));
+      // NOT_SERVING as soon as a drain begins, whoever began it: Kubernetes stops routing Generate calls.
+      void runner.drainBegun.then(() => grpc.setServing(false));
+    }
+    const metricsServer =
+      metrics && options.metricsAddress !== undefined
+        ? await startMetricsServer(options.metricsAddress, metrics.registry, log)
+        : undefined;
+    if (metricsServer) opened.push(() => metricsServer.stop());
+
     let fatal: unknown;
     let resolveDone!: () => void;
     let rejectDone!: (err: unknown) => void;
@@ -254,27 +263,6 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
       void stop();
     });
 
-    if (options.grpcAddress !== undefined) {
-      const server = await startWorkerGrpc(
-        options.grpcAddress,
-        {
-          info,
-          drain,
-          accepting: () => runner.state === "running",
-          batcher,
-          model,
-          log,
-        },
-        options.grpcTls,
-      );
-      opened.push(() => server.stop(0));
-      grpc = server;
-    }
-    if (metrics && options.metricsAddress !== undefined) {
-      const server = await startMetricsServer(options.metricsAddress, metrics.registry, log);
-      opened.push(() => server.stop());
-      metricsServer = server;
-    }
     runner.start();
     log.info("worker started", {
       model: model.name,
