@@ -11,7 +11,7 @@ import type { ErrorCode } from "../common/errors.js";
 import { createMetricsRegistry } from "../common/metrics.js";
 import { packageVersion } from "../common/package-root.js";
 import type { StageTimings } from "../engine/pipeline.js";
-import type { SinkStage } from "./sink.js";
+import type { SinkStage } from "./shard-output.js";
 import type { BatchEngine, EngineImage, SampleOutcome } from "./submission.js";
 import type { TaskEvents, TaskOutcome } from "./task-flow.js";
 

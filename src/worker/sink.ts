@@ -16,8 +16,6 @@ import { PngPool } from "./png-pool.js";
 import type { OutputContext, ShardOutput, SinkStage } from "./shard-output.js";
 import { WebdatasetOutput } from "./webdataset-output.js";
 
-export type { ShardOutput, SinkStage } from "./shard-output.js";
-
 export interface SinkOptions {
   /** fsync files (and their folders) before a task is reported; default true. */
   durable?: boolean;

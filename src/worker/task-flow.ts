@@ -19,7 +19,7 @@ import type { ModelDescription } from "../engine/pipeline.js";
 import type { Batcher } from "./batcher.js";
 import type { JobStateSource } from "./job-states.js";
 import type { OutputOutage } from "./output-outage.js";
-import type { ShardOutput } from "./sink.js";
+import type { ShardOutput } from "./shard-output.js";
 import { errorCode, type SampleOutcome } from "./submission.js";
 import { failedSamples, resolveTaskSamples, sampleResults } from "./task-results.js";
 
