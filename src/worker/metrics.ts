@@ -144,7 +144,9 @@ export class WorkerMetrics implements TaskEvents {
       registers,
       collect: () => {
         this.countBusy();
-        const from = this.busyHistory[0] ?? { t: this.startedAt, busy: 0 };
+        // Until the history spans the window, from the start: its first second counts too.
+        const from =
+          this.busyHistory.length < BUSY_WINDOW_S ? { t: this.startedAt, busy: 0 } : this.busyHistory[0];
         const span = (performance.now() - from.t) / 1000;
         busyRatio.set(span > 0 ? Math.min(1, (this.busyTotal - from.busy) / span) : 0);
       },
