@@ -31,6 +31,7 @@ import { availableParallelism, loadavg, tmpdir } from "node:os";
 import { basename, dirname, join, resolve } from "node:path";
 import { performance } from "node:perf_hooks";
 import { parseArgs } from "node:util";
+import { float32ToDecimal } from "../src/common/contract/floats.js";
 import type { SampleRequest } from "../src/common/contract/sample.js";
 import { bundledModelDir, packageRoot } from "../src/common/package-root.js";
 import { DEFAULT_SHARD_SIZE } from "../src/coordinator/sharder.js";
@@ -134,15 +135,15 @@ async function expand(specPath: string): Promise<ManifestSample[]> {
   return out;
 }
 
-/** A sample as a worker resolves it from its task: seed as decimal text, guidance as a proto float32. */
+/** A sample as a worker resolves it from its task: guidance through a proto float32 and back to decimal. */
 function asWorkerRequest(s: ManifestSample, model: EngineHost["model"]): SampleRequest {
   return resolveSample(
     {
       prompt: s.prompt,
       negative_prompt: s.negativePrompt,
-      seed: String(s.seed),
+      seed: s.seed,
       steps: s.steps,
-      guidance_scale: Math.fround(s.guidanceScale),
+      guidance_scale: float32ToDecimal(Math.fround(s.guidanceScale)),
       scheduler: s.scheduler ?? "",
       width: s.width ?? 0,
       height: s.height ?? 0,

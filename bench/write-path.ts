@@ -39,12 +39,12 @@ import { performance } from "node:perf_hooks";
 import { parseArgs } from "node:util";
 import { PNG } from "pngjs";
 import type { SampleRequest } from "../src/common/contract/sample.js";
+import type { Task } from "../src/common/contract/task.js";
 import { packageRoot } from "../src/common/package-root.js";
-import type { Task } from "../src/common/proto/generated/latentfleet/v1/Task.js";
 import { encodeRgbPng } from "../src/engine/png-encode.js";
-import type { EngineImage, SampleOutcome } from "../src/worker/batcher.js";
 import { defaultPngThreads, PngPool } from "../src/worker/png-pool.js";
 import { ImageSink } from "../src/worker/sink.js";
+import type { EngineImage, SampleOutcome } from "../src/worker/submission.js";
 
 const { values } = parseArgs({
   options: {
@@ -138,17 +138,17 @@ async function timed(run: () => Promise<unknown>): Promise<Measure> {
 function task(shard: number, size: number, outputDir: string, format: string): Task {
   return {
     job_id: "bench",
-    shard: String(shard),
+    shard,
     model: "stand-in",
     output_dir: outputDir,
     output_format: format,
     samples: Array.from({ length: SHARD }, (_, i) => ({
       sample_id: `s${shard}-${i}`,
-      index: String(shard * SHARD + i),
+      index: shard * SHARD + i,
       row_id: `r${shard}`,
       prompt: `a synthetic image ${shard}-${i}`,
       negative_prompt: "",
-      seed: String(shard * SHARD + i),
+      seed: shard * SHARD + i,
       steps: 1,
       guidance_scale: 1,
       scheduler: "euler",

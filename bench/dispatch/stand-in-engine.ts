@@ -13,7 +13,7 @@ import type { SampleRequest } from "../../src/common/contract/sample.js";
 import { readModelFolder } from "../../src/engine/model-folder.js";
 import type { ModelDescription } from "../../src/engine/pipeline.js";
 import { defaultSchedulerName } from "../../src/engine/schedulers/index.js";
-import type { EngineImage } from "../../src/worker/batcher.js";
+import type { EngineImage } from "../../src/worker/submission.js";
 import type { WorkerEngine } from "../../src/worker/worker.js";
 
 const patterns = new Map<string, Uint8Array>();

@@ -6,18 +6,18 @@
  * tolerates repetition (msg id `<job>.<shard>.dead`; takeDeadTask skips a task already gone).
  */
 import type { ConsumerMessages, JetStreamClient, JetStreamManager, JsMsg } from "@nats-io/jetstream";
+import type { Task } from "../common/contract/task.js";
 import type { Logger } from "../common/log.js";
 import {
   deadLetterAdvisories,
-  decodeTask,
   encodeTaskResult,
   parseMaxDeliveriesAdvisory,
   RESULTS_STREAM,
+  readTask,
   resultSubject,
   TASKS_STREAM,
   takeDeadTask,
 } from "../common/nats/index.js";
-import type { Task } from "../common/proto/generated/latentfleet/v1/Task.js";
 import { type Loop, PULL_EXPIRES_MS } from "./results-loop.js";
 
 const RETRY_DELAY_MS = 5_000;
@@ -72,7 +72,7 @@ export async function startDeadLetterLoop(
     await takeDeadTask(jsm, advisory.stream_seq, async (stored) => {
       let task: Task;
       try {
-        task = decodeTask(stored.data);
+        task = readTask(stored.data);
       } catch (err) {
         log.error("a dead-lettered task cannot be decoded; removing it", { seq: advisory.stream_seq, err });
         return;

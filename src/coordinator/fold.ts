@@ -4,8 +4,7 @@
  * report whichever comes first (the images are there), and any later result of a counted shard is ignored.
  * Per-shard state is a byte and two counters in growable typed arrays, so ten million samples cost a few MB.
  */
-import type { SampleResult } from "../common/proto/generated/latentfleet/v1/SampleResult.js";
-import type { TaskResult } from "../common/proto/generated/latentfleet/v1/TaskResult.js";
+import type { SampleResult, TaskResult } from "../common/contract/task.js";
 
 const NONE = 0;
 const OK = 1;
@@ -31,7 +30,7 @@ export class JobFold {
   shardsFolded = 0;
 
   apply(result: TaskResult): FoldOutcome {
-    const shard = Number(result.shard);
+    const { shard } = result;
     const ignored: FoldOutcome = { counted: false, failures: [], replacedDead: false, newlyDone: 0 };
     if (!Number.isSafeInteger(shard) || shard < 0) return ignored;
     this.ensure(shard);

@@ -5,10 +5,10 @@
 import { mkdir, readFile } from "node:fs/promises";
 import { basename, resolve } from "node:path";
 import type { JetStreamManager } from "@nats-io/jetstream";
+import type { TaskResult } from "../common/contract/task.js";
 import { isLatentFleetError, LatentFleetError } from "../common/errors.js";
 import { errorMessage } from "../common/log.js";
 import { RESULTS_STREAM } from "../common/nats/index.js";
-import type { TaskResult } from "../common/proto/generated/latentfleet/v1/TaskResult.js";
 import { isS3Url, normalizeLocation } from "../common/storage/index.js";
 import { isPromptsFile, type SpecInput } from "../manifest/index.js";
 import { decodeSpecBytes } from "../manifest/utf8.js";

@@ -4,7 +4,7 @@
  * Gathered from the results as they are folded (a restarted coordinator folds them again).
  */
 import type { JobStatsFile } from "../common/contract/job.js";
-import type { TaskResult } from "../common/proto/generated/latentfleet/v1/TaskResult.js";
+import type { TaskResult } from "../common/contract/task.js";
 import type { FoldOutcome } from "./fold.js";
 import type { JobSnapshot } from "./job-snapshot.js";
 
@@ -20,7 +20,7 @@ export class JobStats {
 
   /** A result the fold counted. */
   record(result: TaskResult, folded: FoldOutcome): void {
-    const shard = Number(result.shard);
+    const { shard } = result;
     if (folded.failures.length > 0)
       this.failures.set(
         shard,

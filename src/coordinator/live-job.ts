@@ -8,8 +8,8 @@
 import { rm, stat } from "node:fs/promises";
 import type { JetStreamClient } from "@nats-io/jetstream";
 import { ERRORS_FILE, type ErrorRow, type JobStateName, STATS_FILE } from "../common/contract/job.js";
+import type { TaskResult } from "../common/contract/task.js";
 import { errorMessage, type Logger } from "../common/log.js";
-import type { TaskResult } from "../common/proto/generated/latentfleet/v1/TaskResult.js";
 import { describeKey, type ObjectStorage, openStorage } from "../common/storage/index.js";
 import type { JobSpec } from "../manifest/index.js";
 import { removeDeadShardOutputs } from "./dead-shards.js";
@@ -200,11 +200,11 @@ export class LiveJob {
     if (!folded.counted) return;
     this.stats.record(result, folded);
     this.meter.record(folded.newlyDone);
-    const shard = Number(result.shard);
+    const { shard } = result;
     const rows: ErrorRow[] = [];
     for (const s of folded.failures) {
       rows.push({
-        where: await this.where.lookup(shard, Number(s.index)),
+        where: await this.where.lookup(shard, s.index),
         id: s.sample_id,
         ...(s.error_code ? { code: s.error_code } : {}),
         error: s.error || "failed without a reason",

@@ -15,16 +15,16 @@
  */
 import type { JetStreamClient } from "@nats-io/jetstream";
 import type { ErrorRow } from "../common/contract/job.js";
+import type { TaskResult } from "../common/contract/task.js";
 import { isLatentFleetError, LatentFleetError } from "../common/errors.js";
 import type { Logger } from "../common/log.js";
 import { publishResult, publishTask } from "../common/nats/index.js";
-import type { TaskResult__Input } from "../common/proto/generated/latentfleet/v1/TaskResult.js";
 import { expandSpecBatches, type JobSpec, type SourceAccess } from "../manifest/index.js";
 import type { ErrorsFile } from "./errors-file.js";
 import type { JobCursor, JobStore } from "./job-store.js";
 import { PublishWindow } from "./publish-window.js";
 import type { CompletedShards } from "./reuse.js";
-import { type Shard, Sharder, type TaskContext, toTask } from "./sharder.js";
+import { type Shard, Sharder, type TaskHeader, toTask } from "./sharder.js";
 import type { WhereIndex } from "./where-index.js";
 
 /** Least time between two writes of a job's publishing cursor: how much a restart may republish. */
@@ -53,7 +53,7 @@ export interface PublisherOptions {
   js: JetStreamClient;
   store: JobStore;
   log: Logger;
-  task: TaskContext;
+  task: TaskHeader;
   shardSize: number;
   spec: JobSpec;
   access: SourceAccess;
@@ -234,7 +234,7 @@ export async function publishJob(o: PublisherOptions): Promise<PublishOutcome> {
 }
 
 /** The result that stands for a shard kept from an earlier run: every sample done, no worker. */
-function reusedResult(jobId: string, shard: Shard, fileNames: string[]): TaskResult__Input {
+function reusedResult(jobId: string, shard: Shard, fileNames: string[]): TaskResult {
   return {
     job_id: jobId,
     shard: shard.shard,

@@ -3,9 +3,9 @@
  * sequence an unfinished job may need (see JobManager.resumeAll), handing each result to its job.
  */
 import type { ConsumerMessages, JetStreamClient } from "@nats-io/jetstream";
+import type { TaskResult } from "../common/contract/task.js";
 import type { Logger } from "../common/log.js";
-import { decodeTaskResult, replayResults } from "../common/nats/index.js";
-import type { TaskResult } from "../common/proto/generated/latentfleet/v1/TaskResult.js";
+import { readTaskResult, replayResults } from "../common/nats/index.js";
 
 /**
  * How long each pull request of the loops lasts; the server sends heartbeats every half of it. After a
@@ -30,7 +30,7 @@ export async function startResultsLoop(
     for await (const m of messages) {
       let result: TaskResult;
       try {
-        result = decodeTaskResult(m.data);
+        result = readTaskResult(m.data);
       } catch (err) {
         log.warn("skipping an undecodable result", { subject: m.subject, seq: m.seq, err });
         continue;

@@ -11,22 +11,22 @@
 
 import { float32ToDecimal } from "../common/contract/floats.js";
 import type { OutputFormatName } from "../common/contract/output-formats.js";
+import type { TaskSample } from "../common/contract/task.js";
 import { errorMessage } from "../common/log.js";
-import type { SampleSpec__Input } from "../common/proto/generated/latentfleet/v1/SampleSpec.js";
 import type { ObjectStorage } from "../common/storage/index.js";
 import { outputFormat, type ReuseVerdict, type StoredSample, type StoredShards } from "../outputs/index.js";
 import type { Shard } from "./sharder.js";
 
 /** Why a stored sample does not match the sample now in the manifest; null when it does. */
-export function sampleMismatch(stored: StoredSample, spec: SampleSpec__Input, model: string): string | null {
+export function sampleMismatch(stored: StoredSample, spec: TaskSample, model: string): string | null {
   const differs = (field: string) => `sample ${spec.sample_id}: its ${field} changed`;
   if (stored.id !== spec.sample_id) return `sample ${spec.sample_id} is ${stored.id} in the stored shard`;
   if (stored.prompt !== spec.prompt) return differs("prompt");
-  if (stored.negative_prompt !== (spec.negative_prompt ?? "")) return differs("negative prompt");
-  if (String(stored.seed) !== String(spec.seed)) return differs("seed");
+  if (stored.negative_prompt !== spec.negative_prompt) return differs("negative prompt");
+  if (stored.seed !== spec.seed) return differs("seed");
   if (stored.steps !== spec.steps) return differs("steps");
-  if (stored.guidance_scale !== float32ToDecimal(Number(spec.guidance_scale)))
-    return differs("guidance scale");
+  // What the worker wrote went through the task's float32.
+  if (stored.guidance_scale !== float32ToDecimal(spec.guidance_scale)) return differs("guidance scale");
   if (spec.scheduler && stored.scheduler !== spec.scheduler) return differs("scheduler");
   if (spec.width && stored.width !== spec.width) return differs("width");
   if (spec.height && stored.height !== spec.height) return differs("height");

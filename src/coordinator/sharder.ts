@@ -5,10 +5,9 @@
  * restart reproduces the same shards, and `<job>.<shard>` names the same samples every time.
  */
 import type { OutputFormatName } from "../common/contract/output-formats.js";
+import type { Task, TaskSample } from "../common/contract/task.js";
 import { MAX_TASK_PAYLOAD_BYTES } from "../common/nats/index.js";
 import { COORDINATOR_OPTIONS } from "../common/options/index.js";
-import type { SampleSpec__Input } from "../common/proto/generated/latentfleet/v1/SampleSpec.js";
-import type { Task__Input } from "../common/proto/generated/latentfleet/v1/Task.js";
 import type { ManifestSample } from "../manifest/index.js";
 
 export const DEFAULT_SHARD_SIZE: number = COORDINATOR_OPTIONS.shardSize.default;
@@ -20,20 +19,20 @@ export interface Shard {
   shard: number;
   /** Index (manifest order) of the shard's first sample. */
   firstIndex: number;
-  samples: SampleSpec__Input[];
+  samples: TaskSample[];
   /** The samples' "file:line", for errors.jsonl. */
   sources: string[];
 }
 
 /** A manifest sample as the task carries it: "" scheduler and 0 size mean "the model's own". */
-export function toSampleSpec(s: ManifestSample): SampleSpec__Input {
+export function toTaskSample(s: ManifestSample): TaskSample {
   return {
     sample_id: s.sampleId,
     index: s.index,
     row_id: s.rowId,
     prompt: s.prompt,
     negative_prompt: s.negativePrompt,
-    seed: String(s.seed),
+    seed: s.seed,
     steps: s.steps,
     guidance_scale: s.guidanceScale,
     scheduler: s.scheduler ?? "",
@@ -75,7 +74,7 @@ export class Sharder {
       this.current = { shard: this.nextShard++, firstIndex: sample.index, samples: [], sources: [] };
       this.bytes = 0;
     }
-    this.current.samples.push(toSampleSpec(sample));
+    this.current.samples.push(toTaskSample(sample));
     this.current.sources.push(sample.source);
     this.bytes += size;
     if (this.current.samples.length >= this.shardSize) out.push(this.take());
@@ -94,20 +93,21 @@ export class Sharder {
   }
 }
 
-export interface TaskContext {
+/** What every task of a job carries besides its samples. */
+export interface TaskHeader {
   jobId: string;
   model: string;
   outputDir: string;
   outputFormat: OutputFormatName;
 }
 
-export function toTask(ctx: TaskContext, shard: Shard): Task__Input {
+export function toTask(header: TaskHeader, shard: Shard): Task {
   return {
-    job_id: ctx.jobId,
+    job_id: header.jobId,
     shard: shard.shard,
-    model: ctx.model,
-    output_dir: ctx.outputDir,
+    model: header.model,
+    output_dir: header.outputDir,
     samples: shard.samples,
-    output_format: ctx.outputFormat,
+    output_format: header.outputFormat,
   };
 }

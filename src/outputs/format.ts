@@ -10,7 +10,7 @@
 import type { MetadataRow } from "../common/contract/job.js";
 import type { OutputFormatName } from "../common/contract/output-formats.js";
 import type { SampleRequest } from "../common/contract/sample.js";
-import type { Task } from "../common/proto/generated/latentfleet/v1/Task.js";
+import type { Task } from "../common/contract/task.js";
 import type { ObjectStorage, StoredObject } from "../common/storage/index.js";
 
 export interface OutputFormat {

@@ -1,10 +1,11 @@
 /**
- * The batcher: takes jobs of samples (a task's K samples, or a Generate call's few), groups samples that
- * can share an engine batch (same batch key: size, steps, scheduler, guidance mode) across jobs into
- * batches of up to B, runs them on the engine, and tells each job when all of its samples are done.
+ * The batcher: takes submissions of samples (a task's K samples, or a Generate call's few), groups samples
+ * that can share an engine batch (same batch key: size, steps, scheduler, guidance mode) across
+ * submissions into batches of up to B, runs them on the engine, and tells each submission when all of its
+ * samples are done (submission.ts).
  *
- * - Order: the oldest waiting sample's key goes first and a batch takes samples oldest first, so jobs
- *   (tasks) finish roughly in the order they came in and none starves.
+ * - Order: the oldest waiting sample's key goes first and a batch takes samples oldest first, so
+ *   submissions (tasks) finish roughly in the order they came in and none starves.
  * - Keeping the engine busy: up to `pipelineDepth` batches (default 2) are handed to the engine at once, so
  *   while one runs the next is already assembled and queued in the engine thread; the gap between batches
  *   is not a round trip through this thread (which may be busy encoding PNGs). A second batch is only
@@ -14,7 +15,7 @@
  *   single sample that still runs out of memory is given up; later batches of that key are capped at the
  *   size that fitted. A batch that fails with another error is retried sample by sample, so one bad sample
  *   is reported with its own error while the rest complete. An error after which the engine is unusable
- *   (`isFatal`, e.g. a crashed engine thread) fails every job at once: their samples were not wrong, the
+ *   (`isFatal`, e.g. a crashed engine thread) fails every submission at once: their samples were not wrong, the
  *   tasks should be redelivered, not reported failed.
  *
  * Independent of NATS and of the engine thread: anything with `generate(requests)` can drive it.
@@ -23,29 +24,18 @@ import { performance } from "node:perf_hooks";
 import type { SampleRequest } from "../common/contract/sample.js";
 import { LatentFleetError } from "../common/errors.js";
 import { errorMessage, type Logger, silentLogger } from "../common/log.js";
+import type { WorkerStats } from "./stats.js";
 import {
   type BatchEngine,
-  type BatchJob,
   type EngineImage,
   errorCode,
   isEngineDead,
-  Job,
-  type JobEntry,
+  type SampleEntry,
   type SampleOutcome,
+  type Submission,
+  SubmissionTracker,
   type SubmitOptions,
-} from "./batch-job.js";
-import type { WorkerStats } from "./stats.js";
-
-export {
-  type BatchEngine,
-  type BatchJob,
-  type EngineImage,
-  errorCode,
-  isEngineDead,
-  type JobEntry,
-  type SampleOutcome,
-  type SubmitOptions,
-} from "./batch-job.js";
+} from "./submission.js";
 
 export interface BatcherOptions {
   engine: BatchEngine;
@@ -58,12 +48,11 @@ export interface BatcherOptions {
   /** Errors that leave the engine unusable (default: isEngineDead). */
   isFatal?: (err: unknown) => boolean;
   /**
-   * When the engine is idle and only a partial batch is waiting, and `moreComing()` says samples are on
-   * their way (a pull request just went out, a task is being read), wait up to this long for them before
-   * sending the partial batch (default 0: never wait). Start-up and bursts then fill whole batches.
+   * When the engine is idle and only a partial batch is waiting, and samples are on their way (see
+   * expectMore), wait up to this long for them before sending the partial batch (default 0: never wait).
+   * Start-up and bursts then fill whole batches.
    */
   lingerMs?: number;
-  moreComing?: () => boolean;
   stats?: WorkerStats;
   /** Called once per finished sample, successful or not (metrics). */
   onSampleDone?: (outcome: SampleOutcome) => void;
@@ -71,7 +60,7 @@ export interface BatcherOptions {
 }
 
 interface Item {
-  job: Job;
+  submission: SubmissionTracker;
   index: number;
   request: SampleRequest;
   key: string;
@@ -90,6 +79,7 @@ export class Batcher {
   private readonly runningBatches = new Set<Item[]>();
   private perSample: number | undefined;
   private pumpScheduled = false;
+  private moreComing = false;
   private lingerSince: number | undefined;
   private lingerTimer: NodeJS.Timeout | undefined;
   private lastFinishedAt = 0;
@@ -130,45 +120,47 @@ export class Batcher {
     return this.failure;
   }
 
-  /** Adds a job; its samples join the queue at once. Entries that are errors fail without engine work. */
-  submit(entries: readonly JobEntry[], opts: SubmitOptions = {}): BatchJob {
-    const job = new Job(entries.length, opts.onSample);
+  /** Adds samples; they join the queue at once. Entries that are errors fail without engine work. */
+  submit(entries: readonly SampleEntry[], opts: SubmitOptions = {}): Submission {
+    const submission = new SubmissionTracker(entries.length, opts.onSample);
     if (this.failure !== undefined) {
-      job.fail(this.failure);
-      return job;
+      submission.fail(this.failure);
+      return submission;
     }
     if (this.closedReason) {
-      job.fail(this.closedReason);
-      return job;
+      submission.fail(this.closedReason);
+      return submission;
     }
     const items: Item[] = [];
     entries.forEach((entry, index) => {
       if (entry instanceof LatentFleetError) {
-        this.finish(job, index, { ok: false, code: entry.code, message: entry.message });
+        this.finish(submission, index, { ok: false, code: entry.code, message: entry.message });
       } else {
-        items.push({ job, index, request: entry, key: this.opts.batchKey(entry) });
+        items.push({ submission, index, request: entry, key: this.opts.batchKey(entry) });
       }
     });
-    job.settleIfDone();
+    submission.settleIfDone();
     this.queue.push(...items);
     this.schedulePump();
-    return job;
+    return submission;
   }
 
   /**
-   * Takes back every job none of whose samples went to the engine (their `done` rejects with
-   * WORKER_DRAINING) and returns them; started jobs run to the end. With `close`, later submits are
+   * Takes back every submission none of whose samples went to the engine (their `done` rejects with
+   * WORKER_DRAINING) and returns them; started ones run to the end. With `close`, later submits are
    * refused the same way.
    */
-  withdrawUnstarted(opts: { close?: boolean } = {}): BatchJob[] {
+  withdrawUnstarted(opts: { close?: boolean } = {}): Submission[] {
     const reason = new LatentFleetError("WORKER_DRAINING", "the worker is draining");
     if (opts.close) this.closedReason = reason;
-    const withdrawn = new Set<Job>();
-    for (const item of this.queue) if (!item.job.started && !item.job.settled) withdrawn.add(item.job);
+    const withdrawn = new Set<SubmissionTracker>();
+    for (const { submission } of this.queue) {
+      if (!submission.started && !submission.settled) withdrawn.add(submission);
+    }
     if (withdrawn.size === 0) return [];
-    const keep = this.queue.filter((item) => !withdrawn.has(item.job));
+    const keep = this.queue.filter((item) => !withdrawn.has(item.submission));
     this.queue.splice(0, this.queue.length, ...keep);
-    for (const job of withdrawn) job.fail(reason);
+    for (const submission of withdrawn) submission.fail(reason);
     this.notifyIdle();
     return [...withdrawn];
   }
@@ -180,7 +172,7 @@ export class Batcher {
   }
 
   /**
-   * Pumps on the next turn of the event loop, once: jobs submitted in the same turn (a fetch delivers
+   * Pumps on the next turn of the event loop, once: samples submitted in the same turn (a fetch delivers
    * several tasks at once) are grouped before the first batch leaves.
    */
   private schedulePump(): void {
@@ -192,9 +184,14 @@ export class Batcher {
     });
   }
 
-  /** Tells the batcher that what `moreComing` answers may have changed. */
-  poke(): void {
-    this.schedulePump();
+  /**
+   * Whoever feeds the batcher tells it whether samples are on their way (a pull request is out, a
+   * delivered task is being read): while they are, an idle engine waits up to lingerMs to fill a batch.
+   */
+  expectMore(onTheirWay: boolean): void {
+    const was = this.moreComing;
+    this.moreComing = onTheirWay;
+    if (was && !onTheirWay) this.schedulePump();
   }
 
   /** Hands batches to the engine while there is room in the pipeline and work worth sending. */
@@ -204,7 +201,7 @@ export class Batcher {
       if (!batch) return;
       this.lingerSince = undefined;
       this.inFlight++;
-      for (const item of batch) item.job.started = true;
+      for (const item of batch) item.submission.started = true;
       this.runningBatches.add(batch);
       void this.runBatch(batch)
         .catch((err: unknown) => this.failAll(err))
@@ -220,7 +217,7 @@ export class Batcher {
   /** True while a partial batch should wait for samples on their way (bounded by lingerMs). */
   private lingering(): boolean {
     const lingerMs = this.opts.lingerMs ?? 0;
-    if (lingerMs <= 0 || !this.opts.moreComing?.()) {
+    if (lingerMs <= 0 || !this.moreComing) {
       this.lingerSince = undefined;
       return false;
     }
@@ -283,7 +280,7 @@ export class Batcher {
       }
       const code = errorCode(err);
       if (items.length === 1) {
-        this.finish(items[0].job, items[0].index, { ok: false, code, message: errorMessage(err) });
+        this.finish(items[0].submission, items[0].index, { ok: false, code, message: errorMessage(err) });
         return;
       }
       if (code === "OUT_OF_MEMORY") {
@@ -321,7 +318,7 @@ export class Batcher {
       ms: Math.round(performance.now() - handedAt),
     });
     items.forEach((item, i) => {
-      this.finish(item.job, item.index, { ok: true, image: samples[i] });
+      this.finish(item.submission, item.index, { ok: true, image: samples[i] });
     });
   }
 
@@ -336,23 +333,23 @@ export class Batcher {
     this.perSample = this.perSample === undefined ? seconds : 0.8 * this.perSample + 0.2 * seconds;
   }
 
-  private finish(job: Job, index: number, outcome: SampleOutcome): void {
-    if (!job.record(index, outcome)) return;
+  private finish(submission: SubmissionTracker, index: number, outcome: SampleOutcome): void {
+    if (!submission.record(index, outcome)) return;
     this.opts.stats?.record(outcome.ok ? 1 : 0, outcome.ok ? 0 : 1);
     this.opts.onSampleDone?.(outcome);
-    job.notify(index, outcome);
+    submission.notify(index, outcome);
   }
 
-  /** The engine is gone: every job, queued or running, fails with its error; nothing runs any more. */
+  /** The engine is gone: every submission, queued or running, fails with its error; nothing runs any more. */
   private failAll(err: unknown): void {
     if (this.failure === undefined) {
       this.failure = err;
       this.log.error("the engine failed; no more batches will run", { error: errorMessage(err) });
     }
-    const jobs = new Set(this.queue.map((i) => i.job));
+    const submissions = new Set(this.queue.map((i) => i.submission));
     this.queue.length = 0;
-    for (const job of jobs) job.fail(err);
-    for (const batch of this.runningBatches) for (const item of batch) item.job.fail(err);
+    for (const submission of submissions) submission.fail(err);
+    for (const batch of this.runningBatches) for (const item of batch) item.submission.fail(err);
     this.notifyIdle();
   }
 

@@ -12,6 +12,7 @@
  */
 import { performance } from "node:perf_hooks";
 import { type ServerErrorResponse, type ServerWritableStream, status } from "@grpc/grpc-js";
+import { float32ToDecimal } from "../common/contract/floats.js";
 import type { SampleRequest } from "../common/contract/sample.js";
 import { MAX_SEED, parseSeed } from "../common/contract/seed.js";
 import { LatentFleetError } from "../common/errors.js";
@@ -26,8 +27,9 @@ import type { WorkerInfo__Input } from "../common/proto/generated/latentfleet/v1
 import { workerProto } from "../common/proto/load.js";
 import type { ModelDescription } from "../engine/pipeline.js";
 import { encodePng } from "../engine/png.js";
-import type { Batcher, SampleOutcome } from "./batcher.js";
+import type { Batcher } from "./batcher.js";
 import { resolveSample } from "./resolve.js";
+import type { SampleOutcome } from "./submission.js";
 
 export const WORKER_SERVICE_NAME = "latentfleet.v1.Worker";
 export const MAX_GENERATE_COUNT = 16;
@@ -72,9 +74,10 @@ export function generateRequests(req: GenerateRequest, model: WorkerServiceDeps[
       {
         prompt: req.prompt,
         negative_prompt: req.negative_prompt,
-        seed: String(seed + k),
+        seed: seed + k,
         steps: req.steps === 0 ? GENERATE_DEFAULT_STEPS : req.steps,
-        guidance_scale: req.guidance_scale,
+        // A proto float, as in a task: the decimal the caller wrote.
+        guidance_scale: float32ToDecimal(req.guidance_scale),
         scheduler: req.scheduler,
         width: req.width,
         height: req.height,
@@ -114,7 +117,7 @@ export function workerService(deps: WorkerServiceDeps): WorkerHandlers {
         return;
       }
       const started = performance.now();
-      const job = deps.batcher.submit(requests, {
+      const submission = deps.batcher.submit(requests, {
         onSample: (i, outcome) => {
           if (!outcome.ok || call.cancelled) return;
           call.write({
@@ -124,7 +127,7 @@ export function workerService(deps: WorkerServiceDeps): WorkerHandlers {
           });
         },
       });
-      job.done.then(
+      submission.done.then(
         (outcomes: SampleOutcome[]) => {
           const bad = outcomes.find((o): o is Extract<SampleOutcome, { ok: false }> => !o.ok);
           if (call.cancelled) return;

@@ -20,7 +20,25 @@ export interface JobStateSource {
   isCancelled(jobId: string): Promise<boolean>;
 }
 
-export class JobStates implements JobStateSource {
+/** A source of job states that is stopped with the worker. */
+export interface WatchedJobStates extends JobStateSource {
+  stop(): void;
+}
+
+/**
+ * Watches the job records of the bucket `open` gives; without it (no LF_JOBS bucket) no job is ever seen as
+ * cancelled (logged).
+ */
+export async function watchJobStates(open: () => Promise<KV>, log: Logger): Promise<WatchedJobStates> {
+  try {
+    return await JobStates.start(await open(), log);
+  } catch (err) {
+    log.warn("cannot watch job states; cancelled jobs will not be skipped", { error: errorMessage(err) });
+    return { isCancelled: async () => false, stop: () => undefined };
+  }
+}
+
+export class JobStates implements WatchedJobStates {
   private readonly known = new Map<string, Known>();
   private stopWatch: (() => void) | undefined;
   private stopped = false;

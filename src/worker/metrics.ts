@@ -11,9 +11,9 @@ import type { ErrorCode } from "../common/errors.js";
 import { createMetricsRegistry } from "../common/metrics.js";
 import { packageVersion } from "../common/package-root.js";
 import type { StageTimings } from "../engine/pipeline.js";
-import type { BatchEngine, EngineImage, SampleOutcome } from "./batcher.js";
 import type { SinkStage } from "./sink.js";
-import type { TaskEvents, TaskOutcome } from "./task-runner.js";
+import type { BatchEngine, EngineImage, SampleOutcome } from "./submission.js";
+import type { TaskEvents, TaskOutcome } from "./task-flow.js";
 
 /** The stages of `latent_fleet_stage_duration_seconds`. */
 export const STAGES = [
@@ -54,16 +54,21 @@ export interface TimedEngine {
   generate(requests: SampleRequest[]): Promise<{ samples: EngineImage[]; timings?: StageTimings }>;
 }
 
-export interface WorkerMetricsOptions {
-  workerId: string;
-  model: string;
-  device: string;
+/** What the gauges read at each scrape. */
+export interface WorkerGauges {
   /** Tasks delivered and not yet acked or given back. */
   tasksInFlight: () => number;
   /** Samples waiting for an engine batch. */
   samplesQueued: () => number;
   /** Samples the engine has made whose outputs are not yet written. */
   samplesUnwritten: () => number;
+}
+
+/** The gauges may be given later (readGaugesFrom); until then they read 0. */
+export interface WorkerMetricsOptions extends Partial<WorkerGauges> {
+  workerId: string;
+  model: string;
+  device: string;
 }
 
 export class WorkerMetrics implements TaskEvents {
@@ -89,8 +94,10 @@ export class WorkerMetrics implements TaskEvents {
   private busyTotal = 0;
   private readonly startedAt = performance.now();
   private readonly sampler: NodeJS.Timeout;
+  private gauges: Partial<WorkerGauges>;
 
   constructor(opts: WorkerMetricsOptions) {
+    this.gauges = opts;
     const registry = createMetricsRegistry({ model: opts.model, worker: opts.workerId });
     this.registry = registry;
     const registers = [registry];
@@ -149,19 +156,19 @@ export class WorkerMetrics implements TaskEvents {
       name: "latent_fleet_tasks_in_flight",
       help: "Tasks delivered to this worker and not yet acked or given back.",
       registers,
-      collect: () => inFlight.set(opts.tasksInFlight()),
+      collect: () => inFlight.set(this.gauges.tasksInFlight?.() ?? 0),
     });
     const queued: Gauge = new Gauge({
       name: "latent_fleet_samples_queued",
       help: "Samples in hand waiting for an engine batch.",
       registers,
-      collect: () => queued.set(opts.samplesQueued()),
+      collect: () => queued.set(this.gauges.samplesQueued?.() ?? 0),
     });
     const unwritten: Gauge = new Gauge({
       name: "latent_fleet_samples_unwritten",
       help: "Samples made by the engine whose PNGs are not yet encoded and written (high: the output is the bottleneck).",
       registers,
-      collect: () => unwritten.set(opts.samplesUnwritten()),
+      collect: () => unwritten.set(this.gauges.samplesUnwritten?.() ?? 0),
     });
     this.tasksReceived = new Counter({
       name: "latent_fleet_tasks_received_total",
@@ -193,6 +200,14 @@ export class WorkerMetrics implements TaskEvents {
       if (this.busyHistory.length > BUSY_WINDOW_S + 1) this.busyHistory.shift();
     }, 1000);
     this.sampler.unref();
+  }
+
+  /**
+   * Where the gauges read from, once the parts that hold the counts exist (the batcher and the task runner
+   * take this object's hooks when they are made, so they come after it).
+   */
+  readGaugesFrom(gauges: WorkerGauges): void {
+    this.gauges = gauges;
   }
 
   /** The engine, timed: batch sizes, busy time and stage durations go to the metrics. */

@@ -1,15 +1,13 @@
 /**
- * From a task's SampleSpec (protobuf: seed as a decimal string, guidance as float32, "" and 0 meaning
- * "the model's default") to the engine's SampleRequest, checked against the engine's limits. A spec that
- * cannot be run gives a LatentFleetError for that sample alone.
+ * From a task's sample ("" and 0 meaning "the model's default") to the engine's SampleRequest, checked
+ * against the engine's limits. A sample that cannot be run gives a LatentFleetError for that sample alone.
  */
 
-import { float32ToDecimal } from "../common/contract/floats.js";
 import { type SampleRequest, validateSampleRequest } from "../common/contract/sample.js";
 import { parseSchedulerName } from "../common/contract/schedulers.js";
-import { parseSeed } from "../common/contract/seed.js";
+import { validateSeed } from "../common/contract/seed.js";
+import type { TaskSample } from "../common/contract/task.js";
 import { LatentFleetError } from "../common/errors.js";
-import type { SampleSpec } from "../common/proto/generated/latentfleet/v1/SampleSpec.js";
 import type { ModelDescription } from "../engine/pipeline.js";
 
 /** Size used when neither the sample nor the model gives one. */
@@ -18,7 +16,7 @@ export const FALLBACK_SIZE = 512;
 /** The request the engine runs for a spec: defaults of the model filled in, then validated. */
 export function resolveSample(
   spec: Pick<
-    SampleSpec,
+    TaskSample,
     "prompt" | "negative_prompt" | "seed" | "steps" | "guidance_scale" | "scheduler" | "width" | "height"
   >,
   model: Pick<ModelDescription, "defaultScheduler" | "nativeSize" | "vaeScale">,
@@ -27,9 +25,9 @@ export function resolveSample(
   const request: SampleRequest = {
     prompt: spec.prompt,
     negativePrompt: spec.negative_prompt,
-    seed: parseSeed(spec.seed),
+    seed: validateSeed(spec.seed),
     steps: spec.steps,
-    guidanceScale: float32ToDecimal(spec.guidance_scale),
+    guidanceScale: spec.guidance_scale,
     scheduler: spec.scheduler === "" ? model.defaultScheduler : parseSchedulerName(spec.scheduler),
     width: spec.width === 0 ? size : spec.width,
     height: spec.height === 0 ? size : spec.height,

@@ -7,11 +7,11 @@
  * redelivered shard rewrites the same outputs. PNG encoding runs on the pool's threads (png-pool.ts), never
  * on the main thread, so NATS in-progress acks and gRPC calls are not held up behind a batch of encodes.
  */
-import type { Task } from "../common/proto/generated/latentfleet/v1/Task.js";
+import type { Task } from "../common/contract/task.js";
 import { type S3Settings, StorageCache } from "../common/storage/index.js";
 import { outputFormat, type ShardWriter, type WriteStage } from "../outputs/index.js";
-import type { EngineImage } from "./batcher.js";
 import { PngPool } from "./png-pool.js";
+import type { EngineImage } from "./submission.js";
 
 /** The writer of one task delivery. */
 export type ShardOutput = ShardWriter<EngineImage>;
@@ -47,7 +47,7 @@ export class ImageSink {
     return format.openShard<EngineImage>({
       storage: this.storages.get(task.output_dir === "" ? "." : task.output_dir),
       task,
-      shard: Number(task.shard),
+      shard: task.shard,
       modelName,
       // The engine's images are the sink's once done: moved to the encoder thread, not copied.
       encode: (image) => this.pool.encode(image.rgb, image.width, image.height, { transfer: true }),

@@ -5,39 +5,32 @@
  * completes the shard, publishes the result, then acks. A task-level failure (an output that cannot be
  * written, a result that cannot be published) sends it back to the queue after a pause, and on its last
  * delivery, or at once when its error code says trying again cannot help (taskDisposition), reports every
- * sample failed and terminates it. Before any ack, nak or term the server is asked
- * whether the delivery is still this worker's (DeliveryLease); otherwise it is left to its redelivery.
+ * sample failed and terminates it. Before any ack, nak or term the queue is asked to confirm that the
+ * delivery is still this worker's (a confirmed progress, see the task queue port); otherwise it is left to
+ * its redelivery.
  *
  * Pulling, flow control and drain around the tasks are TaskRunner's (task-runner.ts).
  */
 import { performance } from "node:perf_hooks";
-import type { JetStreamClient, JsMsg } from "@nats-io/jetstream";
 import { OUTPUT_FORMAT_NAMES } from "../common/contract/output-formats.js";
+import type { SampleResult, Task, TaskResult } from "../common/contract/task.js";
 import { isLatentFleetError, taskDisposition } from "../common/errors.js";
 import { errorMessage, type Logger } from "../common/log.js";
-import type { DeliveryLease } from "../common/nats/tasks.js";
-import type { SampleResult__Input } from "../common/proto/generated/latentfleet/v1/SampleResult.js";
-import type { Task } from "../common/proto/generated/latentfleet/v1/Task.js";
-import type { TaskResult__Input } from "../common/proto/generated/latentfleet/v1/TaskResult.js";
+import type { Delivery, TaskQueue } from "../common/task-queue/port.js";
 import type { ModelDescription } from "../engine/pipeline.js";
-import { type Batcher, errorCode, type SampleOutcome } from "./batcher.js";
+import type { Batcher } from "./batcher.js";
 import type { JobStateSource } from "./job-states.js";
 import type { OutputOutage } from "./output-outage.js";
-import type { ImageSink, ShardOutput } from "./sink.js";
-import {
-  ackConfirmed,
-  failedSamples,
-  publishResultWithRetry,
-  resolveTaskSamples,
-  sampleResults,
-} from "./task-results.js";
+import type { ShardOutput } from "./sink.js";
+import { errorCode, type SampleOutcome } from "./submission.js";
+import { failedSamples, resolveTaskSamples, sampleResults } from "./task-results.js";
 
 /** Output formats a task may name ("" is the default): the sink opens the format's writer (src/outputs). */
 export const WORKER_OUTPUT_FORMATS: readonly string[] = ["", ...OUTPUT_FORMAT_NAMES];
 
 /**
  * How a task left this worker: acked, given back with a delay to be tried again, terminated, released, or
- * lapsed (its delivery may have passed to another worker, see DeliveryLease: left to its redelivery).
+ * lapsed (its delivery may have passed to another worker: left to its redelivery).
  */
 export type TaskOutcome = "acked" | "retried" | "terminated" | "released" | "lapsed";
 
@@ -52,9 +45,10 @@ export interface TaskEvents {
 
 /** A task delivered to this worker and not yet acked or given back. */
 export interface InHand {
-  msg: JsMsg;
-  /** This worker's hold on the delivery; nothing ends a delivery that is no longer held. */
-  lease: DeliveryLease;
+  /** Nothing ends a delivery that is no longer held. */
+  delivery: Delivery;
+  /** Stops the in-progress acks (idempotent); called before the final ack, nak or term. */
+  stopProgress: () => void;
   /** Samples not finished yet. */
   remaining: number;
   /** Its samples are in the batcher (or it ended without any). */
@@ -65,7 +59,7 @@ export interface InHand {
 export interface TaskHost {
   readonly draining: boolean;
   /** Gives the delivery back to the queue at once (a drain, a dead engine). */
-  release(msg: JsMsg, why: string, lease: DeliveryLease): void;
+  release(delivery: Delivery, why: string): void;
   /** The task's samples are in the batcher. */
   submitted(entry: InHand): void;
   /** A sample left the engine (`entry.remaining` went down): the runner may pull more. */
@@ -76,15 +70,19 @@ export interface TaskHost {
   onFatal(err: unknown): void;
 }
 
+/** Where a task's outputs go: the writer of one delivery (sink.ts). */
+export interface ShardOutputs {
+  open(task: Task, modelName: string): ShardOutput;
+}
+
 export interface TaskFlowOptions {
-  js: JetStreamClient;
+  /** Results are published on it; its max_deliver tells the last delivery. */
+  queue: Pick<TaskQueue, "publishResult" | "maxDeliver">;
   batcher: Batcher;
-  sink: ImageSink;
+  sink: ShardOutputs;
   model: Pick<ModelDescription, "name" | "defaultScheduler" | "nativeSize" | "vaeScale">;
   workerId: string;
   jobStates: JobStateSource;
-  /** The consumer's max_deliver (-1 or 0: unlimited). */
-  maxDeliver: number;
   /** Pause before a failed task is redelivered. */
   retryDelayMs: number;
   /** Holds writes to an output that takes none (disk full, read-only) and tries them again. */
@@ -93,16 +91,16 @@ export interface TaskFlowOptions {
   events?: TaskEvents;
 }
 
-/** One task being handled. */
-interface TaskContext {
+/** One delivery being handled. */
+interface DeliveryContext {
   entry: InHand;
-  msg: JsMsg;
+  delivery: Delivery;
   task: Task;
   log: Logger;
   /** Stops the in-progress acks (idempotent); called before the final ack, nak or term. */
   stopInProgress: () => void;
   /** A TaskResult of this task with the given samples. */
-  report: (samples: SampleResult__Input[], deadLettered: boolean) => TaskResult__Input;
+  report: (samples: SampleResult[], deadLettered: boolean) => TaskResult;
   seconds: () => number;
 }
 
@@ -113,26 +111,27 @@ export class TaskFlow {
   ) {}
 
   /** Handles the delivery to its end; rejects only on an unexpected error (the runner then naks it). */
-  async handle(entry: InHand, task: Task): Promise<void> {
-    const { msg } = entry;
+  async handle(entry: InHand): Promise<void> {
+    const { delivery } = entry;
+    const { task, deliveryCount } = delivery;
     const started = performance.now();
-    const delivery = msg.info.deliveryCount;
     const seconds = () => (performance.now() - started) / 1000;
-    const ctx: TaskContext = {
+    const ctx: DeliveryContext = {
       entry,
-      msg,
+      delivery,
       task,
-      log: this.opts.log.child({ job: task.job_id, shard: task.shard, delivery }),
-      stopInProgress: () => entry.lease.stop(),
+      log: this.opts.log.child({ job: task.job_id, shard: task.shard, delivery: deliveryCount }),
+      stopInProgress: entry.stopProgress,
       seconds,
       report: (samples, deadLettered) => ({
         job_id: task.job_id,
         shard: task.shard,
         worker_id: this.opts.workerId,
         samples,
-        delivery,
+        delivery: deliveryCount,
         seconds: seconds(),
         dead_lettered: deadLettered,
+        reused: false,
       }),
     };
     try {
@@ -142,15 +141,14 @@ export class TaskFlow {
     }
   }
 
-  private async handleTask(ctx: TaskContext): Promise<void> {
-    const { msg, task, log } = ctx;
-    const shard = Number(task.shard);
+  private async handleTask(ctx: DeliveryContext): Promise<void> {
+    const { delivery, task, log } = ctx;
     if (task.model !== this.opts.model.name) {
       const why = `task for model ${task.model} reached a worker of model ${this.opts.model.name}`;
       await this.reportAndTerminate(ctx, "MODEL_MISMATCH", why);
       return;
     }
-    if (!Number.isSafeInteger(shard)) {
+    if (!Number.isSafeInteger(task.shard)) {
       await this.reportAndTerminate(ctx, "PAYLOAD_INVALID", `shard ${task.shard} is out of range`);
       return;
     }
@@ -167,24 +165,24 @@ export class TaskFlow {
       return;
     }
     if (this.host.draining) {
-      this.host.release(msg, "draining", ctx.entry.lease);
+      this.host.release(delivery, "draining");
       return;
     }
     await this.run(ctx);
   }
 
   /** A task nobody can run as it is: report every sample failed, and take it off the queue. */
-  private async reportAndTerminate(ctx: TaskContext, code: string, why: string): Promise<void> {
+  private async reportAndTerminate(ctx: DeliveryContext, code: string, why: string): Promise<void> {
     ctx.log.error("task cannot run; reported failed and terminated", { code, error: why });
     await this.publish(ctx.report(failedSamples(ctx.task, code, why), true));
     ctx.stopInProgress();
-    ctx.msg.term();
+    ctx.delivery.term(`${code}: ${why}`);
     this.opts.events?.samplesFailed(code, ctx.task.samples.length);
     this.opts.events?.finished("terminated");
   }
 
-  private async run(ctx: TaskContext): Promise<void> {
-    const { entry, msg, task, log } = ctx;
+  private async run(ctx: DeliveryContext): Promise<void> {
+    const { entry, delivery, task, log } = ctx;
     const { sink, batcher, model, output } = this.opts;
     let out: ShardOutput;
     try {
@@ -198,17 +196,17 @@ export class TaskFlow {
       }
       return;
     }
-    if (msg.info.deliveryCount > 1) await out.removeLeftovers();
+    if (delivery.deliveryCount > 1) await out.removeLeftovers();
 
     const { entries, requests } = resolveTaskSamples(task, model);
-    const holding = () => !this.host.draining && entry.lease.held;
+    const holding = () => !this.host.draining && delivery.held;
     let writesRetried = false;
     const retried = () => {
       writesRetried = true;
     };
     const fileNames = new Array<string>(task.samples.length).fill("");
     // (submitted() runs right after submit, in the same turn: the batcher pumps on the next one.)
-    const job = batcher.submit(entries, {
+    const submission = batcher.submit(entries, {
       onSample: async (i, outcome) => {
         entry.remaining--;
         this.host.sampleMade();
@@ -229,14 +227,14 @@ export class TaskFlow {
     this.host.submitted(entry);
     let outcomes: SampleOutcome[];
     try {
-      outcomes = await job.done;
+      outcomes = await submission.done;
     } catch (err) {
       if (isLatentFleetError(err) && err.code === "WORKER_DRAINING") {
-        this.host.release(msg, "draining", entry.lease);
+        this.host.release(delivery, "draining");
         return;
       }
       if (batcher.fatalError !== undefined) {
-        this.host.release(msg, "engine failed", entry.lease);
+        this.host.release(delivery, "engine failed");
         this.host.onFatal(batcher.fatalError);
         return;
       }
@@ -250,7 +248,7 @@ export class TaskFlow {
       if (writesRetried) await out.removeLeftovers().catch(() => undefined);
       const samples = sampleResults(task, outcomes, fileNames);
       // Published (and stored) before the ack: should the ack land on another worker's delivery after all
-      // (see DeliveryLease), the shard is already complete and reported.
+      // (the confirmation and the ack are a round trip apart), the shard is already complete and reported.
       await this.publish(ctx.report(samples, false));
       ctx.stopInProgress();
       await this.ack(ctx);
@@ -268,13 +266,14 @@ export class TaskFlow {
    * A task-level failure: try again later, or report every sample failed and terminate it on its last
    * delivery or when its error says trying again cannot help (taskDisposition).
    */
-  private async giveUpOrRetry(ctx: TaskContext, err: unknown): Promise<void> {
-    const { msg, log } = ctx;
+  private async giveUpOrRetry(ctx: DeliveryContext, err: unknown): Promise<void> {
+    const { delivery, log } = ctx;
     const code = errorCode(err);
     // Most often after results could not be published: NATS is out of reach, and the delivery may be
     // another worker's by the time a nak or term would arrive.
     if (!(await this.holdsDelivery(ctx, "retry"))) return;
-    const last = this.opts.maxDeliver > 0 && msg.info.deliveryCount >= this.opts.maxDeliver;
+    const { maxDeliver } = this.opts.queue;
+    const last = maxDeliver > 0 && delivery.deliveryCount >= maxDeliver;
     if (!last && taskDisposition(err) === "nak") {
       log.warn("task failed; it goes back to the queue", {
         code,
@@ -282,7 +281,7 @@ export class TaskFlow {
         retry_ms: this.opts.retryDelayMs,
       });
       ctx.stopInProgress();
-      msg.nak(this.opts.retryDelayMs);
+      delivery.nak(this.opts.retryDelayMs);
       this.opts.events?.finished("retried");
       return;
     }
@@ -294,24 +293,44 @@ export class TaskFlow {
     }
   }
 
-  private publish(result: TaskResult__Input): Promise<void> {
-    return publishResultWithRetry(this.opts.js, result, this.opts.log);
+  /** Publishes a result, tried three times over a few seconds (a reconnect in progress). */
+  private async publish(result: TaskResult): Promise<void> {
+    let delay = 500;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.opts.queue.publishResult(result);
+        return;
+      } catch (err) {
+        if (attempt >= 3) throw err;
+        this.opts.log.warn("publishing a task result failed; retrying", {
+          error: errorMessage(err),
+          attempt,
+        });
+        await new Promise((r) => setTimeout(r, delay));
+        delay *= 2;
+      }
+    }
   }
 
-  /** Acks the delivery if it is still this worker's (see holdsDelivery). */
-  private async ack(ctx: TaskContext): Promise<void> {
+  /** Acks the delivery if it is still this worker's (see holdsDelivery), and waits for the confirmation. */
+  private async ack(ctx: DeliveryContext): Promise<void> {
     if (!(await this.holdsDelivery(ctx, "ack"))) return;
-    await ackConfirmed(ctx.msg, ctx.log);
+    try {
+      await ctx.delivery.ack();
+    } catch (err) {
+      // The task will be redelivered and its identical outputs rewritten: wasted work, nothing wrong.
+      ctx.log.warn("ack not confirmed", { error: errorMessage(err) });
+    }
     this.opts.events?.finished("acked");
   }
 
   /**
-   * Asks the server whether the delivery is still this worker's (a confirmed in-progress ack, see
-   * DeliveryLease) before an ack, nak or term. Without a timely answer the task is left alone: after its
-   * ack_wait it goes (or has gone) to another worker, and a late ack would end that worker's delivery.
+   * Asks the queue whether the delivery is still this worker's (a confirmed in-progress ack) before an
+   * ack, nak or term. Without a timely answer the task is left alone: after its ack_wait it goes (or has
+   * gone) to another worker, and a late ack would end that worker's delivery.
    */
-  private async holdsDelivery(ctx: TaskContext, ending: "ack" | "retry"): Promise<boolean> {
-    if (await ctx.entry.lease.confirm()) return true;
+  private async holdsDelivery(ctx: DeliveryContext, ending: "ack" | "retry"): Promise<boolean> {
+    if (await ctx.delivery.progress()) return true;
     ctx.stopInProgress();
     ctx.log.warn("task left to its redelivery: NATS did not confirm this delivery within ack_wait", {
       instead_of: ending,

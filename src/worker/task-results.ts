@@ -1,22 +1,18 @@
 /**
- * What a worker reports for a task: its samples resolved to engine requests, the per-sample results, and
- * the publish/ack calls that end a task. Pure shaping, apart from the last two.
+ * What a worker reports for a task: its samples resolved to engine requests and the per-sample results.
+ * Pure shaping.
  */
-import type { JetStreamClient, JsMsg } from "@nats-io/jetstream";
 import type { SampleRequest } from "../common/contract/sample.js";
+import type { SampleResult, Task } from "../common/contract/task.js";
 import { isLatentFleetError, LatentFleetError } from "../common/errors.js";
-import { errorMessage, type Logger } from "../common/log.js";
-import { publishResult } from "../common/nats/results.js";
-import type { SampleResult__Input } from "../common/proto/generated/latentfleet/v1/SampleResult.js";
-import type { Task } from "../common/proto/generated/latentfleet/v1/Task.js";
-import type { TaskResult__Input } from "../common/proto/generated/latentfleet/v1/TaskResult.js";
+import { errorMessage } from "../common/log.js";
 import type { ModelDescription } from "../engine/pipeline.js";
 import { checkSampleId } from "../outputs/index.js";
-import type { JobEntry, SampleOutcome } from "./batcher.js";
 import { tryResolveSample } from "./resolve.js";
+import type { SampleEntry, SampleOutcome } from "./submission.js";
 
 /** The samples of a task skipped or given up, all failed with one reason. */
-export function failedSamples(task: Task, code: string, message: string): SampleResult__Input[] {
+export function failedSamples(task: Task, code: string, message: string): SampleResult[] {
   return task.samples.map((s) => ({
     sample_id: s.sample_id,
     index: s.index,
@@ -34,10 +30,10 @@ export function failedSamples(task: Task, code: string, message: string): Sample
 export function resolveTaskSamples(
   task: Task,
   model: Pick<ModelDescription, "name" | "vaeScale" | "nativeSize" | "defaultScheduler">,
-): { entries: JobEntry[]; requests: (SampleRequest | undefined)[] } {
+): { entries: SampleEntry[]; requests: (SampleRequest | undefined)[] } {
   const requests: (SampleRequest | undefined)[] = [];
-  const entries: JobEntry[] = task.samples.map((spec) => {
-    let resolved: JobEntry;
+  const entries: SampleEntry[] = task.samples.map((spec) => {
+    let resolved: SampleEntry;
     try {
       checkSampleId(spec.sample_id);
       resolved = tryResolveSample(spec, model);
@@ -50,11 +46,7 @@ export function resolveTaskSamples(
   return { entries, requests };
 }
 
-export function sampleResults(
-  task: Task,
-  outcomes: SampleOutcome[],
-  fileNames: string[],
-): SampleResult__Input[] {
+export function sampleResults(task: Task, outcomes: SampleOutcome[], fileNames: string[]): SampleResult[] {
   return outcomes.map((outcome, i) => ({
     sample_id: task.samples[i].sample_id,
     index: task.samples[i].index,
@@ -63,34 +55,4 @@ export function sampleResults(
     error: outcome.ok ? "" : outcome.message,
     error_code: outcome.ok ? "" : outcome.code,
   }));
-}
-
-/** publishResult, tried three times over a few seconds (a reconnect in progress). */
-export async function publishResultWithRetry(
-  js: JetStreamClient,
-  result: TaskResult__Input,
-  log: Logger,
-): Promise<void> {
-  let delay = 500;
-  for (let attempt = 1; ; attempt++) {
-    try {
-      await publishResult(js, result);
-      return;
-    } catch (err) {
-      if (attempt >= 3) throw err;
-      log.warn("publishing a task result failed; retrying", { error: errorMessage(err), attempt });
-      await new Promise((r) => setTimeout(r, delay));
-      delay *= 2;
-    }
-  }
-}
-
-/** Acks and waits for the server's confirmation; an unconfirmed ack only costs a redelivery. */
-export async function ackConfirmed(msg: JsMsg, log: Logger): Promise<void> {
-  try {
-    await msg.ackAck({ timeout: 5000 });
-  } catch (err) {
-    // The task will be redelivered and its identical outputs rewritten: wasted work, nothing wrong.
-    log.warn("ack not confirmed", { error: errorMessage(err) });
-  }
 }

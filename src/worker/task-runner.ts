@@ -1,12 +1,12 @@
 /**
- * The NATS side of a worker: pulls tasks from the shared durable consumer `workers-<model>` and keeps the
- * right number in hand; each delivery then runs its course in a TaskFlow (task-flow.ts: checks, samples to
- * the batcher, images written as they are done, shard completed, result published, ack). In-progress acks
- * run from the moment the task is in hand until the ack, so a busy worker's tasks are never redelivered
- * and a dead worker's are, after ack_wait.
+ * The queue side of a worker: pulls tasks from the task queue (the port in src/common/task-queue; on NATS
+ * the shared durable consumer `workers-<model>`) and keeps the right number in hand; each delivery then
+ * runs its course in a TaskFlow (task-flow.ts: checks, samples to the batcher, images written as they are
+ * done, shard completed, result published, ack). Confirmed in-progress acks run from the moment the task
+ * is in hand until the ack, so a busy worker's tasks are never redelivered and a dead worker's are, after
+ * ack_wait.
  *
- * Flow control: the worker pulls with `fetch` (not `consume`, which would keep a buffer of delivered
- * tasks that nobody works on), asking only for what brings the samples in hand (delivered, not finished)
+ * Flow control: each pull request asks only for what brings the samples in hand (delivered, not finished)
  * up to `samplesInHand` (default 2 B: the batch that runs and the next one), and never more than the
  * worker finishes in half an ack_wait at the rate it has measured. At least one task is always in hand.
  * It pulls nothing while the output takes no writes, or while four batches of images wait to be written.
@@ -15,42 +15,27 @@
  * the engine, finish the started ones, then resolve with the number given back. A pull request still
  * open at that moment ends within `pullExpiresMs`; what it delivers meanwhile is given back too. The naks
  * wait until that request has ended, or the server would deliver the tasks right back to it (each time
- * counting a delivery towards max_deliver). A dead engine (fatal) gives back every task in hand and calls
- * `onFatal`.
+ * counting a delivery towards max_deliver). A dead engine (fatal) gives back every task in hand and
+ * settles `fatal`.
  */
-import { performance } from "node:perf_hooks";
-import type { Consumer, JetStreamClient, JsMsg } from "@nats-io/jetstream";
-import type { NatsConnection } from "@nats-io/transport-node";
 import { errorMessage, type Logger, silentLogger } from "../common/log.js";
-import { decodeTask } from "../common/nats/codec.js";
-import { DeliveryLease } from "../common/nats/tasks.js";
-import type { Task } from "../common/proto/generated/latentfleet/v1/Task.js";
+import type { Delivery, DeliveryHandle, Pulled, TaskQueue } from "../common/task-queue/port.js";
 import type { ModelDescription } from "../engine/pipeline.js";
 import type { Batcher } from "./batcher.js";
 import type { JobStateSource } from "./job-states.js";
 import { OutputOutage } from "./output-outage.js";
-import type { ImageSink } from "./sink.js";
-import { type InHand, type TaskEvents, TaskFlow } from "./task-flow.js";
-
-export { type TaskEvents, type TaskOutcome, WORKER_OUTPUT_FORMATS } from "./task-flow.js";
+import { type InHand, type ShardOutputs, type TaskEvents, TaskFlow } from "./task-flow.js";
 
 export type RunnerState = "running" | "draining" | "stopped";
 
 export interface TaskRunnerOptions {
-  js: JetStreamClient;
-  /** The connection under `js` (confirmed in-progress acks, see DeliveryLease). */
-  nc: NatsConnection;
-  /** The shared durable pull consumer of the model (workerTasks). */
-  consumer: Consumer;
+  /** Where tasks come from (and results go); its ack_wait and max_deliver pace the runner. */
+  queue: TaskQueue;
   batcher: Batcher;
-  sink: ImageSink;
+  sink: ShardOutputs;
   model: Pick<ModelDescription, "name" | "defaultScheduler" | "nativeSize" | "vaeScale">;
   workerId: string;
   jobStates: JobStateSource;
-  /** The consumer's ack_wait. */
-  ackWaitMs: number;
-  /** The consumer's max_deliver (-1 or 0: unlimited). */
-  maxDeliver: number;
   /** Samples to keep in hand (default 2 x the batch size). */
   samplesInHand?: number;
   /** How long one pull request waits for tasks (default 2000; the server's minimum is 1000). */
@@ -61,8 +46,6 @@ export interface TaskRunnerOptions {
   outputHoldMs?: number;
   log?: Logger;
   events?: TaskEvents;
-  /** Called once when the engine is dead; the runner has stopped pulling and given its tasks back. */
-  onFatal?: (err: unknown) => void;
 }
 
 export class TaskRunner {
@@ -74,7 +57,7 @@ export class TaskRunner {
   private largestTask = 0;
   private drainPromise: Promise<number> | undefined;
   private loop: Promise<void> = Promise.resolve();
-  private fatal = false;
+  private engineDead = false;
   private pulling = false;
   private fetching = false;
   /** Tasks delivered and not yet handed to the batcher. */
@@ -86,25 +69,42 @@ export class TaskRunner {
    * store, too few encoder threads) the images would otherwise pile up in memory without bound.
    */
   private readonly maxUnwritten: number;
-  private readonly deferredNaks: { msg: JsMsg; lease?: DeliveryLease }[] = [];
+  private readonly deferredNaks: DeliveryHandle[] = [];
   private readonly log: Logger;
+  private readonly ackWaitMs: number;
   private readonly samplesTarget: number;
   private readonly pullExpiresMs: number;
   private readonly retryDelayMs: number;
   private readonly inProgressEveryMs: number;
   private readonly output: OutputOutage;
   private readonly flow: TaskFlow;
+  /**
+   * Resolves with the engine's error once the engine died: the runner has then stopped pulling and given
+   * its tasks back. Never settles otherwise.
+   */
+  readonly fatal: Promise<unknown>;
+  private settleFatal!: (err: unknown) => void;
+  /** Resolves once a drain began. */
+  readonly drainBegun: Promise<void>;
+  private beginDrain!: () => void;
 
   constructor(private readonly opts: TaskRunnerOptions) {
     this.log = opts.log ?? silentLogger;
+    this.ackWaitMs = opts.queue.ackWaitMs;
     this.samplesTarget = Math.max(1, opts.samplesInHand ?? 2 * opts.batcher.batchSize);
     this.maxUnwritten = Math.max(this.samplesTarget, 4 * opts.batcher.batchSize);
     // At most half of ack_wait: a task delivered at the end of a pull request still has half of its lease.
-    this.pullExpiresMs = Math.max(1000, Math.min(opts.pullExpiresMs ?? 2000, Math.floor(opts.ackWaitMs / 2)));
+    this.pullExpiresMs = Math.max(1000, Math.min(opts.pullExpiresMs ?? 2000, Math.floor(this.ackWaitMs / 2)));
     this.retryDelayMs = opts.retryDelayMs ?? 5000;
     // Four in-progress acks per ack_wait: two may be lost before the task is redelivered.
-    this.inProgressEveryMs = Math.max(100, Math.floor(opts.ackWaitMs / 4));
+    this.inProgressEveryMs = Math.max(100, Math.floor(this.ackWaitMs / 4));
     this.output = new OutputOutage({ log: this.log, maxHoldMs: opts.outputHoldMs });
+    this.fatal = new Promise((resolve) => {
+      this.settleFatal = resolve;
+    });
+    this.drainBegun = new Promise((resolve) => {
+      this.beginDrain = resolve;
+    });
     const runner = this;
     this.flow = new TaskFlow(
       { ...opts, retryDelayMs: this.retryDelayMs, output: this.output, log: this.log },
@@ -112,7 +112,7 @@ export class TaskRunner {
         get draining() {
           return runner.draining;
         },
-        release: (msg, why, lease) => this.release(msg, why, lease),
+        release: (delivery, why) => this.release(delivery, why),
         submitted: (entry) => this.submitted(entry),
         sampleMade: () => this.wake(),
         writing: (delta) => {
@@ -149,6 +149,7 @@ export class TaskRunner {
   drain(): Promise<number> {
     if (this.drainPromise) return this.drainPromise;
     this.stateName = "draining";
+    this.beginDrain();
     this.drainPromise = (async () => {
       this.log.info("draining: no more tasks are pulled", { in_hand: this.inHand.size });
       this.wake();
@@ -197,7 +198,7 @@ export class TaskRunner {
     let target = this.samplesTarget;
     const perSample = this.opts.batcher.secondsPerSample;
     if (perSample !== undefined && perSample > 0) {
-      const inHalfAckWait = Math.floor(this.opts.ackWaitMs / 1000 / 2 / perSample);
+      const inHalfAckWait = Math.floor(this.ackWaitMs / 1000 / 2 / perSample);
       target = Math.min(target, Math.max(1, inHalfAckWait));
     }
     if (unfinished >= target) return 0;
@@ -212,7 +213,7 @@ export class TaskRunner {
       await this.pullUntilDraining();
     } finally {
       this.pulling = false;
-      for (const { msg, lease } of this.deferredNaks.splice(0)) if (lease?.held !== false) msg.nak();
+      for (const delivery of this.deferredNaks.splice(0)) if (delivery.held) delivery.nak();
     }
   }
 
@@ -225,74 +226,72 @@ export class TaskRunner {
         continue;
       }
       try {
-        this.fetching = true;
-        const requestedAt = performance.now();
-        const messages = await this.opts.consumer.fetch({ max_messages: want, expires: this.pullExpiresMs });
-        for await (const msg of messages) this.accept(msg, requestedAt);
+        this.setFetching(true);
+        for await (const pulled of this.opts.queue.pull({ max: want, expiresMs: this.pullExpiresMs })) {
+          this.accept(pulled);
+        }
         backoffMs = 500;
       } catch (err) {
-        this.fetching = false;
+        this.setFetching(false);
         if (this.draining) break;
         this.log.warn("pulling tasks failed; retrying", { error: errorMessage(err), retry_ms: backoffMs });
         await this.sleep(backoffMs);
         backoffMs = Math.min(10_000, backoffMs * 2);
       } finally {
-        this.fetching = false;
-        this.opts.batcher.poke();
+        this.setFetching(false);
       }
     }
   }
 
-  private accept(msg: JsMsg, requestedAt: number): void {
-    this.opts.events?.received(msg.info.deliveryCount);
+  private accept(pulled: Pulled): void {
+    this.opts.events?.received(pulled.deliveryCount);
     if (this.draining) {
-      this.release(msg, "draining");
+      this.release(pulled, "draining");
       return;
     }
-    let task: Task;
-    try {
-      task = decodeTask(msg.data);
-    } catch (err) {
+    if (pulled.task === undefined) {
       // Nobody can ever run it, and it names no job to report to: log it and drop it from the queue.
       this.log.error("undecodable task terminated", {
-        seq: msg.seq,
-        delivery: msg.info.deliveryCount,
-        bytes: msg.data.length,
-        error: errorMessage(err),
+        seq: pulled.seq,
+        delivery: pulled.deliveryCount,
+        bytes: pulled.bytes,
+        error: errorMessage(pulled.error),
       });
-      msg.term();
+      pulled.term(`not a task: ${errorMessage(pulled.error)}`);
       this.opts.events?.finished("terminated");
       return;
     }
+    const delivery: Delivery = pulled;
+    const { task } = delivery;
     this.log.debug("task received", {
       job: task.job_id,
       shard: task.shard,
-      delivery: msg.info.deliveryCount,
+      delivery: delivery.deliveryCount,
       samples: task.samples.length,
     });
-    const lease = new DeliveryLease(msg, {
-      nc: this.opts.nc,
-      ackWaitMs: this.opts.ackWaitMs,
-      requestedAt,
-      everyMs: this.inProgressEveryMs,
-    });
-    const entry: InHand = { msg, lease, remaining: task.samples.length, submitted: false };
+    const entry: InHand = {
+      delivery,
+      stopProgress: keepProgressing(delivery, this.inProgressEveryMs),
+      remaining: task.samples.length,
+      submitted: false,
+    };
     this.reading++;
+    this.announceMoreComing();
     this.largestTask = Math.max(this.largestTask, task.samples.length);
     this.inHand.add(entry);
     const p = this.flow
-      .handle(entry, task)
+      .handle(entry)
       .catch((err: unknown) => {
         this.log.error("task failed unexpectedly; it goes back to the queue", { error: errorMessage(err) });
-        if (lease.held) {
-          msg.nak(this.retryDelayMs);
+        if (delivery.held) {
+          delivery.nak(this.retryDelayMs);
           this.opts.events?.finished("retried");
         } else {
           this.opts.events?.finished("lapsed");
         }
       })
       .finally(() => {
-        lease.stop();
+        entry.stopProgress();
         this.submitted(entry);
         this.inHand.delete(entry);
         this.handling.delete(p);
@@ -301,19 +300,24 @@ export class TaskRunner {
     this.handling.add(p);
   }
 
+  private setFetching(fetching: boolean): void {
+    this.fetching = fetching;
+    this.announceMoreComing();
+  }
+
   /**
-   * Samples may be on their way to the batcher: a pull request is out, or a delivered task has not been
-   * handed to the batcher yet. The batcher then holds a partial batch back for a moment (lingerMs).
+   * Tells the batcher whether samples may be on their way to it: a pull request is out, or a delivered
+   * task has not been handed to the batcher yet. It then holds a partial batch back for a moment (lingerMs).
    */
-  moreComing(): boolean {
-    return this.fetching || this.reading > 0;
+  private announceMoreComing(): void {
+    this.opts.batcher.expectMore(this.fetching || this.reading > 0);
   }
 
   private submitted(entry: InHand): void {
     if (entry.submitted) return;
     entry.submitted = true;
     this.reading--;
-    if (this.reading === 0) this.opts.batcher.poke();
+    this.announceMoreComing();
   }
 
   /**
@@ -322,19 +326,33 @@ export class TaskRunner {
    * every such round trip counts as a delivery (max_deliver). A delivery no longer held is not naked: it
    * may be another worker's by now.
    */
-  private release(msg: JsMsg, why: string, lease?: DeliveryLease): void {
+  private release(delivery: DeliveryHandle, why: string): void {
     this.released++;
     this.opts.events?.finished("released");
-    this.log.debug("task given back", { seq: msg.seq, why });
-    if (this.pulling) this.deferredNaks.push({ msg, lease });
-    else if (lease?.held !== false) msg.nak();
+    this.log.debug("task given back", { seq: delivery.seq, why });
+    if (this.pulling) this.deferredNaks.push(delivery);
+    else if (delivery.held) delivery.nak();
   }
 
   private onFatal(err: unknown): void {
-    if (this.fatal) return;
-    this.fatal = true;
+    if (this.engineDead) return;
+    this.engineDead = true;
     this.stateName = "draining";
     this.wake();
-    this.opts.onFatal?.(err);
+    this.settleFatal(err);
   }
+}
+
+/**
+ * Confirmed progress on a delivery now and every `everyMs` until stopped, so that a busy worker's task is
+ * never handed out again; it stops by itself once the delivery is no longer held.
+ */
+function keepProgressing(delivery: DeliveryHandle, everyMs: number): () => void {
+  const progress = () => void delivery.progress().catch(() => false);
+  const timer = setInterval(() => {
+    if (delivery.held) progress();
+    else clearInterval(timer);
+  }, everyMs);
+  progress();
+  return () => clearInterval(timer);
 }

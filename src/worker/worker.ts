@@ -12,17 +12,15 @@
  * Shut-down: drain (stop pulling, finish the batch in hand, hand back the rest), then gRPC, NATS, engine.
  */
 import { hostname } from "node:os";
-import { type ConsumerInfo, JetStreamApiCodes, JetStreamApiError } from "@nats-io/jetstream";
-import { Kvm } from "@nats-io/kv";
-import { isLatentFleetError, LatentFleetError } from "../common/errors.js";
+import { LatentFleetError } from "../common/errors.js";
 import type { GrpcServerTls } from "../common/grpc/tls.js";
 import { createLogger, errorMessage, type Logger } from "../common/log.js";
-import { type MetricsServer, parseListenAddress, startMetricsServer } from "../common/metrics.js";
-import { connectJetStream, type JetStreamContext } from "../common/nats/connect.js";
-import { JOBS_BUCKET, TASKS_STREAM, workersConsumerName } from "../common/nats/names.js";
+import { parseListenAddress, startMetricsServer } from "../common/metrics.js";
+import { connectJetStream } from "../common/nats/connect.js";
+import { workersConsumerName } from "../common/nats/names.js";
 import type { NatsAuthOptions } from "../common/nats/security.js";
-import { workerTasks } from "../common/nats/tasks.js";
-import { ensureTopology, ensureWorkerConsumer, WORKER_CONSUMER_DEFAULTS } from "../common/nats/topology.js";
+import { openWorkerTaskQueue } from "../common/nats/task-queue.js";
+import { openJobsBucket } from "../common/nats/worker-setup.js";
 import { WORKER_OPTIONS } from "../common/options/index.js";
 import type { WorkerInfo__Input } from "../common/proto/generated/latentfleet/v1/WorkerInfo.js";
 import type { S3Settings } from "../common/storage/index.js";
@@ -30,12 +28,13 @@ import { batchKey } from "../engine/batch-key.js";
 import { type Device, formatDevice, parseDevice } from "../engine/device.js";
 import { EngineHost } from "../engine/engine-host.js";
 import type { ModelDescription } from "../engine/pipeline.js";
-import { type BatchEngine, Batcher } from "./batcher.js";
-import { startWorkerGrpc, type WorkerGrpcServer } from "./grpc-service.js";
-import { type JobStateSource, JobStates } from "./job-states.js";
+import { Batcher } from "./batcher.js";
+import { startWorkerGrpc } from "./grpc-service.js";
+import { watchJobStates } from "./job-states.js";
 import { WorkerMetrics } from "./metrics.js";
 import { ImageSink } from "./sink.js";
 import { WorkerStats } from "./stats.js";
+import type { BatchEngine } from "./submission.js";
 import { type RunnerState, TaskRunner } from "./task-runner.js";
 
 export const DEFAULT_BATCH_SIZE: number = WORKER_OPTIONS.batchSize.default;
@@ -124,6 +123,7 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
   const workerId = options.workerId ?? `${hostname()}-${process.pid}`;
   const log = options.log ?? createLogger({ worker: workerId });
   const device = typeof options.device === "object" ? options.device : parseDevice(options.device ?? "cpu");
+  const deviceName = formatDevice(device);
   const batchSize = options.batchSize ?? DEFAULT_BATCH_SIZE;
   if (!Number.isInteger(batchSize) || batchSize < 1) {
     throw new LatentFleetError("INVALID_ARGUMENT", `batch size must be a positive integer, got ${batchSize}`);
@@ -141,81 +141,60 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
   // Only an engine started here is closed here; a given one stays the caller's.
   const ownEngine = engine !== options.engine && engine instanceof EngineHost ? engine : undefined;
   const model = engine.model;
-  let nats: JetStreamContext | undefined;
-  let jobStates: JobStates | undefined;
-  let grpc: WorkerGrpcServer | undefined;
-  let metrics: WorkerMetrics | undefined;
-  let metricsServer: MetricsServer | undefined;
-  let sink: ImageSink | undefined;
+  // What the start opened, closed again (last first) should it fail.
+  const opened: (() => unknown)[] = [() => ownEngine?.close()];
   try {
-    nats = await connectJetStream(options.natsUrl, `latent-fleet worker ${workerId}`, {
+    const nats = await connectJetStream(options.natsUrl, `latent-fleet worker ${workerId}`, {
       auth: options.natsAuth,
     });
-    const consumerInfo = await ensureWorkerSetup(nats, model.name, options);
-    const ackWaitMs = nanosToMs(consumerInfo.config.ack_wait) ?? WORKER_CONSUMER_DEFAULTS.ackWaitMs;
-    const maxDeliver = consumerInfo.config.max_deliver ?? -1;
-    const jobs = await openJobStates(nats, log);
-    jobStates = jobs instanceof JobStates ? jobs : undefined;
+    opened.push(() => nats.nc.close());
+    const queue = await openWorkerTaskQueue(nats, model.name, options);
+    const jobStates = await watchJobStates(() => openJobsBucket(nats), log);
+    opened.push(() => jobStates.stop());
 
-    let fatal: unknown;
-    let stop: () => Promise<void> = async () => undefined;
+    // The parts, each made after what it needs.
     const stats = new WorkerStats();
+    const metrics =
+      options.metricsAddress === undefined
+        ? undefined
+        : new WorkerMetrics({ workerId, model: model.name, device: deviceName });
+    opened.push(() => metrics?.close());
     const usesCfg = (r: { guidanceScale: number }) => r.guidanceScale > 1 && !model.guidanceDistilled;
-    let moreComing = (): boolean => false;
-    if (options.metricsAddress !== undefined) {
-      metrics = new WorkerMetrics({
-        workerId,
-        model: model.name,
-        device: formatDevice(device),
-        tasksInFlight: (): number => runner.tasksInHand,
-        samplesQueued: () => batcher.queued,
-        samplesUnwritten: () => runner.samplesUnwritten,
-      });
-    }
-    const m: WorkerMetrics | undefined = metrics;
-    const batcher: Batcher = new Batcher({
-      engine: m ? m.instrument(engine) : engine,
-      onSampleDone: m && ((outcome) => m.sampleDone(outcome)),
+    const batcher = new Batcher({
+      engine: metrics ? metrics.instrument(engine) : engine,
+      onSampleDone: metrics && ((outcome) => metrics.sampleDone(outcome)),
       batchSize,
       batchKey: (r) => batchKey(r, usesCfg),
       lingerMs: options.lingerMs ?? DEFAULT_LINGER_MS,
-      moreComing: () => moreComing(),
       stats,
       log,
     });
-    sink = new ImageSink({
+    const sink = new ImageSink({
       durable: options.durable,
-      onStage: m && ((stage, s) => m.sinkStage(stage, s)),
+      onStage: metrics && ((stage, s) => metrics.sinkStage(stage, s)),
       pngThreads: options.pngThreads,
       s3: options.s3,
     });
-    const runner: TaskRunner = new TaskRunner({
-      js: nats.js,
-      nc: nats.nc,
-      consumer: await workerTasks(nats.js, model.name),
+    opened.push(() => sink.close());
+    const runner = new TaskRunner({
+      queue,
       batcher,
       sink,
       model,
       workerId,
-      jobStates: jobs,
-      ackWaitMs,
-      maxDeliver,
+      jobStates,
       samplesInHand: options.samplesInHand,
       pullExpiresMs: options.pullExpiresMs,
       retryDelayMs: options.retryDelayMs,
       log,
-      events: m,
-      onFatal: (err) => {
-        fatal = err;
-        log.error("the engine died; handing back the tasks in hand and stopping", {
-          error: errorMessage(err),
-        });
-        void stop();
-      },
+      events: metrics,
+    });
+    metrics?.readGaugesFrom({
+      tasksInFlight: () => runner.tasksInHand,
+      samplesQueued: () => batcher.queued,
+      samplesUnwritten: () => runner.samplesUnwritten,
     });
 
-    moreComing = () => runner.moreComing();
-    const deviceName = formatDevice(device);
     const info = (): WorkerInfo__Input => ({
       worker_id: workerId,
       model: model.name,
@@ -227,15 +206,27 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
       uptime_seconds: stats.uptimeSeconds(),
       state: runner.state,
     });
+    const drain = (): Promise<number> => runner.drain();
+    const grpc =
+      options.grpcAddress === undefined
+        ? undefined
+        : await startWorkerGrpc(
+            options.grpcAddress,
+            { info, drain, accepting: () => runner.state === "running", batcher, model, log },
+            options.grpcTls,
+          );
+    if (grpc) {
+      opened.push(() => grpc.stop(0));
+      // NOT_SERVING as soon as a drain begins, whoever began it: Kubernetes stops routing Generate calls.
+      void runner.drainBegun.then(() => grpc.setServing(false));
+    }
+    const metricsServer =
+      metrics && options.metricsAddress !== undefined
+        ? await startMetricsServer(options.metricsAddress, metrics.registry, log)
+        : undefined;
+    if (metricsServer) opened.push(() => metricsServer.stop());
 
-    let drainPromise: Promise<number> | undefined;
-    const drain = (): Promise<number> => {
-      drainPromise ??= (async () => {
-        grpc?.setServing(false);
-        return runner.drain();
-      })();
-      return drainPromise;
-    };
+    let fatal: unknown;
     let resolveDone!: () => void;
     let rejectDone!: (err: unknown) => void;
     const done = new Promise<void>((resolve, reject) => {
@@ -244,20 +235,19 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
     });
     done.catch(() => undefined);
     let stopPromise: Promise<void> | undefined;
-    const ctx = nats;
-    stop = (): Promise<void> => {
+    const stop = (): Promise<void> => {
       stopPromise ??= (async () => {
         try {
           await drain();
         } catch (err) {
           log.error("drain failed", { error: errorMessage(err) });
         }
-        jobStates?.stop();
-        await sink?.close().catch(() => undefined);
+        jobStates.stop();
+        await sink.close().catch(() => undefined);
         await grpc?.stop(2000).catch(() => undefined);
         // Flush the last acks and naks before closing.
-        await ctx.nc.flush().catch(() => undefined);
-        await ctx.nc.close().catch(() => undefined);
+        await nats.nc.flush().catch(() => undefined);
+        await nats.nc.close().catch(() => undefined);
         await ownEngine?.close().catch(() => undefined);
         // Last, so that a scrape during the drain still sees the worker.
         await metricsServer?.stop();
@@ -268,24 +258,12 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
       })();
       return stopPromise;
     };
+    void runner.fatal.then((err) => {
+      fatal = err;
+      log.error("the engine died; handing back the tasks in hand and stopping", { error: errorMessage(err) });
+      void stop();
+    });
 
-    if (options.grpcAddress !== undefined) {
-      grpc = await startWorkerGrpc(
-        options.grpcAddress,
-        {
-          info,
-          drain,
-          accepting: () => runner.state === "running",
-          batcher,
-          model,
-          log,
-        },
-        options.grpcTls,
-      );
-    }
-    if (metrics && options.metricsAddress !== undefined) {
-      metricsServer = await startMetricsServer(options.metricsAddress, metrics.registry, log);
-    }
     runner.start();
     log.info("worker started", {
       model: model.name,
@@ -293,8 +271,8 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
       device: deviceName,
       batch_size: batchSize,
       consumer: workersConsumerName(model.name),
-      ack_wait_ms: ackWaitMs,
-      max_deliver: maxDeliver,
+      ack_wait_ms: queue.ackWaitMs,
+      max_deliver: queue.maxDeliver,
       grpc_port: grpc?.port,
       metrics: metricsServer?.address,
     });
@@ -315,68 +293,11 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
       done,
     };
   } catch (err) {
-    jobStates?.stop();
-    await sink?.close().catch(() => undefined);
-    await grpc?.stop(0).catch(() => undefined);
-    await metricsServer?.stop();
-    metrics?.close();
-    await nats?.nc.close().catch(() => undefined);
-    await ownEngine?.close().catch(() => undefined);
-    throw err;
-  }
-}
-
-/**
- * Makes sure LF_TASKS and the model's consumer exist. The streams are created (with the defaults) only when
- * nobody has yet, so a worker never overrides the settings a coordinator chose; the consumer's ack_wait and
- * max_deliver are changed only when this worker was given them.
- */
-async function ensureWorkerSetup(
-  nats: JetStreamContext,
-  model: string,
-  options: Pick<WorkerOptions, "ackWaitMs" | "maxDeliver" | "replicas">,
-): Promise<ConsumerInfo> {
-  const { js, jsm } = nats;
-  if (!(await exists(() => jsm.streams.info(TASKS_STREAM)))) {
-    await ensureTopology(js, jsm, options.replicas === undefined ? {} : { replicas: options.replicas });
-  }
-  const have = await exists(() => jsm.consumers.info(TASKS_STREAM, workersConsumerName(model)));
-  if (have && options.ackWaitMs === undefined && options.maxDeliver === undefined) return have;
-  return ensureWorkerConsumer(jsm, model, {
-    ackWaitMs: options.ackWaitMs ?? nanosToMs(have?.config.ack_wait),
-    maxDeliver: options.maxDeliver ?? have?.config.max_deliver,
-    maxAckPending: have?.config.max_ack_pending,
-  });
-}
-
-function nanosToMs(ns: number | undefined): number | undefined {
-  return ns === undefined ? undefined : Math.round(ns / 1_000_000);
-}
-
-async function exists<T>(lookup: () => Promise<T>): Promise<T | undefined> {
-  try {
-    return await lookup();
-  } catch (err) {
-    if (
-      err instanceof JetStreamApiError &&
-      (err.code === JetStreamApiCodes.StreamNotFound || err.code === JetStreamApiCodes.ConsumerNotFound)
-    ) {
-      return undefined;
+    for (const close of opened.reverse()) {
+      await Promise.resolve()
+        .then(close)
+        .catch(() => undefined);
     }
-    if (isLatentFleetError(err)) throw err;
-    throw new LatentFleetError("NATS_SETUP_FAILED", `cannot read the NATS setup: ${errorMessage(err)}`, {
-      cause: err,
-    });
-  }
-}
-
-/** The job state watch; without the LF_JOBS bucket no job is ever seen as cancelled (logged). */
-async function openJobStates(nats: JetStreamContext, log: Logger): Promise<JobStateSource> {
-  try {
-    const kv = await new Kvm(nats.js).open(JOBS_BUCKET);
-    return await JobStates.start(kv, log);
-  } catch (err) {
-    log.warn("cannot watch job states; cancelled jobs will not be skipped", { error: errorMessage(err) });
-    return { isCancelled: async () => false };
+    throw err;
   }
 }

@@ -6,7 +6,8 @@ import type { JetStreamClient } from "@nats-io/jetstream";
 import { service as healthService } from "grpc-health-check";
 import type { MetadataRow } from "../../src/common/contract/job.js";
 import { shardMetadataFile } from "../../src/common/contract/job.js";
-import { decodeTaskResult } from "../../src/common/nats/codec.js";
+import type { Task } from "../../src/common/contract/task.js";
+import { decodeTaskResult, encodeTask, readTask } from "../../src/common/nats/codec.js";
 import { replayResults } from "../../src/common/nats/results.js";
 import type { SampleSpec__Input } from "../../src/common/proto/generated/latentfleet/v1/SampleSpec.js";
 import type { Task__Input } from "../../src/common/proto/generated/latentfleet/v1/Task.js";
@@ -58,6 +59,11 @@ export function makeTask(
     output_format: "imagefolder",
     samples: Array.from({ length: count }, (_, k) => sampleSpec(`s${firstSeed + k}`, firstSeed + k, over)),
   };
+}
+
+/** A task as a worker receives it: through the wire and back into the contract's plain values. */
+export function contractTask(task: Task__Input): Task {
+  return readTask(encodeTask(task));
 }
 
 /** Reads `count` results of a job from LF_RESULTS, waiting at most `timeoutMs`; sorted by shard. */

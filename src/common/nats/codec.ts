@@ -1,10 +1,17 @@
 /**
- * Protobuf codec of the NATS payloads (proto/latentfleet/v1/task.proto). Decoded objects follow the
- * generated types' conventions (keepCase names, 64-bit integers as decimal strings, defaults filled),
- * the same as gRPC messages loaded with @grpc/proto-loader.
+ * Protobuf codec of the NATS payloads (proto/latentfleet/v1/task.proto). decodeTask and decodeTaskResult
+ * give the wire form, as the generated types have it (keepCase names, 64-bit integers as decimal strings,
+ * defaults filled), the same as gRPC messages loaded with @grpc/proto-loader; readTask and readTaskResult
+ * give the plain values of the task contract (src/common/contract/task.ts), which the encoders take too.
  */
 import { join } from "node:path";
 import protobuf from "protobufjs";
+import { float32ToDecimal } from "../contract/floats.js";
+import type {
+  SampleResult as ContractSampleResult,
+  Task as ContractTask,
+  TaskResult as ContractTaskResult,
+} from "../contract/task.js";
 import { LatentFleetError } from "../errors.js";
 import { packageRoot } from "../package-root.js";
 import type { Task, Task__Input } from "../proto/generated/latentfleet/v1/Task.js";
@@ -52,6 +59,43 @@ export function decodeTaskResult(bytes: Uint8Array): TaskResult {
   const result = decode<TaskResult>(taskTypes().taskResult, bytes);
   if (result.job_id === "") throw invalid("TaskResult", bytes, "job_id is empty");
   return result;
+}
+
+/** A task as the contract has it: shard, index and seed as numbers, the guidance scale as the user wrote it. */
+export function readTask(bytes: Uint8Array): ContractTask {
+  const wire = decodeTask(bytes);
+  return {
+    job_id: wire.job_id,
+    shard: Number(wire.shard),
+    model: wire.model,
+    output_dir: wire.output_dir,
+    output_format: wire.output_format,
+    samples: wire.samples.map((s) => ({
+      sample_id: s.sample_id,
+      index: Number(s.index),
+      row_id: s.row_id,
+      prompt: s.prompt,
+      negative_prompt: s.negative_prompt,
+      // A uint64 beyond 2^53 becomes a number beyond the seed range, which the worker refuses.
+      seed: Number(s.seed),
+      steps: s.steps,
+      guidance_scale: float32ToDecimal(s.guidance_scale),
+      scheduler: s.scheduler,
+      width: s.width,
+      height: s.height,
+      source: s.source,
+    })),
+  };
+}
+
+/** A task result as the contract has it: shard and indexes as numbers. */
+export function readTaskResult(bytes: Uint8Array): ContractTaskResult {
+  const wire = decodeTaskResult(bytes);
+  return {
+    ...wire,
+    shard: Number(wire.shard),
+    samples: wire.samples.map((s): ContractSampleResult => ({ ...s, index: Number(s.index) })),
+  };
 }
 
 function encode(type: protobuf.Type, value: object): Uint8Array {

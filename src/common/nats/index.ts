@@ -7,5 +7,7 @@ export * from "./errors.js";
 export * from "./names.js";
 export * from "./results.js";
 export * from "./server-binary.js";
+export * from "./task-queue.js";
 export * from "./tasks.js";
 export * from "./topology.js";
+export * from "./worker-setup.js";

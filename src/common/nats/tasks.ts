@@ -1,8 +1,9 @@
 /**
  * Publishing and consuming tasks on LF_TASKS.
  *
- * Worker protocol: pull from `workerTasks(js, model)`, call `keepInProgress` while the task runs,
- * publish the TaskResult once outputs are durable, then `ack()`. A task the worker can never run
+ * Worker protocol (NatsTaskQueue, task-queue.ts, follows it for a worker): pull from
+ * `workerTasks(js, model)`, send in-progress acks while the task runs, publish the TaskResult once
+ * outputs are durable, then `ack()`. A task the worker can never run
  * (undecodable, wrong model) is reported in a TaskResult with dead_lettered set and then `term()`ed
  * WITHOUT a reason: nats-server 2.9 ignores `+TERM <reason>` (the task comes back after ack_wait), and
  * a terminated task is removed from the work queue.
@@ -65,8 +66,6 @@ export interface DeliveryLeaseOptions {
    * delivery's ack_wait after it.
    */
   requestedAt: number;
-  /** How often to send in-progress acks (default a quarter of ack_wait). */
-  everyMs?: number;
 }
 
 /**
@@ -80,15 +79,15 @@ export interface DeliveryLeaseOptions {
  *
  * So the lease knows a moment until which the server certainly still counts this delivery as pending:
  * ack_wait (less a margin) after the pull request was sent, then after each in-progress ack the server
- * confirmed before that moment, ack_wait after that ack was sent. `confirm()` asks again right before the
- * worker ends the delivery; when the answer does not come in time the delivery is treated as lost (`held`
- * false): the worker sends nothing more for it and leaves the task to its redelivery. What is left is the
- * round trip between a confirmation and the ack that follows it, if the connection breaks exactly there.
+ * confirmed before that moment, ack_wait after that ack was sent. The worker confirms while it works and
+ * again right before it ends the delivery; when the answer does not come in time the delivery is treated
+ * as lost (`held` false): the worker sends nothing more for it and leaves the task to its redelivery. What
+ * is left is the round trip between a confirmation and the ack that follows it, if the connection breaks
+ * exactly there. (NatsTaskQueue's deliveries are held on one; task-queue.ts.)
  */
 export class DeliveryLease {
   private until: number;
   private lapsed = false;
-  private timer: NodeJS.Timeout | undefined;
   private readonly margin: number;
 
   constructor(
@@ -98,14 +97,11 @@ export class DeliveryLease {
     // Timers and clocks of server and worker may drift a little apart over one ack_wait.
     this.margin = Math.min(1_000, opts.ackWaitMs / 10);
     this.until = opts.requestedAt + opts.ackWaitMs - this.margin;
-    const every = opts.everyMs ?? Math.max(100, Math.floor(opts.ackWaitMs / 4));
-    this.timer = setInterval(() => void this.confirm(), every);
-    void this.confirm();
   }
 
   /** False once the delivery may have passed to another worker. */
   get held(): boolean {
-    if (!this.lapsed && performance.now() >= this.until) this.lapse();
+    if (!this.lapsed && performance.now() >= this.until) this.lapsed = true;
     return !this.lapsed;
   }
 
@@ -133,17 +129,6 @@ export class DeliveryLease {
     if (!this.held) return false;
     this.until = Math.max(this.until, sent + this.opts.ackWaitMs - this.margin);
     return true;
-  }
-
-  /** Stops the in-progress acks (before the final ack, nak or term); `confirm()` still works. */
-  stop(): void {
-    clearInterval(this.timer);
-    this.timer = undefined;
-  }
-
-  private lapse(): void {
-    this.lapsed = true;
-    this.stop();
   }
 }
 

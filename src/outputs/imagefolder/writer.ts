@@ -13,7 +13,7 @@ import {
   shardMetadataFile,
 } from "../../common/contract/job.js";
 import type { SampleRequest } from "../../common/contract/sample.js";
-import type { Task } from "../../common/proto/generated/latentfleet/v1/Task.js";
+import type { Task } from "../../common/contract/task.js";
 import type { ShardSampleOutcome, ShardWriter, ShardWriterContext } from "../format.js";
 
 export class ImagefolderWriter<Image> implements ShardWriter<Image> {

@@ -6,9 +6,8 @@
  * atomic (a multipart upload on S3), so a consumer never sees half a tar.
  */
 import { performance } from "node:perf_hooks";
-import { float32ToDecimal } from "../../common/contract/floats.js";
 import type { SampleRequest } from "../../common/contract/sample.js";
-import type { Task } from "../../common/proto/generated/latentfleet/v1/Task.js";
+import type { Task } from "../../common/contract/task.js";
 import { type TarMember, tarChunks } from "../../common/tar.js";
 import type { ShardSampleOutcome, ShardWriter, ShardWriterContext } from "../format.js";
 import {
@@ -88,22 +87,21 @@ export function shardSampleRecords(
   outcomes: ShardSampleOutcome<unknown>[],
   modelName: string,
 ): ShardSampleRecord[] {
-  const shard = Number(task.shard);
+  const { shard } = task;
   return task.samples.map((spec, i): ShardSampleRecord => {
     const req = requests[i];
     const outcome = outcomes[i];
     const ok = outcome.ok && req !== undefined;
-    const seed = Number(spec.seed);
     return {
       key: sampleKey(shard, i),
       shard,
-      index: Number(spec.index),
+      index: spec.index,
       id: spec.sample_id,
       prompt: req?.prompt ?? spec.prompt,
       negative_prompt: req?.negativePrompt ?? spec.negative_prompt,
-      seed: req?.seed ?? (Number.isSafeInteger(seed) ? seed : 0),
+      seed: req?.seed ?? (Number.isSafeInteger(spec.seed) ? spec.seed : 0),
       steps: req?.steps ?? spec.steps,
-      guidance_scale: req?.guidanceScale ?? float32ToDecimal(spec.guidance_scale),
+      guidance_scale: req?.guidanceScale ?? spec.guidance_scale,
       scheduler: req?.scheduler ?? spec.scheduler,
       width: req?.width ?? spec.width,
       height: req?.height ?? spec.height,

@@ -11,13 +11,12 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { imageFileName, shardMetadataFile } from "../../../src/common/contract/job.js";
 import type { SampleRequest } from "../../../src/common/contract/sample.js";
-import type { Task } from "../../../src/common/proto/generated/latentfleet/v1/Task.js";
 import { LocalStorage, type ObjectStorage, type PutOptions } from "../../../src/common/storage/index.js";
 import { decodePng } from "../../../src/engine/png.js";
 import { ImagefolderWriter } from "../../../src/outputs/imagefolder/writer.js";
-import type { EngineImage, SampleOutcome } from "../../../src/worker/batcher.js";
 import { PngPool } from "../../../src/worker/png-pool.js";
-import { makeTask } from "../../helpers/worker-fixtures.js";
+import type { EngineImage, SampleOutcome } from "../../../src/worker/submission.js";
+import { contractTask, makeTask } from "../../helpers/worker-fixtures.js";
 
 class FirstSyncFails extends LocalStorage {
   readonly durablePuts: string[] = [];
@@ -48,8 +47,7 @@ describe("the imagefolder writer after a failed flush", () => {
 
   it("writes the shard's images again, then its metadata", async () => {
     const storage = new FirstSyncFails(out);
-    const task = makeTask("flush", 3, out, 3) as unknown as Task;
-    task.shard = "3";
+    const task = contractTask(makeTask("flush", 3, out, 3));
     const output = new ImagefolderWriter<EngineImage>({
       storage: storage as ObjectStorage,
       task,
@@ -65,7 +63,7 @@ describe("the imagefolder writer after a failed flush", () => {
     const requests: SampleRequest[] = task.samples.map((s) => ({
       prompt: s.prompt,
       negativePrompt: "",
-      seed: Number(s.seed),
+      seed: s.seed,
       steps: 4,
       guidanceScale: 4,
       scheduler: "euler",

@@ -1,7 +1,7 @@
 /**
- * The jobs of the batcher (batcher.ts) and what passes through it: a job's sample entries, each sample's
- * outcome (an image or an error), and the job's `done`, which settles once every sample is done and its
- * onSample callbacks (the writes) have finished.
+ * What passes through the batcher (batcher.ts): a submission's sample entries (a task's K samples, or a
+ * Generate call's few), each sample's outcome (an image or an error), and the submission's `done`, which
+ * settles once every sample is done and its onSample callbacks (the writes) have finished.
  */
 
 import type { SampleRequest } from "../common/contract/sample.js";
@@ -24,8 +24,8 @@ export type SampleOutcome =
   | { ok: true; image: EngineImage }
   | { ok: false; code: ErrorCode; message: string };
 
-/** A sample entry of a job: a request to run, or an error found before any engine work (bad spec). */
-export type JobEntry = SampleRequest | LatentFleetError;
+/** A sample entry of a submission: a request to run, or an error found before any engine work (bad spec). */
+export type SampleEntry = SampleRequest | LatentFleetError;
 
 export interface SubmitOptions {
   /**
@@ -35,22 +35,26 @@ export interface SubmitOptions {
   onSample?: (index: number, outcome: SampleOutcome) => void | Promise<void>;
 }
 
-export interface BatchJob {
-  /** Samples in the job. */
+/** Samples submitted to the batcher together. */
+export interface Submission {
+  /** Samples in the submission. */
   readonly size: number;
-  /** True once one of its samples went to the engine: a drain finishes a started job, never withdraws it. */
+  /**
+   * True once one of its samples went to the engine: a drain finishes a started submission, never
+   * withdraws it.
+   */
   readonly started: boolean;
   /** True once `done` has settled. */
   readonly settled: boolean;
   /**
-   * The outcome of every sample, in entry order. Rejects with WORKER_DRAINING when the job was withdrawn
-   * before it started, or with the fatal engine error.
+   * The outcome of every sample, in entry order. Rejects with WORKER_DRAINING when the submission was
+   * withdrawn before it started, or with the fatal engine error.
    */
   readonly done: Promise<SampleOutcome[]>;
 }
 
-/** A job's samples and their outcomes, as they come in. */
-export class Job implements BatchJob {
+/** A submission's samples and their outcomes, as they come in. */
+export class SubmissionTracker implements Submission {
   started = false;
   settled = false;
   private readonly outcomes: (SampleOutcome | undefined)[];
@@ -70,11 +74,11 @@ export class Job implements BatchJob {
       this.resolve = resolve;
       this.reject = reject;
     });
-    // A caller that drops a withdrawn or failed job must not crash the process with an unhandled rejection.
+    // A caller that drops a withdrawn or failed submission must not crash the process with an unhandled rejection.
     this.done.catch(() => undefined);
   }
 
-  /** Records a sample's outcome; false when it had one already or the job has settled (nothing done). */
+  /** Records a sample's outcome; false when it had one already or the submission settled (nothing done). */
   record(index: number, outcome: SampleOutcome): boolean {
     if (this.settled || this.outcomes[index] !== undefined) return false;
     this.outcomes[index] = outcome;
@@ -82,7 +86,7 @@ export class Job implements BatchJob {
     return true;
   }
 
-  /** Tells the job's onSample about a recorded sample, and settles `done` once every sample is done. */
+  /** Tells onSample about a recorded sample, and settles `done` once every sample is done. */
   notify(index: number, outcome: SampleOutcome): void {
     if (this.onSample) {
       try {

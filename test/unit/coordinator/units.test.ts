@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { PubAck } from "@nats-io/jetstream";
 import { afterAll, describe, expect, it } from "vitest";
-import type { TaskResult } from "../../../src/common/proto/generated/latentfleet/v1/TaskResult.js";
+import type { TaskResult } from "../../../src/common/contract/task.js";
 import { JobFold } from "../../../src/coordinator/fold.js";
 import { isJobId, newJobId } from "../../../src/coordinator/job-id.js";
 import { ProgressMeter } from "../../../src/coordinator/progress.js";
@@ -37,7 +37,7 @@ function sample(index: number, prompt = `p${index}`, source = `f.jsonl:${index +
 function result(shard: number, oks: boolean[], dead = false): TaskResult {
   return {
     job_id: "j",
-    shard: String(shard),
+    shard,
     worker_id: "w",
     delivery: 1,
     seconds: 0,
@@ -45,7 +45,7 @@ function result(shard: number, oks: boolean[], dead = false): TaskResult {
     reused: false,
     samples: oks.map((ok, i) => ({
       sample_id: `s${shard}-${i}`,
-      index: String(shard * 10 + i),
+      index: shard * 10 + i,
       ok,
       file_name: "",
       error: ok ? "" : "x",
@@ -78,7 +78,7 @@ describe("sharder", () => {
       [2, 6, 1],
     ]);
     expect(shards[0].samples[0]).toMatchObject({
-      seed: "0",
+      seed: 0,
       scheduler: "",
       width: 0,
       height: 0,

@@ -10,13 +10,9 @@ import { LatentFleetError } from "../../../src/common/errors.js";
 import { batchKey } from "../../../src/engine/batch-key.js";
 import { parseDevice } from "../../../src/engine/device.js";
 import { EngineHost } from "../../../src/engine/engine-host.js";
-import {
-  type BatchEngine,
-  Batcher,
-  type EngineImage,
-  type SampleOutcome,
-} from "../../../src/worker/batcher.js";
+import { Batcher } from "../../../src/worker/batcher.js";
 import { WorkerStats } from "../../../src/worker/stats.js";
+import type { BatchEngine, EngineImage, SampleOutcome } from "../../../src/worker/submission.js";
 import { TINY_SHAPES } from "../../helpers/paths.js";
 
 function req(seed: number, over: Partial<SampleRequest> = {}): SampleRequest {
@@ -152,20 +148,18 @@ describe("the batcher", () => {
 
   it("holds a partial batch back for a moment while more samples are on their way", async () => {
     const engine = new FakeEngine();
-    let coming = true;
     const b = new Batcher({
       engine,
       batchSize: 4,
       batchKey: (r) => batchKey(r, () => true),
       lingerMs: 1000,
-      moreComing: () => coming,
     });
+    b.expectMore(true);
     const first = b.submit([req(1), req(2)]);
     await tick();
     expect(engine.calls).toEqual([]); // waiting for company
     const second = b.submit([req(3)]);
-    coming = false;
-    b.poke();
+    b.expectMore(false);
     await Promise.all([first.done, second.done]);
     expect(engine.calls).toEqual([[1, 2, 3]]);
 
@@ -176,8 +170,8 @@ describe("the batcher", () => {
       batchSize: 4,
       batchKey: (r) => batchKey(r, () => true),
       lingerMs: 30,
-      moreComing: () => true,
     });
+    quick.expectMore(true);
     const t0 = performance.now();
     const lone = quick.submit([req(9)]);
     await turn();

@@ -1,0 +1,97 @@
+/**
+ * The task queue port (src/common/task-queue/port.ts) over JetStream: a model's shared durable pull
+ * consumer `workers-<model>` on LF_TASKS, results on LF_RESULTS. Pulls use `fetch` (not `consume`, which
+ * would keep a buffer of delivered tasks that nobody works on); each delivery is held on a DeliveryLease
+ * (tasks.ts), and its payload is decoded once, here, into the task contract's plain values.
+ */
+import { performance } from "node:perf_hooks";
+import type { Consumer, JetStreamClient, JsMsg } from "@nats-io/jetstream";
+import type { NatsConnection } from "@nats-io/transport-node";
+import type { Task, TaskResult } from "../contract/task.js";
+import type { DeliveryHandle, Pulled, PullRequest, TaskQueue } from "../task-queue/port.js";
+import { readTask } from "./codec.js";
+import type { JetStreamContext } from "./connect.js";
+import { publishResult } from "./results.js";
+import { DeliveryLease, workerTasks } from "./tasks.js";
+import { ensureWorkerSetup, type WorkerSetupOptions, workerConsumerTerms } from "./worker-setup.js";
+
+/** Longest wait for the server to confirm an ack. */
+const ACK_CONFIRM_TIMEOUT_MS = 5_000;
+
+export interface NatsTaskQueueOptions {
+  js: JetStreamClient;
+  /** The connection under `js` (confirmed in-progress acks, see DeliveryLease). */
+  nc: NatsConnection;
+  /** The model's shared durable pull consumer (workerTasks). */
+  consumer: Consumer;
+  /** The consumer's ack_wait. */
+  ackWaitMs: number;
+  /** The consumer's max_deliver (-1 or 0: unlimited). */
+  maxDeliver: number;
+}
+
+export class NatsTaskQueue implements TaskQueue {
+  readonly ackWaitMs: number;
+  readonly maxDeliver: number;
+
+  constructor(private readonly opts: NatsTaskQueueOptions) {
+    this.ackWaitMs = opts.ackWaitMs;
+    this.maxDeliver = opts.maxDeliver;
+  }
+
+  async *pull(request: PullRequest): AsyncIterable<Pulled> {
+    const requestedAt = performance.now();
+    const messages = await this.opts.consumer.fetch({
+      max_messages: request.max,
+      expires: request.expiresMs,
+    });
+    for await (const msg of messages) yield this.delivery(msg, requestedAt);
+  }
+
+  async publishResult(result: TaskResult): Promise<void> {
+    await publishResult(this.opts.js, result);
+  }
+
+  private delivery(msg: JsMsg, requestedAt: number): Pulled {
+    const lease = new DeliveryLease(msg, { nc: this.opts.nc, ackWaitMs: this.ackWaitMs, requestedAt });
+    const handle: DeliveryHandle = {
+      seq: msg.seq,
+      deliveryCount: msg.info.deliveryCount,
+      get held() {
+        return lease.held;
+      },
+      progress: () => lease.confirm(),
+      ack: async () => {
+        await msg.ackAck({ timeout: ACK_CONFIRM_TIMEOUT_MS });
+      },
+      nak: (delayMs) => msg.nak(delayMs),
+      // Without the reason: nats-server 2.9 ignores `+TERM <reason>`.
+      term: () => msg.term(),
+    };
+    let task: Task;
+    try {
+      task = readTask(msg.data);
+    } catch (error) {
+      return Object.assign(handle, { task: undefined, error, bytes: msg.data.length });
+    }
+    return Object.assign(handle, { task });
+  }
+}
+
+/**
+ * The task queue of a model's workers on this connection: LF_TASKS and the model's consumer set up as
+ * ensureWorkerSetup does, its ack_wait and max_deliver read back from the server.
+ */
+export async function openWorkerTaskQueue(
+  nats: JetStreamContext,
+  model: string,
+  options: WorkerSetupOptions = {},
+): Promise<NatsTaskQueue> {
+  const info = await ensureWorkerSetup(nats, model, options);
+  return new NatsTaskQueue({
+    js: nats.js,
+    nc: nats.nc,
+    consumer: await workerTasks(nats.js, model),
+    ...workerConsumerTerms(info),
+  });
+}
