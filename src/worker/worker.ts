@@ -24,13 +24,14 @@ import { openJobsBucket } from "../common/nats/worker-setup.js";
 import { WORKER_OPTIONS } from "../common/options/index.js";
 import type { WorkerInfo__Input } from "../common/proto/generated/latentfleet/v1/WorkerInfo.js";
 import type { S3Settings } from "../common/storage/index.js";
+import type { TaskQueue } from "../common/task-queue/port.js";
 import { batchKey } from "../engine/batch-key.js";
 import { type Device, formatDevice, parseDevice } from "../engine/device.js";
 import { EngineHost } from "../engine/engine-host.js";
 import type { ModelDescription } from "../engine/pipeline.js";
 import { Batcher } from "./batcher.js";
 import { startWorkerGrpc } from "./grpc-service.js";
-import { watchJobStates } from "./job-states.js";
+import { type JobStateSource, watchJobStates } from "./job-states.js";
 import { WorkerMetrics } from "./metrics.js";
 import { ImageSink } from "./sink.js";
 import { WorkerStats } from "./stats.js";
@@ -119,6 +120,67 @@ export interface RunningWorker {
   readonly done: Promise<void>;
 }
 
+/** The parts of a running worker. */
+interface WorkerParts {
+  readonly stats: WorkerStats;
+  readonly metrics: WorkerMetrics | undefined;
+  readonly batcher: Batcher;
+  readonly sink: ImageSink;
+  readonly runner: TaskRunner;
+}
+
+/** Metrics, batcher, sink and task runner, each made after what it needs. */
+function assembleParts(
+  options: WorkerOptions,
+  identity: { workerId: string; deviceName: string; batchSize: number; log: Logger },
+  engine: WorkerEngine,
+  queue: TaskQueue,
+  jobStates: JobStateSource,
+): WorkerParts {
+  const { workerId, deviceName, batchSize, log } = identity;
+  const model = engine.model;
+  const stats = new WorkerStats();
+  const metrics =
+    options.metricsAddress === undefined
+      ? undefined
+      : new WorkerMetrics({ workerId, model: model.name, device: deviceName });
+  const usesCfg = (r: { guidanceScale: number }) => r.guidanceScale > 1 && !model.guidanceDistilled;
+  const batcher = new Batcher({
+    engine: metrics ? metrics.instrument(engine) : engine,
+    onSampleDone: metrics && ((outcome) => metrics.sampleDone(outcome)),
+    batchSize,
+    batchKey: (r) => batchKey(r, usesCfg),
+    lingerMs: options.lingerMs ?? DEFAULT_LINGER_MS,
+    stats,
+    log,
+  });
+  const sink = new ImageSink({
+    durable: options.durable,
+    onStage: metrics && ((stage, s) => metrics.sinkStage(stage, s)),
+    pngThreads: options.pngThreads,
+    s3: options.s3,
+  });
+  const runner = new TaskRunner({
+    queue,
+    batcher,
+    sink,
+    model,
+    workerId,
+    jobStates,
+    samplesInHand: options.samplesInHand,
+    pullExpiresMs: options.pullExpiresMs,
+    retryDelayMs: options.retryDelayMs,
+    log,
+    events: metrics,
+  });
+  metrics?.readGaugesFrom({
+    tasksInFlight: () => runner.tasksInHand,
+    samplesQueued: () => batcher.queued,
+    samplesUnwritten: () => runner.samplesUnwritten,
+  });
+  return { stats, metrics, batcher, sink, runner };
+}
+
 export async function startWorker(options: WorkerOptions): Promise<RunningWorker> {
   const workerId = options.workerId ?? `${hostname()}-${process.pid}`;
   const log = options.log ?? createLogger({ worker: workerId });
@@ -152,48 +214,17 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
     const jobStates = await watchJobStates(() => openJobsBucket(nats), log);
     opened.push(() => jobStates.stop());
 
-    // The parts, each made after what it needs.
-    const stats = new WorkerStats();
-    const metrics =
-      options.metricsAddress === undefined
-        ? undefined
-        : new WorkerMetrics({ workerId, model: model.name, device: deviceName });
-    opened.push(() => metrics?.close());
-    const usesCfg = (r: { guidanceScale: number }) => r.guidanceScale > 1 && !model.guidanceDistilled;
-    const batcher = new Batcher({
-      engine: metrics ? metrics.instrument(engine) : engine,
-      onSampleDone: metrics && ((outcome) => metrics.sampleDone(outcome)),
-      batchSize,
-      batchKey: (r) => batchKey(r, usesCfg),
-      lingerMs: options.lingerMs ?? DEFAULT_LINGER_MS,
-      stats,
-      log,
-    });
-    const sink = new ImageSink({
-      durable: options.durable,
-      onStage: metrics && ((stage, s) => metrics.sinkStage(stage, s)),
-      pngThreads: options.pngThreads,
-      s3: options.s3,
-    });
-    opened.push(() => sink.close());
-    const runner = new TaskRunner({
+    const { stats, metrics, batcher, sink, runner } = assembleParts(
+      options,
+      { workerId, deviceName, batchSize, log },
+      engine,
       queue,
-      batcher,
-      sink,
-      model,
-      workerId,
       jobStates,
-      samplesInHand: options.samplesInHand,
-      pullExpiresMs: options.pullExpiresMs,
-      retryDelayMs: options.retryDelayMs,
-      log,
-      events: metrics,
-    });
-    metrics?.readGaugesFrom({
-      tasksInFlight: () => runner.tasksInHand,
-      samplesQueued: () => batcher.queued,
-      samplesUnwritten: () => runner.samplesUnwritten,
-    });
+    );
+    opened.push(
+      () => metrics?.close(),
+      () => sink.close(),
+    );
 
     const info = (): WorkerInfo__Input => ({
       worker_id: workerId,
