@@ -39,18 +39,26 @@ export function shardMetadataFile(shard: number): string {
   return `${SHARDS_DIR}/${shardLabel(shard)}.jsonl`;
 }
 
-/** One line of metadata.jsonl: everything needed to reproduce the image. */
-export interface MetadataRow {
-  file_name: string;
-  id: string;
+/**
+ * A sample's settings as files and messages spell them: with its model, everything that reproduces its
+ * image. Shared by the metadata row, the task sample and the webdataset record.
+ */
+export interface SampleSettings {
   prompt: string;
   negative_prompt: string;
+  /** An integer in [0, MAX_SEED] when the sender kept the contract; a worker checks it before running. */
   seed: number;
   steps: number;
   guidance_scale: number;
   scheduler: string;
   width: number;
   height: number;
+}
+
+/** One line of metadata.jsonl: everything needed to reproduce the image. */
+export interface MetadataRow extends SampleSettings {
+  file_name: string;
+  id: string;
   model: string;
 }
 

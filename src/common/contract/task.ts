@@ -5,23 +5,15 @@
  * numbers and the guidance scale is the decimal the user wrote, converted once where the messages are
  * encoded and decoded (src/common/nats/codec.ts).
  */
+import type { SampleSettings } from "./job.js";
 
 /** One image to generate: everything needed to reproduce it. "" scheduler and 0 size: the model's own. */
-export interface TaskSample {
+export interface TaskSample extends SampleSettings {
   /** Stable id of the sample inside its job ("<row id>-<k>"), used for file names. */
   sample_id: string;
   /** Position of the sample in manifest order (0-based). */
   index: number;
   row_id: string;
-  prompt: string;
-  negative_prompt: string;
-  /** An integer in [0, 2^53 - 1] when the sender kept the contract; checked before the sample runs. */
-  seed: number;
-  steps: number;
-  guidance_scale: number;
-  scheduler: string;
-  width: number;
-  height: number;
   /** Where the row came from, as "file:line". */
   source: string;
 }
