@@ -1,6 +1,6 @@
 /** The `latent-fleet` command. */
 import { Command, CommanderError } from "commander";
-import { exitCodeFor, isLatentFleetError } from "../common/errors.js";
+import { EXIT_CODES, exitCodeFor, isLatentFleetError } from "../common/errors.js";
 import { packageVersion } from "../common/package-root.js";
 import { registerCoordinator } from "./commands/coordinator.js";
 import { registerInspect } from "./commands/inspect.js";
@@ -14,7 +14,8 @@ export async function main(argv: string[]): Promise<number> {
     .description("Generate image datasets with latent diffusion models, on one machine or a fleet of GPUs.")
     .version(packageVersion())
     .exitOverride()
-    .configureOutput({ outputError: (text, write) => write(text) });
+    // Commander's own errors (unknown command or option, missing argument): one line, exit 2 below.
+    .configureOutput({ outputError: (text, write) => write(`${oneLine(text)}\n`) });
   registerRun(program);
   registerCoordinator(program);
   registerWorker(program);
@@ -26,7 +27,8 @@ export async function main(argv: string[]): Promise<number> {
     // A command that finished but did not succeed (a job that ended FAILED, Ctrl-C) set its own code.
     return typeof process.exitCode === "number" ? process.exitCode : 0;
   } catch (err) {
-    if (err instanceof CommanderError) return err.exitCode;
+    // --help and --version end with 0; every other commander error is a usage problem.
+    if (err instanceof CommanderError) return err.exitCode === 0 ? EXIT_CODES.ok : EXIT_CODES.badArguments;
     if (isLatentFleetError(err)) {
       process.stderr.write(`latent-fleet: ${err.message} [${err.code}]\n`);
       return exitCodeFor(err);
@@ -36,6 +38,14 @@ export async function main(argv: string[]): Promise<number> {
     );
     return exitCodeFor(err);
   }
+}
+
+/** Commander adds its "(Did you mean ...?)" on a line of its own: kept, on the error's line. */
+function oneLine(text: string): string {
+  return text
+    .trim()
+    .split(/\s*\n\s*/)
+    .join(" ");
 }
 
 const code = await main(process.argv);

@@ -12,6 +12,8 @@ export type ErrorCode =
   | "SCHEDULER_CONFIG_INVALID"
   | "INVALID_ARGUMENT"
   | "DEVICE_INVALID"
+  /** The device is valid but this machine cannot run it (e.g. ONNX Runtime's CUDA provider is not installed). */
+  | "DEVICE_UNAVAILABLE"
   /** A batch failed in the engine (the model's own error); the engine still runs. */
   | "ENGINE_FAILED"
   /** The engine thread crashed, exited or failed to start: nothing more can run on this engine. */
@@ -76,8 +78,9 @@ export type TaskDisposition = "nak" | "term";
 /** The documented exit codes of the `latent-fleet` command (README: "Exit codes"). */
 export const EXIT_CODES = {
   ok: 0,
-  /** The job (or the command's work) failed: a job ended FAILED or CANCELLED, a model is broken, ... */
+  /** The job ran and ended FAILED or CANCELLED, or the command's work failed after it started. */
   failed: 1,
+  /** A usage, spec, model, device or output problem found before anything started. */
   badArguments: 2,
   /** Ctrl-C. */
   interrupted: 130,
@@ -110,17 +113,20 @@ const { badArguments } = EXIT_CODES;
 
 /**
  * Every code's meaning outside the process, in one place: the coordinator's and the worker's gRPC
- * statuses, the CLI's exit codes and the worker's nak/term of a failed task all read it. Bad arguments exit
- * 2; a bad spec, a refused path and everything else exit 1 (the README's statements).
+ * statuses, the CLI's exit codes and the worker's nak/term of a failed task all read it. A problem a command
+ * finds before it starts anything (bad arguments, spec, model folder, device, refused path) exits 2; a failure
+ * of the work itself exits 1 (the README's table). A model error that a worker meets at its start is also
+ * found before that process's work starts; inside a job it only fails samples, and the job exits 1.
  */
 export const ERROR_POLICIES: Readonly<Record<ErrorCode, ErrorPolicy>> = {
-  MODEL_NOT_FOUND: permanent("INTERNAL"),
-  MODEL_INVALID: permanent("INTERNAL"),
-  TOKENIZER_INVALID: permanent("INTERNAL"),
+  MODEL_NOT_FOUND: permanent("INTERNAL", badArguments),
+  MODEL_INVALID: permanent("INTERNAL", badArguments),
+  TOKENIZER_INVALID: permanent("INTERNAL", badArguments),
   SCHEDULER_UNKNOWN: permanent("INVALID_ARGUMENT", badArguments),
-  SCHEDULER_CONFIG_INVALID: permanent("INTERNAL"),
+  SCHEDULER_CONFIG_INVALID: permanent("INTERNAL", badArguments),
   INVALID_ARGUMENT: permanent("INVALID_ARGUMENT", badArguments),
   DEVICE_INVALID: permanent("INTERNAL", badArguments),
+  DEVICE_UNAVAILABLE: permanent("INTERNAL", badArguments),
   ENGINE_FAILED: transient("INTERNAL"),
   ENGINE_DEAD: transient("INTERNAL"),
   ENGINE_CLOSED: transient("FAILED_PRECONDITION"),
@@ -129,8 +135,8 @@ export const ERROR_POLICIES: Readonly<Record<ErrorCode, ErrorPolicy>> = {
   NATS_SERVER_MISSING: permanent("INTERNAL"),
   NATS_SETUP_FAILED: permanent("INTERNAL"),
   PAYLOAD_INVALID: permanent("INTERNAL"),
-  SPEC_INVALID: permanent("INVALID_ARGUMENT"),
-  ROW_INVALID: permanent("INVALID_ARGUMENT"),
+  SPEC_INVALID: permanent("INVALID_ARGUMENT", badArguments),
+  ROW_INVALID: permanent("INVALID_ARGUMENT", badArguments),
   WORKER_DRAINING: transient("FAILED_PRECONDITION"),
   OUTPUT_FAILED: transient("INTERNAL"),
   CANCELLED: permanent("INTERNAL"),
@@ -141,7 +147,7 @@ export const ERROR_POLICIES: Readonly<Record<ErrorCode, ErrorPolicy>> = {
   COORDINATOR_UNAVAILABLE: transient("UNAVAILABLE"),
   COORDINATOR_ERROR: permanent("INTERNAL"),
   PROCESS_FAILED: permanent("INTERNAL"),
-  PATH_NOT_ALLOWED: permanent("PERMISSION_DENIED"),
+  PATH_NOT_ALLOWED: permanent("PERMISSION_DENIED", badArguments),
 };
 
 /** The code of a LatentFleetError; any other error has none (a bug, or a library's own failure). */

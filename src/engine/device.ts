@@ -46,6 +46,8 @@ export function sessionOptions(device: Device, tuning: SessionTuning = {}): Infe
     executionMode: "sequential",
     enableCpuMemArena: true,
     enableMemPattern: true,
+    // Errors only: failures reach the caller as exceptions, not as screens of native log.
+    logSeverityLevel: 3,
   };
   switch (device.kind) {
     case "cpu":

@@ -7,6 +7,9 @@ import ort from "onnxruntime-node";
 import { LatentFleetError } from "../common/errors.js";
 import { fromFloat16, toFloat16 } from "./float16.js";
 
+// ONNX Runtime's own log (read when its first session is made): errors only, as the sessions' own level.
+ort.env.logLevel = "error";
+
 export interface TensorInfo {
   name: string;
   type: ort.Tensor.Type;

@@ -10,6 +10,7 @@ import type { SchedulerName } from "../common/contract/schedulers.js";
 import { LatentFleetError } from "../common/errors.js";
 import { batchKey } from "./batch-key.js";
 import { type Device, type SessionTuning, sessionOptions } from "./device.js";
+import { providerLoadFailure, requireExecutionProvider } from "./execution-providers.js";
 import { type ModelFolder, readModelFolder } from "./model-folder.js";
 import { OnnxModel } from "./onnx-model.js";
 import { SampleRandom } from "./random.js";
@@ -70,6 +71,7 @@ export class DiffusionPipeline {
   ): Promise<DiffusionPipeline> {
     const folder = await readModelFolder(modelDir);
     const tokenizer = await ClipTokenizer.fromFolder(folder.tokenizerDir);
+    requireExecutionProvider(device);
     const options = sessionOptions(device, tuning);
     const loaded = await Promise.allSettled([
       OnnxModel.load(folder.textEncoderPath, options),
@@ -81,7 +83,10 @@ export class DiffusionPipeline {
       // The sessions that did load hold device memory: released. The first failure in this order is
       // reported, so the same folder always gets the same message.
       for (const r of loaded) if (r.status === "fulfilled") await r.value.release().catch(() => undefined);
-      throw failed.reason;
+      const reason: unknown = failed.reason;
+      throw (
+        providerLoadFailure(reason instanceof Error ? (reason.cause ?? reason) : reason, device) ?? reason
+      );
     }
     const [te, un, va] = loaded.map((r) => (r as PromiseFulfilledResult<OnnxModel>).value);
     // Scheduler config errors surface at load time, not on the first job.

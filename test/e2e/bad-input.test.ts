@@ -339,7 +339,7 @@ describe("the bad-input corpus", () => {
       expect(await exists(out)).toBe(false);
     });
 
-    it("`latent-fleet submit` prints the message on one line and exits 1, no stack trace", async () => {
+    it("`latent-fleet submit` prints the message on one line and exits 2, no stack trace", async () => {
       const cliCases = [
         ["specs/yaml-syntax.yaml", "yaml-syntax.yaml:3"],
         ["specs/invalid-utf8.yaml", "invalid-utf8.yaml:3"],
@@ -350,7 +350,7 @@ describe("the bad-input corpus", () => {
         const r = await runCli(["submit", join(cases, file), "--coordinator", address], {
           timeoutMs: 30_000,
         });
-        expect(r.code, r.output).toBe(1);
+        expect(r.code, r.output).toBe(2);
         expect(r.output.trim().split("\n")).toHaveLength(1);
         expect(r.output).toContain(named);
         expect(r.output).not.toMatch(/\n\s+at /);

@@ -187,7 +187,7 @@ describe("coordinator, workers and client as separate processes", () => {
       ["submit", "job.yaml", "--out", join(tmp, "elsewhere"), "--coordinator", coordinatorAddress],
       { cwd: dir },
     );
-    expect(refused.code).toBe(1);
+    expect(refused.code).toBe(2);
     expect(refused.output).toMatch(/elsewhere is outside the folders this coordinator writes outputs in/);
     expect(refused.output).toMatch(/\[PATH_NOT_ALLOWED\]/);
     expect(refused.output).not.toMatch(/\n\s+at /);

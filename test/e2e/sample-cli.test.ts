@@ -79,7 +79,8 @@ describe("latent-fleet sample", () => {
         join(tmp, "bad.png"),
         ...extra,
       ]);
-      expect(r.code).not.toBe(0);
+      // Each is found before any sampling starts: the bad-argument code.
+      expect(r.code).toBe(2);
       expect(r.stderr).toMatch(message);
       expect(r.stderr).not.toMatch(/\n\s+at /);
     });
@@ -87,7 +88,7 @@ describe("latent-fleet sample", () => {
 
   it("explains a malformed model folder", () => {
     const r = cli(["sample", "--model", tmp, "--prompt", "x", "--out", join(tmp, "bad.png")]);
-    expect(r.code).toBe(1);
+    expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/model_index\.json is missing/);
   });
 });

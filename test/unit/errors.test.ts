@@ -55,15 +55,25 @@ describe("the table of error policies", () => {
     expect(toGrpcStatus(new Error("invalid argument"))).toBe(status.INTERNAL);
   });
 
-  it("exits 2 for bad arguments and 1 for everything else, as the CLI did", () => {
+  it("exits 2 for a problem found before anything starts and 1 for a failure of the work", () => {
     expect(codesWhere((c) => exitCodeFor(err(c)) === 2)).toEqual([
       "DEVICE_INVALID",
+      "DEVICE_UNAVAILABLE",
       "INVALID_ARGUMENT",
+      "MODEL_INVALID",
+      "MODEL_NOT_FOUND",
+      "PATH_NOT_ALLOWED",
+      "ROW_INVALID",
+      "SCHEDULER_CONFIG_INVALID",
       "SCHEDULER_UNKNOWN",
+      "SPEC_INVALID",
+      "TOKENIZER_INVALID",
     ]);
     expect(exitCodeFor(err("JOB_FAILED"))).toBe(1);
-    expect(exitCodeFor(err("SPEC_INVALID"))).toBe(1);
-    expect(exitCodeFor(err("MODEL_INVALID"))).toBe(1);
+    expect(exitCodeFor(err("PROCESS_FAILED"))).toBe(1);
+    expect(exitCodeFor(err("OUTPUT_FAILED"))).toBe(1);
+    expect(exitCodeFor(err("SPEC_INVALID"))).toBe(2);
+    expect(exitCodeFor(err("MODEL_INVALID"))).toBe(2);
     expect(exitCodeFor(new TypeError("x is undefined"))).toBe(1);
   });
 

@@ -3,9 +3,11 @@
  * complete and not), from a folder or an S3 prefix; `--extract KEY` writes one sample's PNG and prints its
  * metadata. Exit 1 when some shard is incomplete, so scripts can check an output before training on it.
  */
-import { writeFile } from "node:fs/promises";
+import { stat, writeFile } from "node:fs/promises";
+import { resolve } from "node:path";
 import type { Command } from "commander";
-import { openStorage } from "../../common/storage/index.js";
+import { LatentFleetError } from "../../common/errors.js";
+import { isS3Url, openStorage } from "../../common/storage/index.js";
 import { extractSample, type InspectReport, inspectOutput } from "../../outputs/index.js";
 import { addS3Options, applyS3Options, type S3CliOptions } from "../storage-options.js";
 
@@ -27,6 +29,7 @@ export function registerInspect(program: Command): void {
     .option("--json", "print JSON");
   addS3Options(cmd).action(async (output: string, opts: InspectOptions) => {
     applyS3Options(opts);
+    if (!isS3Url(output)) await requireFolder(output);
     const storage = openStorage(output);
     try {
       if (opts.extract !== undefined) {
@@ -47,6 +50,14 @@ export function registerInspect(program: Command): void {
       storage.close();
     }
   });
+}
+
+/** A mistyped folder is an error, not an empty output (an empty S3 prefix cannot be told apart). */
+async function requireFolder(path: string): Promise<void> {
+  const full = resolve(path);
+  const info = await stat(full).catch(() => undefined);
+  if (!info) throw new LatentFleetError("INVALID_ARGUMENT", `${full}: no such output folder`);
+  if (!info.isDirectory()) throw new LatentFleetError("INVALID_ARGUMENT", `${full} is not a folder`);
 }
 
 export function formatReport(r: InspectReport): string {

@@ -12,7 +12,7 @@ import { availableParallelism, tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import type { Command } from "commander";
 import { freePort, withParentDeathSignal } from "../../common/child-process.js";
-import { LatentFleetError } from "../../common/errors.js";
+import { EXIT_CODES, LatentFleetError } from "../../common/errors.js";
 import { type EmbeddedNatsServer, findNatsServer, startEmbeddedNatsServer } from "../../common/nats/index.js";
 import {
   type NatsAuthOptions,
@@ -23,6 +23,9 @@ import {
 import { type OptionValues, optionArgs } from "../../common/options/index.js";
 import { packageRoot } from "../../common/package-root.js";
 import type { Job } from "../../common/proto/generated/latentfleet/v1/Job.js";
+import { parseDevice } from "../../engine/device.js";
+import { requireExecutionProvider } from "../../engine/execution-providers.js";
+import { readModelFolder } from "../../engine/model-folder.js";
 import { isPromptsFile, loadPromptsFileAsSpec, loadSpec } from "../../manifest/index.js";
 import { CoordinatorClient } from "../coordinator-client.js";
 import { addNatsAuthOptions, NATS_AUTH_OPTIONS, natsAuthFromCli, natsChildEnv } from "../nats-options.js";
@@ -93,6 +96,9 @@ async function runJob(specArg: string, opts: RunOptions): Promise<number> {
   const spec = isPromptsFile(specPath)
     ? await loadPromptsFileAsSpec(specPath, { outputOverride: opts.out })
     : await loadSpec(specPath, { outputOverride: opts.out });
+  // The workers would each fail on these once started.
+  await readModelFolder(spec.model);
+  requireExecutionProvider(parseDevice(opts.device));
   if (opts.metrics && opts.metricsPort !== undefined && opts.metricsPort + opts.workers > 65_535) {
     throw new LatentFleetError(
       "INVALID_ARGUMENT",
@@ -167,7 +173,7 @@ async function runJob(specArg: string, opts: RunOptions): Promise<number> {
       process.stderr.write(`metrics: ${urls.join(", ")}\n`);
     }
     client = await connectCoordinator(coordinatorAddress, children[0], 60_000, interrupt.signal);
-    if (interrupted) return 130;
+    if (interrupted) return EXIT_CODES.interrupted;
     const jobId = await client.submit(specPath, { out: opts.out, overwrite: opts.overwrite });
     if (opts.nats) {
       // On a NATS server of the user's, the job would outlive this command: cancel it on Ctrl-C.
@@ -193,7 +199,7 @@ async function runJob(specArg: string, opts: RunOptions): Promise<number> {
     })();
     const outcome = await Promise.race([watching.then(() => undefined), crashed]);
     view.finish(last);
-    if (interrupted) return 130;
+    if (interrupted) return EXIT_CODES.interrupted;
     if (outcome) {
       throw new LatentFleetError(
         "PROCESS_FAILED",
@@ -203,9 +209,9 @@ async function runJob(specArg: string, opts: RunOptions): Promise<number> {
     if (!last) throw new LatentFleetError("COORDINATOR_ERROR", "no progress came from the coordinator");
     process.stdout.write(`${formatJobLine(last)}\n${reuseLine(last)}${spec.output.dir}\n`);
     ok = last.state === "JOB_STATE_SUCCEEDED";
-    return ok ? 0 : 1;
+    return ok ? EXIT_CODES.ok : EXIT_CODES.failed;
   } catch (err) {
-    if (interrupted) return 130;
+    if (interrupted) return EXIT_CODES.interrupted;
     throw err;
   } finally {
     process.off("SIGINT", onSignal);
