@@ -1,7 +1,8 @@
 /**
  * `latent-fleet inspect <output>`: what a job's output holds (format, samples, failures by code, shards
  * complete and not), from a folder or an S3 prefix; `--extract KEY` writes one sample's PNG and prints its
- * metadata. Exit 1 when some shard is incomplete, so scripts can check an output before training on it.
+ * metadata. Exit 1 when some shard is incomplete, so scripts can check an output before training on it; 2
+ * when the folder does not exist.
  */
 import { stat, writeFile } from "node:fs/promises";
 import { resolve } from "node:path";
