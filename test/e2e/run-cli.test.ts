@@ -107,7 +107,7 @@ describe("latent-fleet run", () => {
     const bad = join(tmp, "bad.yaml");
     await writeFile(bad, `model: ${TINY_SHAPES}\ndefaults: { steps: twenty }\nprompts: ["x"]\n`);
     const r = run([bad, "--out", join(tmp, "bad-out")]);
-    expect(r.code).not.toBe(0);
+    expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/bad\.yaml:2: defaults\.steps must be an integer/);
     expect(r.stderr).not.toMatch(/\n\s+at /);
     expect(r.stderr).not.toMatch(/NATS nats:/);
