@@ -6,9 +6,10 @@ import { readdirSync, readFileSync } from "node:fs";
 import { mkdir, mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
 import { createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
-import { basename, join } from "node:path";
+import { basename, dirname, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { expandSpec, loadSpec } from "../../src/manifest/index.js";
+import { tasksDone, tasksHeld } from "../chaos/worker-log.js";
 import { listFiles, readMetadata, startCli } from "../helpers/cli-processes.js";
 import { TINY_SHAPES } from "../helpers/paths.js";
 import { waitFor } from "../helpers/worker-fixtures.js";
@@ -49,7 +50,7 @@ describe("latent-fleet run with a crashing worker", () => {
     const env = { ...process.env, TMPDIR: runTmp, LF_LOG_LEVEL: "debug" };
     const p = startCli(
       "run",
-      ["run", spec, "--out", out, "--workers", "3", "--batch-size", "2", "--shard-size", "4"],
+      ["run", spec, "--out", out, "--workers", "3", "--batch-size", "2", "--shard-size", "4", "--keep-logs"],
       {
         env,
       },
@@ -57,6 +58,7 @@ describe("latent-fleet run with a crashing worker", () => {
     const timer = setTimeout(() => p.child.kill("SIGKILL"), 200_000);
     try {
       await p.waitForOutput(/job \S+: writing to/, 90_000);
+      const jobId = /job (\S+): writing to/.exec(p.output())?.[1] as string;
       const runPid = p.child.pid as number;
       const worker = childWith(runPid, "worker-1");
       expect(worker, "worker-1's process").toBeDefined();
@@ -69,6 +71,10 @@ describe("latent-fleet run with a crashing worker", () => {
       const holding = await waitFor(() => readText(logFile).includes('"msg":"task received"'), 60_000);
       expect(holding, `worker-1 received no task:\n${p.output()}`).toBe(true);
       process.kill(worker as number, "SIGKILL");
+      // What it held when it died (its restart, 0.5 s later, takes longer than this to receive anything).
+      await new Promise((r) => setTimeout(r, 200));
+      const held = tasksHeld(readText(logFile), jobId);
+      expect(held.length, "worker-1 held no task when killed: nothing to redeliver").toBeGreaterThan(0);
 
       const exit = await p.exited;
       const output = p.output();
@@ -76,6 +82,17 @@ describe("latent-fleet run with a crashing worker", () => {
       expect(output).toMatch(/worker-1 killed by SIGKILL; restarting it in 0\.5 s/);
       expect(output).toMatch(/SUCCEEDED, 320\/320 done, 0 failed, worker-1 killed by SIGKILL and restarted/);
       expect(output).not.toMatch(/\n\s+at /);
+      // Each task it held was done again, by a later delivery.
+      const logs = dirname(logFile);
+      const done = (await readdir(logs))
+        .filter((f) => f.startsWith("worker-"))
+        .flatMap((f) => tasksDone(readText(join(logs, f)), jobId));
+      for (const task of held) {
+        expect(
+          done.some((d) => d.shard === task.shard && d.delivery > task.delivery),
+          `shard ${task.shard}`,
+        ).toBe(true);
+      }
     } finally {
       clearTimeout(timer);
     }
