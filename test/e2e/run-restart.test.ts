@@ -97,17 +97,49 @@ describe("latent-fleet run with a crashing worker", () => {
       clearTimeout(timer);
     }
 
-    const expected: string[] = [];
-    for await (const e of expandSpec(await loadSpec(spec, { outputOverride: out }))) {
-      if (e.type === "sample") expected.push(e.sample.sampleId);
+    await expectEverySampleOnce(spec, out);
+  }, 240_000);
+
+  it("restarts a coordinator killed mid-job (SIGKILL); it resumes the job, which completes with every sample once", async () => {
+    const out = join(tmp, "coordinator-killed");
+    const runTmp = join(tmp, "run-tmp-coordinator");
+    await mkdir(runTmp);
+    const env = { ...process.env, TMPDIR: runTmp };
+    const p = startCli(
+      "run",
+      ["run", spec, "--out", out, "--workers", "2", "--batch-size", "2", "--shard-size", "4"],
+      {
+        env,
+      },
+    );
+    const timer = setTimeout(() => p.child.kill("SIGKILL"), 200_000);
+    try {
+      await p.waitForOutput(/job \S+: writing to/, 90_000);
+      const coordinator = childWith(p.child.pid as number, undefined);
+      expect(coordinator, "the coordinator's process").toBeDefined();
+      const logs = join(
+        runTmp,
+        (await readdir(runTmp)).find((d) => d.startsWith("latent-fleet-run-")) ?? "",
+        "logs",
+      );
+      // Mid-job: a task is done and the job is not.
+      const started = await waitFor(
+        () => readText(join(logs, "worker-0.log")).includes('"msg":"task done"'),
+        60_000,
+      );
+      expect(started, `worker-0 finished no task:\n${p.output()}`).toBe(true);
+      process.kill(coordinator as number, "SIGKILL");
+      const exit = await p.exited;
+      const output = p.output();
+      expect(exit.code, output).toBe(0);
+      expect(output).toMatch(/coordinator killed by SIGKILL; restarting it in 0\.5 s/);
+      expect(output).toMatch(
+        /SUCCEEDED, 320\/320 done, 0 failed, coordinator killed by SIGKILL and restarted/,
+      );
+    } finally {
+      clearTimeout(timer);
     }
-    expect(expected).toHaveLength(320);
-    const rows = await readMetadata(out);
-    const ids = rows.map((row) => row.id);
-    expect([...ids].sort()).toEqual([...expected].sort());
-    const images = (await listFiles(out)).filter((f) => f.endsWith(".png")).map((f) => basename(f));
-    expect(images.sort()).toEqual(rows.map((row) => basename(row.file_name)).sort());
-    expect((await listFiles(out)).filter((f) => f.includes(".tmp"))).toEqual([]);
+    await expectEverySampleOnce(spec, out);
   }, 240_000);
 
   it("stops with one message naming the worker and its log when it dies at every start", async () => {
@@ -144,6 +176,21 @@ describe("latent-fleet run with a crashing worker", () => {
   }, 150_000);
 });
 
+/** The spec's 320 sample ids, each once in metadata.jsonl, and exactly their images in the output. */
+async function expectEverySampleOnce(spec: string, out: string): Promise<void> {
+  const expected: string[] = [];
+  for await (const e of expandSpec(await loadSpec(spec, { outputOverride: out }))) {
+    if (e.type === "sample") expected.push(e.sample.sampleId);
+  }
+  expect(expected).toHaveLength(320);
+  const rows = await readMetadata(out);
+  const ids = rows.map((row) => row.id);
+  expect([...ids].sort()).toEqual([...expected].sort());
+  const images = (await listFiles(out)).filter((f) => f.endsWith(".png")).map((f) => basename(f));
+  expect(images.sort()).toEqual(rows.map((row) => basename(row.file_name)).sort());
+  expect((await listFiles(out)).filter((f) => f.includes(".tmp"))).toEqual([]);
+}
+
 function readText(file: string): string {
   try {
     return readFileSync(file, "utf8");
@@ -152,8 +199,8 @@ function readText(file: string): string {
   }
 }
 
-/** The child of `parentPid` started as `latent-fleet worker ... --worker-id <workerId>`. */
-function childWith(parentPid: number, workerId: string): number | undefined {
+/** The child of `parentPid` started as `latent-fleet worker ... --worker-id <workerId>`, or the coordinator. */
+function childWith(parentPid: number, workerId: string | undefined): number | undefined {
   for (const name of readdirSync("/proc")) {
     if (!/^\d+$/.test(name)) continue;
     const pid = Number(name);
@@ -161,7 +208,8 @@ function childWith(parentPid: number, workerId: string): number | undefined {
     if (!stat || Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]) !== parentPid) continue;
     const argv = readText(`/proc/${pid}/cmdline`).split("\0");
     const at = argv.indexOf("--worker-id");
-    if (argv.includes("worker") && at >= 0 && argv[at + 1] === workerId) return pid;
+    if (workerId === undefined ? argv.includes("coordinator") : at >= 0 && argv[at + 1] === workerId)
+      return pid;
   }
   return undefined;
 }

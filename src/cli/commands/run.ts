@@ -10,7 +10,7 @@ import { availableParallelism, tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import type { Command } from "commander";
 import { freePort } from "../../common/child-process.js";
-import { LatentFleetError } from "../../common/errors.js";
+import { isLatentFleetError, LatentFleetError } from "../../common/errors.js";
 import { type EmbeddedNatsServer, findNatsServer, startEmbeddedNatsServer } from "../../common/nats/index.js";
 import {
   type NatsAuthOptions,
@@ -21,7 +21,7 @@ import {
 import { type OptionValues, optionArgs } from "../../common/options/index.js";
 import type { Job } from "../../common/proto/generated/latentfleet/v1/Job.js";
 import { isPromptsFile, loadPromptsFileAsSpec, loadSpec } from "../../manifest/index.js";
-import { CoordinatorClient } from "../coordinator-client.js";
+import { CoordinatorClient, isFinalJobState } from "../coordinator-client.js";
 import { addNatsAuthOptions, NATS_AUTH_OPTIONS, natsAuthFromCli, natsChildEnv } from "../nats-options.js";
 import { addDefinedOptions, commandOptions } from "../options.js";
 import { RUN_ACK_WAIT_S, RUN_FORWARDED, RUN_OPTIONS } from "../run-options.js";
@@ -81,6 +81,15 @@ async function metricsAddresses(opts: RunOptions, taken: number[]): Promise<stri
 
 /** A worker's log line once it is ready: its crashes before that are start-up crashes. */
 const WORKER_READY = /"msg":"worker started"/;
+const COORDINATOR_READY = /"msg":"coordinator started"/;
+
+/** Watching the job again after the coordinator went away: tries, 0.5 s apart (a minute in all). */
+const REWATCH_ATTEMPTS = 120;
+const REWATCH_PAUSE_MS = 500;
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
 
 async function runJob(specArg: string, opts: RunOptions): Promise<number> {
   // Validate before anything starts: a bad spec costs nothing.
@@ -147,8 +156,14 @@ async function runJob(specArg: string, opts: RunOptions): Promise<number> {
     coordinatorArgs.push("--allow-path", resolve(spec.output.dir), "--allow-path", dirname(specPath));
     const metrics = await metricsAddresses(opts, [grpcPort]);
     if (metrics) coordinatorArgs.push("--metrics", metrics[0]);
-    // The coordinator is not restarted: `run` watches the job through it.
-    await supervisor.start({ name: "coordinator", args: coordinatorArgs, env, restart: false });
+    // Restarted on the same port after a crash: it resumes the job from NATS, and `run` watches it again.
+    await supervisor.start({
+      name: "coordinator",
+      args: coordinatorArgs,
+      env,
+      restart: true,
+      ready: COORDINATOR_READY,
+    });
     const threads = opts.threads ?? Math.max(1, Math.floor(availableParallelism() / opts.workers));
     // With --nats the consumer is shared with other workers of the model: left as it is unless asked.
     const ackWait = opts.ackWait ?? (opts.nats ? undefined : RUN_ACK_WAIT_S);
@@ -191,10 +206,28 @@ async function runJob(specArg: string, opts: RunOptions): Promise<number> {
     process.stderr.write(`job ${jobId}: writing to ${spec.output.dir}\n`);
     const view = createProgressView(process.stderr);
     let last: Job | undefined;
+    const c = client;
     const watching = (async () => {
-      for await (const job of client.watchJob(jobId, { signal: interrupt.signal })) {
-        last = job;
-        view.update(job);
+      for (let attempt = 0; ; attempt++) {
+        try {
+          for await (const job of c.watchJob(jobId, { signal: interrupt.signal })) {
+            last = job;
+            view.update(job);
+            attempt = 0;
+          }
+          if (interrupt.signal.aborted || (last && isFinalJobState(last.state))) return;
+        } catch (err) {
+          if (!isLatentFleetError(err) || err.code !== "COORDINATOR_UNAVAILABLE") throw err;
+        }
+        // The coordinator went away before the job ended: watch again once its restart serves (it
+        // resumes the job from NATS); a coordinator that is not restarted ends the run through `failed`.
+        if (attempt >= REWATCH_ATTEMPTS) {
+          throw new LatentFleetError(
+            "COORDINATOR_UNAVAILABLE",
+            "lost the coordinator's job progress and could not watch again",
+          );
+        }
+        await sleep(REWATCH_PAUSE_MS);
       }
     })();
     const outcome = await Promise.race([watching.then(() => undefined), supervisor.failed]);
