@@ -8,6 +8,7 @@ import { createWriteStream, type WriteStream } from "node:fs";
 import { mkdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { withParentDeathSignal } from "../common/child-process.js";
+import type { EmbeddedNatsServer } from "../common/nats/index.js";
 import { packageRoot } from "../common/package-root.js";
 import { RestartPolicy, type RestartPolicyOptions } from "./restart-policy.js";
 
@@ -42,9 +43,11 @@ export interface Restart {
 export interface ChildFailure {
   name: string;
   how: string;
-  /** Why it was not restarted: undefined for a child that is never restarted. */
+  /** Why it was not restarted (again): undefined for a child that is never restarted. */
   gaveUp?: string;
-  logFile: string;
+  /** Its log file, or (nats-server, which keeps its log in memory) its last lines. */
+  logFile?: string;
+  logText?: string;
 }
 
 export interface SupervisorOptions {
@@ -122,6 +125,47 @@ export class Supervisor {
     await Promise.all(this.children.map((c) => new Promise<void>((done) => c.log.end(done))));
   }
 
+  /**
+   * Restarts the embedded nats-server on its port and store when it exits before stop() (the children's
+   * NATS clients reconnect by themselves), under the same policy; a restart that fails ends the supervision.
+   */
+  watchEmbeddedNats(nats: EmbeddedNatsServer): void {
+    const name = "nats-server";
+    const policy = new RestartPolicy(this.opts.policy);
+    const watch = async (): Promise<void> => {
+      for (;;) {
+        const exit = await nats.whenExited();
+        if (this.stopping) return;
+        const how = /^SIG/.test(exit) ? `killed by ${exit}` : `exited (${exit})`;
+        // It was ready: start() waits until it serves.
+        const decision = policy.crashed(Date.now(), true);
+        if (!decision.restart) {
+          this.fail({
+            name,
+            how,
+            gaveUp: `not restarted again, ${decision.reason}`,
+            logText: nats.logTail(),
+          });
+          return;
+        }
+        this.opts.onNotice?.(
+          `${name} ${how}; restarting it on the same port and store in ${(decision.delayMs / 1000).toFixed(1)} s`,
+        );
+        this.restarted.push({ name, how });
+        await new Promise((r) => setTimeout(r, decision.delayMs));
+        if (this.stopping) return;
+        try {
+          await nats.restart();
+        } catch (err) {
+          const why = err instanceof Error ? err.message : String(err);
+          this.fail({ name, how, gaveUp: `its restart failed: ${why}` });
+          return;
+        }
+      }
+    };
+    void watch();
+  }
+
   private spawnInto(child: Supervised): void {
     const cli = join(packageRoot(), "bin", "latent-fleet.js");
     const [command, argv] = withParentDeathSignal(process.execPath, [cli, ...child.spec.args]);
@@ -162,7 +206,7 @@ export class Supervisor {
     }
     const decision = child.policy.crashed(Date.now(), child.ready);
     if (!decision.restart) {
-      this.fail({ name, how, gaveUp: decision.reason, logFile: child.logFile });
+      this.fail({ name, how, gaveUp: `not restarted again, ${decision.reason}`, logFile: child.logFile });
       return;
     }
     this.opts.onNotice?.(`${name} ${how}; restarting it in ${(decision.delayMs / 1000).toFixed(1)} s`);

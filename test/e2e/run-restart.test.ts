@@ -142,6 +142,49 @@ describe("latent-fleet run with a crashing worker", () => {
     await expectEverySampleOnce(spec, out);
   }, 240_000);
 
+  it("restarts its nats-server killed mid-job (SIGKILL) on the same port and store; the job completes", async () => {
+    const out = join(tmp, "nats-killed");
+    const runTmp = join(tmp, "run-tmp-nats");
+    await mkdir(runTmp);
+    const env = { ...process.env, TMPDIR: runTmp };
+    const p = startCli(
+      "run",
+      ["run", spec, "--out", out, "--workers", "2", "--batch-size", "2", "--shard-size", "4"],
+      {
+        env,
+      },
+    );
+    const timer = setTimeout(() => p.child.kill("SIGKILL"), 200_000);
+    try {
+      await p.waitForOutput(/job \S+: writing to/, 90_000);
+      const natsServer = childRunning(p.child.pid as number, (argv) => basename(argv[0]) === "nats-server");
+      expect(natsServer, "the nats-server process").toBeDefined();
+      const logs = join(
+        runTmp,
+        (await readdir(runTmp)).find((d) => d.startsWith("latent-fleet-run-")) ?? "",
+        "logs",
+      );
+      const started = await waitFor(
+        () => readText(join(logs, "worker-0.log")).includes('"msg":"task done"'),
+        60_000,
+      );
+      expect(started, `worker-0 finished no task:\n${p.output()}`).toBe(true);
+      process.kill(natsServer as number, "SIGKILL");
+      const exit = await p.exited;
+      const output = p.output();
+      expect(exit.code, output).toBe(0);
+      expect(output).toMatch(
+        /nats-server killed by SIGKILL; restarting it on the same port and store in 0\.5 s/,
+      );
+      expect(output).toMatch(
+        /SUCCEEDED, 320\/320 done, 0 failed, nats-server killed by SIGKILL and restarted/,
+      );
+    } finally {
+      clearTimeout(timer);
+    }
+    await expectEverySampleOnce(spec, out);
+  }, 240_000);
+
   it("stops with one message naming the worker and its log when it dies at every start", async () => {
     // worker-0's metrics port (the one after the coordinator's) is taken by another program.
     const { server, first } = await takenPortAfterFreeOne();
@@ -201,15 +244,20 @@ function readText(file: string): string {
 
 /** The child of `parentPid` started as `latent-fleet worker ... --worker-id <workerId>`, or the coordinator. */
 function childWith(parentPid: number, workerId: string | undefined): number | undefined {
+  return childRunning(parentPid, (argv) => {
+    const at = argv.indexOf("--worker-id");
+    return workerId === undefined ? argv.includes("coordinator") : at >= 0 && argv[at + 1] === workerId;
+  });
+}
+
+/** The child of `parentPid` whose command line matches. */
+function childRunning(parentPid: number, matches: (argv: string[]) => boolean): number | undefined {
   for (const name of readdirSync("/proc")) {
     if (!/^\d+$/.test(name)) continue;
     const pid = Number(name);
     const stat = readText(`/proc/${pid}/stat`);
     if (!stat || Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]) !== parentPid) continue;
-    const argv = readText(`/proc/${pid}/cmdline`).split("\0");
-    const at = argv.indexOf("--worker-id");
-    if (workerId === undefined ? argv.includes("coordinator") : at >= 0 && argv[at + 1] === workerId)
-      return pid;
+    if (matches(readText(`/proc/${pid}/cmdline`).split("\0"))) return pid;
   }
   return undefined;
 }

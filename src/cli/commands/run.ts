@@ -146,6 +146,7 @@ async function runJob(specArg: string, opts: RunOptions): Promise<number> {
       });
       natsUrl = nats.url;
       natsAuth = { token };
+      supervisor.watchEmbeddedNats(nats);
     }
     const env = natsChildEnv(natsAuth);
     const grpcPort = await freePort("127.0.0.1");
@@ -293,10 +294,11 @@ async function connectCoordinator(
 /** One message for the child that ended the run: which, how, why it was not restarted, and its log. */
 async function childFailureError(f: ChildFailure, tailShown: Set<string>): Promise<LatentFleetError> {
   tailShown.add(f.name);
-  const why = f.gaveUp ? `: not restarted again, ${f.gaveUp}` : " before the job ended";
-  const tail = await logTail(f.logFile, 5);
-  const last = tail ? `; its last lines:\n${tail}\n` : "; ";
-  return new LatentFleetError("PROCESS_FAILED", `${f.name} ${f.how}${why}${last}its log: ${f.logFile}`);
+  const why = f.gaveUp ? `: ${f.gaveUp}` : " before the job ended";
+  const tail = f.logFile ? await logTail(f.logFile, 5) : (f.logText ?? "").split("\n").slice(-5).join("\n");
+  const last = tail ? `; its last lines:\n${tail}` : "";
+  const where = f.logFile ? `${tail ? "\n" : "; "}its log: ${f.logFile}` : "";
+  return new LatentFleetError("PROCESS_FAILED", `${f.name} ${f.how}${why}${last}${where}`);
 }
 
 /** ", worker-1 killed by SIGKILL and restarted" for the summary line; "" when nothing crashed. */
