@@ -110,11 +110,19 @@ export class Supervisor {
     return this.children.map((c) => ({ name: c.spec.name, logFile: c.logFile }));
   }
 
-  /** SIGTERM to every child (workers drain, the coordinator stops), then SIGKILL whatever is left. */
-  async stop(): Promise<void> {
+  /**
+   * No more restarts: exits from now on are expected (on Ctrl-C the terminal signals nats-server too,
+   * which shares `run`'s process group).
+   */
+  endRestarts(): void {
     this.stopping = true;
     for (const t of this.restartTimers) clearTimeout(t);
     this.restartTimers.clear();
+  }
+
+  /** SIGTERM to every child (workers drain, the coordinator stops), then SIGKILL whatever is left. */
+  async stop(): Promise<void> {
+    this.endRestarts();
     const alive = this.children.filter((c) => c.process.exitCode === null && c.process.signalCode === null);
     for (const c of alive) c.process.kill("SIGTERM");
     const timer = setTimeout(() => {

@@ -121,8 +121,11 @@ async function runJob(specArg: string, opts: RunOptions): Promise<number> {
   let interrupted = false;
   let ok = false;
   const interrupt = new AbortController();
+  /** Ends the job watch: on Ctrl-C, and when `run` ends for another reason (a child that gave up). */
+  const stopWatching = new AbortController();
   const onSignal = () => {
     interrupted = true;
+    supervisor.endRestarts();
     process.stderr.write("\ninterrupted: stopping workers and coordinator...\n");
     interrupt.abort();
   };
@@ -207,30 +210,11 @@ async function runJob(specArg: string, opts: RunOptions): Promise<number> {
     process.stderr.write(`job ${jobId}: writing to ${spec.output.dir}\n`);
     const view = createProgressView(process.stderr);
     let last: Job | undefined;
-    const c = client;
-    const watching = (async () => {
-      for (let attempt = 0; ; attempt++) {
-        try {
-          for await (const job of c.watchJob(jobId, { signal: interrupt.signal })) {
-            last = job;
-            view.update(job);
-            attempt = 0;
-          }
-          if (interrupt.signal.aborted || (last && isFinalJobState(last.state))) return;
-        } catch (err) {
-          if (!isLatentFleetError(err) || err.code !== "COORDINATOR_UNAVAILABLE") throw err;
-        }
-        // The coordinator went away before the job ended: watch again once its restart serves (it
-        // resumes the job from NATS); a coordinator that is not restarted ends the run through `failed`.
-        if (attempt >= REWATCH_ATTEMPTS) {
-          throw new LatentFleetError(
-            "COORDINATOR_UNAVAILABLE",
-            "lost the coordinator's job progress and could not watch again",
-          );
-        }
-        await sleep(REWATCH_PAUSE_MS);
-      }
-    })();
+    interrupt.signal.addEventListener("abort", () => stopWatching.abort(), { once: true });
+    const watching = watchUntilEnd(client, jobId, stopWatching.signal, (job) => {
+      last = job;
+      view.update(job);
+    });
     const outcome = await Promise.race([watching.then(() => undefined), supervisor.failed]);
     view.finish(last);
     if (interrupted) return 130;
@@ -246,6 +230,7 @@ async function runJob(specArg: string, opts: RunOptions): Promise<number> {
   } finally {
     process.off("SIGINT", onSignal);
     process.off("SIGTERM", onSignal);
+    stopWatching.abort();
     client?.close();
     await supervisor.stop();
     await nats?.stop();
@@ -256,6 +241,40 @@ async function runJob(specArg: string, opts: RunOptions): Promise<number> {
       if (!ok) await printLogTails(supervisor.logFiles().filter((l) => !tailShown.has(l.name)));
       process.stderr.write(`logs: ${logDir}\n`);
     }
+  }
+}
+
+/**
+ * Follows the job until it ends. When the coordinator goes away before that, watches again once its restart
+ * serves (it resumes the job from NATS); a coordinator that is not restarted ends the run through the
+ * supervisor's `failed`, which aborts `signal`.
+ */
+async function watchUntilEnd(
+  client: CoordinatorClient,
+  jobId: string,
+  signal: AbortSignal,
+  onJob: (job: Job) => void,
+): Promise<void> {
+  let final = false;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      for await (const job of client.watchJob(jobId, { signal })) {
+        onJob(job);
+        final = isFinalJobState(job.state);
+        attempt = 1;
+      }
+      if (signal.aborted || final) return;
+    } catch (err) {
+      if (!isLatentFleetError(err) || err.code !== "COORDINATOR_UNAVAILABLE") throw err;
+    }
+    if (attempt >= REWATCH_ATTEMPTS) {
+      throw new LatentFleetError(
+        "COORDINATOR_UNAVAILABLE",
+        "lost the job's progress: the coordinator did not come back",
+      );
+    }
+    await sleep(REWATCH_PAUSE_MS);
+    if (signal.aborted) return;
   }
 }
 
