@@ -2,7 +2,8 @@
  * `latent-fleet run`: the whole system on one machine. Starts an embedded nats-server (JetStream, temporary
  * store, free loopback port) unless --nats is given, a coordinator and N workers as separate processes,
  * submits the job, shows progress, and tears everything down on exit or Ctrl-C. Exits 0 only when every
- * sample is done.
+ * sample is done. A process that exits before the job ends is restarted (supervisor.ts) unless it keeps
+ * crashing.
  */
 import { randomBytes } from "node:crypto";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
