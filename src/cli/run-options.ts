@@ -13,8 +13,20 @@ export const RUN_FORWARDED = {
     batchSize: { ...WORKER_OPTIONS.batchSize, help: "largest engine batch per worker" },
     // Unset, `run` shares the cores out between its workers instead of giving each all of them.
     threads: { ...WORKER_OPTIONS.threads, help: "CPU threads per worker", unset: "cores / workers" },
+    // Unset, `run` gives the consumer of its own embedded server a short one (RUN_ACK_WAIT_S).
+    ackWait: {
+      ...WORKER_OPTIONS.ackWait,
+      help: "a task whose worker goes silent this long (crashed) is redelivered",
+      unset: "10 with the embedded server; the consumer's as it is with --nats",
+    },
   },
 } as const satisfies Record<"coordinator" | "worker", OptionDefinitions>;
+
+/**
+ * The ack_wait `run` sets on its embedded server's consumer: a crashed worker's tasks come back after this
+ * long instead of the default minute. Busy workers renew their tasks four times per ack_wait.
+ */
+export const RUN_ACK_WAIT_S = 10;
 
 export const RUN_OPTIONS = {
   out: { type: "text", flag: "--out", value: "<dir>", help: "output folder (overrides the spec's)" },
@@ -49,6 +61,7 @@ export const RUN_OPTIONS = {
     help: "cpu, cuda or tensorrt; with cuda/tensorrt, worker i gets GPU i",
   },
   threads: RUN_FORWARDED.worker.threads,
+  ackWait: RUN_FORWARDED.worker.ackWait,
   shardSize: RUN_FORWARDED.coordinator.shardSize,
   keepLogs: {
     type: "switch",

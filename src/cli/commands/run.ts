@@ -2,17 +2,16 @@
  * `latent-fleet run`: the whole system on one machine. Starts an embedded nats-server (JetStream, temporary
  * store, free loopback port) unless --nats is given, a coordinator and N workers as separate processes,
  * submits the job, shows progress, and tears everything down on exit or Ctrl-C. Exits 0 only when every
- * sample is done.
+ * sample is done. A process that exits before the job ends is restarted (supervisor.ts) unless it keeps
+ * crashing.
  */
-import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { createWriteStream } from "node:fs";
-import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { availableParallelism, tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import type { Command } from "commander";
-import { freePort, withParentDeathSignal } from "../../common/child-process.js";
-import { EXIT_CODES, LatentFleetError } from "../../common/errors.js";
+import { freePort } from "../../common/child-process.js";
+import { EXIT_CODES, isLatentFleetError, LatentFleetError } from "../../common/errors.js";
 import { type EmbeddedNatsServer, findNatsServer, startEmbeddedNatsServer } from "../../common/nats/index.js";
 import {
   type NatsAuthOptions,
@@ -21,17 +20,17 @@ import {
   resolveNatsServers,
 } from "../../common/nats/security.js";
 import { type OptionValues, optionArgs } from "../../common/options/index.js";
-import { packageRoot } from "../../common/package-root.js";
 import type { Job } from "../../common/proto/generated/latentfleet/v1/Job.js";
 import { parseDevice } from "../../engine/device.js";
 import { requireExecutionProvider } from "../../engine/execution-providers.js";
 import { readModelFolder } from "../../engine/model-folder.js";
 import { isPromptsFile, loadPromptsFileAsSpec, loadSpec } from "../../manifest/index.js";
-import { CoordinatorClient } from "../coordinator-client.js";
+import { CoordinatorClient, isFinalJobState } from "../coordinator-client.js";
 import { addNatsAuthOptions, NATS_AUTH_OPTIONS, natsAuthFromCli, natsChildEnv } from "../nats-options.js";
 import { addDefinedOptions, commandOptions } from "../options.js";
-import { RUN_FORWARDED, RUN_OPTIONS } from "../run-options.js";
+import { RUN_ACK_WAIT_S, RUN_FORWARDED, RUN_OPTIONS } from "../run-options.js";
 import { addS3Options, applyS3Options, S3_OPTIONS } from "../storage-options.js";
+import { type ChildFailure, logTail, type Restart, Supervisor } from "../supervisor.js";
 import { formatJobLine, reuseLine } from "./jobs-client.js";
 import { createProgressView } from "./progress-view.js";
 
@@ -84,10 +83,16 @@ async function metricsAddresses(opts: RunOptions, taken: number[]): Promise<stri
   return ports.map((p) => `127.0.0.1:${p}`);
 }
 
-interface Managed {
-  name: string;
-  child: ChildProcess;
-  exited: Promise<number | null>;
+/** A worker's log line once it is ready: its crashes before that are start-up crashes. */
+const WORKER_READY = /"msg":"worker started"/;
+const COORDINATOR_READY = /"msg":"coordinator started"/;
+
+/** Watching the job again after the coordinator went away: tries, 0.5 s apart (a minute in all). */
+const REWATCH_ATTEMPTS = 120;
+const REWATCH_PAUSE_MS = 500;
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
 }
 
 async function runJob(specArg: string, opts: RunOptions): Promise<number> {
@@ -112,14 +117,22 @@ async function runJob(specArg: string, opts: RunOptions): Promise<number> {
   if (userNats) await natsAuthConnectionOptions(userNats.auth);
   const temp = await mkdtemp(join(tmpdir(), "latent-fleet-run-"));
   const logDir = join(temp, "logs");
-  const children: Managed[] = [];
+  const supervisor = new Supervisor({
+    logDir,
+    onNotice: (line) => process.stderr.write(`${line}\n`),
+  });
   let nats: EmbeddedNatsServer | undefined;
+  /** Children whose last lines are in the error message already. */
+  const tailShown = new Set<string>();
   let client: CoordinatorClient | undefined;
   let interrupted = false;
   let ok = false;
   const interrupt = new AbortController();
+  /** Ends the job watch: on Ctrl-C, and when `run` ends for another reason (a child that gave up). */
+  const stopWatching = new AbortController();
   const onSignal = () => {
     interrupted = true;
+    supervisor.endRestarts();
     process.stderr.write("\ninterrupted: stopping workers and coordinator...\n");
     interrupt.abort();
   };
@@ -143,8 +156,9 @@ async function runJob(specArg: string, opts: RunOptions): Promise<number> {
       });
       natsUrl = nats.url;
       natsAuth = { token };
+      supervisor.watchEmbeddedNats(nats);
     }
-    const childEnv = natsChildEnv(natsAuth);
+    const env = natsChildEnv(natsAuth);
     const grpcPort = await freePort("127.0.0.1");
     const coordinatorAddress = `127.0.0.1:${grpcPort}`;
     const coordinatorArgs = ["coordinator", "--nats", natsUrl, "--grpc", coordinatorAddress];
@@ -153,26 +167,44 @@ async function runJob(specArg: string, opts: RunOptions): Promise<number> {
     coordinatorArgs.push("--allow-path", resolve(spec.output.dir), "--allow-path", dirname(specPath));
     const metrics = await metricsAddresses(opts, [grpcPort]);
     if (metrics) coordinatorArgs.push("--metrics", metrics[0]);
-    children.push(await startChild("coordinator", coordinatorArgs, logDir, childEnv));
+    // Restarted on the same port after a crash: it resumes the job from NATS, and `run` watches it again.
+    await supervisor.start({
+      name: "coordinator",
+      args: coordinatorArgs,
+      env,
+      restart: true,
+      ready: COORDINATOR_READY,
+    });
     const threads = opts.threads ?? Math.max(1, Math.floor(availableParallelism() / opts.workers));
+    // With --nats the consumer is shared with other workers of the model: left as it is unless asked.
+    const ackWait = opts.ackWait ?? (opts.nats ? undefined : RUN_ACK_WAIT_S);
+    const workerNames: string[] = [];
     for (let i = 0; i < opts.workers; i++) {
       const device = opts.device === "cpu" ? "cpu" : `${opts.device.replace(/:\d+$/, "")}:${i}`;
       const args = ["worker", "--nats", natsUrl, "--model", spec.model];
-      args.push(...optionArgs(RUN_FORWARDED.worker, { ...opts, threads }));
+      args.push(...optionArgs(RUN_FORWARDED.worker, { ...opts, threads, ackWait }));
       args.push("--device", device, "--worker-id", `worker-${i}`);
       if (metrics) args.push("--metrics", metrics[i + 1]);
-      children.push(await startChild(`worker-${i}`, args, logDir, childEnv));
+      // A crashed worker is started again under the same id; its tasks come back after ack_wait.
+      await supervisor.start({ name: `worker-${i}`, args, env, restart: true, ready: WORKER_READY });
+      workerNames.push(`worker-${i}`);
     }
     process.stderr.write(
       `NATS ${redactUrl(natsUrl)}, coordinator ${coordinatorAddress}, ${opts.workers} worker(s), batch size ${opts.batchSize}, ` +
         `model ${spec.model}\n`,
     );
     if (metrics) {
-      const names = ["coordinator", ...children.slice(1).map((c) => c.name)];
+      const names = ["coordinator", ...workerNames];
       const urls = metrics.map((address, i) => `${names[i]} http://${address}/metrics`);
       process.stderr.write(`metrics: ${urls.join(", ")}\n`);
     }
-    client = await connectCoordinator(coordinatorAddress, children[0], 60_000, interrupt.signal);
+    client = await connectCoordinator(
+      coordinatorAddress,
+      supervisor.failed,
+      tailShown,
+      60_000,
+      interrupt.signal,
+    );
     if (interrupted) return EXIT_CODES.interrupted;
     const jobId = await client.submit(specPath, { out: opts.out, overwrite: opts.overwrite });
     if (opts.nats) {
@@ -185,29 +217,18 @@ async function runJob(specArg: string, opts: RunOptions): Promise<number> {
     process.stderr.write(`job ${jobId}: writing to ${spec.output.dir}\n`);
     const view = createProgressView(process.stderr);
     let last: Job | undefined;
-    const crashed = Promise.race(
-      children.map(async (c) => {
-        const code = await c.exited;
-        return { name: c.name, code };
-      }),
-    );
-    const watching = (async () => {
-      for await (const job of client.watchJob(jobId, { signal: interrupt.signal })) {
-        last = job;
-        view.update(job);
-      }
-    })();
-    const outcome = await Promise.race([watching.then(() => undefined), crashed]);
+    interrupt.signal.addEventListener("abort", () => stopWatching.abort(), { once: true });
+    const watching = watchUntilEnd(client, jobId, stopWatching.signal, (job) => {
+      last = job;
+      view.update(job);
+    });
+    const outcome = await Promise.race([watching.then(() => undefined), supervisor.failed]);
     view.finish(last);
     if (interrupted) return EXIT_CODES.interrupted;
-    if (outcome) {
-      throw new LatentFleetError(
-        "PROCESS_FAILED",
-        `${outcome.name} exited with code ${outcome.code} before the job ended`,
-      );
-    }
+    if (outcome) throw await childFailureError(outcome, tailShown);
     if (!last) throw new LatentFleetError("COORDINATOR_ERROR", "no progress came from the coordinator");
-    process.stdout.write(`${formatJobLine(last)}\n${reuseLine(last)}${spec.output.dir}\n`);
+    const restarts = restartsLine(supervisor.restarts());
+    process.stdout.write(`${formatJobLine(last)}${restarts}\n${reuseLine(last)}${spec.output.dir}\n`);
     ok = last.state === "JOB_STATE_SUCCEEDED";
     return ok ? EXIT_CODES.ok : EXIT_CODES.failed;
   } catch (err) {
@@ -216,16 +237,51 @@ async function runJob(specArg: string, opts: RunOptions): Promise<number> {
   } finally {
     process.off("SIGINT", onSignal);
     process.off("SIGTERM", onSignal);
+    stopWatching.abort();
     client?.close();
-    await stopChildren(children);
+    await supervisor.stop();
     await nats?.stop();
     if (ok && !opts.keepLogs) await rm(temp, { recursive: true, force: true });
     else {
       await rm(join(temp, "jetstream"), { recursive: true, force: true });
       await rm(join(temp, NATS_CONFIG_FILE), { force: true });
-      if (!ok) await printLogTails(children, logDir);
+      if (!ok) await printLogTails(supervisor.logFiles().filter((l) => !tailShown.has(l.name)));
       process.stderr.write(`logs: ${logDir}\n`);
     }
+  }
+}
+
+/**
+ * Follows the job until it ends. When the coordinator goes away before that, watches again once its restart
+ * serves (it resumes the job from NATS); a coordinator that is not restarted ends the run through the
+ * supervisor's `failed`, which aborts `signal`.
+ */
+async function watchUntilEnd(
+  client: CoordinatorClient,
+  jobId: string,
+  signal: AbortSignal,
+  onJob: (job: Job) => void,
+): Promise<void> {
+  let final = false;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      for await (const job of client.watchJob(jobId, { signal })) {
+        onJob(job);
+        final = isFinalJobState(job.state);
+        attempt = 1;
+      }
+      if (signal.aborted || final) return;
+    } catch (err) {
+      if (!isLatentFleetError(err) || err.code !== "COORDINATOR_UNAVAILABLE") throw err;
+    }
+    if (attempt >= REWATCH_ATTEMPTS) {
+      throw new LatentFleetError(
+        "COORDINATOR_UNAVAILABLE",
+        "lost the job's progress: the coordinator did not come back",
+      );
+    }
+    await sleep(REWATCH_PAUSE_MS);
+    if (signal.aborted) return;
   }
 }
 
@@ -235,66 +291,50 @@ async function runJob(specArg: string, opts: RunOptions): Promise<number> {
  */
 async function connectCoordinator(
   address: string,
-  coordinator: Managed,
+  failed: Promise<ChildFailure>,
+  tailShown: Set<string>,
   timeoutMs: number,
   signal: AbortSignal,
 ): Promise<CoordinatorClient> {
   const deadline = Date.now() + timeoutMs;
-  let exitCode: number | null | undefined;
-  void coordinator.exited.then((code) => {
-    exitCode = code;
+  let failure: ChildFailure | undefined;
+  void failed.then((f) => {
+    failure = f;
   });
   for (;;) {
     try {
       return await CoordinatorClient.connect(address, { connectTimeoutMs: 1_000 });
     } catch (err) {
-      if (exitCode !== undefined) {
+      if (failure?.name === "coordinator") {
         throw new LatentFleetError(
           "PROCESS_FAILED",
-          `the coordinator exited with code ${exitCode} before it served its gRPC API`,
+          `the coordinator ${failure.how} before it served its gRPC API`,
         );
       }
+      if (failure) throw await childFailureError(failure, tailShown);
       if (signal.aborted || Date.now() >= deadline) throw err;
     }
   }
 }
 
-async function startChild(
-  name: string,
-  args: string[],
-  logDir: string,
-  env: NodeJS.ProcessEnv,
-): Promise<Managed> {
-  await mkdir(logDir, { recursive: true });
-  const log = createWriteStream(join(logDir, `${name}.log`));
-  const cli = join(packageRoot(), "bin", "latent-fleet.js");
-  const [command, argv] = withParentDeathSignal(process.execPath, [cli, ...args]);
-  // Own process group: Ctrl-C reaches only `run`, which then stops the children in order (drain first).
-  const child = spawn(command, argv, { stdio: ["ignore", "pipe", "pipe"], detached: true, env });
-  child.stdout?.pipe(log, { end: false });
-  child.stderr?.pipe(log, { end: false });
-  const exited = new Promise<number | null>((resolveExit) => {
-    child.once("exit", (code, signal) => resolveExit(code ?? (signal ? 128 : null)));
-    child.once("error", () => resolveExit(127));
-  });
-  return { name, child, exited };
+/** One message for the child that ended the run: which, how, why it was not restarted, and its log. */
+async function childFailureError(f: ChildFailure, tailShown: Set<string>): Promise<LatentFleetError> {
+  tailShown.add(f.name);
+  const why = f.gaveUp ? `: ${f.gaveUp}` : " before the job ended";
+  const tail = f.logFile ? await logTail(f.logFile, 5) : (f.logText ?? "").split("\n").slice(-5).join("\n");
+  const last = tail ? `; its last lines:\n${tail}` : "";
+  const where = f.logFile ? `${tail ? "\n" : "; "}its log: ${f.logFile}` : "";
+  return new LatentFleetError("PROCESS_FAILED", `${f.name} ${f.how}${why}${last}${where}`);
 }
 
-/** SIGTERM (workers drain, the coordinator stops), then SIGKILL whatever is left after 30 s. */
-async function stopChildren(children: Managed[]): Promise<void> {
-  const alive = children.filter((c) => c.child.exitCode === null && c.child.signalCode === null);
-  for (const c of alive) c.child.kill("SIGTERM");
-  const timer = setTimeout(() => {
-    for (const c of alive) c.child.kill("SIGKILL");
-  }, 30_000);
-  await Promise.all(alive.map((c) => c.exited));
-  clearTimeout(timer);
+/** ", worker-1 killed by SIGKILL and restarted" for the summary line; "" when nothing crashed. */
+function restartsLine(restarts: readonly Restart[]): string {
+  return restarts.map((r) => `, ${r.name} ${r.how} and restarted`).join("");
 }
 
-async function printLogTails(children: Managed[], logDir: string): Promise<void> {
-  for (const c of children) {
-    const text = await readFile(join(logDir, `${c.name}.log`), "utf8").catch(() => "");
-    const tail = text.trim().split("\n").slice(-5).join("\n");
-    if (tail) process.stderr.write(`--- ${c.name} (last lines) ---\n${tail}\n`);
+async function printLogTails(logs: { name: string; logFile: string }[]): Promise<void> {
+  for (const { name, logFile } of logs) {
+    const tail = await logTail(logFile, 5);
+    if (tail) process.stderr.write(`--- ${name} (last lines) ---\n${tail}\n`);
   }
 }

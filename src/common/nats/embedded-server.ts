@@ -53,6 +53,8 @@ export interface EmbeddedNatsServer {
   kill(): Promise<void>;
   /** Stops the server if it runs, and starts it again on the same port and store. */
   restart(): Promise<void>;
+  /** Resolves when the process running now exits (at once if none runs), with how: a signal or exit code. */
+  whenExited(): Promise<string>;
 }
 
 const DEFAULT_HOST = "127.0.0.1";
@@ -80,6 +82,7 @@ class NatsServerProcess implements EmbeddedNatsServer {
   readonly url: string;
   private child: ChildProcess | undefined;
   private exited: Promise<void> = Promise.resolve();
+  private lastExit = "not started";
   private log: string[] = [];
   private readonly portsDir: string;
   private readonly onParentExit = () => this.child?.kill("SIGTERM");
@@ -130,6 +133,7 @@ class NatsServerProcess implements EmbeddedNatsServer {
       const finish = (code: string) => {
         if (exitCode !== undefined) return;
         exitCode = code;
+        this.lastExit = code;
         if (this.child === child) this.child = undefined;
         process.off("exit", this.onParentExit);
         done();
@@ -175,6 +179,10 @@ class NatsServerProcess implements EmbeddedNatsServer {
         await sleep(200 * attempt);
       }
     }
+  }
+
+  whenExited(): Promise<string> {
+    return this.exited.then(() => this.lastExit);
   }
 
   private async signal(sig: NodeJS.Signals, timeoutMs: number): Promise<void> {
