@@ -65,6 +65,9 @@ export class CoordinatorClient {
       // Notice a coordinator that went away in the middle of a long watch.
       "grpc.keepalive_time_ms": 30_000,
       "grpc.keepalive_timeout_ms": 10_000,
+      // A coordinator still starting (`run`) is retried every 100-500 ms, not after grpc-js's 1 s backoff.
+      "grpc.initial_reconnect_backoff_ms": 100,
+      "grpc.max_reconnect_backoff_ms": 500,
     });
     const failed = await new Promise<Error | undefined>((resolvePromise) => {
       client.waitForReady(Date.now() + opts.connectTimeoutMs, (err) => resolvePromise(err ?? undefined));

@@ -134,6 +134,8 @@ export function coordinatorService(manager: JobManager, opts: CoordinatorService
       let timer: NodeJS.Timeout | null = null;
       let busy = false;
       let again = false;
+      /** The job ended: that goes out at once, not after the progress throttle. */
+      let hurry = false;
       let closed = false;
       let unsubscribe: (() => void) | null = null;
 
@@ -160,7 +162,7 @@ export function coordinatorService(manager: JobManager, opts: CoordinatorService
         try {
           const snap = await manager.get(requireJobId(jobId));
           if (closed) return;
-          unsubscribe ??= manager.subscribe(jobId, schedule);
+          unsubscribe ??= manager.subscribe(jobId, changed);
           if (!last || snapshotsDiffer(last, snap)) {
             call.write(toProtoJob(snap));
             last = snap;
@@ -179,8 +181,30 @@ export function coordinatorService(manager: JobManager, opts: CoordinatorService
       };
 
       function schedule(): void {
-        if (closed || timer) return;
+        if (closed) return;
+        if (hurry) {
+          if (timer) clearTimeout(timer);
+          timer = setTimeout(() => void send(), 0);
+          return;
+        }
+        if (timer) return;
         timer = setTimeout(() => void send(), Math.max(0, watchIntervalMs - (Date.now() - lastSentAt)));
+      }
+
+      /**
+       * The job changed: progress waits for the throttle; the end (the watcher exits on it) does not, once
+       * the job has also cleaned up and let go (no longer live: that follows its last change at once).
+       */
+      function changed(): void {
+        schedule();
+        void manager.get(jobId).then(
+          (snap) => {
+            if (!isFinalState(snap.state) || manager.isLive(jobId) || hurry) return;
+            hurry = true;
+            schedule();
+          },
+          () => undefined,
+        );
       }
 
       const poll = setInterval(schedule, watchPollMs);

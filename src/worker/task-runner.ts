@@ -13,9 +13,9 @@
  *
  * Drain: stop pulling, give back (nak, redelivered at once) every task none of whose samples has reached
  * the engine, finish the started ones, then resolve with the number given back. A pull request still
- * open at that moment ends within `pullExpiresMs`; what it delivers meanwhile is given back too. The naks
- * wait until that request has ended, or the server would deliver the tasks right back to it (each time
- * counting a delivery towards max_deliver). A dead engine (fatal) gives back every task in hand and
+ * open at that moment is cancelled (it does not wait out `pullExpiresMs`); what it delivered before the
+ * queue took note is given back too. The naks wait until that request has ended, or the server would
+ * deliver the tasks right back to it (each time counting a delivery towards max_deliver). A dead engine (fatal) gives back every task in hand and
  * settles `fatal`.
  */
 import { errorMessage, type Logger, silentLogger } from "../common/log.js";
@@ -60,6 +60,8 @@ export class TaskRunner {
   private engineDead = false;
   private pulling = false;
   private fetching = false;
+  /** Cancels the pull request open now, if any (a drain or a dead engine). */
+  private pullCancel: AbortController | undefined;
   /** Tasks delivered and not yet handed to the batcher. */
   private reading = 0;
   /** Samples the engine has made whose outputs are not yet written (PNG encoding, the put). */
@@ -152,7 +154,7 @@ export class TaskRunner {
     this.beginDrain();
     this.drainPromise = (async () => {
       this.log.info("draining: no more tasks are pulled", { in_hand: this.inHand.size });
-      this.wake();
+      this.stopPulling();
       this.opts.batcher.withdrawUnstarted({ close: true });
       await this.loop;
       while (this.handling.size > 0) await Promise.allSettled([...this.handling]);
@@ -165,6 +167,12 @@ export class TaskRunner {
 
   private get draining(): boolean {
     return this.stateName !== "running";
+  }
+
+  /** Wakes the pull loop to see that it is draining, and cancels its open pull request. */
+  private stopPulling(): void {
+    this.wake();
+    this.pullCancel?.abort();
   }
 
   private wake(): void {
@@ -225,11 +233,12 @@ export class TaskRunner {
         await this.sleep(this.pullExpiresMs);
         continue;
       }
+      const cancel = new AbortController();
+      this.pullCancel = cancel;
       try {
         this.setFetching(true);
-        for await (const pulled of this.opts.queue.pull({ max: want, expiresMs: this.pullExpiresMs })) {
-          this.accept(pulled);
-        }
+        const request = { max: want, expiresMs: this.pullExpiresMs, signal: cancel.signal };
+        for await (const pulled of this.opts.queue.pull(request)) this.accept(pulled);
         backoffMs = 500;
       } catch (err) {
         this.setFetching(false);
@@ -238,6 +247,7 @@ export class TaskRunner {
         await this.sleep(backoffMs);
         backoffMs = Math.min(10_000, backoffMs * 2);
       } finally {
+        this.pullCancel = undefined;
         this.setFetching(false);
       }
     }
@@ -338,7 +348,7 @@ export class TaskRunner {
     if (this.engineDead) return;
     this.engineDead = true;
     this.stateName = "draining";
-    this.wake();
+    this.stopPulling();
     this.settleFatal(err);
   }
 }

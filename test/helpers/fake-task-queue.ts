@@ -93,7 +93,7 @@ class FakeDelivery implements DeliveryHandle {
 export class FakeTaskQueue implements TaskQueue {
   readonly ackWaitMs: number;
   readonly maxDeliver: number;
-  /** Every pull request, in order. */
+  /** Every pull request (max and expiry), in order. */
   readonly pulls: PullRequest[] = [];
   readonly ends: DeliveryEnd[] = [];
   readonly results: TaskResult[] = [];
@@ -133,13 +133,18 @@ export class FakeTaskQueue implements TaskQueue {
   }
 
   async *pull(request: PullRequest): AsyncIterable<Pulled> {
-    this.pulls.push({ ...request });
+    this.pulls.push({ max: request.max, expiresMs: request.expiresMs });
+    const { signal } = request;
+    if (signal?.aborted) return;
     const requestedAt = performance.now();
     const deadline = requestedAt + request.expiresMs;
+    // A cancelled request ends at once: the queue takes note as the abort happens (NATS: one round trip).
+    const cancel = () => this.wake();
+    signal?.addEventListener("abort", cancel, { once: true });
     this.openPulls++;
     try {
       let given = 0;
-      while (given < request.max) {
+      while (given < request.max && !signal?.aborted) {
         const next = this.linkDown ? undefined : this.nextReady();
         if (next) {
           given++;
@@ -152,6 +157,7 @@ export class FakeTaskQueue implements TaskQueue {
       }
     } finally {
       this.openPulls--;
+      signal?.removeEventListener("abort", cancel);
     }
   }
 

@@ -94,6 +94,57 @@ export function taskQueueContract(open: OpenQueue): void {
     expect(firstAt - started).toBeLessThan(1500);
   });
 
+  it("ends a cancelled request at once; a task queued after goes to the next request, as its first delivery", async () => {
+    const q = await open({ ackWaitMs: 30_000, maxDeliver: 5 });
+    const cancelledBefore = new AbortController();
+    cancelledBefore.abort();
+    const t0 = performance.now();
+    for await (const _ of q.queue.pull({ max: 1, expiresMs: 20_000, signal: cancelledBefore.signal })) {
+      expect.unreachable("a request cancelled before it began delivers nothing");
+    }
+
+    const first = task(q.model, 0);
+    await q.add(first);
+    const cancel = new AbortController();
+    const got: Pulled[] = [];
+    for await (const d of q.queue.pull({ max: 3, expiresMs: 20_000, signal: cancel.signal })) {
+      got.push(d);
+      cancel.abort();
+    }
+    // Far under the 20 s expiry, even on a loaded machine.
+    expect(performance.now() - t0).toBeLessThan(5000);
+    expect(got.map((d) => [d.task, d.deliveryCount])).toEqual([[first, 1]]);
+
+    // Had the cancelled request stayed open on the queue, it would hold this task until ack_wait.
+    const later = task(q.model, 1);
+    await q.add(later);
+    const next = await pullAll(q.queue, 1, 3000);
+    expect(next.map((d) => [d.task, d.deliveryCount])).toEqual([[later, 1]]);
+    for (const d of [...got, ...next]) await d.ack();
+  });
+
+  it("loses no task queued while a request is cancelled: each is yielded by it or by the next, once", async () => {
+    const q = await open({ ackWaitMs: 30_000, maxDeliver: 5 });
+    const sent = Array.from({ length: 12 }, (_, shard) => task(q.model, shard));
+    const cancel = new AbortController();
+    const cancelled: Pulled[] = [];
+    const adding = (async () => {
+      for (const t of sent) {
+        await q.add(t);
+        if (t.shard === 3) cancel.abort();
+      }
+    })();
+    for await (const d of q.queue.pull({ max: sent.length, expiresMs: 20_000, signal: cancel.signal })) {
+      cancelled.push(d);
+    }
+    await adding;
+    const rest = await pullAll(q.queue, sent.length, 2000);
+    const all = [...cancelled, ...rest];
+    expect(all.map((d) => d.deliveryCount).every((n) => n === 1)).toBe(true);
+    expect(all.map((d) => d.task?.shard ?? -1).sort((a, b) => a - b)).toEqual(sent.map((t) => t.shard));
+    for (const d of all) await d.ack();
+  });
+
   it("takes an acked or terminated task off the queue", async () => {
     const q = await open({ ackWaitMs: 1000, maxDeliver: 5 });
     await q.add(task(q.model, 0));

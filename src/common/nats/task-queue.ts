@@ -5,8 +5,8 @@
  * (tasks.ts), and its payload is decoded once, here, into the task contract's plain values.
  */
 import { performance } from "node:perf_hooks";
-import type { Consumer, JetStreamClient, JsMsg } from "@nats-io/jetstream";
-import type { NatsConnection } from "@nats-io/transport-node";
+import type { Consumer, ConsumerMessages, JetStreamClient, JsMsg } from "@nats-io/jetstream";
+import type { NatsConnection, Subscription } from "@nats-io/transport-node";
 import type { Task, TaskResult } from "../contract/task.js";
 import type { DeliveryHandle, Pulled, PullRequest, TaskQueue } from "../task-queue/port.js";
 import { readTask } from "./codec.js";
@@ -40,12 +40,21 @@ export class NatsTaskQueue implements TaskQueue {
   }
 
   async *pull(request: PullRequest): AsyncIterable<Pulled> {
+    const { signal } = request;
+    if (signal?.aborted) return;
     const requestedAt = performance.now();
     const messages = await this.opts.consumer.fetch({
       max_messages: request.max,
       expires: request.expiresMs,
     });
-    for await (const msg of messages) yield this.delivery(msg, requestedAt);
+    const cancel = () => cancelFetch(messages);
+    signal?.addEventListener("abort", cancel, { once: true });
+    try {
+      if (signal?.aborted) cancel();
+      for await (const msg of messages) yield this.delivery(msg, requestedAt);
+    } finally {
+      signal?.removeEventListener("abort", cancel);
+    }
   }
 
   async publishResult(result: TaskResult): Promise<void> {
@@ -76,6 +85,34 @@ export class NatsTaskQueue implements TaskQueue {
     }
     return Object.assign(handle, { task });
   }
+}
+
+/**
+ * Ends a fetch before it expired without losing a delivery on its way. nats-server keeps a pull request
+ * until it expires (there is no cancel), but hands deliveries only to a request whose inbox has interest.
+ * So the fetch's subscription is drained: UNSUB, then a round trip during which what the server sent
+ * before it took note still arrives and is yielded; the iterator ends after that. (close() would
+ * unsubscribe at once: a delivery in flight would be dropped by the client and stay leased to nobody
+ * until ack_wait.) The subscription is PullConsumerMessagesImpl's `sub` in @nats-io/jetstream 3; where it
+ * does not show, close() it is.
+ */
+function cancelFetch(messages: ConsumerMessages): void {
+  const sub = fetchSubscription(messages);
+  if (sub && !sub.isClosed()) {
+    // Rejects when the connection or the subscription closed meanwhile: the iterator then ends anyway.
+    sub.drain().catch(() => messages.stop());
+  } else {
+    messages.stop();
+  }
+}
+
+function fetchSubscription(messages: ConsumerMessages): Subscription | undefined {
+  const sub: unknown = (messages as { sub?: unknown }).sub;
+  if (typeof sub !== "object" || sub === null) return undefined;
+  const s = sub as Partial<Subscription>;
+  return typeof s.drain === "function" && typeof s.isClosed === "function"
+    ? (sub as Subscription)
+    : undefined;
 }
 
 /**

@@ -16,6 +16,12 @@ export interface PullRequest {
   max: number;
   /** How long the request waits for them. */
   expiresMs: number;
+  /**
+   * Cancels the request: the pull then ends as soon as the queue took note, without waiting for `expiresMs`.
+   * What the queue delivered before that is still yielded (the caller gives it back); it hands nothing to
+   * the request after, so no task is held by a request nobody reads.
+   */
+  signal?: AbortSignal;
 }
 
 /** The queue's terms for every delivery. */

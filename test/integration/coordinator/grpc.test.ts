@@ -258,3 +258,38 @@ describe("coordinator gRPC service", () => {
     expect(Date.now() - started).toBeLessThan(5000);
   });
 });
+
+describe("WatchJob's progress throttle", () => {
+  it("holds progress back, but sends the final state at once", async () => {
+    // Its own server and coordinator: one whose progress updates go out at most every 20 s.
+    const ownServer = await startNatsServer();
+    const own = await startCoordinator({
+      natsUrl: ownServer.url,
+      grpcAddress: "127.0.0.1:0",
+      shardSize: 2,
+      watchIntervalMs: 20_000,
+      log: silentLogger,
+    });
+    const worker = await FakeWorker.start({ natsUrl: ownServer.url, model: "tiny-shapes" });
+    const ownClient = await CoordinatorClient.connect(`127.0.0.1:${own.grpcPort}`);
+    try {
+      const jobDir = join(dir, "throttled");
+      mkdirSync(jobDir, { recursive: true });
+      writeFileSync(join(jobDir, "job.yaml"), SPEC);
+      writeFileSync(join(jobDir, "prompts.jsonl"), '{"prompt": "a"}\n{"prompt": "b"}\n{"prompt": "c"}\n');
+      const jobId = await ownClient.submit(join(jobDir, "job.yaml"));
+      const started = Date.now();
+      const updates: Job[] = [];
+      for await (const job of ownClient.watchJob(jobId)) updates.push(job);
+      // The first update goes out at once, the final one did not wait out the 20 s throttle.
+      expect(Date.now() - started).toBeLessThan(10_000);
+      expect(updates.at(-1)?.state).toBe("JOB_STATE_SUCCEEDED");
+      expect(updates.length).toBeLessThanOrEqual(3);
+    } finally {
+      ownClient.close();
+      await own.stop();
+      await worker.stop();
+      await ownServer.cleanup();
+    }
+  });
+});

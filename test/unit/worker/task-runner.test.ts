@@ -4,6 +4,7 @@
  * back or terminated, the in-progress acks that keep it, drain and back-pressure. The same worker runs on
  * a real nats-server in test/integration/worker.
  */
+import { performance } from "node:perf_hooks";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterEach, describe, expect, it } from "vitest";
 import type { SampleRequest } from "../../../src/common/contract/sample.js";
@@ -98,6 +99,7 @@ interface Setup {
   batchSize?: number;
   samplesInHand?: number;
   retryDelayMs?: number;
+  pullExpiresMs?: number;
   jobStates?: JobStateSource;
 }
 
@@ -127,7 +129,7 @@ function harness(o: Setup = {}): Harness {
     workerId: "w",
     jobStates: o.jobStates ?? { isCancelled: async () => false },
     samplesInHand: o.samplesInHand,
-    pullExpiresMs: 1000,
+    pullExpiresMs: o.pullExpiresMs ?? 1000,
     retryDelayMs: o.retryDelayMs,
     log: createLogger({}, { level: "debug", write: (l) => void lines.push(l) }),
     events,
@@ -278,7 +280,7 @@ describe("a task runner on a task queue", () => {
     expect(messages(h.lines).some((m) => m.startsWith("task left to its redelivery"))).toBe(true);
   });
 
-  it("drains: pulls no more, gives back the tasks not started once its pull request ended, finishes the others", async () => {
+  it("drains: pulls no more, cancels its open pull request, gives back the tasks not started once it ended, finishes the others", async () => {
     // Two samples a task and a batch; room for four tasks in hand, three in the queue: a pull stays open.
     const h = harness({ batchSize: 2, samplesInHand: 8 });
     h.engine.gated = true;
@@ -290,25 +292,54 @@ describe("a task runner on a task queue", () => {
     const pullsBefore = h.queue.pulls.length;
     const drained = h.runner.drain();
     expect(h.runner.state).toBe("draining");
-    // Delivered to the open request after the drain began: given back too.
+    // Queued after the drain began: the open request was cancelled, so it is never handed to this worker.
     const late = h.queue.add(task(3));
     const naks = () => h.queue.ends.filter((e) => e.op === "nak");
-    expect(await waitFor(() => naks().length === 2, 5000)).toBe(true);
+    expect(await waitFor(() => naks().length === 1, 5000)).toBe(true);
     // The started tasks are still running: what was given back did not wait for them.
     expect(h.queue.ends.filter((e) => e.op === "ack")).toEqual([]);
     h.engine.open();
-    expect(await drained).toBe(2);
+    expect(await drained).toBe(1);
 
     expect(h.runner.state).toBe("stopped");
     expect(h.queue.pulls.length).toBe(pullsBefore);
-    expect(naks().map((e) => [e.seq, e.delayMs, e.duringPull])).toEqual([
-      [seqs[2], undefined, false],
-      [late, undefined, false],
-    ]);
+    expect(naks().map((e) => [e.seq, e.delayMs, e.duringPull])).toEqual([[seqs[2], undefined, false]]);
     expect(seqs.map((s) => h.queue.state(s))).toEqual(["acked", "acked", "ready"]);
-    expect(h.queue.state(late)).toBe("ready");
+    expect([h.queue.state(late), h.queue.deliveries(late)]).toEqual(["ready", 0]);
     expect(h.queue.results.map((r) => r.shard).sort()).toEqual([0, 1]);
-    expect([...h.events.finishedAs].sort()).toEqual(["acked", "acked", "released", "released"]);
+    expect([...h.events.finishedAs].sort()).toEqual(["acked", "acked", "released"]);
+  });
+
+  it("drains without waiting for its open pull request to expire, and what that request delivered goes back", async () => {
+    // A pull request of 20 s stays open: the one task in the queue leaves room for more.
+    const pullExpiresMs = 20_000;
+    const h = harness({ ackWaitMs: 60_000, batchSize: 2, samplesInHand: 8, pullExpiresMs });
+    h.engine.gated = true;
+    const started = [0, 1].map((shard) => h.queue.add(task(shard)));
+    h.runner.start();
+    expect(await waitFor(() => h.engine.batches.length === 2 && h.queue.pullOpen, 10_000)).toBe(true);
+    // Delivered to the open request just before the drain, not yet started: it goes back.
+    const late = h.queue.add(task(2));
+    expect(await waitFor(() => h.runner.tasksInHand === 3, 5000)).toBe(true);
+
+    const t0 = performance.now();
+    const drained = h.runner.drain();
+    expect(await waitFor(() => !h.queue.pullOpen, 5000)).toBe(true);
+    h.engine.open();
+    expect(await drained).toBe(1);
+    const tookMs = performance.now() - t0;
+    // Well under the request's expiry, even on a loaded machine.
+    expect(tookMs).toBeLessThan(pullExpiresMs / 4);
+
+    expect(h.queue.ends[0]).toMatchObject({ seq: late, op: "nak", duringPull: false, stale: false });
+    expect(h.queue.ends.map((e) => [e.seq, e.op, e.stale]).sort()).toEqual([
+      [started[0], "ack", false],
+      [started[1], "ack", false],
+      [late, "nak", false],
+    ]);
+    expect([...started, late].map((s) => h.queue.state(s))).toEqual(["acked", "acked", "ready"]);
+    expect(h.queue.deliveries(late)).toBe(1);
+    expect(h.queue.results.map((r) => r.shard).sort()).toEqual([0, 1]);
   });
 
   it("pulls nothing while the images made wait to be written, and goes on once they are", async () => {
