@@ -100,23 +100,28 @@ describe("latent-fleet run with a crashing worker", () => {
     await expectEverySampleOnce(spec, out);
   }, 240_000);
 
-  it("restarts a coordinator killed mid-job (SIGKILL); it resumes the job, which completes with every sample once", async () => {
-    const out = join(tmp, "coordinator-killed");
-    const runTmp = join(tmp, "run-tmp-coordinator");
+  /**
+   * Runs the job on 2 workers, SIGKILLs the process `pick` finds among run's children once worker-0 has
+   * done a task (mid-job), and expects exit 0, the restart in the output, and every sample once.
+   */
+  async function killMidJob(
+    name: string,
+    pick: (runPid: number) => number | undefined,
+    restartLine: RegExp,
+  ): Promise<void> {
+    const out = join(tmp, `${name}-killed`);
+    const runTmp = join(tmp, `run-tmp-${name}`);
     await mkdir(runTmp);
-    const env = { ...process.env, TMPDIR: runTmp };
     const p = startCli(
       "run",
       ["run", spec, "--out", out, "--workers", "2", "--batch-size", "2", "--shard-size", "4"],
-      {
-        env,
-      },
+      { env: { ...process.env, TMPDIR: runTmp } },
     );
     const timer = setTimeout(() => p.child.kill("SIGKILL"), 200_000);
     try {
       await p.waitForOutput(/job \S+: writing to/, 90_000);
-      const coordinator = childWith(p.child.pid as number, undefined);
-      expect(coordinator, "the coordinator's process").toBeDefined();
+      const victim = pick(p.child.pid as number);
+      expect(victim, `the ${name} process`).toBeDefined();
       const logs = join(
         runTmp,
         (await readdir(runTmp)).find((d) => d.startsWith("latent-fleet-run-")) ?? "",
@@ -128,61 +133,34 @@ describe("latent-fleet run with a crashing worker", () => {
         60_000,
       );
       expect(started, `worker-0 finished no task:\n${p.output()}`).toBe(true);
-      process.kill(coordinator as number, "SIGKILL");
+      process.kill(victim as number, "SIGKILL");
       const exit = await p.exited;
       const output = p.output();
       expect(exit.code, output).toBe(0);
-      expect(output).toMatch(/coordinator killed by SIGKILL; restarting it in 0\.5 s/);
+      expect(output).toMatch(restartLine);
       expect(output).toMatch(
-        /SUCCEEDED, 320\/320 done, 0 failed, coordinator killed by SIGKILL and restarted/,
+        new RegExp(`SUCCEEDED, 320/320 done, 0 failed, ${name} killed by SIGKILL and restarted`),
       );
     } finally {
       clearTimeout(timer);
     }
     await expectEverySampleOnce(spec, out);
+  }
+
+  it("restarts a coordinator killed mid-job (SIGKILL); it resumes the job, which completes with every sample once", async () => {
+    await killMidJob(
+      "coordinator",
+      (runPid) => childWith(runPid, undefined),
+      /coordinator killed by SIGKILL; restarting it in 0\.5 s/,
+    );
   }, 240_000);
 
   it("restarts its nats-server killed mid-job (SIGKILL) on the same port and store; the job completes", async () => {
-    const out = join(tmp, "nats-killed");
-    const runTmp = join(tmp, "run-tmp-nats");
-    await mkdir(runTmp);
-    const env = { ...process.env, TMPDIR: runTmp };
-    const p = startCli(
-      "run",
-      ["run", spec, "--out", out, "--workers", "2", "--batch-size", "2", "--shard-size", "4"],
-      {
-        env,
-      },
+    await killMidJob(
+      "nats-server",
+      (runPid) => childRunning(runPid, (argv) => basename(argv[0]) === "nats-server"),
+      /nats-server killed by SIGKILL; restarting it on the same port and store in 0\.5 s/,
     );
-    const timer = setTimeout(() => p.child.kill("SIGKILL"), 200_000);
-    try {
-      await p.waitForOutput(/job \S+: writing to/, 90_000);
-      const natsServer = childRunning(p.child.pid as number, (argv) => basename(argv[0]) === "nats-server");
-      expect(natsServer, "the nats-server process").toBeDefined();
-      const logs = join(
-        runTmp,
-        (await readdir(runTmp)).find((d) => d.startsWith("latent-fleet-run-")) ?? "",
-        "logs",
-      );
-      const started = await waitFor(
-        () => readText(join(logs, "worker-0.log")).includes('"msg":"task done"'),
-        60_000,
-      );
-      expect(started, `worker-0 finished no task:\n${p.output()}`).toBe(true);
-      process.kill(natsServer as number, "SIGKILL");
-      const exit = await p.exited;
-      const output = p.output();
-      expect(exit.code, output).toBe(0);
-      expect(output).toMatch(
-        /nats-server killed by SIGKILL; restarting it on the same port and store in 0\.5 s/,
-      );
-      expect(output).toMatch(
-        /SUCCEEDED, 320\/320 done, 0 failed, nats-server killed by SIGKILL and restarted/,
-      );
-    } finally {
-      clearTimeout(timer);
-    }
-    await expectEverySampleOnce(spec, out);
   }, 240_000);
 
   it("stops with one message naming the worker and its log when it dies at every start", async () => {
