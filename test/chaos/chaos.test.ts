@@ -26,6 +26,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Job } from "../../src/common/proto/generated/latentfleet/v1/Job.js";
 import type { CliProcess } from "../helpers/cli-processes.js";
+import { outageCodes, type TaskDelivery, tasksDone, tasksHeld } from "../helpers/worker-log.js";
 import {
   diskFaultsUnavailable,
   fillDisk,
@@ -44,7 +45,6 @@ import {
   writeChaosJob,
 } from "./job-output.js";
 import { netnsUnavailable, TestNetwork } from "./netns.js";
-import { outageCodes, type TaskDelivery, tasksDone, tasksHeld } from "./worker-log.js";
 
 const SEED = Number(process.env.LF_CHAOS_SEED ?? Date.now() % 1_000_000_000);
 const random = seededRandom(SEED);

@@ -9,10 +9,10 @@ import { tmpdir } from "node:os";
 import { basename, dirname, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { expandSpec, loadSpec } from "../../src/manifest/index.js";
-import { tasksDone, tasksHeld } from "../chaos/worker-log.js";
 import { listFiles, readMetadata, startCli } from "../helpers/cli-processes.js";
 import { TINY_SHAPES } from "../helpers/paths.js";
 import { waitFor } from "../helpers/worker-fixtures.js";
+import { tasksDone, tasksHeld } from "../helpers/worker-log.js";
 
 /** 8 colours x 8 shapes x 5 images: 320 tiny samples, long enough for a worker to be killed mid-job. */
 const COLORS = ["red", "green", "blue", "yellow", "orange", "purple", "black", "gray"];

@@ -1,5 +1,5 @@
 /**
- * Reading a worker's log (JSON lines) for what the chaos suite must show of a fault: which tasks of a job the
+ * Reading a worker's log (JSON lines) for what the chaos and restart tests must show of a fault: which tasks of a job the
  * worker held (received, not yet ended) and whether it met an unusable output.
  */
 
