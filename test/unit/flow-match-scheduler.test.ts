@@ -210,6 +210,9 @@ describe("flow schedulers and model families", () => {
     expect(defaultSchedulerName(SD3)).toBe("flow_euler");
     expect(defaultSchedulerName(FLUX_DEV)).toBe("flow_euler");
     expect(defaultSchedulerName({ _class_name: "FlowMatchHeunDiscreteScheduler" })).toBe("flow_euler");
+    expect(defaultSchedulerName({ _class_name: "DPMSolverMultistepScheduler", use_flow_sigmas: true })).toBe(
+      "flow_euler",
+    );
     expect(defaultSchedulerName(SD15_PNDM)).toBe("euler");
     expect(schedulerConfigFamily({ shift: 3 })).toBe("flow");
     expect(schedulerConfigFamily({ beta_schedule: "linear" })).toBe("noise");

@@ -55,8 +55,12 @@ export type { PredictionType, Scheduler } from "./types.js";
  */
 export function defaultSchedulerName(config: SchedulerConfigInput): SchedulerName {
   const cls = typeof config._class_name === "string" ? config._class_name : "";
-  const name =
-    schedulerNameForClass(cls) ?? (schedulerConfigFamily(config) === "flow" ? "flow_euler" : "euler");
+  const byClass = schedulerNameForClass(cls);
+  if (schedulerConfigFamily(config) === "flow") {
+    // A flow model whose class has no flow port here (FlowMatchHeun, DPM-Solver with flow sigmas, ...).
+    return byClass !== undefined && isFlowScheduler(byClass) ? byClass : "flow_euler";
+  }
+  const name = byClass ?? "euler";
   return name === "dpmpp_2m" && config.use_karras_sigmas === true ? "dpmpp_2m_karras" : name;
 }
 
