@@ -62,7 +62,7 @@ const SAMPLE_OPTIONS = {
     flag: "--scheduler",
     value: "<name>",
     unset: "the model's",
-    help: "ddim, euler, euler_ancestral, dpmpp_2m, dpmpp_2m_karras or lcm",
+    help: "ddim, euler, euler_ancestral, dpmpp_2m, dpmpp_2m_karras or lcm; flow_euler for flow-matching models",
   },
   width: {
     type: "integer",

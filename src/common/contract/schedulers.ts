@@ -5,7 +5,17 @@
 import { LatentFleetError } from "../errors.js";
 
 /** Scheduler names a user can pick; each maps to one diffusers scheduler class and setting. */
-export type SchedulerName = "ddim" | "euler" | "euler_ancestral" | "dpmpp_2m" | "dpmpp_2m_karras" | "lcm";
+export type SchedulerName =
+  | "ddim"
+  | "euler"
+  | "euler_ancestral"
+  | "dpmpp_2m"
+  | "dpmpp_2m_karras"
+  | "lcm"
+  | FlowSchedulerName;
+
+/** Schedulers of flow-matching models (SD3, FLUX): they step along a velocity, so they suit only those models. */
+export type FlowSchedulerName = "flow_euler";
 
 export const SCHEDULER_NAMES: readonly SchedulerName[] = [
   "ddim",
@@ -14,7 +24,15 @@ export const SCHEDULER_NAMES: readonly SchedulerName[] = [
   "dpmpp_2m",
   "dpmpp_2m_karras",
   "lcm",
+  "flow_euler",
 ];
+
+export const FLOW_SCHEDULER_NAMES: readonly FlowSchedulerName[] = ["flow_euler"];
+
+/** True for the schedulers that only flow-matching models can use. */
+export function isFlowScheduler(name: SchedulerName): name is FlowSchedulerName {
+  return (FLOW_SCHEDULER_NAMES as readonly string[]).includes(name);
+}
 
 /** diffusers class names, so a config's `_class_name` (or a user typing one) maps to a scheduler. */
 const CLASS_NAMES: Readonly<Record<string, SchedulerName>> = {
@@ -23,6 +41,7 @@ const CLASS_NAMES: Readonly<Record<string, SchedulerName>> = {
   EulerAncestralDiscreteScheduler: "euler_ancestral",
   DPMSolverMultistepScheduler: "dpmpp_2m",
   LCMScheduler: "lcm",
+  FlowMatchEulerDiscreteScheduler: "flow_euler",
 };
 
 /** Extra spellings users reach for (A1111/ComfyUI style). */
@@ -32,6 +51,9 @@ const ALIASES: Readonly<Record<string, SchedulerName>> = {
   dpmpp2m: "dpmpp_2m",
   dpmpp2m_karras: "dpmpp_2m_karras",
   dpmpp_2m_k: "dpmpp_2m_karras",
+  flow_match_euler: "flow_euler",
+  flowmatch_euler: "flow_euler",
+  flow_match_euler_discrete: "flow_euler",
 };
 
 /**

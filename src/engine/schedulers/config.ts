@@ -1,4 +1,4 @@
-import type { SchedulerName } from "../../common/contract/schedulers.js";
+import { isFlowScheduler, type SchedulerName } from "../../common/contract/schedulers.js";
 import { LatentFleetError } from "../../common/errors.js";
 import type { PredictionType } from "./types.js";
 
@@ -40,12 +40,31 @@ export interface SchedulerConfig {
   timestep_scaling: number;
 }
 
+/** The fields of diffusers' FlowMatchEulerDiscreteScheduler that this package reads. */
+export interface FlowMatchConfig {
+  num_train_timesteps: number;
+  /** Static σ shift (SD3: 3.0); unused with dynamic shifting. */
+  shift: number;
+  /** σ shifted by mu, which the pipeline derives from the image sequence length (FLUX.1-dev). */
+  use_dynamic_shifting: boolean;
+  base_shift: number;
+  max_shift: number;
+  base_image_seq_len: number;
+  max_image_seq_len: number;
+  time_shift_type: "exponential" | "linear";
+  /** When set, the shifted schedule is stretched to end at this σ (before the final 0). */
+  shift_terminal: number | null;
+}
+
 /** Per-run overrides (e.g. a user's `timestep_spacing`), applied over the file's values. */
-export type SchedulerOverrides = Partial<SchedulerConfig>;
+export type SchedulerOverrides = Partial<SchedulerConfig> & Partial<FlowMatchConfig>;
 
 type ClassKind = "ddim" | "euler" | "dpm" | "lcm";
 
 function classKind(name: SchedulerName): ClassKind {
+  if (isFlowScheduler(name)) {
+    throw new LatentFleetError("INVALID_ARGUMENT", `${name} reads its settings with resolveFlowMatchConfig`);
+  }
   if (name === "euler" || name === "euler_ancestral") return "euler";
   if (name === "dpmpp_2m" || name === "dpmpp_2m_karras") return "dpm";
   return name;
@@ -202,4 +221,71 @@ export function resolveSchedulerConfig(
     original_inference_steps: pick("original_inference_steps", num({ integer: true, min: 1, max: T })),
     timestep_scaling: pick("timestep_scaling", positive),
   };
+}
+
+/** FlowMatchEulerDiscreteScheduler's constructor defaults. */
+const FLOW_MATCH_DEFAULTS: FlowMatchConfig = {
+  num_train_timesteps: 1000,
+  shift: 1,
+  use_dynamic_shifting: false,
+  base_shift: 0.5,
+  max_shift: 1.15,
+  base_image_seq_len: 256,
+  max_image_seq_len: 4096,
+  time_shift_type: "exponential",
+  shift_terminal: null,
+};
+
+/** FlowMatchEulerDiscreteScheduler options this package does not implement; each must be absent or off. */
+const FLOW_UNSUPPORTED_FLAGS = [
+  "invert_sigmas",
+  "use_karras_sigmas",
+  "use_exponential_sigmas",
+  "use_beta_sigmas",
+  "stochastic_sampling",
+];
+
+/** Resolves a flow-matching scheduler's settings from a diffusers config; missing or null fields take defaults. */
+export function resolveFlowMatchConfig(
+  input: SchedulerConfigInput,
+  overrides: SchedulerOverrides = {},
+): FlowMatchConfig {
+  if (typeof input !== "object" || input === null || Array.isArray(input)) {
+    throw new LatentFleetError("SCHEDULER_CONFIG_INVALID", "scheduler config must be a JSON object");
+  }
+  const raw: Record<string, unknown> = { ...input };
+  for (const [key, value] of Object.entries(overrides)) if (value !== undefined) raw[key] = value;
+  for (const flag of FLOW_UNSUPPORTED_FLAGS) {
+    if (raw[flag] !== undefined && raw[flag] !== null && raw[flag] !== false) {
+      throw invalid(flag, "false (this option is not supported)", raw[flag]);
+    }
+  }
+  const d = FLOW_MATCH_DEFAULTS;
+  const pick = <K extends keyof FlowMatchConfig>(
+    field: K,
+    check: (field: string, value: unknown) => FlowMatchConfig[K],
+  ): FlowMatchConfig[K] =>
+    raw[field] === undefined || raw[field] === null ? d[field] : check(field, raw[field]);
+  const num = (rule: NumberRule) => (f: string, v: unknown) => checkNumber(f, v, rule);
+  const positive = num({ min: 0, exclusiveMin: true });
+  const seqLen = num({ integer: true, min: 1 });
+  const config: FlowMatchConfig = {
+    num_train_timesteps: pick("num_train_timesteps", num({ integer: true, min: 2, max: 100_000 })),
+    shift: pick("shift", positive),
+    use_dynamic_shifting: pick("use_dynamic_shifting", checkBool),
+    base_shift: pick("base_shift", num({})),
+    max_shift: pick("max_shift", num({})),
+    base_image_seq_len: pick("base_image_seq_len", seqLen),
+    max_image_seq_len: pick("max_image_seq_len", seqLen),
+    time_shift_type: pick("time_shift_type", (f, v) => checkEnum(f, v, ["exponential", "linear"] as const)),
+    // diffusers tests `if shift_terminal:`, so 0 means off as null does.
+    shift_terminal:
+      raw.shift_terminal === 0
+        ? null
+        : pick("shift_terminal", num({ min: 0, max: 0.999999, exclusiveMin: true })),
+  };
+  if (config.use_dynamic_shifting && config.max_image_seq_len === config.base_image_seq_len) {
+    throw invalid("max_image_seq_len", "different from base_image_seq_len", config.max_image_seq_len);
+  }
+  return config;
 }

@@ -44,7 +44,10 @@ async function readText(path: string, required: boolean): Promise<string | undef
   }
 }
 
-async function readJsonObject(path: string, required: boolean): Promise<Record<string, unknown> | undefined> {
+export async function readJsonObject(
+  path: string,
+  required: boolean,
+): Promise<Record<string, unknown> | undefined> {
   const text = await readText(path, required);
   if (text === undefined) return undefined;
   let value: unknown;
@@ -60,7 +63,7 @@ async function readJsonObject(path: string, required: boolean): Promise<Record<s
 }
 
 /** A special token is written either as a string or as a serialised AddedToken with a `content` field. */
-function tokenContent(value: unknown, key: string, path: string): string | undefined {
+export function tokenContent(value: unknown, key: string, path: string): string | undefined {
   if (value === undefined || value === null) return undefined;
   if (typeof value === "string") return value;
   if (typeof value === "object" && typeof (value as { content?: unknown }).content === "string") {
@@ -79,12 +82,17 @@ function readSpecial(json: Record<string, unknown> | undefined, path: string): S
   return out;
 }
 
-function readMaxLength(config: Record<string, unknown> | undefined): number {
+/** tokenizer_config.json's model_max_length when it is a usable integer. */
+export function configMaxLength(config: Record<string, unknown> | undefined): number | undefined {
   const value = config?.model_max_length;
   if (typeof value === "number" && Number.isInteger(value) && value >= 2 && value <= MAX_SANE_LENGTH) {
     return value;
   }
-  return DEFAULT_MAX_LENGTH;
+  return undefined;
+}
+
+function readMaxLength(config: Record<string, unknown> | undefined): number {
+  return configMaxLength(config) ?? DEFAULT_MAX_LENGTH;
 }
 
 /** The value of a settled read, or its error thrown. */
