@@ -97,6 +97,7 @@ function checkShards(dir: string, expected: ManifestSample[], shardSize: number)
       index: s.index,
       id: s.sampleId,
       prompt: s.prompt,
+      text: s.prompt,
       negative_prompt: s.negativePrompt,
       seed: s.seed,
       steps: s.steps,

@@ -25,6 +25,7 @@ function row(shard: number, id: string): MetadataRow {
     file_name: imageFileName(shard, id),
     id,
     prompt: `a ${id}`,
+    text: `a ${id}`,
     negative_prompt: "",
     seed: 7,
     steps: 4,

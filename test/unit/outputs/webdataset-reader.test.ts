@@ -28,6 +28,7 @@ function record(shard: number, i: number, failed = false): ShardSampleRecord {
     index: shard * 2 + i,
     id: `s${shard}-${i}`,
     prompt: `prompt ${shard}-${i}`,
+    text: `prompt ${shard}-${i}`,
     negative_prompt: "",
     seed: 7,
     steps: 4,
