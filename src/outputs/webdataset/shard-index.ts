@@ -155,8 +155,8 @@ export async function readShardIndex(data: Uint8Array): Promise<ShardIndex> {
       index: n("index"),
       id: s("id"),
       prompt: s("prompt"),
-      // Shards written before the caption column have only the prompt.
-      text: row.text === undefined ? s("prompt") : s("text"),
+      // "" in a shard written before the caption column: a re-run does not reuse it (reader.ts).
+      text: s("text"),
       negative_prompt: s("negative_prompt"),
       seed: n("seed"),
       steps: n("steps"),

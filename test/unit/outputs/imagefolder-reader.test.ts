@@ -108,6 +108,16 @@ describe("the imagefolder reader", () => {
     expect(await shards.reuse(0, () => null)).toEqual({ reusable: false, why: "its metadata file is gone" });
   });
 
+  it("does not reuse a shard written without the caption as text", async () => {
+    const { text: _, ...uncaptioned } = row(0, "b");
+    await put(shardMetadataFile(0), jsonl([row(0, "a"), uncaptioned]));
+    const shards = await format.listShards(storage);
+    expect(await shards.reuse(0, () => null)).toEqual({
+      reusable: false,
+      why: "sample b has no caption as text",
+    });
+  });
+
   it("removes a dead shard's images and nothing of the other shards", async () => {
     expect(await format.removeShard(storage, 2)).toBe(1);
     expect(await exists(imageFileName(2, "e"))).toBe(false);
