@@ -296,6 +296,9 @@ describe("dataset outputs", () => {
     const none = cli(["inspect", empty, "--contact-sheet", join(tmp, "none.png")]);
     expect(none.code).toBe(2);
     expect(none.stderr).toContain("holds no sample to show");
+    const both = cli(["inspect", out, "--contact-sheet", join(tmp, "both.png"), "--extract", "000000000"]);
+    expect(both.code).toBe(2);
+    expect(both.stderr).toContain("--contact-sheet and --extract: one at a time");
   });
 
   it("re-runs an interrupted job: keeps the complete shards, regenerates only the missing and broken ones", async () => {

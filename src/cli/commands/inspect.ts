@@ -41,6 +41,9 @@ export function registerInspect(program: Command): void {
     const storage = openStorage(output);
     try {
       if (opts.contactSheet !== undefined) {
+        if (opts.extract !== undefined) {
+          throw new LatentFleetError("INVALID_ARGUMENT", "--contact-sheet and --extract: one at a time");
+        }
         await writeContactSheet(storage, opts);
         return;
       }
