@@ -16,10 +16,20 @@ export interface SheetOptions {
   labelLines?: number;
 }
 
+/** Where a tile's image lies on the sheet (its caption is below it). */
+export interface SheetCell {
+  x: number;
+  y: number;
+  width: number;
+  height: number;
+}
+
 export interface SheetImage {
   rgb: Uint8Array;
   width: number;
   height: number;
+  /** One per tile, in order. */
+  cells: SheetCell[];
 }
 
 export function composeContactSheet(tiles: SheetTile[], options: SheetOptions): SheetImage {
@@ -35,9 +45,11 @@ export function composeContactSheet(tiles: SheetTile[], options: SheetOptions): 
   const height = pad + rows * (tileH + labelH + pad);
   const rgb = new Uint8Array(width * height * 3).fill(255);
   const maxChars = Math.floor(tileW / ADVANCE);
+  const cells: SheetCell[] = [];
   tiles.forEach((tile, i) => {
     const ox = pad + (i % cols) * (tileW + pad);
     const oy = pad + Math.floor(i / cols) * (tileH + labelH + pad);
+    cells.push({ x: ox, y: oy, width: tile.width * scale, height: tile.height * scale });
     for (let y = 0; y < tile.height * scale; y++) {
       for (let x = 0; x < tile.width * scale; x++) {
         const src = (Math.floor(y / scale) * tile.width + Math.floor(x / scale)) * 3;
@@ -53,5 +65,5 @@ export function composeContactSheet(tiles: SheetTile[], options: SheetOptions): 
         drawText(rgb, width, height, line, ox, oy + tileH + 2 + l * (GLYPH_HEIGHT + 2), [20, 20, 20]);
       });
   });
-  return { rgb, width, height };
+  return { rgb, width, height, cells };
 }

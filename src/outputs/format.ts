@@ -2,7 +2,8 @@
  * An output format: how a job's samples land in its output (a folder or an S3 prefix, through an
  * ObjectStorage) and how they are read back. The writer side is what a worker uses for each delivery of a
  * task; the reader side is what the coordinator uses to reuse an earlier run's shards, remove a
- * dead-lettered shard's files and check a job's files at its end, and what `inspect` reports.
+ * dead-lettered shard's files and check a job's files at its end, and what `inspect` reports (its
+ * summary, one sample, a contact sheet of the first few).
  *
  * Each format is one folder here (imagefolder/, webdataset/), registered by name in registry.ts.
  */
@@ -33,6 +34,12 @@ export interface OutputFormat {
   inspect(storage: ObjectStorage, verify: boolean): Promise<ShardsReport>;
   /** One sample by the key this format gives it, or why there is no such sample. */
   extract(storage: ObjectStorage, key: string): Promise<ExtractedSample | { missing: string }>;
+  /**
+   * The first `count` samples written (complete shards in shard order, each in manifest order), failed
+   * ones skipped: each image with its stored record. Reads the index and the image files of those samples
+   * only, never the rest of the output.
+   */
+  firstSamples(storage: ObjectStorage, count: number): Promise<ExtractedSample[]>;
 }
 
 // The writer side.

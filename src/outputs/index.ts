@@ -22,6 +22,7 @@ export {
   type DetectedFormat,
   detectFormat,
   extractSample,
+  firstSamples,
   type InspectReport,
   inspectOutput,
 } from "./inspect.js";

@@ -75,3 +75,16 @@ export async function extractSample(storage: ObjectStorage, key: string): Promis
   }
   return found;
 }
+
+/**
+ * The first `count` samples of the output, whatever its format (a contact sheet's). INVALID_ARGUMENT
+ * when it holds none.
+ */
+export async function firstSamples(storage: ObjectStorage, count: number): Promise<ExtractedSample[]> {
+  const format = await detectFormat(storage);
+  const samples = format ? await format.firstSamples(storage, count) : [];
+  if (samples.length === 0) {
+    throw new LatentFleetError("INVALID_ARGUMENT", `${storage.location} holds no sample to show`);
+  }
+  return samples;
+}

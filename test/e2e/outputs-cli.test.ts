@@ -1,9 +1,10 @@
 /**
- * Dataset outputs as a user gets them from the CLI: WebDataset shards read back by GNU tar, re-runs that
- * finish only what is missing or broken, `inspect`, and the same job into a local S3-compatible server.
+ * Dataset outputs as a user gets them from the CLI: WebDataset shards read back by GNU tar, Python's tarfile
+ * and DuckDB, metadata.jsonl by DuckDB, re-runs that finish only what is missing or broken, `inspect` and its
+ * contact sheets, and the same job into a local S3-compatible server.
  */
 import { execFileSync, spawn, spawnSync } from "node:child_process";
-import { mkdirSync, readdirSync, readFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync } from "node:fs";
 import { mkdtemp, readdir, readFile, rm, stat, truncate, unlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -19,6 +20,7 @@ import {
   tarShardName,
 } from "../../src/outputs/webdataset/shard-index.js";
 import { readMetadata, startCli } from "../helpers/cli-processes.js";
+import { duckdbRows, hasPython, pythonTarSamples, sqlPath } from "../helpers/external-readers.js";
 import { CLI, TINY_SHAPES } from "../helpers/paths.js";
 import { startS3Server, type TestS3Server } from "../helpers/s3-server.js";
 import { waitFor } from "../helpers/worker-fixtures.js";
@@ -97,6 +99,7 @@ function checkShards(dir: string, expected: ManifestSample[], shardSize: number)
       index: s.index,
       id: s.sampleId,
       prompt: s.prompt,
+      text: s.prompt,
       negative_prompt: s.negativePrompt,
       seed: s.seed,
       steps: s.steps,
@@ -109,6 +112,69 @@ function checkShards(dir: string, expected: ManifestSample[], shardSize: number)
       error_message: "",
       error_code: "",
     });
+  }
+}
+
+/** A sample as (id, prompt, caption, seed), JSON, for set comparisons across readers. */
+function sampleTuple(id: unknown, prompt: unknown, text: unknown, seed: unknown): string {
+  return JSON.stringify([id, prompt, text, String(seed)]);
+}
+
+/** The manifest's samples as tuples: the caption is the prompt. */
+function manifestTuples(expected: readonly ManifestSample[]): Set<string> {
+  return new Set(expected.map((s) => sampleTuple(s.sampleId, s.prompt, s.prompt, s.seed)));
+}
+
+/** What `inspect --contact-sheet FILE --json` prints. */
+interface ContactSheetReport {
+  file: string;
+  width: number;
+  height: number;
+  columns: number;
+  samples: {
+    key: string;
+    id: string;
+    prompt: string;
+    seed: number;
+    cell: { x: number; y: number; width: number; height: number };
+  }[];
+}
+
+/**
+ * Checks a contact sheet of 64x64 samples: it shows exactly `shown` (key, id, prompt, seed), in order, in a
+ * grid of the expected size, each cell the sample's own image doubled (`pngOf`), none of them blank.
+ */
+async function checkContactSheet(
+  report: ContactSheetReport,
+  shown: { key: string; id: string; prompt: string; seed: number }[],
+  pngOf: (key: string) => Promise<Buffer>,
+): Promise<void> {
+  expect(report.samples.map(({ key, id, prompt, seed }) => ({ key, id, prompt, seed }))).toEqual(shown);
+  // The layout: cells of 128 px (64 px doubled), 8 px apart, three caption lines of 9 px under each.
+  const columns = Math.ceil(Math.sqrt(shown.length));
+  const rows = Math.ceil(shown.length / columns);
+  const sheet = decodePng(await readFile(report.file));
+  expect([sheet.width, sheet.height]).toEqual([8 + columns * 136, 8 + rows * (128 + 29 + 8)]);
+  expect([report.width, report.height, report.columns]).toEqual([sheet.width, sheet.height, columns]);
+  for (const [i, s] of report.samples.entries()) {
+    const cell = {
+      x: 8 + (i % columns) * 136,
+      y: 8 + Math.floor(i / columns) * 165,
+      width: 128,
+      height: 128,
+    };
+    expect(s.cell, s.key).toEqual(cell);
+    const image = decodePng(await pngOf(s.key));
+    expect(Math.max(...image.rgb) - Math.min(...image.rgb), `${s.key} is not blank`).toBeGreaterThan(32);
+    let differ = 0;
+    for (let y = 0; y < 128; y++) {
+      for (let x = 0; x < 128; x++) {
+        const at = ((cell.y + y) * sheet.width + cell.x + x) * 3;
+        const from = ((y >> 1) * 64 + (x >> 1)) * 3;
+        for (let c = 0; c < 3; c++) if (sheet.rgb[at + c] !== image.rgb[from + c]) differ++;
+      }
+    }
+    expect(differ, `cell ${i} shows ${s.key}`).toBe(0);
   }
 }
 
@@ -177,6 +243,62 @@ describe("dataset outputs", () => {
     expect(one.code, one.stderr).toBe(0);
     expect(one.stdout).toContain(`"id": "${expected[5].sampleId}"`);
     expect(decodePng(await readFile(join(tmp, "one.png"))).width).toBe(64);
+  });
+
+  // The next three read the output of the first test.
+  it("DuckDB's read_parquet sees exactly the manifest's samples in the Parquet files, the caption as text", async () => {
+    const out = join(tmp, "wds");
+    const expected = await manifest(spec, out);
+    const rows = await duckdbRows(
+      `SELECT id, prompt, text, seed FROM read_parquet(${sqlPath(join(out, "*.parquet"))}) WHERE status = 'success'`,
+    );
+    expect(new Set(rows.map((r) => sampleTuple(...(r as [unknown, unknown, unknown, unknown]))))).toEqual(
+      manifestTuples(expected),
+    );
+    expect(rows).toHaveLength(expected.length); // and none twice
+  });
+
+  it.skipIf(!hasPython())(
+    "Python's tarfile and json see exactly the manifest's samples in the tars: .txt the caption, .json its record",
+    async () => {
+      const out = join(tmp, "wds");
+      const expected = await manifest(spec, out);
+      const samples = pythonTarSamples(out);
+      expect(samples).toHaveLength(expected.length);
+      const seen = samples.map((s) => {
+        expect(s.record.key, s.key).toBe(s.key);
+        expect(s.record.text, s.key).toBe(s.caption);
+        expect(s.png, s.key).toEqual({ width: 64, height: 64 });
+        return sampleTuple(s.record.id, s.record.prompt, s.caption, s.record.seed);
+      });
+      expect(new Set(seen)).toEqual(manifestTuples(expected));
+    },
+  );
+
+  it("inspect --contact-sheet draws a webdataset output's first samples across shards, with their prompts", async () => {
+    const out = join(tmp, "wds");
+    const expected = (await manifest(spec, out)).slice(0, 5);
+    const file = join(tmp, "wds-sheet.png");
+    const r = cli(["inspect", out, "--contact-sheet", file, "--count", "5", "--json"]);
+    expect(r.code, r.stderr).toBe(0);
+    const shown = expected.map((s) => ({
+      key: sampleKey(Math.floor(s.index / 3), s.index % 3),
+      id: s.sampleId,
+      prompt: s.prompt,
+      seed: s.seed,
+    }));
+    await checkContactSheet(JSON.parse(r.stdout) as ContactSheetReport, shown, (key) =>
+      readFile(join(tmp, "wds-extracted", tarShardName(Number(key.slice(0, 5))), `${key}.png`)),
+    );
+    // An output with no sample to show is a bad argument.
+    const empty = join(tmp, "empty");
+    mkdirSync(empty);
+    const none = cli(["inspect", empty, "--contact-sheet", join(tmp, "none.png")]);
+    expect(none.code).toBe(2);
+    expect(none.stderr).toContain("holds no sample to show");
+    const both = cli(["inspect", out, "--contact-sheet", join(tmp, "both.png"), "--extract", "000000000"]);
+    expect(both.code).toBe(2);
+    expect(both.stderr).toContain("--contact-sheet and --extract: one at a time");
   });
 
   it("re-runs an interrupted job: keeps the complete shards, regenerates only the missing and broken ones", async () => {
@@ -255,6 +377,29 @@ describe("dataset outputs", () => {
     expect(decodePng(await readFile(join(out, rows[5].file_name))).width).toBe(64);
   });
 
+  it("DuckDB's read_json_auto sees exactly the manifest's samples in metadata.jsonl; the contact sheet shows the first", async () => {
+    const out = join(tmp, "folder");
+    const expected = await manifest(join(tmp, "folder.yaml"), out);
+    const metadata = sqlPath(join(out, "metadata.jsonl"));
+    const rows = await duckdbRows(
+      `SELECT id, prompt, text, seed, file_name FROM read_json_auto(${metadata})`,
+    );
+    expect(new Set(rows.map((r) => sampleTuple(r[0], r[1], r[2], r[3])))).toEqual(manifestTuples(expected));
+    expect(rows).toHaveLength(expected.length);
+    for (const r of rows) expect(existsSync(join(out, String(r[4]))), String(r[4])).toBe(true);
+
+    const file = join(tmp, "folder-sheet.png");
+    const r = cli(["inspect", out, "--contact-sheet", file, "--count", "6", "--json"]);
+    expect(r.code, r.stderr).toBe(0);
+    const shown = expected
+      .slice(0, 6)
+      .map((s) => ({ key: s.sampleId, id: s.sampleId, prompt: s.prompt, seed: s.seed }));
+    const fileOf = new Map(rows.map((row) => [String(row[0]), String(row[4])]));
+    await checkContactSheet(JSON.parse(r.stdout) as ContactSheetReport, shown, (key) =>
+      readFile(join(out, fileOf.get(key) ?? "")),
+    );
+  });
+
   describe("to an S3-compatible server", () => {
     let s3: TestS3Server;
     let env: NodeJS.ProcessEnv;
@@ -286,6 +431,22 @@ describe("dataset outputs", () => {
       const inspect = await cliAsync(["inspect", "s3://datasets/jobs/wds", "--verify", "--json"], env);
       expect(inspect.code, inspect.stderr).toBe(0);
       expect(JSON.parse(inspect.stdout)).toMatchObject({ samples: { done: 10 }, shards: { complete: 4 } });
+
+      const sheet = join(tmp, "s3-sheet.png");
+      const drawn = await cliAsync(
+        ["inspect", "s3://datasets/jobs/wds", "--contact-sheet", sheet, "--count", "4", "--json"],
+        env,
+      );
+      expect(drawn.code, drawn.stderr).toBe(0);
+      const shown = (await manifest(spec, local)).slice(0, 4).map((s) => ({
+        key: sampleKey(Math.floor(s.index / 3), s.index % 3),
+        id: s.sampleId,
+        prompt: s.prompt,
+        seed: s.seed,
+      }));
+      await checkContactSheet(JSON.parse(drawn.stdout) as ContactSheetReport, shown, (key) =>
+        readFile(join(tmp, "from-s3-extracted", tarShardName(Number(key.slice(0, 5))), `${key}.png`)),
+      );
     });
   });
 });

@@ -1,6 +1,8 @@
 import { describe, expect, it } from "vitest";
+import { decodePng, encodePng } from "../../src/engine/png.js";
 import { glyphRows, wrapText } from "../../src/eval/bitmap-font.js";
 import { composeContactSheet } from "../../src/eval/contact-sheet.js";
+import { MAX_CELL, sampleSheet, shrinkToFit } from "../../src/eval/sample-sheet.js";
 
 describe("contact sheets", () => {
   it("wraps captions at word boundaries", () => {
@@ -46,5 +48,39 @@ describe("contact sheets", () => {
     for (let y = 2 + tileSize; y < 2 + tileSize + labelH; y++)
       for (let x = 2; x < 2 + tileSize; x++) ink += at(x, y) < 50 ? 1 : 0;
     expect(ink).toBeGreaterThan(10);
+    expect(sheet.cells).toEqual([
+      { x: 2, y: 2, width: tileSize, height: tileSize },
+      { x: 2 + tileSize + 2, y: 2, width: tileSize, height: tileSize },
+      { x: 2, y: 2 + tileSize + labelH + 2, width: tileSize, height: tileSize },
+    ]);
+  });
+
+  it("shrinks large samples by averaging blocks, so a sheet of full-size images stays small", () => {
+    // 600x300, left half black, right half white: shrunk by 3 to 200x100, the halves kept.
+    const width = 600;
+    const height = 300;
+    const rgb = new Uint8Array(width * height * 3);
+    for (let y = 0; y < height; y++) rgb.fill(255, (y * width + width / 2) * 3, (y + 1) * width * 3);
+    const small = shrinkToFit({ rgb, width, height }, MAX_CELL);
+    expect([small.width, small.height]).toEqual([200, 100]);
+    expect([small.rgb[0], small.rgb[(50 * 200 + 99) * 3], small.rgb[(50 * 200 + 100) * 3]]).toEqual([
+      0, 0, 255,
+    ]);
+
+    const png = encodePng(rgb, width, height);
+    const sheet = sampleSheet([
+      { png, caption: "a" },
+      { png, caption: "b" },
+    ]);
+    expect(sheet.columns).toBe(2);
+    expect(sheet.cells.map((c) => [c.width, c.height])).toEqual([
+      [200, 100],
+      [200, 100],
+    ]);
+    const decoded = decodePng(sheet.png);
+    expect([decoded.width, decoded.height]).toEqual([sheet.width, sheet.height]);
+    // Small samples are doubled instead.
+    const tiny = encodePng(new Uint8Array(64 * 64 * 3).fill(90), 64, 64);
+    expect(sampleSheet([{ png: tiny, caption: "c" }]).cells[0]).toMatchObject({ width: 128, height: 128 });
   });
 });

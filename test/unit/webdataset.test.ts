@@ -82,6 +82,7 @@ describe("shard names and the Parquet index", () => {
       index: 128 + i,
       id: `row-${i}`,
       prompt: `prompt ${i} "quoted"`,
+      text: `caption ${i} "quoted"`,
       negative_prompt: i === 0 ? "" : "blurry",
       seed: 2 ** 53 - 1 - i,
       steps: 20,

@@ -55,10 +55,15 @@ export interface SampleSettings {
   height: number;
 }
 
-/** One line of metadata.jsonl: everything needed to reproduce the image. */
+/**
+ * One line of metadata.jsonl: everything needed to reproduce the image, and its caption under the name
+ * training scripts read by default (Hugging Face's text-to-image scripts: `text`).
+ */
 export interface MetadataRow extends SampleSettings {
   file_name: string;
   id: string;
+  /** The caption: the prompt again, beside `prompt` (which earlier readers use). */
+  text: string;
   model: string;
 }
 

@@ -1,5 +1,6 @@
 /** Command-line option definitions shared by the CLI and the roles whose defaults they are. */
 export { COORDINATOR_OPTIONS } from "./coordinator-options.js";
+export { CONTACT_SHEET_OPTIONS } from "./inspect-options.js";
 export {
   compileOptions,
   describeOption,

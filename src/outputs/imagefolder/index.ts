@@ -4,6 +4,7 @@
  * assembled from those when the job ends.
  */
 import type { OutputFormat, ShardWriter, ShardWriterContext } from "../format.js";
+import { firstImagefolderSamples } from "./first-samples.js";
 import { extractImagefolderSample, inspectImagefolder } from "./inspect.js";
 import { writeMetadata } from "./metadata-file.js";
 import {
@@ -29,4 +30,5 @@ export const imagefolder: OutputFormat = {
   },
   inspect: inspectImagefolder,
   extract: extractImagefolderSample,
+  firstSamples: firstImagefolderSamples,
 };

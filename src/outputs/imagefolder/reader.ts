@@ -53,6 +53,9 @@ async function reuseShard(
   const rows = parseJsonLines<MetadataRow>(data);
   const why = mismatch(rows);
   if (why) return { reusable: false, why };
+  // Rows written before the caption was stored as text: the shard is written again, with it.
+  const uncaptioned = rows.find((r) => r.text !== r.prompt);
+  if (uncaptioned) return { reusable: false, why: `sample ${uncaptioned.id} has no caption as text` };
   const images = new Map((await storage.list(shardImagesDir(shard))).map((o) => [o.key, o.size]));
   for (const row of rows) {
     if (row.file_name !== imageFileName(shard, row.id)) {

@@ -102,6 +102,7 @@ export function shardMetadataRows(
       file_name: fileNames[i],
       id: task.samples[i].sample_id,
       prompt: req.prompt,
+      text: req.prompt,
       negative_prompt: req.negativePrompt,
       seed: req.seed,
       steps: req.steps,

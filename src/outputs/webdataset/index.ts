@@ -3,6 +3,7 @@
  * `{key}.json`, and one Parquet file that indexes it and marks the shard complete.
  */
 import type { OutputFormat, ShardWriter, ShardWriterContext } from "../format.js";
+import { firstWebdatasetSamples } from "./first-samples.js";
 import { extractWebdatasetSample, inspectWebdataset } from "./inspect.js";
 import {
   finishWebdatasetJob,
@@ -25,4 +26,5 @@ export const webdataset: OutputFormat = {
   finishJob: finishWebdatasetJob,
   inspect: inspectWebdataset,
   extract: extractWebdatasetSample,
+  firstSamples: firstWebdatasetSamples,
 };

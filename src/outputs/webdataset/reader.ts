@@ -1,7 +1,7 @@
 /**
  * Reading a webdataset output back for the coordinator: the shards whose Parquet file marks them complete,
  * whether one can be reused by a re-run (its Parquet file reads, holds every sample as a success with
- * matching settings and keys, and its tar has the size the Parquet file recorded), the files a shard or a
+ * matching settings and keys and its caption as `text`, and its tar has the size the Parquet file recorded), the files a shard or a
  * whole run leaves, and the check at a job's end that each shard with images has its Parquet file.
  */
 import type { ObjectStorage, StoredObject } from "../../common/storage/index.js";
@@ -54,6 +54,8 @@ async function reuseShard(
   const index = await readShardIndex(data);
   const failed = index.records.find((r) => r.status !== "success");
   if (failed) return { reusable: false, why: `sample ${failed.id} failed` };
+  const uncaptioned = index.records.find((r) => r.text !== r.prompt);
+  if (uncaptioned) return { reusable: false, why: `sample ${uncaptioned.id} has no caption as text` };
   const why = mismatch(index.records);
   if (why) return { reusable: false, why };
   for (let i = 0; i < index.records.length; i++) {

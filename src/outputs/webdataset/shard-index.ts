@@ -1,7 +1,8 @@
 /**
  * The webdataset format's layout (the one img2dataset and the WebDataset loaders use), and its shard index:
  *
- *   <out>/{shard:05d}.tar       per successful sample {key}.png, {key}.txt (the prompt), {key}.json (its record)
+ *   <out>/{shard:05d}.tar       per successful sample {key}.png, {key}.txt (the caption: the prompt), {key}.json
+ *                               (its record, the caption again as `text`)
  *   <out>/{shard:05d}.parquet   one row per sample of the shard, failed ones included (status, error_message)
  *   <out>/_stats.json           the job's counts, failures, durations and throughput
  *
@@ -119,6 +120,7 @@ export function writeShardIndex(
       { name: "index", data: BigInt64Array.from(col("index").map(BigInt)), type: "INT64" },
       str("id"),
       str("prompt"),
+      str("text"),
       str("negative_prompt"),
       { name: "seed", data: BigInt64Array.from(col("seed").map(BigInt)), type: "INT64" },
       { name: "steps", data: Int32Array.from(col("steps")), type: "INT32" },
@@ -153,6 +155,8 @@ export async function readShardIndex(data: Uint8Array): Promise<ShardIndex> {
       index: n("index"),
       id: s("id"),
       prompt: s("prompt"),
+      // "" in a shard written before the caption column: a re-run does not reuse it (reader.ts).
+      text: s("text"),
       negative_prompt: s("negative_prompt"),
       seed: n("seed"),
       steps: n("steps"),

@@ -98,6 +98,7 @@ export function shardSampleRecords(
       index: spec.index,
       id: spec.sample_id,
       prompt: req?.prompt ?? spec.prompt,
+      text: req?.prompt ?? spec.prompt,
       negative_prompt: req?.negativePrompt ?? spec.negative_prompt,
       seed: req?.seed ?? (Number.isSafeInteger(spec.seed) ? spec.seed : 0),
       steps: req?.steps ?? spec.steps,

@@ -126,6 +126,7 @@ export class FakeWorker {
         file_name: fileName,
         id: s.sample_id,
         prompt: s.prompt,
+        text: s.prompt,
         negative_prompt: s.negative_prompt,
         seed: Number(s.seed),
         steps: s.steps,

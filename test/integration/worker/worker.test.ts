@@ -126,6 +126,7 @@ describe("a worker on a real nats-server", () => {
         file_name: "images/000001/s100.png",
         id: "s100",
         prompt: "a red circle on a white background",
+        text: "a red circle on a white background",
         negative_prompt: "",
         seed: 100,
         steps: 4,

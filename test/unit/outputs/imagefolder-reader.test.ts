@@ -25,6 +25,7 @@ function row(shard: number, id: string): MetadataRow {
     file_name: imageFileName(shard, id),
     id,
     prompt: `a ${id}`,
+    text: `a ${id}`,
     negative_prompt: "",
     seed: 7,
     steps: 4,
@@ -105,6 +106,16 @@ describe("the imagefolder reader", () => {
     });
     await rm(join(dir, shardMetadataFile(0)));
     expect(await shards.reuse(0, () => null)).toEqual({ reusable: false, why: "its metadata file is gone" });
+  });
+
+  it("does not reuse a shard written without the caption as text", async () => {
+    const { text: _, ...uncaptioned } = row(0, "b");
+    await put(shardMetadataFile(0), jsonl([row(0, "a"), uncaptioned]));
+    const shards = await format.listShards(storage);
+    expect(await shards.reuse(0, () => null)).toEqual({
+      reusable: false,
+      why: "sample b has no caption as text",
+    });
   });
 
   it("removes a dead shard's images and nothing of the other shards", async () => {

@@ -28,6 +28,7 @@ function record(shard: number, i: number, failed = false): ShardSampleRecord {
     index: shard * 2 + i,
     id: `s${shard}-${i}`,
     prompt: `prompt ${shard}-${i}`,
+    text: `prompt ${shard}-${i}`,
     negative_prompt: "",
     seed: 7,
     steps: 4,
@@ -109,6 +110,19 @@ describe("the webdataset reader", () => {
     expect(await shards.reuse(3, () => null)).toEqual({ reusable: false, why: "sample s3-0 failed" });
     await rm(join(dir, parquetShardName(0)));
     expect(await shards.reuse(0, () => null)).toEqual({ reusable: false, why: "its Parquet file is gone" });
+  });
+
+  it("does not reuse a shard written without the caption as text", async () => {
+    // What the reader gives for a Parquet file without the text column.
+    const shard0 = [record(0, 0), { ...record(0, 1), text: "" }];
+    const tar0 = tarOf(shard0);
+    await put(tarShardName(0), tar0);
+    await put(parquetShardName(0), writeShardIndex(shard0, tar0));
+    const shards = await format.listShards(storage);
+    expect(await shards.reuse(0, () => null)).toEqual({
+      reusable: false,
+      why: "sample s0-1 has no caption as text",
+    });
   });
 
   it("removes a dead shard's tar and nothing of the other shards", async () => {
