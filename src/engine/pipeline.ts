@@ -9,13 +9,13 @@ import { type SampleRequest, validateSampleRequest } from "../common/contract/sa
 import type { SchedulerName } from "../common/contract/schedulers.js";
 import { LatentFleetError } from "../common/errors.js";
 import { batchKey } from "./batch-key.js";
-import { type Device, type SessionTuning, sessionOptions } from "./device.js";
-import { providerLoadFailure, requireExecutionProvider } from "./execution-providers.js";
+import type { Device, SessionTuning } from "./device.js";
 import type { DenoiserRows, ExtraInput, FamilyParts, TextEmbedding } from "./families/types.js";
 import { type ModelFolder, readModelFolder } from "./model-folder.js";
-import { OnnxModel } from "./onnx-model.js";
+import type { OnnxModel } from "./onnx-model.js";
 import { SampleRandom } from "./random.js";
 import { createScheduler, defaultSchedulerName } from "./schedulers/index.js";
+import { loadFamilySessions, releaseSessions } from "./sessions.js";
 import { toRgbImages, VaeDecoderModel } from "./vae-decoder.js";
 
 export interface StageTimings {
@@ -67,35 +67,16 @@ export class DiffusionPipeline {
     tuning: SessionTuning = {},
   ): Promise<DiffusionPipeline> {
     const folder = await readModelFolder(modelDir);
-    requireExecutionProvider(device);
-    const options = sessionOptions(device, tuning);
-    const names = folder.family.sessions;
-    const loaded = await Promise.allSettled(
-      names.map((n) => OnnxModel.load(`${folder.dir}/${n}/model.onnx`, options)),
-    );
-    const release = async () => {
-      for (const r of loaded) if (r.status === "fulfilled") await r.value.release().catch(() => undefined);
-    };
-    const failed = loaded.find((r): r is PromiseRejectedResult => r.status === "rejected");
-    if (failed) {
-      // The sessions that did load hold device memory: released. The first failure in this order is
-      // reported, so the same folder always gets the same message.
-      await release();
-      const reason: unknown = failed.reason;
-      throw (
-        providerLoadFailure(reason instanceof Error ? (reason.cause ?? reason) : reason, device) ?? reason
-      );
-    }
-    const models = loaded.map((r) => (r as PromiseFulfilledResult<OnnxModel>).value);
-    const sessions = new Map(names.map((n, i) => [n, models[i]]));
+    const sessions = await loadFamilySessions(folder, device, tuning);
+    const models = [...sessions.values()];
     try {
       const parts = await folder.family.assemble(folder, sessions);
-      const vae = new VaeDecoderModel(models[names.indexOf("vae_decoder")]);
+      const vae = new VaeDecoderModel(sessions.get("vae_decoder")!);
       // Scheduler config errors surface at load time, not on the first job.
       createScheduler(defaultSchedulerName(folder.schedulerConfig), folder.schedulerConfig, 1);
       return new DiffusionPipeline(folder, parts, vae, models);
     } catch (err) {
-      await release();
+      await releaseSessions(models);
       throw err;
     }
   }
