@@ -212,6 +212,15 @@ export class DiffusionPipeline {
     for (let i = 0; i < latents.length; i++) latents[i] *= inv;
     const pixels = await this.vae.decode(latents, [batch, channels, h, w]);
     const rgb = toRgbImages(pixels, batch, first.height, first.width);
+    const plane = 3 * first.height * first.width;
+    for (let b = 0; b < batch; b++) {
+      // NaN would silently become black pixels; a float16 SDXL VAE overflowing is the usual cause.
+      if (hasNaN(pixels, b * plane, (b + 1) * plane)) {
+        warnings[b].push(
+          "the VAE decoded NaN pixels (written as black): a float16 VAE overflowing? see docs/models.md, float16 or float32",
+        );
+      }
+    }
     const vaeMs = performance.now() - tv;
     return {
       samples: rgb.map((img, b) => ({
@@ -235,6 +244,11 @@ export class DiffusionPipeline {
     }
     this.embeddingCache.set(text, embedding);
   }
+}
+
+function hasNaN(values: Float32Array, from: number, to: number): boolean {
+  for (let i = from; i < to; i++) if (Number.isNaN(values[i])) return true;
+  return false;
 }
 
 /** eps = uncond + g * (cond - uncond), per sample (the first half of the UNet batch is unconditional). */
