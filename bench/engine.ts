@@ -4,7 +4,9 @@
  * The bare loop runs only ONNX Runtime: text encoder (B prompts + 1 empty negative), steps x UNet on a
  * 2B batch, VAE decode; no tokenizer, no scheduler, no PNG. The engine runs everything (in its thread, as
  * workers run it) plus PNG encoding. Runs alternate between the two at every batch size, so machine noise
- * hits both alike. Usage: npm run bench:engine -- [--model DIR] [--steps N] [--rounds N] [--batches 1,2,4]
+ * hits both alike. For an SDXL folder (e.g. --model test/fixtures/models/sdxl) the bare loop runs both
+ * text encoders (the penultimate hidden states and text_embeds), the UNet with text_embeds and time_ids, and
+ * the VAE. Usage: npm run bench:engine -- [--model DIR] [--steps N] [--rounds N] [--batches 1,2,4]
  */
 import { performance } from "node:perf_hooks";
 import { parseArgs } from "node:util";
@@ -14,7 +16,9 @@ import { bundledModelDir } from "../src/common/package-root.js";
 import { parseDevice, sessionOptions } from "../src/engine/device.js";
 import { EngineHost } from "../src/engine/engine-host.js";
 import { readModelFolder } from "../src/engine/model-folder.js";
+import { floatTensor, intTensor, OnnxModel, readFloats } from "../src/engine/onnx-model.js";
 import { encodePng } from "../src/engine/png.js";
+import { penultimateHiddenState } from "../src/engine/text-encoder.js";
 import { ClipTokenizer } from "../src/engine/tokenizer/index.js";
 
 const { values } = parseArgs({
@@ -42,7 +46,98 @@ function nextPrompt(): string {
   return `a ${COLORS[i % 6]} ${SHAPES[Math.floor(i / 6) % 3]} on a ${BACKGROUNDS[Math.floor(i / 18) % 3]} background ${i}`;
 }
 
-class BareLoop {
+interface Bare {
+  run(batch: number): Promise<void>;
+}
+
+/** SDXL's sessions called directly: two encoders, the UNet with text_embeds and time_ids, the VAE. */
+class SdxlBareLoop implements Bare {
+  private constructor(
+    private readonly te1: OnnxModel,
+    private readonly te2: OnnxModel,
+    private readonly unet: OnnxModel,
+    private readonly vae: OnnxModel,
+    private readonly ids: Int32Array,
+    private readonly ids2: Int32Array,
+  ) {}
+
+  static async create(dir: string): Promise<SdxlBareLoop> {
+    const folder = await readModelFolder(dir);
+    const options = sessionOptions(device, { intraOpThreads: threads });
+    const tok = await ClipTokenizer.fromFolder(folder.tokenizerDir);
+    const tok2 = await ClipTokenizer.fromFolder(`${folder.dir}/tokenizer_2`);
+    const load = (n: string) => OnnxModel.load(`${folder.dir}/${n}/model.onnx`, options);
+    const text = "a red circle on a white background";
+    return new SdxlBareLoop(
+      await load("text_encoder"),
+      await load("text_encoder_2"),
+      await load("unet"),
+      await load("vae_decoder"),
+      tok.encode(text).ids,
+      tok2.encode(text).ids,
+    );
+  }
+
+  private async encode(model: OnnxModel, ids: Int32Array, rows: number, pooled: boolean) {
+    const all = new Int32Array(rows * 77);
+    for (let r = 0; r < rows; r++) all.set(ids, r * 77);
+    const hidden = penultimateHiddenState(model) ?? "last_hidden_state";
+    const out = await model.runOutputs(
+      { input_ids: intTensor(model.requireInput("input_ids"), all, [rows, 77]) },
+      pooled ? [hidden, "text_embeds"] : [hidden],
+    );
+    return { hidden: readFloats(out[hidden]), pooled: pooled ? readFloats(out.text_embeds) : undefined };
+  }
+
+  async run(batch: number): Promise<void> {
+    const a = await this.encode(this.te1, this.ids, batch, false);
+    const b = await this.encode(this.te2, this.ids2, batch, true);
+    const w1 = a.hidden.length / batch / 77;
+    const w2 = b.hidden.length / batch / 77;
+    const width = w1 + w2;
+    const p = (b.pooled?.length ?? 0) / batch;
+    const rows = 2 * batch;
+    const context = new Float32Array(rows * 77 * width);
+    for (let t = 0; t < batch * 77; t++) {
+      context.set(a.hidden.subarray(t * w1, (t + 1) * w1), (batch * 77 + t) * width);
+      context.set(b.hidden.subarray(t * w2, (t + 1) * w2), (batch * 77 + t) * width + w1);
+    }
+    const textEmbeds = new Float32Array(rows * p);
+    if (b.pooled) textEmbeds.set(b.pooled, batch * p);
+    const timeIds = new Float32Array(rows * 6);
+    for (let r = 0; r < rows; r++) timeIds.set([64, 64, 0, 0, 64, 64], r * 6);
+    const input = (n: string) => this.unet.requireInput(n);
+    const latents = new Float32Array(rows * 4 * 8 * 8).fill(0.5);
+    let out: Float32Array = latents;
+    for (let s = 0; s < steps; s++) {
+      const t = input("timestep");
+      const res = await this.unet.runOutputs(
+        {
+          sample: floatTensor(input("sample"), latents, [rows, 4, 8, 8]),
+          timestep: intTensor(t, [999 - s * 50], t.shape.length === 0 ? [] : [1]),
+          encoder_hidden_states: floatTensor(input("encoder_hidden_states"), context, [rows, 77, width]),
+          text_embeds: floatTensor(input("text_embeds"), textEmbeds, [rows, p]),
+          time_ids: floatTensor(input("time_ids"), timeIds, [rows, 6]),
+        },
+        ["out_sample"],
+      );
+      out = readFloats(res.out_sample);
+    }
+    await this.vae.runOutputs(
+      {
+        latent_sample: floatTensor(this.vae.requireInput("latent_sample"), out.slice(0, batch * 256), [
+          batch,
+          4,
+          8,
+          8,
+        ]),
+      },
+      ["sample"],
+    );
+  }
+}
+
+class BareLoop implements Bare {
   private constructor(
     private readonly te: ort.InferenceSession,
     private readonly unet: ort.InferenceSession,
@@ -102,9 +197,12 @@ function request(seed: number): SampleRequest {
 
 async function main(): Promise<void> {
   const engine = await EngineHost.start({ modelDir: values.model, device, intraOpThreads: threads });
-  const bare = await BareLoop.create(values.model);
+  const bare: Bare =
+    engine.model.family === "sdxl"
+      ? await SdxlBareLoop.create(values.model)
+      : await BareLoop.create(values.model);
   console.log(
-    `model ${engine.model.name}, ${steps} steps, euler, CFG 4, 64x64, cpu, ${rounds} rounds per batch size`,
+    `model ${engine.model.name} (${engine.model.family}), ${steps} steps, euler, CFG 4, 64x64, cpu, ${rounds} rounds per batch size`,
   );
   console.log(
     "batch | bare img/s | engine img/s | ratio | engine split: tokenize / text / denoise / vae / png (ms per batch)",

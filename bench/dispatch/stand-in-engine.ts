@@ -90,6 +90,7 @@ export async function describeModel(modelDir: string): Promise<ModelDescription>
   const folder = await readModelFolder(modelDir);
   return {
     name: folder.name,
+    family: folder.family.name,
     dir: folder.dir,
     defaultScheduler: defaultSchedulerName(folder.schedulerConfig),
     nativeSize: folder.nativeSize,

@@ -5,6 +5,7 @@ import { packageVersion } from "../common/package-root.js";
 import { registerCoordinator } from "./commands/coordinator.js";
 import { registerInspect } from "./commands/inspect.js";
 import { registerJobClientCommands } from "./commands/jobs-client.js";
+import { registerModel } from "./commands/model.js";
 import { registerRun } from "./commands/run.js";
 import { registerSample } from "./commands/sample.js";
 import { registerWorker } from "./commands/worker.js";
@@ -22,6 +23,7 @@ export async function main(argv: string[]): Promise<number> {
   registerJobClientCommands(program);
   registerSample(program);
   registerInspect(program);
+  registerModel(program);
   try {
     await program.parseAsync(argv, { from: "node" });
     // A command that finished but did not succeed (a job that ended FAILED, Ctrl-C) set its own code.

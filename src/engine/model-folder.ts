@@ -1,33 +1,20 @@
 /**
  * Reads a model folder in the diffusers/Optimum ONNX layout: model_index.json, tokenizer/,
- * text_encoder/, unet/, vae_decoder/, scheduler/. Only the files are checked here; tensor names,
- * dtypes and shapes are read from the ONNX sessions when they are created.
+ * text_encoder/, unet/, vae_decoder/, scheduler/ (SDXL adds tokenizer_2/ and text_encoder_2/). The family
+ * comes from model_index.json and says which files must be there; tensor names, dtypes and shapes are read
+ * from the ONNX sessions when they are created.
  */
 import { stat } from "node:fs/promises";
 import { basename, join, resolve } from "node:path";
 import { LatentFleetError } from "../common/errors.js";
 import { isRecord, readJsonFile } from "../common/json-file.js";
+import { detectFamily } from "./families/index.js";
+import type { ModelFolder } from "./families/types.js";
 
 /** SD 1.x / 2.x VAE scaling factor, used when vae_decoder/config.json does not give one. */
 export const DEFAULT_VAE_SCALING_FACTOR = 0.18215;
 
-export interface ModelFolder {
-  dir: string;
-  /** Folder name: how jobs and metrics name the model. */
-  name: string;
-  textEncoderPath: string;
-  unetPath: string;
-  vaeDecoderPath: string;
-  tokenizerDir: string;
-  schedulerConfig: Record<string, unknown>;
-  vaeScalingFactor: number;
-  /** Present on guidance-distilled (LCM) UNets: the width of the guidance embedding. */
-  timeCondProjDim: number | undefined;
-  /** Native image size in pixels, from unet/config.json sample_size (latent) times 8, if known. */
-  nativeSize: number | undefined;
-  /** Latent down-sampling of the VAE. */
-  vaeScale: number;
-}
+export type { ModelFolder } from "./families/types.js";
 
 async function exists(path: string): Promise<boolean> {
   try {
@@ -76,18 +63,16 @@ export async function readModelFolder(dirArg: string): Promise<ModelFolder> {
   const indexPath = await requireFile(dir, "model_index.json");
   const index = await readJsonFile(indexPath, "MODEL_INVALID");
   if (!isRecord(index)) throw new LatentFleetError("MODEL_INVALID", `${indexPath}: expected a JSON object`);
-  if ("text_encoder_2" in index && index.text_encoder_2 !== null) {
+  const family = detectFamily(index, dir);
+  const missing: string[] = [];
+  for (const rel of family.requiredFiles) if (!(await exists(join(dir, rel)))) missing.push(rel);
+  if (missing.length > 0) {
     throw new LatentFleetError(
       "MODEL_INVALID",
-      `${dir}: SDXL-style models (text_encoder_2) are not supported yet; use an SD 1.x/2.x, SD-Turbo or LCM export`,
+      `${dir} is not a complete ${family.description} ONNX model: ${missing.join(", ")} ${missing.length === 1 ? "is" : "are"} missing`,
     );
   }
-  const textEncoderPath = await requireFile(dir, "text_encoder/model.onnx");
-  const unetPath = await requireFile(dir, "unet/model.onnx");
-  const vaeDecoderPath = await requireFile(dir, "vae_decoder/model.onnx");
-  await requireFile(dir, "tokenizer/vocab.json");
-  await requireFile(dir, "tokenizer/merges.txt");
-  const schedulerPath = await requireFile(dir, "scheduler/scheduler_config.json");
+  const schedulerPath = join(dir, "scheduler/scheduler_config.json");
   const schedulerConfig = await optionalJson(schedulerPath);
   const vaeConfigPath = join(dir, "vae_decoder/config.json");
   const vaeConfig = await optionalJson(vaeConfigPath);
@@ -100,9 +85,11 @@ export async function readModelFolder(dirArg: string): Promise<ModelFolder> {
   return {
     dir,
     name: basename(dir),
-    textEncoderPath,
-    unetPath,
-    vaeDecoderPath,
+    family,
+    index,
+    textEncoderPath: join(dir, "text_encoder/model.onnx"),
+    unetPath: join(dir, "unet/model.onnx"),
+    vaeDecoderPath: join(dir, "vae_decoder/model.onnx"),
     tokenizerDir: join(dir, "tokenizer"),
     schedulerConfig: schedulerConfig ?? {},
     vaeScalingFactor:
@@ -111,5 +98,7 @@ export async function readModelFolder(dirArg: string): Promise<ModelFolder> {
     timeCondProjDim: positiveNumber(unetConfig?.time_cond_proj_dim, unetConfigPath, "time_cond_proj_dim"),
     nativeSize: latentSize === undefined ? undefined : latentSize * vaeScale,
     vaeScale,
+    vaeForceUpcast: vaeConfig?.force_upcast === true,
+    forceZerosForEmptyPrompt: index.force_zeros_for_empty_prompt !== false && family.name === "sdxl",
   };
 }

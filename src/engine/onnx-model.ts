@@ -96,6 +96,18 @@ export class OnnxModel {
     return result[outputName];
   }
 
+  /** Runs once and returns several outputs by name. */
+  async runOutputs(
+    feeds: Record<string, ort.Tensor>,
+    outputNames: string[],
+  ): Promise<Record<string, ort.Tensor>> {
+    try {
+      return await this.session.run(feeds, outputNames);
+    } catch (err) {
+      throw engineError(err, this.path);
+    }
+  }
+
   async release(): Promise<void> {
     await this.session.release();
   }

@@ -1,23 +1,21 @@
 /**
- * The sampling pipeline: tokenize, encode text, run the scheduler loop over the UNet (classifier-free
- * guidance as one 2B batch), decode with the VAE. One call handles one batch of samples that share a
- * batch key; every sample draws its noise from its own seeded stream, so its image does not depend on
- * what else is in the batch.
+ * The sampling pipeline: condition on the text (the model family's conditioner), run the scheduler loop
+ * over the UNet (classifier-free guidance as one 2B batch; the family supplies any extra UNet inputs),
+ * decode with the VAE. One call handles one batch of samples that share a batch key; every sample draws
+ * its noise from its own seeded stream, so its image does not depend on what else is in the batch.
  */
 import { performance } from "node:perf_hooks";
 import { type SampleRequest, validateSampleRequest } from "../common/contract/sample.js";
 import type { SchedulerName } from "../common/contract/schedulers.js";
 import { LatentFleetError } from "../common/errors.js";
 import { batchKey } from "./batch-key.js";
-import { type Device, type SessionTuning, sessionOptions } from "./device.js";
-import { providerLoadFailure, requireExecutionProvider } from "./execution-providers.js";
+import type { Device, SessionTuning } from "./device.js";
+import type { DenoiserRows, ExtraInput, FamilyParts, TextEmbedding } from "./families/types.js";
 import { type ModelFolder, readModelFolder } from "./model-folder.js";
-import { OnnxModel } from "./onnx-model.js";
+import type { OnnxModel } from "./onnx-model.js";
 import { SampleRandom } from "./random.js";
 import { createScheduler, defaultSchedulerName } from "./schedulers/index.js";
-import { TextEncoderModel } from "./text-encoder.js";
-import { ClipTokenizer } from "./tokenizer/index.js";
-import { guidanceEmbedding, UNetModel } from "./unet.js";
+import { loadFamilySessions, releaseSessions } from "./sessions.js";
 import { toRgbImages, VaeDecoderModel } from "./vae-decoder.js";
 
 export interface StageTimings {
@@ -43,6 +41,8 @@ export interface BatchResult {
 
 export interface ModelDescription {
   name: string;
+  /** The model family (sd, sdxl). */
+  family: string;
   dir: string;
   defaultScheduler: SchedulerName;
   nativeSize: number | undefined;
@@ -52,14 +52,11 @@ export interface ModelDescription {
 }
 
 export class DiffusionPipeline {
-  private readonly embeddingCache = new Map<string, Float32Array>();
-  private contextWidth = 0;
+  private readonly embeddingCache = new Map<string, TextEmbedding>();
 
   private constructor(
     readonly folder: ModelFolder,
-    private readonly tokenizer: ClipTokenizer,
-    private readonly textEncoder: TextEncoderModel,
-    private readonly unet: UNetModel,
+    private readonly parts: FamilyParts,
     private readonly vae: VaeDecoderModel,
     private readonly models: OnnxModel[],
   ) {}
@@ -70,40 +67,28 @@ export class DiffusionPipeline {
     tuning: SessionTuning = {},
   ): Promise<DiffusionPipeline> {
     const folder = await readModelFolder(modelDir);
-    const tokenizer = await ClipTokenizer.fromFolder(folder.tokenizerDir);
-    requireExecutionProvider(device);
-    const options = sessionOptions(device, tuning);
-    const loaded = await Promise.allSettled([
-      OnnxModel.load(folder.textEncoderPath, options),
-      OnnxModel.load(folder.unetPath, options),
-      OnnxModel.load(folder.vaeDecoderPath, options),
-    ]);
-    const failed = loaded.find((r): r is PromiseRejectedResult => r.status === "rejected");
-    if (failed) {
-      // The sessions that did load hold device memory: released. The first failure in this order is
-      // reported, so the same folder always gets the same message.
-      for (const r of loaded) if (r.status === "fulfilled") await r.value.release().catch(() => undefined);
-      const reason: unknown = failed.reason;
-      throw (
-        providerLoadFailure(reason instanceof Error ? (reason.cause ?? reason) : reason, device) ?? reason
-      );
+    const sessions = await loadFamilySessions(folder, device, tuning);
+    const models = [...sessions.values()];
+    try {
+      const parts = await folder.family.assemble(folder, sessions);
+      const vae = new VaeDecoderModel(sessions.get("vae_decoder")!);
+      // Scheduler config errors surface at load time, not on the first job.
+      createScheduler(defaultSchedulerName(folder.schedulerConfig), folder.schedulerConfig, 1);
+      return new DiffusionPipeline(folder, parts, vae, models);
+    } catch (err) {
+      await releaseSessions(models);
+      throw err;
     }
-    const [te, un, va] = loaded.map((r) => (r as PromiseFulfilledResult<OnnxModel>).value);
-    // Scheduler config errors surface at load time, not on the first job.
-    createScheduler(defaultSchedulerName(folder.schedulerConfig), folder.schedulerConfig, 1);
-    return new DiffusionPipeline(
-      folder,
-      tokenizer,
-      new TextEncoderModel(te),
-      new UNetModel(un),
-      new VaeDecoderModel(va),
-      [te, un, va],
-    );
+  }
+
+  private get unet() {
+    return this.parts.unet;
   }
 
   describe(): ModelDescription {
     return {
       name: this.folder.name,
+      family: this.folder.family.name,
       dir: this.folder.dir,
       defaultScheduler: defaultSchedulerName(this.folder.schedulerConfig),
       nativeSize: this.folder.nativeSize,
@@ -143,36 +128,42 @@ export class DiffusionPipeline {
     const warnings = requests.map(() => [] as string[]);
 
     // Text: unique texts are encoded once and cached (negative prompts and repeated prompts are common).
-    let t0 = performance.now();
+    const conditioner = this.parts.conditioner;
     const texts = cfg
       ? [...requests.map((r) => r.negativePrompt), ...requests.map((r) => r.prompt)]
       : requests.map((r) => r.prompt);
-    const pending = [...new Set(texts.filter((t) => !this.embeddingCache.has(t)))];
-    const seq = this.tokenizer.maxLength;
-    const ids = new Int32Array(pending.length * seq);
-    pending.forEach((text, i) => {
-      const tok = this.tokenizer.encode(text);
-      ids.set(tok.ids, i * seq);
-      if (tok.truncated) {
+    const isZeroNegative = (t: string, i: number) =>
+      cfg && i < batch && t === "" && conditioner.zeroEmptyNegative;
+    const pending = [
+      ...new Set(texts.filter((t, i) => !isZeroNegative(t, i) && !this.embeddingCache.has(t))),
+    ];
+    let tokenizeMs = 0;
+    const t0 = performance.now();
+    if (pending.length > 0) {
+      const encoded = await conditioner.encode(pending);
+      tokenizeMs = encoded.tokenizeMs;
+      for (const [i, text] of pending.entries()) {
+        this.remember(text, encoded.embeddings[i]);
+        const dropped = encoded.dropped[i];
+        if (dropped === 0) continue;
         requests.forEach((r, b) => {
           if (r.prompt === text || r.negativePrompt === text) {
-            warnings[b].push(`prompt truncated to ${seq} tokens (${tok.droppedTokens} dropped)`);
+            warnings[b].push(`prompt truncated to ${conditioner.sequenceLength} tokens (${dropped} dropped)`);
           }
         });
       }
-    });
-    const tokenizeMs = performance.now() - t0;
-    t0 = performance.now();
-    if (pending.length > 0) {
-      const { hidden, width } = await this.textEncoder.encode(ids, pending.length, seq);
-      this.contextWidth = width;
-      for (const [i, text] of pending.entries())
-        this.remember(text, hidden.slice(i * seq * width, (i + 1) * seq * width));
     }
-    const rowSize = seq * this.contextWidth;
+    const seq = conditioner.sequenceLength;
+    const width = conditioner.width;
+    const rowSize = seq * width;
+    const zero: TextEmbedding = {
+      hidden: new Float32Array(rowSize),
+      pooled: conditioner.pooledWidth > 0 ? new Float32Array(conditioner.pooledWidth) : undefined,
+    };
+    const rows = texts.map((t, i) => (isZeroNegative(t, i) ? zero : this.embeddingCache.get(t)!));
     const context = new Float32Array(texts.length * rowSize);
-    for (const [i, t] of texts.entries()) context.set(this.embeddingCache.get(t)!, i * rowSize);
-    const textEncoderMs = performance.now() - t0;
+    for (const [i, r] of rows.entries()) context.set(r.hidden, i * rowSize);
+    const textEncoderMs = performance.now() - t0 - tokenizeMs;
 
     // Latents: each sample's own stream gives its initial noise, then any ancestral noise in step order.
     const scheduler = createScheduler(first.scheduler, this.folder.schedulerConfig, first.steps);
@@ -186,7 +177,8 @@ export class DiffusionPipeline {
 
     const unetBatch = cfg ? 2 * batch : batch;
     const unetInput = cfg ? new Float32Array(unetBatch * size) : undefined;
-    const timestepCond = this.lcmCondition(requests);
+    const call: DenoiserRows = { rows, requests, width: first.width, height: first.height };
+    const extras: Record<string, ExtraInput> = this.parts.denoiserExtras(call);
     const stepMs: number[] = [];
     for (let i = 0; i < scheduler.timesteps.length; i++) {
       const ts = performance.now();
@@ -202,8 +194,8 @@ export class DiffusionPipeline {
         [unetBatch, channels, h, w],
         scheduler.timesteps[i],
         context,
-        [unetBatch, seq, this.contextWidth],
-        timestepCond,
+        [unetBatch, seq, width],
+        extras,
       );
       const eps = cfg ? applyGuidance(out, requests, size) : out;
       let noise: Float32Array | undefined;
@@ -215,12 +207,21 @@ export class DiffusionPipeline {
       stepMs.push(performance.now() - ts);
     }
 
-    t0 = performance.now();
+    const tv = performance.now();
     const inv = 1 / this.folder.vaeScalingFactor;
     for (let i = 0; i < latents.length; i++) latents[i] *= inv;
     const pixels = await this.vae.decode(latents, [batch, channels, h, w]);
     const rgb = toRgbImages(pixels, batch, first.height, first.width);
-    const vaeMs = performance.now() - t0;
+    const plane = 3 * first.height * first.width;
+    for (let b = 0; b < batch; b++) {
+      // NaN would silently become black pixels; a float16 SDXL VAE overflowing is the usual cause.
+      if (hasNaN(pixels, b * plane, (b + 1) * plane)) {
+        warnings[b].push(
+          "the VAE decoded NaN pixels (written as black): a float16 VAE overflowing? see docs/models.md, float16 or float32",
+        );
+      }
+    }
+    const vaeMs = performance.now() - tv;
     return {
       samples: rgb.map((img, b) => ({
         rgb: img,
@@ -236,21 +237,18 @@ export class DiffusionPipeline {
     await Promise.all(this.models.map((m) => m.release()));
   }
 
-  private remember(text: string, hidden: Float32Array): void {
+  private remember(text: string, embedding: TextEmbedding): void {
     if (this.embeddingCache.size >= 1024) {
       const oldest = this.embeddingCache.keys().next().value;
       if (oldest !== undefined) this.embeddingCache.delete(oldest);
     }
-    this.embeddingCache.set(text, hidden);
+    this.embeddingCache.set(text, embedding);
   }
+}
 
-  private lcmCondition(requests: SampleRequest[]): Float32Array | undefined {
-    const dim = this.unet.timestepCondDim ?? this.folder.timeCondProjDim;
-    if (!this.unet.timestepCond || dim === undefined) return undefined;
-    const out = new Float32Array(requests.length * dim);
-    for (const [b, r] of requests.entries()) out.set(guidanceEmbedding(r.guidanceScale, dim), b * dim);
-    return out;
-  }
+function hasNaN(values: Float32Array, from: number, to: number): boolean {
+  for (let i = from; i < to; i++) if (Number.isNaN(values[i])) return true;
+  return false;
 }
 
 /** eps = uncond + g * (cond - uncond), per sample (the first half of the UNet batch is unconditional). */

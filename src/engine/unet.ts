@@ -13,7 +13,16 @@ export function timestepForm(info: TensorInfo): TimestepForm {
   );
 }
 
-/** The denoising UNet: sample [B,C,h,w], timestep, encoder_hidden_states [B,L,D] (+ LCM's timestep_cond). */
+/** An extra denoiser input: its values and their dims. */
+export interface UNetExtraInput {
+  data: Float32Array;
+  dims: number[];
+}
+
+/**
+ * The denoising UNet: sample [B,C,h,w], timestep, encoder_hidden_states [B,L,D], plus the extra inputs
+ * its family allows (LCM's timestep_cond; SDXL's text_embeds and time_ids), fed by name.
+ */
 export class UNetModel {
   readonly sample: TensorInfo;
   readonly timestep: TensorInfo;
@@ -23,18 +32,26 @@ export class UNetModel {
   readonly latentChannels: number;
   private readonly outputName: string;
 
-  constructor(private readonly model: OnnxModel) {
+  /** Extra inputs the export declares, beyond sample, timestep and encoder_hidden_states. */
+  readonly extraInputs: TensorInfo[];
+
+  constructor(
+    private readonly model: OnnxModel,
+    allowedExtras: readonly string[] = ["timestep_cond"],
+    familyHint = "SDXL-style conditioning needs the SDXL family (text_encoder_2 in model_index.json)",
+  ) {
     this.sample = model.requireInput("sample");
     this.timestep = model.requireInput("timestep");
     this.context = model.requireInput("encoder_hidden_states");
     this.timestepCond = model.input("timestep_cond");
     this.form = timestepForm(this.timestep);
-    const known = new Set([this.sample, this.timestep, this.context, this.timestepCond]);
-    const extra = model.inputs.filter((t) => !known.has(t));
-    if (extra.length > 0) {
+    const known = new Set([this.sample, this.timestep, this.context]);
+    this.extraInputs = model.inputs.filter((t) => !known.has(t));
+    const unknown = this.extraInputs.filter((t) => !allowedExtras.includes(t.name));
+    if (unknown.length > 0) {
       throw new LatentFleetError(
         "MODEL_INVALID",
-        `${model.path}: unsupported UNet inputs ${extra.map((t) => t.name).join(", ")} (SDXL-style conditioning is not supported yet)`,
+        `${model.path}: unsupported UNet inputs ${unknown.map((t) => t.name).join(", ")} (${familyHint})`,
       );
     }
     const channels = this.sample.shape[1];
@@ -55,7 +72,7 @@ export class UNetModel {
     timestep: number,
     context: Float32Array,
     contextDims: readonly [number, number, number],
-    timestepCond?: Float32Array,
+    extras: Record<string, UNetExtraInput> = {},
   ): Promise<Float32Array> {
     const batch = dims[0];
     const tDims = this.form === "scalar" ? [] : this.form === "single" ? [1] : [batch];
@@ -65,10 +82,10 @@ export class UNetModel {
       [this.timestep.name]: intTensor(this.timestep, tValues, tDims),
       [this.context.name]: floatTensor(this.context, context, contextDims),
     };
-    if (this.timestepCond) {
-      if (!timestepCond) throw new LatentFleetError("ENGINE_FAILED", "the UNet needs timestep_cond (LCM)");
-      const width = timestepCond.length / batch;
-      feeds[this.timestepCond.name] = floatTensor(this.timestepCond, timestepCond, [batch, width]);
+    for (const info of this.extraInputs) {
+      const value = extras[info.name];
+      if (!value) throw new LatentFleetError("ENGINE_FAILED", `the UNet needs its ${info.name} input`);
+      feeds[info.name] = floatTensor(info, value.data, value.dims);
     }
     return readFloats(await this.model.run(feeds, this.outputName));
   }

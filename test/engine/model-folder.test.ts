@@ -62,7 +62,7 @@ describe("model folders", () => {
     });
   });
 
-  it("refuses SDXL-style folders with a clear message", async () => {
+  it("an SDXL-style folder without SDXL's parts says which are missing", async () => {
     const dir = await copyOf("sdxl");
     await writeFile(
       join(dir, "model_index.json"),
@@ -72,5 +72,11 @@ describe("model folders", () => {
       }),
     );
     await expect(readModelFolder(dir)).rejects.toMatchObject({ message: expect.stringContaining("SDXL") });
+    await expect(readModelFolder(dir)).rejects.toMatchObject({
+      code: "MODEL_INVALID",
+      message: expect.stringContaining(
+        "text_encoder_2/model.onnx, tokenizer_2/vocab.json, tokenizer_2/merges.txt are missing",
+      ),
+    });
   });
 });

@@ -23,7 +23,7 @@ import { type OptionValues, optionArgs } from "../../common/options/index.js";
 import type { Job } from "../../common/proto/generated/latentfleet/v1/Job.js";
 import { parseDevice } from "../../engine/device.js";
 import { requireExecutionProvider } from "../../engine/execution-providers.js";
-import { readModelFolder } from "../../engine/model-folder.js";
+import { checkModelFolder } from "../../engine/model-check.js";
 import { isPromptsFile, loadPromptsFileAsSpec, loadSpec } from "../../manifest/index.js";
 import { CoordinatorClient, isFinalJobState } from "../coordinator-client.js";
 import { addNatsAuthOptions, NATS_AUTH_OPTIONS, natsAuthFromCli, natsChildEnv } from "../nats-options.js";
@@ -101,8 +101,9 @@ async function runJob(specArg: string, opts: RunOptions): Promise<number> {
   const spec = isPromptsFile(specPath)
     ? await loadPromptsFileAsSpec(specPath, { outputOverride: opts.out })
     : await loadSpec(specPath, { outputOverride: opts.out });
-  // The workers would each fail on these once started.
-  await readModelFolder(spec.model);
+  // The workers would each fail on these once started. Files and configs only: the sessions are the
+  // workers' to create (a real SDXL is gigabytes).
+  await checkModelFolder(spec.model, { sessions: false });
   requireExecutionProvider(parseDevice(opts.device));
   if (opts.metrics && opts.metricsPort !== undefined && opts.metricsPort + opts.workers > 65_535) {
     throw new LatentFleetError(

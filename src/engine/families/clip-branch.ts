@@ -1,0 +1,39 @@
+/** One CLIP tokenizer and its text encoder: texts to token states (and a pooled vector if asked for). */
+import { performance } from "node:perf_hooks";
+import type { TextEncoderModel, TextEncoding } from "../text-encoder.js";
+import type { ClipTokenizer } from "../tokenizer/index.js";
+
+export interface BranchOutput {
+  encoding: TextEncoding;
+  dropped: number[];
+  tokenizeMs: number;
+}
+
+export class ClipBranch {
+  constructor(
+    readonly tokenizer: ClipTokenizer,
+    readonly encoder: TextEncoderModel,
+  ) {}
+
+  get sequenceLength(): number {
+    return this.tokenizer.maxLength;
+  }
+
+  async encode(texts: string[]): Promise<BranchOutput> {
+    const t0 = performance.now();
+    const seq = this.tokenizer.maxLength;
+    const ids = new Int32Array(texts.length * seq);
+    const dropped = texts.map((text, i) => {
+      const tok = this.tokenizer.encode(text);
+      ids.set(tok.ids, i * seq);
+      return tok.truncated ? tok.droppedTokens : 0;
+    });
+    const tokenizeMs = performance.now() - t0;
+    return { encoding: await this.encoder.encode(ids, texts.length, seq), dropped, tokenizeMs };
+  }
+}
+
+/** Row i of a [N, ...] float array whose rows are `size` long. */
+export function row(data: Float32Array, i: number, size: number): Float32Array {
+  return data.slice(i * size, (i + 1) * size);
+}

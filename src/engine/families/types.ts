@@ -1,0 +1,96 @@
+/**
+ * The model-family contract: what the sampling loop needs from a family (conditioning tensors and the
+ * denoiser's extra inputs), so that adding a family (SD3, FLUX...) is one module, not a pipeline edit.
+ */
+import type { SampleRequest } from "../../common/contract/sample.js";
+import type { OnnxModel } from "../onnx-model.js";
+import type { UNetModel } from "../unet.js";
+
+/** model_index.json as read: `_class_name`, the components it lists, and pipeline flags. */
+export type ModelIndex = Record<string, unknown>;
+
+/** A model folder's files and configs, read before any session is created. */
+export interface ModelFolder {
+  dir: string;
+  /** Folder name: how jobs and metrics name the model. */
+  name: string;
+  family: ModelFamily;
+  index: ModelIndex;
+  textEncoderPath: string;
+  unetPath: string;
+  vaeDecoderPath: string;
+  tokenizerDir: string;
+  schedulerConfig: Record<string, unknown>;
+  vaeScalingFactor: number;
+  /** Present on guidance-distilled (LCM) UNets: the width of the guidance embedding. */
+  timeCondProjDim: number | undefined;
+  /** Native image size in pixels, from unet/config.json sample_size (latent) times the VAE scale. */
+  nativeSize: number | undefined;
+  /** Latent down-sampling of the VAE. */
+  vaeScale: number;
+  /** The VAE's config asks for fp32 decoding (SDXL's `force_upcast`): an fp16 export of it overflows. */
+  vaeForceUpcast: boolean;
+  /** model_index.json's force_zeros_for_empty_prompt (SDXL): an empty negative prompt is all zeros. */
+  forceZerosForEmptyPrompt: boolean;
+}
+
+/** One text's conditioning: token states [L, D] and, for families that use it, a pooled vector [P]. */
+export interface TextEmbedding {
+  hidden: Float32Array;
+  pooled: Float32Array | undefined;
+}
+
+export interface EncodedTexts {
+  embeddings: TextEmbedding[];
+  /** Content tokens cut per text (0 when it fit). */
+  dropped: number[];
+  tokenizeMs: number;
+}
+
+/** Prompt text to conditioning tensors. */
+export interface Conditioner {
+  /** Token positions L of the hidden states. */
+  readonly sequenceLength: number;
+  /** Width D of the hidden states (known once loaded). */
+  readonly width: number;
+  /** Width P of the pooled vector, 0 when the family has none. */
+  readonly pooledWidth: number;
+  /** True when an empty negative prompt is all zeros instead of the encoded empty text. */
+  readonly zeroEmptyNegative: boolean;
+  encode(texts: string[]): Promise<EncodedTexts>;
+}
+
+export interface ExtraInput {
+  data: Float32Array;
+  dims: number[];
+}
+
+/** What a family needs to build the denoiser's extra inputs for one call. */
+export interface DenoiserRows {
+  /** Conditioning of each denoiser row (with CFG: the negatives of the batch, then the prompts). */
+  rows: TextEmbedding[];
+  requests: SampleRequest[];
+  width: number;
+  height: number;
+}
+
+export interface FamilyParts {
+  conditioner: Conditioner;
+  unet: UNetModel;
+  /** Inputs beyond sample, timestep and encoder_hidden_states, by input name. */
+  denoiserExtras(call: DenoiserRows): Record<string, ExtraInput>;
+}
+
+export interface ModelFamily {
+  /** Short name, as model check prints it. */
+  readonly name: string;
+  readonly description: string;
+  /** Whether model_index.json is this family's; families are asked in order, the first claim wins. */
+  claims(index: ModelIndex): boolean;
+  /** Files the folder must hold, relative to it. */
+  readonly requiredFiles: readonly string[];
+  /** Components with an ONNX session, each `<component>/model.onnx`. */
+  readonly sessions: readonly string[];
+  /** Wires the loaded sessions; throws MODEL_INVALID naming what does not fit. */
+  assemble(folder: ModelFolder, sessions: ReadonlyMap<string, OnnxModel>): Promise<FamilyParts>;
+}
