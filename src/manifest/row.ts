@@ -5,7 +5,7 @@
 
 import type { SchedulerName } from "../common/contract/schedulers.js";
 import { FieldError } from "./errors.js";
-import { checkValue } from "./field-check.js";
+import { compileCheck } from "./field-check.js";
 import type { ManifestLimits } from "./limits.js";
 import { ROW_FIELD_DEFS as F, type RowFieldName } from "./spec-definitions.js";
 import type { RowValues, SampleDefaults } from "./types.js";
@@ -14,6 +14,18 @@ import type { RowValues, SampleDefaults } from "./types.js";
 export const ROW_FIELDS = Object.keys(F) as readonly RowFieldName[];
 
 const MAX_SEED = F.seed.value.max;
+
+// Each field's check, compiled once from its definition.
+const checkPrompt = compileCheck(F.prompt.value);
+const checkId = compileCheck(F.id.value);
+const checkNegativePrompt = compileCheck(F.negative_prompt.value);
+const checkSteps = compileCheck(F.steps.value);
+const checkGuidanceScale = compileCheck(F.guidance_scale.value);
+const checkScheduler = compileCheck(F.scheduler.value);
+const checkWidth = compileCheck(F.width.value);
+const checkHeight = compileCheck(F.height.value);
+const checkImagesPerPrompt = compileCheck(F.images_per_prompt.value);
+const checkSeed = compileCheck(F.seed.value);
 
 export interface RowContext {
   defaults: SampleDefaults;
@@ -52,7 +64,7 @@ export function resolveRow(values: RowValues, ctx: RowContext, text: boolean, pr
   }
   const row: ResolvedRow = {
     id: undefined,
-    prompt: checkValue(F.prompt.value, prompt, `${prefix}prompt`, limits),
+    prompt: checkPrompt(prompt, `${prefix}prompt`, limits),
     negativePrompt: defaults.negativePrompt,
     seed: undefined,
     steps: defaults.steps,
@@ -63,36 +75,30 @@ export function resolveRow(values: RowValues, ctx: RowContext, text: boolean, pr
     imagesPerPrompt: ctx.imagesPerPrompt,
   };
   let v = values.id;
-  if (!absent(v, text)) row.id = checkValue(F.id.value, v, `${prefix}id`, limits);
+  if (!absent(v, text)) row.id = checkId(v, `${prefix}id`, limits);
   v = values.negative_prompt;
   if (!absent(v, text)) {
-    row.negativePrompt = checkValue(F.negative_prompt.value, v, `${prefix}negative_prompt`, limits);
+    row.negativePrompt = checkNegativePrompt(v, `${prefix}negative_prompt`, limits);
   }
   v = values.steps;
-  if (!absent(v, text)) row.steps = checkValue(F.steps.value, v, `${prefix}steps`, limits, text);
+  if (!absent(v, text)) row.steps = checkSteps(v, `${prefix}steps`, limits, text);
   v = values.guidance_scale;
   if (!absent(v, text)) {
-    row.guidanceScale = checkValue(F.guidance_scale.value, v, `${prefix}guidance_scale`, limits, text);
+    row.guidanceScale = checkGuidanceScale(v, `${prefix}guidance_scale`, limits, text);
   }
   v = values.scheduler;
-  if (!absent(v, text)) row.scheduler = checkValue(F.scheduler.value, v, `${prefix}scheduler`, limits);
+  if (!absent(v, text)) row.scheduler = checkScheduler(v, `${prefix}scheduler`, limits);
   v = values.width;
-  if (!absent(v, text)) row.width = checkValue(F.width.value, v, `${prefix}width`, limits, text);
+  if (!absent(v, text)) row.width = checkWidth(v, `${prefix}width`, limits, text);
   v = values.height;
-  if (!absent(v, text)) row.height = checkValue(F.height.value, v, `${prefix}height`, limits, text);
+  if (!absent(v, text)) row.height = checkHeight(v, `${prefix}height`, limits, text);
   v = values.images_per_prompt;
   if (!absent(v, text)) {
-    row.imagesPerPrompt = checkValue(
-      F.images_per_prompt.value,
-      v,
-      `${prefix}images_per_prompt`,
-      limits,
-      text,
-    );
+    row.imagesPerPrompt = checkImagesPerPrompt(v, `${prefix}images_per_prompt`, limits, text);
   }
   v = values.seed;
   if (!absent(v, text)) {
-    const seed = checkValue(F.seed.value, v, `${prefix}seed`, limits, text);
+    const seed = checkSeed(v, `${prefix}seed`, limits, text);
     // Image k uses seed + k: the last one must still be a valid seed (written so nothing rounds past 2^53).
     if (seed > MAX_SEED - (row.imagesPerPrompt - 1)) {
       throw new FieldError(
