@@ -115,6 +115,18 @@ describe("latent-fleet validate / run --dry-run", () => {
       },
       stderr: /output folder .*a-file\/out: .*a-file is a file, not a folder \[OUTPUT_UNAVAILABLE\]/,
     },
+    {
+      // No coordinator listens there: the refusal can only come from submit's own checks.
+      name: "submit of a spec whose model folder is missing",
+      args: async () => ["submit", join(tmp, "no-model.yaml"), "--coordinator", "127.0.0.1:1"],
+      stderr: /model folder .*no-such-model does not exist \[MODEL_NOT_FOUND\]/,
+    },
+    {
+      // Nor a NATS server: the worker checks its model before it connects.
+      name: "a worker whose model folder is missing",
+      args: async () => ["worker", "--nats", "nats://127.0.0.1:1", "--model", join(tmp, "no-such-model")],
+      stderr: /model folder .*no-such-model does not exist \[MODEL_NOT_FOUND\]/,
+    },
   ];
 
   it.each(refusals)("$name: exit 2, one line on stderr, nothing started", async ({ args, stderr }) => {
