@@ -4,10 +4,11 @@
  * parser, which must also blame the same field. Cases the schema cannot judge are listed with the reason.
  */
 import { readdirSync } from "node:fs";
-import { readFile } from "node:fs/promises";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { Ajv, type ErrorObject } from "ajv";
-import { describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse as parseYaml } from "yaml";
 import { parseSchedulerName } from "../../../src/common/contract/schedulers.js";
 import { isLatentFleetError } from "../../../src/common/errors.js";
@@ -97,7 +98,69 @@ async function parserVerdict(file: string): Promise<Verdict> {
   }
 }
 
+/**
+ * Shapes no fixture has, written to a temporary folder next to a real prompts file: name -> [spec, the
+ * verdict both must give, or "parser-only" with the reason].
+ */
+const INLINE: Record<string, { yaml: string; ok: boolean; parserOnly?: string }> = {
+  "output-s3-string": { yaml: 'output: s3://bucket/prefix\nprompts: ["a"]', ok: true },
+  "output-format-only": { yaml: 'output: { format: webdataset }\nprompts: ["a"]', ok: true },
+  "limits-raise-steps": {
+    yaml: 'limits: { max_steps: 800 }\ndefaults: { steps: 800 }\nprompts: ["a"]',
+    ok: true,
+  },
+  "steps-over-default-limit": {
+    yaml: 'defaults: { steps: 800 }\nprompts: ["a"]',
+    ok: false,
+    parserOnly: "over the default limits.max_steps (500); the schema bounds it by the ceiling (1000)",
+  },
+  "template-with-id": { yaml: 'prompts:\n  - { template: "a {x}", vars: { x: [1, 2] }, id: t }', ok: false },
+  "template-with-steps": {
+    yaml: 'prompts:\n  - { template: "a {x}", vars: { x: [1, 2] }, steps: 4 }',
+    ok: true,
+  },
+  "prompt-and-file": { yaml: "prompts:\n  - { prompt: a, file: rows.jsonl }", ok: false },
+  "file-entry-extra-key": { yaml: "prompts:\n  - { file: rows.jsonl, steps: 4 }", ok: false },
+  "inline-row-full": {
+    yaml: 'prompts:\n  - { prompt: a, id: 7, seed: 3, scheduler: "DPM++ 2M Karras", width: 64, height: 72, images_per_prompt: 2 }',
+    ok: true,
+  },
+  "inline-row-blank-prompt": { yaml: 'prompts:\n  - { prompt: "   " }', ok: false },
+  "negative-prompt-empty": { yaml: 'defaults: { negative_prompt: "" }\nprompts: ["a"]', ok: true },
+  "id-bad": { yaml: 'prompts:\n  - { prompt: a, id: "../x" }', ok: false },
+  "guidance-float": { yaml: 'defaults: { guidance_scale: 7.5 }\nprompts: ["a"]', ok: true },
+  "size-not-multiple-in-limits": { yaml: 'limits: { min_size: 12 }\nprompts: ["a"]', ok: false },
+  "vars-bad-value": { yaml: 'prompts:\n  - { template: "a {x}", vars: { x: [[1]] } }', ok: false },
+};
+
 describe("job spec JSON Schema", () => {
+  let inlineDir: string;
+
+  beforeAll(async () => {
+    inlineDir = await mkdtemp(join(tmpdir(), "lf-spec-schema-"));
+    await writeFile(join(inlineDir, "rows.jsonl"), '{"prompt": "a"}\n');
+    for (const [name, c] of Object.entries(INLINE)) {
+      await writeFile(join(inlineDir, `${name}.yaml`), `model: m\n${c.yaml}\n`);
+    }
+  });
+  afterAll(async () => {
+    await rm(inlineDir, { recursive: true, force: true });
+  });
+
+  it.each(Object.entries(INLINE))("inline %s: Ajv and the parser agree", async (name, c) => {
+    const file = relative(ROOT, join(inlineDir, `${name}.yaml`));
+    const [schema, parser] = await Promise.all([schemaVerdict(file), parserVerdict(file)]);
+    const says = `schema: ${schema.ok ? "accepted" : schema.message}; parser: ${parser.ok ? "accepted" : parser.message}`;
+    expect(parser.ok, says).toBe(c.ok);
+    expect(schema.ok, says).toBe(c.parserOnly ? true : c.ok);
+    if (!schema.ok && !parser.ok && schema.fields.length > 0) {
+      expect(
+        schema.fields.some((f) => parser.message.startsWith(f)),
+        says,
+      ).toBe(true);
+    }
+  });
+
   it("schema/job-spec.schema.json is what `npm run gen:schema` writes", async () => {
     const shipped = JSON.parse(await readFile(SCHEMA_FILE, "utf8"));
     expect(shipped, "stale: run npm run gen:schema").toEqual(specJsonSchema());
