@@ -8,6 +8,7 @@ import { registerJobClientCommands } from "./commands/jobs-client.js";
 import { registerModel } from "./commands/model.js";
 import { registerRun } from "./commands/run.js";
 import { registerSample } from "./commands/sample.js";
+import { registerValidate } from "./commands/validate.js";
 import { registerWorker } from "./commands/worker.js";
 
 export async function main(argv: string[]): Promise<number> {
@@ -18,6 +19,7 @@ export async function main(argv: string[]): Promise<number> {
     // Commander's own errors (unknown command or option, missing argument): one line, exit 2 below.
     .configureOutput({ outputError: (text, write) => write(`${oneLine(text)}\n`) });
   registerRun(program);
+  registerValidate(program);
   registerCoordinator(program);
   registerWorker(program);
   registerJobClientCommands(program);

@@ -63,6 +63,11 @@ export const RUN_OPTIONS = {
   threads: RUN_FORWARDED.worker.threads,
   ackWait: RUN_FORWARDED.worker.ackWait,
   shardSize: RUN_FORWARDED.coordinator.shardSize,
+  dryRun: {
+    type: "switch",
+    flag: "--dry-run",
+    help: "check the spec, model and output and print what the job would be, as `validate` does; start nothing",
+  },
   keepLogs: {
     type: "switch",
     flag: "--keep-logs",

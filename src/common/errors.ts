@@ -31,6 +31,8 @@ export type ErrorCode =
   | "WORKER_DRAINING"
   /** An output file or the shard metadata could not be written. */
   | "OUTPUT_FAILED"
+  /** Before a job starts: its output folder cannot be written, or its bucket cannot be reached. */
+  | "OUTPUT_UNAVAILABLE"
   /** The sample's job was cancelled before it ran. */
   | "CANCELLED"
   /** A task for another model reached this worker. */
@@ -139,6 +141,7 @@ export const ERROR_POLICIES: Readonly<Record<ErrorCode, ErrorPolicy>> = {
   ROW_INVALID: permanent("INVALID_ARGUMENT", badArguments),
   WORKER_DRAINING: transient("FAILED_PRECONDITION"),
   OUTPUT_FAILED: transient("INTERNAL"),
+  OUTPUT_UNAVAILABLE: permanent("INTERNAL", badArguments),
   CANCELLED: permanent("INTERNAL"),
   MODEL_MISMATCH: permanent("INTERNAL"),
   JOB_NOT_FOUND: permanent("NOT_FOUND"),

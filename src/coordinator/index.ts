@@ -6,4 +6,4 @@ export {
   type RunningCoordinator,
   startCoordinator,
 } from "./coordinator.js";
-export { MAX_SHARD_SIZE } from "./sharder.js";
+export { MAX_SHARD_SIZE, Sharder } from "./sharder.js";

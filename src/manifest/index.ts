@@ -2,7 +2,7 @@
 export { type ExpandOptions, expandSpec, expandSpecBatches, MAX_EVENTS_PER_BATCH } from "./expand.js";
 export { ID_PATTERN } from "./fields.js";
 export { defaultRowId, MAX_TRACKED_IDS } from "./ids.js";
-export { DEFAULT_LIMITS, HARD_LIMITS, LIMIT_KEYS, type ManifestLimits, SIZE_MULTIPLE } from "./limits.js";
+export { DEFAULT_LIMITS, HARD_LIMITS, type ManifestLimits, SIZE_MULTIPLE } from "./limits.js";
 export { resolveFromSpec, sourceFormatOf } from "./paths.js";
 export { ROW_FIELDS } from "./row.js";
 export { deriveRowSeed } from "./seeds.js";
@@ -13,6 +13,7 @@ export {
   readSourceBytes,
   type SourceAccess,
 } from "./source-access.js";
+export { LIMIT_KEYS } from "./spec-definitions.js";
 export {
   isPromptsFile,
   type LoadSpecOptions,
@@ -21,6 +22,7 @@ export {
   type SpecInput,
 } from "./spec-load.js";
 export { BUILTIN_DEFAULTS } from "./spec-parse.js";
+export { SPEC_SCHEMA_ID, specJsonSchema, specSchemaText } from "./spec-schema.js";
 export type {
   JobSpec,
   ManifestEvent,

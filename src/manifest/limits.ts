@@ -37,16 +37,5 @@ export const HARD_LIMITS: ManifestLimits = Object.freeze({
   maxSamplesPerJob: Number.MAX_SAFE_INTEGER,
 });
 
-/** Spec spelling (snake_case under `limits:`) of each limit. */
-export const LIMIT_KEYS: Readonly<Record<string, keyof ManifestLimits>> = Object.freeze({
-  max_prompt_length: "maxPromptLength",
-  min_size: "minSize",
-  max_size: "maxSize",
-  max_steps: "maxSteps",
-  max_guidance_scale: "maxGuidanceScale",
-  max_images_per_prompt: "maxImagesPerPrompt",
-  max_samples_per_job: "maxSamplesPerJob",
-});
-
 /** Image sides must be multiples of the VAE's down-sampling factor (8 for every SD-family model). */
 export const SIZE_MULTIPLE = 8;

@@ -4,25 +4,28 @@
  */
 
 import type { SchedulerName } from "../common/contract/schedulers.js";
-import { MAX_SEED } from "../common/contract/seed.js";
 import { FieldError } from "./errors.js";
-import { idField, intInRange, numberInRange, schedulerField, sizeField, textField } from "./fields.js";
+import { compileCheck } from "./field-check.js";
 import type { ManifestLimits } from "./limits.js";
+import { ROW_FIELD_DEFS as F, type RowFieldName } from "./spec-definitions.js";
 import type { RowValues, SampleDefaults } from "./types.js";
 
 /** The fields a row may carry; any other key or column is ignored (datasets often carry extra columns). */
-export const ROW_FIELDS = [
-  "prompt",
-  "id",
-  "negative_prompt",
-  "seed",
-  "steps",
-  "guidance_scale",
-  "scheduler",
-  "width",
-  "height",
-  "images_per_prompt",
-] as const;
+export const ROW_FIELDS = Object.keys(F) as readonly RowFieldName[];
+
+const MAX_SEED = F.seed.value.max;
+
+// Each field's check, compiled once from its definition.
+const checkPrompt = compileCheck(F.prompt.value);
+const checkId = compileCheck(F.id.value);
+const checkNegativePrompt = compileCheck(F.negative_prompt.value);
+const checkSteps = compileCheck(F.steps.value);
+const checkGuidanceScale = compileCheck(F.guidance_scale.value);
+const checkScheduler = compileCheck(F.scheduler.value);
+const checkWidth = compileCheck(F.width.value);
+const checkHeight = compileCheck(F.height.value);
+const checkImagesPerPrompt = compileCheck(F.images_per_prompt.value);
+const checkSeed = compileCheck(F.seed.value);
 
 export interface RowContext {
   defaults: SampleDefaults;
@@ -57,11 +60,11 @@ export function resolveRow(values: RowValues, ctx: RowContext, text: boolean, pr
   const { defaults, limits } = ctx;
   const prompt = values.prompt;
   if (absent(prompt, text)) {
-    throw new FieldError(`${prefix}prompt`, `${prefix}prompt is missing: every row needs a prompt`);
+    throw new FieldError(`${prefix}prompt`, `${prefix}prompt is missing: ${F.prompt.missingHint}`);
   }
   const row: ResolvedRow = {
     id: undefined,
-    prompt: textField(prompt, `${prefix}prompt`, limits.maxPromptLength, false),
+    prompt: checkPrompt(prompt, `${prefix}prompt`, limits),
     negativePrompt: defaults.negativePrompt,
     seed: undefined,
     steps: defaults.steps,
@@ -72,30 +75,30 @@ export function resolveRow(values: RowValues, ctx: RowContext, text: boolean, pr
     imagesPerPrompt: ctx.imagesPerPrompt,
   };
   let v = values.id;
-  if (!absent(v, text)) row.id = idField(v, `${prefix}id`);
+  if (!absent(v, text)) row.id = checkId(v, `${prefix}id`, limits);
   v = values.negative_prompt;
   if (!absent(v, text)) {
-    row.negativePrompt = textField(v, `${prefix}negative_prompt`, limits.maxPromptLength, true);
+    row.negativePrompt = checkNegativePrompt(v, `${prefix}negative_prompt`, limits);
   }
   v = values.steps;
-  if (!absent(v, text)) row.steps = intInRange(v, `${prefix}steps`, 1, limits.maxSteps, text);
+  if (!absent(v, text)) row.steps = checkSteps(v, `${prefix}steps`, limits, text);
   v = values.guidance_scale;
   if (!absent(v, text)) {
-    row.guidanceScale = numberInRange(v, `${prefix}guidance_scale`, 0, limits.maxGuidanceScale, text);
+    row.guidanceScale = checkGuidanceScale(v, `${prefix}guidance_scale`, limits, text);
   }
   v = values.scheduler;
-  if (!absent(v, text)) row.scheduler = schedulerField(v, `${prefix}scheduler`);
+  if (!absent(v, text)) row.scheduler = checkScheduler(v, `${prefix}scheduler`, limits);
   v = values.width;
-  if (!absent(v, text)) row.width = sizeField(v, `${prefix}width`, limits.minSize, limits.maxSize, text);
+  if (!absent(v, text)) row.width = checkWidth(v, `${prefix}width`, limits, text);
   v = values.height;
-  if (!absent(v, text)) row.height = sizeField(v, `${prefix}height`, limits.minSize, limits.maxSize, text);
+  if (!absent(v, text)) row.height = checkHeight(v, `${prefix}height`, limits, text);
   v = values.images_per_prompt;
   if (!absent(v, text)) {
-    row.imagesPerPrompt = intInRange(v, `${prefix}images_per_prompt`, 1, limits.maxImagesPerPrompt, text);
+    row.imagesPerPrompt = checkImagesPerPrompt(v, `${prefix}images_per_prompt`, limits, text);
   }
   v = values.seed;
   if (!absent(v, text)) {
-    const seed = intInRange(v, `${prefix}seed`, 0, MAX_SEED, text);
+    const seed = checkSeed(v, `${prefix}seed`, limits, text);
     // Image k uses seed + k: the last one must still be a valid seed (written so nothing rounds past 2^53).
     if (seed > MAX_SEED - (row.imagesPerPrompt - 1)) {
       throw new FieldError(

@@ -6,15 +6,20 @@ import { basename, extname } from "node:path";
 import {
   DEFAULT_OUTPUT_FORMAT,
   isOutputFormatName,
-  OUTPUT_FORMAT_NAMES,
   type OutputFormatName,
 } from "../common/contract/output-formats.js";
-import { MAX_SEED } from "../common/contract/seed.js";
 import { isS3Url, parseS3Url } from "../common/storage/s3-location.js";
 import { describeValue } from "./errors.js";
-import { intInRange, numberInRange, schedulerField, sizeField, textField } from "./fields.js";
-import { DEFAULT_LIMITS, HARD_LIMITS, LIMIT_KEYS, type ManifestLimits } from "./limits.js";
+import { checkValue } from "./field-check.js";
+import { DEFAULT_LIMITS, type ManifestLimits } from "./limits.js";
 import { resolveFromSpec } from "./paths.js";
+import {
+  DEFAULT_FIELD_DEFS,
+  type FieldTable,
+  LIMIT_FIELD_DEFS,
+  OUTPUT_FIELD_DEFS,
+  SPEC_FIELD_DEFS,
+} from "./spec-definitions.js";
 import { parsePrompts } from "./spec-prompts.js";
 import type { JobSpec, SampleDefaults } from "./types.js";
 import type { Entry, SpecTree } from "./yaml-nodes.js";
@@ -29,8 +34,9 @@ export const BUILTIN_DEFAULTS: SampleDefaults = Object.freeze({
   negativePrompt: "",
 });
 
-const TOP_KEYS = ["model", "output", "seed", "images_per_prompt", "defaults", "prompts", "limits"];
-const DEFAULT_KEYS = ["steps", "guidance_scale", "scheduler", "width", "height", "negative_prompt"];
+const TOP_KEYS = Object.keys(SPEC_FIELD_DEFS);
+const DEFAULT_KEYS = Object.keys(DEFAULT_FIELD_DEFS);
+const LIMIT_NAMES = Object.keys(LIMIT_FIELD_DEFS);
 
 export interface ParseOptions {
   /** `--out`: replaces the spec's output folder (its format stays). */
@@ -45,30 +51,28 @@ export function parseSpecTree(tree: SpecTree, options: ParseOptions = {}): JobSp
   const rootLine = tree.line(root);
   const e = new Map(tree.entries(root, TOP_KEYS, "the spec").map((x) => [x.key, x]));
   const limits = parseLimits(tree, e.get("limits"));
-  const str = (x: Entry, label: string): string => {
-    const v = tree.plain(x.value);
-    if (typeof v !== "string" || v.trim() === "") {
-      tree.fail(x.line, `${label} must be a non-empty string, got ${describeValue(v)}`);
-    }
-    return v;
+  const top: FieldTable = SPEC_FIELD_DEFS;
+  for (const [name, def] of Object.entries(top)) {
+    if (def.required && !e.has(name)) tree.fail(rootLine, `${name} is missing: ${def.missingHint}`);
+  }
+  const field = <T>(key: string, check: (v: unknown) => T): T => {
+    const x = e.get(key) as Entry;
+    return tree.check(x.line, () => check(tree.plain(x.value)));
   };
-
-  const model = e.get("model");
-  if (!model) tree.fail(rootLine, 'model is missing: add "model: <model folder>" to the spec');
-  const imagesPerPrompt = e.get("images_per_prompt");
-  const seed = e.get("seed");
+  const F = SPEC_FIELD_DEFS;
   const defaults = e.get("defaults");
-  const prompts = e.get("prompts");
-  if (!prompts)
-    tree.fail(rootLine, "prompts is missing: add a `prompts:` list (strings, files or templates)");
+  const prompts = e.get("prompts") as Entry;
   const spec: JobSpec = {
     specFile: tree.file,
-    model: resolveFromSpec(tree.file, str(model, "model")),
+    model: resolveFromSpec(
+      tree.file,
+      field("model", (v) => checkValue(F.model.value, v, "model", limits)),
+    ),
     output: parseOutput(tree, e.get("output"), options.outputOverride),
-    seed: seed ? tree.check(seed.line, () => intInRange(tree.plain(seed.value), "seed", 0, MAX_SEED)) : 0,
-    imagesPerPrompt: imagesPerPrompt
-      ? tree.check(imagesPerPrompt.line, () =>
-          intInRange(tree.plain(imagesPerPrompt.value), "images_per_prompt", 1, limits.maxImagesPerPrompt),
+    seed: e.has("seed") ? field("seed", (v) => checkValue(F.seed.value, v, "seed", limits)) : 0,
+    imagesPerPrompt: e.has("images_per_prompt")
+      ? field("images_per_prompt", (v) =>
+          checkValue(F.images_per_prompt.value, v, "images_per_prompt", limits),
         )
       : 1,
     defaults: defaults ? parseDefaults(tree, defaults, limits) : { ...BUILTIN_DEFAULTS },
@@ -83,20 +87,16 @@ function parseOutput(tree: SpecTree, x: Entry | undefined, override: string | un
   let dir = `out/${basename(tree.file, extname(tree.file))}`;
   let format: OutputFormatName = DEFAULT_OUTPUT_FORMAT;
   if (x && tree.isMap(x.value)) {
-    for (const f of tree.entries(x.value, ["dir", "format"], "output")) {
+    for (const f of tree.entries(x.value, Object.keys(OUTPUT_FIELD_DEFS), "output")) {
       const v = tree.plain(f.value);
-      if (f.key === "dir") {
-        if (typeof v !== "string" || v.trim() === "") {
-          tree.fail(f.line, `output.dir must be a non-empty string, got ${describeValue(v)}`);
-        }
-        dir = v;
-      } else if (typeof v === "string" && isOutputFormatName(v)) {
-        format = v;
-      } else {
-        tree.fail(
-          f.line,
-          `output.format must be one of ${OUTPUT_FORMAT_NAMES.join(", ")}, got ${describeValue(v)}`,
+      const label = `output.${f.key}`;
+      if (f.key === "dir")
+        dir = tree.check(f.line, () => checkValue(OUTPUT_FIELD_DEFS.dir.value, v, label, DEFAULT_LIMITS));
+      else {
+        const name = tree.check(f.line, () =>
+          checkValue(OUTPUT_FIELD_DEFS.format.value, v, label, DEFAULT_LIMITS),
         );
+        if (isOutputFormatName(name)) format = name;
       }
     }
   } else if (x) {
@@ -125,14 +125,15 @@ function parseDefaults(tree: SpecTree, x: Entry, limits: ManifestLimits): Sample
   for (const f of tree.entries(x.value, DEFAULT_KEYS, "defaults")) {
     const v = tree.plain(f.value);
     const label = `defaults.${f.key}`;
+    const D = DEFAULT_FIELD_DEFS;
     tree.check(f.line, () => {
-      if (f.key === "steps") d.steps = intInRange(v, label, 1, limits.maxSteps);
+      if (f.key === "steps") d.steps = checkValue(D.steps.value, v, label, limits);
       else if (f.key === "guidance_scale")
-        d.guidanceScale = numberInRange(v, label, 0, limits.maxGuidanceScale);
-      else if (f.key === "scheduler") d.scheduler = schedulerField(v, label);
-      else if (f.key === "width") d.width = sizeField(v, label, limits.minSize, limits.maxSize);
-      else if (f.key === "height") d.height = sizeField(v, label, limits.minSize, limits.maxSize);
-      else d.negativePrompt = textField(v, label, limits.maxPromptLength, true);
+        d.guidanceScale = checkValue(D.guidance_scale.value, v, label, limits);
+      else if (f.key === "scheduler") d.scheduler = checkValue(D.scheduler.value, v, label, limits);
+      else if (f.key === "width") d.width = checkValue(D.width.value, v, label, limits);
+      else if (f.key === "height") d.height = checkValue(D.height.value, v, label, limits);
+      else d.negativePrompt = checkValue(D.negative_prompt.value, v, label, limits);
     });
   }
   return d;
@@ -141,18 +142,12 @@ function parseDefaults(tree: SpecTree, x: Entry, limits: ManifestLimits): Sample
 function parseLimits(tree: SpecTree, x: Entry | undefined): ManifestLimits {
   const limits: { -readonly [K in keyof ManifestLimits]: number } = { ...DEFAULT_LIMITS };
   if (!x) return limits;
-  if (!tree.isMap(x.value))
-    tree.fail(x.line, `limits must be a mapping (${Object.keys(LIMIT_KEYS).join(", ")})`);
-  for (const f of tree.entries(x.value, Object.keys(LIMIT_KEYS), "limits")) {
-    const key = LIMIT_KEYS[f.key];
+  if (!tree.isMap(x.value)) tree.fail(x.line, `limits must be a mapping (${LIMIT_NAMES.join(", ")})`);
+  for (const f of tree.entries(x.value, LIMIT_NAMES, "limits")) {
+    const def = LIMIT_FIELD_DEFS[f.key as keyof typeof LIMIT_FIELD_DEFS];
     const v = tree.plain(f.value);
-    const label = `limits.${f.key}`;
-    tree.check(f.line, () => {
-      if (key === "maxGuidanceScale") limits[key] = numberInRange(v, label, 0, HARD_LIMITS[key]);
-      else if (key === "minSize" || key === "maxSize") {
-        limits[key] = sizeField(v, label, HARD_LIMITS.minSize, HARD_LIMITS.maxSize);
-      } else limits[key] = intInRange(v, label, 1, HARD_LIMITS[key]);
-    });
+    // Bounds of limits are fixed numbers (HARD_LIMITS): the limits given so far play no part.
+    limits[def.limit] = tree.check(f.line, () => checkValue(def.value, v, `limits.${f.key}`, DEFAULT_LIMITS));
   }
   if (limits.minSize > limits.maxSize) {
     tree.fail(

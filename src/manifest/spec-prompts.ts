@@ -5,13 +5,23 @@
  */
 import type { Node, YAMLMap } from "yaml";
 import { describeValue, FieldError } from "./errors.js";
-import { EXTENSIONS, resolveFromSpec, sourceFormatOf } from "./paths.js";
+import { checkPromptsFile, checkTemplateValues, checkValue } from "./field-check.js";
+import { DEFAULT_LIMITS } from "./limits.js";
+import { resolveFromSpec } from "./paths.js";
 import { ROW_FIELDS, resolveRow } from "./row.js";
+import { FILE_ENTRY_DEFS, PROMPT_ENTRY_DEF, TEMPLATE_ENTRY_DEFS } from "./spec-definitions.js";
 import { parseTemplate, templateSize } from "./template.js";
 import type { JobSpec, PromptSource, RowValues } from "./types.js";
 import type { Entry, SpecTree } from "./yaml-nodes.js";
 
-const TEMPLATE_FIELDS = ROW_FIELDS.filter((f) => f !== "prompt" && f !== "id");
+/** The key that tells each kind of mapping entry apart: `prompt`, `file`, `template`. */
+const ENTRY_KINDS = PROMPT_ENTRY_DEF.options.flatMap((o) =>
+  o.type === "mapping"
+    ? Object.entries(o.fields)
+        .filter(([, def]) => "required" in def && def.required)
+        .map(([key]) => key)
+    : [],
+);
 const ENTRY_HELP = "a prompt string, or a mapping with `prompt`, `file` or `template`";
 
 export function parsePrompts(tree: SpecTree, x: Entry, spec: JobSpec): PromptSource[] {
@@ -37,7 +47,7 @@ function parseEntry(
     return { kind: "inline", line, values };
   }
   const keys = node.items.map((p) => String(tree.plain(tree.resolve(p.key))));
-  const kinds = ["prompt", "file", "template"].filter((k) => keys.includes(k));
+  const kinds = ENTRY_KINDS.filter((k) => keys.includes(k));
   if (kinds.length !== 1) {
     tree.fail(
       line,
@@ -72,18 +82,10 @@ function checkRow(
 }
 
 function parseFile(tree: SpecTree, node: YAMLMap, label: string, spec: JobSpec, line: number): PromptSource {
-  const [f] = tree.entries(node, ["file"], label);
-  const written = tree.plain(f.value);
-  if (typeof written !== "string" || written.trim() === "") {
-    tree.fail(f.line, `${label}.file must be a file path, got ${describeValue(written)}`);
-  }
-  const format = sourceFormatOf(written);
-  if (!format) {
-    tree.fail(
-      f.line,
-      `${label}.file must end in ${Object.keys(EXTENSIONS).join(", ")} (that tells how to read it), got "${written}"`,
-    );
-  }
+  const [f] = tree.entries(node, Object.keys(FILE_ENTRY_DEFS), label);
+  const { path: written, format } = tree.check(f.line, () =>
+    checkPromptsFile(tree.plain(f.value), `${label}.file`),
+  );
   const path = resolveFromSpec(spec.specFile, written);
   return { kind: "file", line, format, path, display: path };
 }
@@ -95,12 +97,11 @@ function parseTemplateEntry(
   spec: JobSpec,
   line: number,
 ): PromptSource {
-  const entries = tree.entries(node, ["template", "vars", ...TEMPLATE_FIELDS], label);
+  const entries = tree.entries(node, Object.keys(TEMPLATE_ENTRY_DEFS), label);
   const t = entries.find((f) => f.key === "template")!;
-  const text = tree.plain(t.value);
-  if (typeof text !== "string" || text.trim() === "") {
-    tree.fail(t.line, `${label}.template must be a non-empty string, got ${describeValue(text)}`);
-  }
+  const text = tree.check(t.line, () =>
+    checkValue(TEMPLATE_ENTRY_DEFS.template.value, tree.plain(t.value), `${label}.template`, DEFAULT_LIMITS),
+  );
   const parsed = tree.check(t.line, () => parseTemplate(text, `${label}.template`));
   const vars: { name: string; values: string[] }[] = [];
   const varsEntry = entries.find((f) => f.key === "vars");
@@ -113,18 +114,12 @@ function parseTemplateEntry(
       const name = String(tree.plain(key));
       const valueNode = tree.resolve(pair.value);
       const at = tree.line(valueNode, tree.line(key, varsEntry.line));
-      const list = tree.plain(valueNode);
       const field = `${label}.vars.${name}`;
-      if (!Array.isArray(list) || list.length === 0) {
-        tree.fail(at, `${field} must be a non-empty list of values, got ${describeValue(list)}`);
-      }
-      const bad = list.find((v) => !["string", "number", "boolean"].includes(typeof v));
-      if (bad !== undefined)
-        tree.fail(at, `${field} must list strings or numbers, got ${describeValue(bad)}`);
+      const values = tree.check(at, () => checkTemplateValues(tree.plain(valueNode), field));
       if (!parsed.names.includes(name)) {
         tree.fail(at, `${field} is defined but ${label}.template never uses {${name}}: use it or remove it`);
       }
-      vars.push({ name, values: list.map(String) });
+      vars.push({ name, values });
     }
   }
   const missing = parsed.names.find((n) => !vars.some((v) => v.name === n));

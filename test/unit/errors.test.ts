@@ -62,6 +62,7 @@ describe("the table of error policies", () => {
       "INVALID_ARGUMENT",
       "MODEL_INVALID",
       "MODEL_NOT_FOUND",
+      "OUTPUT_UNAVAILABLE",
       "PATH_NOT_ALLOWED",
       "ROW_INVALID",
       "SCHEDULER_CONFIG_INVALID",

@@ -7,6 +7,7 @@ import type { Command } from "commander";
 import { LatentFleetError } from "../../common/errors.js";
 import type { Job } from "../../common/proto/generated/latentfleet/v1/Job.js";
 import { CoordinatorClient, DEFAULT_COORDINATOR_ADDRESS, isFinalJobState } from "../coordinator-client.js";
+import { checkJob } from "../job-checks.js";
 import {
   addGrpcClientTlsOptions,
   type GrpcClientTlsCliOptions,
@@ -22,6 +23,8 @@ interface SubmitCliOptions extends ClientOptions {
   out?: string;
   overwrite?: boolean;
   watch?: boolean;
+  /** `--no-local-checks` sets it false. */
+  localChecks: boolean;
 }
 
 const COORDINATOR_HELP = "coordinator gRPC address";
@@ -132,8 +135,14 @@ export function registerJobClientCommands(program: Command): void {
       .option("--out <dir>", "output folder (replaces the spec's `output`)")
       .option("--overwrite", "remove an earlier run's outputs first (default: keep its complete shards)")
       .option("--watch", "then follow the job until it ends (exit 0 only when it succeeds)")
-      .option("--json", "print JSON"),
+      .option("--json", "print JSON")
+      .option(
+        "--no-local-checks",
+        "do not check the spec, model and output on this machine first (they are only on the coordinator's and workers')",
+      ),
   ).action(async (spec: string, opts: SubmitCliOptions) => {
+    // Found here, a problem costs no round trip and names what this machine sees; the coordinator checks again.
+    if (opts.localChecks) await checkJob(spec, { out: opts.out });
     await withClient(opts, async (client) => {
       const jobId = await client.submit(spec, { out: opts.out, overwrite: opts.overwrite });
       print(opts.json ? JSON.stringify({ job_id: jobId }) : jobId);

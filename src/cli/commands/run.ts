@@ -21,11 +21,8 @@ import {
 } from "../../common/nats/security.js";
 import { type OptionValues, optionArgs } from "../../common/options/index.js";
 import type { Job } from "../../common/proto/generated/latentfleet/v1/Job.js";
-import { parseDevice } from "../../engine/device.js";
-import { requireExecutionProvider } from "../../engine/execution-providers.js";
-import { checkModelFolder } from "../../engine/model-check.js";
-import { isPromptsFile, loadPromptsFileAsSpec, loadSpec } from "../../manifest/index.js";
 import { CoordinatorClient, isFinalJobState } from "../coordinator-client.js";
+import { checkJob } from "../job-checks.js";
 import { addNatsAuthOptions, NATS_AUTH_OPTIONS, natsAuthFromCli, natsChildEnv } from "../nats-options.js";
 import { addDefinedOptions, commandOptions } from "../options.js";
 import { RUN_ACK_WAIT_S, RUN_FORWARDED, RUN_OPTIONS } from "../run-options.js";
@@ -33,6 +30,7 @@ import { addS3Options, applyS3Options, S3_OPTIONS } from "../storage-options.js"
 import { type ChildFailure, logTail, type Restart, Supervisor } from "../supervisor.js";
 import { formatJobLine, reuseLine } from "./jobs-client.js";
 import { createProgressView } from "./progress-view.js";
+import { validateJob } from "./validate.js";
 
 /** The embedded nats-server's configuration (it holds the token), in the run's temporary folder. */
 const NATS_CONFIG_FILE = "nats-server.conf";
@@ -58,7 +56,8 @@ export function registerRun(program: Command): void {
         );
       }
       applyS3Options(opts);
-      process.exitCode = await runJob(spec, opts);
+      if (opts.dryRun) await validateJob(spec, opts);
+      else process.exitCode = await runJob(spec, opts);
     });
   addDefinedOptions(cmd, RUN_OPTIONS);
   // Last, so that they are listed after the command's own options.
@@ -96,15 +95,9 @@ function sleep(ms: number): Promise<void> {
 }
 
 async function runJob(specArg: string, opts: RunOptions): Promise<number> {
-  // Validate before anything starts: a bad spec costs nothing.
+  // Check before anything starts (spec, model, device, output): a bad job costs nothing.
   const specPath = resolve(specArg);
-  const spec = isPromptsFile(specPath)
-    ? await loadPromptsFileAsSpec(specPath, { outputOverride: opts.out })
-    : await loadSpec(specPath, { outputOverride: opts.out });
-  // The workers would each fail on these once started. Files and configs only: the sessions are the
-  // workers' to create (a real SDXL is gigabytes).
-  await checkModelFolder(spec.model, { sessions: false });
-  requireExecutionProvider(parseDevice(opts.device));
+  const { spec } = await checkJob(specPath, opts);
   if (opts.metrics && opts.metricsPort !== undefined && opts.metricsPort + opts.workers > 65_535) {
     throw new LatentFleetError(
       "INVALID_ARGUMENT",

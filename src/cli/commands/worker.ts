@@ -7,6 +7,7 @@ import type { Command } from "commander";
 import { createLogger } from "../../common/log.js";
 import { type OptionValues, WORKER_OPTIONS } from "../../common/options/index.js";
 import { type RunningWorker, startWorker } from "../../worker/index.js";
+import { checkModel } from "../job-checks.js";
 import { addNatsAuthOptions, NATS_AUTH_OPTIONS, natsAuthFromCli } from "../nats-options.js";
 import { addDefinedOptions, commandOptions } from "../options.js";
 import { addS3Options, applyS3Options, S3_OPTIONS } from "../storage-options.js";
@@ -39,6 +40,8 @@ export function registerWorker(program: Command): void {
 }
 
 async function runWorker(opts: WorkerCommandOptions): Promise<void> {
+  // A worker has no spec: its model and device are what can be wrong before it connects to anything.
+  await checkModel(opts.model, opts.device);
   const grpcTls = grpcServerTlsFromCli(opts, opts.grpc, createLogger({ component: "worker" }));
   // Listen before starting: a SIGTERM while the model loads stops the worker once it is up (nothing pulled
   // yet), instead of killing it with the default action.

@@ -76,6 +76,18 @@ export function parseSchedulerName(value: string): SchedulerName {
   );
 }
 
+/**
+ * Every spelling parseSchedulerName takes, in its normal form (lower case, `_` for separators, `pp` for
+ * `++`): the JSON Schema of the job spec is built from it.
+ */
+export function schedulerKeys(): string[] {
+  return [
+    ...SCHEDULER_NAMES,
+    ...Object.keys(ALIASES),
+    ...Object.keys(CLASS_NAMES).map((c) => c.toLowerCase()),
+  ];
+}
+
 /** The name of a diffusers scheduler class (a config's `_class_name`), when it has a port here. */
 export function schedulerNameForClass(className: string): SchedulerName | undefined {
   return Object.hasOwn(CLASS_NAMES, className) ? CLASS_NAMES[className] : undefined;
