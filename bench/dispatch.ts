@@ -32,7 +32,6 @@ import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
 import { type EmbeddedNatsServer, startEmbeddedNatsServer } from "../src/common/nats/embedded-server.js";
 import {
@@ -45,7 +44,7 @@ import {
 import { findNatsServer } from "../src/common/nats/server-binary.js";
 import { ensureTopology } from "../src/common/nats/topology.js";
 import { bundledModelDir } from "../src/common/package-root.js";
-import { startLoopbackCluster } from "./dispatch/cluster.js";
+import { clusterJetStream, startLoopbackCluster } from "./dispatch/cluster.js";
 import type {
   CoordinatorReply,
   CoordinatorRequest,
@@ -590,7 +589,7 @@ async function replicasPart(dir: string, counts: number[]): Promise<void> {
   );
   const nc = await connect({ servers: cluster.urls.split(",") });
   try {
-    const jsm = await jetstreamManager(nc, { timeout: 10_000 });
+    const jsm = await clusterJetStream(nc);
     for (const r of counts) {
       for (const stream of [TASKS_STREAM, RESULTS_STREAM, DEAD_LETTERS_STREAM, `KV_${JOBS_BUCKET}`]) {
         await jsm.streams.delete(stream).catch(() => undefined);

@@ -5,6 +5,9 @@
  */
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { type JetStreamManager, jetstreamManager } from "@nats-io/jetstream";
+import type { NatsConnection } from "@nats-io/transport-node";
 import { freePort } from "../../src/common/child-process.js";
 import { type EmbeddedNatsServer, startEmbeddedNatsServer } from "../../src/common/nats/embedded-server.js";
 
@@ -51,5 +54,20 @@ export async function startLoopbackCluster(bin: string, dir: string): Promise<Lo
   } catch (err) {
     await stop();
     throw err;
+  }
+}
+
+/** A JetStream manager once the cluster has elected its meta leader (bounded: 60 s). */
+export async function clusterJetStream(nc: NatsConnection): Promise<JetStreamManager> {
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    try {
+      const jsm = await jetstreamManager(nc, { timeout: 10_000 });
+      await jsm.getAccountInfo();
+      return jsm;
+    } catch (err) {
+      if (Date.now() > deadline) throw err;
+      await sleep(500);
+    }
   }
 }

@@ -93,8 +93,11 @@ describe.skipIf(noNetns !== undefined)(
         workerFlags: ["--ack-wait", String(ACK_WAIT_S), "--max-deliver", "10"],
         env: ENV,
       });
-      await fleet.startCoordinator(hosts.c1);
-      await Promise.all(["w1", "w2", "w3"].map((w) => fleet.startWorker(w, hosts[w])));
+      // Side by side: each makes the streams and the bucket at replicas 3 if it comes first.
+      await Promise.all([
+        fleet.startCoordinator(hosts.c1),
+        ...["w1", "w2", "w3"].map((w) => fleet.startWorker(w, hosts[w])),
+      ]);
     });
 
     afterAll(async () => {

@@ -4,6 +4,9 @@
  * listens to), a server that is gone and comes back on the same store within the retry window, and a
  * write that timed out after it was applied (its retry must not apply it a second time).
  */
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import type { KV } from "@nats-io/kv";
 import { errors } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -17,6 +20,7 @@ import {
   retryNatsWrite,
 } from "../../../src/common/nats/index.js";
 import { type CoordinatorJobRecord, JobStore } from "../../../src/coordinator/job-store.js";
+import { LiveJob } from "../../../src/coordinator/live-job.js";
 import { startNatsServer, type TestNatsServer } from "../../helpers/nats-server.js";
 
 let server: TestNatsServer;
@@ -170,6 +174,44 @@ describe("the job store while the bucket has no leader", () => {
     expect(await store.getCursor("amb")).toEqual({ value: cursor, revision });
   });
 
+  it("writes a final state that failed past the store's retries later, and then ends the job", async () => {
+    const nobody = await noResponders();
+    const out = await mkdtemp(join(tmpdir(), "lf-final-state-"));
+    try {
+      const store = new JobStore(kv, { retry: FAST });
+      await store.create({ ...record("late"), output: out });
+      // The bucket does not answer the first two final-state writes, each within the store's one attempt.
+      const failing = new JobStore(
+        intercept("update", async (call, real) => {
+          if (call <= 2) throw nobody;
+          return real();
+        }),
+        { retry: { ...FAST, attempts: 1 } },
+      );
+      const job = new LiveJob(
+        { ...record("late"), output: out },
+        { js: ctx.js, store: failing, log: silentLogger, windowSize: 4, cursorIntervalMs: 1_000 },
+      );
+      let ended = false;
+      job.onEnd = () => {
+        ended = true;
+      };
+      await job.cancel();
+      // Not written yet: the job is neither ended here nor in the bucket, and a retry is pending.
+      expect(ended).toBe(false);
+      expect((await store.get("late"))?.value.state).toBe("RUNNING");
+      for (const deadline = Date.now() + 15_000; !ended && Date.now() < deadline; ) {
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      expect(ended).toBe(true);
+      expect(job.state).toBe("CANCELLED");
+      expect((await store.get("late"))?.value).toMatchObject({ state: "CANCELLED", error: "cancelled" });
+      await job.stop();
+    } finally {
+      await rm(out, { recursive: true, force: true });
+    }
+  });
+
   // Last: it stops the server.
   it("rides out a server that is gone and back on the same store within the retry window", async () => {
     const store = new JobStore(kv, { retry: FAST });
@@ -181,7 +223,7 @@ describe("the job store while the bucket has no leader", () => {
     void writing.finally(() => {
       settled = true;
     });
-    await new Promise((r) => setTimeout(r, 1_500));
+    await new Promise((r) => setTimeout(r, 500));
     // The fault hit: the write was waiting while the server was down.
     expect(settled).toBe(false);
     await server.restart();
