@@ -17,17 +17,34 @@
  * Usage: npm run bench:dispatch -- [--workers 1,8,64,256] [--seconds 20] [--batch-ms 2000] [--batch-size 4]
  *   [--shard-size 4] [--capacity-samples 20000] [--capacity-workers 32] [--capacity-batch-size 8]
  *   [--capacity-shard-sizes 32] [--capacity-processes N] [--per-process 64] [--size 64] [--fsync]
- *   [--skip-scaling] [--skip-capacity]
+ *   [--skip-scaling] [--skip-capacity] [--replicas 1,3]
+ *
+ * 3. Replicas (--replicas 1,3): a three-node nats-server cluster on this machine (bench/dispatch/cluster.ts);
+ *    on it, for each replica count in turn (streams and bucket deleted and made again), the capacity job at
+ *    the first --capacity-shard-sizes: samples/s, coordinator and nats-server (all nodes) CPU per sample, and
+ *    the latency of one write with nothing else in flight (a KV update of the job bucket, a publish to
+ *    LF_RESULTS: what every state write and every task or result publish waits for).
  */
 import { type ChildProcess, fork } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
+import { performance } from "node:perf_hooks";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
+import { connect } from "@nats-io/transport-node";
 import { type EmbeddedNatsServer, startEmbeddedNatsServer } from "../src/common/nats/embedded-server.js";
+import {
+  DEAD_LETTERS_STREAM,
+  JOBS_BUCKET,
+  RESULTS_STREAM,
+  resultSubject,
+  TASKS_STREAM,
+} from "../src/common/nats/names.js";
 import { findNatsServer } from "../src/common/nats/server-binary.js";
+import { ensureTopology } from "../src/common/nats/topology.js";
 import { bundledModelDir } from "../src/common/package-root.js";
+import { clusterJetStream, startLoopbackCluster } from "./dispatch/cluster.js";
 import type {
   CoordinatorReply,
   CoordinatorRequest,
@@ -59,6 +76,7 @@ const { values } = parseArgs({
     fsync: { type: "boolean", default: false },
     "skip-scaling": { type: "boolean", default: false },
     "skip-capacity": { type: "boolean", default: false },
+    replicas: { type: "string", default: "" },
     model: { type: "string", default: bundledModelDir() },
   },
 });
@@ -94,6 +112,7 @@ const capacityProcesses = intOption("capacity-processes");
 const perProcess = intOption("per-process");
 const imageSize = intOption("size", 8);
 const durable = values.fsync;
+const replicaCounts = values.replicas === "" ? [] : intList("replicas");
 
 /** The fleet the capacity figures are set against. */
 const FLEET_GPUS = 10_000;
@@ -170,6 +189,16 @@ function procCpuMicros(pid: number | undefined): number | undefined {
 }
 
 const cpuMicros = (c: Cpu) => c.user + c.system;
+
+/** The sum, or undefined when any is. */
+function sumDefined(values: (number | undefined)[]): number | undefined {
+  let sum = 0;
+  for (const v of values) {
+    if (v === undefined) return undefined;
+    sum += v;
+  }
+  return sum;
+}
 
 type Fleet = Host[];
 
@@ -310,7 +339,7 @@ interface Measured {
 /** Runs one job of `tasks` shards of `shard` samples on the fleet; throws unless it succeeds. */
 async function runJob(
   coord: Coordinator,
-  nats: EmbeddedNatsServer,
+  nats: EmbeddedNatsServer | EmbeddedNatsServer[],
   dir: string,
   fleet: Fleet,
   tasks: number,
@@ -320,9 +349,11 @@ async function runJob(
   const name = `job${++jobCounter}`;
   const spec = writeSpec(dir, name, tasks, shard);
   const before = await fleetStats(fleet);
-  const nats0 = procCpuMicros(nats.pid);
+  const nodes = Array.isArray(nats) ? nats : [nats];
+  const natsCpu = () => sumDefined(nodes.map((n) => procCpuMicros(n.pid)));
+  const nats0 = natsCpu();
   const reply = await coord.next({ type: "job", id: jobCounter, spec, shardSize: shard });
-  const nats1 = procCpuMicros(nats.pid);
+  const nats1 = natsCpu();
   const after = await fleetStats(fleet);
   finishedOutputs.push(join(dir, "out", name));
   if (reply.type !== "job") throw new Error(`unexpected coordinator reply ${reply.type}`);
@@ -526,6 +557,97 @@ async function capacity(coord: Coordinator, nats: EmbeddedNatsServer, dir: strin
   if (warnings.length > 0) console.log(`   last warnings:\n     ${warnings.slice(-3).join("\n     ")}`);
 }
 
+/** Milliseconds of each of `n` calls of `op`, one at a time. */
+async function latencies(n: number, op: (i: number) => Promise<unknown>): Promise<number[]> {
+  const ms: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const t = performance.now();
+    await op(i);
+    ms.push(performance.now() - t);
+  }
+  return ms.sort((a, b) => a - b);
+}
+
+const quantile = (sorted: number[], q: number) =>
+  sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
+
+async function replicasPart(dir: string, counts: number[]): Promise<void> {
+  const shard = capacityShardSizes[0];
+  const tasks = Math.ceil(capacitySamples / shard);
+  const per = Math.ceil(capacityWorkers / capacityProcesses);
+  console.log(
+    `\n3. Replicas. A three-node nats-server cluster on this machine (loopback); for each replica count, the ` +
+      `capacity job (~${fmt(capacitySamples)} samples in tasks of ${shard}, ${capacityWorkers} workers), and ` +
+      "300 writes one at a time of each kind.",
+  );
+  const print = table([8, 9, 7, 7, 7, 9, 9, 9, 9]);
+  print(["", "job", "", "CPU us", "CPU us", "KV upd", "KV upd", "publish", "publish"]);
+  print(["replicas", "samples/s", "tasks/s", "coord", "nats", "p50 ms", "p99 ms", "p50 ms", "p99 ms"]);
+  const cluster = await startLoopbackCluster(
+    findNatsServer(process.env.LF_NATS_SERVER_BIN),
+    join(dir, "cluster"),
+  );
+  const nc = await connect({ servers: cluster.urls.split(",") });
+  try {
+    const jsm = await clusterJetStream(nc);
+    for (const r of counts) {
+      for (const stream of [TASKS_STREAM, RESULTS_STREAM, DEAD_LETTERS_STREAM, `KV_${JOBS_BUCKET}`]) {
+        await jsm.streams.delete(stream).catch(() => undefined);
+      }
+      const { jobs } = await ensureTopology(jsm.jetstream(), jsm, { replicas: r });
+      const kvRevision = await jobs.put("bench.latency", "0");
+      let revision = kvRevision;
+      const kvMs = await latencies(300, async (i) => {
+        revision = await jobs.update("bench.latency", String(i), revision);
+      });
+      const js = jsm.jetstream();
+      const pubMs = await latencies(300, (i) => js.publish(resultSubject("bench-latency"), String(i)));
+      const coord: Coordinator = Child.start(`coordinator r${r}`, "coordinator-process", [
+        cluster.urls,
+        String(r),
+      ]);
+      await coord.next();
+      const settings: StandInSettings = { batchMs: 0, batchSize: capacityBatchSize, durable, replicas: r };
+      const fleet = await startFleet(cluster.urls, capacityWorkers, per, settings, `r${r}`);
+      try {
+        await runJob(
+          coord,
+          cluster.nodes,
+          dir,
+          fleet,
+          Math.max(capacityWorkers, Math.ceil(tasks / 10)),
+          shard,
+        );
+        const m = await runJob(coord, cluster.nodes, dir, fleet, tasks, shard);
+        const samples = m.report.samplesDone;
+        const wall = m.report.wallMs / 1000;
+        print([
+          String(r),
+          fmt(samples / wall, 0),
+          fmt(m.report.shardsTotal / wall, 0),
+          usPerSample(cpuMicros(m.report.cpu), samples),
+          usPerSample(m.natsCpuMicros, samples),
+          fmt(quantile(kvMs, 0.5), 2),
+          fmt(quantile(kvMs, 0.99), 2),
+          fmt(quantile(pubMs, 0.5), 2),
+          fmt(quantile(pubMs, 0.99), 2),
+        ]);
+      } finally {
+        await stopFleet(fleet);
+        await coord.next({ type: "stop" }).catch(() => undefined);
+        await coord.exit();
+      }
+    }
+  } finally {
+    await nc.close();
+    await cluster.stop();
+  }
+  console.log(
+    "   CPU us nats: all three nodes together, per sample; KV upd: a compare-and-set update of the job bucket;" +
+      " publish: one message to LF_RESULTS, until its stream ack.",
+  );
+}
+
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), "lf-bench-dispatch-"));
   let nats: EmbeddedNatsServer | undefined;
@@ -550,6 +672,7 @@ async function main(): Promise<void> {
     );
     if (!values["skip-scaling"]) await scaling(coord, nats, dir);
     if (!values["skip-capacity"]) await capacity(coord, nats, dir);
+    if (replicaCounts.length > 0) await replicasPart(dir, replicaCounts);
   } finally {
     if (coord) {
       await coord.next({ type: "stop" }).catch(() => undefined);

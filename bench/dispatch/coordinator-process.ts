@@ -9,6 +9,8 @@ import { type RunningCoordinator, startCoordinator } from "../../src/coordinator
 import { type CoordinatorReply, type CoordinatorRequest, countingLogSink } from "./protocol.js";
 
 const natsUrl = process.argv[2];
+/** Replicas of the streams and bucket it creates (a cluster); the topology's default when absent. */
+const replicas = process.argv[3] === undefined ? undefined : Number(process.argv[3]);
 const logSink = countingLogSink();
 
 function reply(msg: CoordinatorReply, then?: () => void): void {
@@ -45,9 +47,10 @@ async function runJob(
 }
 
 async function main(): Promise<void> {
-  if (!natsUrl) throw new Error("usage: coordinator-process.js NATS_URL");
+  if (!natsUrl) throw new Error("usage: coordinator-process.js NATS_URL [REPLICAS]");
   const coordinator = await startCoordinator({
     natsUrl,
+    ...(replicas === undefined ? {} : { topology: { replicas } }),
     log: createLogger({ component: "coordinator" }, { level: "info", write: logSink.write }),
   });
   process.on("message", (msg: CoordinatorRequest) => {

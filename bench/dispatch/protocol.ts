@@ -42,6 +42,8 @@ export interface StandInSettings {
   /** Time the stand-in device takes per batch, whatever its size (0: the next turn of the event loop). */
   batchMs: number;
   batchSize: number;
+  /** Replicas the workers ask for the model's consumer (a cluster's streams at --replicas). */
+  replicas?: number;
   /** fsync every output file and folder (the worker default), or not. */
   durable: boolean;
 }

@@ -32,6 +32,7 @@ async function start(req: Extract<HostRequest, { type: "start" }>): Promise<void
           batchSize: req.settings.batchSize,
           workerId: `${req.prefix}-${k}`,
           durable: req.settings.durable,
+          ...(req.settings.replicas === undefined ? {} : { replicas: req.settings.replicas }),
           log: log.child({ worker: `${req.prefix}-${k}` }),
         });
         engines.push(engine);

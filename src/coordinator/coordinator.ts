@@ -105,7 +105,7 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Runnin
   };
   try {
     const { jobs } = await ensureTopology(js, jsm, opts.topology);
-    const store = new JobStore(jobs);
+    const store = new JobStore(jobs, { log });
     let metrics: CoordinatorMetrics | undefined;
     if (opts.metricsAddress !== undefined) {
       metrics = new CoordinatorMetrics({ jobs: () => manager?.recentJobs() ?? [], jsm, log });

@@ -2,11 +2,23 @@
  * Job state and publishing cursors in the LF_JOBS KV bucket. Every write is compare-and-set on the
  * entry's revision, so two coordinators (an old one not quite dead, a new one) never silently overwrite
  * each other: the record update retries on a fresh read, the cursor write reports a conflict.
+ *
+ * Every write, and the reads an update depends on, rides out a leader election of the bucket
+ * (retryNatsWrite). A write that timed out may have been applied: its retry then meets a wrong last
+ * sequence, so the entry is read back, and when it holds exactly what was written the write counts as
+ * done (at the revision read), never applied a second time.
  */
 import type { KV } from "@nats-io/kv";
 import { FINAL_JOB_STATES, type JobRecord, type JobStateName } from "../common/contract/job.js";
 import type { OutputFormatName } from "../common/contract/output-formats.js";
-import { isWrongLastSequence, jobCursorKey, jobStateKey } from "../common/nats/index.js";
+import type { Logger } from "../common/log.js";
+import {
+  isWrongLastSequence,
+  jobCursorKey,
+  jobStateKey,
+  type NatsRetryPolicy,
+  retryNatsWrite,
+} from "../common/nats/index.js";
 
 /** The coordinator's job record: the shared JobRecord plus what a restarted coordinator needs. */
 export interface CoordinatorJobRecord extends JobRecord {
@@ -55,11 +67,21 @@ export function isFinalState(state: JobStateName): boolean {
 
 const encoder = new TextEncoder();
 
+export interface JobStoreOptions {
+  /** How long a write waits out a bucket without a leader (default NATS_WRITE_RETRY). */
+  retry?: NatsRetryPolicy;
+  /** Told of each retried write. */
+  log?: Logger;
+}
+
 export class JobStore {
-  constructor(private readonly kv: KV) {}
+  constructor(
+    private readonly kv: KV,
+    private readonly opts: JobStoreOptions = {},
+  ) {}
 
   async create(record: CoordinatorJobRecord): Promise<number> {
-    return this.kv.create(jobStateKey(record.job_id), encoder.encode(JSON.stringify(record)));
+    return this.write(jobStateKey(record.job_id), encoder.encode(JSON.stringify(record)), null);
   }
 
   async get(jobId: string): Promise<Versioned<CoordinatorJobRecord> | null> {
@@ -78,12 +100,12 @@ export class JobStore {
     change: (record: CoordinatorJobRecord) => CoordinatorJobRecord | null,
   ): Promise<CoordinatorJobRecord | null> {
     for (let attempt = 0; ; attempt++) {
-      const current = await this.get(jobId);
+      const current = await this.retried(() => this.get(jobId));
       if (!current) return null;
       const next = change(current.value);
       if (!next) return current.value;
       try {
-        await this.kv.update(jobStateKey(jobId), encoder.encode(JSON.stringify(next)), current.revision);
+        await this.write(jobStateKey(jobId), encoder.encode(JSON.stringify(next)), current.revision);
         return next;
       } catch (err) {
         if (!isWrongLastSequence(err) || attempt >= 20) throw err;
@@ -118,9 +140,7 @@ export class JobStore {
   async putCursor(jobId: string, cursor: JobCursor, revision: number | null): Promise<number> {
     const data = encoder.encode(JSON.stringify(cursor));
     try {
-      return revision === null
-        ? await this.kv.create(jobCursorKey(jobId), data)
-        : await this.kv.update(jobCursorKey(jobId), data, revision);
+      return await this.write(jobCursorKey(jobId), data, revision);
     } catch (err) {
       // For create() too: a key that already has a value is a wrong last sequence (expected 0).
       if (isWrongLastSequence(err)) {
@@ -130,5 +150,37 @@ export class JobStore {
       }
       throw err;
     }
+  }
+
+  /**
+   * Writes `data` if the entry still has `revision` (null: if it has no value yet), retrying while the
+   * bucket has no leader; returns the new revision. See the file's comment for a write that timed out.
+   */
+  private async write(key: string, data: Uint8Array, revision: number | null): Promise<number> {
+    let ambiguous = false;
+    try {
+      return await this.retried((attempt) => {
+        ambiguous ||= attempt > 1;
+        return revision === null ? this.kv.create(key, data) : this.kv.update(key, data, revision);
+      });
+    } catch (err) {
+      if (!ambiguous || !isWrongLastSequence(err)) throw err;
+      const landed = await this.retried(() => this.kv.get(key));
+      const ours =
+        landed?.operation === "PUT" &&
+        landed.revision > (revision ?? 0) &&
+        Buffer.from(landed.value).equals(Buffer.from(data));
+      if (!landed || !ours) throw err;
+      this.opts.log?.info("a write that timed out had been applied", { key, revision: landed.revision });
+      return landed.revision;
+    }
+  }
+
+  private retried<T>(op: (attempt: number) => Promise<T>): Promise<T> {
+    return retryNatsWrite(op, {
+      policy: this.opts.retry,
+      onRetry: (attempt, err, delayMs) =>
+        this.opts.log?.warn("the job bucket did not answer; retrying", { attempt, delay_ms: delayMs, err }),
+    });
   }
 }

@@ -46,6 +46,10 @@ export interface JobRuntime {
 
 type Listener = () => void;
 
+/** A final state that could not be written is tried again after this, doubling up to the max. */
+const END_RETRY_MIN_MS = 1_000;
+const END_RETRY_MAX_MS = 30_000;
+
 export class LiveJob {
   readonly jobId: string;
   private record: CoordinatorJobRecord;
@@ -70,6 +74,8 @@ export class LiveJob {
   private finishing: Promise<void> | null = null;
   private publishing: Promise<void> = Promise.resolve();
   private stopped = false;
+  /** The next try at writing a final state that NATS did not take (see end). */
+  private endRetry: NodeJS.Timeout | undefined;
   /** Called once, when the job reaches a final state (or this coordinator stops handling it). */
   onEnd: () => void = () => undefined;
 
@@ -232,6 +238,7 @@ export class LiveJob {
   /** Stops handling the job without changing its state (coordinator shutdown). */
   async stop(): Promise<void> {
     this.stopped = true;
+    clearTimeout(this.endRetry);
     this.abort.abort();
     await this.publishing.catch(() => undefined);
     await this.finishing?.catch(() => undefined);
@@ -315,8 +322,12 @@ export class LiveJob {
     await this.end(state, error);
   }
 
-  /** Writes a final state with the counts (unless another final state got there first), then cleans up. */
-  private async end(state: JobStateName, error?: string): Promise<void> {
+  /**
+   * Writes a final state with the counts (unless another final state got there first), then cleans up.
+   * A write that still fails after the job store's own retries is tried again later, until it lands or
+   * this coordinator stops: a job is never left neither running nor ended while its coordinator runs.
+   */
+  private async end(state: JobStateName, error?: string, attempt = 1): Promise<void> {
     const snap = this.snapshot();
     const now = Date.now();
     try {
@@ -339,7 +350,19 @@ export class LiveJob {
             },
       );
     } catch (err) {
-      this.log.error("cannot write the job's final state", { state, err });
+      if (this.stopped) {
+        this.log.error("cannot write the job's final state", { state, err });
+        return;
+      }
+      const retryMs = Math.min(END_RETRY_MAX_MS, END_RETRY_MIN_MS * 2 ** Math.min(attempt - 1, 10));
+      this.log.error("cannot write the job's final state; trying again later", {
+        state,
+        attempt,
+        retry_ms: retryMs,
+        err,
+      });
+      clearTimeout(this.endRetry);
+      this.endRetry = setTimeout(() => void this.end(state, error, attempt + 1), retryMs);
       return;
     }
     this.log.info("job ended", {

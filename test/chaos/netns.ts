@@ -134,10 +134,111 @@ export class TestNetwork {
   }
 
   private addNamespace(ns: string): void {
-    // A namespace left by a killed earlier run of the same pid number would make `add` fail.
-    spawnSync(ipBinary() ?? "ip", ["netns", "del", ns]);
-    ip(["netns", "add", ns]);
-    this.namespaces.push(ns);
-    ip(["-n", ns, "link", "set", "lo", "up"]);
+    addNamespace(ns, this.namespaces);
   }
+}
+
+/** A host on a TestLan: its namespace, its one interface and address. */
+export interface LanHost {
+  readonly name: string;
+  readonly ns: string;
+  readonly address: string;
+  readonly iface: string;
+  /** `ip netns exec <ns>`: prefix of a command to run on this host. */
+  readonly exec: string[];
+}
+
+/**
+ * Test hosts on one switch: a bridge in the root namespace (which has an address on it, so this process
+ * reaches every host) and a namespace per host joined to it by a veth pair, each with an address in a /24
+ * of 10.232.0.0/16 (third octet from the pid, so two suites on one machine do not claim the same subnet).
+ * Any host reaches any other; `setLink(host, false)` cuts one host off from all of them at once (its
+ * interface down: nothing passes, nothing is reset). For the NATS cluster tests (test/helpers/nats-cluster.ts).
+ */
+export class TestLan {
+  /** The root namespace's address on the bridge. */
+  readonly rootAddress: string;
+  private readonly bridge: string;
+  private readonly subnet: string;
+  private readonly namespaces: string[] = [];
+  private readonly rootLinks: string[] = [];
+  private readonly hosts = new Map<string, LanHost>();
+
+  private constructor(private readonly prefix: string) {
+    this.subnet = `10.232.${process.pid % 250}`;
+    this.bridge = `${prefix}br`;
+    this.rootAddress = `${this.subnet}.1`;
+  }
+
+  static create(): TestLan {
+    const lan = new TestLan(`lfl${process.pid % 100_000}`);
+    try {
+      spawnSync(ipBinary() ?? "ip", ["link", "del", lan.bridge]);
+      ip(["link", "add", lan.bridge, "type", "bridge"]);
+      lan.rootLinks.push(lan.bridge);
+      ip(["addr", "add", `${lan.rootAddress}/24`, "dev", lan.bridge]);
+      ip(["link", "set", lan.bridge, "up"]);
+    } catch (err) {
+      lan.removeAll();
+      throw err;
+    }
+    return lan;
+  }
+
+  /** Host `name` (a short word: it goes into interface names) with address <subnet>.`k` (2..254). */
+  addHost(name: string, k: number): LanHost {
+    const ns = `${this.prefix}-${name}`;
+    const iface = `${this.prefix}${name}`;
+    const bridgeSide = `${this.prefix}${name}p`;
+    addNamespace(ns, this.namespaces);
+    spawnSync(ipBinary() ?? "ip", ["link", "del", bridgeSide]);
+    ip(["link", "add", iface, "type", "veth", "peer", "name", bridgeSide]);
+    this.rootLinks.push(bridgeSide);
+    ip(["link", "set", iface, "netns", ns]);
+    ip(["link", "set", bridgeSide, "master", this.bridge]);
+    ip(["link", "set", bridgeSide, "up"]);
+    const address = `${this.subnet}.${k}`;
+    ip(["-n", ns, "addr", "add", `${address}/24`, "dev", iface]);
+    ip(["-n", ns, "link", "set", iface, "up"]);
+    const host: LanHost = { name, ns, address, iface, exec: [ipBinary() ?? "ip", "netns", "exec", ns] };
+    this.hosts.set(name, host);
+    return host;
+  }
+
+  host(name: string): LanHost {
+    const h = this.hosts.get(name);
+    if (!h) throw new Error(`no host ${name}`);
+    return h;
+  }
+
+  /** Cuts the host off from every other (interface down), or joins it again. */
+  setLink(host: LanHost, up: boolean): void {
+    ip(["-n", host.ns, "link", "set", host.iface, up ? "up" : "down"]);
+  }
+
+  /**
+   * Aborts the TCP connections from `host` (undefined: this, the root namespace) to `address`:`port`, as
+   * a client does on its own when its pings go unanswered (which takes up to a minute by default).
+   */
+  resetConnections(host: LanHost | undefined, address: string, port: number): void {
+    const ss = ["ss", "-K", "dst", address, "dport", "=", String(port)];
+    const [command, ...args] = host ? [...host.exec, ...ss] : ss;
+    spawnSync(command, args, { stdio: "ignore", timeout: 10_000 });
+  }
+
+  /** Deletes every namespace and root-side link made here; safe to call more than once. */
+  removeAll(): void {
+    const bin = ipBinary();
+    if (!bin) return;
+    for (const link of this.rootLinks.splice(0).reverse()) spawnSync(bin, ["link", "del", link]);
+    for (const ns of this.namespaces.splice(0).reverse()) spawnSync(bin, ["netns", "del", ns]);
+  }
+}
+
+function addNamespace(ns: string, made: string[]): void {
+  // A namespace left by a killed earlier run of the same pid number would make `add` fail.
+  spawnSync(ipBinary() ?? "ip", ["netns", "del", ns]);
+  ip(["netns", "add", ns]);
+  made.push(ns);
+  ip(["-n", ns, "link", "set", "lo", "up"]);
 }

@@ -6,6 +6,7 @@ export * from "./embedded-server.js";
 export * from "./errors.js";
 export * from "./names.js";
 export * from "./results.js";
+export * from "./retry.js";
 export * from "./server-binary.js";
 export * from "./task-queue.js";
 export * from "./tasks.js";

@@ -12,6 +12,7 @@ import type { DeliveryHandle, Pulled, PullRequest, TaskQueue } from "../task-que
 import { readTask } from "./codec.js";
 import type { JetStreamContext } from "./connect.js";
 import { publishResult } from "./results.js";
+import { NATS_WRITE_RETRY, retryNatsWrite } from "./retry.js";
 import { DeliveryLease, workerTasks } from "./tasks.js";
 import { ensureWorkerSetup, type WorkerSetupOptions, workerConsumerTerms } from "./worker-setup.js";
 
@@ -57,8 +58,13 @@ export class NatsTaskQueue implements TaskQueue {
     }
   }
 
+  /**
+   * Rides out an election of LF_RESULTS' leader for up to ack_wait (the delivery is lost after that
+   * anyway); the result's msg id makes a retry after a timed-out publish a duplicate the stream drops.
+   */
   async publishResult(result: TaskResult): Promise<void> {
-    await publishResult(this.opts.js, result);
+    const policy = { ...NATS_WRITE_RETRY, budgetMs: Math.min(NATS_WRITE_RETRY.budgetMs, this.ackWaitMs) };
+    await retryNatsWrite(() => publishResult(this.opts.js, result), { policy });
   }
 
   private delivery(msg: JsMsg, requestedAt: number): Pulled {
