@@ -12,6 +12,7 @@ import {
   listImagefolderShards,
   removeImagefolderShard,
 } from "./reader.js";
+import { imagefolderIndexedShards, imagefolderSampleImage, imagefolderShardSamples } from "./samples.js";
 import { ImagefolderWriter } from "./writer.js";
 
 export const imagefolder: OutputFormat = {
@@ -29,4 +30,7 @@ export const imagefolder: OutputFormat = {
   },
   inspect: inspectImagefolder,
   extract: extractImagefolderSample,
+  indexedShards: imagefolderIndexedShards,
+  shardSamples: imagefolderShardSamples,
+  sampleImage: imagefolderSampleImage,
 };

@@ -11,6 +11,7 @@ import {
   removeWebdatasetShard,
   webdatasetRunFiles,
 } from "./reader.js";
+import { webdatasetIndexedShards, webdatasetSampleImage, webdatasetShardSamples } from "./samples.js";
 import { WebdatasetWriter } from "./writer.js";
 
 export const webdataset: OutputFormat = {
@@ -25,4 +26,7 @@ export const webdataset: OutputFormat = {
   finishJob: finishWebdatasetJob,
   inspect: inspectWebdataset,
   extract: extractWebdatasetSample,
+  indexedShards: webdatasetIndexedShards,
+  shardSamples: webdatasetShardSamples,
+  sampleImage: webdatasetSampleImage,
 };
