@@ -7,6 +7,7 @@
 
 export type Route =
   | { kind: "page" }
+  | { kind: "favicon" }
   | { kind: "static"; name: StaticName }
   | { kind: "config" }
   | { kind: "jobs" }
@@ -80,6 +81,7 @@ export function parseRoute(method: string, url: string): RouteResult {
         : { status: 405, why: "GET only" };
 
   if (parts.length === 1 && parts[0] === "") return found({ kind: "page" });
+  if (parts.length === 1 && parts[0] === "favicon.ico") return found({ kind: "favicon" });
   if (parts.length === 2 && parts[0] === "static" && Object.hasOwn(STATIC_FILES, parts[1]))
     return found({ kind: "static", name: parts[1] as StaticName });
   if (parts[0] !== "api") return notFound;

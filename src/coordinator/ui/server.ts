@@ -172,6 +172,11 @@ export async function startUiServer(source: UiJobSource, opts: UiOptions): Promi
     switch (route.kind) {
       case "page":
         return send(res, 200, "text/html; charset=utf-8", assets.page, "no-cache");
+      case "favicon":
+        // None: an empty answer keeps browsers from logging a missing one.
+        res.writeHead(204, { "Cache-Control": "max-age=86400" });
+        res.end();
+        return;
       case "static":
         return send(res, 200, STATIC_FILES[route.name], assets.files[route.name], "no-cache");
       case "config":

@@ -388,16 +388,26 @@ async function refreshJob(view, all = false) {
         renderGrid(view.parts.newest, samples);
       }),
     );
+    // The last page of the browsed images grows as shards are written.
+    if (view.browse.next === null) jobs.push(loadBrowse(view));
   }
+  // Read again as the job moves and until the file has what the counts say: rows are rejected as the
+  // manifest is read, and the counts and the file do not change at the same moment.
+  const seen = view.errorsSeen;
   if (
     all ||
-    !last ||
-    last.samplesFailed !== j.samplesFailed ||
-    last.rowsRejected !== j.rowsRejected ||
-    last.state !== j.state
+    !seen ||
+    seen.failed !== j.samplesFailed ||
+    seen.rejected !== j.rowsRejected ||
+    last?.state !== j.state ||
+    last?.samplesDone !== j.samplesDone
   ) {
     jobs.push(
-      getJson(`/api/jobs/${enc}/errors`).then((errors) => state.job === view && renderErrors(view, errors)),
+      getJson(`/api/jobs/${enc}/errors`).then((errors) => {
+        if (state.job !== view) return;
+        view.errorsSeen = { failed: errors.failedTotal, rejected: errors.rejectedTotal };
+        renderErrors(view, errors);
+      }),
     );
   }
   await Promise.all(jobs);
