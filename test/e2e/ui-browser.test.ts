@@ -125,7 +125,7 @@ async function decodedThumbs(selector: string): Promise<string[]> {
     buttons
       .filter((b) => {
         const img = b.querySelector("img");
-        return img !== null && img.complete && img.naturalWidth > 0;
+        return img?.complete === true && img.naturalWidth > 0;
       })
       .map((b) => (b as HTMLElement).dataset.key ?? ""),
   );

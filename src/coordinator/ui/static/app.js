@@ -179,9 +179,12 @@ function renderChart(svgNode, history) {
   svgNode.replaceChildren();
   svgNode.setAttribute("viewBox", `0 0 ${w} ${h}`);
   const rates = [];
+  // Each point's rate over the few points before it: shards land in steps, a point-to-point rate saws.
+  const span = 5;
   for (let i = 1; i < history.length; i++) {
-    const dt = (history[i].t - history[i - 1].t) / 1000;
-    if (dt > 0) rates.push({ t: history[i].t, r: Math.max(0, (history[i].done - history[i - 1].done) / dt) });
+    const from = history[Math.max(0, i - span)];
+    const dt = (history[i].t - from.t) / 1000;
+    if (dt > 0) rates.push({ t: history[i].t, r: Math.max(0, (history[i].done - from.done) / dt) });
   }
   svgNode.append(svg("line", { class: "axis", x1: 30, y1: h - 20, x2: w, y2: h - 20 }));
   if (rates.length < 2) {
@@ -526,7 +529,7 @@ async function route() {
       el("p", {}, el("a", { href: "#/" }, "All jobs")),
     );
   }
-  main.focus();
+  main.focus({ preventScroll: true });
 }
 
 /** One refresh of the open job at a time; updates that come meanwhile make one more. */
