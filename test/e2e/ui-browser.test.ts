@@ -12,7 +12,7 @@ import { join } from "node:path";
 import { type Browser, chromium, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type MetadataRow, shardMetadataFile } from "../../src/common/contract/job.js";
-import { type CliProcess, runCli, startCli, stopAll } from "../helpers/cli-processes.js";
+import { type CliProcess, childRunning, runCli, startCli, stopAll } from "../helpers/cli-processes.js";
 import { TINY_SHAPES } from "../helpers/paths.js";
 
 const CHROMIUM = "/usr/bin/chromium";
@@ -224,5 +224,33 @@ describe("the live job page in a browser", () => {
     await page.waitForSelector("#jobs");
     expect(await page.$$eval("#jobs tbody tr", (r) => r.length)).toBe(2);
     expect(problems).toEqual([]);
+  });
+
+  it("reconnects after the coordinator restarts, and goes on showing the job's progress", async (ctx) => {
+    if (!HAVE_CHROMIUM) ctx.skip(NO_CHROMIUM);
+    const liveJob = /job (\S+): writing to/.exec(run?.output() ?? "")?.[1] ?? "";
+    await page.goto(`${pageUrl.replace(/#.*$/, "")}#/job/${liveJob}`);
+    await page.waitForFunction(() => document.querySelector("#connection")?.textContent === "live");
+    const coordinatorPid = childRunning(run?.child.pid as number, (argv) => argv.includes("coordinator"));
+    if (coordinatorPid === undefined) throw new Error("cannot find the coordinator `run` started");
+    const before = await page.$eval("#progress", (p) => (p as HTMLProgressElement).value);
+    process.kill(coordinatorPid, "SIGKILL");
+    await page.waitForFunction(
+      () => document.querySelector("#connection")?.textContent === "reconnecting…",
+      null,
+      {
+        timeout: 30_000,
+      },
+    );
+    // `run` starts it again on the same ports; the page's event stream finds it by itself.
+    await page.waitForFunction(() => document.querySelector("#connection")?.textContent === "live", null, {
+      timeout: 60_000,
+    });
+    await page.waitForFunction(
+      (v) => (document.querySelector("#progress") as HTMLProgressElement).value > v,
+      before,
+      { timeout: 60_000 },
+    );
+    expect(run?.output()).toMatch(/coordinator killed by SIGKILL; restarting it/);
   });
 });

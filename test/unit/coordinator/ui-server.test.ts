@@ -5,6 +5,7 @@
  * without the token.
  */
 
+import { spawnSync } from "node:child_process";
 import { mkdir, mkdtemp, rm, symlink, writeFile } from "node:fs/promises";
 import { request } from "node:http";
 import { tmpdir } from "node:os";
@@ -218,6 +219,9 @@ describe("the live page's server", () => {
     expect(html).not.toMatch(/<script(?![^>]*\bsrc="\/static\/)[^>]*>/);
     expect(html).not.toMatch(/https?:\/\//);
     const app = await raw(readOnly, "/static/app.js");
+    // The script parses (a syntax error would leave the page blank in a browser).
+    const check = spawnSync(process.execPath, ["--input-type=module", "--check"], { input: app.body });
+    expect(check.status, check.stderr?.toString()).toBe(0);
     const css = await raw(readOnly, "/static/style.css");
     expect(app.headers["content-type"]).toMatch(/javascript/);
     expect(app.body.length + css.body.length).toBeLessThan(100 * 1024);

@@ -180,9 +180,9 @@ function renderChart(svgNode, history) {
   svgNode.setAttribute("viewBox", `0 0 ${w} ${h}`);
   const rates = [];
   // Each point's rate over the few points before it: shards land in steps, a point-to-point rate saws.
-  const span = 5;
+  const spanPoints = 5;
   for (let i = 1; i < history.length; i++) {
-    const from = history[Math.max(0, i - span)];
+    const from = history[Math.max(0, i - spanPoints)];
     const dt = (history[i].t - from.t) / 1000;
     if (dt > 0) rates.push({ t: history[i].t, r: Math.max(0, (history[i].done - from.done) / dt) });
   }
