@@ -2,7 +2,7 @@
  * `latent-fleet run` when a worker process dies: it is restarted and the job completes with every sample
  * once; a worker that dies at every start ends the run with one message naming it and its log.
  */
-import { readdirSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { mkdir, mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
 import { createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
