@@ -25,6 +25,7 @@ import { LocalStorage, type ObjectStorage } from "../../../src/common/storage/in
 import { writeTar } from "../../../src/common/tar.js";
 import type { JobDetails } from "../../../src/coordinator/job-manager.js";
 import type { JobSnapshot } from "../../../src/coordinator/job-snapshot.js";
+import { Lru } from "../../../src/coordinator/ui/lru.js";
 import { startUiServer, type UiJobSource, type UiServer } from "../../../src/coordinator/ui/server.js";
 import { webdatasetSampleImage } from "../../../src/outputs/webdataset/samples.js";
 import {
@@ -359,5 +360,16 @@ describe("the live page's server", () => {
     expect(text).toMatch(/^retry: \d+/);
     const data = /data: (.*)\n/.exec(text)?.[1] ?? "{}";
     expect((JSON.parse(data) as { jobs: { jobId: string }[] }).jobs.map((j) => j.jobId)).toEqual(["job-a"]);
+  });
+
+  it("refuses an address that is not HOST:PORT, and keeps a bounded cache of thumbnails", async () => {
+    const log = createLogger({}, { write: () => undefined });
+    await expect(startUiServer(source, { address: "8080", log })).rejects.toThrow(/--ui must be HOST:PORT/);
+    const lru = new Lru<number>(2);
+    lru.set("a", 1);
+    lru.set("b", 2);
+    lru.get("a");
+    lru.set("c", 3);
+    expect([lru.get("a"), lru.get("b"), lru.get("c"), lru.size]).toEqual([1, undefined, 3, 2]);
   });
 });
