@@ -27,6 +27,7 @@ import type { JobDetails } from "../../../src/coordinator/job-manager.js";
 import type { JobSnapshot } from "../../../src/coordinator/job-snapshot.js";
 import { Lru } from "../../../src/coordinator/ui/lru.js";
 import { startUiServer, type UiJobSource, type UiServer } from "../../../src/coordinator/ui/server.js";
+import { composeContactSheet } from "../../../src/eval/contact-sheet.js";
 import { webdatasetSampleImage } from "../../../src/outputs/webdataset/samples.js";
 import {
   parquetShardName,
@@ -196,7 +197,12 @@ beforeAll(async () => {
   await wds.put(tarShardName(0), tar);
   await wds.put(parquetShardName(0), writeShardIndex(records, tar));
   const log = createLogger({}, { write: () => undefined });
-  readOnly = await startUiServer(source, { address: "127.0.0.1:0", log, pollMs: 100 });
+  readOnly = await startUiServer(source, {
+    address: "127.0.0.1:0",
+    log,
+    pollMs: 100,
+    composeSheet: (tiles) => composeContactSheet(tiles, { columns: 4, scale: 1 }),
+  });
   withToken = await startUiServer(source, { address: "127.0.0.1:0", log, token: "s3cret", pollMs: 100 });
 });
 
@@ -273,6 +279,10 @@ describe("the live page's server", () => {
     expect(wds.status).toBe(200);
     const img = PNG.sync.read(wds.body);
     expect([img.width, img.data[0]]).toEqual([64, 150]);
+    const sheet = await raw(readOnly, "/api/jobs/job-b/contact-sheet.png");
+    expect(sheet.headers["content-disposition"]).toMatch(/^attachment; filename="contact-sheet-job-b\.png"$/);
+    expect(PNG.sync.read(sheet.body).width).toBeGreaterThan(2 * 64);
+    expect((await raw(withToken, "/api/jobs/job-b/contact-sheet.png")).status).toBe(404);
     // The failed sample has no image.
     expect(
       (await raw(readOnly, `/api/jobs/job-b/shards/0/samples/${sampleKey(0, 1)}/image.png`)).status,
