@@ -8,6 +8,7 @@ import { COORDINATOR_OPTIONS, type OptionDefinitions, WORKER_OPTIONS } from "../
 export const RUN_FORWARDED = {
   coordinator: {
     shardSize: COORDINATOR_OPTIONS.shardSize,
+    queueAhead: COORDINATOR_OPTIONS.queueAhead,
   },
   worker: {
     batchSize: { ...WORKER_OPTIONS.batchSize, help: "largest engine batch per worker" },
@@ -68,6 +69,7 @@ export const RUN_OPTIONS = {
     flag: "--dry-run",
     help: "check the spec, model and output and print what the job would be, as `validate` does; start nothing",
   },
+  queueAhead: RUN_FORWARDED.coordinator.queueAhead,
   keepLogs: {
     type: "switch",
     flag: "--keep-logs",
@@ -92,5 +94,19 @@ export const RUN_OPTIONS = {
     min: 1,
     max: 65_535,
     help: "metrics on consecutive loopback ports from this one: the coordinator, then worker 0, 1, ...",
+  },
+  ui: {
+    type: "switch",
+    flag: "--no-ui",
+    unset: "the coordinator serves it on a free loopback port",
+    help: "serve no live job page",
+  },
+  uiPort: {
+    type: "integer",
+    flag: "--ui-port",
+    value: "<port>",
+    min: 1,
+    max: 65_535,
+    help: "serve the live job page on this loopback port (the same one after a coordinator restart)",
   },
 } as const satisfies OptionDefinitions;

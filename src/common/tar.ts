@@ -107,6 +107,43 @@ function isZeroBlock(buf: Uint8Array, at: number): boolean {
   return true;
 }
 
+/** One header block: the member's name, size and type byte (checksum checked). */
+function parseHeader(archive: Uint8Array, at: number): { name: string; size: number; type: number } {
+  const stored = readOctal(archive, at + 148, 8);
+  let sum = 0;
+  for (let i = at; i < at + BLOCK; i++) sum += i >= at + 148 && i < at + 156 ? 0x20 : archive[i];
+  if (sum !== stored) throw new TarFormatError(`header checksum mismatch at byte ${at}`);
+  const nameEnd = archive.subarray(at, at + MAX_NAME).indexOf(0);
+  let name = Buffer.from(archive.subarray(at, at + (nameEnd < 0 ? MAX_NAME : nameEnd))).toString("utf8");
+  const prefixEnd = archive.subarray(at + 345, at + 500).indexOf(0);
+  const prefix = Buffer.from(
+    archive.subarray(at + 345, at + 345 + (prefixEnd < 0 ? 155 : prefixEnd)),
+  ).toString("utf8");
+  if (prefix !== "") name = `${prefix}/${name}`;
+  const size = readOctal(archive, at + 124, 12);
+  const type = archive[at + 156];
+  return { name, size, type };
+}
+
+export const TAR_BLOCK = BLOCK;
+
+/**
+ * The header block of a member whose data starts `BLOCK` bytes after it: its name, its size and whether it
+ * is a regular file; null for the zero block that ends an archive. For walking a stored tar member by
+ * member with ranged reads (a gallery shows one PNG of a shard without reading the shard).
+ */
+export function readTarHeader(block: Uint8Array): { name: string; size: number; isFile: boolean } | null {
+  if (block.length < BLOCK) throw new TarFormatError(`a header needs ${BLOCK} bytes, got ${block.length}`);
+  if (isZeroBlock(block, 0)) return null;
+  const { name, size, type } = parseHeader(block, 0);
+  return { name, size, isFile: type === 0x30 || type === 0 };
+}
+
+/** Bytes from one member's data to the next header. */
+export function paddedSize(size: number): number {
+  return padded(size);
+}
+
 /**
  * The regular-file members of an archive, with where their data lies. Throws TarFormatError when a header
  * is damaged or the archive ends early (a truncated file).
@@ -123,19 +160,7 @@ export function readTarIndex(archive: Uint8Array): TarIndexEntry[] {
       }
       return out;
     }
-    const stored = readOctal(archive, at + 148, 8);
-    let sum = 0;
-    for (let i = at; i < at + BLOCK; i++) sum += i >= at + 148 && i < at + 156 ? 0x20 : archive[i];
-    if (sum !== stored) throw new TarFormatError(`header checksum mismatch at byte ${at}`);
-    const nameEnd = archive.subarray(at, at + MAX_NAME).indexOf(0);
-    let name = Buffer.from(archive.subarray(at, at + (nameEnd < 0 ? MAX_NAME : nameEnd))).toString("utf8");
-    const prefixEnd = archive.subarray(at + 345, at + 500).indexOf(0);
-    const prefix = Buffer.from(
-      archive.subarray(at + 345, at + 345 + (prefixEnd < 0 ? 155 : prefixEnd)),
-    ).toString("utf8");
-    if (prefix !== "") name = `${prefix}/${name}`;
-    const size = readOctal(archive, at + 124, 12);
-    const type = archive[at + 156];
+    const { name, size, type } = parseHeader(archive, at);
     const dataAt = at + BLOCK;
     if (dataAt + size > archive.length) {
       throw new TarFormatError(

@@ -21,6 +21,7 @@ import { PathPolicy } from "./path-policy.js";
 import { DEFAULT_CURSOR_INTERVAL_MS } from "./publisher.js";
 import { type Loop, startResultsLoop } from "./results-loop.js";
 import { DEFAULT_SHARD_SIZE } from "./sharder.js";
+import { startUiServer, type UiOptions, type UiServer } from "./ui/server.js";
 
 export const DEFAULT_GRPC_ADDRESS: string = COORDINATOR_OPTIONS.grpc.default;
 
@@ -35,6 +36,8 @@ export interface CoordinatorOptions {
   grpcTls?: GrpcServerTls;
   /** Where to serve Prometheus metrics at /metrics (HOST:PORT; port 0 picks a free one); none when omitted. */
   metricsAddress?: string;
+  /** Serve the live job page (ui/server.ts); none when omitted. */
+  ui?: Omit<UiOptions, "log">;
   /** Most samples per task (default DEFAULT_SHARD_SIZE, the --shard-size default). */
   shardSize?: number;
   /**
@@ -66,6 +69,8 @@ export interface RunningCoordinator {
   readonly grpcPort: number | null;
   /** The bound metrics port (when metricsAddress was given). */
   readonly metricsPort: number | null;
+  /** The live job page's URL (when ui was given). */
+  readonly uiUrl: string | null;
   /** Validates and starts a job; returns its id (SPEC_INVALID when the spec is bad: nothing started). */
   submit(req: SubmitRequest): Promise<string>;
   getJob(jobId: string): Promise<JobSnapshot>;
@@ -84,6 +89,7 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Runnin
   const log = opts.log ?? createLogger({ component: "coordinator" });
   // A bad address fails before anything connects.
   if (opts.metricsAddress !== undefined) parseListenAddress(opts.metricsAddress);
+  if (opts.ui) parseListenAddress(opts.ui.address, "--ui");
   const { nc, js, jsm } = await connectJetStream(opts.natsUrl, opts.name ?? "latent-fleet-coordinator", {
     auth: opts.natsAuth,
   });
@@ -91,6 +97,7 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Runnin
   let grpc: GrpcServerHandle | null = null;
   let manager: JobManager | null = null;
   let metricsServer: MetricsServer | null = null;
+  let ui: UiServer | null = null;
   const fairQueue =
     opts.fairShare === false
       ? undefined
@@ -101,6 +108,7 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Runnin
     for (const loop of loops.splice(0)) await loop.stop();
     await manager?.stop();
     await metricsServer?.stop();
+    await ui?.stop();
     await nc.close().catch(() => undefined);
   };
   try {
@@ -141,10 +149,12 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Runnin
     if (mx && opts.metricsAddress !== undefined) {
       metricsServer = await startMetricsServer(opts.metricsAddress, mx.registry, log);
     }
+    if (opts.ui) ui = await startUiServer(m, { ...opts.ui, log });
     log.info("coordinator started", {
       nats: redactUrl(opts.natsUrl),
       ...(grpc ? { grpc: opts.grpcAddress, port: grpc.port } : {}),
       ...(metricsServer ? { metrics: metricsServer.address } : {}),
+      ...(ui ? { ui: ui.url } : {}),
     });
   } catch (err) {
     await shutdown();
@@ -155,6 +165,7 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Runnin
   return {
     grpcPort: grpc?.port ?? null,
     metricsPort: metricsServer?.port ?? null,
+    uiUrl: ui?.url ?? null,
     submit: (req) => m.submit(req),
     getJob: (id) => m.get(id),
     listJobs: () => m.list(),

@@ -7,3 +7,4 @@ export {
   startCoordinator,
 } from "./coordinator.js";
 export { MAX_SHARD_SIZE, Sharder } from "./sharder.js";
+export type { ContactSheetComposer } from "./ui/server.js";

@@ -41,6 +41,12 @@ export interface SubmitRequest {
   overwrite?: boolean;
 }
 
+export interface JobDetails {
+  snapshot: JobSnapshot;
+  outputFormat: string;
+  live: { workers: Record<string, number>; failures: Record<string, number> } | null;
+}
+
 /** Finished jobs whose last snapshot stays visible to metrics, so a dashboard sees how they ended. */
 const RECENT_JOBS = 5;
 
@@ -174,6 +180,22 @@ export class JobManager {
     const stored = await this.rt.store.get(jobId);
     if (!stored) throw notFound(jobId);
     return snapshotFromRecord(stored.value);
+  }
+
+  /**
+   * A job with its output format, and (for a job run here) the samples each worker did and the failures
+   * by error code; a job not run here has them in its _stats.json, read by whoever wants them.
+   */
+  async details(jobId: string): Promise<JobDetails> {
+    const job = this.live.get(jobId);
+    if (job) return { snapshot: job.snapshot(), outputFormat: job.outputFormat, live: job.counts() };
+    const stored = await this.rt.store.get(jobId);
+    if (!stored) throw notFound(jobId);
+    return {
+      snapshot: snapshotFromRecord(stored.value),
+      outputFormat: stored.value.output_format,
+      live: null,
+    };
   }
 
   async list(): Promise<JobSnapshot[]> {

@@ -77,7 +77,13 @@ export class JobStats {
     };
   }
 
-  private failureCounts(): Record<string, number> {
+  /** Samples done by each worker so far. */
+  workerCounts(): Record<string, number> {
+    return Object.fromEntries([...this.workers].sort());
+  }
+
+  /** Failed samples by error code so far. */
+  failureCounts(): Record<string, number> {
     const counts = new Map<string, number>();
     for (const codes of this.failures.values())
       for (const c of codes) counts.set(c, (counts.get(c) ?? 0) + 1);

@@ -100,6 +100,15 @@ export class LiveJob {
     return this.record.output;
   }
 
+  get outputFormat(): string {
+    return this.record.output_format;
+  }
+
+  /** Samples done by each worker and failed samples by error code, so far. */
+  counts(): { workers: Record<string, number>; failures: Record<string, number> } {
+    return { workers: this.stats.workerCounts(), failures: this.stats.failureCounts() };
+  }
+
   /** Starts (or resumes) publishing. `spec` when already validated (a new job); else loaded from `input`. */
   start(input: JobInput, spec?: JobSpec): void {
     this.publishing = this.run(input, spec).catch((err: unknown) => {

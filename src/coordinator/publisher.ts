@@ -176,11 +176,18 @@ export async function publishJob(o: PublisherOptions): Promise<PublishOutcome> {
     try {
       for await (const batch of expandSpecBatches(o.spec, { access: o.access })) {
         o.signal.throwIfAborted();
-        const rejected: ErrorRow[] = [];
+        let rejected: ErrorRow[] = [];
         for (const ev of batch) {
           if (ev.type === "sample") {
             samples++;
-            for (const shard of sharder.add(ev.sample)) await emit(shard);
+            for (const shard of sharder.add(ev.sample)) {
+              // Rows rejected so far go to errors.jsonl before a publish that may wait its turn a while.
+              if (rejected.length > 0) {
+                await o.errors.append(rejected);
+                rejected = [];
+              }
+              await emit(shard);
+            }
           } else if (ev.type === "row_error") {
             rowsRejected++;
             rejected.push({ where: ev.where, field: ev.field, code: "ROW_INVALID", error: ev.message });

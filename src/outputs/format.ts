@@ -40,6 +40,28 @@ export interface OutputFormat {
    * only, never the rest of the output.
    */
   firstSamples(storage: ObjectStorage, count: number): Promise<ExtractedSample[]>;
+
+  // One shard at a time, for a gallery that pages through a job of any size while it runs.
+
+  /** The shards whose index (the list of their samples) is written, in shard order: one listing. */
+  indexedShards(storage: ObjectStorage): Promise<number[]>;
+  /** A shard's samples in manifest order, read from its index alone; null when it has none yet. */
+  shardSamples(storage: ObjectStorage, shard: number): Promise<IndexedSample[] | null>;
+  /**
+   * The PNG of the sample that the shard's index lists under `key` (a successful one), read without the
+   * rest of the shard; null when the index lists no such image. The key is looked up, never made a path.
+   */
+  sampleImage(storage: ObjectStorage, shard: number, key: string): Promise<Buffer | null>;
+}
+
+/** One sample as a shard's index lists it. */
+export interface IndexedSample {
+  /** The key sampleImage takes: the sample id (imagefolder), the shard and index key (webdataset). */
+  key: string;
+  ok: boolean;
+  /** Why it failed ("" when it did not; imagefolder's index lists its successes only). */
+  error: string;
+  metadata: StoredSample;
 }
 
 // The writer side.

@@ -8,6 +8,7 @@ export type {
   ExtractedSample,
   FinishedJobFiles,
   FinishingJob,
+  IndexedSample,
   OutputFormat,
   ReuseVerdict,
   ShardSampleOutcome,

@@ -195,10 +195,14 @@ describe.each([...rendered.keys()])("overlay %s", (overlay) => {
       expect(["", COORDINATOR_SERVICE_NAME]).toContain(probe.grpc?.service ?? "");
     }
     expect(portOf(String(options.metrics))).toBe(namedPort(c, "metrics"));
+    // The live page is served where the container and the Service name it, read-only (no token).
+    expect(portOf(String(options.ui))).toBe(namedPort(c, "ui"));
+    expect(options.uiToken).toBeUndefined();
     // A port-forward of the Service to the same local port lets the client commands run without --coordinator.
     const svc = find(objects, "Service", "latent-fleet-coordinator");
     const ports = (svc.spec as { ports: { name: string; port: number }[] }).ports;
     expect(ports.find((p) => p.name === "grpc")?.port).toBe(portOf(DEFAULT_COORDINATOR_ADDRESS));
+    expect(ports.find((p) => p.name === "ui")?.port).toBe(namedPort(c, "ui"));
     expect(Number(options.replicas)).toBe(Number(configValue(objects, "NATS_REPLICAS")));
     expect((owner.spec as { replicas: number }).replicas).toBe(1);
   });

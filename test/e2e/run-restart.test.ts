@@ -2,14 +2,14 @@
  * `latent-fleet run` when a worker process dies: it is restarted and the job completes with every sample
  * once; a worker that dies at every start ends the run with one message naming it and its log.
  */
-import { readdirSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { mkdir, mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
 import { createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
 import { basename, dirname, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { expandSpec, loadSpec } from "../../src/manifest/index.js";
-import { listFiles, readMetadata, startCli } from "../helpers/cli-processes.js";
+import { childRunning, listFiles, readMetadata, startCli } from "../helpers/cli-processes.js";
 import { TINY_SHAPES } from "../helpers/paths.js";
 import { waitFor } from "../helpers/worker-fixtures.js";
 import { tasksDone, tasksHeld } from "../helpers/worker-log.js";
@@ -226,18 +226,6 @@ function childWith(parentPid: number, workerId: string | undefined): number | un
     const at = argv.indexOf("--worker-id");
     return workerId === undefined ? argv.includes("coordinator") : at >= 0 && argv[at + 1] === workerId;
   });
-}
-
-/** The child of `parentPid` whose command line matches. */
-function childRunning(parentPid: number, matches: (argv: string[]) => boolean): number | undefined {
-  for (const name of readdirSync("/proc")) {
-    if (!/^\d+$/.test(name)) continue;
-    const pid = Number(name);
-    const stat = readText(`/proc/${pid}/stat`);
-    if (!stat || Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]) !== parentPid) continue;
-    if (matches(readText(`/proc/${pid}/cmdline`).split("\0"))) return pid;
-  }
-  return undefined;
 }
 
 function listen(port: number): Promise<Server | undefined> {

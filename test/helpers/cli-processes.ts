@@ -3,6 +3,7 @@
  * output, wait for a log line, signal it, run a short command to the end.
  */
 import { type ChildProcess, spawn } from "node:child_process";
+import { readdirSync, readFileSync } from "node:fs";
 import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { MetadataRow } from "../../src/common/contract/job.js";
@@ -127,4 +128,23 @@ export async function waitUntilServing(p: CliProcess, port: number, timeoutMs = 
     return (await healthStatus(port).catch(() => "")) === "SERVING";
   }, timeoutMs);
   if (!up || p.child.exitCode !== null) throw new Error(`${p.name} did not start:\n${p.output()}`);
+}
+
+/** The child of `parentPid` whose command line matches (from /proc), e.g. the coordinator `run` started. */
+export function childRunning(parentPid: number, matches: (argv: string[]) => boolean): number | undefined {
+  const read = (file: string) => {
+    try {
+      return readFileSync(file, "utf8");
+    } catch {
+      return "";
+    }
+  };
+  for (const name of readdirSync("/proc")) {
+    if (!/^\d+$/.test(name)) continue;
+    const pid = Number(name);
+    const stat = read(`/proc/${pid}/stat`);
+    if (!stat || Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]) !== parentPid) continue;
+    if (matches(read(`/proc/${pid}/cmdline`).split("\0"))) return pid;
+  }
+  return undefined;
 }

@@ -3,6 +3,7 @@ import type { Command } from "commander";
 import { createLogger } from "../../common/log.js";
 import { COORDINATOR_OPTIONS } from "../../common/options/index.js";
 import { startCoordinator } from "../../coordinator/index.js";
+import { composeContactSheet } from "../../eval/contact-sheet.js";
 import { addNatsAuthOptions, NATS_AUTH_OPTIONS, natsAuthFromCli } from "../nats-options.js";
 import { addDefinedOptions, commandOptions } from "../options.js";
 import { addS3Options, applyS3Options, S3_OPTIONS } from "../storage-options.js";
@@ -40,6 +41,15 @@ export function registerCoordinator(program: Command): void {
         grpcAddress: opts.grpc,
         grpcTls: grpcServerTlsFromCli(opts, opts.grpc, createLogger({ component: "coordinator" })),
         metricsAddress: opts.metrics,
+        ...(opts.ui === undefined
+          ? {}
+          : {
+              ui: {
+                address: opts.ui,
+                ...(opts.uiToken ? { token: opts.uiToken } : {}),
+                composeSheet: (tiles) => composeContactSheet(tiles, { columns: 4, scale: 1 }),
+              },
+            }),
         shardSize: opts.shardSize,
         maxInFlight: opts.maxInFlight,
         allowedPaths: opts.allowPath ? [...opts.allowPath] : [process.cwd()],

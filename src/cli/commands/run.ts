@@ -82,6 +82,18 @@ async function metricsAddresses(opts: RunOptions, taken: number[]): Promise<stri
   return ports.map((p) => `127.0.0.1:${p}`);
 }
 
+/** The live page's loopback address (read-only: `run` gives it no token); undefined with --no-ui. */
+async function uiAddressOf(opts: RunOptions, taken: number[]): Promise<string | undefined> {
+  if (!opts.ui) return undefined;
+  let port = opts.uiPort ?? (await freePort("127.0.0.1"));
+  while (opts.uiPort === undefined && taken.includes(port)) port = await freePort("127.0.0.1");
+  return `127.0.0.1:${port}`;
+}
+
+function portOf(address: string): number {
+  return Number(address.slice(address.lastIndexOf(":") + 1));
+}
+
 /** A worker's log line once it is ready: its crashes before that are start-up crashes. */
 const WORKER_READY = /"msg":"worker started"/;
 const COORDINATOR_READY = /"msg":"coordinator started"/;
@@ -161,6 +173,9 @@ async function runJob(specArg: string, opts: RunOptions): Promise<number> {
     coordinatorArgs.push("--allow-path", resolve(spec.output.dir), "--allow-path", dirname(specPath));
     const metrics = await metricsAddresses(opts, [grpcPort]);
     if (metrics) coordinatorArgs.push("--metrics", metrics[0]);
+    // Chosen once: a restarted coordinator serves the page on the same port, and open pages reconnect.
+    const uiAddress = await uiAddressOf(opts, [grpcPort, ...(metrics ?? []).map(portOf)]);
+    if (uiAddress) coordinatorArgs.push("--ui", uiAddress);
     // Restarted on the same port after a crash: it resumes the job from NATS, and `run` watches it again.
     await supervisor.start({
       name: "coordinator",
@@ -209,6 +224,7 @@ async function runJob(specArg: string, opts: RunOptions): Promise<number> {
       });
     }
     process.stderr.write(`job ${jobId}: writing to ${spec.output.dir}\n`);
+    if (uiAddress) process.stderr.write(`live page: http://${uiAddress}/#/job/${jobId}\n`);
     const view = createProgressView(process.stderr);
     let last: Job | undefined;
     interrupt.signal.addEventListener("abort", () => stopWatching.abort(), { once: true });

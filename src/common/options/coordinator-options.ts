@@ -15,6 +15,21 @@ export const COORDINATOR_OPTIONS = {
     help: "where to serve the gRPC API",
   },
   metrics: METRICS_OPTION,
+  ui: {
+    type: "text",
+    flag: "--ui",
+    value: "<host:port>",
+    help:
+      "serve the live job page at http://HOST:PORT/ (port 0: a free one); read-only, and a host beyond " +
+      "loopback (0.0.0.0) makes it reachable from other machines",
+  },
+  uiToken: {
+    type: "text",
+    flag: "--ui-token",
+    value: "<token>",
+    env: "LATENT_FLEET_UI_TOKEN",
+    help: "lets the page cancel jobs when given this token (sent as a bearer token); better set by its variable",
+  },
   shardSize: {
     type: "integer",
     flag: "--shard-size",

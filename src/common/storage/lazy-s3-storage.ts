@@ -46,6 +46,9 @@ export class LazyS3Storage implements ObjectStorage {
   async get(key: string): Promise<Buffer | null> {
     return (await this.impl()).get(key);
   }
+  async getRange(key: string, start: number, length: number): Promise<Buffer | null> {
+    return (await this.impl()).getRange(key, start, length);
+  }
   async stat(key: string): Promise<StoredObject | null> {
     return (await this.impl()).stat(key);
   }

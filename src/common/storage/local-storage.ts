@@ -117,6 +117,21 @@ export class LocalStorage implements ObjectStorage {
     }
   }
 
+  async getRange(key: string, start: number, length: number): Promise<Buffer | null> {
+    let handle: FileHandle | null = null;
+    try {
+      handle = await open(this.path(key), "r");
+      const buf = Buffer.alloc(Math.max(0, length));
+      const { bytesRead } = await handle.read(buf, 0, buf.length, start);
+      return buf.subarray(0, bytesRead);
+    } catch (err) {
+      if (isMissing(err)) return null;
+      throw failed(`cannot read ${this.path(key)}`, err);
+    } finally {
+      await handle?.close();
+    }
+  }
+
   async stat(key: string): Promise<StoredObject | null> {
     try {
       const st = await stat(this.path(key));

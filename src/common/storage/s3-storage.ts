@@ -135,6 +135,26 @@ export class S3Storage implements ObjectStorage {
     }
   }
 
+  async getRange(key: string, start: number, length: number): Promise<Buffer | null> {
+    if (length <= 0) return Buffer.alloc(0);
+    try {
+      const res = await this.client.send(
+        new GetObjectCommand({
+          Bucket: this.bucket,
+          Key: this.objectKey(key),
+          Range: `bytes=${start}-${start + length - 1}`,
+        }),
+      );
+      if (!res.Body) return Buffer.alloc(0);
+      return Buffer.from(await res.Body.transformToByteArray());
+    } catch (err) {
+      if (isNotFound(err)) return null;
+      // A range past the end of the object.
+      if ((err as { name?: string }).name === "InvalidRange") return Buffer.alloc(0);
+      throw this.failed(`cannot read ${key}`, err);
+    }
+  }
+
   async stat(key: string): Promise<StoredObject | null> {
     try {
       const res = await this.client.send(

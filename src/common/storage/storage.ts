@@ -62,6 +62,11 @@ export interface ObjectStorage {
   putFile(key: string, path: string, opts?: { move?: boolean }): Promise<void>;
   /** The object's bytes; null when there is none. */
   get(key: string): Promise<Buffer | null>;
+  /**
+   * `length` bytes from `start` (fewer at the object's end); null when there is none. For one member of
+   * a large object (a tar's PNG) without reading the rest.
+   */
+  getRange(key: string, start: number, length: number): Promise<Buffer | null>;
   /** Its size; null when there is none. */
   stat(key: string): Promise<StoredObject | null>;
   /**

@@ -13,6 +13,7 @@ import {
   listImagefolderShards,
   removeImagefolderShard,
 } from "./reader.js";
+import { imagefolderIndexedShards, imagefolderSampleImage, imagefolderShardSamples } from "./samples.js";
 import { ImagefolderWriter } from "./writer.js";
 
 export const imagefolder: OutputFormat = {
@@ -31,4 +32,7 @@ export const imagefolder: OutputFormat = {
   inspect: inspectImagefolder,
   extract: extractImagefolderSample,
   firstSamples: firstImagefolderSamples,
+  indexedShards: imagefolderIndexedShards,
+  shardSamples: imagefolderShardSamples,
+  sampleImage: imagefolderSampleImage,
 };

@@ -12,6 +12,7 @@ import {
   removeWebdatasetShard,
   webdatasetRunFiles,
 } from "./reader.js";
+import { webdatasetIndexedShards, webdatasetSampleImage, webdatasetShardSamples } from "./samples.js";
 import { WebdatasetWriter } from "./writer.js";
 
 export const webdataset: OutputFormat = {
@@ -27,4 +28,7 @@ export const webdataset: OutputFormat = {
   inspect: inspectWebdataset,
   extract: extractWebdatasetSample,
   firstSamples: firstWebdatasetSamples,
+  indexedShards: webdatasetIndexedShards,
+  shardSamples: webdatasetShardSamples,
+  sampleImage: webdatasetSampleImage,
 };

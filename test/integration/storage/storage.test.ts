@@ -49,6 +49,9 @@ describe.each(kinds)("storage in %s", (_name, make) => {
       await st.put("dir/sub/c.bin", Buffer.from([4]));
       await st.put("a.txt", Buffer.from("hello again"));
       expect((await st.get("a.txt"))?.toString()).toBe("hello again");
+      expect((await st.getRange("a.txt", 6, 5))?.toString()).toBe("again");
+      expect((await st.getRange("a.txt", 9, 100))?.toString()).toBe("in");
+      expect(await st.getRange("missing.txt", 0, 4)).toBeNull();
       expect(await st.stat("dir/b.bin")).toEqual({ key: "dir/b.bin", size: 3 });
       expect(await st.list("")).toEqual([
         { key: "a.txt", size: 11 },

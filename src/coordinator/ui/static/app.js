@@ -1,0 +1,582 @@
+// The live job page: the jobs, one job's progress, workers, failures and images. Plain DOM, no library;
+// every value from the server goes in as text, never as markup. Live through server-sent events.
+
+const main = document.getElementById("main");
+const connection = document.getElementById("connection");
+const viewer = document.getElementById("viewer");
+
+const state = {
+  config: { cancel: false, contactSheet: false },
+  jobs: new Map(),
+  /** The open job's view, or null on the jobs list. */
+  job: null,
+  token: sessionStorage.getItem("lf-ui-token") ?? "",
+};
+
+/** An element with attributes and children (strings become text nodes). */
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v === undefined || v === null || v === false) continue;
+    if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
+    else node.setAttribute(k, v === true ? "" : String(v));
+  }
+  for (const c of children.flat()) {
+    if (c === null || c === undefined) continue;
+    node.append(typeof c === "string" || typeof c === "number" ? String(c) : c);
+  }
+  return node;
+}
+
+const SVG = "http://www.w3.org/2000/svg";
+function svg(tag, attrs = {}) {
+  const node = document.createElementNS(SVG, tag);
+  for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, String(v));
+  return node;
+}
+
+async function getJson(url) {
+  const res = await fetch(url, { headers: { Accept: "application/json" } });
+  if (!res.ok)
+    throw new Error(`${res.status} ${(await res.json().catch(() => ({}))).error ?? res.statusText}`);
+  return res.json();
+}
+
+function fmtEta(s) {
+  if (s === undefined || s < 0) return "–";
+  if (s < 90) return `${Math.round(s)} s`;
+  if (s < 5400) return `${Math.round(s / 60)} min`;
+  return `${(s / 3600).toFixed(1)} h`;
+}
+
+function fmtRate(r) {
+  return `${(r ?? 0).toFixed(r >= 10 ? 0 : 2)} img/s`;
+}
+
+function progressOf(job) {
+  const total = job.samplesTotal ?? 0;
+  return {
+    total,
+    done: job.samplesDone + job.samplesFailed,
+    pct: total > 0 ? ((job.samplesDone + job.samplesFailed) / total) * 100 : 0,
+  };
+}
+
+function failuresText(failures) {
+  const entries = Object.entries(failures ?? {});
+  return entries.length === 0 ? "none" : entries.map(([code, n]) => `${code}: ${n}`).join(", ");
+}
+
+// The jobs list.
+
+function renderJobs() {
+  const jobs = [...state.jobs.values()].sort((a, b) => b.createdAtMs - a.createdAtMs);
+  const rows = jobs.map((j) => {
+    const p = progressOf(j);
+    return el(
+      "tr",
+      { "data-job": j.jobId },
+      el("td", {}, el("a", { href: `#/job/${encodeURIComponent(j.jobId)}` }, j.jobId)),
+      el("td", {}, el("span", { class: `state ${j.state}` }, j.state)),
+      el("td", {}, j.model),
+      el(
+        "td",
+        {},
+        el("progress", { class: "bar", max: Math.max(1, p.total), value: p.done }),
+        ` ${p.done} / ${j.samplesTotal ?? "?"}`,
+      ),
+      el("td", { class: "num" }, fmtRate(j.imagesPerSecond)),
+      el("td", { class: "num" }, fmtEta(j.etaSeconds)),
+      el("td", {}, failuresText(j.failures)),
+    );
+  });
+  main.replaceChildren(
+    el("h1", {}, "Jobs"),
+    el(
+      "section",
+      { class: "card" },
+      jobs.length === 0
+        ? el("p", { class: "muted" }, "No jobs yet.")
+        : el(
+            "table",
+            { id: "jobs" },
+            el(
+              "thead",
+              {},
+              el(
+                "tr",
+                {},
+                ["Job", "State", "Model", "Progress", "Rate", "ETA", "Failures"].map((h) =>
+                  el("th", { scope: "col" }, h),
+                ),
+              ),
+            ),
+            el("tbody", {}, rows),
+          ),
+    ),
+  );
+}
+
+async function showJobs() {
+  state.job = null;
+  const { jobs } = await getJson("/api/jobs");
+  state.jobs = new Map(jobs.map((j) => [j.jobId, j]));
+  if (state.job === null) renderJobs();
+}
+
+// One job.
+
+function thumbButton(sample, list, index) {
+  const m = sample.metadata;
+  return el(
+    "button",
+    {
+      type: "button",
+      class: "thumb",
+      "data-key": sample.key,
+      "aria-label": `${m.prompt} (seed ${m.seed})`,
+      onclick: () => openViewer(list, index),
+      onkeydown: (e) => moveInGrid(e),
+    },
+    el("img", {
+      src: `/api/jobs/${encodeURIComponent(state.job.id)}/shards/${sample.shard}/samples/${encodeURIComponent(sample.key)}/thumb.png`,
+      alt: m.prompt,
+      loading: "lazy",
+      width: 150,
+      height: 150,
+    }),
+    el("span", { class: "caption" }, m.prompt),
+    el(
+      "span",
+      { class: "seed" },
+      `seed ${m.seed} · ${m.steps} steps · cfg ${m.guidance_scale} · ${m.scheduler}`,
+    ),
+  );
+}
+
+/** Arrow keys move between the thumbnails of a grid. */
+function moveInGrid(e) {
+  const keys = { ArrowRight: 1, ArrowLeft: -1 };
+  if (!(e.key in keys)) return;
+  const sibling =
+    keys[e.key] > 0 ? e.currentTarget.nextElementSibling : e.currentTarget.previousElementSibling;
+  if (sibling) {
+    e.preventDefault();
+    sibling.focus();
+  }
+}
+
+function renderGrid(container, samples) {
+  const focused = container.contains(document.activeElement) ? document.activeElement.dataset.key : null;
+  container.replaceChildren(...samples.map((s, i) => thumbButton(s, samples, i)));
+  if (samples.length === 0) container.append(el("p", { class: "muted" }, "No images yet."));
+  if (focused) container.querySelector(`[data-key="${CSS.escape(focused)}"]`)?.focus();
+}
+
+function renderChart(svgNode, history) {
+  const w = 600;
+  const h = 140;
+  svgNode.replaceChildren();
+  svgNode.setAttribute("viewBox", `0 0 ${w} ${h}`);
+  const rates = [];
+  // Each point's rate over the few points before it: shards land in steps, a point-to-point rate saws.
+  const spanPoints = 5;
+  for (let i = 1; i < history.length; i++) {
+    const from = history[Math.max(0, i - spanPoints)];
+    const dt = (history[i].t - from.t) / 1000;
+    if (dt > 0) rates.push({ t: history[i].t, r: Math.max(0, (history[i].done - from.done) / dt) });
+  }
+  svgNode.append(svg("line", { class: "axis", x1: 30, y1: h - 20, x2: w, y2: h - 20 }));
+  if (rates.length < 2) {
+    const t = svg("text", { x: 40, y: h / 2 });
+    t.textContent = "gathering throughput…";
+    svgNode.append(t);
+    return;
+  }
+  const t0 = rates[0].t;
+  const t1 = rates.at(-1).t;
+  const max = Math.max(...rates.map((p) => p.r), 0.001);
+  const points = rates.map(
+    (p) => `${30 + ((p.t - t0) / Math.max(1, t1 - t0)) * (w - 40)},${h - 20 - (p.r / max) * (h - 40)}`,
+  );
+  svgNode.append(svg("polyline", { points: points.join(" ") }));
+  const top = svg("text", { x: 0, y: 14 });
+  top.textContent = `${max.toFixed(1)}/s`;
+  const span = svg("text", { x: w - 90, y: h - 4 });
+  span.textContent = `last ${Math.round((t1 - t0) / 1000)} s`;
+  svgNode.append(top, span);
+}
+
+function renderJobHead(view, detail) {
+  const j = detail.job;
+  const p = progressOf(j);
+  view.parts.title.replaceChildren(j.jobId, " ", el("span", { class: `state ${j.state}` }, j.state));
+  view.parts.progress.max = Math.max(1, p.total);
+  view.parts.progress.value = p.done;
+  view.parts.progress.textContent = `${p.pct.toFixed(0)}%`;
+  view.parts.stats.replaceChildren(
+    el("span", {}, "model ", el("b", {}, j.model), ` (${detail.outputFormat})`),
+    el("span", {}, "done ", el("b", { id: "done" }, String(j.samplesDone)), ` / ${j.samplesTotal ?? "?"}`),
+    el("span", {}, "failed ", el("b", {}, String(j.samplesFailed))),
+    el("span", {}, "rejected rows ", el("b", {}, String(j.rowsRejected))),
+    el("span", {}, "rate ", el("b", {}, fmtRate(j.imagesPerSecond))),
+    el("span", {}, "ETA ", el("b", {}, fmtEta(j.etaSeconds))),
+    el("span", {}, "failures ", el("b", {}, failuresText(j.failures))),
+  );
+  renderChart(view.parts.chart, detail.history);
+  view.parts.workers.replaceChildren(
+    ...(detail.workers.length === 0
+      ? [el("tr", {}, el("td", { colspan: 3, class: "muted" }, "no worker has reported yet"))]
+      : detail.workers.map((w) =>
+          el(
+            "tr",
+            {},
+            el("td", {}, w.worker),
+            el("td", { class: "num" }, String(w.done)),
+            el("td", { class: "num" }, fmtRate(w.rate)),
+          ),
+        )),
+  );
+  view.parts.cancel.hidden = !state.config.cancel || ["SUCCEEDED", "FAILED", "CANCELLED"].includes(j.state);
+}
+
+function renderErrors(view, errors) {
+  const failed = errors.failed.map((e) =>
+    el(
+      "tr",
+      {},
+      el("td", {}, e.where),
+      el("td", {}, e.id ?? ""),
+      el("td", {}, e.code ?? ""),
+      el("td", {}, e.error),
+    ),
+  );
+  const rejected = errors.rejected.map((e) =>
+    el("tr", {}, el("td", {}, e.where), el("td", {}, e.field ?? ""), el("td", {}, e.error)),
+  );
+  view.parts.failed.replaceChildren(
+    ...(failed.length ? failed : [el("tr", {}, el("td", { colspan: 4, class: "muted" }, "none"))]),
+  );
+  view.parts.rejected.replaceChildren(
+    ...(rejected.length ? rejected : [el("tr", {}, el("td", { colspan: 3, class: "muted" }, "none"))]),
+  );
+  view.parts.failedMore.textContent =
+    errors.failedTotal > errors.failed.length ? `first ${errors.failed.length} of ${errors.failedTotal}` : "";
+}
+
+function table(id, headings) {
+  const body = el("tbody", { id });
+  return {
+    node: el(
+      "table",
+      {},
+      el(
+        "thead",
+        {},
+        el(
+          "tr",
+          {},
+          headings.map((h) => el("th", { scope: "col" }, h)),
+        ),
+      ),
+      body,
+    ),
+    body,
+  };
+}
+
+async function showJob(jobId) {
+  const id = jobId;
+  const view = {
+    id,
+    parts: {},
+    last: null,
+    browse: { stack: [{ shard: 0, at: 0 }], next: null, query: "" },
+    newest: [],
+  };
+  state.job = view;
+  const p = view.parts;
+  p.title = el("h1", { id: "job-title" }, id);
+  p.progress = el("progress", { id: "progress", max: 1, value: 0 });
+  p.stats = el("div", { class: "stats", id: "stats" });
+  p.chart = svg("svg", { class: "chart", role: "img", "aria-label": "throughput over time" });
+  p.workers = el("tbody", { id: "workers" });
+  const failedTable = table("failed", ["Row", "Sample", "Code", "Reason"]);
+  const rejectedTable = table("rejected", ["Row", "Field", "Reason"]);
+  p.failed = failedTable.body;
+  p.rejected = rejectedTable.body;
+  p.failedMore = el("span", { class: "muted" });
+  p.newest = el("div", { class: "grid", id: "newest" });
+  p.browseGrid = el("div", { class: "grid", id: "browse" });
+  p.prev = el("button", { type: "button", id: "browse-prev", onclick: () => browse(view, -1) }, "← Previous");
+  p.next = el("button", { type: "button", id: "browse-next", onclick: () => browse(view, 1) }, "Next →");
+  p.filter = el("input", {
+    type: "search",
+    id: "filter",
+    placeholder: "filter by prompt, id or key",
+    "aria-label": "Filter images",
+  });
+  let filterTimer = null;
+  p.filter.addEventListener("input", () => {
+    clearTimeout(filterTimer);
+    filterTimer = setTimeout(() => {
+      view.browse = { stack: [{ shard: 0, at: 0 }], next: null, query: p.filter.value };
+      void loadBrowse(view);
+    }, 250);
+  });
+  p.cancel = el(
+    "button",
+    { type: "button", class: "danger", id: "cancel", hidden: true, onclick: () => cancelJob(view) },
+    "Cancel job",
+  );
+  const sheet = state.config.contactSheet
+    ? el(
+        "a",
+        {
+          href: `/api/jobs/${encodeURIComponent(id)}/contact-sheet.png`,
+          download: `contact-sheet-${id}.png`,
+        },
+        "Download a contact sheet",
+      )
+    : null;
+  main.replaceChildren(
+    el("p", {}, el("a", { href: "#/" }, "← All jobs")),
+    p.title,
+    el("section", { class: "card" }, p.progress, p.stats, el("div", { class: "toolbar" }, sheet, p.cancel)),
+    el(
+      "div",
+      { class: "two" },
+      el("section", { class: "card" }, el("h2", {}, "Throughput"), p.chart),
+      el(
+        "section",
+        { class: "card" },
+        el("h2", {}, "Workers"),
+        el(
+          "table",
+          {},
+          el("thead", {}, el("tr", {}, el("th", {}, "Worker"), el("th", {}, "Done"), el("th", {}, "Rate"))),
+          p.workers,
+        ),
+      ),
+    ),
+    el("section", { class: "card" }, el("h2", {}, "Newest images"), p.newest),
+    el(
+      "section",
+      { class: "card" },
+      el("h2", {}, "All images, in manifest order"),
+      el("div", { class: "toolbar" }, p.filter, p.prev, p.next),
+      p.browseGrid,
+    ),
+    el("section", { class: "card" }, el("h2", {}, "Failed samples ", p.failedMore), failedTable.node),
+    el("section", { class: "card" }, el("h2", {}, "Rejected rows"), rejectedTable.node),
+  );
+  await Promise.all([refreshJob(view, true), loadBrowse(view)]);
+}
+
+/** The job's numbers; its images and errors when they changed. */
+async function refreshJob(view, all = false) {
+  const enc = encodeURIComponent(view.id);
+  const detail = await getJson(`/api/jobs/${enc}`);
+  if (state.job !== view) return;
+  renderJobHead(view, detail);
+  const j = detail.job;
+  const last = view.last;
+  view.last = j;
+  const jobs = [];
+  if (all || !last || last.samplesDone !== j.samplesDone || last.state !== j.state) {
+    jobs.push(
+      getJson(`/api/jobs/${enc}/newest?limit=24`).then(({ samples }) => {
+        if (state.job !== view) return;
+        view.newest = samples;
+        renderGrid(view.parts.newest, samples);
+      }),
+    );
+    // The last page of the browsed images grows as shards are written.
+    if (view.browse.next === null) jobs.push(loadBrowse(view));
+  }
+  // Read again as the job moves and until the file has what the counts say: rows are rejected as the
+  // manifest is read, and the counts and the file do not change at the same moment.
+  const seen = view.errorsSeen;
+  if (
+    all ||
+    !seen ||
+    seen.failed !== j.samplesFailed ||
+    seen.rejected !== j.rowsRejected ||
+    last?.state !== j.state ||
+    last?.samplesDone !== j.samplesDone
+  ) {
+    jobs.push(
+      getJson(`/api/jobs/${enc}/errors`).then((errors) => {
+        if (state.job !== view) return;
+        view.errorsSeen = { failed: errors.failedTotal, rejected: errors.rejectedTotal };
+        renderErrors(view, errors);
+      }),
+    );
+  }
+  await Promise.all(jobs);
+}
+
+async function loadBrowse(view) {
+  const b = view.browse;
+  const from = b.stack.at(-1);
+  const q = new URLSearchParams({ shard: String(from.shard), at: String(from.at), limit: "48" });
+  if (b.query) q.set("q", b.query);
+  const page = await getJson(`/api/jobs/${encodeURIComponent(view.id)}/samples?${q}`);
+  if (state.job !== view || view.browse !== b) return;
+  b.next = page.next;
+  b.samples = page.samples;
+  renderGrid(view.parts.browseGrid, page.samples);
+  view.parts.prev.disabled = b.stack.length < 2;
+  view.parts.next.disabled = page.next === null;
+}
+
+function browse(view, step) {
+  const b = view.browse;
+  if (step > 0 && b.next) b.stack.push(b.next);
+  if (step < 0 && b.stack.length > 1) b.stack.pop();
+  void loadBrowse(view);
+}
+
+async function cancelJob(view) {
+  let token = state.token;
+  if (!token) {
+    token = window.prompt("Token to cancel jobs (--ui-token):") ?? "";
+    if (!token) return;
+  }
+  const res = await fetch(`/api/jobs/${encodeURIComponent(view.id)}/cancel`, {
+    method: "POST",
+    headers: { Authorization: `Bearer ${token}` },
+  });
+  if (res.ok) {
+    state.token = token;
+    sessionStorage.setItem("lf-ui-token", token);
+    await refreshJob(view);
+  } else {
+    state.token = "";
+    window.alert(`Not cancelled: ${(await res.json().catch(() => ({}))).error ?? res.status}`);
+  }
+}
+
+// The full-size viewer.
+
+const viewerState = { list: [], index: 0 };
+
+function showInViewer() {
+  const s = viewerState.list[viewerState.index];
+  if (!s || !state.job) return;
+  const m = s.metadata;
+  document.getElementById("viewer-title").textContent = `${s.key} (shard ${s.shard})`;
+  const img = document.getElementById("viewer-image");
+  img.src = `/api/jobs/${encodeURIComponent(state.job.id)}/shards/${s.shard}/samples/${encodeURIComponent(s.key)}/image.png`;
+  img.alt = m.prompt;
+  const fields = [
+    "id",
+    "prompt",
+    "negative_prompt",
+    "seed",
+    "steps",
+    "guidance_scale",
+    "scheduler",
+    "width",
+    "height",
+    "model",
+  ];
+  viewer
+    .querySelector("tbody")
+    .replaceChildren(
+      el("tr", {}, el("th", { scope: "row" }, "key"), el("td", { "data-field": "key" }, s.key)),
+      ...fields.map((f) =>
+        el("tr", {}, el("th", { scope: "row" }, f), el("td", { "data-field": f }, String(m[f] ?? ""))),
+      ),
+    );
+  viewer.dataset.key = s.key;
+}
+
+function openViewer(list, index) {
+  viewerState.list = list;
+  viewerState.index = index;
+  showInViewer();
+  if (!viewer.open) viewer.showModal();
+  document.getElementById("viewer-close").focus();
+}
+
+function stepViewer(d) {
+  const n = viewerState.index + d;
+  if (n < 0 || n >= viewerState.list.length) return;
+  viewerState.index = n;
+  showInViewer();
+}
+
+document.getElementById("viewer-prev").addEventListener("click", () => stepViewer(-1));
+document.getElementById("viewer-next").addEventListener("click", () => stepViewer(1));
+document.getElementById("viewer-close").addEventListener("click", () => viewer.close());
+viewer.addEventListener("keydown", (e) => {
+  if (e.key === "ArrowRight") stepViewer(1);
+  else if (e.key === "ArrowLeft") stepViewer(-1);
+});
+
+// Routing and live updates.
+
+async function route() {
+  if (viewer.open) viewer.close();
+  const m = /^#\/job\/(.+)$/.exec(location.hash);
+  try {
+    if (m) await showJob(decodeURIComponent(m[1]));
+    else await showJobs();
+  } catch (err) {
+    main.replaceChildren(
+      el("p", { class: "muted" }, `Cannot load: ${err.message}`),
+      el("p", {}, el("a", { href: "#/" }, "All jobs")),
+    );
+  }
+  main.focus({ preventScroll: true });
+}
+
+/** One refresh of the open job at a time; updates that come meanwhile make one more. */
+let refreshing = null;
+let again = false;
+function refreshOpenJob() {
+  const view = state.job;
+  if (!view) return;
+  if (refreshing) {
+    again = true;
+    return;
+  }
+  refreshing = refreshJob(view)
+    .catch(() => undefined)
+    .finally(() => {
+      refreshing = null;
+      if (again) {
+        again = false;
+        refreshOpenJob();
+      }
+    });
+}
+
+function onJobs(jobs) {
+  for (const j of jobs) state.jobs.set(j.jobId, j);
+  if (state.job === null) renderJobs();
+  else if (jobs.some((j) => j.jobId === state.job.id)) refreshOpenJob();
+}
+
+function connect() {
+  const events = new EventSource("/api/events");
+  events.addEventListener("open", () => {
+    connection.textContent = "live";
+    connection.className = "connection live";
+  });
+  events.addEventListener("error", () => {
+    connection.textContent = "reconnecting…";
+    connection.className = "connection lost";
+  });
+  events.addEventListener("jobs", (e) => onJobs(JSON.parse(e.data).jobs));
+}
+
+async function start() {
+  state.config = await getJson("/api/config").catch(() => state.config);
+  window.addEventListener("hashchange", () => void route());
+  connect();
+  await route();
+}
+
+void start();

@@ -1,0 +1,386 @@
+/**
+ * The live job page's server without a browser: its routes over a real imagefolder and a real webdataset
+ * output on disk (made here with the formats' own file layouts), paging in manifest order, images by key,
+ * and what it refuses: traversal, encoded slashes, links, another job's keys, foreign hosts, cancelling
+ * without the token.
+ */
+
+import { spawnSync } from "node:child_process";
+import { mkdtemp, rm, symlink, writeFile } from "node:fs/promises";
+import { request } from "node:http";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { PNG } from "pngjs";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+  ERRORS_FILE,
+  type ErrorRow,
+  imageFileName,
+  type MetadataRow,
+  shardMetadataFile,
+} from "../../../src/common/contract/job.js";
+import { LatentFleetError } from "../../../src/common/errors.js";
+import { createLogger } from "../../../src/common/log.js";
+import { LocalStorage, type ObjectStorage } from "../../../src/common/storage/index.js";
+import { writeTar } from "../../../src/common/tar.js";
+import type { JobDetails } from "../../../src/coordinator/job-manager.js";
+import type { JobSnapshot } from "../../../src/coordinator/job-snapshot.js";
+import { Lru } from "../../../src/coordinator/ui/lru.js";
+import { startUiServer, type UiJobSource, type UiServer } from "../../../src/coordinator/ui/server.js";
+import { composeContactSheet } from "../../../src/eval/contact-sheet.js";
+import { webdatasetSampleImage } from "../../../src/outputs/webdataset/samples.js";
+import {
+  parquetShardName,
+  type ShardSampleRecord,
+  sampleKey,
+  tarShardName,
+  writeShardIndex,
+} from "../../../src/outputs/webdataset/shard-index.js";
+
+let tmp: string;
+let folderOut: string;
+let wdsOut: string;
+let readOnly: UiServer;
+let withToken: UiServer;
+const cancelled: string[] = [];
+const listeners = new Map<string, () => void>();
+
+function png(width: number, height: number, shade: number): Buffer {
+  const img = new PNG({ width, height });
+  for (let i = 0; i < width * height; i++) img.data.set([shade, 255 - shade, 64, 255], i * 4);
+  return PNG.sync.write(img);
+}
+
+function row(shard: number, id: string, prompt: string): MetadataRow {
+  return {
+    file_name: imageFileName(shard, id),
+    id,
+    prompt,
+    text: prompt,
+    negative_prompt: "",
+    seed: 7,
+    steps: 4,
+    guidance_scale: 2,
+    scheduler: "ddim",
+    width: 200,
+    height: 100,
+    model: "tiny-shapes",
+  };
+}
+
+function snapshot(jobId: string, output: string): JobSnapshot {
+  return {
+    jobId,
+    state: "RUNNING",
+    model: "tiny-shapes",
+    output,
+    samplesTotal: 6,
+    samplesDone: 5,
+    samplesFailed: 1,
+    shardsTotal: 2,
+    shardsPublished: 2,
+    shardsDone: 2,
+    shardsReused: 0,
+    samplesReused: 0,
+    rowsRejected: 1,
+    imagesPerSecond: 1,
+    etaSeconds: 1,
+    createdAtMs: 1,
+    finishedAtMs: null,
+    error: "",
+  };
+}
+
+const source: UiJobSource = {
+  async list() {
+    return [snapshot("job-a", folderOut), snapshot("job-b", wdsOut)];
+  },
+  async details(jobId): Promise<JobDetails> {
+    const output = jobId === "job-a" ? folderOut : jobId === "job-b" ? wdsOut : null;
+    if (output === null) throw new LatentFleetError("JOB_NOT_FOUND", `no job ${jobId}`);
+    return {
+      snapshot: snapshot(jobId, output),
+      outputFormat: jobId === "job-a" ? "imagefolder" : "webdataset",
+      live: { workers: { w1: 5 }, failures: { ENGINE_FAILED: 1 } },
+    };
+  },
+  recentJobs() {
+    return [snapshot("job-a", folderOut)];
+  },
+  subscribe(jobId, listener) {
+    listeners.set(jobId, listener);
+    return () => listeners.delete(jobId);
+  },
+  async cancel(jobId) {
+    cancelled.push(jobId);
+    return { ...snapshot(jobId, folderOut), state: "CANCELLED" };
+  },
+};
+
+interface Reply {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: Buffer;
+}
+
+/** A request with the path sent as written (no normalisation of dot segments or escapes). */
+function raw(
+  server: UiServer,
+  path: string,
+  init: { method?: string; headers?: Record<string, string> } = {},
+) {
+  return new Promise<Reply>((resolve, reject) => {
+    const req = request(
+      { host: "127.0.0.1", port: server.port, path, method: init.method ?? "GET", headers: init.headers },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (c: Buffer) => chunks.push(c));
+        res.on("end", () =>
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }),
+        );
+      },
+    );
+    req.on("error", reject);
+    req.end();
+  });
+}
+
+async function getJson<T>(server: UiServer, path: string): Promise<T> {
+  const r = await raw(server, path);
+  expect(r.status, r.body.toString()).toBe(200);
+  return JSON.parse(r.body.toString()) as T;
+}
+
+beforeAll(async () => {
+  tmp = await mkdtemp(join(tmpdir(), "lf-ui-"));
+  folderOut = join(tmp, "folder");
+  wdsOut = join(tmp, "wds");
+  await writeFile(join(tmp, "secret.txt"), "not for the page");
+  // imagefolder: two shards of three samples; one "image" is a link to a file outside the output.
+  const folder = new LocalStorage(folderOut);
+  for (const shard of [0, 1]) {
+    const rows = [0, 1, 2].map((i) =>
+      row(shard, `s${shard}-${i}`, i === 2 ? "a red circle" : "a blue square"),
+    );
+    for (const [i, r] of rows.entries()) await folder.put(r.file_name, png(200, 100, 40 * shard + 10 * i));
+    if (shard === 1) rows.push(row(1, "link", "linked"));
+    await folder.put(
+      shardMetadataFile(shard),
+      Buffer.from(rows.map((r) => `${JSON.stringify(r)}\n`).join("")),
+    );
+  }
+  await symlink(join(tmp, "secret.txt"), join(folderOut, imageFileName(1, "link")));
+  await symlink(join(tmp, "secret.txt"), join(folderOut, imageFileName(0, "unlisted")));
+  const errors: ErrorRow[] = [
+    { where: "prompts.jsonl:3", id: "s9-0", code: "ENGINE_FAILED", error: "the engine failed" },
+    { where: "prompts.jsonl:5", field: "seed", error: "seed must be an integer" },
+  ];
+  await writeFile(join(folderOut, ERRORS_FILE), errors.map((e) => `${JSON.stringify(e)}\n`).join(""));
+  // webdataset: one shard, the second sample failed.
+  const records: ShardSampleRecord[] = [0, 1, 2].map((i) => ({
+    ...row(0, `w-${i}`, `wds prompt ${i}`),
+    key: sampleKey(0, i),
+    shard: 0,
+    index: i,
+    status: i === 1 ? "failed" : "success",
+    error_message: i === 1 ? "the engine failed" : "",
+    error_code: i === 1 ? "ENGINE_FAILED" : "",
+  }));
+  const members = records
+    .filter((r) => r.status === "success")
+    .flatMap((r, n) => [
+      { name: `${r.key}.png`, data: png(64, 64, 100 + 50 * n) },
+      { name: `${r.key}.txt`, data: Buffer.from(r.prompt) },
+      { name: `${r.key}.json`, data: Buffer.from(JSON.stringify(r)) },
+    ]);
+  const tar = writeTar(members);
+  const wds = new LocalStorage(wdsOut);
+  await wds.put(tarShardName(0), tar);
+  await wds.put(parquetShardName(0), writeShardIndex(records, tar));
+  const log = createLogger({}, { write: () => undefined });
+  readOnly = await startUiServer(source, {
+    address: "127.0.0.1:0",
+    log,
+    pollMs: 100,
+    composeSheet: (tiles) => composeContactSheet(tiles, { columns: 4, scale: 1 }),
+  });
+  withToken = await startUiServer(source, { address: "127.0.0.1:0", log, token: "s3cret", pollMs: 100 });
+});
+
+afterAll(async () => {
+  await readOnly?.stop();
+  await withToken?.stop();
+  if (tmp) await rm(tmp, { recursive: true, force: true });
+});
+
+describe("the live page's server", () => {
+  it("serves the page and its files with headers that allow nothing from elsewhere", async () => {
+    const page = await raw(readOnly, "/");
+    expect(page.status).toBe(200);
+    const csp = String(page.headers["content-security-policy"]);
+    expect(csp).toContain("script-src 'self'");
+    expect(csp).toContain("frame-ancestors 'none'");
+    expect(csp).not.toContain("unsafe-inline");
+    expect(page.headers["x-content-type-options"]).toBe("nosniff");
+    const html = page.body.toString();
+    // Scripts only by src from this server: no inline script, nothing third-party.
+    expect(html).not.toMatch(/<script(?![^>]*\bsrc="\/static\/)[^>]*>/);
+    expect(html).not.toMatch(/https?:\/\//);
+    const app = await raw(readOnly, "/static/app.js");
+    // The script parses (a syntax error would leave the page blank in a browser).
+    const check = spawnSync(process.execPath, ["--input-type=module", "--check"], { input: app.body });
+    expect(check.status, check.stderr?.toString()).toBe(0);
+    const css = await raw(readOnly, "/static/style.css");
+    expect(app.headers["content-type"]).toMatch(/javascript/);
+    expect(app.body.length + css.body.length).toBeLessThan(100 * 1024);
+    expect((await raw(readOnly, "/api/jobs", { headers: { Host: "evil.example:80" } })).status).toBe(421);
+  });
+
+  it("lists the jobs with their failures by reason, and one job's failed samples and rejected rows", async () => {
+    const { jobs } = await getJson<{ jobs: { jobId: string; failures: Record<string, number> }[] }>(
+      readOnly,
+      "/api/jobs",
+    );
+    expect(jobs.map((j) => j.jobId).sort()).toEqual(["job-a", "job-b"]);
+    expect(jobs[0].failures).toEqual({ ENGINE_FAILED: 1 });
+    const errors = await getJson<{ failed: ErrorRow[]; rejected: ErrorRow[] }>(
+      readOnly,
+      "/api/jobs/job-a/errors",
+    );
+    expect(errors.failed.map((e) => e.where)).toEqual(["prompts.jsonl:3"]);
+    expect(errors.rejected.map((e) => e.where)).toEqual(["prompts.jsonl:5"]);
+    expect((await raw(readOnly, "/api/jobs/job-z")).status).toBe(404);
+  });
+
+  it("pages through a job in manifest order, filters by text and shows the newest first", async () => {
+    type Page = { samples: { key: string; shard: number }[]; next: { shard: number; at: number } | null };
+    const first = await getJson<Page>(readOnly, "/api/jobs/job-a/samples?limit=4");
+    expect(first.samples.map((s) => s.key)).toEqual(["s0-0", "s0-1", "s0-2", "s1-0"]);
+    expect(first.next).toEqual({ shard: 1, at: 1 });
+    const second = await getJson<Page>(readOnly, "/api/jobs/job-a/samples?limit=4&shard=1&at=1");
+    expect(second.samples.map((s) => s.key)).toEqual(["s1-1", "s1-2", "link"]);
+    expect(second.next).toBeNull();
+    const red = await getJson<Page>(readOnly, "/api/jobs/job-a/samples?q=RED");
+    expect(red.samples.map((s) => s.key)).toEqual(["s0-2", "s1-2"]);
+    const newest = await getJson<Page>(readOnly, "/api/jobs/job-a/newest?limit=2");
+    expect(newest.samples.map((s) => s.key)).toEqual(["link", "s1-2"]);
+    expect((await raw(readOnly, "/api/jobs/job-a/samples?limit=100000")).status).toBe(400);
+  });
+
+  it("serves an image and a small thumbnail by key, from an imagefolder and from a webdataset tar", async () => {
+    const full = await raw(readOnly, "/api/jobs/job-a/shards/1/samples/s1-2/image.png");
+    expect(full.status).toBe(200);
+    expect(full.headers["content-type"]).toBe("image/png");
+    expect(PNG.sync.read(full.body).width).toBe(200);
+    const thumb = PNG.sync.read(
+      (await raw(readOnly, "/api/jobs/job-a/shards/1/samples/s1-2/thumb.png")).body,
+    );
+    expect([thumb.width, thumb.height]).toEqual([160, 80]);
+    const wds = await raw(readOnly, `/api/jobs/job-b/shards/0/samples/${sampleKey(0, 2)}/image.png`);
+    expect(wds.status).toBe(200);
+    const img = PNG.sync.read(wds.body);
+    expect([img.width, img.data[0]]).toEqual([64, 150]);
+    const sheet = await raw(readOnly, "/api/jobs/job-b/contact-sheet.png");
+    expect(sheet.headers["content-disposition"]).toMatch(/^attachment; filename="contact-sheet-job-b\.png"$/);
+    expect(PNG.sync.read(sheet.body).width).toBeGreaterThan(2 * 64);
+    expect((await raw(withToken, "/api/jobs/job-b/contact-sheet.png")).status).toBe(404);
+    // The failed sample has no image.
+    expect(
+      (await raw(readOnly, `/api/jobs/job-b/shards/0/samples/${sampleKey(0, 1)}/image.png`)).status,
+    ).toBe(404);
+  });
+
+  it("reads one tar member by ranged reads, never the whole shard", async () => {
+    const storage = new LocalStorage(wdsOut);
+    const guarded = new Proxy(storage, {
+      get(target, prop, receiver) {
+        if (prop === "get") {
+          return (key: string) => {
+            if (key.endsWith(".tar")) throw new Error("read the whole tar");
+            return target.get(key);
+          };
+        }
+        const v = Reflect.get(target, prop, receiver);
+        return typeof v === "function" ? v.bind(target) : v;
+      },
+    }) as ObjectStorage;
+    const image = await webdatasetSampleImage(guarded, 0, sampleKey(0, 2));
+    expect(image && PNG.sync.read(image).width).toBe(64);
+  });
+
+  it("refuses traversal, encoded slashes, links, unlisted files and another job's keys", async () => {
+    const refused = [
+      "/static/../package.json",
+      "/static/..%2F..%2Fpackage.json",
+      "/static/server.ts",
+      "/api/jobs/job-a/shards/0/samples/..%2F..%2F..%2Fsecret.txt/image.png",
+      "/api/jobs/job-a/shards/0/samples/%2e%2e/image.png",
+      "/api/jobs/job-a/shards/0/samples/s0-0%00/image.png",
+      "/api/jobs/..%2Fjob-a/shards/0/samples/s0-0/image.png",
+      "/api/jobs/job-a/shards/0/samples/..%5Csecret.txt/image.png",
+      // A link listed in the index, pointing outside the output; a link no index lists.
+      "/api/jobs/job-a/shards/1/samples/link/image.png",
+      "/api/jobs/job-a/shards/0/samples/unlisted/image.png",
+      // A key of the other job, and a key in another shard than its own.
+      `/api/jobs/job-a/shards/0/samples/${sampleKey(0, 0)}/image.png`,
+      "/api/jobs/job-b/shards/0/samples/s0-0/image.png",
+      "/api/jobs/job-a/shards/1/samples/s0-0/image.png",
+    ];
+    for (const path of refused) {
+      const r = await raw(readOnly, path);
+      expect([path, r.status]).toEqual([path, 404]);
+      expect(r.body.toString()).not.toContain("not for the page");
+    }
+    expect((await raw(readOnly, "/api/jobs/job-a/shards/0/samples/s0-0/image.png")).status).toBe(200);
+  });
+
+  it("cancels a job only with the token it was given", async () => {
+    expect((await raw(readOnly, "/api/jobs/job-a/cancel", { method: "POST" })).status).toBe(403);
+    expect((await raw(withToken, "/api/jobs/job-a/cancel", { method: "POST" })).status).toBe(401);
+    const wrong = { Authorization: "Bearer nope" };
+    expect((await raw(withToken, "/api/jobs/job-a/cancel", { method: "POST", headers: wrong })).status).toBe(
+      401,
+    );
+    expect((await raw(withToken, "/api/jobs/job-a/cancel")).status).toBe(405);
+    expect(cancelled).toEqual([]);
+    const right = { Authorization: "Bearer s3cret" };
+    expect((await raw(withToken, "/api/jobs/job-a/cancel", { method: "POST", headers: right })).status).toBe(
+      200,
+    );
+    expect(cancelled).toEqual(["job-a"]);
+    expect(await getJson(readOnly, "/api/config")).toMatchObject({ cancel: false });
+    expect(await getJson(withToken, "/api/config")).toMatchObject({ cancel: true });
+  });
+
+  it("streams job updates as server-sent events, with a reconnect delay", async () => {
+    const text = await new Promise<string>((resolve, reject) => {
+      const req = request({ host: "127.0.0.1", port: readOnly.port, path: "/api/events" }, (res) => {
+        expect(res.headers["content-type"]).toMatch(/text\/event-stream/);
+        let got = "";
+        res.on("data", (c: Buffer) => {
+          got += c.toString();
+          if (got.includes("event: jobs")) {
+            req.destroy();
+            resolve(got);
+          }
+        });
+      });
+      req.on("error", reject);
+      req.end();
+    });
+    expect(text).toMatch(/^retry: \d+/);
+    const data = /data: (.*)\n/.exec(text)?.[1] ?? "{}";
+    expect((JSON.parse(data) as { jobs: { jobId: string }[] }).jobs.map((j) => j.jobId)).toEqual(["job-a"]);
+  });
+
+  it("refuses an address that is not HOST:PORT, and keeps a bounded cache of thumbnails", async () => {
+    const log = createLogger({}, { write: () => undefined });
+    await expect(startUiServer(source, { address: "8080", log })).rejects.toThrow(/--ui must be HOST:PORT/);
+    const lru = new Lru<number>(2);
+    lru.set("a", 1);
+    lru.set("b", 2);
+    lru.get("a");
+    lru.set("c", 3);
+    expect([lru.get("a"), lru.get("b"), lru.get("c"), lru.size]).toEqual([1, undefined, 3, 2]);
+  });
+});
