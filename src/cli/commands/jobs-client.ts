@@ -4,9 +4,12 @@
  * `watch` (and `submit --watch`) exit 0 only when the job SUCCEEDED.
  */
 import type { Command } from "commander";
+import { parseFailureTolerance } from "../../common/contract/failure-tolerance.js";
 import { LatentFleetError } from "../../common/errors.js";
+import { MAX_FAILED_OPTION } from "../../common/options/index.js";
 import type { Job } from "../../common/proto/generated/latentfleet/v1/Job.js";
 import { CoordinatorClient, DEFAULT_COORDINATOR_ADDRESS, isFinalJobState } from "../coordinator-client.js";
+import { addDefinedOptions } from "../options.js";
 import {
   addGrpcClientTlsOptions,
   type GrpcClientTlsCliOptions,
@@ -21,6 +24,7 @@ interface ClientOptions extends GrpcClientTlsCliOptions {
 interface SubmitCliOptions extends ClientOptions {
   out?: string;
   overwrite?: boolean;
+  maxFailed: string;
   watch?: boolean;
 }
 
@@ -53,6 +57,10 @@ export function formatJobLine(job: Job): string {
   if (!final) {
     parts.push(`${job.images_per_second.toFixed(1)} images/s`);
     parts.push(`ETA ${job.eta_seconds >= 0 ? formatDuration(job.eta_seconds) : "?"}`);
+  }
+  const failures = Number(job.samples_failed) + Number(job.rows_rejected);
+  if (state === "SUCCEEDED" && failures > 0) {
+    parts.push(`${failures} failure${failures === 1 ? "" : "s"} within --max-failed ${job.max_failed}`);
   }
   if (job.error && state !== "SUCCEEDED") parts.push(job.error);
   return parts.join(", ");
@@ -121,7 +129,7 @@ function coordinatorOption(cmd: Command): Command {
 }
 
 export function registerJobClientCommands(program: Command): void {
-  coordinatorOption(
+  const submit = coordinatorOption(
     program
       .command("submit")
       .description("submit a job spec to a coordinator (prints the job id)")
@@ -133,9 +141,17 @@ export function registerJobClientCommands(program: Command): void {
       .option("--overwrite", "remove an earlier run's outputs first (default: keep its complete shards)")
       .option("--watch", "then follow the job until it ends (exit 0 only when it succeeds)")
       .option("--json", "print JSON"),
-  ).action(async (spec: string, opts: SubmitCliOptions) => {
+  );
+  addDefinedOptions(submit, { maxFailed: MAX_FAILED_OPTION });
+  submit.action(async (spec: string, opts: SubmitCliOptions) => {
+    // A bad tolerance is a usage error found before anything is sent.
+    parseFailureTolerance(opts.maxFailed);
     await withClient(opts, async (client) => {
-      const jobId = await client.submit(spec, { out: opts.out, overwrite: opts.overwrite });
+      const jobId = await client.submit(spec, {
+        out: opts.out,
+        overwrite: opts.overwrite,
+        maxFailed: opts.maxFailed,
+      });
       print(opts.json ? JSON.stringify({ job_id: jobId }) : jobId);
       if (opts.watch) await watch(client, jobId, opts.json === true);
     });

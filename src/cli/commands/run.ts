@@ -11,6 +11,7 @@ import { availableParallelism, tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import type { Command } from "commander";
 import { freePort } from "../../common/child-process.js";
+import { parseFailureTolerance } from "../../common/contract/failure-tolerance.js";
 import { EXIT_CODES, isLatentFleetError, LatentFleetError } from "../../common/errors.js";
 import { type EmbeddedNatsServer, findNatsServer, startEmbeddedNatsServer } from "../../common/nats/index.js";
 import {
@@ -101,6 +102,7 @@ async function runJob(specArg: string, opts: RunOptions): Promise<number> {
   const spec = isPromptsFile(specPath)
     ? await loadPromptsFileAsSpec(specPath, { outputOverride: opts.out })
     : await loadSpec(specPath, { outputOverride: opts.out });
+  parseFailureTolerance(opts.maxFailed);
   // The workers would each fail on these once started.
   await readModelFolder(spec.model);
   requireExecutionProvider(parseDevice(opts.device));
@@ -127,6 +129,8 @@ async function runJob(specArg: string, opts: RunOptions): Promise<number> {
   let client: CoordinatorClient | undefined;
   let interrupted = false;
   let ok = false;
+  /** The job reached its final state with every process healthy: its logs hold nothing to show. */
+  let endedCleanly = false;
   const interrupt = new AbortController();
   /** Ends the job watch: on Ctrl-C, and when `run` ends for another reason (a child that gave up). */
   const stopWatching = new AbortController();
@@ -206,7 +210,11 @@ async function runJob(specArg: string, opts: RunOptions): Promise<number> {
       interrupt.signal,
     );
     if (interrupted) return EXIT_CODES.interrupted;
-    const jobId = await client.submit(specPath, { out: opts.out, overwrite: opts.overwrite });
+    const jobId = await client.submit(specPath, {
+      out: opts.out,
+      overwrite: opts.overwrite,
+      maxFailed: opts.maxFailed,
+    });
     if (opts.nats) {
       // On a NATS server of the user's, the job would outlive this command: cancel it on Ctrl-C.
       const c = client;
@@ -230,6 +238,7 @@ async function runJob(specArg: string, opts: RunOptions): Promise<number> {
     const restarts = restartsLine(supervisor.restarts());
     process.stdout.write(`${formatJobLine(last)}${restarts}\n${reuseLine(last)}${spec.output.dir}\n`);
     ok = last.state === "JOB_STATE_SUCCEEDED";
+    endedCleanly = isFinalJobState(last.state) && supervisor.restarts().length === 0;
     return ok ? EXIT_CODES.ok : EXIT_CODES.failed;
   } catch (err) {
     if (interrupted) return EXIT_CODES.interrupted;
@@ -245,7 +254,11 @@ async function runJob(specArg: string, opts: RunOptions): Promise<number> {
     else {
       await rm(join(temp, "jetstream"), { recursive: true, force: true });
       await rm(join(temp, NATS_CONFIG_FILE), { force: true });
-      if (!ok) await printLogTails(supervisor.logFiles().filter((l) => !tailShown.has(l.name)));
+      // A failed job says why in its summary and errors.jsonl; the processes' tails help when one crashed
+      // or `run` itself failed.
+      if (!ok && !endedCleanly && !interrupted) {
+        await printLogTails(supervisor.logFiles().filter((l) => !tailShown.has(l.name)));
+      }
       process.stderr.write(`logs: ${logDir}\n`);
     }
   }

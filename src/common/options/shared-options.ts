@@ -17,6 +17,17 @@ export const METRICS_OPTION = {
   help: "serve Prometheus metrics at http://HOST:PORT/metrics (port 0: a free one)",
 } as const satisfies TextOptionDefinition;
 
+/** `run` and `submit`: the job's failure tolerance (src/common/contract/failure-tolerance.ts). */
+export const MAX_FAILED_OPTION = {
+  type: "text",
+  flag: "--max-failed",
+  value: "<N|P%>",
+  default: "0",
+  help:
+    "failed samples + rejected rows the job may have and still succeed: a count, or a percentage of its " +
+    "samples + rejected rows",
+} as const satisfies TextOptionDefinition;
+
 export const REPLICAS_OPTION = {
   type: "integer",
   flag: "--replicas",
