@@ -1,6 +1,8 @@
 /** The `latent-fleet` command. */
 import { Command, CommanderError } from "commander";
-import { EXIT_CODES, exitCodeFor, isLatentFleetError } from "../common/errors.js";
+import { EXIT_CODES, exitCodeFor, isLatentFleetError, LatentFleetError } from "../common/errors.js";
+import { LOG_FORMATS, type LogFormat, parseLogFormat, setLogFormat } from "../common/log.js";
+import { LOG_FORMAT_OPTION } from "../common/options/index.js";
 import { packageVersion } from "../common/package-root.js";
 import { registerCoordinator } from "./commands/coordinator.js";
 import { registerInspect } from "./commands/inspect.js";
@@ -8,6 +10,7 @@ import { registerJobClientCommands } from "./commands/jobs-client.js";
 import { registerRun } from "./commands/run.js";
 import { registerSample } from "./commands/sample.js";
 import { registerWorker } from "./commands/worker.js";
+import { addDefinedOptions } from "./options.js";
 
 export async function main(argv: string[]): Promise<number> {
   const program = new Command("latent-fleet")
@@ -22,6 +25,8 @@ export async function main(argv: string[]): Promise<number> {
   registerJobClientCommands(program);
   registerSample(program);
   registerInspect(program);
+  for (const cmd of program.commands) addDefinedOptions(cmd, { logFormat: LOG_FORMAT_OPTION });
+  program.hook("preAction", (_program, action) => setLogFormat(logFormatOf(action)));
   try {
     await program.parseAsync(argv, { from: "node" });
     // A command that finished but did not succeed (a job that ended FAILED, Ctrl-C) set its own code.
@@ -38,6 +43,23 @@ export async function main(argv: string[]): Promise<number> {
     );
     return exitCodeFor(err);
   }
+}
+
+/**
+ * The command's log format: as given, else JSON (what collectors read), except for `run` at a terminal,
+ * where a person reads it.
+ */
+function logFormatOf(cmd: Command): LogFormat {
+  const given = cmd.opts<{ logFormat?: string }>().logFormat;
+  if (given === undefined) return cmd.name() === "run" && process.stderr.isTTY ? "text" : "json";
+  const format = parseLogFormat(given);
+  if (format === undefined) {
+    throw new LatentFleetError(
+      "INVALID_ARGUMENT",
+      `${LOG_FORMAT_OPTION.flag} must be one of ${LOG_FORMATS.join(", ")}, got ${JSON.stringify(given)}`,
+    );
+  }
+  return format;
 }
 
 /** Commander adds its "(Did you mean ...?)" on a line of its own: kept, on the error's line. */

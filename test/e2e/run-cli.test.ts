@@ -20,6 +20,20 @@ function run(args: string[]) {
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
+/** `run`'s own log lines (where its start went) are there, each a JSON object. */
+function expectJsonLogLines(stderr: string): void {
+  const records = stderr
+    .split("\n")
+    .filter((line) => line.startsWith("{"))
+    .map((line) => JSON.parse(line) as { msg: string; component: string; ms: number });
+  expect(records.map((r) => r.msg)).toEqual(["nats-server started", "coordinator serving", "job submitted"]);
+  for (const r of records) {
+    expect(r.component).toBe("run");
+    expect(r.ms).toBeGreaterThan(0);
+  }
+  expect(stderr).not.toMatch(/^\d\d:\d\d:\d\d\.\d{3} INFO/m);
+}
+
 describe("latent-fleet run", () => {
   let tmp: string;
   let spec: string;
@@ -142,8 +156,9 @@ describe("latent-fleet run", () => {
       ].join("\n"),
     );
     const out = join(tmp, "bad-rows-out");
-    const r = run([join(dir, "job.yaml"), "--out", out, "--workers", "1"]);
+    const r = run([join(dir, "job.yaml"), "--out", out, "--workers", "1", "--log-format", "json"]);
     expect(r.stderr).not.toMatch(/\n\s+at /);
+    expectJsonLogLines(r.stderr);
     // Rejected rows make the job FAILED, after every good row was made.
     expect(r.code).toBe(1);
     expect(r.stdout).toMatch(/FAILED, 8\/8 done, 0 failed, 20 rows rejected/);
@@ -203,13 +218,19 @@ describe("latent-fleet run", () => {
     );
     const strict = run([join(dir, "job.yaml"), "--out", join(dir, "strict")]);
     expect(strict.code, strict.stderr).toBe(1);
+    // Not a terminal, no --log-format: JSON, as the fleet commands log.
+    expectJsonLogLines(strict.stderr);
     expect(strict.stdout).toMatch(
       /FAILED, 2\/2 done, 0 failed, 1 rows rejected, 1 manifest row was rejected/,
     );
 
     const out = join(dir, "lenient");
-    const lenient = run([join(dir, "job.yaml"), "--out", out, "--max-failed", "1"]);
+    const lenient = run([join(dir, "job.yaml"), "--out", out, "--max-failed", "1", "--log-format", "text"]);
     expect(lenient.code, lenient.stderr).toBe(0);
+    expect(lenient.stderr).toMatch(
+      /^\d\d:\d\d:\d\d\.\d{3} INFO {2}job submitted component=run job=\S+ ms=\d+$/m,
+    );
+    expect(lenient.stderr).not.toMatch(/^\{/m);
     expect(lenient.stdout).toMatch(
       /SUCCEEDED, 2\/2 done, 0 failed, 1 rows rejected, 1 failure within --max-failed 1/,
     );

@@ -13,6 +13,8 @@ import type { Command } from "commander";
 import { freePort } from "../../common/child-process.js";
 import { parseFailureTolerance } from "../../common/contract/failure-tolerance.js";
 import { EXIT_CODES, isLatentFleetError, LatentFleetError } from "../../common/errors.js";
+import { createLogger, currentLogFormat } from "../../common/log.js";
+import { jsonLogLinesAsText } from "../../common/log-text.js";
 import { type EmbeddedNatsServer, findNatsServer, startEmbeddedNatsServer } from "../../common/nats/index.js";
 import {
   type NatsAuthOptions,
@@ -20,7 +22,7 @@ import {
   redactUrl,
   resolveNatsServers,
 } from "../../common/nats/security.js";
-import { type OptionValues, optionArgs } from "../../common/options/index.js";
+import { LOG_FORMAT_OPTION, type OptionValues, optionArgs } from "../../common/options/index.js";
 import type { Job } from "../../common/proto/generated/latentfleet/v1/Job.js";
 import { parseDevice } from "../../engine/device.js";
 import { requireExecutionProvider } from "../../engine/execution-providers.js";
@@ -84,6 +86,8 @@ async function metricsAddresses(opts: RunOptions, taken: number[]): Promise<stri
   return ports.map((p) => `127.0.0.1:${p}`);
 }
 
+const CHILD_LOG = [LOG_FORMAT_OPTION.flag, "json"];
+
 /** A worker's log line once it is ready: its crashes before that are start-up crashes. */
 const WORKER_READY = /"msg":"worker started"/;
 const COORDINATOR_READY = /"msg":"coordinator started"/;
@@ -97,6 +101,7 @@ function sleep(ms: number): Promise<void> {
 }
 
 async function runJob(specArg: string, opts: RunOptions): Promise<number> {
+  const launched = performance.now();
   // Validate before anything starts: a bad spec costs nothing.
   const specPath = resolve(specArg);
   const spec = isPromptsFile(specPath)
@@ -117,6 +122,9 @@ async function runJob(specArg: string, opts: RunOptions): Promise<number> {
   // the children through their environment, never their command lines.
   const userNats = opts.nats ? resolveNatsServers(opts.nats, natsAuthFromCli(opts)) : undefined;
   if (userNats) await natsAuthConnectionOptions(userNats.auth);
+  // Where the start goes: each step's time since `run` began, in ms.
+  const log = createLogger({ component: "run" });
+  const since = () => Math.round(performance.now() - launched);
   const temp = await mkdtemp(join(tmpdir(), "latent-fleet-run-"));
   const logDir = join(temp, "logs");
   const supervisor = new Supervisor({
@@ -160,12 +168,14 @@ async function runJob(specArg: string, opts: RunOptions): Promise<number> {
       });
       natsUrl = nats.url;
       natsAuth = { token };
+      log.info("nats-server started", { ms: since() });
       supervisor.watchEmbeddedNats(nats);
     }
     const env = natsChildEnv(natsAuth);
     const grpcPort = await freePort("127.0.0.1");
     const coordinatorAddress = `127.0.0.1:${grpcPort}`;
-    const coordinatorArgs = ["coordinator", "--nats", natsUrl, "--grpc", coordinatorAddress];
+    // The children log JSON to their files whatever `run` shows (their ready lines are read from it).
+    const coordinatorArgs = ["coordinator", "--nats", natsUrl, "--grpc", coordinatorAddress, ...CHILD_LOG];
     coordinatorArgs.push(...optionArgs(RUN_FORWARDED.coordinator, opts));
     // The coordinator writes this job's output and may read next to the spec; nothing else.
     coordinatorArgs.push("--allow-path", resolve(spec.output.dir), "--allow-path", dirname(specPath));
@@ -185,7 +195,7 @@ async function runJob(specArg: string, opts: RunOptions): Promise<number> {
     const workerNames: string[] = [];
     for (let i = 0; i < opts.workers; i++) {
       const device = opts.device === "cpu" ? "cpu" : `${opts.device.replace(/:\d+$/, "")}:${i}`;
-      const args = ["worker", "--nats", natsUrl, "--model", spec.model];
+      const args = ["worker", "--nats", natsUrl, "--model", spec.model, ...CHILD_LOG];
       args.push(...optionArgs(RUN_FORWARDED.worker, { ...opts, threads, ackWait }));
       args.push("--device", device, "--worker-id", `worker-${i}`);
       if (metrics) args.push("--metrics", metrics[i + 1]);
@@ -210,6 +220,7 @@ async function runJob(specArg: string, opts: RunOptions): Promise<number> {
       interrupt.signal,
     );
     if (interrupted) return EXIT_CODES.interrupted;
+    log.info("coordinator serving", { ms: since() });
     const jobId = await client.submit(specPath, {
       out: opts.out,
       overwrite: opts.overwrite,
@@ -222,6 +233,7 @@ async function runJob(specArg: string, opts: RunOptions): Promise<number> {
         once: true,
       });
     }
+    log.info("job submitted", { job: jobId, ms: since() });
     process.stderr.write(`job ${jobId}: writing to ${spec.output.dir}\n`);
     const view = createProgressView(process.stderr);
     let last: Job | undefined;
@@ -334,7 +346,9 @@ async function connectCoordinator(
 async function childFailureError(f: ChildFailure, tailShown: Set<string>): Promise<LatentFleetError> {
   tailShown.add(f.name);
   const why = f.gaveUp ? `: ${f.gaveUp}` : " before the job ended";
-  const tail = f.logFile ? await logTail(f.logFile, 5) : (f.logText ?? "").split("\n").slice(-5).join("\n");
+  const tail = readable(
+    f.logFile ? await logTail(f.logFile, 5) : (f.logText ?? "").split("\n").slice(-5).join("\n"),
+  );
   const last = tail ? `; its last lines:\n${tail}` : "";
   const where = f.logFile ? `${tail ? "\n" : "; "}its log: ${f.logFile}` : "";
   return new LatentFleetError("PROCESS_FAILED", `${f.name} ${f.how}${why}${last}${where}`);
@@ -345,9 +359,14 @@ function restartsLine(restarts: readonly Restart[]): string {
   return restarts.map((r) => `, ${r.name} ${r.how} and restarted`).join("");
 }
 
+/** A child's JSON log lines as `run` shows its own: text lines with --log-format text (or at a terminal). */
+function readable(tail: string): string {
+  return currentLogFormat() === "text" ? jsonLogLinesAsText(tail) : tail;
+}
+
 async function printLogTails(logs: { name: string; logFile: string }[]): Promise<void> {
   for (const { name, logFile } of logs) {
-    const tail = await logTail(logFile, 5);
+    const tail = readable(await logTail(logFile, 5));
     if (tail) process.stderr.write(`--- ${name} (last lines) ---\n${tail}\n`);
   }
 }
