@@ -4,13 +4,35 @@ import { EXIT_CODES, exitCodeFor, isLatentFleetError, LatentFleetError } from ".
 import { LOG_FORMATS, type LogFormat, parseLogFormat, setLogFormat } from "../common/log.js";
 import { LOG_FORMAT_OPTION } from "../common/options/index.js";
 import { packageVersion } from "../common/package-root.js";
-import { registerCoordinator } from "./commands/coordinator.js";
-import { registerInspect } from "./commands/inspect.js";
-import { registerJobClientCommands } from "./commands/jobs-client.js";
-import { registerRun } from "./commands/run.js";
-import { registerSample } from "./commands/sample.js";
-import { registerWorker } from "./commands/worker.js";
 import { addDefinedOptions } from "./options.js";
+
+type Register = (program: Command) => void;
+
+/**
+ * Each command's module, loaded when needed: a process loads the command it runs, not the others (the
+ * coordinator and worker processes of `run` start sooner without the engine, S3 or gRPC client code of
+ * commands they do not run). In help order; one module may register several commands.
+ */
+const COMMAND_MODULES: { names: readonly string[]; load: () => Promise<Register> }[] = [
+  { names: ["run"], load: async () => (await import("./commands/run.js")).registerRun },
+  {
+    names: ["coordinator"],
+    load: async () => (await import("./commands/coordinator.js")).registerCoordinator,
+  },
+  { names: ["worker"], load: async () => (await import("./commands/worker.js")).registerWorker },
+  {
+    names: ["submit", "status", "watch", "cancel", "jobs"],
+    load: async () => (await import("./commands/jobs-client.js")).registerJobClientCommands,
+  },
+  { names: ["sample"], load: async () => (await import("./commands/sample.js")).registerSample },
+  { names: ["inspect"], load: async () => (await import("./commands/inspect.js")).registerInspect },
+];
+
+/** The modules for this command line: the named command's, or all of them (help, an unknown command). */
+async function loadCommands(program: Command, argv: string[]): Promise<void> {
+  const named = COMMAND_MODULES.find((m) => m.names.includes(argv[2] ?? ""));
+  for (const m of named ? [named] : COMMAND_MODULES) (await m.load())(program);
+}
 
 export async function main(argv: string[]): Promise<number> {
   const program = new Command("latent-fleet")
@@ -19,12 +41,7 @@ export async function main(argv: string[]): Promise<number> {
     .exitOverride()
     // Commander's own errors (unknown command or option, missing argument): one line, exit 2 below.
     .configureOutput({ outputError: (text, write) => write(`${oneLine(text)}\n`) });
-  registerRun(program);
-  registerCoordinator(program);
-  registerWorker(program);
-  registerJobClientCommands(program);
-  registerSample(program);
-  registerInspect(program);
+  await loadCommands(program, argv);
   for (const cmd of program.commands) addDefinedOptions(cmd, { logFormat: LOG_FORMAT_OPTION });
   program.hook("preAction", (_program, action) => setLogFormat(logFormatOf(action)));
   try {

@@ -92,6 +92,9 @@ const CHILD_LOG = [LOG_FORMAT_OPTION.flag, "json"];
 const WORKER_READY = /"msg":"worker started"/;
 const COORDINATOR_READY = /"msg":"coordinator started"/;
 
+/** How long the coordinator may take to serve its gRPC API. */
+const COORDINATOR_START_MS = 60_000;
+
 /** Watching the job again after the coordinator went away: tries, 0.5 s apart (a minute in all). */
 const REWATCH_ATTEMPTS = 120;
 const REWATCH_PAUSE_MS = 500;
@@ -212,11 +215,23 @@ async function runJob(specArg: string, opts: RunOptions): Promise<number> {
       const urls = metrics.map((address, i) => `${names[i]} http://${address}/metrics`);
       process.stderr.write(`metrics: ${urls.join(", ")}\n`);
     }
+    // The coordinator says when it serves; connecting before that would only wait out gRPC's back-off.
+    // (Bounded: one that never says so is then tried as before, and its failure reported.)
+    let readyTimer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      supervisor.whenReady("coordinator"),
+      supervisor.failed,
+      new Promise<void>((r) => interrupt.signal.addEventListener("abort", () => r(), { once: true })),
+      new Promise<void>((r) => {
+        readyTimer = setTimeout(r, COORDINATOR_START_MS);
+      }),
+    ]);
+    clearTimeout(readyTimer);
     client = await connectCoordinator(
       coordinatorAddress,
       supervisor.failed,
       tailShown,
-      60_000,
+      COORDINATOR_START_MS,
       interrupt.signal,
     );
     if (interrupted) return EXIT_CODES.interrupted;
