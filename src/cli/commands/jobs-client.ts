@@ -9,7 +9,7 @@ import { LatentFleetError } from "../../common/errors.js";
 import { MAX_FAILED_OPTION } from "../../common/options/index.js";
 import type { Job } from "../../common/proto/generated/latentfleet/v1/Job.js";
 import { CoordinatorClient, DEFAULT_COORDINATOR_ADDRESS, isFinalJobState } from "../coordinator-client.js";
-import { addDefinedOptions } from "../options.js";
+import { addDefinedOptions, commandOptions } from "../options.js";
 import {
   addGrpcClientTlsOptions,
   type GrpcClientTlsCliOptions,
@@ -21,10 +21,12 @@ interface ClientOptions extends GrpcClientTlsCliOptions {
   json?: boolean;
 }
 
+/** `submit`'s options that have a definition (src/common/options). */
+const SUBMIT_DEFINED_OPTIONS = { maxFailed: MAX_FAILED_OPTION } as const;
+
 interface SubmitCliOptions extends ClientOptions {
   out?: string;
   overwrite?: boolean;
-  maxFailed: string;
   watch?: boolean;
 }
 
@@ -142,16 +144,13 @@ export function registerJobClientCommands(program: Command): void {
       .option("--watch", "then follow the job until it ends (exit 0 only when it succeeds)")
       .option("--json", "print JSON"),
   );
-  addDefinedOptions(submit, { maxFailed: MAX_FAILED_OPTION });
+  addDefinedOptions(submit, SUBMIT_DEFINED_OPTIONS);
   submit.action(async (spec: string, opts: SubmitCliOptions) => {
-    // A bad tolerance is a usage error found before anything is sent.
-    parseFailureTolerance(opts.maxFailed);
+    // With its default, from the definition; a bad tolerance is a usage error found before anything is sent.
+    const { maxFailed } = commandOptions(submit, SUBMIT_DEFINED_OPTIONS);
+    parseFailureTolerance(maxFailed);
     await withClient(opts, async (client) => {
-      const jobId = await client.submit(spec, {
-        out: opts.out,
-        overwrite: opts.overwrite,
-        maxFailed: opts.maxFailed,
-      });
+      const jobId = await client.submit(spec, { out: opts.out, overwrite: opts.overwrite, maxFailed });
       print(opts.json ? JSON.stringify({ job_id: jobId }) : jobId);
       if (opts.watch) await watch(client, jobId, opts.json === true);
     });
