@@ -33,6 +33,8 @@ export interface SubmitOptions {
   out?: string;
   /** Remove what an earlier run left in the output instead of reusing its complete shards. */
   overwrite?: boolean;
+  /** The job's failure tolerance, "N" or "P%" (default "0": none). */
+  maxFailed?: string;
   /** Called for each local prompt file sent with the spec. */
   onFile?: (path: string, bytes: number) => void;
 }
@@ -127,7 +129,8 @@ export class CoordinatorClient {
       (async () => {
         const out = options.out;
         const output = out ? (out.startsWith("s3://") ? out : resolve(out)) : "";
-        await write({ spec: { name, content, output, overwrite: options.overwrite === true } });
+        const overwrite = options.overwrite === true;
+        await write({ spec: { name, content, output, overwrite, max_failed: options.maxFailed ?? "" } });
         for (const f of files) {
           const handle = await open(f.local, "r");
           let sent = 0;

@@ -1,15 +1,40 @@
 /** The `latent-fleet` command. */
 import { Command, CommanderError } from "commander";
-import { EXIT_CODES, exitCodeFor, isLatentFleetError } from "../common/errors.js";
+import { EXIT_CODES, exitCodeFor, isLatentFleetError, LatentFleetError } from "../common/errors.js";
+import { LOG_FORMATS, type LogFormat, parseLogFormat, setLogFormat } from "../common/log.js";
+import { LOG_FORMAT_OPTION } from "../common/options/index.js";
 import { packageVersion } from "../common/package-root.js";
-import { registerCoordinator } from "./commands/coordinator.js";
-import { registerInspect } from "./commands/inspect.js";
-import { registerJobClientCommands } from "./commands/jobs-client.js";
-import { registerModel } from "./commands/model.js";
-import { registerRun } from "./commands/run.js";
-import { registerSample } from "./commands/sample.js";
-import { registerValidate } from "./commands/validate.js";
-import { registerWorker } from "./commands/worker.js";
+import { addDefinedOptions } from "./options.js";
+
+type Register = (program: Command) => void;
+
+/**
+ * Each command's module, loaded when needed: a process loads the command it runs, not the others (the
+ * coordinator and worker processes of `run` start sooner without the engine, S3 or gRPC client code of
+ * commands they do not run). In help order; one module may register several commands.
+ */
+const COMMAND_MODULES: { names: readonly string[]; load: () => Promise<Register> }[] = [
+  { names: ["run"], load: async () => (await import("./commands/run.js")).registerRun },
+  { names: ["validate"], load: async () => (await import("./commands/validate.js")).registerValidate },
+  {
+    names: ["coordinator"],
+    load: async () => (await import("./commands/coordinator.js")).registerCoordinator,
+  },
+  { names: ["worker"], load: async () => (await import("./commands/worker.js")).registerWorker },
+  {
+    names: ["submit", "status", "watch", "cancel", "jobs"],
+    load: async () => (await import("./commands/jobs-client.js")).registerJobClientCommands,
+  },
+  { names: ["sample"], load: async () => (await import("./commands/sample.js")).registerSample },
+  { names: ["inspect"], load: async () => (await import("./commands/inspect.js")).registerInspect },
+  { names: ["model"], load: async () => (await import("./commands/model.js")).registerModel },
+];
+
+/** The modules for this command line: the named command's, or all of them (help, an unknown command). */
+async function loadCommands(program: Command, argv: string[]): Promise<void> {
+  const named = COMMAND_MODULES.find((m) => m.names.includes(argv[2] ?? ""));
+  for (const m of named ? [named] : COMMAND_MODULES) (await m.load())(program);
+}
 
 export async function main(argv: string[]): Promise<number> {
   const program = new Command("latent-fleet")
@@ -18,14 +43,9 @@ export async function main(argv: string[]): Promise<number> {
     .exitOverride()
     // Commander's own errors (unknown command or option, missing argument): one line, exit 2 below.
     .configureOutput({ outputError: (text, write) => write(`${oneLine(text)}\n`) });
-  registerRun(program);
-  registerValidate(program);
-  registerCoordinator(program);
-  registerWorker(program);
-  registerJobClientCommands(program);
-  registerSample(program);
-  registerInspect(program);
-  registerModel(program);
+  await loadCommands(program, argv);
+  for (const cmd of program.commands) addDefinedOptions(cmd, { logFormat: LOG_FORMAT_OPTION });
+  program.hook("preAction", (_program, action) => setLogFormat(logFormatOf(action)));
   try {
     await program.parseAsync(argv, { from: "node" });
     // A command that finished but did not succeed (a job that ended FAILED, Ctrl-C) set its own code.
@@ -42,6 +62,23 @@ export async function main(argv: string[]): Promise<number> {
     );
     return exitCodeFor(err);
   }
+}
+
+/**
+ * The command's log format: as given, else JSON (what collectors read), except for `run` at a terminal,
+ * where a person reads it.
+ */
+function logFormatOf(cmd: Command): LogFormat {
+  const given = cmd.opts<{ logFormat?: string }>().logFormat;
+  if (given === undefined) return cmd.name() === "run" && process.stderr.isTTY ? "text" : "json";
+  const format = parseLogFormat(given);
+  if (format === undefined) {
+    throw new LatentFleetError(
+      "INVALID_ARGUMENT",
+      `${LOG_FORMAT_OPTION.flag} must be one of ${LOG_FORMATS.join(", ")}, got ${JSON.stringify(given)}`,
+    );
+  }
+  return format;
 }
 
 /** Commander adds its "(Did you mean ...?)" on a line of its own: kept, on the error's line. */

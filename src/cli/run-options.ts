@@ -2,7 +2,12 @@
  * The options of `run`. Those it hands on to the processes it starts are the children's own definitions,
  * so `run` accepts, refuses and defaults them exactly as `coordinator` and `worker` do.
  */
-import { COORDINATOR_OPTIONS, type OptionDefinitions, WORKER_OPTIONS } from "../common/options/index.js";
+import {
+  COORDINATOR_OPTIONS,
+  MAX_FAILED_OPTION,
+  type OptionDefinitions,
+  WORKER_OPTIONS,
+} from "../common/options/index.js";
 
 /** What `run` passes on to each child command, by the child's option key. */
 export const RUN_FORWARDED = {
@@ -70,6 +75,7 @@ export const RUN_OPTIONS = {
     help: "check the spec, model and output and print what the job would be, as `validate` does; start nothing",
   },
   queueAhead: RUN_FORWARDED.coordinator.queueAhead,
+  maxFailed: MAX_FAILED_OPTION,
   keepLogs: {
     type: "switch",
     flag: "--keep-logs",

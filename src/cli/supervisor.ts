@@ -65,6 +65,9 @@ interface Supervised {
   process: ChildProcess;
   exited: Promise<ChildExit>;
   ready: boolean;
+  /** Resolves the first time it says it is ready (a restart does not make a new one). */
+  firstReady: Promise<void>;
+  markReady: () => void;
 }
 
 /** How long stop() waits for the children to end after SIGTERM (workers drain) before SIGKILL. */
@@ -92,8 +95,21 @@ export class Supervisor {
     const log = createWriteStream(logFile, { flags: "a" });
     const policy = new RestartPolicy(this.opts.policy);
     const child = { spec, logFile, log, policy } as Supervised;
+    child.firstReady = new Promise<void>((resolve) => {
+      child.markReady = resolve;
+    });
     this.spawnInto(child);
     this.children.push(child);
+  }
+
+  /**
+   * Resolves when the child first logs its ready line (never for one without a `ready` pattern): waiting on
+   * it costs no polling.
+   */
+  whenReady(name: string): Promise<void> {
+    const child = this.children.find((c) => c.spec.name === name);
+    if (!child) throw new Error(`no child named ${name}`);
+    return child.firstReady;
   }
 
   /** Process ids by child name (the current process of each). */
@@ -191,7 +207,10 @@ export class Supervisor {
     const onData = (chunk: Buffer) => {
       if (!ready || child.ready) return;
       recent = (recent + chunk.toString("utf8")).slice(-4096);
-      if (ready.test(recent)) child.ready = true;
+      if (ready.test(recent)) {
+        child.ready = true;
+        child.markReady();
+      }
     };
     for (const stream of [proc.stdout, proc.stderr]) {
       stream?.on("data", onData);

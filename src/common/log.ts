@@ -1,8 +1,10 @@
 /**
  * The logger of every Latent Fleet process: one JSON object per line on stderr (`time`, `level`, `msg`, then
- * the fields), the shape log collectors (Loki, Cloud Logging, `kubectl logs | jq`) read without a parser.
+ * the fields), the shape log collectors (Loki, Cloud Logging, `kubectl logs | jq`) read without a parser;
+ * or, for a person at a terminal (`--log-format text`), the same record as one readable line (log-text.ts).
  * No dependency: a process logs a few lines per task, so a plain synchronous write is plenty.
  */
+import { formatTextRecord } from "./log-text.js";
 
 export type LogLevel = "debug" | "info" | "warn" | "error";
 
@@ -19,11 +21,34 @@ export interface Logger {
 
 const RANK: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
 
+/** json: one object per line (collectors); text: time, level, message, key=value (people). */
+export type LogFormat = "json" | "text";
+
+export const LOG_FORMATS: readonly LogFormat[] = ["json", "text"];
+
+export function parseLogFormat(text: string | undefined): LogFormat | undefined {
+  const t = text?.trim().toLowerCase();
+  return t === "json" || t === "text" ? t : undefined;
+}
+
+/** The format of loggers created without one: set once by the CLI from --log-format. */
+let processLogFormat: LogFormat = "json";
+
+export function setLogFormat(format: LogFormat): void {
+  processLogFormat = format;
+}
+
+export function currentLogFormat(): LogFormat {
+  return processLogFormat;
+}
+
 export interface LoggerOptions {
   /** Lowest level written (default: info, or LF_LOG_LEVEL). */
   level?: LogLevel;
   /** Where lines go (default: process.stderr). */
   write?: (line: string) => void;
+  /** Default: the process's (setLogFormat), JSON unless the CLI was told otherwise. */
+  format?: LogFormat;
 }
 
 export function parseLogLevel(text: string | undefined): LogLevel | undefined {
@@ -34,11 +59,14 @@ export function parseLogLevel(text: string | undefined): LogLevel | undefined {
 export function createLogger(base: LogFields = {}, opts: LoggerOptions = {}): Logger {
   const level = opts.level ?? parseLogLevel(process.env.LF_LOG_LEVEL) ?? "info";
   const write = opts.write ?? ((line: string) => process.stderr.write(line));
+  const format = opts.format ?? processLogFormat;
   const make = (fields: LogFields): Logger => {
     const emit = (lvl: LogLevel, msg: string, extra?: LogFields) => {
       if (RANK[lvl] < RANK[level]) return;
       const record = { time: new Date().toISOString(), level: lvl, msg, ...fields, ...extra };
-      write(`${JSON.stringify(record, replacer)}\n`);
+      const json = JSON.stringify(record, replacer);
+      // Text goes through the JSON form: the same redaction, errors and bigints written the same way.
+      write(`${format === "json" ? json : formatTextRecord(JSON.parse(json) as Record<string, unknown>)}\n`);
     };
     return {
       debug: (msg, extra) => emit("debug", msg, extra),

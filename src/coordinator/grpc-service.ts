@@ -8,6 +8,7 @@
  * creates nothing, WatchJob stops its timers.
  */
 import { type ServerErrorResponse, type ServiceError, status } from "@grpc/grpc-js";
+import { parseFailureTolerance } from "../common/contract/failure-tolerance.js";
 import { isLatentFleetError, LatentFleetError } from "../common/errors.js";
 import { type BadRequest, badRequestMessage, isBadRequest } from "../common/grpc/request-check.js";
 import { toGrpcStatus } from "../common/grpc/status.js";
@@ -102,6 +103,7 @@ export function coordinatorService(manager: JobManager, opts: CoordinatorService
             spec,
             ...(specFile.output ? { output: specFile.output } : {}),
             ...(specFile.overwrite ? { overwrite: true } : {}),
+            ...(specFile.max_failed ? { maxFailed: parseFailureTolerance(specFile.max_failed) } : {}),
             ...(spool ? { files: spool } : {}),
           });
           return { job_id: jobId };

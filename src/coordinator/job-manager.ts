@@ -5,6 +5,7 @@
 import { mkdir, readFile } from "node:fs/promises";
 import { basename, resolve } from "node:path";
 import type { JetStreamManager } from "@nats-io/jetstream";
+import { type FailureTolerance, formatFailureTolerance } from "../common/contract/failure-tolerance.js";
 import type { TaskResult } from "../common/contract/task.js";
 import { isLatentFleetError, LatentFleetError } from "../common/errors.js";
 import { errorMessage } from "../common/log.js";
@@ -39,6 +40,8 @@ export interface SubmitRequest {
    * complete shards are kept and only the rest is generated).
    */
   overwrite?: boolean;
+  /** Failed samples + rejected rows the job may have and still succeed (default: none). */
+  maxFailed?: FailureTolerance;
 }
 
 export interface JobDetails {
@@ -127,6 +130,7 @@ export class JobManager {
         output_format: spec.output.format,
         shard_size: shardSize,
         ...(req.overwrite ? { overwrite: true } : {}),
+        ...(req.maxFailed ? { max_failed: formatFailureTolerance(req.maxFailed) } : {}),
         results_from_seq: (await this.jsm.streams.info(RESULTS_STREAM)).state.last_seq + 1,
       };
       await this.rt.store.create(record);

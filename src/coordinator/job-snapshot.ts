@@ -26,6 +26,8 @@ export interface JobSnapshot {
   createdAtMs: number;
   finishedAtMs: number | null;
   error: string;
+  /** The failure tolerance, as written ("0" when none was given). */
+  maxFailed: string;
 }
 
 /** A job known only from its record (finished, or not run by this coordinator). */
@@ -49,6 +51,7 @@ export function snapshotFromRecord(r: CoordinatorJobRecord): JobSnapshot {
     createdAtMs: r.created_at_ms,
     finishedAtMs: r.finished_at_ms ?? null,
     error: r.error ?? "",
+    maxFailed: r.max_failed ?? "0",
   };
 }
 
@@ -72,6 +75,7 @@ export function toProtoJob(s: JobSnapshot): Job__Input {
     error: s.error,
     shards_reused: s.shardsReused,
     samples_reused: s.samplesReused,
+    max_failed: s.maxFailed,
   };
 }
 

@@ -3,7 +3,7 @@
  * earlier run, failed by error code), shards, wall time and throughput, and the workers' task times.
  * Gathered from the results as they are folded (a restarted coordinator folds them again).
  */
-import type { JobStatsFile } from "../common/contract/job.js";
+import type { FailureBudget, JobStatsFile } from "../common/contract/job.js";
 import type { TaskResult } from "../common/contract/task.js";
 import type { FoldOutcome } from "./fold.js";
 import type { JobSnapshot } from "./job-snapshot.js";
@@ -39,7 +39,7 @@ export class JobStats {
     this.workers.set(result.worker_id, (this.workers.get(result.worker_id) ?? 0) + folded.newlyDone);
   }
 
-  toFile(snap: JobSnapshot, format: string, endMs: number): JobStatsFile {
+  toFile(snap: JobSnapshot, format: string, endMs: number, budget: FailureBudget): JobStatsFile {
     const duration = Math.max(0, (endMs - snap.createdAtMs) / 1000);
     const generated = snap.samplesDone - this.samplesReused;
     const shardsTotal = snap.shardsTotal ?? snap.shardsDone;
@@ -66,6 +66,7 @@ export class JobStats {
         reused: this.shardsReused,
       },
       rows_rejected: snap.rowsRejected,
+      failure_budget: budget,
       failures: this.failureCounts(),
       images_per_second: duration > 0 ? round(generated / duration) : 0,
       task_seconds: {

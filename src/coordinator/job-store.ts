@@ -29,6 +29,8 @@ export interface CoordinatorJobRecord extends JobRecord {
   results_from_seq: number;
   /** Remove an earlier run's outputs before publishing, instead of reusing its complete shards. */
   overwrite?: boolean;
+  /** Failed samples + rejected rows allowed, as written ("3", "2.5%"); absent: none. */
+  max_failed?: string;
   /** Final counts, written with the final state (live counts are kept in memory and folded from LF_RESULTS). */
   samples_done?: number;
   shards_reused?: number;

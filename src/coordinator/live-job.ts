@@ -7,6 +7,7 @@
 
 import { rm, stat } from "node:fs/promises";
 import type { JetStreamClient } from "@nats-io/jetstream";
+import { parseFailureTolerance } from "../common/contract/failure-tolerance.js";
 import { ERRORS_FILE, type ErrorRow, type JobStateName, STATS_FILE } from "../common/contract/job.js";
 import type { TaskResult } from "../common/contract/task.js";
 import { errorMessage, type Logger } from "../common/log.js";
@@ -20,7 +21,7 @@ import { type JobInput, loadJobSpec, localWorkDir, removeJobInput, whereIndexFil
 import type { JobSnapshot } from "./job-snapshot.js";
 import { JobStats } from "./job-stats.js";
 import { type CoordinatorJobRecord, isFinalState, type JobStore, StaleRevisionError } from "./job-store.js";
-import { checkShardFiles, jobVerdict } from "./job-verdict.js";
+import { checkShardFiles, failureBudget, type JobTally, jobVerdict } from "./job-verdict.js";
 import { countManifest } from "./manifest-count.js";
 import { removeRunOutputs } from "./output-files.js";
 import { ProgressMeter } from "./progress.js";
@@ -285,6 +286,7 @@ export class LiveJob {
       createdAtMs: r.created_at_ms,
       finishedAtMs: r.finished_at_ms ?? null,
       error: r.error ?? "",
+      maxFailed: r.max_failed ?? "0",
     };
   }
 
@@ -318,15 +320,17 @@ export class LiveJob {
     if (this.storage.kind !== "local" && (await stat(this.errors.path).catch(() => null))) {
       await this.storage.putFile(ERRORS_FILE, this.errors.path);
     }
-    const { state, error } = jobVerdict({
+    const tally: JobTally = {
       publishError: o.error,
       samplesTotal: o.samplesTotal,
       samplesFailed: this.fold.samplesFailed,
       rowsRejected: o.rowsRejected,
       missing,
       errorsAt: describeKey(this.storage, ERRORS_FILE),
-    });
-    const stats = this.stats.toFile({ ...this.snapshot(), state }, format, Date.now());
+      maxFailed: parseFailureTolerance(this.record.max_failed ?? "0"),
+    };
+    const { state, error } = jobVerdict(tally);
+    const stats = this.stats.toFile({ ...this.snapshot(), state }, format, Date.now(), failureBudget(tally));
     await this.storage.put(STATS_FILE, Buffer.from(`${JSON.stringify(stats, null, 2)}\n`, "utf8"));
     await this.end(state, error);
   }

@@ -30,7 +30,6 @@ import { type Device, formatDevice, parseDevice } from "../engine/device.js";
 import { EngineHost } from "../engine/engine-host.js";
 import type { ModelDescription } from "../engine/pipeline.js";
 import { Batcher } from "./batcher.js";
-import { startWorkerGrpc } from "./grpc-service.js";
 import { type JobStateSource, watchJobStates } from "./job-states.js";
 import { WorkerMetrics } from "./metrics.js";
 import { ImageSink } from "./sink.js";
@@ -193,23 +192,34 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
   // A bad address fails before the model loads.
   if (options.metricsAddress !== undefined) parseListenAddress(options.metricsAddress);
 
-  const engine: WorkerEngine =
+  // The model loads on the engine's thread while this one connects to NATS: neither waits for the other.
+  const [engineStart, natsStart] = await Promise.allSettled([
     options.engine ??
-    (await EngineHost.start({
-      modelDir: options.modelDir,
-      device,
-      intraOpThreads: options.intraOpThreads,
-    }));
+      EngineHost.start({
+        modelDir: options.modelDir,
+        device,
+        intraOpThreads: options.intraOpThreads,
+      }),
+    connectJetStream(options.natsUrl, `latent-fleet worker ${workerId}`, { auth: options.natsAuth }),
+  ]);
+  if (engineStart.status === "rejected" || natsStart.status === "rejected") {
+    if (engineStart.status === "fulfilled" && engineStart.value !== options.engine) {
+      await (engineStart.value as EngineHost).close().catch(() => undefined);
+    }
+    if (natsStart.status === "fulfilled") await natsStart.value.nc.close().catch(() => undefined);
+    // A model problem is said first, as when the model loaded before NATS was tried.
+    throw engineStart.status === "rejected"
+      ? engineStart.reason
+      : (natsStart as PromiseRejectedResult).reason;
+  }
+  const engine: WorkerEngine = engineStart.value;
+  const nats = natsStart.value;
   // Only an engine started here is closed here; a given one stays the caller's.
   const ownEngine = engine !== options.engine && engine instanceof EngineHost ? engine : undefined;
   const model = engine.model;
   // What the start opened, closed again (last first) should it fail.
-  const opened: (() => unknown)[] = [() => ownEngine?.close()];
+  const opened: (() => unknown)[] = [() => ownEngine?.close(), () => nats.nc.close()];
   try {
-    const nats = await connectJetStream(options.natsUrl, `latent-fleet worker ${workerId}`, {
-      auth: options.natsAuth,
-    });
-    opened.push(() => nats.nc.close());
     const queue = await openWorkerTaskQueue(nats, model.name, options);
     const jobStates = await watchJobStates(() => openJobsBucket(nats), log);
     opened.push(() => jobStates.stop());
@@ -241,7 +251,9 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
     const grpc =
       options.grpcAddress === undefined
         ? undefined
-        : await startWorkerGrpc(
+        : // Loaded only when served: gRPC's server, reflection and health code cost a worker without it
+          // (those of `run`) a noticeable part of its start.
+          await (await import("./grpc-service.js")).startWorkerGrpc(
             options.grpcAddress,
             { info, drain, accepting: () => runner.state === "running", batcher, model, log },
             options.grpcTls,

@@ -69,6 +69,12 @@ describe("latent-fleet exit codes", () => {
     },
     { name: "missing argument", args: () => ["run"], stderr: /missing required argument 'spec'/ },
     {
+      name: "submit --max-failed that is neither a count nor a percentage",
+      args: () => ["submit", shapes, "--max-failed", "101%"],
+      stderr:
+        /--max-failed must be a count of failures \(N\) or a percentage .* got "101%" \[INVALID_ARGUMENT\]/,
+    },
+    {
       name: "missing required option",
       args: () => ["sample", "--out", join(tmp, "x.png")],
       stderr: /required option '--prompt <text>' not specified/,

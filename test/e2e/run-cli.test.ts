@@ -3,12 +3,12 @@
  */
 import { spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
-import { cp, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { cp, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parquetWriteFile } from "hyparquet-writer";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { ErrorRow } from "../../src/common/contract/job.js";
+import type { ErrorRow, JobStatsFile } from "../../src/common/contract/job.js";
 import { decodePng } from "../../src/engine/png.js";
 import { expandSpec, loadSpec } from "../../src/manifest/index.js";
 import { listFiles, readMetadata, startCli } from "../helpers/cli-processes.js";
@@ -18,6 +18,20 @@ import { waitFor } from "../helpers/worker-fixtures.js";
 function run(args: string[]) {
   const r = spawnSync(process.execPath, [CLI, "run", ...args], { encoding: "utf8", timeout: 240_000 });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** `run`'s own log lines (where its start went) are there, each a JSON object. */
+function expectJsonLogLines(stderr: string): void {
+  const records = stderr
+    .split("\n")
+    .filter((line) => line.startsWith("{"))
+    .map((line) => JSON.parse(line) as { msg: string; component: string; ms: number });
+  expect(records.map((r) => r.msg)).toEqual(["nats-server started", "coordinator serving", "job submitted"]);
+  for (const r of records) {
+    expect(r.component).toBe("run");
+    expect(r.ms).toBeGreaterThan(0);
+  }
+  expect(stderr).not.toMatch(/^\d\d:\d\d:\d\d\.\d{3} INFO/m);
 }
 
 describe("latent-fleet run", () => {
@@ -142,11 +156,15 @@ describe("latent-fleet run", () => {
       ].join("\n"),
     );
     const out = join(tmp, "bad-rows-out");
-    const r = run([join(dir, "job.yaml"), "--out", out, "--workers", "1"]);
+    const r = run([join(dir, "job.yaml"), "--out", out, "--workers", "1", "--log-format", "json"]);
     expect(r.stderr).not.toMatch(/\n\s+at /);
+    expectJsonLogLines(r.stderr);
     // Rejected rows make the job FAILED, after every good row was made.
     expect(r.code).toBe(1);
     expect(r.stdout).toMatch(/FAILED, 8\/8 done, 0 failed, 20 rows rejected/);
+    // Every process was healthy: the summary says why, the logs are kept but not dumped.
+    expect(r.stderr).not.toMatch(/\(last lines\) ---/);
+    expect(r.stderr).toMatch(/^logs: \S+/m);
 
     const rows = await readMetadata(out);
     expect(rows.map((row) => row.prompt)).toEqual([
@@ -179,6 +197,58 @@ describe("latent-fleet run", () => {
     expect(find(at("prompts.parquet", 3))).toMatchObject({ field: "prompt" });
     expect(find(at("prompts.parquet", 3))?.error).toMatch(/40/);
     for (const e of errors) expect(e.where).toMatch(/\.(jsonl|csv|parquet):\d+$/);
+  });
+
+  it("fails on a planted bad row by default, and succeeds with --max-failed 1 (reported in the summary and _stats.json)", async () => {
+    const dir = join(tmp, "max-failed");
+    await mkdir(dir, { recursive: true });
+    // A good row, one with steps out of range, a good row.
+    await cp(
+      join(ROOT, "test", "fixtures", "bad-input", "rows", "steps-range.jsonl"),
+      join(dir, "rows.jsonl"),
+    );
+    await writeFile(
+      join(dir, "job.yaml"),
+      [
+        `model: ${TINY_SHAPES}`,
+        "defaults: { steps: 2, guidance_scale: 1, width: 16, height: 16 }",
+        "prompts:",
+        "  - file: rows.jsonl",
+      ].join("\n"),
+    );
+    const strict = run([join(dir, "job.yaml"), "--out", join(dir, "strict")]);
+    expect(strict.code, strict.stderr).toBe(1);
+    // Not a terminal, no --log-format: JSON, as the fleet commands log.
+    expectJsonLogLines(strict.stderr);
+    expect(strict.stdout).toMatch(
+      /FAILED, 2\/2 done, 0 failed, 1 rows rejected, 1 manifest row was rejected/,
+    );
+
+    const out = join(dir, "lenient");
+    const lenient = run([join(dir, "job.yaml"), "--out", out, "--max-failed", "1", "--log-format", "text"]);
+    expect(lenient.code, lenient.stderr).toBe(0);
+    expect(lenient.stderr).toMatch(
+      /^\d\d:\d\d:\d\d\.\d{3} INFO {2}job submitted component=run job=\S+ ms=\d+$/m,
+    );
+    expect(lenient.stderr).not.toMatch(/^\{/m);
+    expect(lenient.stdout).toMatch(
+      /SUCCEEDED, 2\/2 done, 0 failed, 1 rows rejected, 1 failure within --max-failed 1/,
+    );
+    expect((await readMetadata(out)).map((row) => row.id)).toEqual(["good-first-0", "good-last-0"]);
+    const stats = JSON.parse(await readFile(join(out, "_stats.json"), "utf8")) as JobStatsFile;
+    expect(stats.state).toBe("SUCCEEDED");
+    expect(stats.rows_rejected).toBe(1);
+    expect(stats.failure_budget).toEqual({ max_failed: "1", allowed: 1, failures: 1 });
+    const errors = (await readFile(join(out, "errors.jsonl"), "utf8")).trim().split("\n");
+    expect(errors.map((line) => (JSON.parse(line) as ErrorRow).where)).toEqual([
+      `${join(dir, "rows.jsonl")}:2`,
+    ]);
+
+    // A tolerance that is not one is refused before anything starts.
+    const bad = run([join(dir, "job.yaml"), "--out", join(dir, "bad"), "--max-failed", "5 percent"]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/--max-failed must be a count of failures \(N\) or a percentage/);
+    expect(bad.stderr).not.toMatch(/NATS nats:/);
   });
 
   it("stops every process it started on Ctrl-C and exits 130", async () => {

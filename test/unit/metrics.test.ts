@@ -202,6 +202,7 @@ function snapshot(over: Partial<JobSnapshot>): JobSnapshot {
     createdAtMs: 0,
     finishedAtMs: null,
     error: "",
+    maxFailed: "0",
     ...over,
   };
 }

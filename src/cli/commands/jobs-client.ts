@@ -4,10 +4,13 @@
  * `watch` (and `submit --watch`) exit 0 only when the job SUCCEEDED.
  */
 import type { Command } from "commander";
+import { parseFailureTolerance } from "../../common/contract/failure-tolerance.js";
 import { LatentFleetError } from "../../common/errors.js";
+import { MAX_FAILED_OPTION } from "../../common/options/index.js";
 import type { Job } from "../../common/proto/generated/latentfleet/v1/Job.js";
 import { CoordinatorClient, DEFAULT_COORDINATOR_ADDRESS, isFinalJobState } from "../coordinator-client.js";
 import { checkJob } from "../job-checks.js";
+import { addDefinedOptions, commandOptions } from "../options.js";
 import {
   addGrpcClientTlsOptions,
   type GrpcClientTlsCliOptions,
@@ -18,6 +21,9 @@ interface ClientOptions extends GrpcClientTlsCliOptions {
   coordinator: string;
   json?: boolean;
 }
+
+/** `submit`'s options that have a definition (src/common/options). */
+const SUBMIT_DEFINED_OPTIONS = { maxFailed: MAX_FAILED_OPTION } as const;
 
 interface SubmitCliOptions extends ClientOptions {
   out?: string;
@@ -56,6 +62,10 @@ export function formatJobLine(job: Job): string {
   if (!final) {
     parts.push(`${job.images_per_second.toFixed(1)} images/s`);
     parts.push(`ETA ${job.eta_seconds >= 0 ? formatDuration(job.eta_seconds) : "?"}`);
+  }
+  const failures = Number(job.samples_failed) + Number(job.rows_rejected);
+  if (state === "SUCCEEDED" && failures > 0) {
+    parts.push(`${failures} failure${failures === 1 ? "" : "s"} within --max-failed ${job.max_failed}`);
   }
   if (job.error && state !== "SUCCEEDED") parts.push(job.error);
   return parts.join(", ");
@@ -124,7 +134,7 @@ function coordinatorOption(cmd: Command): Command {
 }
 
 export function registerJobClientCommands(program: Command): void {
-  coordinatorOption(
+  const submit = coordinatorOption(
     program
       .command("submit")
       .description("submit a job spec to a coordinator (prints the job id)")
@@ -140,11 +150,16 @@ export function registerJobClientCommands(program: Command): void {
         "--no-local-checks",
         "do not check the spec, model and output on this machine first (they are only on the coordinator's and workers')",
       ),
-  ).action(async (spec: string, opts: SubmitCliOptions) => {
+  );
+  addDefinedOptions(submit, SUBMIT_DEFINED_OPTIONS);
+  submit.action(async (spec: string, opts: SubmitCliOptions) => {
+    // With its default, from the definition; a bad tolerance is a usage error found before anything is sent.
+    const { maxFailed } = commandOptions(submit, SUBMIT_DEFINED_OPTIONS);
+    parseFailureTolerance(maxFailed);
     // Found here, a problem costs no round trip and names what this machine sees; the coordinator checks again.
     if (opts.localChecks) await checkJob(spec, { out: opts.out });
     await withClient(opts, async (client) => {
-      const jobId = await client.submit(spec, { out: opts.out, overwrite: opts.overwrite });
+      const jobId = await client.submit(spec, { out: opts.out, overwrite: opts.overwrite, maxFailed });
       print(opts.json ? JSON.stringify({ job_id: jobId }) : jobId);
       if (opts.watch) await watch(client, jobId, opts.json === true);
     });

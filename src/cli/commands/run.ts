@@ -11,7 +11,10 @@ import { availableParallelism, tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import type { Command } from "commander";
 import { freePort } from "../../common/child-process.js";
+import { parseFailureTolerance } from "../../common/contract/failure-tolerance.js";
 import { EXIT_CODES, isLatentFleetError, LatentFleetError } from "../../common/errors.js";
+import { createLogger, currentLogFormat } from "../../common/log.js";
+import { jsonLogLinesAsText } from "../../common/log-text.js";
 import { type EmbeddedNatsServer, findNatsServer, startEmbeddedNatsServer } from "../../common/nats/index.js";
 import {
   type NatsAuthOptions,
@@ -19,7 +22,7 @@ import {
   redactUrl,
   resolveNatsServers,
 } from "../../common/nats/security.js";
-import { type OptionValues, optionArgs } from "../../common/options/index.js";
+import { LOG_FORMAT_OPTION, type OptionValues, optionArgs } from "../../common/options/index.js";
 import type { Job } from "../../common/proto/generated/latentfleet/v1/Job.js";
 import { CoordinatorClient, isFinalJobState } from "../coordinator-client.js";
 import { checkJob } from "../job-checks.js";
@@ -94,9 +97,14 @@ function portOf(address: string): number {
   return Number(address.slice(address.lastIndexOf(":") + 1));
 }
 
+const CHILD_LOG = [LOG_FORMAT_OPTION.flag, "json"];
+
 /** A worker's log line once it is ready: its crashes before that are start-up crashes. */
 const WORKER_READY = /"msg":"worker started"/;
 const COORDINATOR_READY = /"msg":"coordinator started"/;
+
+/** How long the coordinator may take to serve its gRPC API. */
+const COORDINATOR_START_MS = 60_000;
 
 /** Watching the job again after the coordinator went away: tries, 0.5 s apart (a minute in all). */
 const REWATCH_ATTEMPTS = 120;
@@ -107,8 +115,10 @@ function sleep(ms: number): Promise<void> {
 }
 
 async function runJob(specArg: string, opts: RunOptions): Promise<number> {
-  // Check before anything starts (spec, model, device, output): a bad job costs nothing.
+  const launched = performance.now();
+  // Check before anything starts (spec, model, device, output, tolerance): a bad job costs nothing.
   const specPath = resolve(specArg);
+  parseFailureTolerance(opts.maxFailed);
   const { spec } = await checkJob(specPath, opts);
   if (opts.metrics && opts.metricsPort !== undefined && opts.metricsPort + opts.workers > 65_535) {
     throw new LatentFleetError(
@@ -121,6 +131,9 @@ async function runJob(specArg: string, opts: RunOptions): Promise<number> {
   // the children through their environment, never their command lines.
   const userNats = opts.nats ? resolveNatsServers(opts.nats, natsAuthFromCli(opts)) : undefined;
   if (userNats) await natsAuthConnectionOptions(userNats.auth);
+  // Where the start goes: each step's time since `run` began, in ms.
+  const log = createLogger({ component: "run" });
+  const since = () => Math.round(performance.now() - launched);
   const temp = await mkdtemp(join(tmpdir(), "latent-fleet-run-"));
   const logDir = join(temp, "logs");
   const supervisor = new Supervisor({
@@ -133,6 +146,8 @@ async function runJob(specArg: string, opts: RunOptions): Promise<number> {
   let client: CoordinatorClient | undefined;
   let interrupted = false;
   let ok = false;
+  /** The job reached its final state with every process healthy: its logs hold nothing to show. */
+  let endedCleanly = false;
   const interrupt = new AbortController();
   /** Ends the job watch: on Ctrl-C, and when `run` ends for another reason (a child that gave up). */
   const stopWatching = new AbortController();
@@ -162,12 +177,14 @@ async function runJob(specArg: string, opts: RunOptions): Promise<number> {
       });
       natsUrl = nats.url;
       natsAuth = { token };
+      log.info("nats-server started", { ms: since() });
       supervisor.watchEmbeddedNats(nats);
     }
     const env = natsChildEnv(natsAuth);
     const grpcPort = await freePort("127.0.0.1");
     const coordinatorAddress = `127.0.0.1:${grpcPort}`;
-    const coordinatorArgs = ["coordinator", "--nats", natsUrl, "--grpc", coordinatorAddress];
+    // The children log JSON to their files whatever `run` shows (their ready lines are read from it).
+    const coordinatorArgs = ["coordinator", "--nats", natsUrl, "--grpc", coordinatorAddress, ...CHILD_LOG];
     coordinatorArgs.push(...optionArgs(RUN_FORWARDED.coordinator, opts));
     // The coordinator writes this job's output and may read next to the spec; nothing else.
     coordinatorArgs.push("--allow-path", resolve(spec.output.dir), "--allow-path", dirname(specPath));
@@ -190,7 +207,7 @@ async function runJob(specArg: string, opts: RunOptions): Promise<number> {
     const workerNames: string[] = [];
     for (let i = 0; i < opts.workers; i++) {
       const device = opts.device === "cpu" ? "cpu" : `${opts.device.replace(/:\d+$/, "")}:${i}`;
-      const args = ["worker", "--nats", natsUrl, "--model", spec.model];
+      const args = ["worker", "--nats", natsUrl, "--model", spec.model, ...CHILD_LOG];
       args.push(...optionArgs(RUN_FORWARDED.worker, { ...opts, threads, ackWait }));
       args.push("--device", device, "--worker-id", `worker-${i}`);
       if (metrics) args.push("--metrics", metrics[i + 1]);
@@ -207,15 +224,32 @@ async function runJob(specArg: string, opts: RunOptions): Promise<number> {
       const urls = metrics.map((address, i) => `${names[i]} http://${address}/metrics`);
       process.stderr.write(`metrics: ${urls.join(", ")}\n`);
     }
+    // The coordinator says when it serves; connecting before that would only wait out gRPC's back-off.
+    // (Bounded: one that never says so is then tried as before, and its failure reported.)
+    let readyTimer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      supervisor.whenReady("coordinator"),
+      supervisor.failed,
+      new Promise<void>((r) => interrupt.signal.addEventListener("abort", () => r(), { once: true })),
+      new Promise<void>((r) => {
+        readyTimer = setTimeout(r, COORDINATOR_START_MS);
+      }),
+    ]);
+    clearTimeout(readyTimer);
     client = await connectCoordinator(
       coordinatorAddress,
       supervisor.failed,
       tailShown,
-      60_000,
+      COORDINATOR_START_MS,
       interrupt.signal,
     );
     if (interrupted) return EXIT_CODES.interrupted;
-    const jobId = await client.submit(specPath, { out: opts.out, overwrite: opts.overwrite });
+    log.info("coordinator serving", { ms: since() });
+    const jobId = await client.submit(specPath, {
+      out: opts.out,
+      overwrite: opts.overwrite,
+      maxFailed: opts.maxFailed,
+    });
     if (opts.nats) {
       // On a NATS server of the user's, the job would outlive this command: cancel it on Ctrl-C.
       const c = client;
@@ -223,6 +257,7 @@ async function runJob(specArg: string, opts: RunOptions): Promise<number> {
         once: true,
       });
     }
+    log.info("job submitted", { job: jobId, ms: since() });
     process.stderr.write(`job ${jobId}: writing to ${spec.output.dir}\n`);
     if (uiAddress) process.stderr.write(`live page: http://${uiAddress}/#/job/${jobId}\n`);
     const view = createProgressView(process.stderr);
@@ -240,6 +275,7 @@ async function runJob(specArg: string, opts: RunOptions): Promise<number> {
     const restarts = restartsLine(supervisor.restarts());
     process.stdout.write(`${formatJobLine(last)}${restarts}\n${reuseLine(last)}${spec.output.dir}\n`);
     ok = last.state === "JOB_STATE_SUCCEEDED";
+    endedCleanly = isFinalJobState(last.state) && supervisor.restarts().length === 0;
     return ok ? EXIT_CODES.ok : EXIT_CODES.failed;
   } catch (err) {
     if (interrupted) return EXIT_CODES.interrupted;
@@ -255,7 +291,11 @@ async function runJob(specArg: string, opts: RunOptions): Promise<number> {
     else {
       await rm(join(temp, "jetstream"), { recursive: true, force: true });
       await rm(join(temp, NATS_CONFIG_FILE), { force: true });
-      if (!ok) await printLogTails(supervisor.logFiles().filter((l) => !tailShown.has(l.name)));
+      // A failed job says why in its summary and errors.jsonl; the processes' tails help when one crashed
+      // or `run` itself failed.
+      if (!ok && !endedCleanly && !interrupted) {
+        await printLogTails(supervisor.logFiles().filter((l) => !tailShown.has(l.name)));
+      }
       process.stderr.write(`logs: ${logDir}\n`);
     }
   }
@@ -331,7 +371,9 @@ async function connectCoordinator(
 async function childFailureError(f: ChildFailure, tailShown: Set<string>): Promise<LatentFleetError> {
   tailShown.add(f.name);
   const why = f.gaveUp ? `: ${f.gaveUp}` : " before the job ended";
-  const tail = f.logFile ? await logTail(f.logFile, 5) : (f.logText ?? "").split("\n").slice(-5).join("\n");
+  const tail = readable(
+    f.logFile ? await logTail(f.logFile, 5) : (f.logText ?? "").split("\n").slice(-5).join("\n"),
+  );
   const last = tail ? `; its last lines:\n${tail}` : "";
   const where = f.logFile ? `${tail ? "\n" : "; "}its log: ${f.logFile}` : "";
   return new LatentFleetError("PROCESS_FAILED", `${f.name} ${f.how}${why}${last}${where}`);
@@ -342,9 +384,14 @@ function restartsLine(restarts: readonly Restart[]): string {
   return restarts.map((r) => `, ${r.name} ${r.how} and restarted`).join("");
 }
 
+/** A child's JSON log lines as `run` shows its own: text lines with --log-format text (or at a terminal). */
+function readable(tail: string): string {
+  return currentLogFormat() === "text" ? jsonLogLinesAsText(tail) : tail;
+}
+
 async function printLogTails(logs: { name: string; logFile: string }[]): Promise<void> {
   for (const { name, logFile } of logs) {
-    const tail = await logTail(logFile, 5);
+    const tail = readable(await logTail(logFile, 5));
     if (tail) process.stderr.write(`--- ${name} (last lines) ---\n${tail}\n`);
   }
 }

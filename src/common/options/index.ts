@@ -11,5 +11,11 @@ export {
   optionKey,
   parseOptionValue,
 } from "./option-definition.js";
-export { METRICS_OPTION, NATS_URL_OPTION, REPLICAS_OPTION } from "./shared-options.js";
+export {
+  LOG_FORMAT_OPTION,
+  MAX_FAILED_OPTION,
+  METRICS_OPTION,
+  NATS_URL_OPTION,
+  REPLICAS_OPTION,
+} from "./shared-options.js";
 export { WORKER_OPTIONS } from "./worker-options.js";

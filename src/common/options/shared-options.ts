@@ -17,6 +17,27 @@ export const METRICS_OPTION = {
   help: "serve Prometheus metrics at http://HOST:PORT/metrics (port 0: a free one)",
 } as const satisfies TextOptionDefinition;
 
+/** Every command: how its log lines are written (src/common/log.ts). */
+export const LOG_FORMAT_OPTION = {
+  type: "text",
+  flag: "--log-format",
+  value: "<text|json>",
+  env: "LF_LOG_FORMAT",
+  unset: "json; `run` on a terminal: text",
+  help: "log lines as text (time, level, message, key=value) or json (one object per line, for collectors)",
+} as const satisfies TextOptionDefinition;
+
+/** `run` and `submit`: the job's failure tolerance (src/common/contract/failure-tolerance.ts). */
+export const MAX_FAILED_OPTION = {
+  type: "text",
+  flag: "--max-failed",
+  value: "<N|P%>",
+  default: "0",
+  help:
+    "failed samples + rejected rows the job may have and still succeed: a count, or a percentage of its " +
+    "samples + rejected rows",
+} as const satisfies TextOptionDefinition;
+
 export const REPLICAS_OPTION = {
   type: "integer",
   flag: "--replicas",

@@ -88,6 +88,7 @@ function snapshot(jobId: string, output: string): JobSnapshot {
     createdAtMs: 1,
     finishedAtMs: null,
     error: "",
+    maxFailed: "0",
   };
 }
 

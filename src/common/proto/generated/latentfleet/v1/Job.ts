@@ -22,6 +22,7 @@ export interface Job__Input {
   'error'?: (string);
   'shards_reused'?: (number | string | Long);
   'samples_reused'?: (number | string | Long);
+  'max_failed'?: (string);
 }
 
 export interface Job {
@@ -43,4 +44,5 @@ export interface Job {
   'error': (string);
   'shards_reused': (string);
   'samples_reused': (string);
+  'max_failed': (string);
 }

@@ -6,6 +6,7 @@ export interface JobSpecFile__Input {
   'content'?: (Buffer | Uint8Array | string);
   'output'?: (string);
   'overwrite'?: (boolean);
+  'max_failed'?: (string);
 }
 
 export interface JobSpecFile {
@@ -13,4 +14,5 @@ export interface JobSpecFile {
   'content': (Buffer);
   'output': (string);
   'overwrite': (boolean);
+  'max_failed': (string);
 }
