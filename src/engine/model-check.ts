@@ -232,7 +232,7 @@ export function formatModelReport(r: ModelReport): string {
   const lines = [
     r.dir,
     `family        ${r.family}: ${r.description}${r.className ? ` (${r.className})` : ""}`,
-    `native size   ${r.nativeSize === undefined ? "unknown (unet/config.json has no sample_size)" : `${r.nativeSize}x${r.nativeSize}`}`,
+    `native size   ${r.nativeSize === undefined ? `unknown (${r.flow ? "transformer" : "unet"}/config.json has no sample_size)` : `${r.nativeSize}x${r.nativeSize}`}`,
     `latents       ${r.latentChannels ?? "?"} channels, 1/${r.vaeScale} of the image; VAE scaling factor ${r.vaeScalingFactor}${r.flow ? `, shift factor ${r.flow.vaeShiftFactor}` : ""}`,
     `scheduler     ${r.defaultScheduler} (${r.schedulerClass ?? "no _class_name"}${r.timestepSpacing ? `, ${r.timestepSpacing} spacing` : ""})`,
   ];
@@ -245,7 +245,9 @@ export function formatModelReport(r: ModelReport): string {
     );
   }
   if (r.dtypes)
-    lines.push(`dtypes        input_ids ${r.dtypes.inputIds}, unet ${r.dtypes.unet}, vae ${r.dtypes.vae}`);
+    lines.push(
+      `dtypes        input_ids ${r.dtypes.inputIds}, ${r.flow ? "transformer" : "unet"} ${r.dtypes.unet}, vae ${r.dtypes.vae}`,
+    );
   if (r.conditioning) {
     const c = r.conditioning;
     lines.push(
