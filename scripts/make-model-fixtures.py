@@ -584,6 +584,8 @@ def make_flow_fixtures(out_dir, seed):
         one = torch.tensor([1.0])
         flux_out = {"flux-schnell": schnell(packed, f_hidden[:1], f_pooled[:1], one, img_ids, txt_ids),
                     "flux-dev": dev(packed, f_hidden[:1], f_pooled[:1], one, img_ids, txt_ids, torch.tensor([3.5]))}
+        # The VAE decodes latents / scaling_factor + shift_factor; the first 8 pixel rows are kept.
+        vae_rows = {"sd3": dec(x / 1.5305 + 0.0609)[:, :, :8], "flux": dec(x / 0.3611 + 0.1159)[:, :, :8]}
     ts.write_json(os.path.join(out_dir, "flow-reference.json"), {
         "about": "conditioning and first-step transformer I/O of the flow fixtures, computed in torch by "
                  "scripts/make-model-fixtures.py",
@@ -592,11 +594,11 @@ def make_flow_fixtures(out_dir, seed):
         "sd3": {"input_ids": ids1.tolist(), "input_ids_2": ids2.tolist(), "input_ids_3": ids3.tolist(),
                 "hidden": [rounded(h) for h in hid_t5], "hidden_no_t5": [rounded(h) for h in hid_no],
                 "pooled": [rounded(p) for p in pooled], "guidance_scale": 4.0, "timestep": 1000.0,
-                "out": {k: rounded(v) for k, v in sd3_out.items()}},
+                "out": {k: rounded(v) for k, v in sd3_out.items()}, "vae_rows": rounded(vae_rows["sd3"])},
         "flux": {"input_ids": fids.tolist(), "input_ids_2": ids3.tolist(), "hidden": [rounded(h) for h in f_hidden],
                  "pooled": [rounded(p) for p in f_pooled], "packed": rounded(packed), "img_ids": img_ids.tolist(),
                  "txt_ids_shape": list(txt_ids.shape), "timestep": 1.0, "guidance": 3.5,
-                 "out": {k: rounded(v) for k, v in flux_out.items()}}})
+                 "out": {k: rounded(v) for k, v in flux_out.items()}, "vae_rows": rounded(vae_rows["flux"])}})
     print("flow reference written", flush=True)
     return sizes
 

@@ -222,11 +222,12 @@ export class DiffusionPipeline {
     }
 
     const tv = performance.now();
-    // diffusers decodes latents / scaling_factor + shift_factor (SD3 and FLUX have a shift; SD/SDXL 0).
-    const inv = 1 / this.folder.vaeScalingFactor;
-    const shift = this.folder.vaeShiftFactor;
-    for (let i = 0; i < latents.length; i++) latents[i] = latents[i] * inv + shift;
-    const pixels = await this.vae.decode(latents, [batch, channels, h, w]);
+    const pixels = await this.vae.decodeScaled(
+      latents,
+      [batch, channels, h, w],
+      this.folder.vaeScalingFactor,
+      this.folder.vaeShiftFactor,
+    );
     const rgb = toRgbImages(pixels, batch, first.height, first.width);
     const plane = 3 * first.height * first.width;
     for (let b = 0; b < batch; b++) {

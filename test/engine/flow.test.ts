@@ -3,7 +3,8 @@
  * tiny random-weight SD3 (with and without T5) and FLUX schnell / dev folders with Optimum's transformer I/O,
  * against the conditioning and first-step transformer outputs the script computed in torch.
  */
-import { readFile } from "node:fs/promises";
+import { cp, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { SampleRequest } from "../../src/common/contract/sample.js";
@@ -14,6 +15,7 @@ import { readModelFolder } from "../../src/engine/model-folder.js";
 import { OnnxModel } from "../../src/engine/onnx-model.js";
 import { DiffusionPipeline } from "../../src/engine/pipeline.js";
 import { latentImageIds, packLatents, unpackLatents } from "../../src/engine/transformer.js";
+import { VaeDecoderModel } from "../../src/engine/vae-decoder.js";
 import { FIXTURE_MODELS } from "../helpers/paths.js";
 
 const cpu = parseDevice("cpu");
@@ -37,6 +39,7 @@ interface Reference {
     guidance_scale: number;
     timestep: number;
     out: Record<string, number[]>;
+    vae_rows: number[];
   };
   flux: {
     input_ids: number[][];
@@ -49,6 +52,7 @@ interface Reference {
     timestep: number;
     guidance: number;
     out: Record<string, number[]>;
+    vae_rows: number[];
   };
 }
 
@@ -205,6 +209,68 @@ describe("FLUX packing, ids, conditioning and first step match the torch referen
       }
     });
   }
+});
+
+describe("the VAE decodes latents / scaling_factor + shift_factor", () => {
+  for (const [name, key] of [
+    ["sd3", "sd3"],
+    ["flux-dev", "flux"],
+  ] as const) {
+    it(`${name}: the folder's shift factor is read and applied as diffusers does`, async () => {
+      const folder = await readModelFolder(join(FIXTURE_MODELS, name));
+      expect(folder.vaeShiftFactor).toBe(key === "sd3" ? 0.0609 : 0.1159);
+      const model = await OnnxModel.load(
+        join(folder.dir, "vae_decoder", "model.onnx"),
+        sessionOptions(cpu, {}),
+      );
+      try {
+        const d = dims(ref.latent_dims);
+        const pixels = await new VaeDecoderModel(model).decodeScaled(
+          Float32Array.from(ref.latent),
+          d,
+          folder.vaeScalingFactor,
+          folder.vaeShiftFactor,
+        );
+        // The reference keeps the first 8 pixel rows of each channel.
+        const side = ref.size;
+        const rows = new Float32Array(3 * 8 * side);
+        for (let c = 0; c < 3; c++)
+          rows.set(pixels.subarray(c * side * side, c * side * side + 8 * side), c * 8 * side);
+        expect(worstError(rows, ref[key].vae_rows)).toBeLessThan(TOL);
+      } finally {
+        await model.release();
+      }
+    });
+  }
+});
+
+describe("an SD3 folder that lists text_encoder_3 needs its files", () => {
+  it("names each missing file (MODEL_INVALID); listed as [null, null] it is not loaded", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "lf-sd3-"));
+    try {
+      await cp(join(FIXTURE_MODELS, "sd3"), dir, { recursive: true });
+      await rm(join(dir, "text_encoder_3"), { recursive: true });
+      await rm(join(dir, "tokenizer_3"), { recursive: true });
+      await expect(readModelFolder(dir)).rejects.toMatchObject({
+        code: "MODEL_INVALID",
+        message: expect.stringMatching(
+          /text_encoder_3\/model\.onnx, tokenizer_3\/tokenizer\.json are missing/,
+        ),
+      });
+      const index = JSON.parse(await readFile(join(dir, "model_index.json"), "utf8")) as Record<
+        string,
+        unknown
+      >;
+      await writeFile(
+        join(dir, "model_index.json"),
+        JSON.stringify({ ...index, text_encoder_3: [null, null], tokenizer_3: [null, null] }),
+      );
+      const folder = await readModelFolder(dir);
+      expect(folderSessions(folder)).not.toContain("text_encoder_3");
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
 });
 
 function maxAbsDiff(a: Uint8Array, b: Uint8Array): number {
