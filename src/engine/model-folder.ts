@@ -96,7 +96,8 @@ export async function readModelFolder(dirArg: string): Promise<ModelFolder> {
   const transformerConfig = unetConfig ? undefined : await optionalJson(transformerConfigPath);
   const latentSize =
     positiveNumber(unetConfig?.sample_size, unetConfigPath, "sample_size") ??
-    positiveNumber(transformerConfig?.sample_size, transformerConfigPath, "sample_size");
+    positiveNumber(transformerConfig?.sample_size, transformerConfigPath, "sample_size") ??
+    family.defaultLatentSize;
   return {
     dir,
     name: basename(dir),

@@ -367,6 +367,8 @@ describe("model check reports the flow families", () => {
     const text = formatModelReport(dev);
     expect(text).toMatch(/packing +2x2/);
     expect(text).toMatch(/in {2}guidance float32 \[batch_size\]/);
+    // FLUX's transformer config has no sample_size: FluxPipeline's default 1024 (128 latents).
+    expect(dev.nativeSize).toBe(1024);
     const schnell = await checkModelFolder(join(FIXTURE_MODELS, "flux-schnell"));
     expect(schnell.flow?.shift).toBe("static shift 1");
     expect(schnell.flow?.denoiser).toMatch(/no guidance input/);

@@ -75,6 +75,8 @@ export const fluxFamily: ModelFamily = {
     "scheduler/scheduler_config.json",
   ],
   sessions: ["text_encoder", "text_encoder_2", "transformer", "vae_decoder"],
+  // FluxPipeline's default_sample_size: FLUX's transformer config has no sample_size; 128 x 8 = 1024 pixels.
+  defaultLatentSize: 128,
   async assemble(folder, sessions): Promise<FamilyParts> {
     const te = requireSession(sessions, "text_encoder", "flux");
     const tr = requireSession(sessions, "transformer", "flux");

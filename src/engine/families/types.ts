@@ -131,6 +131,8 @@ export interface ModelFamily {
   readonly sessions: readonly string[];
   /** Components loaded only when model_index.json lists them (SD3's text_encoder_3). */
   readonly optionalSessions?: readonly string[];
+  /** Latent size the pipeline defaults to when the denoiser's config has no sample_size (FLUX: 128). */
+  readonly defaultLatentSize?: number;
   /** Files each listed optional component needs. */
   optionalFiles?(component: string): readonly string[];
   /** Wires the loaded sessions; throws MODEL_INVALID naming what does not fit. */
