@@ -24,7 +24,15 @@ Folders written under --out (default test/fixtures/models):
               ONNX external data (model.onnx + model.onnx_data), as exports over 2 GB are
 plus sdxl-reference.json: the conditioning tensors computed here in torch from the same weights.
 
-  OPENBLAS_NUM_THREADS=1 /usr/bin/python3 scripts/make-model-fixtures.py
+With --family flow (or all), the flow-matching transformer fixtures (see make_flow_fixtures below):
+  sd3           StableDiffusion3Pipeline: CLIP-L + CLIP-G (with projection, hidden states), T5, transformer
+  sd3-no-t5     the same without text_encoder_3 / tokenizer_3 ([null, null] in model_index.json)
+  flux-schnell  FluxPipeline: CLIP-L, T5, a packed-token transformer without guidance, static shift 1
+  flux-dev      the same with the guidance input and dynamic shifting
+  bf16-io/transformer.onnx  a graph with bfloat16 I/O, which the engine must refuse with a message
+plus flow-reference.json: their conditioning, first transformer step and VAE decode computed in torch.
+
+  OPENBLAS_NUM_THREADS=1 /usr/bin/python3 scripts/make-model-fixtures.py [--family sdxl|flow|all]
 """
 
 import argparse
@@ -542,6 +550,25 @@ def sd3_conditioning(te1, te2, t5, tok1, tok2, tok3, texts):
     return with_t5, without, pooled, ids1, ids2, ids3
 
 
+def export_bf16_probe(path):
+    """A transformer-shaped graph with bfloat16 I/O (as `--dtype bf16` exports write): the engine must refuse it
+    with a message, since ONNX Runtime for Node has no bfloat16 tensors."""
+    from onnx import TensorProto, helper
+    bf16 = TensorProto.BFLOAT16
+    inputs = [helper.make_tensor_value_info("hidden_states", bf16, ["batch_size", FLOW_CH, "height", "width"]),
+              helper.make_tensor_value_info("encoder_hidden_states", bf16, ["batch_size", "sequence_length", T5_DIM]),
+              helper.make_tensor_value_info("pooled_projections", bf16, ["batch_size", CLIP_L + CLIP_G]),
+              helper.make_tensor_value_info("timestep", bf16, ["step"])]
+    out = helper.make_tensor_value_info("out_hidden_states", bf16, ["batch_size", FLOW_CH, "height", "width"])
+    graph = helper.make_graph([helper.make_node("Identity", ["hidden_states"], ["out_hidden_states"])], "bf16",
+                              inputs, [out])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    onnx.save(model, path)
+
+
 def make_flow_fixtures(out_dir, seed):
     """SD3 (with and without T5) and FLUX schnell / dev folders, plus flow-reference.json."""
     torch.manual_seed(seed)
@@ -561,6 +588,7 @@ def make_flow_fixtures(out_dir, seed):
             export_sd3(os.path.join(out_dir, name), (te1, te2, t5, sd3, dec, tok1, tok2, tok3), with_t5)
         for name, model, is_dev in (("flux-schnell", schnell, False), ("flux-dev", dev, True)):
             export_flux(os.path.join(out_dir, name), (flux_te, t5, model, dec, tok1, tok3), is_dev)
+    export_bf16_probe(os.path.join(out_dir, "bf16-io", "transformer.onnx"))
     for name in ("sd3", "sd3-no-t5", "flux-schnell", "flux-dev"):
         out = os.path.join(out_dir, name)
         sizes[name] = sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(out) for f in fs)

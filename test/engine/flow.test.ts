@@ -244,6 +244,15 @@ describe("the VAE decodes latents / scaling_factor + shift_factor", () => {
   }
 });
 
+it("a bfloat16 export is refused with what to do (ONNX Runtime for Node has no bfloat16 tensors)", async () => {
+  await expect(
+    OnnxModel.load(join(FIXTURE_MODELS, "bf16-io", "transformer.onnx"), sessionOptions(cpu, {})),
+  ).rejects.toMatchObject({
+    code: "MODEL_INVALID",
+    message: expect.stringMatching(/bfloat16 .*export in float16 or float32/),
+  });
+});
+
 describe("an SD3 folder that lists text_encoder_3 needs its files", () => {
   it("names each missing file (MODEL_INVALID); listed as [null, null] it is not loaded", async () => {
     const dir = await mkdtemp(join(tmpdir(), "lf-sd3-"));
