@@ -6,7 +6,9 @@
  * workers run it) plus PNG encoding. Runs alternate between the two at every batch size, so machine noise
  * hits both alike. For an SDXL folder (e.g. --model test/fixtures/models/sdxl) the bare loop runs both
  * text encoders (the penultimate hidden states and text_embeds), the UNet with text_embeds and time_ids, and
- * the VAE. Usage: npm run bench:engine -- [--model DIR] [--steps N] [--rounds N] [--batches 1,2,4]
+ * the VAE. For a flow folder (sd3, flux; e.g. --model test/fixtures/models/sd3) it runs the CLIP encoders and
+ * T5, the transformer (SD3: a 2B CFG batch with pooled_projections; FLUX: B rows of packed latents with
+ * img_ids, txt_ids and guidance) and the VAE, with flow_euler on the engine side. Usage: npm run bench:engine -- [--model DIR] [--steps N] [--rounds N] [--batches 1,2,4]
  */
 import { performance } from "node:perf_hooks";
 import { parseArgs } from "node:util";
@@ -19,7 +21,8 @@ import { readModelFolder } from "../src/engine/model-folder.js";
 import { floatTensor, intTensor, OnnxModel, readFloats } from "../src/engine/onnx-model.js";
 import { encodePng } from "../src/engine/png.js";
 import { penultimateHiddenState } from "../src/engine/text-encoder.js";
-import { ClipTokenizer } from "../src/engine/tokenizer/index.js";
+import { ClipTokenizer, loadPromptTokenizer } from "../src/engine/tokenizer/index.js";
+import { latentImageIds } from "../src/engine/transformer.js";
 
 const { values } = parseArgs({
   options: {
@@ -137,6 +140,111 @@ class SdxlBareLoop implements Bare {
   }
 }
 
+/** SD3 / FLUX sessions called directly: CLIP encoders and T5, the transformer on fixed latents, the VAE. */
+class FlowBareLoop implements Bare {
+  private constructor(
+    private readonly flux: boolean,
+    private readonly encoders: { model: OnnxModel; ids: Int32Array }[],
+    private readonly transformer: OnnxModel,
+    private readonly vae: OnnxModel,
+  ) {}
+
+  static async create(dir: string, family: string): Promise<FlowBareLoop> {
+    const folder = await readModelFolder(dir);
+    const options = sessionOptions(device, { intraOpThreads: threads });
+    const flux = family === "flux";
+    const names = flux
+      ? ([
+          ["text_encoder", "tokenizer", 77],
+          ["text_encoder_2", "tokenizer_2", 512],
+        ] as const)
+      : ([
+          ["text_encoder", "tokenizer", 77],
+          ["text_encoder_2", "tokenizer_2", 77],
+          ["text_encoder_3", "tokenizer_3", 256],
+        ] as const);
+    const text = "a red circle on a white background";
+    const encoders: { model: OnnxModel; ids: Int32Array }[] = [];
+    for (const [te, tok, max] of names) {
+      if (te === "text_encoder_3" && !(folder.index.text_encoder_3 as unknown[] | undefined)?.[1]) continue;
+      const t = await loadPromptTokenizer(`${folder.dir}/${tok}`);
+      const tokenizer =
+        t.maxLength > max ? await loadPromptTokenizer(`${folder.dir}/${tok}`, { maxLength: max }) : t;
+      encoders.push({
+        model: await OnnxModel.load(`${folder.dir}/${te}/model.onnx`, options),
+        ids: Int32Array.from(tokenizer.encode(text).ids),
+      });
+    }
+    const load = (n: string) => OnnxModel.load(`${folder.dir}/${n}/model.onnx`, options);
+    return new FlowBareLoop(flux, encoders, await load("transformer"), await load("vae_decoder"));
+  }
+
+  async run(batch: number): Promise<void> {
+    const textRows = this.flux ? batch : batch + 1;
+    const states: Record<string, Float32Array>[] = [];
+    for (const { model, ids } of this.encoders) {
+      const all = new Int32Array(textRows * ids.length);
+      for (let r = 0; r < textRows; r++) all.set(ids, r * ids.length);
+      const names = model.outputs.map((o) => o.name);
+      const hidden = penultimateHiddenState(model) ?? "last_hidden_state";
+      const wanted = [hidden, ...names.filter((n) => n === "text_embeds" || n === "pooler_output")];
+      const out = await model.runOutputs(
+        { input_ids: intTensor(model.requireInput("input_ids"), all, [textRows, ids.length]) },
+        wanted,
+      );
+      states.push(Object.fromEntries(wanted.map((n) => [n, readFloats(out[n])])));
+    }
+    const input = (n: string) => this.transformer.requireInput(n);
+    const joint = Number(input("encoder_hidden_states").shape[2]);
+    const pooledWidth = Number(input("pooled_projections").shape[1]);
+    const rows = this.flux ? batch : 2 * batch;
+    const seq = this.flux ? this.encoders[1].ids.length : 77 + (this.encoders[2]?.ids.length ?? 77);
+    // The bare loop copies the encoders' states into the transformer's layout once, as the engine must.
+    const context = new Float32Array(rows * seq * joint);
+    const last = states[states.length - 1];
+    const lastHidden = last.last_hidden_state ?? Object.values(last)[0];
+    for (let r = 0; r < rows; r++)
+      context.set(lastHidden.subarray(0, Math.min(lastHidden.length, seq * joint)), r * seq * joint);
+    const pooled = new Float32Array(rows * pooledWidth);
+    const latents = new Float32Array(batch * 16 * 8 * 8).fill(0.5);
+    const hiddenRows = this.flux ? latents : new Float32Array(rows * 16 * 64).fill(0.5);
+    let out: Float32Array = latents;
+    for (let s = 0; s < steps; s++) {
+      const t = 1000 - s * (1000 / steps);
+      const feeds: Record<string, ort.Tensor> = {
+        hidden_states: this.flux
+          ? floatTensor(input("hidden_states"), hiddenRows, [rows, 16, 64])
+          : floatTensor(input("hidden_states"), hiddenRows, [rows, 16, 8, 8]),
+        encoder_hidden_states: floatTensor(input("encoder_hidden_states"), context, [rows, seq, joint]),
+        pooled_projections: floatTensor(input("pooled_projections"), pooled, [rows, pooledWidth]),
+        timestep: floatTensor(input("timestep"), new Float32Array(rows).fill(this.flux ? t / 1000 : t), [
+          rows,
+        ]),
+      };
+      if (this.flux) {
+        const ids = latentImageIds(8, 8);
+        feeds.img_ids = floatTensor(input("img_ids"), ids.data, ids.dims);
+        feeds.txt_ids = floatTensor(input("txt_ids"), new Float32Array(seq * 3), [seq, 3]);
+        const g = this.transformer.input("guidance");
+        if (g) feeds.guidance = floatTensor(g, new Float32Array(rows).fill(4), [rows]);
+      }
+      const res = await this.transformer.runOutputs(feeds, ["out_hidden_states"]);
+      out = readFloats(res.out_hidden_states);
+    }
+    await this.vae.runOutputs(
+      {
+        latent_sample: floatTensor(this.vae.requireInput("latent_sample"), out.slice(0, batch * 1024), [
+          batch,
+          16,
+          8,
+          8,
+        ]),
+      },
+      ["sample"],
+    );
+  }
+}
+
 class BareLoop implements Bare {
   private constructor(
     private readonly te: ort.InferenceSession,
@@ -182,6 +290,8 @@ class BareLoop implements Bare {
   }
 }
 
+let schedulerName: SampleRequest["scheduler"] = "euler";
+
 function request(seed: number): SampleRequest {
   return {
     prompt: nextPrompt(),
@@ -189,7 +299,7 @@ function request(seed: number): SampleRequest {
     seed,
     steps,
     guidanceScale: 4,
-    scheduler: "euler",
+    scheduler: schedulerName,
     width: 64,
     height: 64,
   };
@@ -197,12 +307,17 @@ function request(seed: number): SampleRequest {
 
 async function main(): Promise<void> {
   const engine = await EngineHost.start({ modelDir: values.model, device, intraOpThreads: threads });
+  const family = engine.model.family;
+  const flow = family === "sd3" || family === "flux";
+  if (flow) schedulerName = "flow_euler";
   const bare: Bare =
-    engine.model.family === "sdxl"
+    family === "sdxl"
       ? await SdxlBareLoop.create(values.model)
-      : await BareLoop.create(values.model);
+      : flow
+        ? await FlowBareLoop.create(values.model, family)
+        : await BareLoop.create(values.model);
   console.log(
-    `model ${engine.model.name} (${engine.model.family}), ${steps} steps, euler, CFG 4, 64x64, cpu, ${rounds} rounds per batch size`,
+    `model ${engine.model.name} (${family}), ${steps} steps, ${schedulerName}, ${family === "flux" ? "guidance 4 (no CFG batch)" : "CFG 4"}, 64x64, cpu, ${rounds} rounds per batch size`,
   );
   console.log(
     "batch | bare img/s | engine img/s | ratio | engine split: tokenize / text / denoise / vae / png (ms per batch)",

@@ -47,6 +47,8 @@ export interface ModelReport {
   timestepSpacing: string | undefined;
   /** Token ids, UNet and VAE float types, as the sessions declare them. */
   dtypes?: { inputIds: string; unet: string; vae: string };
+  /** The flow-matching transformer families (sd3, flux): denoiser, text encoders, σ shift, latent packing. */
+  flow?: { denoiser: string; textEncoders: string; shift: string; packing: string; vaeShiftFactor: number };
   conditioning?: {
     sequenceLength: number;
     width: number;
@@ -70,7 +72,10 @@ const COMPONENTS = [
   "text_encoder_2",
   "tokenizer",
   "tokenizer_2",
+  "text_encoder_3",
+  "tokenizer_3",
   "unet",
+  "transformer",
   "vae_decoder",
   "scheduler",
 ];
@@ -151,8 +156,9 @@ export async function checkModelFolder(dirArg: string, options: CheckOptions = {
     }
     const counts = components.map((c) => c.parameters).filter((n): n is number => n !== undefined);
     report.parameters = counts.length > 0 ? counts.reduce((s, n) => s + n, 0) : undefined;
-    const unet = parts.unet;
+    const unet = parts.denoiser;
     report.latentChannels = unet.latentChannels;
+    if (parts.flow) report.flow = { ...parts.flow, vaeShiftFactor: folder.vaeShiftFactor };
     const vae = sessions.get("vae_decoder");
     report.dtypes = {
       inputIds: sessions.get("text_encoder")?.input("input_ids")?.type ?? "?",
@@ -179,13 +185,15 @@ export async function checkModelFolder(dirArg: string, options: CheckOptions = {
         `${folder.dir}: the text encoders give ${conditioner.width}-wide states but the UNet's encoder_hidden_states takes ${ctx}`,
       );
     }
-    const pooled = fixedDim(
-      unet.extraInputs.find((t) => t.name === "text_embeds"),
-      1,
+    const pooledInput = unet.extraInputs.find(
+      (t) => t.name === "text_embeds" || t.name === "pooled_projections",
     );
+    const pooled = fixedDim(pooledInput, 1);
     if (pooled !== undefined && pooled !== conditioner.pooledWidth) {
       throw invalid(
-        `${folder.dir}: text_encoder_2 gives ${conditioner.pooledWidth}-wide text_embeds but the UNet takes ${pooled}`,
+        pooledInput?.name === "text_embeds"
+          ? `${folder.dir}: text_encoder_2 gives ${conditioner.pooledWidth}-wide text_embeds but the UNet takes ${pooled}`
+          : `${folder.dir}: the text encoders give a ${conditioner.pooledWidth}-wide pooled vector but the transformer's pooled_projections takes ${pooled}`,
       );
     }
     report.warnings.push(...vaeWarnings(folder, vae));
@@ -224,12 +232,22 @@ export function formatModelReport(r: ModelReport): string {
   const lines = [
     r.dir,
     `family        ${r.family}: ${r.description}${r.className ? ` (${r.className})` : ""}`,
-    `native size   ${r.nativeSize === undefined ? "unknown (unet/config.json has no sample_size)" : `${r.nativeSize}x${r.nativeSize}`}`,
-    `latents       ${r.latentChannels ?? "?"} channels, 1/${r.vaeScale} of the image; VAE scaling factor ${r.vaeScalingFactor}`,
+    `native size   ${r.nativeSize === undefined ? `unknown (${r.flow ? "transformer" : "unet"}/config.json has no sample_size)` : `${r.nativeSize}x${r.nativeSize}`}`,
+    `latents       ${r.latentChannels ?? "?"} channels, 1/${r.vaeScale} of the image; VAE scaling factor ${r.vaeScalingFactor}${r.flow ? `, shift factor ${r.flow.vaeShiftFactor}` : ""}`,
     `scheduler     ${r.defaultScheduler} (${r.schedulerClass ?? "no _class_name"}${r.timestepSpacing ? `, ${r.timestepSpacing} spacing` : ""})`,
   ];
+  if (r.flow) {
+    lines.push(
+      `denoiser      ${r.flow.denoiser}`,
+      `text encoders ${r.flow.textEncoders}`,
+      `shift         ${r.flow.shift}`,
+      `packing       ${r.flow.packing}`,
+    );
+  }
   if (r.dtypes)
-    lines.push(`dtypes        input_ids ${r.dtypes.inputIds}, unet ${r.dtypes.unet}, vae ${r.dtypes.vae}`);
+    lines.push(
+      `dtypes        input_ids ${r.dtypes.inputIds}, ${r.flow ? "transformer" : "unet"} ${r.dtypes.unet}, vae ${r.dtypes.vae}`,
+    );
   if (r.conditioning) {
     const c = r.conditioning;
     lines.push(

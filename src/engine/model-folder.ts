@@ -8,7 +8,7 @@ import { stat } from "node:fs/promises";
 import { basename, join, resolve } from "node:path";
 import { LatentFleetError } from "../common/errors.js";
 import { isRecord, readJsonFile } from "../common/json-file.js";
-import { detectFamily } from "./families/index.js";
+import { detectFamily, listedComponents } from "./families/index.js";
 import type { ModelFolder } from "./families/types.js";
 
 /** SD 1.x / 2.x VAE scaling factor, used when vae_decoder/config.json does not give one. */
@@ -51,6 +51,14 @@ function positiveNumber(value: unknown, file: string, field: string): number | u
   return value;
 }
 
+function finiteNumber(value: unknown, file: string, field: string): number | undefined {
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== "number" || !Number.isFinite(value)) {
+    throw new LatentFleetError("MODEL_INVALID", `${file}: field ${field} must be a number`);
+  }
+  return value;
+}
+
 export async function readModelFolder(dirArg: string): Promise<ModelFolder> {
   const dir = resolve(dirArg);
   let info: Awaited<ReturnType<typeof stat>>;
@@ -65,7 +73,10 @@ export async function readModelFolder(dirArg: string): Promise<ModelFolder> {
   if (!isRecord(index)) throw new LatentFleetError("MODEL_INVALID", `${indexPath}: expected a JSON object`);
   const family = detectFamily(index, dir);
   const missing: string[] = [];
-  for (const rel of family.requiredFiles) if (!(await exists(join(dir, rel)))) missing.push(rel);
+  const listed = listedComponents(index);
+  const optional = (family.optionalSessions ?? []).filter((c) => listed.includes(c));
+  const required = [...family.requiredFiles, ...optional.flatMap((c) => family.optionalFiles?.(c) ?? [])];
+  for (const rel of required) if (!(await exists(join(dir, rel)))) missing.push(rel);
   if (missing.length > 0) {
     throw new LatentFleetError(
       "MODEL_INVALID",
@@ -81,7 +92,12 @@ export async function readModelFolder(dirArg: string): Promise<ModelFolder> {
   const blockChannels = vaeConfig?.block_out_channels;
   const vaeScale =
     Array.isArray(blockChannels) && blockChannels.length > 0 ? 2 ** (blockChannels.length - 1) : 8;
-  const latentSize = positiveNumber(unetConfig?.sample_size, unetConfigPath, "sample_size");
+  const transformerConfigPath = join(dir, "transformer/config.json");
+  const transformerConfig = unetConfig ? undefined : await optionalJson(transformerConfigPath);
+  const latentSize =
+    positiveNumber(unetConfig?.sample_size, unetConfigPath, "sample_size") ??
+    positiveNumber(transformerConfig?.sample_size, transformerConfigPath, "sample_size") ??
+    family.defaultLatentSize;
   return {
     dir,
     name: basename(dir),
@@ -95,6 +111,7 @@ export async function readModelFolder(dirArg: string): Promise<ModelFolder> {
     vaeScalingFactor:
       positiveNumber(vaeConfig?.scaling_factor, vaeConfigPath, "scaling_factor") ??
       DEFAULT_VAE_SCALING_FACTOR,
+    vaeShiftFactor: finiteNumber(vaeConfig?.shift_factor, vaeConfigPath, "shift_factor") ?? 0,
     timeCondProjDim: positiveNumber(unetConfig?.time_cond_proj_dim, unetConfigPath, "time_cond_proj_dim"),
     nativeSize: latentSize === undefined ? undefined : latentSize * vaeScale,
     vaeScale,

@@ -52,9 +52,18 @@ export class OnnxModel {
     try {
       session = await ort.InferenceSession.create(path, options);
     } catch (err) {
-      throw new LatentFleetError("MODEL_INVALID", `${path}: ONNX Runtime cannot load it: ${String(err)}`, {
-        cause: err,
-      });
+      // ONNX's data type 16 is bfloat16 (FLUX and SD3.5 are published in it): ONNX Runtime for Node has no
+      // bfloat16 tensors, so such I/O cannot be fed at all.
+      const bf16 = /Unsupported data type: 16\b/.test(String(err))
+        ? " (bfloat16 inputs or outputs, which ONNX Runtime for Node cannot feed: export in float16 or float32, see docs/models.md)"
+        : "";
+      throw new LatentFleetError(
+        "MODEL_INVALID",
+        `${path}: ONNX Runtime cannot load it: ${String(err)}${bf16}`,
+        {
+          cause: err,
+        },
+      );
     }
     return new OnnxModel(
       path,

@@ -73,7 +73,14 @@ export class DiffusionPipeline {
       const parts = await folder.family.assemble(folder, sessions);
       const vae = new VaeDecoderModel(sessions.get("vae_decoder")!);
       // Scheduler config errors surface at load time, not on the first job.
-      createScheduler(defaultSchedulerName(folder.schedulerConfig), folder.schedulerConfig, 1);
+      const side = 2 * folder.vaeScale;
+      createScheduler(
+        defaultSchedulerName(folder.schedulerConfig),
+        folder.schedulerConfig,
+        1,
+        undefined,
+        parts.flowSchedule?.(side, side),
+      );
       return new DiffusionPipeline(folder, parts, vae, models);
     } catch (err) {
       await releaseSessions(models);
@@ -81,8 +88,8 @@ export class DiffusionPipeline {
     }
   }
 
-  private get unet() {
-    return this.parts.unet;
+  private get denoiser() {
+    return this.parts.denoiser;
   }
 
   describe(): ModelDescription {
@@ -93,14 +100,14 @@ export class DiffusionPipeline {
       defaultScheduler: defaultSchedulerName(this.folder.schedulerConfig),
       nativeSize: this.folder.nativeSize,
       vaeScale: this.folder.vaeScale,
-      latentChannels: this.unet.latentChannels,
-      guidanceDistilled: this.unet.timestepCond !== undefined,
+      latentChannels: this.denoiser.latentChannels,
+      guidanceDistilled: this.denoiser.guidanceDistilled,
     };
   }
 
-  /** CFG doubles the UNet batch; it is off at guidance <= 1 and for guidance-distilled (LCM) UNets. */
+  /** CFG doubles the denoiser batch; it is off at guidance <= 1 and for guidance-distilled models (LCM, FLUX). */
   usesCfg(req: SampleRequest): boolean {
-    return req.guidanceScale > 1 && this.unet.timestepCond === undefined;
+    return req.guidanceScale > 1 && !this.denoiser.guidanceDistilled;
   }
 
   batchKey(req: SampleRequest): string {
@@ -148,7 +155,8 @@ export class DiffusionPipeline {
         if (dropped === 0) continue;
         requests.forEach((r, b) => {
           if (r.prompt === text || r.negativePrompt === text) {
-            warnings[b].push(`prompt truncated to ${conditioner.sequenceLength} tokens (${dropped} dropped)`);
+            const kept = conditioner.promptTokens ?? conditioner.sequenceLength;
+            warnings[b].push(`prompt truncated to ${kept} tokens (${dropped} dropped)`);
           }
         });
       }
@@ -166,8 +174,14 @@ export class DiffusionPipeline {
     const textEncoderMs = performance.now() - t0 - tokenizeMs;
 
     // Latents: each sample's own stream gives its initial noise, then any ancestral noise in step order.
-    const scheduler = createScheduler(first.scheduler, this.folder.schedulerConfig, first.steps);
-    const channels = this.unet.latentChannels;
+    const scheduler = createScheduler(
+      first.scheduler,
+      this.folder.schedulerConfig,
+      first.steps,
+      undefined,
+      this.parts.flowSchedule?.(first.width, first.height),
+    );
+    const channels = this.denoiser.latentChannels;
     const h = first.height / this.folder.vaeScale;
     const w = first.width / this.folder.vaeScale;
     const size = channels * h * w;
@@ -189,7 +203,7 @@ export class DiffusionPipeline {
         unetInput.set(scaled, batch * size);
         input = unetInput;
       }
-      const out = await this.unet.predict(
+      const out = await this.denoiser.predict(
         input,
         [unetBatch, channels, h, w],
         scheduler.timesteps[i],
@@ -208,9 +222,12 @@ export class DiffusionPipeline {
     }
 
     const tv = performance.now();
-    const inv = 1 / this.folder.vaeScalingFactor;
-    for (let i = 0; i < latents.length; i++) latents[i] *= inv;
-    const pixels = await this.vae.decode(latents, [batch, channels, h, w]);
+    const pixels = await this.vae.decodeScaled(
+      latents,
+      [batch, channels, h, w],
+      this.folder.vaeScalingFactor,
+      this.folder.vaeShiftFactor,
+    );
     const rgb = toRgbImages(pixels, batch, first.height, first.width);
     const plane = 3 * first.height * first.width;
     for (let b = 0; b < batch; b++) {

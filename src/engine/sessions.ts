@@ -2,6 +2,7 @@
 import type { Device, SessionTuning } from "./device.js";
 import { sessionOptions } from "./device.js";
 import { providerLoadFailure, requireExecutionProvider } from "./execution-providers.js";
+import { folderSessions } from "./families/index.js";
 import type { ModelFolder } from "./families/types.js";
 import { OnnxModel } from "./onnx-model.js";
 
@@ -12,7 +13,7 @@ export async function loadFamilySessions(
 ): Promise<Map<string, OnnxModel>> {
   requireExecutionProvider(device);
   const options = sessionOptions(device, tuning);
-  const names = folder.family.sessions;
+  const names = folderSessions(folder);
   const loaded = await Promise.allSettled(
     names.map((n) => OnnxModel.load(`${folder.dir}/${n}/model.onnx`, options)),
   );

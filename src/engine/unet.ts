@@ -35,6 +35,11 @@ export class UNetModel {
   /** Extra inputs the export declares, beyond sample, timestep and encoder_hidden_states. */
   readonly extraInputs: TensorInfo[];
 
+  /** LCM UNets take the guidance as timestep_cond: no CFG batch. */
+  get guidanceDistilled(): boolean {
+    return this.timestepCond !== undefined;
+  }
+
   constructor(
     private readonly model: OnnxModel,
     allowedExtras: readonly string[] = ["timestep_cond"],

@@ -18,6 +18,21 @@ export class VaeDecoderModel {
       await this.model.run({ [this.latent.name]: floatTensor(this.latent, latents, dims) }, this.outputName),
     );
   }
+
+  /**
+   * Denoised latents to pixels as diffusers decodes them: latents / scaling_factor + shift_factor (SD3 and
+   * FLUX have a shift; SD and SDXL 0). Works in place on `latents`.
+   */
+  async decodeScaled(
+    latents: Float32Array,
+    dims: readonly [number, number, number, number],
+    scalingFactor: number,
+    shiftFactor: number,
+  ): Promise<Float32Array> {
+    const inv = 1 / scalingFactor;
+    for (let i = 0; i < latents.length; i++) latents[i] = latents[i] * inv + shiftFactor;
+    return this.decode(latents, dims);
+  }
 }
 
 /** NCHW floats in [-1, 1] to packed 8-bit RGB (HWC), one image per entry. */

@@ -1,5 +1,6 @@
 /**
- * `latent-fleet model check` and `latent-fleet run` on the SDXL fixtures, as a user runs them (dist/).
+ * `latent-fleet model check` and `latent-fleet run` on the SDXL fixtures (and one run of a flow fixture), as a
+ * user runs them (dist/).
  */
 import { spawnSync } from "node:child_process";
 import { cp, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
@@ -173,5 +174,35 @@ describe("latent-fleet model check and run on SDXL", () => {
     expect(refused.code).toBe(2);
     expect(refused.stderr).toMatch(/refiner/);
     expect(refused.stderr.trim().split("\n")).toHaveLength(1);
+  });
+
+  it("run generates every sample of a FLUX-dev job (flow_euler, guidance as an input, packed latents)", async () => {
+    const spec = join(tmp, "flux.yaml");
+    const out = join(tmp, "out-flux");
+    await writeFile(
+      spec,
+      [
+        `model: ${join(FIXTURE_MODELS, "flux-dev")}`,
+        `output: ${out}`,
+        "seed: 11",
+        "images_per_prompt: 2",
+        "defaults: { steps: 2, guidance_scale: 3.5, scheduler: flow_euler, width: 64, height: 32 }",
+        "prompts:",
+        '  - "a red circle on a white background"',
+        '  - "a blue square on a gray background"',
+      ].join("\n"),
+    );
+    const r = cli(["run", spec, "--workers", "1", "--batch-size", "4"]);
+    expect(r.code, r.stderr).toBe(0);
+    const expected: string[] = [];
+    for await (const e of expandSpec(await loadSpec(spec)))
+      if (e.type === "sample") expected.push(e.sample.sampleId);
+    const rows = await readMetadata(out);
+    expect(rows.map((row) => row.id).sort()).toEqual([...expected].sort());
+    for (const row of rows) {
+      const png = decodePng(await readFile(join(out, row.file_name)));
+      expect([png.width, png.height]).toEqual([64, 32]);
+      expect(row.model).toBe("flux-dev");
+    }
   });
 });

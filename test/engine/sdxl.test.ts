@@ -312,14 +312,16 @@ describe("wrong SDXL folders get one line saying what is wrong", () => {
     await writeFile(
       join(dir, "model_index.json"),
       JSON.stringify({
-        _class_name: "StableDiffusion3Pipeline",
-        transformer: ["diffusers", "SD3Transformer2DModel"],
+        // A transformer pipeline of no supported family (SD3 and FLUX have theirs: test/engine/flow.test.ts).
+        _class_name: "PixArtSigmaPipeline",
+        transformer: ["diffusers", "PixArtTransformer2DModel"],
         text_encoder_3: ["transformers", "T5EncoderModel"],
         vae_decoder: ["diffusers", "AutoencoderKL"],
       }),
     );
     const err = await loadError(dir);
-    expect(err.message).toContain("StableDiffusion3Pipeline, transformer, text_encoder_3, vae_decoder");
+    expect(err.message).toContain("PixArtSigmaPipeline, transformer, text_encoder_3, vae_decoder");
     expect(err.message).toContain("sdxl needs text_encoder, text_encoder_2, unet, vae_decoder");
+    expect(err.message).toContain("sd3 needs text_encoder, text_encoder_2, transformer, vae_decoder");
   });
 });

@@ -1,7 +1,7 @@
-/** One CLIP tokenizer and its text encoder: texts to token states (and a pooled vector if asked for). */
+/** One tokenizer and its text encoder (CLIP, or T5 for the flow families): texts to token states (and a pooled vector if asked for). */
 import { performance } from "node:perf_hooks";
 import type { TextEncoderModel, TextEncoding } from "../text-encoder.js";
-import type { ClipTokenizer } from "../tokenizer/index.js";
+import type { PromptTokenizer } from "../tokenizer/index.js";
 
 export interface BranchOutput {
   encoding: TextEncoding;
@@ -11,7 +11,7 @@ export interface BranchOutput {
 
 export class ClipBranch {
   constructor(
-    readonly tokenizer: ClipTokenizer,
+    readonly tokenizer: PromptTokenizer,
     readonly encoder: TextEncoderModel,
   ) {}
 

@@ -3,21 +3,34 @@
  * components it lists); each family then checks the sessions' own inputs and outputs when it wires them.
  */
 import { LatentFleetError } from "../../common/errors.js";
+import { fluxFamily } from "./flux.js";
 import { sdFamily } from "./sd.js";
+import { sd3Family } from "./sd3.js";
 import { sdxlFamily } from "./sdxl.js";
-import type { ModelFamily, ModelIndex } from "./types.js";
+import type { ModelFamily, ModelFolder, ModelIndex } from "./types.js";
 
+export { FLUX_T5_LENGTH, fluxFamily } from "./flux.js";
 export { sdFamily } from "./sd.js";
+export { SD3_T5_LENGTH, sd3Family } from "./sd3.js";
 export { SDXL_TIME_IDS, sdxlFamily, sdxlTimeIds } from "./sdxl.js";
 export type * from "./types.js";
 
-export const FAMILIES: readonly ModelFamily[] = [sdxlFamily, sdFamily];
+export const FAMILIES: readonly ModelFamily[] = [sd3Family, fluxFamily, sdxlFamily, sdFamily];
 
 /** The components model_index.json lists (keys whose value is a [library, class] pair, not null). */
 export function listedComponents(index: ModelIndex): string[] {
   return Object.entries(index)
     .filter(([k, v]) => !k.startsWith("_") && Array.isArray(v) && v.length === 2 && v[1] !== null)
     .map(([k]) => k);
+}
+
+/** The components a folder's sessions are created for: the family's, plus its optional ones the index lists. */
+export function folderSessions(folder: Pick<ModelFolder, "family" | "index">): string[] {
+  const listed = listedComponents(folder.index);
+  return [
+    ...folder.family.sessions,
+    ...(folder.family.optionalSessions ?? []).filter((c) => listed.includes(c)),
+  ];
 }
 
 /** Refiners and image-to-image pipelines condition on an input image (and an aesthetic score). */

@@ -64,7 +64,7 @@ export const sdFamily: ModelFamily = {
     const unet = new UNetModel(un);
     return {
       conditioner: new SdConditioner(new ClipBranch(tokenizer, new TextEncoderModel(te))),
-      unet,
+      denoiser: unet,
       denoiserExtras({ requests, rows }): Record<string, ExtraInput> {
         const cond = timestepCondInput(unet, folder.timeCondProjDim, requests, rows.length);
         return cond ? { timestep_cond: cond } : {};

@@ -174,7 +174,7 @@ export const sdxlFamily: ModelFamily = {
     );
     return {
       conditioner,
-      unet,
+      denoiser: unet,
       denoiserExtras({ rows, requests, width, height }) {
         const n = rows.length;
         const p = conditioner.pooledWidth;

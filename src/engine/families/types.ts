@@ -3,8 +3,8 @@
  * denoiser's extra inputs), so that adding a family (SD3, FLUX...) is one module, not a pipeline edit.
  */
 import type { SampleRequest } from "../../common/contract/sample.js";
-import type { OnnxModel } from "../onnx-model.js";
-import type { UNetModel } from "../unet.js";
+import type { OnnxModel, TensorInfo } from "../onnx-model.js";
+import type { FlowScheduleOptions } from "../schedulers/index.js";
 
 /** model_index.json as read: `_class_name`, the components it lists, and pipeline flags. */
 export type ModelIndex = Record<string, unknown>;
@@ -22,6 +22,8 @@ export interface ModelFolder {
   tokenizerDir: string;
   schedulerConfig: Record<string, unknown>;
   vaeScalingFactor: number;
+  /** The VAE's shift_factor (SD3, FLUX): latents are decoded as latents / scaling + shift. 0 when absent. */
+  vaeShiftFactor: number;
   /** Present on guidance-distilled (LCM) UNets: the width of the guidance embedding. */
   timeCondProjDim: number | undefined;
   /** Native image size in pixels, from unet/config.json sample_size (latent) times the VAE scale. */
@@ -55,6 +57,8 @@ export interface Conditioner {
   readonly width: number;
   /** Width P of the pooled vector, 0 when the family has none. */
   readonly pooledWidth: number;
+  /** Tokens of the prompt a text encoder keeps (what truncation warnings name), when not sequenceLength. */
+  readonly promptTokens?: number;
   /** True when an empty negative prompt is all zeros instead of the encoded empty text. */
   readonly zeroEmptyNegative: boolean;
   encode(texts: string[]): Promise<EncodedTexts>;
@@ -74,11 +78,45 @@ export interface DenoiserRows {
   height: number;
 }
 
+/**
+ * The denoising network, UNet or transformer: it takes latents [B, C, h, w] whatever layout its export wants
+ * (a packing transformer packs and unpacks inside predict), so the sampling loop is the same for all.
+ */
+export interface Denoiser {
+  /** The latent input (sample or hidden_states), the text states input and any further inputs. */
+  readonly sample: TensorInfo;
+  readonly context: TensorInfo;
+  readonly extraInputs: TensorInfo[];
+  readonly latentChannels: number;
+  /** Guidance is the model's own (LCM's timestep_cond, FLUX): no classifier-free guidance batch. */
+  readonly guidanceDistilled: boolean;
+  predict(
+    sample: Float32Array,
+    dims: readonly [number, number, number, number],
+    timestep: number,
+    context: Float32Array,
+    contextDims: readonly [number, number, number],
+    extras?: Record<string, ExtraInput>,
+  ): Promise<Float32Array>;
+}
+
+/** What model check prints about a flow-matching transformer family. */
+export interface FlowDescription {
+  denoiser: string;
+  textEncoders: string;
+  /** Static shift or dynamic shifting, as the scheduler config says. */
+  shift: string;
+  packing: string;
+}
+
 export interface FamilyParts {
   conditioner: Conditioner;
-  unet: UNetModel;
-  /** Inputs beyond sample, timestep and encoder_hidden_states, by input name. */
+  denoiser: Denoiser;
+  /** Inputs beyond the latents, timestep and encoder_hidden_states, by input name. */
   denoiserExtras(call: DenoiserRows): Record<string, ExtraInput>;
+  /** What a flow scheduler's σ depend on for an image of this size (image sequence length, σ grid). */
+  flowSchedule?(width: number, height: number): FlowScheduleOptions;
+  flow?: FlowDescription;
 }
 
 export interface ModelFamily {
@@ -91,6 +129,12 @@ export interface ModelFamily {
   readonly requiredFiles: readonly string[];
   /** Components with an ONNX session, each `<component>/model.onnx`. */
   readonly sessions: readonly string[];
+  /** Components loaded only when model_index.json lists them (SD3's text_encoder_3). */
+  readonly optionalSessions?: readonly string[];
+  /** Latent size the pipeline defaults to when the denoiser's config has no sample_size (FLUX: 128). */
+  readonly defaultLatentSize?: number;
+  /** Files each listed optional component needs. */
+  optionalFiles?(component: string): readonly string[];
   /** Wires the loaded sessions; throws MODEL_INVALID naming what does not fit. */
   assemble(folder: ModelFolder, sessions: ReadonlyMap<string, OnnxModel>): Promise<FamilyParts>;
 }

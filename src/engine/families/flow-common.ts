@@ -1,0 +1,70 @@
+/** What the flow-matching transformer families (SD3, FLUX) share: T5 loading, shift wording, size checks. */
+import { LatentFleetError } from "../../common/errors.js";
+import type { OnnxModel } from "../onnx-model.js";
+import { resolveFlowMatchConfig } from "../schedulers/index.js";
+import { TextEncoderModel } from "../text-encoder.js";
+import { loadPromptTokenizer } from "../tokenizer/index.js";
+import { ClipBranch } from "./clip-branch.js";
+import type { ModelFolder, ModelIndex } from "./types.js";
+
+export function invalid(message: string): LatentFleetError {
+  return new LatentFleetError("MODEL_INVALID", message);
+}
+
+export function requireSession(
+  sessions: ReadonlyMap<string, OnnxModel>,
+  name: string,
+  family: string,
+): OnnxModel {
+  const s = sessions.get(name);
+  if (!s) throw new LatentFleetError("ENGINE_FAILED", `${family} family: ${name} not loaded`);
+  return s;
+}
+
+/** The diffusers class model_index.json gives a component (["diffusers", "SD3Transformer2DModel"]). */
+export function componentClass(index: ModelIndex, component: string): string {
+  const v = index[component];
+  return Array.isArray(v) && typeof v[1] === "string" ? v[1] : "";
+}
+
+/**
+ * T5's tokenizer (tokenizer.json, SentencePiece Unigram) and encoder. diffusers pads T5 prompts to
+ * max_sequence_length (SD3: 256, FLUX: 512); a tokenizer_config.json with a smaller model_max_length wins.
+ */
+export async function loadT5Branch(
+  dir: string,
+  model: OnnxModel,
+  maxSequenceLength: number,
+): Promise<ClipBranch> {
+  let tokenizer = await loadPromptTokenizer(dir);
+  if (tokenizer.maxLength > maxSequenceLength)
+    tokenizer = await loadPromptTokenizer(dir, { maxLength: maxSequenceLength });
+  return new ClipBranch(tokenizer, new TextEncoderModel(model));
+}
+
+/** The scheduler's σ shift as model check prints it. */
+export function shiftDescription(config: Record<string, unknown>): string {
+  const c = resolveFlowMatchConfig(config);
+  if (!c.use_dynamic_shifting) return `static shift ${c.shift}`;
+  return `dynamic shift: mu from the image tokens, ${c.base_shift} at ${c.base_image_seq_len} to ${c.max_shift} at ${c.max_image_seq_len} (${c.time_shift_type})`;
+}
+
+/** Both families cut the latents into 2x2 patches: width and height must be multiples of 2·vaeScale. */
+export function checkPatchSize(folder: ModelFolder, width: number, height: number): void {
+  const side = 2 * folder.vaeScale;
+  if (width % side !== 0 || height % side !== 0) {
+    throw new LatentFleetError(
+      "INVALID_ARGUMENT",
+      `${folder.family.name} takes width and height in multiples of ${side} (2x2 latent patches); got ${width}x${height}`,
+    );
+  }
+}
+
+/** Rows [n, width] of the pooled vectors, zeros where a row has none. */
+export function pooledRows(rows: { pooled: Float32Array | undefined }[], width: number): Float32Array {
+  const out = new Float32Array(rows.length * width);
+  rows.forEach((r, i) => {
+    if (r.pooled) out.set(r.pooled, i * width);
+  });
+  return out;
+}
