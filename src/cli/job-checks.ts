@@ -6,6 +6,7 @@
 import { randomBytes } from "node:crypto";
 import { rm, stat, writeFile } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
+import type { SchedulerName } from "../common/contract/schedulers.js";
 import { isLatentFleetError, LatentFleetError } from "../common/errors.js";
 import { isS3Url, openStorage } from "../common/storage/index.js";
 import { parseDevice } from "../engine/device.js";
@@ -17,9 +18,13 @@ import { isPromptsFile, type JobSpec, loadPromptsFileAsSpec, loadSpec } from "..
  * The model folder as the workers will load it, and the device's provider when the device is known here
  * (`submit` leaves it to the workers). The one place that decides what "a usable model" means before a start.
  */
-export async function checkModel(dir: string, device?: string): Promise<ModelReport> {
+export async function checkModel(
+  dir: string,
+  device?: string,
+  scheduler?: SchedulerName,
+): Promise<ModelReport> {
   // Files and configs only: the sessions are the workers' to create (a real SDXL is gigabytes).
-  const model = await checkModelFolder(dir, { sessions: false });
+  const model = await checkModelFolder(dir, { sessions: false, ...(scheduler ? { scheduler } : {}) });
   if (device !== undefined) requireExecutionProvider(parseDevice(device));
   return model;
 }
@@ -91,7 +96,9 @@ export async function checkJob(
   opts: { out?: string; device?: string },
 ): Promise<CheckedJob> {
   const spec = await loadJobSpec(specArg, opts.out);
-  const model = await checkModel(spec.model, opts.device);
+  // The spec's default scheduler must suit the model (a flow scheduler on a UNet model samples garbage); a
+  // row's own scheduler is checked by the worker, which fails that row's samples with the same message.
+  const model = await checkModel(spec.model, opts.device, spec.defaults.scheduler ?? undefined);
   await checkOutputWritable(spec.output.dir);
   return { spec, model };
 }

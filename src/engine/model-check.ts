@@ -6,6 +6,7 @@
  */
 import { readdir, stat } from "node:fs/promises";
 import { join } from "node:path";
+import type { SchedulerName } from "../common/contract/schedulers.js";
 import { isLatentFleetError, LatentFleetError } from "../common/errors.js";
 import { type Device, parseDevice } from "./device.js";
 import type { ModelFolder } from "./families/types.js";
@@ -13,6 +14,7 @@ import { readModelFolder } from "./model-folder.js";
 import type { OnnxModel, TensorInfo } from "./onnx-model.js";
 import { countFileParameters } from "./onnx-parameters.js";
 import { defaultSchedulerName } from "./schedulers/index.js";
+import { checkSchedulerSuitsModel } from "./schedulers/model-family.js";
 import { loadFamilySessions, releaseSessions } from "./sessions.js";
 
 export interface TensorSignature {
@@ -65,6 +67,8 @@ export interface CheckOptions {
   device?: Device;
   /** Create the ONNX sessions and encode a text (default); false reads files and configs only. */
   sessions?: boolean;
+  /** A scheduler the job asks for: refused (INVALID_ARGUMENT) when it cannot drive this model's denoiser. */
+  scheduler?: SchedulerName;
 }
 
 const COMPONENTS = [
@@ -118,6 +122,7 @@ function vaeWarnings(folder: ModelFolder, vae: OnnxModel | undefined): string[] 
 export async function checkModelFolder(dirArg: string, options: CheckOptions = {}): Promise<ModelReport> {
   const folder = await readModelFolder(dirArg);
   const defaultScheduler = defaultSchedulerName(folder.schedulerConfig);
+  if (options.scheduler !== undefined) checkSchedulerSuitsModel(options.scheduler, folder.schedulerConfig);
   const components: ComponentReport[] = [];
   for (const name of COMPONENTS) {
     const files = await listFiles(join(folder.dir, name));

@@ -113,6 +113,38 @@ describe("checks before a job starts", () => {
     expect(exitCodeFor(err)).toBe(2);
   });
 
+  it("a spec's default scheduler must suit the model's denoiser, before anything starts", async () => {
+    const flux = join(ROOT, "test", "fixtures", "models", "flux-schnell");
+    const cases = [
+      { model: TINY_SHAPES, scheduler: "flow_euler", says: /flow-matching scheduler, for flow models/ },
+      { model: flux, scheduler: "ddim", says: /is for noise-prediction \(UNet-family\) models/ },
+    ];
+    for (const c of cases) {
+      const spec = join(tmp, `scheduler-${c.scheduler}.yaml`);
+      await writeFile(
+        spec,
+        `model: ${c.model}\noutput: ${join(tmp, "never")}\ndefaults: { scheduler: ${c.scheduler} }\nprompts: ["a red circle"]\n`,
+      );
+      const err = await refusal(checkJob(spec, { device: "cpu" }));
+      expect(err.code, c.scheduler).toBe("INVALID_ARGUMENT");
+      expect(exitCodeFor(err)).toBe(2);
+      expect(err.message).toMatch(c.says);
+    }
+    // The pairings that suit pass.
+    for (const [model, scheduler] of [
+      [TINY_SHAPES, "euler"],
+      [flux, "flow_euler"],
+    ]) {
+      const spec = join(tmp, `scheduler-ok-${scheduler}.yaml`);
+      await writeFile(
+        spec,
+        `model: ${model}\noutput: ${join(tmp, "never")}\ndefaults: { scheduler: ${scheduler} }\nprompts: ["a red circle"]\n`,
+      );
+      await expect(checkJob(spec, { device: "cpu" })).resolves.toMatchObject({ model: { dir: model } });
+    }
+    await expect(readdir(join(tmp, "never"))).rejects.toMatchObject({ code: "ENOENT" });
+  });
+
   it("a local output: probed where it would be made, nothing left behind", async () => {
     const base = join(tmp, "outputs");
     await mkdir(base);
