@@ -42,7 +42,10 @@ describe("PublishPipe", () => {
       const stored = await Promise.all(
         acks.map((a) => ctx.jsm.streams.getMessage(TASKS_STREAM, { seq: a.seq })),
       );
-      const decoded = stored.map((m) => decodeTask(m.data));
+      const decoded = stored.map((m, i) => {
+        if (m === null) throw new Error(`the stream has no message at seq ${acks[i]?.seq}`);
+        return decodeTask(m.data);
+      });
       expect(decoded.map((t) => Number(t.shard)).sort((a, b) => a - b)).toEqual(shards);
       expect(decoded[7]?.samples[0]).toMatchObject({ sample_id: "s7", prompt: "a blue square", steps: 4 });
       const again = await pipeTask(pipe, task(42));
