@@ -7,7 +7,7 @@ import { type GrpcServerHandle, startGrpcServer } from "../common/grpc/server.js
 import type { GrpcServerTls } from "../common/grpc/tls.js";
 import { createLogger, type Logger } from "../common/log.js";
 import { type MetricsServer, parseListenAddress, startMetricsServer } from "../common/metrics.js";
-import { connectJetStream, ensureTopology, type TopologyOptions } from "../common/nats/index.js";
+import { connectJetStream, ensureTopology, PublishPipe, type TopologyOptions } from "../common/nats/index.js";
 import { type NatsAuthOptions, redactUrl } from "../common/nats/security.js";
 import { COORDINATOR_OPTIONS } from "../common/options/index.js";
 import { startDeadLetterLoop } from "./dead-letter-loop.js";
@@ -93,6 +93,7 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Runnin
   const { nc, js, jsm } = await connectJetStream(opts.natsUrl, opts.name ?? "latent-fleet-coordinator", {
     auth: opts.natsAuth,
   });
+  const pipe = new PublishPipe(nc);
   const loops: Loop[] = [];
   let grpc: GrpcServerHandle | null = null;
   let manager: JobManager | null = null;
@@ -109,6 +110,7 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Runnin
     await manager?.stop();
     await metricsServer?.stop();
     await ui?.stop();
+    pipe.close();
     await nc.close().catch(() => undefined);
   };
   try {
@@ -122,6 +124,7 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Runnin
     manager = new JobManager(
       {
         js,
+        pipe,
         store,
         log,
         windowSize: opts.maxInFlight ?? COORDINATOR_OPTIONS.maxInFlight.default,

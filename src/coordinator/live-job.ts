@@ -11,6 +11,7 @@ import { parseFailureTolerance } from "../common/contract/failure-tolerance.js";
 import { ERRORS_FILE, type ErrorRow, type JobStateName, STATS_FILE } from "../common/contract/job.js";
 import type { TaskResult } from "../common/contract/task.js";
 import { errorMessage, type Logger } from "../common/log.js";
+import type { PublishPipe } from "../common/nats/index.js";
 import { describeKey, type ObjectStorage, openStorage } from "../common/storage/index.js";
 import type { JobSpec } from "../manifest/index.js";
 import { removeDeadShardOutputs } from "./dead-shards.js";
@@ -32,6 +33,8 @@ import { WhereIndex } from "./where-index.js";
 
 export interface JobRuntime {
   js: JetStreamClient;
+  /** The coordinator's pipelined task publishes (publish-pipe.ts); js.publish without. */
+  pipe?: PublishPipe;
   store: JobStore;
   log: Logger;
   /** Most task publishes awaiting an ack, per job. */
@@ -140,6 +143,7 @@ export class LiveJob {
     if (this.record.state === "PENDING") await this.setState("PUBLISHING");
     this.outcome = await publishJob({
       js: this.rt.js,
+      pipe: this.rt.pipe,
       store: this.rt.store,
       log: this.log,
       task: {

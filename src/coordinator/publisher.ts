@@ -18,7 +18,7 @@ import type { ErrorRow } from "../common/contract/job.js";
 import type { TaskResult } from "../common/contract/task.js";
 import { isLatentFleetError, LatentFleetError } from "../common/errors.js";
 import type { Logger } from "../common/log.js";
-import { publishResult, publishTask } from "../common/nats/index.js";
+import { type PublishPipe, pipeTask, publishResult, publishTask } from "../common/nats/index.js";
 import { expandSpecBatches, type JobSpec, type SourceAccess } from "../manifest/index.js";
 import type { ErrorsFile } from "./errors-file.js";
 import type { JobCursor, JobStore } from "./job-store.js";
@@ -51,6 +51,8 @@ export interface PublishOutcome {
 
 export interface PublisherOptions {
   js: JetStreamClient;
+  /** Tasks go through it when given (acks pipelined), else through js.publish one request each. */
+  pipe?: PublishPipe;
   store: JobStore;
   log: Logger;
   task: TaskHeader;
@@ -158,7 +160,7 @@ export async function publishJob(o: PublisherOptions): Promise<PublishOutcome> {
       published++;
       const task = toTask(o.task, shard);
       await window.push(shard.shard, async () => {
-        const ack = await publishTask(o.js, task);
+        const ack = await (o.pipe ? pipeTask(o.pipe, task) : publishTask(o.js, task));
         if (!ack.duplicate) o.onPublished?.();
         return ack;
       });

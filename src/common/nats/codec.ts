@@ -39,8 +39,13 @@ function taskTypes(): TaskTypes {
   return types;
 }
 
+/**
+ * Straight to the encoder, without fromObject's copy: a Task__Input already has the field types the
+ * generated encoder takes (64-bit integers as numbers or decimal strings), and tasks are the coordinator's
+ * hottest payload.
+ */
 export function encodeTask(task: Task__Input): Uint8Array {
-  return encode(taskTypes().task, task);
+  return taskTypes().task.encode(task).finish();
 }
 
 /** Throws PAYLOAD_INVALID when the bytes are not a Task (a task always names its job and model). */
@@ -88,13 +93,58 @@ export function readTask(bytes: Uint8Array): ContractTask {
   };
 }
 
-/** A task result as the contract has it: shard and indexes as numbers. */
+/** A uint64 as protobufjs decodes it: a number, or a Long when the long package is present. */
+type DecodedLong = number | { toNumber(): number };
+
+/** A decoded SampleResult message (unset fields read their defaults from the prototype). */
+interface DecodedSampleResult {
+  sample_id: string;
+  index: DecodedLong;
+  ok: boolean;
+  file_name: string;
+  error: string;
+  error_code: string;
+}
+
+interface DecodedTaskResult {
+  job_id: string;
+  shard: DecodedLong;
+  worker_id: string;
+  samples: DecodedSampleResult[];
+  delivery: number;
+  seconds: number;
+  dead_lettered: boolean;
+  reused: boolean;
+}
+
+const toNumber = (v: DecodedLong): number => (typeof v === "number" ? v : v.toNumber());
+
+/**
+ * A task result as the contract has it: shard and indexes as numbers. Read from the decoded message
+ * directly (no toObject pass with 64-bit integers as strings), since the coordinator reads one per task.
+ */
 export function readTaskResult(bytes: Uint8Array): ContractTaskResult {
-  const wire = decodeTaskResult(bytes);
+  const type = taskTypes().taskResult;
+  const m = decodeMessage(type, bytes) as unknown as DecodedTaskResult;
+  if (m.job_id === "") throw invalid("TaskResult", bytes, "job_id is empty");
   return {
-    ...wire,
-    shard: Number(wire.shard),
-    samples: wire.samples.map((s): ContractSampleResult => ({ ...s, index: Number(s.index) })),
+    job_id: m.job_id,
+    shard: toNumber(m.shard),
+    worker_id: m.worker_id,
+    samples: m.samples.map(
+      (s): ContractSampleResult => ({
+        sample_id: s.sample_id,
+        index: toNumber(s.index),
+        ok: s.ok,
+        file_name: s.file_name,
+        error: s.error,
+        error_code: s.error_code,
+      }),
+    ),
+    delivery: m.delivery,
+    seconds: m.seconds,
+    dead_lettered: m.dead_lettered,
+    reused: m.reused,
   };
 }
 
@@ -105,11 +155,16 @@ function encode(type: protobuf.Type, value: object): Uint8Array {
 
 /** toObject with TO_OBJECT yields exactly the generated output type T. */
 function decode<T>(type: protobuf.Type, bytes: Uint8Array): T {
+  return type.toObject(decodeMessage(type, bytes), TO_OBJECT) as T;
+}
+
+/** The decoded message; PAYLOAD_INVALID when the bytes are not one. */
+function decodeMessage(type: protobuf.Type, bytes: Uint8Array): protobuf.Message {
   try {
     // A plain Uint8Array view, never a Buffer: protobufjs's Buffer reader silently cuts a truncated
     // string short instead of failing.
     const view = new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    return type.toObject(type.decode(view), TO_OBJECT) as T;
+    return type.decode(view);
   } catch (err) {
     throw invalid(type.name, bytes, err instanceof Error ? err.message : String(err), err);
   }

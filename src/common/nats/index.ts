@@ -5,6 +5,7 @@ export * from "./dead-letters.js";
 export * from "./embedded-server.js";
 export * from "./errors.js";
 export * from "./names.js";
+export * from "./publish-pipe.js";
 export * from "./results.js";
 export * from "./retry.js";
 export * from "./server-binary.js";

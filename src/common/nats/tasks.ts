@@ -15,6 +15,7 @@ import { LatentFleetError } from "../errors.js";
 import type { Task__Input } from "../proto/generated/latentfleet/v1/Task.js";
 import { encodeTask } from "./codec.js";
 import { TASKS_STREAM, taskMsgId, taskSubject, workersConsumerName } from "./names.js";
+import type { PublishPipe } from "./publish-pipe.js";
 import { MAX_TASK_PAYLOAD_BYTES, WORKER_CONSUMER_DEFAULTS } from "./topology.js";
 
 /** Every 15 s (a quarter of the default ack_wait): two in-progress acks may be lost before redelivery. */
@@ -30,6 +31,25 @@ export async function publishTask(
   task: Task__Input,
   opts: { timeoutMs?: number } = {},
 ): Promise<PubAck> {
+  const data = taskPayload(task);
+  return js.publish(taskSubject(task.model as string), data, {
+    msgID: taskMsgId(task.job_id as string, String(task.shard)),
+    expect: { streamName: TASKS_STREAM },
+    timeout: opts.timeoutMs,
+  });
+}
+
+/** publishTask through a PublishPipe: the same message and checks, the ack not awaited in turn. */
+export async function pipeTask(pipe: PublishPipe, task: Task__Input): Promise<PubAck> {
+  const data = taskPayload(task);
+  return pipe.publish(taskSubject(task.model as string), data, {
+    msgId: taskMsgId(task.job_id as string, String(task.shard)),
+    expectStream: TASKS_STREAM,
+  });
+}
+
+/** The task's encoded bytes; INVALID_ARGUMENT without job, shard or model, or when too big. */
+function taskPayload(task: Task__Input): Uint8Array {
   if (!task.job_id || !task.model || task.shard === undefined) {
     throw new LatentFleetError("INVALID_ARGUMENT", "a task needs job_id, shard and model");
   }
@@ -40,11 +60,7 @@ export async function publishTask(
       `task ${task.job_id}/${String(task.shard)} encodes to ${data.length} bytes, over the ${MAX_TASK_PAYLOAD_BYTES} limit; use fewer samples per shard`,
     );
   }
-  return js.publish(taskSubject(task.model), data, {
-    msgID: taskMsgId(task.job_id, String(task.shard)),
-    expect: { streamName: TASKS_STREAM },
-    timeout: opts.timeoutMs,
-  });
+  return data;
 }
 
 /** The shared durable consumer of a model's tasks (created by ensureWorkerConsumer). */
