@@ -15,6 +15,7 @@ import { findNatsServer } from "../../src/common/nats/server-binary.js";
 import type { Job } from "../../src/common/proto/generated/latentfleet/v1/Job.js";
 import type { LanHost, TestLan } from "../chaos/netns.js";
 import { type CliProcess, startCli, stopAll } from "./cli-processes.js";
+import { waitForJobEnd } from "./job-end.js";
 import { TINY_SHAPES } from "./paths.js";
 
 const CLIENT_PORT = 4222;
@@ -226,21 +227,8 @@ export class ClusterFleet {
   }
 
   /** Waits for the job's final state; throws with the processes' log tails after `timeoutMs`. */
-  async waitForEnd(jobId: string, timeoutMs: number): Promise<Job> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const job = await this.getJob(jobId);
-      if (job && isFinal(job.state)) return job;
-      if (Date.now() > deadline) {
-        const tails = this.processes
-          .map((p) => `--- ${p.name}\n${p.output().split("\n").slice(-8).join("\n")}`)
-          .join("\n");
-        throw new Error(
-          `job ${jobId} did not end within ${timeoutMs} ms (last: ${job?.state} ${job?.samples_done}/${job?.samples_total})\n${tails}`,
-        );
-      }
-      await new Promise((r) => setTimeout(r, 250));
-    }
+  waitForEnd(jobId: string, timeoutMs: number): Promise<Job> {
+    return waitForJobEnd((id) => this.getJob(id), this.processes, jobId, timeoutMs, 250);
   }
 
   /** Everything down: processes (SIGTERM, then SIGKILL), the clients, the nodes. Safe to call twice. */
@@ -266,8 +254,4 @@ export class ClusterFleet {
     this.processes.push(p);
     return p;
   }
-}
-
-export function isFinal(state: Job["state"]): boolean {
-  return state === "JOB_STATE_SUCCEEDED" || state === "JOB_STATE_FAILED" || state === "JOB_STATE_CANCELLED";
 }
