@@ -1,3 +1,4 @@
+import type ort from "onnxruntime-node";
 import { LatentFleetError } from "../common/errors.js";
 import { floatTensor, intTensor, type OnnxModel, readFloats, type TensorInfo } from "./onnx-model.js";
 
@@ -87,12 +88,22 @@ export class UNetModel {
       [this.timestep.name]: intTensor(this.timestep, tValues, tDims),
       [this.context.name]: floatTensor(this.context, context, contextDims),
     };
-    for (const info of this.extraInputs) {
-      const value = extras[info.name];
-      if (!value) throw new LatentFleetError("ENGINE_FAILED", `the UNet needs its ${info.name} input`);
-      feeds[info.name] = floatTensor(info, value.data, value.dims);
-    }
+    feedExtraInputs(feeds, this.extraInputs, extras, "UNet");
     return readFloats(await this.model.run(feeds, this.outputName));
+  }
+}
+
+/** Adds each extra input the denoiser declares to its feeds; a missing one is an engine failure naming `network`. */
+export function feedExtraInputs(
+  feeds: Record<string, ort.Tensor>,
+  infos: readonly TensorInfo[],
+  extras: Record<string, UNetExtraInput>,
+  network: string,
+): void {
+  for (const info of infos) {
+    const value = extras[info.name];
+    if (!value) throw new LatentFleetError("ENGINE_FAILED", `the ${network} needs its ${info.name} input`);
+    feeds[info.name] = floatTensor(info, value.data, value.dims);
   }
 }
 
