@@ -7,20 +7,6 @@ import { loadPromptTokenizer } from "../tokenizer/index.js";
 import { ClipBranch } from "./clip-branch.js";
 import type { ModelFolder, ModelIndex } from "./types.js";
 
-export function invalid(message: string): LatentFleetError {
-  return new LatentFleetError("MODEL_INVALID", message);
-}
-
-export function requireSession(
-  sessions: ReadonlyMap<string, OnnxModel>,
-  name: string,
-  family: string,
-): OnnxModel {
-  const s = sessions.get(name);
-  if (!s) throw new LatentFleetError("ENGINE_FAILED", `${family} family: ${name} not loaded`);
-  return s;
-}
-
 /** The diffusers class model_index.json gives a component (["diffusers", "SD3Transformer2DModel"]). */
 export function componentClass(index: ModelIndex, component: string): string {
   const v = index[component];
