@@ -13,6 +13,12 @@ export function componentClass(index: ModelIndex, component: string): string {
   return Array.isArray(v) && typeof v[1] === "string" ? v[1] : "";
 }
 
+/** A folder is the family's when its pipeline class matches `pipeline` or its transformer is `transformerClass`. */
+export function claimsByClass(index: ModelIndex, pipeline: RegExp, transformerClass: string): boolean {
+  const cls = typeof index._class_name === "string" ? index._class_name : "";
+  return pipeline.test(cls) || componentClass(index, "transformer") === transformerClass;
+}
+
 /**
  * T5's tokenizer (tokenizer.json, SentencePiece Unigram) and encoder. diffusers pads T5 prompts to
  * max_sequence_length (SD3: 256, FLUX: 512); a tokenizer_config.json with a smaller model_max_length wins.

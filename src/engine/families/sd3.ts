@@ -17,7 +17,7 @@ import { loadPromptTokenizer } from "../tokenizer/index.js";
 import { TransformerModel } from "../transformer.js";
 import { invalid, requireSession } from "./assembly.js";
 import { ClipBranch, concatClipStates, row } from "./clip-branch.js";
-import { checkPatchSize, componentClass, loadT5Branch, pooledRows, shiftDescription } from "./flow-common.js";
+import { checkPatchSize, claimsByClass, loadT5Branch, pooledRows, shiftDescription } from "./flow-common.js";
 import type {
   Conditioner,
   EncodedTexts,
@@ -111,8 +111,7 @@ export const sd3Family: ModelFamily = {
   name: "sd3",
   description: "Stable Diffusion 3 / 3.5 MMDiT transformer (flow matching)",
   claims(index: ModelIndex): boolean {
-    const cls = typeof index._class_name === "string" ? index._class_name : "";
-    return /StableDiffusion3/.test(cls) || componentClass(index, "transformer") === "SD3Transformer2DModel";
+    return claimsByClass(index, /StableDiffusion3/, "SD3Transformer2DModel");
   },
   requiredFiles: [
     "text_encoder/model.onnx",
