@@ -10,7 +10,7 @@
 import { LatentFleetError } from "../common/errors.js";
 import type { Denoiser, ExtraInput } from "./families/types.js";
 import { floatTensor, intTensor, type OnnxModel, readFloats, type TensorInfo } from "./onnx-model.js";
-import { feedExtraInputs, type TimestepForm, timestepForm } from "./unet.js";
+import { extraInputsOf, feedExtraInputs, type TimestepForm, timestepForm } from "./unet.js";
 
 export interface TransformerLayout {
   /** hidden_states are 2x2-packed latent tokens (FLUX). */
@@ -91,15 +91,13 @@ export class TransformerModel implements Denoiser {
     this.timestep = model.requireInput("timestep");
     this.context = model.requireInput("encoder_hidden_states");
     this.form = timestepForm(this.timestep);
-    const known = new Set([this.sample, this.timestep, this.context]);
-    this.extraInputs = model.inputs.filter((t) => !known.has(t));
-    const unknown = this.extraInputs.filter((t) => !layout.extras.includes(t.name));
-    if (unknown.length > 0) {
-      throw new LatentFleetError(
-        "MODEL_INVALID",
-        `${model.path}: unsupported transformer inputs ${unknown.map((t) => t.name).join(", ")} (${layout.familyHint})`,
-      );
-    }
+    this.extraInputs = extraInputsOf(
+      model,
+      [this.sample, this.timestep, this.context],
+      layout.extras,
+      "transformer",
+      layout.familyHint,
+    );
     const rank = layout.packed ? 3 : 4;
     if (this.sample.shape.length !== rank) {
       throw new LatentFleetError(

@@ -51,15 +51,13 @@ export class UNetModel {
     this.context = model.requireInput("encoder_hidden_states");
     this.timestepCond = model.input("timestep_cond");
     this.form = timestepForm(this.timestep);
-    const known = new Set([this.sample, this.timestep, this.context]);
-    this.extraInputs = model.inputs.filter((t) => !known.has(t));
-    const unknown = this.extraInputs.filter((t) => !allowedExtras.includes(t.name));
-    if (unknown.length > 0) {
-      throw new LatentFleetError(
-        "MODEL_INVALID",
-        `${model.path}: unsupported UNet inputs ${unknown.map((t) => t.name).join(", ")} (${familyHint})`,
-      );
-    }
+    this.extraInputs = extraInputsOf(
+      model,
+      [this.sample, this.timestep, this.context],
+      allowedExtras,
+      "UNet",
+      familyHint,
+    );
     const channels = this.sample.shape[1];
     this.latentChannels = typeof channels === "number" && channels > 0 ? channels : 4;
     this.outputName = model.outputName("out_sample");
@@ -91,6 +89,25 @@ export class UNetModel {
     feedExtraInputs(feeds, this.extraInputs, extras, "UNet");
     return readFloats(await this.model.run(feeds, this.outputName));
   }
+}
+
+/** The inputs beyond `known` the export declares; one the family does not feed is MODEL_INVALID with `familyHint`. */
+export function extraInputsOf(
+  model: OnnxModel,
+  known: readonly TensorInfo[],
+  allowed: readonly string[],
+  network: string,
+  familyHint: string,
+): TensorInfo[] {
+  const extra = model.inputs.filter((t) => !known.includes(t));
+  const unknown = extra.filter((t) => !allowed.includes(t.name));
+  if (unknown.length > 0) {
+    throw new LatentFleetError(
+      "MODEL_INVALID",
+      `${model.path}: unsupported ${network} inputs ${unknown.map((t) => t.name).join(", ")} (${familyHint})`,
+    );
+  }
+  return extra;
 }
 
 /** Adds each extra input the denoiser declares to its feeds; a missing one is an engine failure naming `network`. */
