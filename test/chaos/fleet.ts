@@ -5,13 +5,13 @@
  */
 import { chmod, mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { CoordinatorClient, isFinalJobState } from "../../src/cli/coordinator-client.js";
+import { type CoordinatorClient, isFinalJobState } from "../../src/cli/coordinator-client.js";
 import { freePort } from "../../src/common/child-process.js";
 import { type EmbeddedNatsServer, startEmbeddedNatsServer } from "../../src/common/nats/embedded-server.js";
 import { findNatsServer } from "../../src/common/nats/server-binary.js";
 import type { Job } from "../../src/common/proto/generated/latentfleet/v1/Job.js";
 import { type CliProcess, startCli, stopAll, waitUntilServing } from "../helpers/cli-processes.js";
-import { waitForJobEnd } from "../helpers/job-end.js";
+import { CoordinatorLink, waitForJobEnd } from "../helpers/job-end.js";
 import { TINY_SHAPES } from "../helpers/paths.js";
 import { waitFor } from "../helpers/worker-fixtures.js";
 import type { TestHost, TestNetwork } from "./netns.js";
@@ -33,7 +33,7 @@ export class Fleet {
   readonly processes: CliProcess[] = [];
   readonly workers = new Map<string, CliProcess>();
   coordinator: CliProcess | undefined;
-  private clientConn: CoordinatorClient | undefined;
+  private readonly link = new CoordinatorLink(() => this.coordinatorAddress);
   private readonly workerHosts = new Map<string, TestHost>();
 
   private constructor(
@@ -158,23 +158,13 @@ export class Fleet {
   }
 
   /** A client of the coordinator; a new one after the coordinator restarted. */
-  async client(): Promise<CoordinatorClient> {
-    this.clientConn ??= await CoordinatorClient.connect(this.coordinatorAddress, {
-      connectTimeoutMs: 10_000,
-      callTimeoutMs: 10_000,
-    });
-    return this.clientConn;
+  client(): Promise<CoordinatorClient> {
+    return this.link.client();
   }
 
   /** The job's snapshot; undefined while the coordinator does not answer (restarting). */
-  async getJob(jobId: string): Promise<Job | undefined> {
-    try {
-      return await (await this.client()).getJob(jobId);
-    } catch {
-      this.clientConn?.close();
-      this.clientConn = undefined;
-      return undefined;
-    }
+  getJob(jobId: string): Promise<Job | undefined> {
+    return this.link.getJob(jobId);
   }
 
   /** Waits until the job has `samples` done or failed (or ended); false after `timeoutMs`. */
@@ -193,8 +183,7 @@ export class Fleet {
 
   /** Everything down: processes (SIGTERM, then SIGKILL), the client, nats-server. Safe to call twice. */
   async stop(): Promise<void> {
-    this.clientConn?.close();
-    this.clientConn = undefined;
+    this.link.close();
     await stopAll(this.processes, 10_000);
     await this.nats.stop();
     const keep = process.env.LF_CHAOS_LOGS;

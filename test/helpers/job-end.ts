@@ -1,5 +1,5 @@
 /** Waiting for a job's final state through a fleet's coordinator, shared by the multi-process test fleets. */
-import { isFinalJobState } from "../../src/cli/coordinator-client.js";
+import { CoordinatorClient, isFinalJobState } from "../../src/cli/coordinator-client.js";
 import type { Job } from "../../src/common/proto/generated/latentfleet/v1/Job.js";
 import type { CliProcess } from "./cli-processes.js";
 
@@ -27,5 +27,37 @@ export async function waitForJobEnd(
       );
     }
     await new Promise((r) => setTimeout(r, pollMs));
+  }
+}
+
+/** One client of a fleet's coordinator, reconnected after a call fails (the coordinator restarted or moved). */
+export class CoordinatorLink {
+  private conn: CoordinatorClient | undefined;
+
+  /** `address` gives the coordinator's HOST:PORT now; it may throw while there is none. */
+  constructor(private readonly address: () => string) {}
+
+  async client(): Promise<CoordinatorClient> {
+    const address = this.address();
+    this.conn ??= await CoordinatorClient.connect(address, {
+      connectTimeoutMs: 10_000,
+      callTimeoutMs: 10_000,
+    });
+    return this.conn;
+  }
+
+  /** The job's snapshot; undefined while the coordinator does not answer. */
+  async getJob(jobId: string): Promise<Job | undefined> {
+    try {
+      return await (await this.client()).getJob(jobId);
+    } catch {
+      this.close();
+      return undefined;
+    }
+  }
+
+  close(): void {
+    this.conn?.close();
+    this.conn = undefined;
   }
 }

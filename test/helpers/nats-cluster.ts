@@ -9,13 +9,13 @@ import { chmod, mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { type JetStreamManager, jetstreamManager } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { CoordinatorClient } from "../../src/cli/coordinator-client.js";
+import type { CoordinatorClient } from "../../src/cli/coordinator-client.js";
 import { type EmbeddedNatsServer, startEmbeddedNatsServer } from "../../src/common/nats/embedded-server.js";
 import { findNatsServer } from "../../src/common/nats/server-binary.js";
 import type { Job } from "../../src/common/proto/generated/latentfleet/v1/Job.js";
 import type { LanHost, TestLan } from "../chaos/netns.js";
 import { type CliProcess, startCli, stopAll } from "./cli-processes.js";
-import { waitForJobEnd } from "./job-end.js";
+import { CoordinatorLink, waitForJobEnd } from "./job-end.js";
 import { TINY_SHAPES } from "./paths.js";
 
 const CLIENT_PORT = 4222;
@@ -47,7 +47,10 @@ export class ClusterFleet {
   readonly workers = new Map<string, CliProcess>();
   coordinator: CliProcess | undefined;
   coordinatorHost: LanHost | undefined;
-  private clientConn: CoordinatorClient | undefined;
+  private readonly link = new CoordinatorLink(() => {
+    if (!this.coordinatorHost) throw new Error("no coordinator started");
+    return `${this.coordinatorHost.address}:${GRPC_PORT}`;
+  });
   private monitor: { nc: NatsConnection; jsm: JetStreamManager } | undefined;
 
   private constructor(
@@ -171,8 +174,7 @@ export class ClusterFleet {
     );
     this.coordinator = p;
     this.coordinatorHost = host;
-    this.clientConn?.close();
-    this.clientConn = undefined;
+    this.link.close();
     await p.waitForOutput(/"msg":"coordinator started"/, 60_000);
     return p;
   }
@@ -205,25 +207,13 @@ export class ClusterFleet {
   }
 
   /** A client of the coordinator where it runs now. */
-  async client(): Promise<CoordinatorClient> {
-    const host = this.coordinatorHost;
-    if (!host) throw new Error("no coordinator started");
-    this.clientConn ??= await CoordinatorClient.connect(`${host.address}:${GRPC_PORT}`, {
-      connectTimeoutMs: 10_000,
-      callTimeoutMs: 10_000,
-    });
-    return this.clientConn;
+  client(): Promise<CoordinatorClient> {
+    return this.link.client();
   }
 
   /** The job's snapshot; undefined while the coordinator does not answer. */
-  async getJob(jobId: string): Promise<Job | undefined> {
-    try {
-      return await (await this.client()).getJob(jobId);
-    } catch {
-      this.clientConn?.close();
-      this.clientConn = undefined;
-      return undefined;
-    }
+  getJob(jobId: string): Promise<Job | undefined> {
+    return this.link.getJob(jobId);
   }
 
   /** Waits for the job's final state; throws with the processes' log tails after `timeoutMs`. */
@@ -233,8 +223,7 @@ export class ClusterFleet {
 
   /** Everything down: processes (SIGTERM, then SIGKILL), the clients, the nodes. Safe to call twice. */
   async stop(): Promise<void> {
-    this.clientConn?.close();
-    this.clientConn = undefined;
+    this.link.close();
     await this.monitor?.nc.close().catch(() => undefined);
     this.monitor = undefined;
     await stopAll(this.processes, 10_000);
