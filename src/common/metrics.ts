@@ -9,6 +9,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import { collectDefaultMetrics, Registry } from "prom-client";
 import { LatentFleetError } from "./errors.js";
+import { closeHttpServer, listenHttp } from "./http-listen.js";
 import { errorMessage, type Logger, silentLogger } from "./log.js";
 
 export const METRIC_PREFIX = "latent_fleet_";
@@ -54,29 +55,13 @@ export async function startMetricsServer(
   const server = createServer((req, res) => {
     void serve(registry, req, res, log);
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", (err) =>
-      reject(
-        new LatentFleetError("INVALID_ARGUMENT", `cannot serve metrics on ${address}: ${errorMessage(err)}`, {
-          cause: err,
-        }),
-      ),
-    );
-    server.listen(port, host, () => resolve());
-  });
-  const bound = server.address();
-  const boundPort = typeof bound === "object" && bound !== null ? bound.port : port;
-  const shownHost = host.includes(":") ? `[${host}]` : host;
+  const bound = await listenHttp(server, host, port, "metrics", address);
   let stopping: Promise<void> | undefined;
   return {
-    port: boundPort,
-    address: `${shownHost}:${boundPort}`,
+    port: bound.port,
+    address: bound.hostPort,
     stop() {
-      stopping ??= new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        // A scraper's keep-alive connection would hold close() open.
-        server.closeAllConnections();
-      });
+      stopping ??= closeHttpServer(server);
       return stopping;
     },
   };

@@ -10,7 +10,7 @@
 import { LatentFleetError } from "../common/errors.js";
 import type { Denoiser, ExtraInput } from "./families/types.js";
 import { floatTensor, intTensor, type OnnxModel, readFloats, type TensorInfo } from "./onnx-model.js";
-import { type TimestepForm, timestepForm } from "./unet.js";
+import { extraInputsOf, feedExtraInputs, type TimestepForm, timestepForm } from "./unet.js";
 
 export interface TransformerLayout {
   /** hidden_states are 2x2-packed latent tokens (FLUX). */
@@ -27,17 +27,9 @@ export interface TransformerLayout {
 
 /** diffusers' FluxPipeline._pack_latents: [B,C,h,w] -> [B, (h/2)(w/2), 4C]; token (i,j), feature c·4 + 2·di + dj. */
 export function packLatents(x: Float32Array, dims: readonly [number, number, number, number]): Float32Array {
-  const [b, c, h, w] = dims;
-  const hh = h / 2;
-  const ww = w / 2;
+  const order = packedOrder(dims);
   const out = new Float32Array(x.length);
-  let k = 0;
-  for (let n = 0; n < b; n++)
-    for (let i = 0; i < hh; i++)
-      for (let j = 0; j < ww; j++)
-        for (let ch = 0; ch < c; ch++)
-          for (let di = 0; di < 2; di++)
-            for (let dj = 0; dj < 2; dj++) out[k++] = x[((n * c + ch) * h + 2 * i + di) * w + 2 * j + dj];
+  for (let k = 0; k < order.length; k++) out[k] = x[order[k]];
   return out;
 }
 
@@ -46,18 +38,26 @@ export function unpackLatents(
   p: Float32Array,
   dims: readonly [number, number, number, number],
 ): Float32Array {
+  const order = packedOrder(dims);
+  const out = new Float32Array(p.length);
+  for (let k = 0; k < order.length; k++) out[order[k]] = p[k];
+  return out;
+}
+
+/** For each packed position, in order, the index of its value in the [B,C,h,w] latents. */
+function packedOrder(dims: readonly [number, number, number, number]): Uint32Array {
   const [b, c, h, w] = dims;
   const hh = h / 2;
   const ww = w / 2;
-  const out = new Float32Array(p.length);
+  const order = new Uint32Array(b * c * h * w);
   let k = 0;
   for (let n = 0; n < b; n++)
     for (let i = 0; i < hh; i++)
       for (let j = 0; j < ww; j++)
         for (let ch = 0; ch < c; ch++)
           for (let di = 0; di < 2; di++)
-            for (let dj = 0; dj < 2; dj++) out[((n * c + ch) * h + 2 * i + di) * w + 2 * j + dj] = p[k++];
-  return out;
+            for (let dj = 0; dj < 2; dj++) order[k++] = ((n * c + ch) * h + 2 * i + di) * w + 2 * j + dj;
+  return order;
 }
 
 /** FluxPipeline._prepare_latent_image_ids for latents h x w: (0, row, column) per packed token, [(h/2)(w/2), 3]. */
@@ -91,15 +91,13 @@ export class TransformerModel implements Denoiser {
     this.timestep = model.requireInput("timestep");
     this.context = model.requireInput("encoder_hidden_states");
     this.form = timestepForm(this.timestep);
-    const known = new Set([this.sample, this.timestep, this.context]);
-    this.extraInputs = model.inputs.filter((t) => !known.has(t));
-    const unknown = this.extraInputs.filter((t) => !layout.extras.includes(t.name));
-    if (unknown.length > 0) {
-      throw new LatentFleetError(
-        "MODEL_INVALID",
-        `${model.path}: unsupported transformer inputs ${unknown.map((t) => t.name).join(", ")} (${layout.familyHint})`,
-      );
-    }
+    this.extraInputs = extraInputsOf(
+      model,
+      [this.sample, this.timestep, this.context],
+      layout.extras,
+      "transformer",
+      layout.familyHint,
+    );
     const rank = layout.packed ? 3 : 4;
     if (this.sample.shape.length !== rank) {
       throw new LatentFleetError(
@@ -134,11 +132,7 @@ export class TransformerModel implements Denoiser {
       [this.timestep.name]: intTensor(this.timestep, new Array<number>(rows).fill(t), tDims),
       [this.context.name]: floatTensor(this.context, context, contextDims),
     };
-    for (const info of this.extraInputs) {
-      const value = extras[info.name];
-      if (!value) throw new LatentFleetError("ENGINE_FAILED", `the transformer needs its ${info.name} input`);
-      feeds[info.name] = floatTensor(info, value.data, value.dims);
-    }
+    feedExtraInputs(feeds, this.extraInputs, extras, "transformer");
     const out = readFloats(await this.model.run(feeds, this.outputName));
     return this.layout.packed ? unpackLatents(out, dims) : out;
   }

@@ -1,3 +1,4 @@
+import type ort from "onnxruntime-node";
 import { LatentFleetError } from "../common/errors.js";
 import { floatTensor, intTensor, type OnnxModel, readFloats, type TensorInfo } from "./onnx-model.js";
 
@@ -50,15 +51,13 @@ export class UNetModel {
     this.context = model.requireInput("encoder_hidden_states");
     this.timestepCond = model.input("timestep_cond");
     this.form = timestepForm(this.timestep);
-    const known = new Set([this.sample, this.timestep, this.context]);
-    this.extraInputs = model.inputs.filter((t) => !known.has(t));
-    const unknown = this.extraInputs.filter((t) => !allowedExtras.includes(t.name));
-    if (unknown.length > 0) {
-      throw new LatentFleetError(
-        "MODEL_INVALID",
-        `${model.path}: unsupported UNet inputs ${unknown.map((t) => t.name).join(", ")} (${familyHint})`,
-      );
-    }
+    this.extraInputs = extraInputsOf(
+      model,
+      [this.sample, this.timestep, this.context],
+      allowedExtras,
+      "UNet",
+      familyHint,
+    );
     const channels = this.sample.shape[1];
     this.latentChannels = typeof channels === "number" && channels > 0 ? channels : 4;
     this.outputName = model.outputName("out_sample");
@@ -87,12 +86,41 @@ export class UNetModel {
       [this.timestep.name]: intTensor(this.timestep, tValues, tDims),
       [this.context.name]: floatTensor(this.context, context, contextDims),
     };
-    for (const info of this.extraInputs) {
-      const value = extras[info.name];
-      if (!value) throw new LatentFleetError("ENGINE_FAILED", `the UNet needs its ${info.name} input`);
-      feeds[info.name] = floatTensor(info, value.data, value.dims);
-    }
+    feedExtraInputs(feeds, this.extraInputs, extras, "UNet");
     return readFloats(await this.model.run(feeds, this.outputName));
+  }
+}
+
+/** The inputs beyond `known` the export declares; one the family does not feed is MODEL_INVALID with `familyHint`. */
+export function extraInputsOf(
+  model: OnnxModel,
+  known: readonly TensorInfo[],
+  allowed: readonly string[],
+  network: string,
+  familyHint: string,
+): TensorInfo[] {
+  const extra = model.inputs.filter((t) => !known.includes(t));
+  const unknown = extra.filter((t) => !allowed.includes(t.name));
+  if (unknown.length > 0) {
+    throw new LatentFleetError(
+      "MODEL_INVALID",
+      `${model.path}: unsupported ${network} inputs ${unknown.map((t) => t.name).join(", ")} (${familyHint})`,
+    );
+  }
+  return extra;
+}
+
+/** Adds each extra input the denoiser declares to its feeds; a missing one is an engine failure naming `network`. */
+export function feedExtraInputs(
+  feeds: Record<string, ort.Tensor>,
+  infos: readonly TensorInfo[],
+  extras: Record<string, UNetExtraInput>,
+  network: string,
+): void {
+  for (const info of infos) {
+    const value = extras[info.name];
+    if (!value) throw new LatentFleetError("ENGINE_FAILED", `the ${network} needs its ${info.name} input`);
+    feeds[info.name] = floatTensor(info, value.data, value.dims);
   }
 }
 

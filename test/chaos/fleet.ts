@@ -5,12 +5,13 @@
  */
 import { chmod, mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { CoordinatorClient } from "../../src/cli/coordinator-client.js";
+import { type CoordinatorClient, isFinalJobState } from "../../src/cli/coordinator-client.js";
 import { freePort } from "../../src/common/child-process.js";
 import { type EmbeddedNatsServer, startEmbeddedNatsServer } from "../../src/common/nats/embedded-server.js";
 import { findNatsServer } from "../../src/common/nats/server-binary.js";
 import type { Job } from "../../src/common/proto/generated/latentfleet/v1/Job.js";
 import { type CliProcess, startCli, stopAll, waitUntilServing } from "../helpers/cli-processes.js";
+import { CoordinatorLink, waitForJobEnd } from "../helpers/job-end.js";
 import { TINY_SHAPES } from "../helpers/paths.js";
 import { waitFor } from "../helpers/worker-fixtures.js";
 import type { TestHost, TestNetwork } from "./netns.js";
@@ -32,7 +33,7 @@ export class Fleet {
   readonly processes: CliProcess[] = [];
   readonly workers = new Map<string, CliProcess>();
   coordinator: CliProcess | undefined;
-  private clientConn: CoordinatorClient | undefined;
+  private readonly link = new CoordinatorLink(() => this.coordinatorAddress);
   private readonly workerHosts = new Map<string, TestHost>();
 
   private constructor(
@@ -157,23 +158,13 @@ export class Fleet {
   }
 
   /** A client of the coordinator; a new one after the coordinator restarted. */
-  async client(): Promise<CoordinatorClient> {
-    this.clientConn ??= await CoordinatorClient.connect(this.coordinatorAddress, {
-      connectTimeoutMs: 10_000,
-      callTimeoutMs: 10_000,
-    });
-    return this.clientConn;
+  client(): Promise<CoordinatorClient> {
+    return this.link.client();
   }
 
   /** The job's snapshot; undefined while the coordinator does not answer (restarting). */
-  async getJob(jobId: string): Promise<Job | undefined> {
-    try {
-      return await (await this.client()).getJob(jobId);
-    } catch {
-      this.clientConn?.close();
-      this.clientConn = undefined;
-      return undefined;
-    }
+  getJob(jobId: string): Promise<Job | undefined> {
+    return this.link.getJob(jobId);
   }
 
   /** Waits until the job has `samples` done or failed (or ended); false after `timeoutMs`. */
@@ -181,32 +172,18 @@ export class Fleet {
     return waitFor(async () => {
       const job = await this.getJob(jobId);
       if (!job) return false;
-      return Number(job.samples_done) + Number(job.samples_failed) >= samples || isFinal(job.state) === true;
+      return Number(job.samples_done) + Number(job.samples_failed) >= samples || isFinalJobState(job.state);
     }, timeoutMs);
   }
 
   /** Waits for the job's final state; throws with the processes' log tails after `timeoutMs`. */
-  async waitForEnd(jobId: string, timeoutMs: number): Promise<Job> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const job = await this.getJob(jobId);
-      if (job && isFinal(job.state)) return job;
-      if (Date.now() > deadline) {
-        const tails = this.processes
-          .map((p) => `--- ${p.name}\n${p.output().split("\n").slice(-8).join("\n")}`)
-          .join("\n");
-        throw new Error(
-          `job ${jobId} did not end within ${timeoutMs} ms (last: ${job?.state} ${job?.samples_done}/${job?.samples_total})\n${tails}`,
-        );
-      }
-      await new Promise((r) => setTimeout(r, 300));
-    }
+  waitForEnd(jobId: string, timeoutMs: number): Promise<Job> {
+    return waitForJobEnd((id) => this.getJob(id), this.processes, jobId, timeoutMs, 300);
   }
 
   /** Everything down: processes (SIGTERM, then SIGKILL), the client, nats-server. Safe to call twice. */
   async stop(): Promise<void> {
-    this.clientConn?.close();
-    this.clientConn = undefined;
+    this.link.close();
     await stopAll(this.processes, 10_000);
     await this.nats.stop();
     const keep = process.env.LF_CHAOS_LOGS;
@@ -222,10 +199,6 @@ export class Fleet {
     this.processes.push(p);
     return p;
   }
-}
-
-function isFinal(state: Job["state"]): boolean {
-  return state === "JOB_STATE_SUCCEEDED" || state === "JOB_STATE_FAILED" || state === "JOB_STATE_CANCELLED";
 }
 
 /** A seeded random stream (mulberry32): the same seed gives the same fault moments. */

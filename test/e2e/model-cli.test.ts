@@ -22,6 +22,50 @@ function cli(args: string[]) {
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
+/** A spec of two prompts, two images each, on `model` with these `defaults` (YAML flow mapping body). */
+async function writeTwoPromptSpec(
+  spec: string,
+  model: string,
+  out: string,
+  seed: number,
+  defaults: string,
+): Promise<void> {
+  await writeFile(
+    spec,
+    [
+      `model: ${model}`,
+      `output: ${out}`,
+      `seed: ${seed}`,
+      "images_per_prompt: 2",
+      `defaults: { ${defaults} }`,
+      "prompts:",
+      '  - "a red circle on a white background"',
+      '  - "a blue square on a gray background"',
+    ].join("\n"),
+  );
+}
+
+/** `run` on the spec exits 0 and writes exactly the spec's samples, each a PNG of `size` from `model`. */
+async function expectEverySampleRun(
+  spec: string,
+  out: string,
+  size: [number, number],
+  model: string,
+): Promise<void> {
+  const r = cli(["run", spec, "--workers", "1", "--batch-size", "4"]);
+  expect(r.code, r.stderr).toBe(0);
+  const expected: string[] = [];
+  for await (const e of expandSpec(await loadSpec(spec)))
+    if (e.type === "sample") expected.push(e.sample.sampleId);
+  const rows = await readMetadata(out);
+  expect(rows.map((row) => row.id).sort()).toEqual([...expected].sort());
+  for (const row of rows) {
+    const png = decodePng(await readFile(join(out, row.file_name)));
+    expect([png.width, png.height]).toEqual(size);
+    expect(row.model).toBe(model);
+  }
+}
+
 describe("checkModelFolder", () => {
   it("reports an SDXL folder: family, signatures, sizes, parameters, conditioning", async () => {
     const r = await checkModelFolder(SDXL, { device: parseDevice("cpu") });
@@ -128,31 +172,14 @@ describe("latent-fleet model check and run on SDXL", () => {
   it("run generates every sample of an SDXL job, and refuses a refiner before starting anything", async () => {
     const spec = join(tmp, "sdxl.yaml");
     const out = join(tmp, "out");
-    await writeFile(
+    await writeTwoPromptSpec(
       spec,
-      [
-        `model: ${SDXL}`,
-        `output: ${out}`,
-        "seed: 7",
-        "images_per_prompt: 2",
-        "defaults: { steps: 2, guidance_scale: 3.0, scheduler: euler, width: 64, height: 48 }",
-        "prompts:",
-        '  - "a red circle on a white background"',
-        '  - "a blue square on a gray background"',
-      ].join("\n"),
+      SDXL,
+      out,
+      7,
+      "steps: 2, guidance_scale: 3.0, scheduler: euler, width: 64, height: 48",
     );
-    const r = cli(["run", spec, "--workers", "1", "--batch-size", "4"]);
-    expect(r.code, r.stderr).toBe(0);
-    const expected: string[] = [];
-    for await (const e of expandSpec(await loadSpec(spec)))
-      if (e.type === "sample") expected.push(e.sample.sampleId);
-    const rows = await readMetadata(out);
-    expect(rows.map((row) => row.id).sort()).toEqual([...expected].sort());
-    for (const row of rows) {
-      const png = decodePng(await readFile(join(out, row.file_name)));
-      expect([png.width, png.height]).toEqual([64, 48]);
-      expect(row.model).toBe("sdxl");
-    }
+    await expectEverySampleRun(spec, out, [64, 48], "sdxl");
 
     const refiner = join(tmp, "refiner");
     await cp(SDXL, refiner, { recursive: true });
@@ -179,30 +206,13 @@ describe("latent-fleet model check and run on SDXL", () => {
   it("run generates every sample of a FLUX-dev job (flow_euler, guidance as an input, packed latents)", async () => {
     const spec = join(tmp, "flux.yaml");
     const out = join(tmp, "out-flux");
-    await writeFile(
+    await writeTwoPromptSpec(
       spec,
-      [
-        `model: ${join(FIXTURE_MODELS, "flux-dev")}`,
-        `output: ${out}`,
-        "seed: 11",
-        "images_per_prompt: 2",
-        "defaults: { steps: 2, guidance_scale: 3.5, scheduler: flow_euler, width: 64, height: 32 }",
-        "prompts:",
-        '  - "a red circle on a white background"',
-        '  - "a blue square on a gray background"',
-      ].join("\n"),
+      join(FIXTURE_MODELS, "flux-dev"),
+      out,
+      11,
+      "steps: 2, guidance_scale: 3.5, scheduler: flow_euler, width: 64, height: 32",
     );
-    const r = cli(["run", spec, "--workers", "1", "--batch-size", "4"]);
-    expect(r.code, r.stderr).toBe(0);
-    const expected: string[] = [];
-    for await (const e of expandSpec(await loadSpec(spec)))
-      if (e.type === "sample") expected.push(e.sample.sampleId);
-    const rows = await readMetadata(out);
-    expect(rows.map((row) => row.id).sort()).toEqual([...expected].sort());
-    for (const row of rows) {
-      const png = decodePng(await readFile(join(out, row.file_name)));
-      expect([png.width, png.height]).toEqual([64, 32]);
-      expect(row.model).toBe("flux-dev");
-    }
+    await expectEverySampleRun(spec, out, [64, 32], "flux-dev");
   });
 });

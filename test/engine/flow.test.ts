@@ -9,13 +9,14 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { SampleRequest } from "../../src/common/contract/sample.js";
 import { parseDevice, sessionOptions } from "../../src/engine/device.js";
-import { type FamilyParts, folderSessions } from "../../src/engine/families/index.js";
+import { folderSessions } from "../../src/engine/families/index.js";
 import { checkModelFolder, formatModelReport } from "../../src/engine/model-check.js";
 import { readModelFolder } from "../../src/engine/model-folder.js";
 import { OnnxModel } from "../../src/engine/onnx-model.js";
 import { DiffusionPipeline } from "../../src/engine/pipeline.js";
 import { latentImageIds, packLatents, unpackLatents } from "../../src/engine/transformer.js";
 import { VaeDecoderModel } from "../../src/engine/vae-decoder.js";
+import { assembleFolderParts, maxAbsDiff, sampleRequest, worstError } from "../helpers/engine-fixtures.js";
 import { FIXTURE_MODELS } from "../helpers/paths.js";
 
 const cpu = parseDevice("cpu");
@@ -56,42 +57,13 @@ interface Reference {
   };
 }
 
-/** Largest |a - b| / (1 + |b|): absolute near zero, relative for large values. */
-function worstError(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  expect(a.length).toBe(b.length);
-  let worst = 0;
-  for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i] - b[i]) / (1 + Math.abs(b[i])));
-  return worst;
-}
-
 // float32 graphs in ONNX Runtime and torch differ by summation order (~1e-6) and the reference keeps 6
 // significant digits; a wrong layer, order, padding or input scale moves values by O(0.1) or more.
 const TOL = 1e-4;
 
-async function assemble(name: string): Promise<{ parts: FamilyParts; release: () => Promise<void> }> {
-  const folder = await readModelFolder(join(FIXTURE_MODELS, name));
-  const options = sessionOptions(cpu, {});
-  const names = folderSessions(folder);
-  const models = await Promise.all(
-    names.map((n) => OnnxModel.load(join(folder.dir, n, "model.onnx"), options)),
-  );
-  const parts = await folder.family.assemble(folder, new Map(names.map((n, i) => [n, models[i]])));
-  return { parts, release: async () => void (await Promise.all(models.map((m) => m.release()))) };
-}
-
-function request(over: Partial<SampleRequest> = {}): SampleRequest {
-  return {
-    prompt: "a red circle on a white background",
-    negativePrompt: "",
-    seed: 1,
-    steps: 3,
-    guidanceScale: 4,
-    scheduler: "flow_euler",
-    width: 64,
-    height: 64,
-    ...over,
-  };
-}
+const assemble = (name: string) => assembleFolderParts(join(FIXTURE_MODELS, name), cpu);
+const request = (over: Partial<SampleRequest> = {}): SampleRequest =>
+  sampleRequest({ scheduler: "flow_euler", ...over });
 
 let ref: Reference;
 beforeAll(async () => {
@@ -281,12 +253,6 @@ describe("an SD3 folder that lists text_encoder_3 needs its files", () => {
     }
   });
 });
-
-function maxAbsDiff(a: Uint8Array, b: Uint8Array): number {
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
-  return m;
-}
 
 describe("flow fixtures generate images", () => {
   const pipelines = new Map<string, DiffusionPipeline>();

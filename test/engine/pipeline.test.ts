@@ -4,35 +4,11 @@ import type { SampleRequest } from "../../src/common/contract/sample.js";
 import { parseDevice } from "../../src/engine/device.js";
 import { DiffusionPipeline } from "../../src/engine/pipeline.js";
 import { encodePng } from "../../src/engine/png.js";
+import { maxAbsDiff, meanAbsDiff, sampleRequest } from "../helpers/engine-fixtures.js";
 import { FIXTURE_MODELS, TINY_SHAPES } from "../helpers/paths.js";
 
 const cpu = parseDevice("cpu");
-
-function request(over: Partial<SampleRequest> = {}): SampleRequest {
-  return {
-    prompt: "a red circle on a white background",
-    negativePrompt: "",
-    seed: 1,
-    steps: 8,
-    guidanceScale: 4,
-    scheduler: "euler",
-    width: 64,
-    height: 64,
-    ...over,
-  };
-}
-
-function maxAbsDiff(a: Uint8Array, b: Uint8Array): number {
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
-  return m;
-}
-
-function meanAbsDiff(a: Uint8Array, b: Uint8Array): number {
-  let s = 0;
-  for (let i = 0; i < a.length; i++) s += Math.abs(a[i] - b[i]);
-  return s / a.length;
-}
+const request = (over: Partial<SampleRequest> = {}): SampleRequest => sampleRequest({ steps: 8, ...over });
 
 describe("the sampling pipeline on the bundled model", () => {
   let pipe: DiffusionPipeline;

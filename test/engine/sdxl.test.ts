@@ -6,17 +6,22 @@ import { cp, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { SampleRequest } from "../../src/common/contract/sample.js";
-import { parseDevice, sessionOptions } from "../../src/engine/device.js";
-import type { FamilyParts } from "../../src/engine/families/index.js";
-import { readModelFolder } from "../../src/engine/model-folder.js";
-import { OnnxModel } from "../../src/engine/onnx-model.js";
+import { parseDevice } from "../../src/engine/device.js";
 import { DiffusionPipeline } from "../../src/engine/pipeline.js";
 import { ClipTokenizer } from "../../src/engine/tokenizer/index.js";
+import {
+  assembleFolderParts,
+  maxAbsDiff,
+  meanAbsDiff,
+  sampleRequest,
+  worstError,
+} from "../helpers/engine-fixtures.js";
 import { FIXTURE_MODELS } from "../helpers/paths.js";
 
 const cpu = parseDevice("cpu");
 const SDXL = join(FIXTURE_MODELS, "sdxl");
+const request = sampleRequest;
+const assembleParts = (dir: string) => assembleFolderParts(dir, cpu);
 
 interface ReferenceText {
   text: string;
@@ -33,51 +38,6 @@ interface Reference {
   width_px: number;
   time_ids: number[];
   texts: ReferenceText[];
-}
-
-function request(over: Partial<SampleRequest> = {}): SampleRequest {
-  return {
-    prompt: "a red circle on a white background",
-    negativePrompt: "",
-    seed: 1,
-    steps: 3,
-    guidanceScale: 4,
-    scheduler: "euler",
-    width: 64,
-    height: 64,
-    ...over,
-  };
-}
-
-function maxAbsDiff(a: Uint8Array, b: Uint8Array): number {
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
-  return m;
-}
-
-function meanAbsDiff(a: Uint8Array, b: Uint8Array): number {
-  let s = 0;
-  for (let i = 0; i < a.length; i++) s += Math.abs(a[i] - b[i]);
-  return s / a.length;
-}
-
-/** Largest |a - b| / (1 + |b|) over the arrays: absolute near zero, relative for large values. */
-function worstError(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  expect(a.length).toBe(b.length);
-  let worst = 0;
-  for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i] - b[i]) / (1 + Math.abs(b[i])));
-  return worst;
-}
-
-async function assembleParts(dir: string): Promise<{ parts: FamilyParts; release: () => Promise<void> }> {
-  const folder = await readModelFolder(dir);
-  const options = sessionOptions(cpu, {});
-  const models = await Promise.all(
-    folder.family.sessions.map((n) => OnnxModel.load(join(folder.dir, n, "model.onnx"), options)),
-  );
-  const sessions = new Map(folder.family.sessions.map((n, i) => [n, models[i]]));
-  const parts = await folder.family.assemble(folder, sessions);
-  return { parts, release: async () => void (await Promise.all(models.map((m) => m.release()))) };
 }
 
 describe("SDXL conditioning matches the torch reference", () => {

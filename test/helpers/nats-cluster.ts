@@ -9,12 +9,13 @@ import { chmod, mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { type JetStreamManager, jetstreamManager } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { CoordinatorClient } from "../../src/cli/coordinator-client.js";
+import type { CoordinatorClient } from "../../src/cli/coordinator-client.js";
 import { type EmbeddedNatsServer, startEmbeddedNatsServer } from "../../src/common/nats/embedded-server.js";
 import { findNatsServer } from "../../src/common/nats/server-binary.js";
 import type { Job } from "../../src/common/proto/generated/latentfleet/v1/Job.js";
 import type { LanHost, TestLan } from "../chaos/netns.js";
 import { type CliProcess, startCli, stopAll } from "./cli-processes.js";
+import { CoordinatorLink, waitForJobEnd } from "./job-end.js";
 import { TINY_SHAPES } from "./paths.js";
 
 const CLIENT_PORT = 4222;
@@ -46,7 +47,10 @@ export class ClusterFleet {
   readonly workers = new Map<string, CliProcess>();
   coordinator: CliProcess | undefined;
   coordinatorHost: LanHost | undefined;
-  private clientConn: CoordinatorClient | undefined;
+  private readonly link = new CoordinatorLink(() => {
+    if (!this.coordinatorHost) throw new Error("no coordinator started");
+    return `${this.coordinatorHost.address}:${GRPC_PORT}`;
+  });
   private monitor: { nc: NatsConnection; jsm: JetStreamManager } | undefined;
 
   private constructor(
@@ -170,8 +174,7 @@ export class ClusterFleet {
     );
     this.coordinator = p;
     this.coordinatorHost = host;
-    this.clientConn?.close();
-    this.clientConn = undefined;
+    this.link.close();
     await p.waitForOutput(/"msg":"coordinator started"/, 60_000);
     return p;
   }
@@ -204,49 +207,23 @@ export class ClusterFleet {
   }
 
   /** A client of the coordinator where it runs now. */
-  async client(): Promise<CoordinatorClient> {
-    const host = this.coordinatorHost;
-    if (!host) throw new Error("no coordinator started");
-    this.clientConn ??= await CoordinatorClient.connect(`${host.address}:${GRPC_PORT}`, {
-      connectTimeoutMs: 10_000,
-      callTimeoutMs: 10_000,
-    });
-    return this.clientConn;
+  client(): Promise<CoordinatorClient> {
+    return this.link.client();
   }
 
   /** The job's snapshot; undefined while the coordinator does not answer. */
-  async getJob(jobId: string): Promise<Job | undefined> {
-    try {
-      return await (await this.client()).getJob(jobId);
-    } catch {
-      this.clientConn?.close();
-      this.clientConn = undefined;
-      return undefined;
-    }
+  getJob(jobId: string): Promise<Job | undefined> {
+    return this.link.getJob(jobId);
   }
 
   /** Waits for the job's final state; throws with the processes' log tails after `timeoutMs`. */
-  async waitForEnd(jobId: string, timeoutMs: number): Promise<Job> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const job = await this.getJob(jobId);
-      if (job && isFinal(job.state)) return job;
-      if (Date.now() > deadline) {
-        const tails = this.processes
-          .map((p) => `--- ${p.name}\n${p.output().split("\n").slice(-8).join("\n")}`)
-          .join("\n");
-        throw new Error(
-          `job ${jobId} did not end within ${timeoutMs} ms (last: ${job?.state} ${job?.samples_done}/${job?.samples_total})\n${tails}`,
-        );
-      }
-      await new Promise((r) => setTimeout(r, 250));
-    }
+  waitForEnd(jobId: string, timeoutMs: number): Promise<Job> {
+    return waitForJobEnd((id) => this.getJob(id), this.processes, jobId, timeoutMs, 250);
   }
 
   /** Everything down: processes (SIGTERM, then SIGKILL), the clients, the nodes. Safe to call twice. */
   async stop(): Promise<void> {
-    this.clientConn?.close();
-    this.clientConn = undefined;
+    this.link.close();
     await this.monitor?.nc.close().catch(() => undefined);
     this.monitor = undefined;
     await stopAll(this.processes, 10_000);
@@ -266,8 +243,4 @@ export class ClusterFleet {
     this.processes.push(p);
     return p;
   }
-}
-
-export function isFinal(state: Job["state"]): boolean {
-  return state === "JOB_STATE_SUCCEEDED" || state === "JOB_STATE_FAILED" || state === "JOB_STATE_CANCELLED";
 }

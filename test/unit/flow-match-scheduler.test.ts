@@ -1,7 +1,6 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { parseSchedulerName } from "../../src/common/contract/schedulers.js";
-import { isLatentFleetError } from "../../src/common/errors.js";
 import {
   calculateShift,
   createScheduler,
@@ -13,6 +12,7 @@ import {
   type SchedulerConfigInput,
   schedulerConfigFamily,
 } from "../../src/engine/schedulers/index.js";
+import { expectError } from "../helpers/expect-error.js";
 
 /** The scheduler_config.json files the models ship (SD3-medium, FLUX.1-dev, FLUX.1-schnell). */
 const SD3: SchedulerConfigInput = {
@@ -62,20 +62,6 @@ const fluxRun = (g: Golden): FlowScheduleOptions => ({
 function maxAbsDiff(actual: ArrayLike<number>, expected: number[]): number {
   expect(actual.length).toBe(expected.length);
   return expected.reduce((m, v, i) => Math.max(m, Math.abs(actual[i] - v)), 0);
-}
-
-function expectError(fn: () => unknown, code: string, text: string): void {
-  let caught: unknown;
-  try {
-    fn();
-  } catch (err) {
-    caught = err;
-  }
-  expect(isLatentFleetError(caught), String(caught)).toBe(true);
-  if (isLatentFleetError(caught)) {
-    expect(caught.code).toBe(code);
-    expect(caught.message).toContain(text);
-  }
 }
 
 describe("flow-matching σ and timestep tables (diffusers formulas, 1024x1024)", () => {

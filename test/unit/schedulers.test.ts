@@ -5,7 +5,6 @@ import {
   SCHEDULER_NAMES,
   type SchedulerName,
 } from "../../src/common/contract/schedulers.js";
-import { isLatentFleetError } from "../../src/common/errors.js";
 import {
   alphasCumprod,
   createScheduler,
@@ -17,6 +16,7 @@ import {
   type SchedulerConfigInput,
   sigmaTable,
 } from "../../src/engine/schedulers/index.js";
+import { expectError } from "../helpers/expect-error.js";
 
 /** Stable Diffusion's training schedule, as SD1.5's PNDMScheduler config carries it (no timestep_spacing). */
 const SD15_PNDM: SchedulerConfigInput = {
@@ -52,20 +52,6 @@ const closeAll = (actual: ArrayLike<number>, expected: number[], tol: number) =>
   }
 };
 const eulerSigmas = (s: Scheduler) => (s as EulerScheduler).sigmas;
-
-function expectError(fn: () => unknown, code: string, text: string): void {
-  let caught: unknown;
-  try {
-    fn();
-  } catch (err) {
-    caught = err;
-  }
-  expect(isLatentFleetError(caught), String(caught)).toBe(true);
-  if (isLatentFleetError(caught)) {
-    expect(caught.code).toBe(code);
-    expect(caught.message).toContain(text);
-  }
-}
 
 describe("noise schedule", () => {
   it("matches the SD scaled_linear σ table ends", () => {

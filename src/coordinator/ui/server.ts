@@ -8,7 +8,8 @@ import { createServer, type IncomingMessage, type ServerResponse } from "node:ht
 import { join } from "node:path";
 import { PNG } from "pngjs";
 import { type JobStatsFile, STATS_FILE } from "../../common/contract/job.js";
-import { isLatentFleetError, LatentFleetError } from "../../common/errors.js";
+import { isLatentFleetError } from "../../common/errors.js";
+import { closeHttpServer, listenHttp } from "../../common/http-listen.js";
 import { errorMessage, type Logger } from "../../common/log.js";
 import { parseListenAddress } from "../../common/metrics.js";
 import { packageRoot } from "../../common/package-root.js";
@@ -288,37 +289,20 @@ export async function startUiServer(source: UiJobSource, opts: UiOptions): Promi
       problem(res, 500, errorMessage(err));
     });
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", (err) =>
-      reject(
-        new LatentFleetError(
-          "INVALID_ARGUMENT",
-          `cannot serve the page on ${opts.address}: ${errorMessage(err)}`,
-          {
-            cause: err,
-          },
-        ),
-      ),
-    );
-    server.listen(port, host, () => resolve());
-  });
-  const bound = server.address();
-  const boundPort = typeof bound === "object" && bound !== null ? bound.port : port;
-  const shownHost = host.includes(":") ? `[${host}]` : host;
+  const bound = await listenHttp(server, host, port, "the page", opts.address);
   let stopping: Promise<void> | undefined;
   return {
-    port: boundPort,
-    url: `http://${shownHost}:${boundPort}/`,
+    port: bound.port,
+    url: `http://${bound.hostPort}/`,
     stop() {
-      stopping ??= new Promise<void>((resolve) => {
+      if (!stopping) {
         clearInterval(poll);
         if (pushTimer) clearTimeout(pushTimer);
         for (const off of subscribed.values()) off();
         hub.close();
         gallery.close();
-        server.close(() => resolve());
-        server.closeAllConnections();
-      });
+        stopping = closeHttpServer(server);
+      }
       return stopping;
     },
   };

@@ -37,3 +37,24 @@ export class ClipBranch {
 export function row(data: Float32Array, i: number, size: number): Float32Array {
   return data.slice(i * size, (i + 1) * size);
 }
+
+/**
+ * Text i of two CLIP branches side by side on the last axis, into `out` (`width` per position, the rest
+ * zeros): position t gets a's states then b's, as SDXL and SD3 concatenate their two CLIP encoders.
+ */
+export function concatClipStates(
+  a: TextEncoding,
+  b: TextEncoding,
+  i: number,
+  seq: number,
+  out: Float32Array,
+  width: number,
+): void {
+  const w1 = a.width;
+  const w2 = b.width;
+  for (let t = 0; t < seq; t++) {
+    const src = i * seq + t;
+    out.set(a.hidden.subarray(src * w1, (src + 1) * w1), t * width);
+    out.set(b.hidden.subarray(src * w2, (src + 1) * w2), t * width + w1);
+  }
+}

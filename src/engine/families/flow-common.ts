@@ -7,24 +7,16 @@ import { loadPromptTokenizer } from "../tokenizer/index.js";
 import { ClipBranch } from "./clip-branch.js";
 import type { ModelFolder, ModelIndex } from "./types.js";
 
-export function invalid(message: string): LatentFleetError {
-  return new LatentFleetError("MODEL_INVALID", message);
-}
-
-export function requireSession(
-  sessions: ReadonlyMap<string, OnnxModel>,
-  name: string,
-  family: string,
-): OnnxModel {
-  const s = sessions.get(name);
-  if (!s) throw new LatentFleetError("ENGINE_FAILED", `${family} family: ${name} not loaded`);
-  return s;
-}
-
 /** The diffusers class model_index.json gives a component (["diffusers", "SD3Transformer2DModel"]). */
 export function componentClass(index: ModelIndex, component: string): string {
   const v = index[component];
   return Array.isArray(v) && typeof v[1] === "string" ? v[1] : "";
+}
+
+/** A folder is the family's when its pipeline class matches `pipeline` or its transformer is `transformerClass`. */
+export function claimsByClass(index: ModelIndex, pipeline: RegExp, transformerClass: string): boolean {
+  const cls = typeof index._class_name === "string" ? index._class_name : "";
+  return pipeline.test(cls) || componentClass(index, "transformer") === transformerClass;
 }
 
 /**

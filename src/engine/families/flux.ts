@@ -11,16 +11,9 @@ import { join } from "node:path";
 import { TextEncoderModel } from "../text-encoder.js";
 import { loadPromptTokenizer } from "../tokenizer/index.js";
 import { latentImageIds, TransformerModel } from "../transformer.js";
+import { invalid, requireSession } from "./assembly.js";
 import { ClipBranch, row } from "./clip-branch.js";
-import {
-  checkPatchSize,
-  componentClass,
-  invalid,
-  loadT5Branch,
-  pooledRows,
-  requireSession,
-  shiftDescription,
-} from "./flow-common.js";
+import { checkPatchSize, claimsByClass, loadT5Branch, pooledRows, shiftDescription } from "./flow-common.js";
 import type { Conditioner, EncodedTexts, ExtraInput, FamilyParts, ModelFamily, ModelIndex } from "./types.js";
 
 /** diffusers' default max_sequence_length for FLUX's T5. */
@@ -63,8 +56,7 @@ export const fluxFamily: ModelFamily = {
   name: "flux",
   description: "FLUX.1 transformer (flow matching; schnell, dev)",
   claims(index: ModelIndex): boolean {
-    const cls = typeof index._class_name === "string" ? index._class_name : "";
-    return /Flux/.test(cls) || componentClass(index, "transformer") === "FluxTransformer2DModel";
+    return claimsByClass(index, /Flux/, "FluxTransformer2DModel");
   },
   requiredFiles: [
     "text_encoder/model.onnx",

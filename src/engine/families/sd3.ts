@@ -15,16 +15,9 @@ import { flowImageSeqLen } from "../schedulers/index.js";
 import { penultimateHiddenState, TextEncoderModel } from "../text-encoder.js";
 import { loadPromptTokenizer } from "../tokenizer/index.js";
 import { TransformerModel } from "../transformer.js";
-import { ClipBranch, row } from "./clip-branch.js";
-import {
-  checkPatchSize,
-  componentClass,
-  invalid,
-  loadT5Branch,
-  pooledRows,
-  requireSession,
-  shiftDescription,
-} from "./flow-common.js";
+import { invalid, requireSession } from "./assembly.js";
+import { ClipBranch, concatClipStates, row } from "./clip-branch.js";
+import { checkPatchSize, claimsByClass, loadT5Branch, pooledRows, shiftDescription } from "./flow-common.js";
 import type {
   Conditioner,
   EncodedTexts,
@@ -81,11 +74,7 @@ class Sd3Conditioner implements Conditioner {
     const t5Len = this.t5?.sequenceLength ?? 0;
     const embeddings = texts.map((_, i) => {
       const hidden = new Float32Array(seq * width);
-      for (let t = 0; t < clipLen; t++) {
-        const src = i * clipLen + t;
-        hidden.set(a.encoding.hidden.subarray(src * w1, (src + 1) * w1), t * width);
-        hidden.set(b.encoding.hidden.subarray(src * w2, (src + 1) * w2), t * width + w1);
-      }
+      concatClipStates(a.encoding, b.encoding, i, clipLen, hidden, width);
       if (c) hidden.set(row(c.encoding.hidden, i, t5Len * width), clipLen * width);
       const pooled = new Float32Array(this.pooledWidth);
       pooled.set(p1.subarray(i * pw1, (i + 1) * pw1), 0);
@@ -122,8 +111,7 @@ export const sd3Family: ModelFamily = {
   name: "sd3",
   description: "Stable Diffusion 3 / 3.5 MMDiT transformer (flow matching)",
   claims(index: ModelIndex): boolean {
-    const cls = typeof index._class_name === "string" ? index._class_name : "";
-    return /StableDiffusion3/.test(cls) || componentClass(index, "transformer") === "SD3Transformer2DModel";
+    return claimsByClass(index, /StableDiffusion3/, "SD3Transformer2DModel");
   },
   requiredFiles: [
     "text_encoder/model.onnx",

@@ -14,7 +14,8 @@ import type { OnnxModel } from "../onnx-model.js";
 import { penultimateHiddenState, TextEncoderModel } from "../text-encoder.js";
 import { ClipTokenizer } from "../tokenizer/index.js";
 import { UNetModel } from "../unet.js";
-import { ClipBranch, row } from "./clip-branch.js";
+import { invalid, requireSession } from "./assembly.js";
+import { ClipBranch, concatClipStates, row } from "./clip-branch.js";
 import { timestepCondInput } from "./guidance-embedding.js";
 import type {
   Conditioner,
@@ -28,10 +29,6 @@ import type {
 
 /** SDXL base's time_ids: original size (2), crop top-left (2), target size (2). The refiner's have 5. */
 export const SDXL_TIME_IDS = 6;
-
-function invalid(message: string): LatentFleetError {
-  return new LatentFleetError("MODEL_INVALID", message);
-}
 
 /** The encoder's penultimate-layer output, or a message saying how to re-export it. */
 function hiddenOutput(model: OnnxModel, component: string): string {
@@ -74,11 +71,7 @@ class SdxlConditioner implements Conditioner {
     this.pooledWidth = b.encoding.pooledWidth;
     const embeddings = texts.map((_, i) => {
       const hidden = new Float32Array(seq * width);
-      for (let t = 0; t < seq; t++) {
-        const src = i * seq + t;
-        hidden.set(a.encoding.hidden.subarray(src * w1, (src + 1) * w1), t * width);
-        hidden.set(b.encoding.hidden.subarray(src * w2, (src + 1) * w2), t * width + w1);
-      }
+      concatClipStates(a.encoding, b.encoding, i, seq, hidden, width);
       return { hidden, pooled: row(pooled, i, this.pooledWidth) };
     });
     return {
@@ -94,12 +87,6 @@ export function sdxlTimeIds(rows: number, height: number, width: number): ExtraI
   const data = new Float32Array(rows * SDXL_TIME_IDS);
   for (let r = 0; r < rows; r++) data.set([height, width, 0, 0, height, width], r * SDXL_TIME_IDS);
   return { data, dims: [rows, SDXL_TIME_IDS] };
-}
-
-function requireSession(sessions: ReadonlyMap<string, OnnxModel>, name: string): OnnxModel {
-  const s = sessions.get(name);
-  if (!s) throw new LatentFleetError("ENGINE_FAILED", `sdxl family: ${name} not loaded`);
-  return s;
 }
 
 function checkUnet(unet: UNetModel, path: string): void {
@@ -141,9 +128,9 @@ export const sdxlFamily: ModelFamily = {
   ],
   sessions: ["text_encoder", "text_encoder_2", "unet", "vae_decoder"],
   async assemble(folder: ModelFolder, sessions): Promise<FamilyParts> {
-    const te1 = requireSession(sessions, "text_encoder");
-    const te2 = requireSession(sessions, "text_encoder_2");
-    const un = requireSession(sessions, "unet");
+    const te1 = requireSession(sessions, "text_encoder", "sdxl");
+    const te2 = requireSession(sessions, "text_encoder_2", "sdxl");
+    const un = requireSession(sessions, "unet", "sdxl");
     if (!te2.outputs.some((t) => t.name === "text_embeds")) {
       throw invalid(
         `${te2.path}: text_encoder_2 has no text_embeds output (CLIPTextModelWithProjection's pooled embedding)`,

@@ -19,8 +19,9 @@ import {
   type NatsRetryPolicy,
   retryNatsWrite,
 } from "../../../src/common/nats/index.js";
-import { type CoordinatorJobRecord, JobStore } from "../../../src/coordinator/job-store.js";
+import { JobStore } from "../../../src/coordinator/job-store.js";
 import { LiveJob } from "../../../src/coordinator/live-job.js";
+import { runningJobRecord } from "../../helpers/job-records.js";
 import { startNatsServer, type TestNatsServer } from "../../helpers/nats-server.js";
 
 let server: TestNatsServer;
@@ -39,19 +40,6 @@ afterAll(async () => {
   await ctx?.nc.close();
   await server?.cleanup();
 });
-
-function record(jobId: string): CoordinatorJobRecord {
-  return {
-    job_id: jobId,
-    state: "RUNNING",
-    model: "tiny-shapes",
-    output: "/out",
-    created_at_ms: 1,
-    output_format: "imagefolder",
-    shard_size: 8,
-    results_from_seq: 1,
-  };
-}
 
 /** The server's own "no responders" answer: a request to a subject nobody serves. */
 async function noResponders(): Promise<Error> {
@@ -122,7 +110,7 @@ describe("the job store while the bucket has no leader", () => {
   it("retries an update and a cursor write the server answered with no responders", async () => {
     const nobody = await noResponders();
     const store = new JobStore(kv, { retry: FAST, log: silentLogger });
-    await store.create(record("nr"));
+    await store.create(runningJobRecord("nr"));
     const flaky = new JobStore(
       intercept("update", async (call, real) => {
         if (call <= 2) throw nobody;
@@ -151,7 +139,7 @@ describe("the job store while the bucket has no leader", () => {
 
   it("applies a write that timed out after landing once, for an update and for a cursor", async () => {
     const store = new JobStore(kv, { retry: FAST });
-    await store.create(record("amb"));
+    await store.create(runningJobRecord("amb"));
     const before = (await store.get("amb"))?.revision ?? 0;
     // The first update reaches the stream, but its answer is lost: the client sees a timeout.
     const lossy = (method: "update" | "create") =>
@@ -179,7 +167,7 @@ describe("the job store while the bucket has no leader", () => {
     const out = await mkdtemp(join(tmpdir(), "lf-final-state-"));
     try {
       const store = new JobStore(kv, { retry: FAST });
-      await store.create({ ...record("late"), output: out });
+      await store.create({ ...runningJobRecord("late"), output: out });
       // The bucket does not answer the first two final-state writes, each within the store's one attempt.
       const failing = new JobStore(
         intercept("update", async (call, real) => {
@@ -189,7 +177,7 @@ describe("the job store while the bucket has no leader", () => {
         { retry: { ...FAST, attempts: 1 } },
       );
       const job = new LiveJob(
-        { ...record("late"), output: out },
+        { ...runningJobRecord("late"), output: out },
         { js: ctx.js, store: failing, log: silentLogger, windowSize: 4, cursorIntervalMs: 1_000 },
       );
       let ended = false;
@@ -215,7 +203,7 @@ describe("the job store while the bucket has no leader", () => {
   // Last: it stops the server.
   it("rides out a server that is gone and back on the same store within the retry window", async () => {
     const store = new JobStore(kv, { retry: FAST });
-    await store.create(record("gone"));
+    await store.create(runningJobRecord("gone"));
     const before = (await store.get("gone"))?.revision ?? 0;
     await server.stop();
     const writing = store.update("gone", (r) => ({ ...r, state: "SUCCEEDED", finished_at_ms: 2 }));

@@ -11,11 +11,8 @@ import { connectJetStream, ensureTopology, type JetStreamContext } from "../../.
 import type { CoordinatorClient as RawClient } from "../../../src/common/proto/generated/latentfleet/v1/Coordinator.js";
 import { coordinatorProto } from "../../../src/common/proto/load.js";
 import { type RunningCoordinator, startCoordinator } from "../../../src/coordinator/index.js";
-import {
-  type CoordinatorJobRecord,
-  JobStore,
-  StaleRevisionError,
-} from "../../../src/coordinator/job-store.js";
+import { JobStore, StaleRevisionError } from "../../../src/coordinator/job-store.js";
+import { runningJobRecord } from "../../helpers/job-records.js";
 import { startNatsServer, type TestNatsServer } from "../../helpers/nats-server.js";
 
 let server: TestNatsServer;
@@ -35,19 +32,6 @@ afterAll(async () => {
   await server?.cleanup();
 });
 
-function record(jobId: string): CoordinatorJobRecord {
-  return {
-    job_id: jobId,
-    state: "RUNNING",
-    model: "tiny-shapes",
-    output: "/out",
-    created_at_ms: 1,
-    output_format: "imagefolder",
-    shard_size: 8,
-    results_from_seq: 1,
-  };
-}
-
 const cursor = (next: number) => ({ next_shard: next, samples_emitted: next * 8, done: false });
 
 describe("the job store's conflicts", () => {
@@ -60,7 +44,7 @@ describe("the job store's conflicts", () => {
   });
 
   it("re-reads and re-applies an update whose record was changed under it", async () => {
-    await store.create(record("j2"));
+    await store.create(runningJobRecord("j2"));
     // The first write of the update finds that another writer changed the record since it was read.
     let interfered = false;
     const racing = new Proxy(kv, {
@@ -69,7 +53,7 @@ describe("the job store's conflicts", () => {
           return async (key: string, value: Uint8Array, revision: number) => {
             if (!interfered) {
               interfered = true;
-              await target.put(key, JSON.stringify({ ...record("j2"), samples_done: 5 }));
+              await target.put(key, JSON.stringify({ ...runningJobRecord("j2"), samples_done: 5 }));
             }
             return target.update(key, value, revision);
           };
