@@ -6,7 +6,7 @@
  *
  * One job meets faults in sequence, each while the job runs and each checked to have hit: the node leading
  * the job bucket SIGKILLed while the coordinator writes its publishing cursor, and the node leading the task
- * stream SIGKILLed (each restarted 10 s later); one NATS node cut off from the other two and from its clients (they move to the majority); a worker host cut off for
+ * stream SIGKILLed (restarted 2 s and 10 s later: the first must be back while the job still runs); one NATS node cut off from the other two and from its clients (they move to the majority); a worker host cut off for
  * longer than the ack wait while it held a task, then back; the coordinator's host killed and the
  * coordinator started on another host (it resumes from KV). The job must end SUCCEEDED once, every sample
  * exactly once, the same ids, seeds, files and PNG bytes as the fault-free run. Each fault's time to
@@ -168,8 +168,12 @@ describe.skipIf(noNetns !== undefined)(
         throw new Error(`the job did not reach ${samples} samples within 90 s`);
       };
 
-      /** SIGKILLs the node leading `stream`, starts it again 10 s later; the row records the recovery. */
-      const killLeader = async (stream: string, want?: string) => {
+      /**
+       * SIGKILLs the node leading `stream`, starts it again `backAfterS` later; the row records the recovery.
+       * The next fault waits for the restart (two nodes down is no quorum), so a fault that has another
+       * after it brings its node back soon: the job must still be running for that one to hit.
+       */
+      const killLeader = async (stream: string, backAfterS: number, want?: string) => {
         const leader = await fleet.settledLeader(stream);
         await fleet.settledLeader(stream === KV_STREAM ? TASKS_STREAM : KV_STREAM);
         const at = await running(want);
@@ -177,21 +181,21 @@ describe.skipIf(noNetns !== undefined)(
         expect(await fleet.leaderOf(stream), `${leader} still leads ${stream}`).toBe(leader);
         const t = Date.now();
         await node.server.kill();
-        const back = sleep(10_000).then(() => node.server.restart());
+        const back = sleep(backAfterS * 1000).then(() => node.server.restart());
         const recoverS = await recovered(made(at), t);
         await back;
         rows.push({
-          fault: `SIGKILL ${leader}, the ${stream} leader, back after 10 s`,
+          fault: `SIGKILL ${leader}, the ${stream} leader, back after ${backAfterS} s`,
           hit: `${made(at)}/${job.total} ${at.state.replace("JOB_STATE_", "").toLowerCase()}`,
           recoverS,
         });
       };
       // 1. The job bucket's leader, while the coordinator publishes (and writes its cursor).
       await untilMade(1);
-      await killLeader(KV_STREAM, "JOB_STATE_PUBLISHING");
+      await killLeader(KV_STREAM, 2, "JOB_STATE_PUBLISHING");
       // 2. The task stream's leader.
       await untilMade(job.total * (FULL ? 0.2 : 0.1));
-      await killLeader(TASKS_STREAM);
+      await killLeader(TASKS_STREAM, 10);
       if (FULL) {
         // 3. One node cut off from the other two and from its clients; they move to the majority.
         {
