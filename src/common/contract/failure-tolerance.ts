@@ -2,7 +2,7 @@
  * How many failures a job may have and still succeed (`--max-failed N|P%`). Failures are failed samples
  * plus rejected manifest rows: both are images the dataset asked for and does not get. A percentage is of
  * everything asked for: the job's samples plus its rejected rows. Written as text ("0", "3", "2.5%") in
- * the submission, the job record and `_stats.json`; the default "0" is today's rule: any failure fails.
+ * the submission, the job record and `_stats.json`; the default "0" keeps the strict rule (one failure fails the job).
  */
 import { LatentFleetError } from "../errors.js";
 
