@@ -12,9 +12,9 @@
  * exactly once, the same ids, seeds, files and PNG bytes as the fault-free run. Each fault's time to
  * recover (first progress after it), the redeliveries and the duplicate task runs are printed.
  *
- * Test time: `npm test` runs a job of 3,960 samples and the first two faults (with the fault-free
- * reference run and the cluster's start, about 70 s here); LF_CLUSTER_FULL=1 runs a job of 7,200 samples
- * and all five faults (about 130 s): the three more need a longer job to happen in, and its reference run
+ * Test time: `npm test` runs a job of 6,480 samples and the first two faults (with the fault-free
+ * reference run and the cluster's start, about 50 s on a quiet machine); LF_CLUSTER_FULL=1 runs a job of
+ * 12,000 samples and all five faults: the three more need a longer job to happen in, and its reference run
  * as long again, over the suite's time budget.
  *
  * Needs root (network namespaces); vitest reports it skipped elsewhere, with the reason. Everything is
@@ -40,9 +40,13 @@ import { tasksDone, tasksHeld } from "../helpers/worker-log.js";
 
 const noNetns = netnsUnavailable();
 const KV_STREAM = `KV_${JOBS_BUCKET}`;
-/** 990 (full: 1,800) template rows x 4 images: 3,960 (7,200) samples in tasks of 16. */
+/**
+ * 1,620 (full: 3,000) template rows x 4 images: 6,480 (12,000) samples in tasks of 16. A quiet machine
+ * makes ~400 samples/s here: the job must outlast the first fault, its node's restart and the leaders'
+ * settling, or the second fault cannot hit a running job (and the test fails, as it must).
+ */
 const FULL = process.env.LF_CLUSTER_FULL === "1";
-const ROWS = FULL ? 1800 : 990;
+const ROWS = FULL ? 3000 : 1620;
 const PER_PROMPT = 4;
 const JOB_TIMEOUT_MS = 150_000;
 const ACK_WAIT_S = 3;

@@ -45,14 +45,15 @@ beforeAll(async () => {
   );
   rows.splice(BAD_LINE - 1, 0, JSON.stringify({ prompt: "a bad row", guidance_scale: "high" }));
   await writeFile(join(tmp, "prompts.jsonl"), `${rows.join("\n")}\n`);
-  // 16 prompts x 4 images, with enough steps that the job is still going when the checks are done.
+  // 16 prompts x 100 images at 40 steps: far more than the checks need (about 20 s), so the job is still
+  // going when they are done on a fast machine too (the run is stopped then, never waited for).
   await writeFile(
     join(tmp, "job.yaml"),
     [
       `model: ${TINY_SHAPES}`,
       "output: out/live",
       "seed: 11",
-      "images_per_prompt: 4",
+      "images_per_prompt: 100",
       "defaults: { steps: 40, width: 64, height: 64 }",
       "prompts:",
       "  - file: prompts.jsonl",
@@ -144,7 +145,8 @@ describe("the live job page in a browser", () => {
     );
     const first = await page.$eval("#progress", (p) => (p as HTMLProgressElement).value);
     await page.waitForFunction(
-      (v) => (document.querySelector("#progress") as HTMLProgressElement).value > v,
+      // The page re-renders the job when its stream comes back: the bar may be briefly absent.
+      (v) => ((document.querySelector("#progress") as HTMLProgressElement | null)?.value ?? -1) > v,
       first,
       { timeout: 90_000 },
     );
@@ -247,7 +249,8 @@ describe("the live job page in a browser", () => {
       timeout: 60_000,
     });
     await page.waitForFunction(
-      (v) => (document.querySelector("#progress") as HTMLProgressElement).value > v,
+      // The page re-renders the job when its stream comes back: the bar may be briefly absent.
+      (v) => ((document.querySelector("#progress") as HTMLProgressElement | null)?.value ?? -1) > v,
       before,
       { timeout: 60_000 },
     );
