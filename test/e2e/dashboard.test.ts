@@ -188,6 +188,11 @@ describe("the Grafana dashboard on a real run", () => {
     expect(runCode, runErr).toBe(0);
     expect(sawImages, `Prometheus saw no image while the job ran\n${promLog}`).toBe(true);
     const runEndedAt = Date.now() / 1000;
+    // Query only a settled past: the scrapes that failed as the processes exited (and the staleness markers
+    // they write, stamped at their start) must be in before the moment is chosen, or a moment just before
+    // them looks running to the range query and empty to the panel queries made a little later.
+    const settledAt = Math.ceil(runEndedAt) + 1;
+    await sleep(Math.max(0, (settledAt + 3) * 1000 - Date.now()));
 
     // The last moment at which the job was generating and had an ETA and pending samples.
     const running = await api<RangeMatrix>("/api/v1/query_range", {
@@ -195,9 +200,11 @@ describe("the Grafana dashboard on a real run", () => {
         `(sum(rate(latent_fleet_images_generated_total[${RATE_INTERVAL}])) > 0)` +
         " and on () count(latent_fleet_job_eta_seconds)" +
         ' and on () count(latent_fleet_job_samples{state="pending"})' +
-        ' and on () (count(up{job="latent-fleet-worker"} == 1) == 2)',
+        ' and on () (count(up{job="latent-fleet-worker"} == 1) == 2)' +
+        ' and on () (count(up{job="latent-fleet-coordinator"} == 1) == 1)' +
+        " and on () (count(latent_fleet_worker_info) == 2)",
       start: Math.floor(runStartedAt),
-      end: Math.ceil(runEndedAt),
+      end: settledAt,
       step: 1,
     });
     const times = running.result[0]?.values.map(([t]) => t) ?? [];
