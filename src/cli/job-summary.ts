@@ -3,6 +3,7 @@
  * the manifest once (as the coordinator will), the model, the output and the first samples. A row the job
  * would reject is the first problem, reported at its file:line like a bad spec.
  */
+import { type FailureTolerance, formatFailureTolerance } from "../common/contract/failure-tolerance.js";
 import { LatentFleetError } from "../common/errors.js";
 import { Sharder } from "../coordinator/index.js";
 import { expandSpecBatches, type JobSpec, type ManifestSample } from "../manifest/index.js";
@@ -37,8 +38,13 @@ export async function summarizeJob(spec: JobSpec, shardSize: number): Promise<Jo
   return summary;
 }
 
-/** The report's lines. */
-export function formatJobSummary(job: CheckedJob, summary: JobSummary, shardSize: number): string {
+/** The report's lines; `maxFailedFlag` is `--max-failed` when given (it overrides the spec's). */
+export function formatJobSummary(
+  job: CheckedJob,
+  summary: JobSummary,
+  shardSize: number,
+  maxFailedFlag?: FailureTolerance,
+): string {
   const { spec, model } = job;
   const native = model.nativeSize ? `, native ${model.nativeSize}x${model.nativeSize}` : "";
   const lines = [
@@ -48,10 +54,18 @@ export function formatJobSummary(job: CheckedJob, summary: JobSummary, shardSize
     `rows: ${summary.rows}`,
     `samples: ${summary.samples}`,
     `shards: ${summary.shards} (shard size ${shardSize})`,
+    `max failed: ${formatTolerance(spec, maxFailedFlag)}`,
     `first ${summary.first.length} samples:`,
     ...summary.first.map((s) => `  ${formatSample(s)}`),
   ];
   return `${lines.join("\n")}\n`;
+}
+
+/** The tolerance the job would get, and where it comes from. */
+function formatTolerance(spec: JobSpec, flag: FailureTolerance | undefined): string {
+  if (flag) return `${formatFailureTolerance(flag)} (--max-failed)`;
+  if (spec.maxFailed) return `${formatFailureTolerance(spec.maxFailed)} (the spec's max_failed)`;
+  return "0 (the default: any failure fails the job)";
 }
 
 function formatSample(s: ManifestSample): string {

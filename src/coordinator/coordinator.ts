@@ -15,7 +15,7 @@ import { FairQueue, type FairQueueOptions } from "./fair-queue.js";
 import { coordinatorService } from "./grpc-service.js";
 import { JobManager, type SubmitRequest } from "./job-manager.js";
 import type { JobSnapshot } from "./job-snapshot.js";
-import { isFinalState, JobStore } from "./job-store.js";
+import { isFinalState, JobStore, type JobStoreOptions } from "./job-store.js";
 import { CoordinatorMetrics } from "./metrics.js";
 import { PathPolicy } from "./path-policy.js";
 import { DEFAULT_CURSOR_INTERVAL_MS } from "./publisher.js";
@@ -50,6 +50,8 @@ export interface CoordinatorOptions {
   maxInFlight?: number;
   /** Least time between two writes of a job's publishing cursor (default DEFAULT_CURSOR_INTERVAL_MS). */
   cursorIntervalMs?: number;
+  /** How long the job store's writes and reads wait out a bucket without a leader (default: JobStore's). */
+  storeRetry?: Pick<JobStoreOptions, "retry" | "readRetry">;
   /** Stream and bucket settings (replicas for a cluster, windows). */
   topology?: TopologyOptions;
   /** NATS client name (default "latent-fleet-coordinator"). */
@@ -115,7 +117,7 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Runnin
   };
   try {
     const { jobs } = await ensureTopology(js, jsm, opts.topology);
-    const store = new JobStore(jobs, { log });
+    const store = new JobStore(jobs, { ...opts.storeRetry, log });
     let metrics: CoordinatorMetrics | undefined;
     if (opts.metricsAddress !== undefined) {
       metrics = new CoordinatorMetrics({ jobs: () => manager?.recentJobs() ?? [], jsm, log });

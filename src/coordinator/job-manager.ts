@@ -40,7 +40,10 @@ export interface SubmitRequest {
    * complete shards are kept and only the rest is generated).
    */
   overwrite?: boolean;
-  /** Failed samples + rejected rows the job may have and still succeed (default: none). */
+  /**
+   * Failed samples + rejected rows the job may have and still succeed; overrides the spec's `max_failed`
+   * (default: the spec's, else none).
+   */
   maxFailed?: FailureTolerance;
 }
 
@@ -101,6 +104,7 @@ export class JobManager {
         input.specContent = await readSpecText(input.specName);
       }
       const spec = await loadJobSpec(input, this.paths);
+      const maxFailed = req.maxFailed ?? spec.maxFailed;
       const output = normalizeLocation(spec.output.dir);
       // The folder policy is about this machine's disk; an S3 output is the store's credentials' business.
       if (!isS3Url(output)) await this.paths.check(output, "write");
@@ -130,7 +134,7 @@ export class JobManager {
         output_format: spec.output.format,
         shard_size: shardSize,
         ...(req.overwrite ? { overwrite: true } : {}),
-        ...(req.maxFailed ? { max_failed: formatFailureTolerance(req.maxFailed) } : {}),
+        ...(maxFailed ? { max_failed: formatFailureTolerance(maxFailed) } : {}),
         results_from_seq: (await this.jsm.streams.info(RESULTS_STREAM)).state.last_seq + 1,
       };
       await this.rt.store.create(record);

@@ -3,8 +3,10 @@
  * entry's revision, so two coordinators (an old one not quite dead, a new one) never silently overwrite
  * each other: the record update retries on a fresh read, the cursor write reports a conflict.
  *
- * Every write, and the reads an update depends on, rides out a leader election of the bucket
- * (retryNatsWrite). A write that timed out may have been applied: its retry then meets a wrong last
+ * Every write and every read rides out a leader election of the bucket (retryNatsWrite; a read is
+ * idempotent, so it is simply tried again): a status call, or a coordinator resuming its jobs while the
+ * bucket elects a leader, waits for it instead of failing. A read on its own gives up sooner than a write
+ * (NATS_READ_RETRY: its caller is waiting for the answer); the read an update depends on is the write's. A write that timed out may have been applied: its retry then meets a wrong last
  * sequence, so the entry is read back, and when it holds exactly what was written the write counts as
  * done (at the revision read), never applied a second time.
  */
@@ -16,6 +18,7 @@ import {
   isWrongLastSequence,
   jobCursorKey,
   jobStateKey,
+  NATS_READ_RETRY,
   type NatsRetryPolicy,
   retryNatsWrite,
 } from "../common/nats/index.js";
@@ -72,7 +75,9 @@ const encoder = new TextEncoder();
 export interface JobStoreOptions {
   /** How long a write waits out a bucket without a leader (default NATS_WRITE_RETRY). */
   retry?: NatsRetryPolicy;
-  /** Told of each retried write. */
+  /** How long a read (get, list, getCursor) waits it out (default NATS_READ_RETRY). */
+  readRetry?: NatsRetryPolicy;
+  /** Told of each retried write or read. */
   log?: Logger;
 }
 
@@ -87,7 +92,14 @@ export class JobStore {
   }
 
   async get(jobId: string): Promise<Versioned<CoordinatorJobRecord> | null> {
-    const entry = await this.kv.get(jobStateKey(jobId));
+    return this.readRecord(jobId, this.readPolicy);
+  }
+
+  private async readRecord(
+    jobId: string,
+    policy: NatsRetryPolicy | undefined,
+  ): Promise<Versioned<CoordinatorJobRecord> | null> {
+    const entry = await this.retried(() => this.kv.get(jobStateKey(jobId)), policy);
     if (entry?.operation !== "PUT" || entry.length === 0) return null;
     return { value: entry.json<CoordinatorJobRecord>(), revision: entry.revision };
   }
@@ -102,7 +114,7 @@ export class JobStore {
     change: (record: CoordinatorJobRecord) => CoordinatorJobRecord | null,
   ): Promise<CoordinatorJobRecord | null> {
     for (let attempt = 0; ; attempt++) {
-      const current = await this.retried(() => this.get(jobId));
+      const current = await this.readRecord(jobId, this.opts.retry);
       if (!current) return null;
       const next = change(current.value);
       if (!next) return current.value;
@@ -117,6 +129,12 @@ export class JobStore {
 
   /** Every job record in the bucket, newest first (job ids sort by submission time). */
   async list(): Promise<CoordinatorJobRecord[]> {
+    // Listed again from the start when the bucket stops answering part way: a key list may be stale by then.
+    const records = await this.retried(() => this.readAll(), this.readPolicy);
+    return records.sort((a, b) => (a.job_id < b.job_id ? 1 : a.job_id > b.job_id ? -1 : 0));
+  }
+
+  private async readAll(): Promise<CoordinatorJobRecord[]> {
     const keys: string[] = [];
     // jobStateKey(id) is `job.<token>`.
     for await (const key of await this.kv.keys("job.*")) keys.push(key);
@@ -126,11 +144,11 @@ export class JobStore {
       if (entry && entry.operation === "PUT" && entry.length > 0)
         records.push(entry.json<CoordinatorJobRecord>());
     }
-    return records.sort((a, b) => (a.job_id < b.job_id ? 1 : a.job_id > b.job_id ? -1 : 0));
+    return records;
   }
 
   async getCursor(jobId: string): Promise<Versioned<JobCursor> | null> {
-    const entry = await this.kv.get(jobCursorKey(jobId));
+    const entry = await this.retried(() => this.kv.get(jobCursorKey(jobId)), this.readPolicy);
     if (entry?.operation !== "PUT" || entry.length === 0) return null;
     return { value: entry.json<JobCursor>(), revision: entry.revision };
   }
@@ -178,9 +196,14 @@ export class JobStore {
     }
   }
 
-  private retried<T>(op: (attempt: number) => Promise<T>): Promise<T> {
+  private get readPolicy(): NatsRetryPolicy {
+    return this.opts.readRetry ?? NATS_READ_RETRY;
+  }
+
+  /** `op` retried under `policy` (default: the writes'). */
+  private retried<T>(op: (attempt: number) => Promise<T>, policy = this.opts.retry): Promise<T> {
     return retryNatsWrite(op, {
-      policy: this.opts.retry,
+      policy,
       onRetry: (attempt, err, delayMs) =>
         this.opts.log?.warn("the job bucket did not answer; retrying", { attempt, delay_ms: delayMs, err }),
     });

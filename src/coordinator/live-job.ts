@@ -1,8 +1,9 @@
 /**
  * One job this coordinator runs: its publisher, the fold of its results, its errors.jsonl and where-index,
- * its watchers, and the end of the job (its files checked, the final state: job-verdict.ts). State
- * transitions are written to the KV record with CAS; counts live in memory (a restarted coordinator folds
- * them again from LF_RESULTS) and go to the record with the final state.
+ * its watchers, and the end of the job (its files checked, the verdict: job-verdict.ts; the final state
+ * written: final-state-writer.ts). State transitions are written to the KV record with CAS; counts live in
+ * memory (a restarted coordinator folds them again from LF_RESULTS) and go to the record with the final
+ * state.
  */
 
 import { rm, stat } from "node:fs/promises";
@@ -17,6 +18,7 @@ import type { JobSpec } from "../manifest/index.js";
 import { removeDeadShardOutputs } from "./dead-shards.js";
 import { ErrorsFile } from "./errors-file.js";
 import type { FairQueue } from "./fair-queue.js";
+import { FinalStateWriter, type RecordChange } from "./final-state-writer.js";
 import { JobFold } from "./fold.js";
 import { type JobInput, loadJobSpec, localWorkDir, removeJobInput, whereIndexFile } from "./job-input.js";
 import type { JobSnapshot } from "./job-snapshot.js";
@@ -50,10 +52,6 @@ export interface JobRuntime {
 
 type Listener = () => void;
 
-/** A final state that could not be written is tried again after this, doubling up to the max. */
-const END_RETRY_MIN_MS = 1_000;
-const END_RETRY_MAX_MS = 30_000;
-
 export class LiveJob {
   readonly jobId: string;
   private record: CoordinatorJobRecord;
@@ -78,8 +76,7 @@ export class LiveJob {
   private finishing: Promise<void> | null = null;
   private publishing: Promise<void> = Promise.resolve();
   private stopped = false;
-  /** The next try at writing a final state that NATS did not take (see end). */
-  private endRetry: NodeJS.Timeout | undefined;
+  private readonly finalState: FinalStateWriter;
   /** Called once, when the job reaches a final state (or this coordinator stops handling it). */
   onEnd: () => void = () => undefined;
 
@@ -94,6 +91,12 @@ export class LiveJob {
     // For an S3 output, errors.jsonl grows in the local work folder and is uploaded when the job ends.
     this.errors = new ErrorsFile(localWorkDir(record.output));
     this.where = new WhereIndex(whereIndexFile(record.output));
+    this.finalState = new FinalStateWriter({
+      update: (change) => this.updateRecord(change),
+      snapshot: () => this.snapshot(),
+      onWritten: (written) => this.ended(written),
+      log: this.log,
+    });
   }
 
   get state(): JobStateName {
@@ -252,7 +255,7 @@ export class LiveJob {
   /** Stops handling the job without changing its state (coordinator shutdown). */
   async stop(): Promise<void> {
     this.stopped = true;
-    clearTimeout(this.endRetry);
+    this.finalState.stop();
     this.abort.abort();
     await this.publishing.catch(() => undefined);
     await this.finishing?.catch(() => undefined);
@@ -339,53 +342,17 @@ export class LiveJob {
     await this.end(state, error);
   }
 
-  /**
-   * Writes a final state with the counts (unless another final state got there first), then cleans up.
-   * A write that still fails after the job store's own retries is tried again later, until it lands or
-   * this coordinator stops: a job is never left neither running nor ended while its coordinator runs.
-   */
-  private async end(state: JobStateName, error?: string, attempt = 1): Promise<void> {
-    const snap = this.snapshot();
-    const now = Date.now();
-    try {
-      await this.updateRecord((r) =>
-        isFinalState(r.state)
-          ? null
-          : {
-              ...r,
-              state,
-              finished_at_ms: now,
-              samples_total: snap.samplesTotal ?? r.samples_total,
-              shards_total: snap.shardsTotal ?? r.shards_total,
-              samples_done: snap.samplesDone,
-              samples_failed: snap.samplesFailed,
-              shards_done: snap.shardsDone,
-              shards_reused: snap.shardsReused,
-              samples_reused: snap.samplesReused,
-              rows_rejected: snap.rowsRejected,
-              ...(error === undefined ? {} : { error }),
-            },
-      );
-    } catch (err) {
-      if (this.stopped) {
-        this.log.error("cannot write the job's final state", { state, err });
-        return;
-      }
-      const retryMs = Math.min(END_RETRY_MAX_MS, END_RETRY_MIN_MS * 2 ** Math.min(attempt - 1, 10));
-      this.log.error("cannot write the job's final state; trying again later", {
-        state,
-        attempt,
-        retry_ms: retryMs,
-        err,
-      });
-      clearTimeout(this.endRetry);
-      this.endRetry = setTimeout(() => void this.end(state, error, attempt + 1), retryMs);
-      return;
-    }
+  /** Writes a final state with the counts (FinalStateWriter: until it lands), then cleans up. */
+  private end(state: JobStateName, error?: string): Promise<void> {
+    return this.finalState.write(state, error);
+  }
+
+  /** After the final state is written: publishing stops, the job's files are closed and its input removed. */
+  private async ended(written: JobSnapshot): Promise<void> {
     this.log.info("job ended", {
       state: this.record.state,
-      done: snap.samplesDone,
-      failed: snap.samplesFailed,
+      done: written.samplesDone,
+      failed: written.samplesFailed,
     });
     this.abort.abort();
     await this.where.close();
@@ -412,9 +379,7 @@ export class LiveJob {
     await this.updateRecord((r) => (isFinalState(r.state) ? null : { ...r, state }));
   }
 
-  private async updateRecord(
-    change: (r: CoordinatorJobRecord) => CoordinatorJobRecord | null,
-  ): Promise<void> {
+  private async updateRecord(change: RecordChange): Promise<void> {
     const stored = await this.rt.store.update(this.jobId, change);
     if (stored) this.record = stored;
     this.notify();

@@ -2,7 +2,9 @@
  * Checks one value against its definition (spec-definitions.ts), with the job's limits for bounds that are
  * limits. Throws a FieldError naming the field; the checkers themselves are fields.ts's.
  */
+import { type FailureTolerance, parseFailureTolerance } from "../common/contract/failure-tolerance.js";
 import type { SchedulerName } from "../common/contract/schedulers.js";
+import { isLatentFleetError } from "../common/errors.js";
 import { describeValue, FieldError } from "./errors.js";
 import { idField, intInRange, numberInRange, schedulerField, sizeField, textField } from "./fields.js";
 import type { ManifestLimits } from "./limits.js";
@@ -120,6 +122,21 @@ export function checkPromptsFile(value: unknown, field: string): { path: string;
     );
   }
   return { path: value, format };
+}
+
+/** `max_failed`: what `--max-failed` takes, a count (a YAML integer or its digits) or "P%". */
+export function checkFailureTolerance(value: unknown, field: string): FailureTolerance {
+  const text = typeof value === "string" ? value : typeof value === "number" ? String(value) : undefined;
+  try {
+    if (text !== undefined) return parseFailureTolerance(text);
+  } catch (err) {
+    if (!isLatentFleetError(err)) throw err;
+  }
+  throw new FieldError(
+    field,
+    `${field} must be a count of failures (an integer from 0) or a percentage from 0% to 100% ("2%"), ` +
+      `got ${describeValue(value)}`,
+  );
 }
 
 /** One template variable's values: a non-empty list of strings, numbers or booleans. */

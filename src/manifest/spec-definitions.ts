@@ -35,7 +35,9 @@ export type ValueDef =
   /** A non-empty list. */
   | { type: "list"; items: ValueDef }
   /** Any one of these (told apart by type, then by the keys that are required). */
-  | { type: "oneOf"; options: readonly ValueDef[] };
+  | { type: "oneOf"; options: readonly ValueDef[] }
+  /** A failure tolerance: a count (an integer, or its digits as a string) or a percentage string "P%". */
+  | { type: "failureTolerance" };
 
 export interface FieldDef {
   value: ValueDef;
@@ -220,6 +222,12 @@ export const SPEC_FIELD_DEFS = {
   limits: {
     value: { type: "mapping", fields: LIMIT_FIELD_DEFS },
     description: "Per-job limits on what the prompts may ask for.",
+  },
+  max_failed: {
+    value: { type: "failureTolerance" },
+    description:
+      "Failed samples + rejected rows the job may have and still succeed: a count (3), or a percentage " +
+      'of its samples + rejected rows ("2%"). Default 0; `--max-failed` on `run`/`submit` overrides it.',
   },
 } as const satisfies FieldTable;
 

@@ -1,6 +1,6 @@
 /**
- * The spec's top level -> JobSpec: model, output, seed, images_per_prompt, defaults, limits (prompts are
- * spec-prompts.ts's). Every failure is a SPEC_INVALID error naming file, line and field.
+ * The spec's top level -> JobSpec: model, output, seed, images_per_prompt, defaults, limits, max_failed
+ * (prompts are spec-prompts.ts's). Every failure is a SPEC_INVALID error naming file, line and field.
  */
 import { basename, extname } from "node:path";
 import {
@@ -10,7 +10,7 @@ import {
 } from "../common/contract/output-formats.js";
 import { isS3Url, parseS3Url } from "../common/storage/s3-location.js";
 import { describeValue } from "./errors.js";
-import { checkValue } from "./field-check.js";
+import { checkFailureTolerance, checkValue } from "./field-check.js";
 import { DEFAULT_LIMITS, type ManifestLimits } from "./limits.js";
 import { resolveFromSpec } from "./paths.js";
 import {
@@ -78,6 +78,9 @@ export function parseSpecTree(tree: SpecTree, options: ParseOptions = {}): JobSp
     defaults: defaults ? parseDefaults(tree, defaults, limits) : { ...BUILTIN_DEFAULTS },
     prompts: [],
     limits,
+    ...(e.has("max_failed")
+      ? { maxFailed: field("max_failed", (v) => checkFailureTolerance(v, "max_failed")) }
+      : {}),
   };
   spec.prompts = parsePrompts(tree, prompts, spec);
   return spec;

@@ -32,6 +32,8 @@ function hard(bound: Bound): number {
 
 /** Not blank: what the parser's `trim() !== ""` asks. */
 const NOT_BLANK = "\\S";
+/** A count's digits, or a percentage from 0% to 100%, blanks around allowed: what parseFailureTolerance takes. */
+const FAILURE_TOLERANCE_PATTERN = "^\\s*(?:\\d+|0*(?:100(?:\\.0+)?|\\d{1,2}(?:\\.\\d+)?)%)\\s*$";
 /** No U+FFFD: the parser reads it as text that was not UTF-8. */
 const NO_REPLACEMENT_CHAR = "^[^\\uFFFD]*$";
 
@@ -84,6 +86,13 @@ function schemaOf(def: ValueDef): JsonSchema {
       return { type: "array", minItems: 1, items: schemaOf(def.items) };
     case "oneOf":
       return { oneOf: def.options.map(schemaOf) };
+    case "failureTolerance":
+      return {
+        anyOf: [
+          { type: "integer", minimum: 0, maximum: Number.MAX_SAFE_INTEGER },
+          { type: "string", pattern: FAILURE_TOLERANCE_PATTERN },
+        ],
+      };
   }
 }
 

@@ -1,5 +1,6 @@
 /** The manifest layer's data: a validated job spec (plain JSON-safe data) and the events its expansion yields. */
 
+import type { FailureTolerance } from "../common/contract/failure-tolerance.js";
 import type { OutputFormatName } from "../common/contract/output-formats.js";
 import type { SchedulerName } from "../common/contract/schedulers.js";
 import type { ManifestLimits } from "./limits.js";
@@ -43,6 +44,8 @@ export interface JobSpec {
   defaults: SampleDefaults;
   prompts: PromptSource[];
   limits: ManifestLimits;
+  /** `max_failed`: the job's failure tolerance; absent when the spec gives none (a submission's flag may). */
+  maxFailed?: FailureTolerance;
 }
 
 export interface ManifestSample {

@@ -11,7 +11,8 @@ import { type EmbeddedNatsServer, startEmbeddedNatsServer } from "../../src/comm
 import { findNatsServer } from "../../src/common/nats/server-binary.js";
 import type { Job } from "../../src/common/proto/generated/latentfleet/v1/Job.js";
 import { type CliProcess, startCli, stopAll, waitUntilServing } from "../helpers/cli-processes.js";
-import { CoordinatorLink, waitForJobEnd } from "../helpers/job-end.js";
+import { CoordinatorProcess } from "../helpers/coordinator-process.js";
+import { waitForJobEnd } from "../helpers/job-end.js";
 import { TINY_SHAPES } from "../helpers/paths.js";
 import { waitFor } from "../helpers/worker-fixtures.js";
 import type { TestHost, TestNetwork } from "./netns.js";
@@ -32,8 +33,7 @@ const NS_NATS_PORT = 4222;
 export class Fleet {
   readonly processes: CliProcess[] = [];
   readonly workers = new Map<string, CliProcess>();
-  coordinator: CliProcess | undefined;
-  private readonly link = new CoordinatorLink(() => this.coordinatorAddress);
+  private readonly coord = new CoordinatorProcess();
   private readonly workerHosts = new Map<string, TestHost>();
 
   private constructor(
@@ -73,31 +73,35 @@ export class Fleet {
     return net ? `nats://${net.natsFromRoot}:${NS_NATS_PORT}` : this.nats.url;
   }
 
-  async startCoordinator(): Promise<CliProcess> {
-    const port = Number(this.coordinatorAddress.split(":")[1]);
-    const p = this.track(
-      startCli(
-        "coordinator",
-        [
-          "coordinator",
-          ...["--nats", this.natsUrl, "--grpc", this.coordinatorAddress],
-          ...(this.opts.coordinatorFlags ?? []),
-        ],
-        // Its working folder is the folder it may read specs from and write outputs to.
-        { cwd: this.opts.root },
-      ),
-    );
-    this.coordinator = p;
-    await waitUntilServing(p, port);
-    return p;
+  /** The running coordinator; undefined after a kill. */
+  get coordinator(): CliProcess | undefined {
+    return this.coord.process;
   }
 
-  async killCoordinator(): Promise<void> {
-    const p = this.coordinator;
-    if (!p) return;
-    p.child.kill("SIGKILL");
-    await p.exited;
-    this.coordinator = undefined;
+  /** Starts the coordinator (again: same address, same working folder) and waits until it serves. */
+  startCoordinator(): Promise<CliProcess> {
+    const port = Number(this.coordinatorAddress.split(":")[1]);
+    return this.coord.start(
+      this.coordinatorAddress,
+      () =>
+        this.track(
+          startCli(
+            "coordinator",
+            [
+              "coordinator",
+              ...["--nats", this.natsUrl, "--grpc", this.coordinatorAddress],
+              ...(this.opts.coordinatorFlags ?? []),
+            ],
+            // Its working folder is the folder it may read specs from and write outputs to.
+            { cwd: this.opts.root },
+          ),
+        ),
+      (p) => waitUntilServing(p, port),
+    );
+  }
+
+  killCoordinator(): Promise<void> {
+    return this.coord.kill();
   }
 
   /** Starts a worker (on test host `host` when the fleet has a network) and waits until it pulls. */
@@ -159,12 +163,12 @@ export class Fleet {
 
   /** A client of the coordinator; a new one after the coordinator restarted. */
   client(): Promise<CoordinatorClient> {
-    return this.link.client();
+    return this.coord.client();
   }
 
   /** The job's snapshot; undefined while the coordinator does not answer (restarting). */
   getJob(jobId: string): Promise<Job | undefined> {
-    return this.link.getJob(jobId);
+    return this.coord.getJob(jobId);
   }
 
   /** Waits until the job has `samples` done or failed (or ended); false after `timeoutMs`. */
@@ -183,7 +187,7 @@ export class Fleet {
 
   /** Everything down: processes (SIGTERM, then SIGKILL), the client, nats-server. Safe to call twice. */
   async stop(): Promise<void> {
-    this.link.close();
+    this.coord.close();
     await stopAll(this.processes, 10_000);
     await this.nats.stop();
     const keep = process.env.LF_CHAOS_LOGS;

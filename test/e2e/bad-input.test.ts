@@ -78,6 +78,11 @@ const SPEC_CASES: SpecCase[] = [
   { file: "specs/defaults-unknown-field.yaml", expect: /:2: unknown key "stepz" in defaults; did you mean/ },
   { file: "specs/limits-unknown.yaml", expect: /:2: unknown key "max_gpus" in limits/ },
   { file: "specs/output-format-unknown.yaml", expect: /:2: output.format must be one of .* got "tfrecord"/ },
+  {
+    file: "specs/max-failed-not-a-tolerance.yaml",
+    expect:
+      /:2: max_failed must be a count of failures .* or a percentage from 0% to 100% .* got "5 percent"/,
+  },
   { file: "specs/file-missing.yaml", expect: /:3: prompts\[0\].file: cannot find ".*nope.jsonl"/ },
   { file: "specs/file-is-folder.yaml", expect: /:3: prompts\[0\].file: .*folder.jsonl/ },
   { file: "specs/file-unknown-type.yaml", expect: /:3: prompts\[0\].file must end in .* got "prompts.xlsx"/ },

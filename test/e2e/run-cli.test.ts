@@ -199,7 +199,9 @@ describe("latent-fleet run", () => {
     for (const e of errors) expect(e.where).toMatch(/\.(jsonl|csv|parquet):\d+$/);
   });
 
-  it("fails on a planted bad row by default, and succeeds with --max-failed 1 (reported in the summary and _stats.json)", async () => {
+  // Two runs: the spec's max_failed alone, and --max-failed over it (the strict rule by default is the
+  // verdict's, test/unit/job-verdict.test.ts, and the coordinator's, test/integration/coordinator/pipeline).
+  it("fails on a planted bad row with --max-failed 0 over the spec's max_failed: 1, and succeeds with the spec's alone (reported in the summary and _stats.json)", async () => {
     const dir = join(tmp, "max-failed");
     await mkdir(dir, { recursive: true });
     // A good row, one with steps out of range, a good row.
@@ -211,21 +213,28 @@ describe("latent-fleet run", () => {
       join(dir, "job.yaml"),
       [
         `model: ${TINY_SHAPES}`,
+        "max_failed: 1",
         "defaults: { steps: 2, guidance_scale: 1, width: 16, height: 16 }",
         "prompts:",
         "  - file: rows.jsonl",
       ].join("\n"),
     );
-    const strict = run([join(dir, "job.yaml"), "--out", join(dir, "strict")]);
+    // The flag wins over the spec's key: without it (or without its reaching the coordinator) this succeeds.
+    const strict = run([join(dir, "job.yaml"), "--out", join(dir, "strict"), "--max-failed", "0"]);
     expect(strict.code, strict.stderr).toBe(1);
     // Not a terminal, no --log-format: JSON, as the fleet commands log.
     expectJsonLogLines(strict.stderr);
     expect(strict.stdout).toMatch(
       /FAILED, 2\/2 done, 0 failed, 1 rows rejected, 1 manifest row was rejected/,
     );
+    const strictStats = JSON.parse(
+      await readFile(join(dir, "strict", "_stats.json"), "utf8"),
+    ) as JobStatsFile;
+    expect(strictStats.failure_budget).toEqual({ max_failed: "0", allowed: 0, failures: 1 });
 
     const out = join(dir, "lenient");
-    const lenient = run([join(dir, "job.yaml"), "--out", out, "--max-failed", "1", "--log-format", "text"]);
+    // The spec's max_failed alone: the command sends no tolerance of its own.
+    const lenient = run([join(dir, "job.yaml"), "--out", out, "--log-format", "text"]);
     expect(lenient.code, lenient.stderr).toBe(0);
     expect(lenient.stderr).toMatch(
       /^\d\d:\d\d:\d\d\.\d{3} INFO {2}job submitted component=run job=\S+ ms=\d+$/m,

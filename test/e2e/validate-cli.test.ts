@@ -67,15 +67,35 @@ describe("latent-fleet validate / run --dry-run", () => {
       /^ {2}r000000000-0: "a red circle on a white background" \(seed \d+, steps 20, guidance 4, euler, 64x64\)/m,
     );
     expect(r.stdout.match(/^ {2}r\d+-\d: /gm)).toHaveLength(5);
+    expect(r.stdout).toMatch(/^max failed: 0 \(the default: any failure fails the job\)$/m);
     expect(await exists(out)).toBe(false);
     expect(await exists(natsMark)).toBe(false);
   });
 
-  it("run --dry-run: the same report with run's shard size; no nats-server, no output", async () => {
+  it("validate: the spec's max_failed", async () => {
+    const spec = join(tmp, "tolerant.yaml");
+    await writeFile(spec, `model: ${TINY_SHAPES}\nmax_failed: 2%\nprompts: ["a red circle"]\n`);
+    const r = await cli(["validate", spec]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^max failed: 2% \(the spec's max_failed\)$/m);
+  });
+
+  it("run --dry-run: the same report with run's shard size and tolerance; no nats-server, no output", async () => {
     const out = join(tmp, "out-dry-run");
-    const r = await cli(["run", shapes, "--dry-run", "--out", out, "--shard-size", "100"]);
+    const r = await cli([
+      "run",
+      shapes,
+      "--dry-run",
+      "--out",
+      out,
+      "--shard-size",
+      "100",
+      "--max-failed",
+      "3",
+    ]);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/^shards: 2 \(shard size 100\)$/m);
+    expect(r.stdout).toMatch(/^max failed: 3 \(--max-failed\)$/m);
     expect(r.stdout).toMatch(/^samples: 110$/m);
     expect(await exists(out)).toBe(false);
     expect(await exists(natsMark)).toBe(false);
@@ -86,6 +106,15 @@ describe("latent-fleet validate / run --dry-run", () => {
       name: "a bad spec",
       args: async () => ["validate", join(ROOT, "test", "fixtures", "bad-input", "specs", "steps-zero.yaml")],
       stderr: /steps-zero\.yaml:2: defaults\.steps must be an integer in \[1, 500\], got 0 \[SPEC_INVALID\]/,
+    },
+    {
+      name: "a spec whose max_failed is not a tolerance",
+      args: async () => [
+        "validate",
+        join(ROOT, "test", "fixtures", "bad-input", "specs", "max-failed-not-a-tolerance.yaml"),
+      ],
+      stderr:
+        /max-failed-not-a-tolerance\.yaml:2: max_failed must be a count of failures .* got "5 percent" \[SPEC_INVALID\]/,
     },
     {
       name: "a row the job would reject",

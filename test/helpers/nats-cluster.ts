@@ -15,7 +15,8 @@ import { findNatsServer } from "../../src/common/nats/server-binary.js";
 import type { Job } from "../../src/common/proto/generated/latentfleet/v1/Job.js";
 import type { LanHost, TestLan } from "../chaos/netns.js";
 import { type CliProcess, startCli, stopAll } from "./cli-processes.js";
-import { CoordinatorLink, waitForJobEnd } from "./job-end.js";
+import { CoordinatorProcess } from "./coordinator-process.js";
+import { waitForJobEnd } from "./job-end.js";
 import { TINY_SHAPES } from "./paths.js";
 
 const CLIENT_PORT = 4222;
@@ -45,12 +46,8 @@ export interface ClusterFleetOptions {
 export class ClusterFleet {
   readonly processes: CliProcess[] = [];
   readonly workers = new Map<string, CliProcess>();
-  coordinator: CliProcess | undefined;
   coordinatorHost: LanHost | undefined;
-  private readonly link = new CoordinatorLink(() => {
-    if (!this.coordinatorHost) throw new Error("no coordinator started");
-    return `${this.coordinatorHost.address}:${GRPC_PORT}`;
-  });
+  private readonly coord = new CoordinatorProcess();
   private monitor: { nc: NatsConnection; jsm: JetStreamManager } | undefined;
 
   private constructor(
@@ -159,32 +156,35 @@ export class ClusterFleet {
     }
   }
 
-  async startCoordinator(host: LanHost): Promise<CliProcess> {
-    const p = this.track(
-      startCli(
-        `coordinator@${host.name}`,
-        [
-          "coordinator",
-          ...["--nats", this.natsUrls, "--grpc", `${host.address}:${GRPC_PORT}`, "--replicas", "3"],
-          ...(this.opts.coordinatorFlags ?? []),
-        ],
-        // Its working folder is the folder it may read specs from and write outputs to.
-        { cwd: this.opts.root, env: this.opts.env, wrap: host.exec },
-      ),
-    );
-    this.coordinator = p;
-    this.coordinatorHost = host;
-    this.link.close();
-    await p.waitForOutput(/"msg":"coordinator started"/, 60_000);
-    return p;
+  /** The running coordinator; undefined after a kill. */
+  get coordinator(): CliProcess | undefined {
+    return this.coord.process;
   }
 
-  async killCoordinator(): Promise<void> {
-    const p = this.coordinator;
-    if (!p) return;
-    p.child.kill("SIGKILL");
-    await p.exited;
-    this.coordinator = undefined;
+  async startCoordinator(host: LanHost): Promise<CliProcess> {
+    const address = `${host.address}:${GRPC_PORT}`;
+    this.coordinatorHost = host;
+    return this.coord.start(
+      address,
+      () =>
+        this.track(
+          startCli(
+            `coordinator@${host.name}`,
+            [
+              "coordinator",
+              ...["--nats", this.natsUrls, "--grpc", address, "--replicas", "3"],
+              ...(this.opts.coordinatorFlags ?? []),
+            ],
+            // Its working folder is the folder it may read specs from and write outputs to.
+            { cwd: this.opts.root, env: this.opts.env, wrap: host.exec },
+          ),
+        ),
+      (p) => p.waitForOutput(/"msg":"coordinator started"/, 60_000),
+    );
+  }
+
+  killCoordinator(): Promise<void> {
+    return this.coord.kill();
   }
 
   /** Starts worker `id` on `host` and waits until it pulls. */
@@ -208,12 +208,12 @@ export class ClusterFleet {
 
   /** A client of the coordinator where it runs now. */
   client(): Promise<CoordinatorClient> {
-    return this.link.client();
+    return this.coord.client();
   }
 
   /** The job's snapshot; undefined while the coordinator does not answer. */
   getJob(jobId: string): Promise<Job | undefined> {
-    return this.link.getJob(jobId);
+    return this.coord.getJob(jobId);
   }
 
   /** Waits for the job's final state; throws with the processes' log tails after `timeoutMs`. */
@@ -223,7 +223,7 @@ export class ClusterFleet {
 
   /** Everything down: processes (SIGTERM, then SIGKILL), the clients, the nodes. Safe to call twice. */
   async stop(): Promise<void> {
-    this.link.close();
+    this.coord.close();
     await this.monitor?.nc.close().catch(() => undefined);
     this.monitor = undefined;
     await stopAll(this.processes, 10_000);

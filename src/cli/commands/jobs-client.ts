@@ -153,9 +153,10 @@ export function registerJobClientCommands(program: Command): void {
   );
   addDefinedOptions(submit, SUBMIT_DEFINED_OPTIONS);
   submit.action(async (spec: string, opts: SubmitCliOptions) => {
-    // With its default, from the definition; a bad tolerance is a usage error found before anything is sent.
+    // Left out, the spec's max_failed applies (on the coordinator); a bad tolerance is a usage error found
+    // before anything is sent.
     const { maxFailed } = commandOptions(submit, SUBMIT_DEFINED_OPTIONS);
-    parseFailureTolerance(maxFailed);
+    if (maxFailed !== undefined) parseFailureTolerance(maxFailed);
     // Found here, a problem costs no round trip and names what this machine sees; the coordinator checks again.
     if (opts.localChecks) await checkJob(spec, { out: opts.out });
     await withClient(opts, async (client) => {

@@ -118,7 +118,7 @@ async function runJob(specArg: string, opts: RunOptions): Promise<number> {
   const launched = performance.now();
   // Check before anything starts (spec, model, device, output, tolerance): a bad job costs nothing.
   const specPath = resolve(specArg);
-  parseFailureTolerance(opts.maxFailed);
+  if (opts.maxFailed !== undefined) parseFailureTolerance(opts.maxFailed);
   const { spec } = await checkJob(specPath, opts);
   if (opts.metrics && opts.metricsPort !== undefined && opts.metricsPort + opts.workers > 65_535) {
     throw new LatentFleetError(

@@ -5,6 +5,7 @@
  * folder). Exit 0, or 2 with the first problem (file:line: field ...).
  */
 import type { Command } from "commander";
+import { parseFailureTolerance } from "../../common/contract/failure-tolerance.js";
 import type { OptionValues } from "../../common/options/index.js";
 import { checkJob } from "../job-checks.js";
 import { formatJobSummary, summarizeJob } from "../job-summary.js";
@@ -17,13 +18,15 @@ export const VALIDATE_OPTIONS = {
   out: RUN_OPTIONS.out,
   device: RUN_OPTIONS.device,
   shardSize: RUN_OPTIONS.shardSize,
+  maxFailed: RUN_OPTIONS.maxFailed,
 } as const;
 
 /** Checks the job and prints what it would be (shared with `run --dry-run`). */
 export async function validateJob(spec: string, opts: OptionValues<typeof VALIDATE_OPTIONS>): Promise<void> {
+  const flag = opts.maxFailed === undefined ? undefined : parseFailureTolerance(opts.maxFailed);
   const job = await checkJob(spec, opts);
   const summary = await summarizeJob(job.spec, opts.shardSize);
-  process.stdout.write(formatJobSummary(job, summary, opts.shardSize));
+  process.stdout.write(formatJobSummary(job, summary, opts.shardSize, flag));
 }
 
 export function registerValidate(program: Command): void {

@@ -32,6 +32,17 @@ export const NATS_WRITE_RETRY: NatsRetryPolicy = {
   budgetMs: 60_000,
 };
 
+/**
+ * A read someone waits on (a status call, within the client's 30 s deadline): it rides out an election,
+ * which takes seconds, and reports a lasting outage well before the caller gives up on the answer.
+ */
+export const NATS_READ_RETRY: NatsRetryPolicy = {
+  attempts: 20,
+  minDelayMs: 100,
+  maxDelayMs: 1_000,
+  budgetMs: 10_000,
+};
+
 export interface NatsRetryOptions {
   policy?: NatsRetryPolicy;
   signal?: AbortSignal;

@@ -27,15 +27,18 @@ export const LOG_FORMAT_OPTION = {
   help: "log lines as text (time, level, message, key=value) or json (one object per line, for collectors)",
 } as const satisfies TextOptionDefinition;
 
-/** `run` and `submit`: the job's failure tolerance (src/common/contract/failure-tolerance.ts). */
+/**
+ * `run`, `submit` (and `validate`): the job's failure tolerance (src/common/contract/failure-tolerance.ts).
+ * No default here: left out, the spec's `max_failed` applies, else 0.
+ */
 export const MAX_FAILED_OPTION = {
   type: "text",
   flag: "--max-failed",
   value: "<N|P%>",
-  default: "0",
+  unset: "the spec's max_failed, else 0",
   help:
     "failed samples + rejected rows the job may have and still succeed: a count, or a percentage of its " +
-    "samples + rejected rows",
+    "samples + rejected rows; overrides the spec's max_failed",
 } as const satisfies TextOptionDefinition;
 
 export const REPLICAS_OPTION = {

@@ -1,5 +1,5 @@
 /**
- * The job store's writes ride out a bucket without a leader, on a real nats-server: no responders (the
+ * The job store's writes and reads ride out a bucket without a leader, on a real nats-server: no responders (the
  * answer while a stream's Raft group elects a leader, here the server's own answer to a request nobody
  * listens to), a server that is gone and comes back on the same store within the retry window, and a
  * write that timed out after it was applied (its retry must not apply it a second time).
@@ -50,7 +50,7 @@ async function noResponders(): Promise<Error> {
 
 /** `kv` whose `method` goes through `around` (call number, the real call): it may throw before or after it. */
 function intercept(
-  method: "update" | "create" | "get",
+  method: "update" | "create" | "get" | "keys",
   around: (call: number, real: () => Promise<unknown>) => Promise<unknown>,
 ): KV {
   let calls = 0;
@@ -137,6 +137,52 @@ describe("the job store while the bucket has no leader", () => {
     });
   });
 
+  it("retries reads the server answered with no responders: a record, a cursor, the job list", async () => {
+    const nobody = await noResponders();
+    const store = new JobStore(kv, { retry: FAST });
+    await store.create(runningJobRecord("rd"));
+    const revision = await store.putCursor("rd", { next_shard: 3, samples_emitted: 24, done: false }, null);
+    let injected = 0;
+    const failingFirst = (method: "get" | "keys", failures: number) => {
+      return new JobStore(
+        intercept(method, async (call, real) => {
+          if (call <= failures) {
+            injected++;
+            throw nobody;
+          }
+          return real();
+        }),
+        { retry: FAST },
+      );
+    };
+    const expected = await store.get("rd");
+    expect(expected?.value.job_id).toBe("rd");
+    expect(await failingFirst("get", 2).get("rd")).toEqual(expected);
+    expect(await failingFirst("get", 2).getCursor("rd")).toEqual({
+      value: { next_shard: 3, samples_emitted: 24, done: false },
+      revision,
+    });
+    const all = await store.list();
+    expect(all.map((r) => r.job_id)).toContain("rd");
+    // The key listing fails, then a record's read part way through: the list is read again, whole.
+    expect(await failingFirst("keys", 2).list()).toEqual(all);
+    expect(await failingFirst("get", 1).list()).toEqual(all);
+    // Every fault was met (2 + 2 + 2 + 1), and each read still answered.
+    expect(injected).toBe(7);
+    // Other errors are not waited out.
+    const refused = new Error("bucket not found");
+    let calls = 0;
+    const broken = new JobStore(
+      intercept("get", async () => {
+        calls++;
+        throw refused;
+      }),
+      { retry: FAST },
+    );
+    await expect(broken.get("rd")).rejects.toBe(refused);
+    expect(calls).toBe(1);
+  });
+
   it("applies a write that timed out after landing once, for an update and for a cursor", async () => {
     const store = new JobStore(kv, { retry: FAST });
     await store.create(runningJobRecord("amb"));
@@ -202,19 +248,27 @@ describe("the job store while the bucket has no leader", () => {
 
   // Last: it stops the server.
   it("rides out a server that is gone and back on the same store within the retry window", async () => {
-    const store = new JobStore(kv, { retry: FAST });
+    const store = new JobStore(kv, { retry: FAST, readRetry: FAST });
     await store.create(runningJobRecord("gone"));
     const before = (await store.get("gone"))?.revision ?? 0;
     await server.stop();
     const writing = store.update("gone", (r) => ({ ...r, state: "SUCCEEDED", finished_at_ms: 2 }));
-    let settled = false;
-    void writing.finally(() => {
-      settled = true;
-    });
+    // A status call and a coordinator's resumeAll, made while the server is gone.
+    const reading = store.get("gone");
+    const listing = store.list();
+    let settled = 0;
+    for (const p of [writing, reading, listing]) {
+      void p.then(
+        () => settled++,
+        () => settled++,
+      );
+    }
     await new Promise((r) => setTimeout(r, 500));
-    // The fault hit: the write was waiting while the server was down.
-    expect(settled).toBe(false);
+    // The fault hit: the write and the reads were waiting while the server was down.
+    expect(settled).toBe(0);
     await server.restart();
+    expect((await reading)?.value.job_id).toBe("gone");
+    expect((await listing).map((r) => r.job_id)).toContain("gone");
     const stored = await writing;
     expect(stored?.state).toBe("SUCCEEDED");
     const read = await new JobStore(kv, { retry: FAST }).update("gone", () => null);

@@ -89,6 +89,8 @@ describe("the coordinator while NATS is gone", () => {
       natsUrl: server.url,
       grpcAddress: "127.0.0.1:0",
       log: silentLogger,
+      // Reads wait out an election (NATS_READ_RETRY, 10 s); a server that stays gone is reported after it.
+      storeRetry: { readRetry: { attempts: 3, minDelayMs: 100, maxDelayMs: 200, budgetMs: 1_000 } },
     });
     raw = new (coordinatorProto().latentfleet.v1.Coordinator)(
       `127.0.0.1:${coordinator.grpcPort}`,

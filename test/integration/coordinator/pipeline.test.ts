@@ -2,11 +2,16 @@
  * A job through a real nats-server with a fake worker: metadata.jsonl in manifest order, errors.jsonl
  * for rejected rows, failed samples and dead-lettered tasks, and the final states.
  */
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { ErrorRow, MetadataRow } from "../../../src/common/contract/job.js";
+import {
+  type ErrorRow,
+  type JobStatsFile,
+  type MetadataRow,
+  STATS_FILE,
+} from "../../../src/common/contract/job.js";
 import { silentLogger } from "../../../src/common/log.js";
 import { connectJetStream, type JetStreamContext, TASKS_STREAM } from "../../../src/common/nats/index.js";
 import { type RunningCoordinator, startCoordinator } from "../../../src/coordinator/index.js";
@@ -169,6 +174,48 @@ describe("coordinator pipeline", () => {
     const listed = await coordinator.listJobs();
     expect(listed.map((j) => j.jobId)).toContain(jobId);
     expect(listed.find((j) => j.jobId === jobId)).toMatchObject({ state: "SUCCEEDED", samplesDone: 7 });
+  });
+
+  it("takes the spec's max_failed as the job's tolerance; a submission's own tolerance overrides it", async () => {
+    const jobDir = join(dir, "tolerant");
+    mkdirSync(jobDir, { recursive: true });
+    const specPath = join(jobDir, "job.yaml");
+    writeFileSync(
+      specPath,
+      ["model: models/tolerant-model", "max_failed: 1", "prompts: [p0, p1, p2, p3]", ""].join("\n"),
+    );
+    const worker = await FakeWorker.start({
+      natsUrl: server.url,
+      model: "tolerant-model",
+      failSample: (s) => (s.prompt === "p2" ? "engine exploded" : null),
+    });
+    workers.push(worker);
+    const ids = await expectedIds(specPath);
+    const failedId = ids[2];
+
+    // The spec's key alone: 1 failed sample of 4 is within it.
+    const lenientOut = join(jobDir, "lenient");
+    const lenient = await coordinator.waitForJob(
+      await coordinator.submit({ spec: specPath, output: lenientOut }),
+      { timeoutMs: 30_000 },
+    );
+    expect(lenient).toMatchObject({ state: "SUCCEEDED", samplesDone: 3, samplesFailed: 1, maxFailed: "1" });
+    const meta = await readJsonl<MetadataRow>(join(lenientOut, "metadata.jsonl"));
+    expect(meta.map((r) => r.id)).toEqual(ids.filter((id) => id !== failedId));
+    const stats = JSON.parse(readFileSync(join(lenientOut, STATS_FILE), "utf8")) as JobStatsFile;
+    expect(stats.state).toBe("SUCCEEDED");
+    expect(stats.failure_budget).toEqual({ max_failed: "1", allowed: 1, failures: 1 });
+
+    // The submission's tolerance (what --max-failed sends) wins over the spec's.
+    const strictOut = join(jobDir, "strict");
+    const strict = await coordinator.waitForJob(
+      await coordinator.submit({ spec: specPath, output: strictOut, maxFailed: { count: 0 } }),
+      { timeoutMs: 30_000 },
+    );
+    expect(strict).toMatchObject({ state: "FAILED", samplesDone: 3, samplesFailed: 1, maxFailed: "0" });
+    expect(strict.error).toMatch(/1 of 4 samples failed/);
+    const strictStats = JSON.parse(readFileSync(join(strictOut, STATS_FILE), "utf8")) as JobStatsFile;
+    expect(strictStats.failure_budget).toEqual({ max_failed: "0", allowed: 0, failures: 1 });
   });
 
   it("reports the samples of a dead-lettered task as failed, and keeps the other shards", async () => {

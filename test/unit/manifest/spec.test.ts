@@ -69,6 +69,13 @@ describe("loadSpec", () => {
     expect(spec.defaults).toMatchObject({ steps: 800, width: 4096 });
   });
 
+  it("takes max_failed as a count or a percentage, as --max-failed does; absent when the spec says nothing", async () => {
+    expect((await load(`${M}max_failed: 3\nprompts: [a]\n`)).maxFailed).toEqual({ count: 3 });
+    expect((await load(`${M}max_failed: "12"\nprompts: [a]\n`)).maxFailed).toEqual({ count: 12 });
+    expect((await load(`${M}max_failed: 2.5%\nprompts: [a]\n`)).maxFailed).toEqual({ percent: 2.5 });
+    expect((await load(`${M}prompts: [a]\n`)).maxFailed).toBeUndefined();
+  });
+
   // Each bad spec: its message names the file, the line and the field, and says what to fix.
   const bad: [string, string, RegExp][] = [
     [
@@ -226,6 +233,21 @@ describe("loadSpec", () => {
       "a template past the sample limit",
       `${M}limits: { max_samples_per_job: 3 }\nprompts:\n  - template: "{a}{b}"\n    vars: { a: [1, 2], b: [1, 2] }\n`,
       /^job\.yaml:4: prompts\[0\] makes 4 prompts, more than limits\.max_samples_per_job \(3\)$/,
+    ],
+    [
+      "a max_failed over 100%",
+      `${M}prompts: [a]\nmax_failed: 150%\n`,
+      /^job\.yaml:3: max_failed must be a count of failures \(an integer from 0\) or a percentage from 0% to 100% \("2%"\), got "150%"$/,
+    ],
+    [
+      "a negative max_failed",
+      `${M}max_failed: -1\nprompts: [a]\n`,
+      /^job\.yaml:2: max_failed must be a count of failures .* got -1$/,
+    ],
+    [
+      "a fractional max_failed count",
+      `${M}max_failed: 1.5\nprompts: [a]\n`,
+      /^job\.yaml:2: max_failed must be a count of failures .* got 1\.5$/,
     ],
   ];
   it.each(bad)("refuses %s", async (_, content, message) => {
