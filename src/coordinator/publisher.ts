@@ -178,26 +178,26 @@ export async function publishJob(o: PublisherOptions): Promise<PublishOutcome> {
     try {
       for await (const batch of expandSpecBatches(o.spec, { access: o.access })) {
         o.signal.throwIfAborted();
-        let rejected: ErrorRow[] = [];
+        // The batch's rejected rows go to errors.jsonl and the counts first: publishing the samples of the
+        // rows before them may wait its turn a long while (--queue-ahead), and the user should see them now.
+        const rejected: ErrorRow[] = [];
+        for (const ev of batch) {
+          if (ev.type !== "row_error") continue;
+          rowsRejected++;
+          rejected.push({ where: ev.where, field: ev.field, code: "ROW_INVALID", error: ev.message });
+        }
+        if (rejected.length > 0) {
+          await o.errors.append(rejected);
+          progress();
+        }
         for (const ev of batch) {
           if (ev.type === "sample") {
             samples++;
-            for (const shard of sharder.add(ev.sample)) {
-              // Rows rejected so far go to errors.jsonl before a publish that may wait its turn a while.
-              if (rejected.length > 0) {
-                await o.errors.append(rejected);
-                rejected = [];
-              }
-              await emit(shard);
-            }
-          } else if (ev.type === "row_error") {
-            rowsRejected++;
-            rejected.push({ where: ev.where, field: ev.field, code: "ROW_INVALID", error: ev.message });
-          } else {
+            for (const shard of sharder.add(ev.sample)) await emit(shard);
+          } else if (ev.type === "notice") {
             o.log.warn(ev.message, { job: jobId });
           }
         }
-        await o.errors.append(rejected);
         progress();
       }
     } catch (err) {

@@ -36,7 +36,11 @@ function svg(tag, attrs = {}) {
 }
 
 async function getJson(url) {
-  const res = await fetch(url, { headers: { Accept: "application/json" } });
+  // A request that never answers would hold the one refresh in flight, and so every later one.
+  const res = await fetch(url, {
+    headers: { Accept: "application/json" },
+    signal: AbortSignal.timeout(30_000),
+  });
   if (!res.ok)
     throw new Error(`${res.status} ${(await res.json().catch(() => ({}))).error ?? res.statusText}`);
   return res.json();
@@ -410,6 +414,12 @@ async function refreshJob(view, all = false) {
         if (state.job !== view) return;
         view.errorsSeen = { failed: errors.failedTotal, rejected: errors.rejectedTotal };
         renderErrors(view, errors);
+        // The file lags the counts: read it again shortly, even if the job sends no news meanwhile (a
+        // slow first batch, a job that waits for workers).
+        if (errors.failedTotal < j.samplesFailed || errors.rejectedTotal < j.rowsRejected)
+          setTimeout(() => {
+            if (state.job === view) refreshOpenJob();
+          }, 1000);
       }),
     );
   }
