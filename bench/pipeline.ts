@@ -14,7 +14,9 @@
  *   (plus --keep-logs, so its processes' logs can date start-up and tail).
  *
  * Two figures: (a) end-to-end wall time, launch to exit (run: nats-server, processes, model load, job
- * submission and teardown included; engine: thread start and model load to close); (b) steady state, from
+ * submission and teardown included; engine: thread start and model load to close), with run's fixed costs
+ * beside it: its start (launch to the first task pulled, less the model load as the engine side times it in
+ * the same round) and its end (last image to exit); (b) steady state, from
  * the end of the first batch to the last image: the same window on both sides, start-up and first-run
  * warm-up excluded. A run's image times are its PNG files' mtimes (the sink writes each file, then fsyncs
  * and renames it: mtime is when its bytes were written); the engine's are when each PNG is encoded.
@@ -86,6 +88,8 @@ interface Side {
   steady: number;
   /** Last image to exit (run) or to the engine closed (engine). */
   tail: number;
+  /** Launch to the first task pulled (run) or to the model loaded (engine). */
+  start: number;
   /** Milestones from logs and output, seconds from launch. */
   marks: Map<string, number>;
   /** Interval between consecutive batch ends, split by whether the later batch starts a new task (shard). */
@@ -211,6 +215,7 @@ async function engineSide(samples: ManifestSample[], opts: { measure: boolean })
     firstBatch: (tl.first - t0) / 1000,
     steady: (tl.last - tl.first) / 1000,
     tail: (tEnd - tl.last) / 1000,
+    start: (tReady - t0) / 1000,
     marks: new Map([["model loaded", (tReady - t0) / 1000]]),
     innerGaps: tl.inner,
     boundaryGaps: tl.boundary,
@@ -245,7 +250,9 @@ async function runSide(specPath: string, samples: ManifestSample[], outDir: stri
   args.push("--keep-logs");
   const reaped0 = reapedChildrenCpuSeconds();
   const t0 = Date.now();
-  const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"] });
+  // Debug level: the worker logs when it pulls a task.
+  const env = { ...process.env, LF_LOG_LEVEL: "debug" };
+  const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"], env });
   const sampler = new ProcTreeCpu(child.pid ?? -1, roleOf);
   sampler.start();
   let stderr = "";
@@ -301,6 +308,8 @@ async function runSide(specPath: string, samples: ManifestSample[], outDir: stri
   mark("coordinator up", logTime(coordinatorLog, "coordinator started"));
   mark("job submitted", logTime(coordinatorLog, "job submitted"));
   mark("worker up", logTime(workerLog, "worker started"));
+  const firstPulled = logTime(workerLog, "task received");
+  mark("first task pulled", firstPulled);
   mark("job ended", logTime(coordinatorLog, "job ended"));
   mark("coordinator stopping", logTime(coordinatorLog, "coordinator stopping"));
   mark("worker stopped", logTime(workerLog, "worker stopped"));
@@ -311,6 +320,7 @@ async function runSide(specPath: string, samples: ManifestSample[], outDir: stri
     firstBatch: (tl.first - t0) / 1000,
     steady: (tl.last - tl.first) / 1000,
     tail: (tEnd - tl.last) / 1000,
+    start: firstPulled === undefined ? Number.NaN : (firstPulled - t0) / 1000,
     marks,
     innerGaps: tl.inner,
     boundaryGaps: tl.boundary,
@@ -328,6 +338,8 @@ const median = (xs: number[]) => {
 };
 const mean = (xs: number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : Number.NaN);
 const e2eRate = (s: Side) => sampleCount / s.wall;
+/** Run's start beyond the model load: launch to the first task pulled, less the engine side's model load. */
+const startCostMs = (run: Side, engine: Side) => (run.start - engine.start) * 1000;
 const steadyRate = (s: Side) => (sampleCount - batchSize) / s.steady;
 const fmt = (x: number, digits = 2) => (Number.isFinite(x) ? x.toFixed(digits) : "-");
 const signed = (x: number, digits = 2) =>
@@ -384,6 +396,7 @@ async function main(): Promise<void> {
           `engine ${fmt(e.wall, 1)} s, ${fmt(e2eRate(e))} img/s e2e, ${fmt(steadyRate(e))} steady | ` +
           `run ${fmt(p.wall, 1)} s, ${fmt(e2eRate(p))} img/s e2e, ${fmt(steadyRate(p))} steady | ` +
           `ratio e2e ${fmt(e2eRate(p) / e2eRate(e), 3)}, steady ${fmt(steadyRate(p) / steadyRate(e), 3)} | ` +
+          `run's fixed costs: start ${fmt(startCostMs(p, e), 0)} ms, end ${fmt(p.tail * 1000, 0)} ms | ` +
           `identical PNGs ${same}/${sampleCount}`,
       );
     }
@@ -407,6 +420,19 @@ function report(engine: Side[], run: Side[]): void {
     rows.push([label, fmt(med(engine, f), digits), fmt(med(run, f), digits), signed(diff(f), digits)]);
   time("(a) end-to-end wall, s", (s) => s.wall);
   rate("(a) end-to-end img/s", e2eRate);
+  const startCost = median(run.map((p, i) => startCostMs(p, engine[i])));
+  rows.push([
+    "  run's start: launch to 1st task pulled, ms",
+    fmt(med(engine, (s) => s.start) * 1000, 0),
+    fmt(med(run, (s) => s.start) * 1000, 0),
+    `${fmt(startCost, 0)} beyond the model load (engine: its load)`,
+  ]);
+  rows.push([
+    "  run's end: last image to exit, ms",
+    fmt(med(engine, (s) => s.tail) * 1000, 0),
+    fmt(med(run, (s) => s.tail) * 1000, 0),
+    "(engine: its close)",
+  ]);
   rate("(b) steady img/s (1st batch end to last image)", steadyRate);
   rows.push(["where the wall time goes:", "", "", "run - engine"]);
   time("  launch to end of 1st batch, s", (s) => s.firstBatch);

@@ -68,6 +68,8 @@ interface Supervised {
   /** Resolves the first time it says it is ready (a restart does not make a new one). */
   firstReady: Promise<void>;
   markReady: () => void;
+  /** Killed by killAll(): its exit is no crash. */
+  discarded?: boolean;
 }
 
 /** How long stop() waits for the children to end after SIGTERM (workers drain) before SIGKILL. */
@@ -150,6 +152,20 @@ export class Supervisor {
   }
 
   /**
+   * SIGKILL to every child, and forgets them (their log files stay, and a later start appends to them): for
+   * children started beside a NATS server that did not come up, which have nothing to drain.
+   */
+  async killAll(): Promise<void> {
+    const all = this.children.splice(0);
+    for (const c of all) {
+      c.discarded = true;
+      c.process.kill("SIGKILL");
+    }
+    await Promise.all(all.map((c) => c.exited));
+    await Promise.all(all.map((c) => new Promise<void>((done) => c.log.end(done))));
+  }
+
+  /**
    * Restarts the embedded nats-server on its port and store when it exits before stop() (the children's
    * NATS clients reconnect by themselves), under the same policy; a restart that fails ends the supervision.
    */
@@ -224,7 +240,7 @@ export class Supervisor {
   }
 
   private onExit(child: Supervised, proc: ChildProcess, exit: ChildExit): void {
-    if (this.stopping || child.process !== proc) return;
+    if (this.stopping || child.discarded || child.process !== proc) return;
     const { name } = child.spec;
     const how = describeExit(exit);
     if (!child.spec.restart) {
@@ -240,7 +256,7 @@ export class Supervisor {
     this.restarted.push({ name, how });
     const timer = setTimeout(() => {
       this.restartTimers.delete(timer);
-      if (!this.stopping) this.spawnInto(child);
+      if (!this.stopping && !child.discarded) this.spawnInto(child);
     }, decision.delayMs);
     this.restartTimers.add(timer);
   }

@@ -30,6 +30,8 @@ export interface CoordinatorOptions {
   natsUrl: string;
   /** NATS credentials and TLS (credentials in natsUrl work too). */
   natsAuth?: NatsAuthOptions;
+  /** How long the first connect waits for a NATS server that does not listen yet (default 0). */
+  natsConnectWaitMs?: number;
   /** Where to serve gRPC (HOST:PORT; port 0 picks a free one); no gRPC server when omitted. */
   grpcAddress?: string;
   /** Serve gRPC over TLS (mutual with a client CA); plaintext when omitted. */
@@ -94,7 +96,9 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Runnin
   if (opts.ui) parseListenAddress(opts.ui.address, "--ui");
   const { nc, js, jsm } = await connectJetStream(opts.natsUrl, opts.name ?? "latent-fleet-coordinator", {
     auth: opts.natsAuth,
+    firstConnectWaitMs: opts.natsConnectWaitMs,
   });
+  log.debug("nats connected", { process_ms: Math.round(performance.now()) });
   const pipe = new PublishPipe(nc);
   const loops: Loop[] = [];
   let grpc: GrpcServerHandle | null = null;

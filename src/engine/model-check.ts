@@ -15,7 +15,6 @@ import type { OnnxModel, TensorInfo } from "./onnx-model.js";
 import { countFileParameters } from "./onnx-parameters.js";
 import { defaultSchedulerName } from "./schedulers/index.js";
 import { checkSchedulerSuitsModel } from "./schedulers/model-family.js";
-import { loadFamilySessions, releaseSessions } from "./sessions.js";
 
 export interface TensorSignature {
   name: string;
@@ -149,6 +148,8 @@ export async function checkModelFolder(dirArg: string, options: CheckOptions = {
   };
   if (options.sessions === false) return report;
 
+  // Loaded only here: a files-only check (what `run` and `submit` do before a start) needs no ONNX Runtime.
+  const { loadFamilySessions, releaseSessions } = await import("./sessions.js");
   const sessions = await loadFamilySessions(folder, options.device ?? parseDevice("cpu"));
   try {
     const parts = await folder.family.assemble(folder, sessions);

@@ -51,6 +51,8 @@ export interface WorkerOptions {
   natsUrl: string;
   /** NATS credentials and TLS (credentials in natsUrl work too). */
   natsAuth?: NatsAuthOptions;
+  /** How long the first connect waits for a NATS server that does not listen yet (default 0). */
+  natsConnectWaitMs?: number;
   /** Model folder (diffusers ONNX layout); its folder name is the model name tasks are routed by. */
   modelDir: string;
   /**
@@ -199,8 +201,17 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
         modelDir: options.modelDir,
         device,
         intraOpThreads: options.intraOpThreads,
+      }).then((engine) => {
+        log.debug("model loaded", { process_ms: Math.round(performance.now()) });
+        return engine;
       }),
-    connectJetStream(options.natsUrl, `latent-fleet worker ${workerId}`, { auth: options.natsAuth }),
+    connectJetStream(options.natsUrl, `latent-fleet worker ${workerId}`, {
+      auth: options.natsAuth,
+      firstConnectWaitMs: options.natsConnectWaitMs,
+    }).then((nats) => {
+      log.debug("nats connected", { process_ms: Math.round(performance.now()) });
+      return nats;
+    }),
   ]);
   if (engineStart.status === "rejected" || natsStart.status === "rejected") {
     if (engineStart.status === "fulfilled" && engineStart.value !== options.engine) {

@@ -38,6 +38,7 @@ export function registerCoordinator(program: Command): void {
       const coordinator = await startCoordinator({
         natsUrl: opts.nats,
         natsAuth: natsAuthFromCli(opts),
+        natsConnectWaitMs: Math.round(opts.natsConnectWait * 1000),
         grpcAddress: opts.grpc,
         grpcTls: grpcServerTlsFromCli(opts, opts.grpc, createLogger({ component: "coordinator" })),
         metricsAddress: opts.metrics,

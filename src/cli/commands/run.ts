@@ -22,7 +22,12 @@ import {
   redactUrl,
   resolveNatsServers,
 } from "../../common/nats/security.js";
-import { LOG_FORMAT_OPTION, type OptionValues, optionArgs } from "../../common/options/index.js";
+import {
+  LOG_FORMAT_OPTION,
+  NATS_CONNECT_WAIT_OPTION,
+  type OptionValues,
+  optionArgs,
+} from "../../common/options/index.js";
 import type { Job } from "../../common/proto/generated/latentfleet/v1/Job.js";
 import { CoordinatorClient, isFinalJobState } from "../coordinator-client.js";
 import { checkJob } from "../job-checks.js";
@@ -33,7 +38,6 @@ import { addS3Options, applyS3Options, S3_OPTIONS } from "../storage-options.js"
 import { type ChildFailure, logTail, type Restart, Supervisor } from "../supervisor.js";
 import { formatJobLine, reuseLine } from "./jobs-client.js";
 import { createProgressView } from "./progress-view.js";
-import { validateJob } from "./validate.js";
 
 /** The embedded nats-server's configuration (it holds the token), in the run's temporary folder. */
 const NATS_CONFIG_FILE = "nats-server.conf";
@@ -59,13 +63,32 @@ export function registerRun(program: Command): void {
         );
       }
       applyS3Options(opts);
-      if (opts.dryRun) await validateJob(spec, opts);
+      // Loaded only for --dry-run: its report brings in the coordinator's code, which `run` itself never runs.
+      if (opts.dryRun) await (await import("./validate.js")).validateJob(spec, opts);
       else process.exitCode = await runJob(spec, opts);
     });
   addDefinedOptions(cmd, RUN_OPTIONS);
   // Last, so that they are listed after the command's own options.
   addNatsAuthOptions(cmd);
   addS3Options(cmd);
+}
+
+/** How long `run`'s processes wait for the embedded nats-server to listen (its start gives up sooner). */
+const NATS_CONNECT_WAIT_S = 60;
+const NATS_CONNECT_WAIT_FLAG = NATS_CONNECT_WAIT_OPTION.flag;
+/** Ports tried for the embedded nats-server when another program takes the chosen one first. */
+const NATS_PORT_ATTEMPTS = 5;
+
+/** nats-server could not listen: another program took its port between its choice and the server's start. */
+function portTaken(err: unknown): boolean {
+  return err instanceof Error && err.message.includes("address already in use");
+}
+
+/** A free loopback port, none of `taken` (chosen for something that does not listen yet). */
+async function freePortExcept(taken: readonly number[]): Promise<number> {
+  let port = await freePort("127.0.0.1");
+  while (taken.includes(port)) port = await freePort("127.0.0.1");
+  return port;
 }
 
 /** Loopback metrics addresses: the coordinator's, then each worker's; undefined with --no-metrics. */
@@ -110,6 +133,11 @@ const COORDINATOR_START_MS = 60_000;
 const REWATCH_ATTEMPTS = 120;
 const REWATCH_PAUSE_MS = 500;
 
+/** Milliseconds since this process began. */
+function processMs(): number {
+  return Math.round(performance.now());
+}
+
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
@@ -120,6 +148,10 @@ async function runJob(specArg: string, opts: RunOptions): Promise<number> {
   const specPath = resolve(specArg);
   if (opts.maxFailed !== undefined) parseFailureTolerance(opts.maxFailed);
   const { spec } = await checkJob(specPath, opts);
+  // Where the start and the end go, at debug level (LF_LOG_LEVEL=debug): each step's time in ms since
+  // this process began (Node's start and module loading included).
+  const log = createLogger({ component: "run" });
+  log.debug("job checked", { process_ms: processMs() });
   if (opts.metrics && opts.metricsPort !== undefined && opts.metricsPort + opts.workers > 65_535) {
     throw new LatentFleetError(
       "INVALID_ARGUMENT",
@@ -132,7 +164,6 @@ async function runJob(specArg: string, opts: RunOptions): Promise<number> {
   const userNats = opts.nats ? resolveNatsServers(opts.nats, natsAuthFromCli(opts)) : undefined;
   if (userNats) await natsAuthConnectionOptions(userNats.auth);
   // Where the start goes: each step's time since `run` began, in ms.
-  const log = createLogger({ component: "run" });
   const since = () => Math.round(performance.now() - launched);
   const temp = await mkdtemp(join(tmpdir(), "latent-fleet-run-"));
   const logDir = join(temp, "logs");
@@ -160,60 +191,98 @@ async function runJob(specArg: string, opts: RunOptions): Promise<number> {
   process.once("SIGINT", onSignal);
   process.once("SIGTERM", onSignal);
   try {
-    let natsUrl: string;
     let natsAuth: NatsAuthOptions;
-    if (userNats) {
-      natsUrl = userNats.url;
-      natsAuth = userNats.auth;
-    } else {
+    let configFile: string | undefined;
+    /** The embedded server's port, chosen before it starts: the processes start beside it. */
+    let natsPort: number | undefined;
+    if (userNats) natsAuth = userNats.auth;
+    else {
       // Loopback is open to every user of the machine: a random token keeps the others out.
       const token = randomBytes(24).toString("hex");
-      const configFile = join(temp, NATS_CONFIG_FILE);
+      configFile = join(temp, NATS_CONFIG_FILE);
       await writeFile(configFile, `authorization {\n  token: "${token}"\n}\n`, { mode: 0o600 });
-      nats = await startEmbeddedNatsServer({
-        bin: natsBin as string,
-        storeDir: join(temp, "jetstream"),
-        configFile,
-      });
-      natsUrl = nats.url;
       natsAuth = { token };
-      log.info("nats-server started", { ms: since() });
-      supervisor.watchEmbeddedNats(nats);
+      natsPort = await freePort("127.0.0.1");
     }
+    const natsUrlOf = (port: number | undefined) =>
+      port === undefined ? userNats?.url : `nats://127.0.0.1:${port}`;
+    let natsUrl = natsUrlOf(natsPort) as string;
     const env = natsChildEnv(natsAuth);
-    const grpcPort = await freePort("127.0.0.1");
+    // Nothing listens on the embedded server's port yet: no other address may be given it.
+    const grpcPort = await freePortExcept(natsPort === undefined ? [] : [natsPort]);
     const coordinatorAddress = `127.0.0.1:${grpcPort}`;
-    // The children log JSON to their files whatever `run` shows (their ready lines are read from it).
-    const coordinatorArgs = ["coordinator", "--nats", natsUrl, "--grpc", coordinatorAddress, ...CHILD_LOG];
-    coordinatorArgs.push(...optionArgs(RUN_FORWARDED.coordinator, opts));
-    // The coordinator writes this job's output and may read next to the spec; nothing else.
-    coordinatorArgs.push("--allow-path", resolve(spec.output.dir), "--allow-path", dirname(specPath));
-    const metrics = await metricsAddresses(opts, [grpcPort]);
-    if (metrics) coordinatorArgs.push("--metrics", metrics[0]);
+    const metrics = await metricsAddresses(opts, [grpcPort, ...(natsPort === undefined ? [] : [natsPort])]);
     // Chosen once: a restarted coordinator serves the page on the same port, and open pages reconnect.
-    const uiAddress = await uiAddressOf(opts, [grpcPort, ...(metrics ?? []).map(portOf)]);
-    if (uiAddress) coordinatorArgs.push("--ui", uiAddress);
-    // Restarted on the same port after a crash: it resumes the job from NATS, and `run` watches it again.
-    await supervisor.start({
-      name: "coordinator",
-      args: coordinatorArgs,
-      env,
-      restart: true,
-      ready: COORDINATOR_READY,
-    });
+    const uiAddress = await uiAddressOf(opts, [
+      grpcPort,
+      ...(metrics ?? []).map(portOf),
+      ...(natsPort === undefined ? [] : [natsPort]),
+    ]);
+    const ownPorts = [grpcPort, ...(metrics ?? []).map(portOf), ...(uiAddress ? [portOf(uiAddress)] : [])];
     const threads = opts.threads ?? Math.max(1, Math.floor(availableParallelism() / opts.workers));
     // With --nats the consumer is shared with other workers of the model: left as it is unless asked.
     const ackWait = opts.ackWait ?? (opts.nats ? undefined : RUN_ACK_WAIT_S);
-    const workerNames: string[] = [];
-    for (let i = 0; i < opts.workers; i++) {
-      const device = opts.device === "cpu" ? "cpu" : `${opts.device.replace(/:\d+$/, "")}:${i}`;
-      const args = ["worker", "--nats", natsUrl, "--model", spec.model, ...CHILD_LOG];
-      args.push(...optionArgs(RUN_FORWARDED.worker, { ...opts, threads, ackWait }));
-      args.push("--device", device, "--worker-id", `worker-${i}`);
-      if (metrics) args.push("--metrics", metrics[i + 1]);
-      // A crashed worker is started again under the same id; its tasks come back after ack_wait.
-      await supervisor.start({ name: `worker-${i}`, args, env, restart: true, ready: WORKER_READY });
-      workerNames.push(`worker-${i}`);
+    const workerNames = Array.from({ length: opts.workers }, (_, i) => `worker-${i}`);
+    const startProcesses = async (url: string) => {
+      // Beside the embedded server, each waits for it to listen instead of failing its first connect.
+      const waitArgs = natsPort === undefined ? [] : [NATS_CONNECT_WAIT_FLAG, String(NATS_CONNECT_WAIT_S)];
+      // The children log JSON to their files whatever `run` shows (their ready lines are read from it).
+      const coordinatorArgs = [
+        "coordinator",
+        "--nats",
+        url,
+        ...waitArgs,
+        "--grpc",
+        coordinatorAddress,
+        ...CHILD_LOG,
+      ];
+      coordinatorArgs.push(...optionArgs(RUN_FORWARDED.coordinator, opts));
+      // The coordinator writes this job's output and may read next to the spec; nothing else.
+      coordinatorArgs.push("--allow-path", resolve(spec.output.dir), "--allow-path", dirname(specPath));
+      if (metrics) coordinatorArgs.push("--metrics", metrics[0]);
+      if (uiAddress) coordinatorArgs.push("--ui", uiAddress);
+      // Restarted on the same port after a crash: it resumes the job from NATS, and `run` watches it again.
+      await supervisor.start({
+        name: "coordinator",
+        args: coordinatorArgs,
+        env,
+        restart: true,
+        ready: COORDINATOR_READY,
+      });
+      for (const [i, name] of workerNames.entries()) {
+        const device = opts.device === "cpu" ? "cpu" : `${opts.device.replace(/:\d+$/, "")}:${i}`;
+        const args = ["worker", "--nats", url, ...waitArgs, "--model", spec.model, ...CHILD_LOG];
+        args.push(...optionArgs(RUN_FORWARDED.worker, { ...opts, threads, ackWait }));
+        args.push("--device", device, "--worker-id", name);
+        if (metrics) args.push("--metrics", metrics[i + 1]);
+        // A crashed worker is started again under the same id; its tasks come back after ack_wait.
+        await supervisor.start({ name, args, env, restart: true, ready: WORKER_READY });
+      }
+    };
+    // Node's start and the model load overlap nats-server's start.
+    await startProcesses(natsUrl);
+    log.debug("processes started", { process_ms: processMs() });
+    for (let attempt = 1; natsPort !== undefined && nats === undefined; attempt++) {
+      try {
+        nats = await startEmbeddedNatsServer({
+          bin: natsBin as string,
+          storeDir: join(temp, "jetstream"),
+          configFile,
+          port: natsPort,
+        });
+      } catch (err) {
+        // Nothing has connected: the processes go at once, and start again beside a server on another port
+        // when another program took this one first.
+        await supervisor.killAll();
+        if (!portTaken(err) || attempt >= NATS_PORT_ATTEMPTS) throw err;
+        natsPort = await freePortExcept(ownPorts);
+        natsUrl = natsUrlOf(natsPort) as string;
+        await startProcesses(natsUrl);
+      }
+    }
+    if (nats) {
+      log.info("nats-server started", { ms: since() });
+      supervisor.watchEmbeddedNats(nats);
     }
     process.stderr.write(
       `NATS ${redactUrl(natsUrl)}, coordinator ${coordinatorAddress}, ${opts.workers} worker(s), batch size ${opts.batchSize}, ` +
@@ -268,6 +337,7 @@ async function runJob(specArg: string, opts: RunOptions): Promise<number> {
       view.update(job);
     });
     const outcome = await Promise.race([watching.then(() => undefined), supervisor.failed]);
+    log.debug("job watch ended", { state: last?.state, process_ms: processMs() });
     view.finish(last);
     if (interrupted) return EXIT_CODES.interrupted;
     if (outcome) throw await childFailureError(outcome, tailShown);
@@ -286,7 +356,9 @@ async function runJob(specArg: string, opts: RunOptions): Promise<number> {
     stopWatching.abort();
     client?.close();
     await supervisor.stop();
+    log.debug("processes stopped", { process_ms: processMs() });
     await nats?.stop();
+    if (nats) log.debug("nats-server stopped", { process_ms: processMs() });
     if (ok && !opts.keepLogs) await rm(temp, { recursive: true, force: true });
     else {
       await rm(join(temp, "jetstream"), { recursive: true, force: true });
@@ -298,6 +370,7 @@ async function runJob(specArg: string, opts: RunOptions): Promise<number> {
       }
       process.stderr.write(`logs: ${logDir}\n`);
     }
+    log.debug("run done", { process_ms: processMs() });
   }
 }
 

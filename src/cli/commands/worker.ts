@@ -63,6 +63,7 @@ async function runWorker(opts: WorkerCommandOptions): Promise<void> {
     worker = await startWorker({
       natsUrl: opts.nats,
       natsAuth: natsAuthFromCli(opts),
+      natsConnectWaitMs: Math.round(opts.natsConnectWait * 1000),
       modelDir: opts.model,
       device: opts.device,
       batchSize: opts.batchSize,

@@ -1,4 +1,5 @@
 /** Connections to NATS that survive a nats-server restart, and fail clearly when there is no server at all. */
+import { setTimeout as sleep } from "node:timers/promises";
 import { type JetStreamClient, type JetStreamManager, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { connect, type NatsConnection, type NodeConnectionOptions } from "@nats-io/transport-node";
 import { LatentFleetError } from "../errors.js";
@@ -23,8 +24,38 @@ export const RECONNECT_DEFAULTS = {
   maxPingOut: 3,
 } as const satisfies Partial<NodeConnectionOptions>;
 
-/** Client options, plus how to authenticate and whether to use TLS (see security.ts). */
-export type NatsConnectOptions = Partial<NodeConnectionOptions> & { auth?: NatsAuthOptions };
+/**
+ * Client options, plus how to authenticate and whether to use TLS (see security.ts), and how long a first
+ * connect that finds no server listening is tried again (default 0: it fails at once).
+ */
+export type NatsConnectOptions = Partial<NodeConnectionOptions> & {
+  auth?: NatsAuthOptions;
+  firstConnectWaitMs?: number;
+};
+
+/** Waits between first-connect tries while no server listens: short at first (a server that is starting). */
+const FIRST_CONNECT_MIN_DELAY_MS = 20;
+const FIRST_CONNECT_MAX_DELAY_MS = 500;
+
+/**
+ * `connect`, tried again with back-off while the server refuses connections (it is not listening yet: a
+ * process started beside its nats-server), for at most `waitMs`; any other failure is thrown at once.
+ */
+async function connectWhenListening(opts: NodeConnectionOptions, waitMs: number): Promise<NatsConnection> {
+  const deadline = Date.now() + waitMs;
+  for (let delay = FIRST_CONNECT_MIN_DELAY_MS; ; delay = Math.min(delay * 2, FIRST_CONNECT_MAX_DELAY_MS)) {
+    try {
+      return await connect(opts);
+    } catch (err) {
+      if (!isRefused(err) || Date.now() + delay > deadline) throw err;
+      await sleep(delay);
+    }
+  }
+}
+
+function isRefused(err: unknown): boolean {
+  return err instanceof Error && (err.cause as NodeJS.ErrnoException | undefined)?.code === "ECONNREFUSED";
+}
 
 /**
  * Connects to `url` (a comma-separated list is accepted; credentials in it are used, never shown) as
@@ -36,11 +67,14 @@ export async function connectNats(
   name: string,
   opts: NatsConnectOptions = {},
 ): Promise<NatsConnection> {
-  const { auth: explicit, ...clientOpts } = opts;
+  const { auth: explicit, firstConnectWaitMs = 0, ...clientOpts } = opts;
   const { servers, auth } = resolveNatsServers(url, explicit);
   const authOpts = await natsAuthConnectionOptions(auth);
   try {
-    return await connect({ ...RECONNECT_DEFAULTS, servers, name, ...authOpts, ...clientOpts });
+    return await connectWhenListening(
+      { ...RECONNECT_DEFAULTS, servers, name, ...authOpts, ...clientOpts },
+      firstConnectWaitMs,
+    );
   } catch (err) {
     const tls = authOpts.tls;
     const tlsTrouble =

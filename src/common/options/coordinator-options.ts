@@ -3,10 +3,16 @@
  * and startCoordinator and its modules take their defaults and limits from them.
  */
 import type { OptionDefinitions } from "./option-definition.js";
-import { METRICS_OPTION, NATS_URL_OPTION, REPLICAS_OPTION } from "./shared-options.js";
+import {
+  METRICS_OPTION,
+  NATS_CONNECT_WAIT_OPTION,
+  NATS_URL_OPTION,
+  REPLICAS_OPTION,
+} from "./shared-options.js";
 
 export const COORDINATOR_OPTIONS = {
   nats: NATS_URL_OPTION,
+  natsConnectWait: NATS_CONNECT_WAIT_OPTION,
   grpc: {
     type: "text",
     flag: "--grpc",

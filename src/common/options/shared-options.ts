@@ -1,6 +1,10 @@
 /** Options that the coordinator and the worker both take, with the same meaning and limits. */
 import { TOPOLOGY_DEFAULTS } from "../nats/topology.js";
-import type { IntegerOptionDefinition, TextOptionDefinition } from "./option-definition.js";
+import type {
+  IntegerOptionDefinition,
+  NumberOptionDefinition,
+  TextOptionDefinition,
+} from "./option-definition.js";
 
 export const NATS_URL_OPTION = {
   type: "text",
@@ -9,6 +13,17 @@ export const NATS_URL_OPTION = {
   required: true,
   help: "NATS server(s) with JetStream (nats://host:4222; several, comma-separated)",
 } as const satisfies TextOptionDefinition;
+
+/** A process started beside its NATS server (`run` starts them together) waits for it to listen. */
+export const NATS_CONNECT_WAIT_OPTION = {
+  type: "number",
+  flag: "--nats-connect-wait",
+  value: "<seconds>",
+  min: 0,
+  max: 3600,
+  default: 0,
+  help: "keep trying the first connection this long while nothing listens at the NATS address, then fail",
+} as const satisfies NumberOptionDefinition;
 
 export const METRICS_OPTION = {
   type: "text",

@@ -4,10 +4,16 @@
  */
 import { WORKER_CONSUMER_DEFAULTS } from "../nats/topology.js";
 import type { OptionDefinitions } from "./option-definition.js";
-import { METRICS_OPTION, NATS_URL_OPTION, REPLICAS_OPTION } from "./shared-options.js";
+import {
+  METRICS_OPTION,
+  NATS_CONNECT_WAIT_OPTION,
+  NATS_URL_OPTION,
+  REPLICAS_OPTION,
+} from "./shared-options.js";
 
 export const WORKER_OPTIONS = {
   nats: NATS_URL_OPTION,
+  natsConnectWait: NATS_CONNECT_WAIT_OPTION,
   model: {
     type: "text",
     flag: "--model",

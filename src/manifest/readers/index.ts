@@ -2,15 +2,23 @@
 import { specError } from "../errors.js";
 import type { SourceAccess } from "../source-access.js";
 import type { PromptSource } from "../types.js";
-import { readCsv } from "./csv.js";
 import { readJsonl } from "./jsonl.js";
-import { checkParquet, readParquet } from "./parquet.js";
-import type { RowStream } from "./raw-row.js";
+import type { RawRow, RowStream } from "./raw-row.js";
 import { readText } from "./text.js";
 
 export type { RawRow, RowStream } from "./raw-row.js";
 
 type FileSource = Extract<PromptSource, { kind: "file" }>;
+
+/**
+ * A reader whose module loads with its first file: the CSV and Parquet libraries cost every process that
+ * reads specs (the CLI, the coordinator) a noticeable part of its start, and most jobs read neither.
+ */
+async function* loadedWithFirstRow(
+  load: () => Promise<AsyncIterable<RawRow[]>>,
+): AsyncGenerator<RawRow[], void, undefined> {
+  yield* await load();
+}
 
 export function openRows(access: SourceAccess, source: FileSource): RowStream {
   const { path, display } = source;
@@ -20,9 +28,17 @@ export function openRows(access: SourceAccess, source: FileSource): RowStream {
     case "txt":
       return { text: false, rows: readText(access, path) };
     case "csv":
-      return { text: true, rows: readCsv(access, path, display) };
+      return {
+        text: true,
+        rows: loadedWithFirstRow(async () => (await import("./csv.js")).readCsv(access, path, display)),
+      };
     case "parquet":
-      return { text: false, rows: readParquet(access, path, display) };
+      return {
+        text: false,
+        rows: loadedWithFirstRow(async () =>
+          (await import("./parquet.js")).readParquet(access, path, display),
+        ),
+      };
   }
 }
 
@@ -32,7 +48,9 @@ export function openRows(access: SourceAccess, source: FileSource): RowStream {
  * Throws SPEC_INVALID naming the file.
  */
 export async function checkFile(access: SourceAccess, source: FileSource): Promise<void> {
-  if (source.format === "parquet") return checkParquet(access, source.path, source.display);
+  if (source.format === "parquet") {
+    return (await import("./parquet.js")).checkParquet(access, source.path, source.display);
+  }
   const rows = openRows(access, source).rows[Symbol.asyncIterator]();
   try {
     // Reads the first batch of rows (and a CSV header, throwing on a bad one).
