@@ -26,8 +26,11 @@ const WINDOW = 64;
 const LOST = 16;
 /** The restart must be shorter than this for the old behaviour (waiting out the ack timeout) to show. */
 const MAX_OUTAGE_MS = 1_500;
-/** Longest stall allowed once the server is back: a reconnect and a retry, well below the ack timeout. */
-const MAX_STALL_AFTER_BACK_MS = 2_500;
+/**
+ * Longest stall allowed once the server is back (a reconnect, retries while JetStream starts). Waiting out
+ * the ack timeout instead makes it the timeout less the outage: 3.5 s at the least.
+ */
+const MAX_STALL_AFTER_BACK_MS = 3_000;
 
 describe("PublishPipe through a lost server and a stream without a leader", () => {
   let server: TestNatsServer;
