@@ -14,7 +14,7 @@
  * worker has pulled yet (no consumer) counts every task of it in the stream as queued.
  */
 import { setTimeout as sleep } from "node:timers/promises";
-import type { JetStreamManager } from "@nats-io/jetstream";
+import { JetStreamApiCodes, JetStreamApiError, type JetStreamManager } from "@nats-io/jetstream";
 import { errorMessage, type Logger } from "../common/log.js";
 import { TASKS_STREAM, taskSubject, workersConsumerName } from "../common/nats/names.js";
 import { COORDINATOR_OPTIONS } from "../common/options/index.js";
@@ -26,6 +26,13 @@ export const FAIR_QUEUE_DEFAULTS = {
   maxQueued: 4096,
   pollMs: 250,
 } as const;
+
+/**
+ * Longest wait for one read of the queue (the timeout of the manager the coordinator gives the queue):
+ * while the task stream elects a leader a read goes unanswered, and publishing waits on the read, so a
+ * short one is tried again soon rather than holding every job's publishing for a request timeout.
+ */
+export const FAIR_QUEUE_READ_TIMEOUT_MS = 1_000;
 
 export interface FairQueueOptions {
   jsm: JetStreamManager;
@@ -145,7 +152,10 @@ export class FairQueue {
     }
   }
 
-  /** Reads the queue's length and the workers' pace; on failure (NATS away) keeps the count it has. */
+  /**
+   * Reads the queue's length and the workers' pace; on failure (NATS away, no leader) keeps the count it
+   * has. Only a consumer that does not exist yet sends it to the stream's count.
+   */
   private async read(model: string, q: ModelQueue): Promise<void> {
     const now = Date.now();
     try {
@@ -159,12 +169,9 @@ export class FairQueue {
       q.delivered = delivered;
       q.queued = info.num_pending;
     } catch (err) {
-      try {
-        // No consumer yet: every task of the model in the stream counts as queued.
-        const subject = taskSubject(model);
-        const info = await this.opts.jsm.streams.info(TASKS_STREAM, { subjects_filter: subject });
-        q.queued = info.state.subjects?.[subject] ?? 0;
-      } catch {
+      // Any failure but a missing consumer (no answer while a leader is elected) keeps the count.
+      const counted = isConsumerMissing(err) && (await this.readStream(model, q));
+      if (!counted) {
         this.opts.log.debug("cannot read the task queue; keeping the count", {
           model,
           error: errorMessage(err),
@@ -173,4 +180,20 @@ export class FairQueue {
     }
     q.readAt = now;
   }
+
+  /** No consumer yet: every task of the model in the stream counts as queued. False when unread. */
+  private async readStream(model: string, q: ModelQueue): Promise<boolean> {
+    try {
+      const subject = taskSubject(model);
+      const info = await this.opts.jsm.streams.info(TASKS_STREAM, { subjects_filter: subject });
+      q.queued = info.state.subjects?.[subject] ?? 0;
+      return true;
+    } catch {
+      return false;
+    }
+  }
+}
+
+function isConsumerMissing(err: unknown): boolean {
+  return err instanceof JetStreamApiError && err.code === JetStreamApiCodes.ConsumerNotFound;
 }

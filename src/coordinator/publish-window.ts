@@ -8,6 +8,7 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import type { PubAck } from "@nats-io/jetstream";
 import { isLatentFleetError } from "../common/errors.js";
+import { isNatsUnreachable } from "../common/nats/errors.js";
 import { COORDINATOR_OPTIONS } from "../common/options/index.js";
 
 export interface PublishWindowOptions {
@@ -27,6 +28,12 @@ interface Slot {
 
 const RETRY_MIN_MS = 200;
 const RETRY_MAX_MS = 5_000;
+/**
+ * Longest wait between tries while NATS does not answer (no leader, no connection): a leader election
+ * ends at an instant nobody is told of, and a publish that waited longer than this after it stalls
+ * publishing past the election. A try then costs one message and a 503.
+ */
+const RETRY_UNREACHABLE_MAX_MS = 1_000;
 
 export class PublishWindow {
   private readonly size: number;
@@ -100,7 +107,8 @@ export class PublishWindow {
         // Our own errors (a task too big) will not get better by retrying.
         if (isLatentFleetError(err) || signal?.aborted) throw err;
         this.opts.onRetry?.(item, attempt, err);
-        const delay = Math.min(RETRY_MAX_MS, RETRY_MIN_MS * 2 ** Math.min(attempt - 1, 10));
+        const max = isNatsUnreachable(err) ? RETRY_UNREACHABLE_MAX_MS : RETRY_MAX_MS;
+        const delay = Math.min(max, RETRY_MIN_MS * 2 ** Math.min(attempt - 1, 10));
         await sleep(delay, undefined, { signal }).catch(() => undefined);
       }
     }

@@ -91,8 +91,11 @@ export async function publishJob(o: PublisherOptions): Promise<PublishOutcome> {
   const window = new PublishWindow({
     size: o.windowSize,
     signal: o.signal,
-    onRetry: (shard, attempt, err) =>
-      o.log.warn("publish failed, retrying", { job: jobId, shard, attempt, err }),
+    // The first failure and every tenth: an outage retries each publish in flight about once a second.
+    onRetry: (shard, attempt, err) => {
+      if (attempt === 1 || attempt % 10 === 0)
+        o.log.warn("publish failed, retrying", { job: jobId, shard, attempt, err });
+    },
   });
   const sharder = new Sharder(o.shardSize);
   /** End sample index (exclusive) of each shard pushed and not yet behind the frontier. */

@@ -5,8 +5,9 @@
  * The consumer is watched: on a cluster it is an ephemeral of one replica on one node, and when that node
  * dies the client's consume() can go silent for good (seen with nats.js 3 against nats-server 2.9: no
  * message, no heartbeat, no "heartbeats missed" after a SIGKILLed node). A healthy consumer shows a sign
- * of life (a message, a heartbeat, a server status) every half pull; after SILENCE_MS without one, it is
- * stopped and a new one created from the sequence after the last result handed on.
+ * of life (a message, a heartbeat, a server status) every half pull; when the client reports heartbeats
+ * missed, or after SILENCE_MS without a sign, it is stopped and a new one created from the sequence after
+ * the last result handed on.
  */
 import { setTimeout as sleep } from "node:timers/promises";
 import type { ConsumerMessages, JetStreamClient } from "@nats-io/jetstream";
@@ -46,9 +47,16 @@ export async function startResultsLoop(
     let lastSign = Date.now();
     void (async () => {
       for await (const s of messages.status()) {
-        // A status the server sent (heartbeat, 408/409) proves the consumer is there; "next" is our own pull.
-        if (s.type !== "next") lastSign = Date.now();
         if (!ROUTINE.has(s.type)) log.info("results consumer", { status: s });
+        if (s.type === "heartbeats_missed") {
+          // The client counted heartbeats that did not come: its own reset waits on the consumer's node,
+          // which a dead node never answers, so a new consumer is made now (from the next result).
+          log.warn("the results consumer missed its heartbeats; creating it again", { from_seq: next });
+          messages.stop();
+        } else if (s.type !== "next") {
+          // A status the server sent (heartbeat, 408/409) proves the consumer is there; "next" is our own pull.
+          lastSign = Date.now();
+        }
       }
     })().catch(() => undefined);
     const watchdog = setInterval(() => {

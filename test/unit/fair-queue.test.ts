@@ -1,5 +1,6 @@
 /** FairQueue against a fake consumer: jobs take turns, the queue stays short, a cancelled job leaves the line. */
-import type { JetStreamManager } from "@nats-io/jetstream";
+import { JetStreamApiCodes, JetStreamApiError, type JetStreamManager } from "@nats-io/jetstream";
+import { errors } from "@nats-io/transport-node";
 import { describe, expect, it } from "vitest";
 import { silentLogger } from "../../src/common/log.js";
 import { FairQueue } from "../../src/coordinator/fair-queue.js";
@@ -67,5 +68,54 @@ describe("fair queue", () => {
     await expect(waiting).rejects.toThrow("cancelled");
     expect(fair.waitingJobs).toBe(0);
     fair.stop();
+  });
+
+  it("reads the stream's count only for a model without a consumer; a read left unanswered keeps the count", async () => {
+    const reads = { consumer: 0, stream: 0 };
+    let failure: Error = new errors.TimeoutError();
+    const jsm = {
+      consumers: {
+        info: async () => {
+          reads.consumer++;
+          throw failure;
+        },
+      },
+      streams: {
+        info: async () => {
+          reads.stream++;
+          return { state: { subjects: {} } };
+        },
+      },
+    } as unknown as JetStreamManager;
+    const fair = new FairQueue({ jsm, log: silentLogger, minQueued: 4, maxQueued: 4, pollMs: 5 });
+    const ctl = new AbortController();
+    try {
+      // No answer (a leader election): the count kept (none yet) lets turns go up to the target.
+      for (let i = 0; i < 4; i++) await fair.turn("m", "j", ctl.signal);
+      let granted = false;
+      const fifth = fair.turn("m", "j", ctl.signal).then(() => {
+        granted = true;
+      });
+      for (const deadline = Date.now() + 5_000; reads.consumer < 3 && Date.now() < deadline; ) {
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      expect(reads.consumer).toBeGreaterThanOrEqual(3);
+      expect(reads.stream).toBe(0);
+      expect(granted, "the kept count (4) is at the target").toBe(false);
+      // No consumer yet: the stream's count stands in for it.
+      failure = new JetStreamApiError({
+        code: 404,
+        err_code: JetStreamApiCodes.ConsumerNotFound,
+        description: "consumer not found",
+      });
+      for (const deadline = Date.now() + 5_000; reads.stream === 0 && Date.now() < deadline; ) {
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      expect(reads.stream).toBeGreaterThan(0);
+      await fifth; // the stream holds none of the model's tasks: the turn is granted
+      expect(granted).toBe(true);
+    } finally {
+      fair.stop();
+    }
   });
 });

@@ -3,12 +3,18 @@
  * of the pipe, and its PubAck is matched back by that subject's last token. Unlike `js.publish` (one
  * request per message: a muxed request, a timer and two Error objects with stack traces each), a publish
  * here costs one write that the client coalesces with the others of the same turn, and one map entry;
- * acks are settled as they arrive, and one sweep a second fails those past their timeout.
+ * acks are settled as they arrive, and a sweep fails those past their timeout.
  *
  * Failures look like js.publish's to isNatsUnreachable: a timeout is a TimeoutError, a stream without a
  * leader (a 503 status from the server, "no responders") a NoRespondersError, a JetStream error its
  * JetStreamApiError. The caller retries (PublishWindow) with the same msg id, which the stream
  * de-duplicates.
+ *
+ * A publish whose ack can no longer come fails early rather than at its timeout, so that a leader change
+ * stalls publishing for about an election, not for an ack timeout: on a lost connection every publish in
+ * flight fails (its server is gone); a 503 for a publish fails those sent before it to the same stream
+ * (they went to the leader that is gone: acks come in order); and after `silenceMs` without any answer,
+ * those older than that fail (a whole window sent to a dead leader, with no later publish to be told 503).
  */
 import { type JetStreamApiError as ApiError, JetStreamApiError, type PubAck } from "@nats-io/jetstream";
 import {
@@ -22,13 +28,23 @@ import {
 
 /** How long a publish waits for its ack (js.publish's default). */
 export const PUBLISH_ACK_TIMEOUT_MS = 5_000;
-const SWEEP_MS = 1_000;
+/**
+ * How long publishes may await acks with no answer of any kind coming before those older are taken as
+ * lost: an ack takes milliseconds, a whole second of silence means the stream's leader is gone.
+ */
+export const PUBLISH_SILENCE_MS = 1_000;
+const SWEEP_MS = 250;
 const NO_RESPONDERS = 503;
 
 interface Pending {
   resolve: (ack: PubAck) => void;
   reject: (err: Error) => void;
   subject: string;
+  /** Nats-Expected-Stream, or the subject: the publishes whose acks come in order behind one leader. */
+  stream: string;
+  /** Order of sending (the token's number). */
+  seq: number;
+  sentAt: number;
   deadline: number;
 }
 
@@ -44,30 +60,51 @@ export class PublishPipe {
   private readonly sub: Subscription;
   private readonly pending = new Map<string, Pending>();
   private readonly sweeper: NodeJS.Timeout;
+  private readonly sweepMs: number;
+  private lastSweep: number;
   private next = 0;
   private closed = false;
+  /** When the last answer (ack, error or 503) came, or the first publish after a quiet spell went out. */
+  private lastAnswer = 0;
 
   constructor(
     private readonly nc: NatsConnection,
     private readonly timeoutMs: number = PUBLISH_ACK_TIMEOUT_MS,
+    private readonly silenceMs: number = Math.min(PUBLISH_SILENCE_MS, timeoutMs),
   ) {
     this.prefix = `${createInbox()}.`;
     this.sub = nc.subscribe(`${this.prefix}*`, {
       callback: (err, msg) => (err ? undefined : this.settle(msg)),
     });
-    this.sweeper = setInterval(() => this.sweep(), Math.min(SWEEP_MS, timeoutMs));
+    this.sweepMs = Math.min(SWEEP_MS, timeoutMs, silenceMs);
+    this.lastSweep = Date.now();
+    this.sweeper = setInterval(() => this.sweep(), this.sweepMs);
     this.sweeper.unref();
+    void this.watchConnection();
   }
 
   /** Publishes `data` on `subject`; resolves with the stream's ack. */
   publish(subject: string, data: Uint8Array, opts: PublishOptions): Promise<PubAck> {
     if (this.closed) return Promise.reject(new errors.ClosedConnectionError());
-    const token = (this.next++).toString(36);
+    const seq = this.next++;
+    const token = seq.toString(36);
     const h = headers();
     h.set("Nats-Msg-Id", opts.msgId);
     if (opts.expectStream !== undefined) h.set("Nats-Expected-Stream", opts.expectStream);
+    const now = Date.now();
+    // Silence counts from the first publish after a quiet spell, not from the last answer before it.
+    if (this.pending.size === 0) this.lastAnswer = now;
+    const stream = opts.expectStream ?? subject;
     return new Promise<PubAck>((resolve, reject) => {
-      this.pending.set(token, { resolve, reject, subject, deadline: Date.now() + this.timeoutMs });
+      this.pending.set(token, {
+        resolve,
+        reject,
+        subject,
+        stream,
+        seq,
+        sentAt: now,
+        deadline: now + this.timeoutMs,
+      });
       try {
         this.nc.publish(subject, data, { reply: this.prefix + token, headers: h });
       } catch (err) {
@@ -92,12 +129,39 @@ export class PublishPipe {
     this.pending.clear();
   }
 
+  /** A lost connection loses the acks of everything in flight: fail it now, to be sent again. */
+  private async watchConnection(): Promise<void> {
+    for await (const s of this.nc.status()) {
+      if (this.closed) return;
+      if (s.type === "disconnect") {
+        this.failSentBefore(
+          Number.POSITIVE_INFINITY,
+          undefined,
+          () => new errors.ConnectionError("disconnected"),
+        );
+      }
+    }
+  }
+
+  /** Fails (for a retry) the publishes awaiting an ack sent before `seq`, to `stream` when given. */
+  private failSentBefore(seq: number, stream: string | undefined, error: () => Error): void {
+    for (const [token, p] of this.pending) {
+      if (p.seq >= seq) break; // in sending order
+      if (stream !== undefined && p.stream !== stream) continue;
+      this.pending.delete(token);
+      p.reject(error());
+    }
+  }
+
   private settle(msg: Msg): void {
+    this.lastAnswer = Date.now();
     const token = msg.subject.slice(this.prefix.length);
     const p = this.pending.get(token);
-    if (!p) return; // timed out already: the retry's ack (same msg id) settles it
+    if (!p) return; // failed already: the retry's ack (same msg id) settles it
     this.pending.delete(token);
     if (msg.headers?.code === NO_RESPONDERS) {
+      // The stream has no leader now: those sent to it before went to the one that is gone.
+      this.failSentBefore(p.seq, p.stream, () => new errors.TimeoutError());
       p.reject(new errors.NoRespondersError(p.subject));
       return;
     }
@@ -121,8 +185,14 @@ export class PublishPipe {
 
   private sweep(): void {
     const now = Date.now();
+    // A late sweep means this process was busy: answers may wait unread in the socket, so no silence.
+    const late = now - this.lastSweep > 2 * this.sweepMs;
+    this.lastSweep = now;
+    // Silence: no answer to anything for silenceMs; those sent before it began will not be answered.
+    const silent = !late && now - this.lastAnswer >= this.silenceMs;
+    const before = silent ? now - this.silenceMs : Number.NEGATIVE_INFINITY;
     for (const [token, p] of this.pending) {
-      if (p.deadline > now) break; // in deadline order: the rest are younger
+      if (p.deadline > now && p.sentAt > before) break; // in sending order: the rest are younger
       this.pending.delete(token);
       p.reject(new errors.TimeoutError());
     }
