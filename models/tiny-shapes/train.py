@@ -74,14 +74,10 @@ def caption(color: str, shape: str, bg: str) -> str:
 # Procedural data
 # ----------------------------------------------------------------------------------------------
 
-def make_batch(gen: torch.Generator, n: int, ss: int = 2):
-    """Render n images (float in [-1,1], NCHW) with 2x2 super-sampled edges, and their labels."""
-    ci = torch.randint(0, len(COLORS), (n,), generator=gen)
-    bi = torch.randint(0, len(BACKGROUNDS), (n,), generator=gen)
-    si = torch.randint(0, len(SHAPES), (n,), generator=gen)
-    size = 20 + torch.rand(n, generator=gen) * 20
-    x0 = 4 + torch.rand(n, generator=gen) * (IMAGE - 8 - size)
-    y0 = 4 + torch.rand(n, generator=gen) * (IMAGE - 8 - size)
+def render(kind, size, x0, y0, fg, bg, ss=2):
+    """Images (float in [-1,1], NCHW) of shapes (0 circle, 1 square, 2 triangle) in boxes of `size` px at
+    (x0, y0), colours fg on bg (0-255, [n,3]), edges anti-aliased by ss x ss super-sampling."""
+    n = kind.shape[0]
     res = IMAGE * ss
     coords = (torch.arange(res, dtype=torch.float32) + 0.5) / ss
     yy = coords.view(1, res, 1)
@@ -93,14 +89,25 @@ def make_batch(gen: torch.Generator, n: int, ss: int = 2):
     circle = (xx - cx) ** 2 + (yy - cy) ** 2 <= (s / 2) ** 2
     square = ((xx - cx).abs() <= s / 2) & ((yy - cy).abs() <= s / 2)
     triangle = (yy >= by) & (yy <= by + s) & ((xx - cx).abs() <= (yy - by) / 2)
-    kind = si.view(n, 1, 1)
+    kind = kind.view(n, 1, 1)
     mask = torch.where(kind == 0, circle, torch.where(kind == 1, square, triangle)).float()
     mask = F.avg_pool2d(mask.unsqueeze(1), ss)  # n,1,64,64 coverage
+    img = bg.view(n, 3, 1, 1) * (1 - mask) + fg.view(n, 3, 1, 1) * mask
+    return img / 127.5 - 1
+
+
+def make_batch(gen: torch.Generator, n: int, ss: int = 2):
+    """Render n images (float in [-1,1], NCHW) with 2x2 super-sampled edges, and their labels."""
+    ci = torch.randint(0, len(COLORS), (n,), generator=gen)
+    bi = torch.randint(0, len(BACKGROUNDS), (n,), generator=gen)
+    si = torch.randint(0, len(SHAPES), (n,), generator=gen)
+    size = 20 + torch.rand(n, generator=gen) * 20
+    x0 = 4 + torch.rand(n, generator=gen) * (IMAGE - 8 - size)
+    y0 = 4 + torch.rand(n, generator=gen) * (IMAGE - 8 - size)
     fg = torch.tensor([COLORS[c] for c in COLOR_NAMES], dtype=torch.float32)[ci]
     fg = (fg + (torch.rand(n, 3, generator=gen) - 0.5) * 24).clamp(0, 255)
     bg = torch.tensor([BACKGROUNDS[b] for b in BG_NAMES], dtype=torch.float32)[bi]
-    img = bg.view(n, 3, 1, 1) * (1 - mask) + fg.view(n, 3, 1, 1) * mask
-    img = img / 127.5 - 1
+    img = render(si, size, x0, y0, fg, bg, ss)
     caps = [caption(COLOR_NAMES[c], SHAPES[k], BG_NAMES[b]) for c, k, b in zip(ci.tolist(), si.tolist(), bi.tolist())]
     return img, caps
 
@@ -645,11 +652,54 @@ def sampled_latents(args, parts, gen):
     return pool
 
 
+def foreground(img):
+    """Pixels clearly away from the image's top-left corner colour (the background), as a bool mask."""
+    return (img - img[:, :, :2, :2].mean(dim=(2, 3), keepdim=True)).abs().amax(dim=1) > 0.45
+
+
+def clean_targets(pool, dec):
+    """For each UNet latent, the clean shape drawn where the UNet put it: the class and colours of the image
+    it was sampled from, the box of what the shipped decoder draws from it. The UNet may move or resize the
+    shape a little while it sampled; learning the original image would teach the decoder to blur. Latents
+    whose drawing is no box-shaped blob roughly overlapping the original are left out."""
+    x = pool["x"]
+    with torch.no_grad():
+        drawn = foreground(dec(pool["z"]))
+    orig = foreground(x)
+    ys, xs = torch.meshgrid(torch.arange(IMAGE), torch.arange(IMAGE), indexing="ij")
+    keep, kinds, sizes, x0s, y0s = [], [], [], [], []
+    for i in range(x.shape[0]):
+        m, o = drawn[i], orig[i]
+        if m.sum() < 50:
+            continue
+        bx0, bx1, by0, by1 = xs[m].min(), xs[m].max() + 1, ys[m].min(), ys[m].max() + 1
+        w, h = float(bx1 - bx0), float(by1 - by0)
+        ow, oh = float(xs[o].max() + 1 - xs[o].min()), float(ys[o].max() + 1 - ys[o].min())
+        iou = float((m & o).sum()) / float((m | o).sum())
+        if not (0.8 <= w / h <= 1.25) or iou < 0.5:
+            continue
+        fill = float(o.sum()) / (ow * oh)
+        kinds.append(1 if fill > 0.9 else 2 if fill < 0.65 else 0)
+        size = (w + h) / 2
+        sizes.append(size)
+        x0s.append((float(bx0) + float(bx1)) / 2 - size / 2)
+        y0s.append((float(by0) + float(by1)) / 2 - size / 2)
+        keep.append(i)
+    keep_t = torch.tensor(keep)
+    xk = x[keep_t]
+    bg = (xk[:, :, :2, :2].mean(dim=(2, 3)) + 1) * 127.5
+    inside = orig[keep_t]
+    fg = torch.stack([((xk[j] + 1) * 127.5)[:, inside[j]].median(dim=1).values for j in range(len(keep))])
+    target = render(torch.tensor(kinds), torch.tensor(sizes), torch.tensor(x0s), torch.tensor(y0s), fg, bg)
+    print(f"clean targets for {len(keep)} of {x.shape[0]} UNet latents", flush=True)
+    return {"x": target, "z": pool["z"][keep_t]}
+
+
 def finetune_decoder(args):
     """Fine-tune the shipped decoder for clean geometry, the encoder frozen (the latent space stays).
 
     Half of each batch is the encoder's latents (jittered by up to --latent-jitter of their spread), half
-    the UNet's own latents of clean images (sampled_latents), so that the decoder draws clean shapes from
+    the UNet's own latents of clean images (sampled_latents, with clean_targets), so that the decoder draws clean shapes from
     what the UNet produces and still reconstructs what the encoder produces. The loss weights the pixels
     along the target's edges and matches its gradients, so corners stay sharp and sides straight."""
     gen = torch.Generator().manual_seed(args.seed + 3)
@@ -659,7 +709,7 @@ def finetune_decoder(args):
         if isinstance(m, nn.Module):
             m.eval()
     enc, dec, scaling = parts["enc"], parts["dec"], parts["scaling"]
-    pool = sampled_latents(args, parts, torch.Generator().manual_seed(args.seed + 5))
+    pool = clean_targets(sampled_latents(args, parts, torch.Generator().manual_seed(args.seed + 5)), dec)
     dec.train()
     opt = torch.optim.Adam(dec.parameters(), lr=args.ft_lr)
     ema = {k: v.detach().clone() for k, v in dec.state_dict().items()}
