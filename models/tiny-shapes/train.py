@@ -704,7 +704,9 @@ def finetune_decoder(args):
     along the target's edges and matches its gradients, so corners stay sharp and sides straight."""
     gen = torch.Generator().manual_seed(args.seed + 3)
     torch.manual_seed(args.seed + 3)
-    parts = load_shipped(args.base, ("enc", "dec", "te", "unet"))
+    # The text encoder and UNet are needed only to draw the UNet latents (cached in --work once drawn).
+    cached = os.path.exists(os.path.join(args.work, "sampled-latents.pt"))
+    parts = load_shipped(args.base, ("enc", "dec") if cached else ("enc", "dec", "te", "unet"))
     for m in parts.values():
         if isinstance(m, nn.Module):
             m.eval()
