@@ -12,6 +12,12 @@ Stages (each resumable; checkpoints go to --work, exports to --out):
   unet    train the text encoder and the UNet (epsilon prediction, scaled_linear betas, caption dropout)
   decoder fine-tune the VAE decoder with the encoder frozen (same latent space, truer colours)
   export  write the ONNX files and configs (EMA weights of the last UNet checkpoint)
+Fine-tuning the shipped export (no training checkpoints needed: the parts are loaded from the ONNX files in
+--base; the VAE encoder, and so the latent space, never changes):
+  finetune-decoder  sharper corners and straight edges: edge-weighted and image-gradient losses, latents
+                    jittered so that the decoder also draws clean shapes from the UNet's imperfect latents
+  finetune-unet     more UNet steps at a lower learning rate with EMA (text encoder frozen)
+  then: --stage export --finetuned (exports the shipped parts with the fine-tuned ones in their place)
 
 Re-run everything (Debian 12: apt-get install python3-torch libopenblas0-pthread):
   /usr/bin/python3 models/tiny-shapes/train.py --stage all
@@ -68,14 +74,10 @@ def caption(color: str, shape: str, bg: str) -> str:
 # Procedural data
 # ----------------------------------------------------------------------------------------------
 
-def make_batch(gen: torch.Generator, n: int, ss: int = 2):
-    """Render n images (float in [-1,1], NCHW) with 2x2 super-sampled edges, and their labels."""
-    ci = torch.randint(0, len(COLORS), (n,), generator=gen)
-    bi = torch.randint(0, len(BACKGROUNDS), (n,), generator=gen)
-    si = torch.randint(0, len(SHAPES), (n,), generator=gen)
-    size = 20 + torch.rand(n, generator=gen) * 20
-    x0 = 4 + torch.rand(n, generator=gen) * (IMAGE - 8 - size)
-    y0 = 4 + torch.rand(n, generator=gen) * (IMAGE - 8 - size)
+def render(kind, size, x0, y0, fg, bg, ss=2):
+    """Images (float in [-1,1], NCHW) of shapes (0 circle, 1 square, 2 triangle) in boxes of `size` px at
+    (x0, y0), colours fg on bg (0-255, [n,3]), edges anti-aliased by ss x ss super-sampling."""
+    n = kind.shape[0]
     res = IMAGE * ss
     coords = (torch.arange(res, dtype=torch.float32) + 0.5) / ss
     yy = coords.view(1, res, 1)
@@ -87,14 +89,25 @@ def make_batch(gen: torch.Generator, n: int, ss: int = 2):
     circle = (xx - cx) ** 2 + (yy - cy) ** 2 <= (s / 2) ** 2
     square = ((xx - cx).abs() <= s / 2) & ((yy - cy).abs() <= s / 2)
     triangle = (yy >= by) & (yy <= by + s) & ((xx - cx).abs() <= (yy - by) / 2)
-    kind = si.view(n, 1, 1)
+    kind = kind.view(n, 1, 1)
     mask = torch.where(kind == 0, circle, torch.where(kind == 1, square, triangle)).float()
     mask = F.avg_pool2d(mask.unsqueeze(1), ss)  # n,1,64,64 coverage
+    img = bg.view(n, 3, 1, 1) * (1 - mask) + fg.view(n, 3, 1, 1) * mask
+    return img / 127.5 - 1
+
+
+def make_batch(gen: torch.Generator, n: int, ss: int = 2):
+    """Render n images (float in [-1,1], NCHW) with 2x2 super-sampled edges, and their labels."""
+    ci = torch.randint(0, len(COLORS), (n,), generator=gen)
+    bi = torch.randint(0, len(BACKGROUNDS), (n,), generator=gen)
+    si = torch.randint(0, len(SHAPES), (n,), generator=gen)
+    size = 20 + torch.rand(n, generator=gen) * 20
+    x0 = 4 + torch.rand(n, generator=gen) * (IMAGE - 8 - size)
+    y0 = 4 + torch.rand(n, generator=gen) * (IMAGE - 8 - size)
     fg = torch.tensor([COLORS[c] for c in COLOR_NAMES], dtype=torch.float32)[ci]
     fg = (fg + (torch.rand(n, 3, generator=gen) - 0.5) * 24).clamp(0, 255)
     bg = torch.tensor([BACKGROUNDS[b] for b in BG_NAMES], dtype=torch.float32)[bi]
-    img = bg.view(n, 3, 1, 1) * (1 - mask) + fg.view(n, 3, 1, 1) * mask
-    img = img / 127.5 - 1
+    img = render(si, size, x0, y0, fg, bg, ss)
     caps = [caption(COLOR_NAMES[c], SHAPES[k], BG_NAMES[b]) for c, k, b in zip(ci.tolist(), si.tolist(), bi.tolist())]
     return img, caps
 
@@ -541,6 +554,279 @@ def prefixed(module, prefix):
 
 
 # ----------------------------------------------------------------------------------------------
+# Fine-tuning the shipped export
+# ----------------------------------------------------------------------------------------------
+
+def _example_ids():
+    return SimpleTokenizer().batch(["a red circle on a white background"]).to(torch.int32)
+
+
+def load_shipped(base, parts):
+    """The shipped ONNX parts named in `parts` as torch modules (see onnx_weights.py), and the scaling factor."""
+    from onnx_weights import load_onnx_weights
+
+    z = torch.randn(2, LATENT_CH, LATENT, LATENT)
+    out = {}
+    if "enc" in parts:
+        out["enc"] = load_onnx_weights(Encoder(), os.path.join(base, "vae_encoder", "model.onnx"),
+                                       (torch.randn(1, 3, IMAGE, IMAGE),), ["sample"], ["latent_parameters"])
+    if "dec" in parts:
+        out["dec"] = load_onnx_weights(Decoder(), os.path.join(base, "vae_decoder", "model.onnx"), (z,),
+                                       ["latent_sample"], ["sample"])
+    if "te" in parts:
+        out["te"] = load_onnx_weights(TextEncoder(len(SimpleTokenizer().vocab)),
+                                      os.path.join(base, "text_encoder", "model.onnx"), (_example_ids(),),
+                                      ["input_ids"], ["last_hidden_state", "pooler_output"])
+    if "unet" in parts:
+        out["unet"] = load_onnx_weights(UNet(), os.path.join(base, "unet", "model.onnx"),
+                                        (z, torch.tensor([999.0, 999.0]), torch.randn(2, MAX_LEN, TEXT_DIM)),
+                                        ["sample", "timestep", "encoder_hidden_states"], ["out_sample"])
+    with open(os.path.join(base, "vae_decoder", "config.json")) as f:
+        out["scaling"] = json.load(f)["scaling_factor"]
+    return out
+
+
+def edge_weights(x):
+    """1 on flat colour, 1 + 4 within a pixel of an edge of the target (where shapes lose their corners)."""
+    gx = (x[:, :, :, 1:] - x[:, :, :, :-1]).abs().amax(dim=1, keepdim=True)
+    gy = (x[:, :, 1:, :] - x[:, :, :-1, :]).abs().amax(dim=1, keepdim=True)
+    edge = F.pad(gx, (0, 1, 0, 0)) + F.pad(gx, (1, 0, 0, 0)) + F.pad(gy, (0, 0, 0, 1)) + F.pad(gy, (0, 0, 1, 0))
+    edge = F.max_pool2d((edge > 0.1).float(), 3, stride=1, padding=1)
+    return 1 + 4 * edge
+
+
+def gradient_loss(rec, x):
+    """L1 between the images' finite differences: penalises blurred, bowed or rounded edges directly."""
+    return (F.l1_loss(rec[:, :, :, 1:] - rec[:, :, :, :-1], x[:, :, :, 1:] - x[:, :, :, :-1])
+            + F.l1_loss(rec[:, :, 1:, :] - rec[:, :, :-1, :], x[:, :, 1:, :] - x[:, :, :-1, :]))
+
+
+def euler_schedule(steps=20):
+    """The timesteps and sigmas (one more, 0, at the end) of the engine's default Euler, linspace spacing."""
+    ts = np.linspace(0, T_TRAIN - 1, steps)[::-1].copy()
+    ac = alphas_cumprod().double()
+    return ts, np.interp(ts, np.arange(T_TRAIN), ((1 - ac) / ac).sqrt().numpy()).tolist() + [0.0]
+
+
+def euler_from(unet, z, start, ctx, uctx, guidance, steps=20):
+    """Samples with classifier-free guidance from step `start` of the Euler schedule on: returns z0."""
+    ts, sig = euler_schedule(steps)
+    for i in range(start, steps):
+        inp = z / math.sqrt(sig[i] ** 2 + 1)
+        t = torch.full((z.shape[0],), float(ts[i]))
+        eu, ec = unet(torch.cat([inp, inp]), torch.cat([t, t]), torch.cat([uctx, ctx])).chunk(2)
+        z = z + (sig[i + 1] - sig[i]) * (eu + guidance * (ec - eu))
+    return z
+
+
+def sampled_latents(args, parts, gen):
+    """Latents as the UNet draws them, each paired with the clean image it should decode to.
+
+    A clean image's latent is noised to step 8-12 of the 20-step Euler schedule (t 580-370) and sampled
+    from there with guidance 3-5: the UNet keeps the shape, place and colour, but its last steps draw
+    circles as rounded diamonds and squares with bowed sides (measured: they arise in those steps), so
+    the decoder learns to draw the intended clean shape from the UNet's latents. Cached in --work."""
+    path = os.path.join(args.work, "sampled-latents.pt")
+    if os.path.exists(path):
+        return torch.load(path)
+    enc, te, unet, scaling = parts["enc"], parts["te"], parts["unet"], parts["scaling"]
+    tok = SimpleTokenizer()
+    xs, zs = [], []
+    start = time.time()
+    with torch.no_grad():
+        uctx1, _ = te(tok.batch([""]).to(torch.int32))
+        for b in range(args.sampled_latents // 64):
+            x, caps = make_batch(gen, 64)
+            ctx, _ = te(tok.batch(caps).to(torch.int32))
+            mean, _ = enc(x).chunk(2, dim=1)
+            k = int(torch.randint(8, 13, (1,), generator=gen))
+            guidance = 3 + 2 * float(torch.rand(1, generator=gen))
+            z = mean * scaling + euler_schedule()[1][k] * torch.randn(mean.shape, generator=gen)
+            z = euler_from(unet, z, k, ctx, uctx1.expand(64, -1, -1), guidance)
+            xs.append(x)
+            zs.append(z / scaling)
+            print(f"sampled latents {64 * (b + 1)}/{args.sampled_latents} {(time.time() - start) / 60:.1f}min", flush=True)
+    pool = {"x": torch.cat(xs), "z": torch.cat(zs)}
+    torch.save(pool, path + ".tmp")
+    os.replace(path + ".tmp", path)
+    return pool
+
+
+def foreground(img):
+    """Pixels clearly away from the image's top-left corner colour (the background), as a bool mask."""
+    return (img - img[:, :, :2, :2].mean(dim=(2, 3), keepdim=True)).abs().amax(dim=1) > 0.45
+
+
+def clean_targets(pool, dec):
+    """For each UNet latent, the clean shape drawn where the UNet put it: the class and colours of the image
+    it was sampled from, the box of what the shipped decoder draws from it. The UNet may move or resize the
+    shape a little while it sampled; learning the original image would teach the decoder to blur. Latents
+    whose drawing is no box-shaped blob roughly overlapping the original are left out."""
+    x = pool["x"]
+    with torch.no_grad():
+        drawn = foreground(dec(pool["z"]))
+    orig = foreground(x)
+    ys, xs = torch.meshgrid(torch.arange(IMAGE), torch.arange(IMAGE), indexing="ij")
+    keep, kinds, sizes, x0s, y0s = [], [], [], [], []
+    for i in range(x.shape[0]):
+        m, o = drawn[i], orig[i]
+        if m.sum() < 50:
+            continue
+        bx0, bx1, by0, by1 = xs[m].min(), xs[m].max() + 1, ys[m].min(), ys[m].max() + 1
+        w, h = float(bx1 - bx0), float(by1 - by0)
+        ow, oh = float(xs[o].max() + 1 - xs[o].min()), float(ys[o].max() + 1 - ys[o].min())
+        iou = float((m & o).sum()) / float((m | o).sum())
+        if not (0.8 <= w / h <= 1.25) or iou < 0.5:
+            continue
+        fill = float(o.sum()) / (ow * oh)
+        kinds.append(1 if fill > 0.9 else 2 if fill < 0.65 else 0)
+        size = (w + h) / 2
+        sizes.append(size)
+        x0s.append((float(bx0) + float(bx1)) / 2 - size / 2)
+        y0s.append((float(by0) + float(by1)) / 2 - size / 2)
+        keep.append(i)
+    keep_t = torch.tensor(keep)
+    xk = x[keep_t]
+    bg = (xk[:, :, :2, :2].mean(dim=(2, 3)) + 1) * 127.5
+    inside = orig[keep_t]
+    fg = torch.stack([((xk[j] + 1) * 127.5)[:, inside[j]].median(dim=1).values for j in range(len(keep))])
+    target = render(torch.tensor(kinds), torch.tensor(sizes), torch.tensor(x0s), torch.tensor(y0s), fg, bg)
+    print(f"clean targets for {len(keep)} of {x.shape[0]} UNet latents", flush=True)
+    return {"x": target, "z": pool["z"][keep_t]}
+
+
+def finetune_decoder(args):
+    """Fine-tune the shipped decoder for clean geometry, the encoder frozen (the latent space stays).
+
+    Half of each batch is the encoder's latents (jittered by up to --latent-jitter of their spread), half
+    the UNet's own latents of clean images (sampled_latents, with clean_targets), so that the decoder draws clean shapes from
+    what the UNet produces and still reconstructs what the encoder produces. The loss weights the pixels
+    along the target's edges and matches its gradients, so corners stay sharp and sides straight."""
+    gen = torch.Generator().manual_seed(args.seed + 3)
+    torch.manual_seed(args.seed + 3)
+    # The text encoder and UNet are needed only to draw the UNet latents (cached in --work once drawn).
+    cached = os.path.exists(os.path.join(args.work, "sampled-latents.pt"))
+    parts = load_shipped(args.base, ("enc", "dec") if cached else ("enc", "dec", "te", "unet"))
+    for m in parts.values():
+        if isinstance(m, nn.Module):
+            m.eval()
+    enc, dec, scaling = parts["enc"], parts["dec"], parts["scaling"]
+    pool = clean_targets(sampled_latents(args, parts, torch.Generator().manual_seed(args.seed + 5)), dec)
+    dec.train()
+    opt = torch.optim.Adam(dec.parameters(), lr=args.ft_lr)
+    ema = {k: v.detach().clone() for k, v in dec.state_dict().items()}
+    ckpt = os.path.join(args.work, "finetune-decoder.pt")
+    step0 = 0
+    if os.path.exists(ckpt) and not args.restart:
+        st = torch.load(ckpt)
+        dec.load_state_dict(st["dec"])
+        opt.load_state_dict(st["opt"])
+        ema, step0 = st["ema"], st["step"]
+        gen.set_state(st["gen"])
+        torch.set_rng_state(st["rng"])
+        print(f"resumed at step {step0}", flush=True)
+    steps = args.ft_decoder_steps
+    half = args.vae_batch // 2
+    start = time.time()
+    for step in range(step0 + 1, steps + 1):
+        lr = args.ft_lr * min(1.0, step / 50) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * step / steps)))
+        for g in opt.param_groups:
+            g["lr"] = lr
+        x, _ = make_batch(gen, args.vae_batch - half)
+        with torch.no_grad():
+            mean, logvar = enc(x).chunk(2, dim=1)
+            z = mean + torch.randn(mean.shape, generator=gen) * torch.exp(0.5 * logvar.clamp(-30, 20))
+            amount = torch.rand(z.shape[0], 1, 1, 1, generator=gen) * args.latent_jitter / scaling
+            z = z + amount * torch.randn(z.shape, generator=gen)
+            pick = torch.randint(0, pool["x"].shape[0], (half,), generator=gen)
+            x = torch.cat([x, pool["x"][pick]])
+            z = torch.cat([z, pool["z"][pick]])
+        rec = dec(z)
+        err = (rec - x).abs() + (rec - x) ** 2
+        loss = (edge_weights(x) * err).mean() + gradient_loss(rec, x)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        with torch.no_grad():
+            for k, v in dec.state_dict().items():
+                ema[k].mul_(args.ft_ema).add_(v.detach(), alpha=1 - args.ft_ema)
+        if step % 25 == 0 or step == step0 + 1:
+            el = time.time() - start
+            done = step - step0
+            print(f"finetune-decoder step {step}/{steps} loss {loss.item():.4f} lr {lr:.2e} {el / done:.2f}s/step "
+                  f"elapsed {el / 60:.1f}min eta {(steps - step) * el / done / 60:.1f}min", flush=True)
+        if step % args.ckpt_every == 0 or step == steps:
+            torch.save({"dec": dec.state_dict(), "opt": opt.state_dict(), "ema": ema, "step": step,
+                        "gen": gen.get_state(), "rng": torch.get_rng_state()}, ckpt + ".tmp")
+            os.replace(ckpt + ".tmp", ckpt)
+    print(f"finetune-decoder done in {(time.time() - start) / 60:.1f} min", flush=True)
+
+
+def finetune_unet(args):
+    """More UNet training from the shipped weights: lower learning rate, EMA, min-SNR-5, text encoder frozen."""
+    gen = torch.Generator().manual_seed(args.seed + 4)
+    torch.manual_seed(args.seed + 4)
+    parts = load_shipped(args.base, ("enc", "te", "unet"))
+    enc, te, unet, scaling = parts["enc"], parts["te"], parts["unet"], parts["scaling"]
+    enc.eval()
+    te.eval()
+    unet.train()
+    tok = SimpleTokenizer()
+    opt = torch.optim.AdamW(unet.parameters(), lr=args.ft_lr, weight_decay=0.01)
+    ema = {k: v.detach().clone() for k, v in unet.state_dict().items()}
+    ckpt = os.path.join(args.work, "finetune-unet.pt")
+    step0 = 0
+    if os.path.exists(ckpt) and not args.restart:
+        st = torch.load(ckpt)
+        unet.load_state_dict(st["unet"])
+        opt.load_state_dict(st["opt"])
+        ema, step0 = st["ema"], st["step"]
+        gen.set_state(st["gen"])
+        torch.set_rng_state(st["rng"])
+        print(f"resumed at step {step0}", flush=True)
+    ac = alphas_cumprod()
+    snr = ac / (1 - ac)
+    uncond = tok.encode("")
+    steps = args.ft_unet_steps
+    start = time.time()
+    for step in range(step0 + 1, steps + 1):
+        lr = args.ft_lr * min(1.0, step / 50) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * step / steps)))
+        for g in opt.param_groups:
+            g["lr"] = lr
+        x, caps = make_batch(gen, args.unet_batch)
+        ids = tok.batch(caps)
+        drop = torch.rand(len(caps), generator=gen) < args.caption_dropout
+        ids[drop] = torch.tensor(uncond)
+        with torch.no_grad():
+            mean, logvar = enc(x).chunk(2, dim=1)
+            z0 = (mean + torch.randn(mean.shape, generator=gen) * torch.exp(0.5 * logvar.clamp(-30, 20))) * scaling
+            ctx, _ = te(ids)
+        t = torch.randint(0, T_TRAIN, (len(caps),), generator=gen)
+        noise = torch.randn(z0.shape, generator=gen)
+        a = ac[t].view(-1, 1, 1, 1)
+        pred = unet(a.sqrt() * z0 + (1 - a).sqrt() * noise, t.float(), ctx)
+        w = torch.clamp(snr[t], max=5.0) / snr[t]
+        loss = (w * ((pred - noise) ** 2).mean(dim=(1, 2, 3))).mean()
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(unet.parameters(), 1.0)
+        opt.step()
+        with torch.no_grad():
+            for k, v in unet.state_dict().items():
+                ema[k].mul_(args.ft_ema).add_(v.detach(), alpha=1 - args.ft_ema)
+        if step % 25 == 0 or step == step0 + 1:
+            el = time.time() - start
+            done = step - step0
+            print(f"finetune-unet step {step}/{steps} loss {loss.item():.4f} lr {lr:.2e} {el / done:.2f}s/step "
+                  f"elapsed {el / 60:.1f}min eta {(steps - step) * el / done / 60:.1f}min", flush=True)
+        if step % args.ckpt_every == 0 or step == steps:
+            torch.save({"unet": unet.state_dict(), "opt": opt.state_dict(), "ema": ema, "step": step,
+                        "gen": gen.get_state(), "rng": torch.get_rng_state()}, ckpt + ".tmp")
+            os.replace(ckpt + ".tmp", ckpt)
+    print(f"finetune-unet done in {(time.time() - start) / 60:.1f} min", flush=True)
+
+
+# ----------------------------------------------------------------------------------------------
 # Export (diffusers / Optimum ONNX layout)
 # ----------------------------------------------------------------------------------------------
 
@@ -556,7 +842,17 @@ def export(args):
     tok = SimpleTokenizer()
     te, unet, enc, dec = TextEncoder(len(tok.vocab)), UNet(), Encoder(), Decoder()
     scaling = 0.18215
-    if not args.untrained:
+    if args.finetuned:
+        # The shipped parts, with the EMA weights of each fine-tuned part that has a checkpoint in their place.
+        parts = load_shipped(args.base, ("enc", "dec", "te", "unet"))
+        te, unet, enc, dec, scaling = parts["te"], parts["unet"], parts["enc"], parts["dec"], parts["scaling"]
+        for name, module in (("decoder", dec), ("unet", unet)):
+            path = os.path.join(args.work, f"finetune-{name}.pt")
+            if os.path.exists(path):
+                st = torch.load(path)
+                module.load_state_dict(st["ema"])
+                print(f"exporting the fine-tuned {name}: EMA weights of step {st['step']}", flush=True)
+    elif not args.untrained:
         vae = torch.load(os.path.join(args.work, "vae.pt"))
         enc.load_state_dict(vae["enc"])
         dec.load_state_dict(vae["dec"])
@@ -726,7 +1022,16 @@ def export_fixtures(args):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--stage", choices=["vae", "unet", "decoder", "export", "all", "fixtures"], default="all")
+    p.add_argument("--stage", choices=["vae", "unet", "decoder", "export", "all", "fixtures", "finetune-decoder",
+                                       "finetune-unet"], default="all")
+    p.add_argument("--base", default=HERE, help="the export that fine-tuning and --finetuned start from")
+    p.add_argument("--finetuned", action="store_true", help="export: the --base parts with the fine-tuned ones")
+    p.add_argument("--ft-decoder-steps", type=int, default=1200)
+    p.add_argument("--ft-unet-steps", type=int, default=800)
+    p.add_argument("--ft-lr", type=float, default=2e-4)
+    p.add_argument("--ft-ema", type=float, default=0.99)
+    p.add_argument("--latent-jitter", type=float, default=0.15, help="finetune-decoder: largest jitter")
+    p.add_argument("--sampled-latents", type=int, default=1024, help="finetune-decoder: UNet latents to learn from")
     p.add_argument("--work", default=os.path.join(HERE, ".work"))
     p.add_argument("--out", default=HERE)
     p.add_argument("--seed", type=int, default=1234)
@@ -755,6 +1060,10 @@ def main():
         train_decoder(args)
     if args.stage in ("export", "all"):
         export(args)
+    if args.stage == "finetune-decoder":
+        finetune_decoder(args)
+    if args.stage == "finetune-unet":
+        finetune_unet(args)
     if args.stage == "fixtures":
         export_fixtures(args)
 

@@ -34,6 +34,13 @@ export interface BlobMeasures {
   cornerFill: number;
   /** Mean width of the blob's top quarter over that of its bottom quarter: near 0 for an upright triangle. */
   taper: number;
+  /**
+   * Intersection over union of the solid blob with each ideal outline drawn in its bounding box: the
+   * inscribed ellipse, and the upright triangle (apex at the top middle, base along the bottom). Near 1
+   * only for a clean outline: a rounded diamond or a star-like triangle with concave sides falls well short.
+   */
+  ellipseFit: number;
+  triangleFit: number;
   box: Box;
 }
 
@@ -170,6 +177,24 @@ export function measureBlob(mask: Uint8Array, width: number, height: number): Bl
     return s / (to - from);
   };
 
+  // Ideal outlines in the box, tested at pixel centres (x + 0.5) in box coordinates.
+  const insideEllipse = (x: number, y: number) =>
+    ((x + 0.5 - bw / 2) / (bw / 2)) ** 2 + ((y + 0.5 - bh / 2) / (bh / 2)) ** 2 <= 1;
+  const insideTriangle = (x: number, y: number) => Math.abs(x + 0.5 - bw / 2) <= ((y + 0.5) / bh) * (bw / 2);
+  const overlap = (inside: (x: number, y: number) => boolean) => {
+    let both = 0;
+    let either = 0;
+    for (let y = 0; y < bh; y++) {
+      for (let x = 0; x < bw; x++) {
+        const a = solid[(box.y0 + y) * width + box.x0 + x] === 1;
+        const b = inside(x, y);
+        if (a && b) both++;
+        if (a || b) either++;
+      }
+    }
+    return both / either;
+  };
+
   return {
     foregroundPixels,
     blobPixels: members.length,
@@ -181,6 +206,8 @@ export function measureBlob(mask: Uint8Array, width: number, height: number): Bl
     fill: solidPixels / (bw * bh),
     cornerFill: cornerHits / (4 * corner * corner),
     taper: meanWidth(0, quarter) / Math.max(1e-9, meanWidth(bh - quarter, bh)),
+    ellipseFit: overlap(insideEllipse),
+    triangleFit: overlap(insideTriangle),
     box,
   };
 }

@@ -116,33 +116,117 @@ const MIN_COLOR_AGREEMENT = 0.7;
 
 type Range = readonly [number, number];
 
+/** A shape's ideal outline in the blob's bounding box: the blob must overlap it nearly exactly. */
+export type Outline = "ellipse" | "box" | "triangle";
+
+export interface ShapeGeometry {
+  fill: Range;
+  cornerFill: Range;
+  taper: Range;
+  outline: Outline;
+  /** The least intersection over union with `outline`. */
+  minOutlineFit: number;
+}
+
+/** Every shape's geometry, and the bounding box's width over height that all of them need. */
+export interface GeometryRules {
+  shapes: Record<Shape, ShapeGeometry>;
+  aspect: Range;
+}
+
 /**
- * The geometry each shape's blob must have, every measure within its range. Square and circle part on
- * the corners of the bounding box (filled or empty), the upright triangle on its narrow top, so at most
- * one shape fits. Observed on the bundled model's outputs (54 captions, 6 seeds, 4 schedulers) and, in
- * brackets, on clean renders at sizes 20-40:
+ * The geometry of clean shapes, every measure within its range. Each range is that of clean renders
+ * (2x2 anti-aliased as the training data, sizes 20-40, all 54 captions, colour jitter; in brackets)
+ * widened by a tolerance of 0.05 (0.15 for the taper, a ratio of two small widths; 0.02 for the outline
+ * fit, which separates a circle from a rounded diamond at 0.87):
+ *   circle   fill 0.66-0.90 (0.71-0.85), cornerFill 0-0.31 (0.02-0.26), taper 0.62-1.41 (0.77-1.26),
+ *            ellipse fit >= 0.89 (0.91-1)
+ *   square   fill 0.94-1 (0.99-1), cornerFill 0.89-1 (0.94-1), taper 0.83-1.17 (0.98-1.02);
+ *            fill is its box fit, so sides bowed in by a pixel or two fail it
+ *   triangle fill 0.45-0.62 (0.50-0.57), cornerFill 0.33-0.52 (0.38-0.47), taper 0-0.35 (0.13-0.20),
+ *            triangle fit >= 0.83 (0.88-1)
+ *   aspect   0.85-1.18 (0.90-1.05)
+ * A rounded diamond is no circle, a square with bowed sides no square, a star-like triangle no triangle.
+ */
+export const CLEAN_GEOMETRY: GeometryRules = {
+  shapes: {
+    circle: {
+      fill: [0.66, 0.9],
+      cornerFill: [0, 0.31],
+      taper: [0.62, 1.41],
+      outline: "ellipse",
+      minOutlineFit: 0.89,
+    },
+    square: {
+      fill: [0.94, 1],
+      cornerFill: [0.89, 1],
+      taper: [0.83, 1.17],
+      outline: "box",
+      minOutlineFit: 0.94,
+    },
+    triangle: {
+      fill: [0.45, 0.62],
+      cornerFill: [0.33, 0.52],
+      taper: [0, 0.35],
+      outline: "triangle",
+      minOutlineFit: 0.83,
+    },
+  },
+  aspect: [0.85, 1 / 0.85],
+};
+
+/**
+ * The geometry the bundled model's shapes have today, the reader's default until the model draws clean
+ * shapes (CLEAN_GEOMETRY). Observed on the bundled model's outputs (54 captions, 6 seeds, 4 schedulers)
+ * and, in brackets, on clean renders at sizes 20-40:
  *   circle   fill 0.62-0.81 (0.74-0.84), cornerFill 0-0.30 (0.03-0.24), taper 0.72-2.16 (0.81-1.26)
  *   square   fill 0.79-0.95 (0.99-1), cornerFill 0.66-0.97 (0.94-1), taper 0.72-1.25 (0.99-1.02)
  *   triangle fill 0.44-0.75 (0.50-0.57), taper 0.16-0.41 (0.13-0.20)
  * The model's circles are rounded diamonds (fill about 0.67) and its squares have bowed sides; a plain
- * diamond (fill 0.5) is no circle.
+ * diamond (fill 0.5) is no circle. Square and circle part on the corners of the bounding box (filled or
+ * empty), the upright triangle on its narrow top, so at most one shape fits.
  */
-export const SHAPE_GEOMETRY: Record<Shape, { fill: Range; cornerFill: Range; taper: Range }> = {
-  circle: { fill: [0.56, 0.9], cornerFill: [0, 0.4], taper: [0.6, 2.5] },
-  square: { fill: [0.75, 1], cornerFill: [0.55, 1], taper: [0.6, 1.5] },
-  triangle: { fill: [0.35, 0.8], cornerFill: [0, 1], taper: [0, 0.5] },
+export const SHAPE_GEOMETRY: GeometryRules = {
+  shapes: {
+    circle: {
+      fill: [0.56, 0.9],
+      cornerFill: [0, 0.4],
+      taper: [0.6, 2.5],
+      outline: "ellipse",
+      minOutlineFit: 0,
+    },
+    square: { fill: [0.75, 1], cornerFill: [0.55, 1], taper: [0.6, 1.5], outline: "box", minOutlineFit: 0 },
+    triangle: {
+      fill: [0.35, 0.8],
+      cornerFill: [0, 1],
+      taper: [0, 0.5],
+      outline: "triangle",
+      minOutlineFit: 0,
+    },
+  },
+  aspect: [0.6, 1 / 0.6],
 };
-/** The training shapes sit in a square box. */
-const ASPECT: Range = [0.6, 1 / 0.6];
 
 const within = (v: number, [lo, hi]: Range) => v >= lo && v <= hi;
 
+/** The blob's intersection over union with an outline in its bounding box (the box's own is its fill). */
+export function outlineFit(b: BlobMeasures, outline: Outline): number {
+  if (outline === "ellipse") return b.ellipseFit;
+  if (outline === "triangle") return b.triangleFit;
+  return b.fill;
+}
+
 /** The one shape whose geometry the blob fits, or undefined when it fits none. */
-function classifyShape(b: BlobMeasures): Shape | undefined {
-  if (!within(b.aspect, ASPECT)) return undefined;
+function classifyShape(b: BlobMeasures, rules: GeometryRules): Shape | undefined {
+  if (!within(b.aspect, rules.aspect)) return undefined;
   return SHAPES.find((shape) => {
-    const g = SHAPE_GEOMETRY[shape];
-    return within(b.fill, g.fill) && within(b.cornerFill, g.cornerFill) && within(b.taper, g.taper);
+    const g = rules.shapes[shape];
+    return (
+      within(b.fill, g.fill) &&
+      within(b.cornerFill, g.cornerFill) &&
+      within(b.taper, g.taper) &&
+      outlineFit(b, g.outline) >= g.minOutlineFit
+    );
   });
 }
 
@@ -169,9 +253,14 @@ function innerColor(
 /**
  * Reads the background, colour and shape of a packed RGB image. Colour and shape are read only from one
  * solid, compact, one-coloured blob of a plausible size on a uniform background; anything else is a miss
- * with its reason.
+ * with its reason. The shape must fit `geometry`: CLEAN_GEOMETRY calls imperfect shapes a miss.
  */
-export function readShapeImage(rgb: Uint8Array, width: number, height: number): ShapeReading {
+export function readShapeImage(
+  rgb: Uint8Array,
+  width: number,
+  height: number,
+  geometry: GeometryRules = SHAPE_GEOMETRY,
+): ShapeReading {
   const px = (i: number): [number, number, number] => [rgb[i * 3], rgb[i * 3 + 1], rgb[i * 3 + 2]];
   const border: [number, number, number][] = [];
   for (let y = 0; y < height; y++) {
@@ -211,7 +300,7 @@ export function readShapeImage(rgb: Uint8Array, width: number, height: number): 
   if (blob.blobShare < MIN_BLOB_SHARE) return miss("scattered", background);
   if (blob.convexity < MIN_CONVEXITY || blob.holes > MAX_HOLES) return miss("ragged", background);
   if (inner === undefined || inner.agreement < MIN_COLOR_AGREEMENT) return miss("mottled", background);
-  const shape = classifyShape(blob);
+  const shape = classifyShape(blob, geometry);
   if (shape === undefined) return miss("undecided", background);
   return { background, color: nearest(SHAPE_COLORS, inner.color), shape, ...measured };
 }

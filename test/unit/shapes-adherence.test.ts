@@ -4,6 +4,7 @@ import {
   allScenes,
   BACKGROUNDS,
   type Background,
+  CLEAN_GEOMETRY,
   caption,
   parseCaption,
   readShapeImage,
@@ -54,6 +55,33 @@ function draw(scene: ShapeScene, size: number, x0: number, y0: number): Uint8Arr
     }
   }
   return rgb;
+}
+
+/**
+ * Renders a scene as the training data does: 2x2 super-sampled coverage, so edges are anti-aliased,
+ * in a box of `size` px at a sub-pixel place, with a jittered shape colour.
+ */
+function render(scene: ShapeScene, size: number, x0: number, y0: number, fg: Rgb): Uint8Array {
+  const bg = BACKGROUNDS[scene.background];
+  const cx = x0 + size / 2;
+  const cy = y0 + size / 2;
+  const inside = (px: number, py: number) => {
+    if (scene.shape === "circle") return (px - cx) ** 2 + (py - cy) ** 2 <= (size / 2) ** 2;
+    if (scene.shape === "square") return Math.abs(px - cx) <= size / 2 && Math.abs(py - cy) <= size / 2;
+    return py >= y0 && py <= y0 + size && Math.abs(px - cx) <= (py - y0) / 2;
+  };
+  return paint(bg, (x, y) => {
+    let cover = 0;
+    for (const [sx, sy] of [
+      [0.25, 0.25],
+      [0.75, 0.25],
+      [0.25, 0.75],
+      [0.75, 0.75],
+    ]) {
+      if (inside(x + sx, y + sy)) cover += 0.25;
+    }
+    return cover === 0 ? undefined : [0, 1, 2].map((c) => Math.round(bg[c] * (1 - cover) + fg[c] * cover));
+  });
 }
 
 describe("the tiny-shapes adherence reader", () => {
@@ -188,6 +216,62 @@ describe("the tiny-shapes adherence reader", () => {
     }
   });
 
+  it("reads clean anti-aliased renders as the training data draws them: every caption, sizes 20-40", () => {
+    const random = new SampleRandom(11);
+    for (let n = 0; n < 4; n++) {
+      for (const scene of allScenes()) {
+        const size = 20 + random.uniform() * 20;
+        const x0 = 4 + random.uniform() * (56 - size);
+        const y0 = 4 + random.uniform() * (56 - size);
+        const fg = SHAPE_COLORS[scene.color].map((v) =>
+          Math.min(255, Math.max(0, v + (random.uniform() - 0.5) * 24)),
+        );
+        const image = render(scene, size, x0, y0, fg);
+        for (const geometry of [SHAPE_GEOMETRY, CLEAN_GEOMETRY]) {
+          const read = readShapeImage(image, 64, 64, geometry);
+          expect(
+            { color: read.color, shape: read.shape, background: read.background },
+            `${caption(scene)} ${size.toFixed(1)} at ${x0.toFixed(1)},${y0.toFixed(1)}`,
+          ).toEqual(scene);
+        }
+      }
+    }
+  });
+
+  it("calls imperfect shapes a miss by clean geometry: a rounded diamond is no circle, a bowed square no square, a star no triangle", () => {
+    const orange = SHAPE_COLORS.orange;
+    // |x|^1.5 + |y|^1.5 <= r^1.5: a rounded diamond (fill 0.68, ellipse fit 0.87), as the model once drew circles.
+    const roundedDiamond = (x: number, y: number) =>
+      Math.abs(x - 31.5) ** 1.5 + Math.abs(y - 31.5) ** 1.5 <= 16 ** 1.5;
+    // Sides bowed in by 2 px at their middles (fill about 0.83), as the model once drew squares.
+    const bow = (t: number) => 2 * (1 - (t / 16) ** 2);
+    const bowedSquare = (x: number, y: number) => {
+      const dx = Math.abs(x - 31.5);
+      const dy = Math.abs(y - 31.5);
+      return dx <= 16 - bow(dy) && dy <= 16 - bow(dx);
+    };
+    // Concave sides: the half-width grows as the 1.6th power of the depth below the apex.
+    const flaredTriangle = (x: number, y: number) =>
+      y >= 16 && y <= 48 && Math.abs(x - 31.5) <= 16 * ((y - 16) / 32) ** 1.6 + 0.5;
+    for (const background of BACKGROUND_NAMES) {
+      for (const [label, inside] of [
+        ["rounded diamond", roundedDiamond],
+        ["bowed square", bowedSquare],
+        ["flared triangle", flaredTriangle],
+      ] as const) {
+        const read = readShapeImage(
+          paint(BACKGROUNDS[background], (x, y) => (inside(x, y) ? orange : undefined)),
+          64,
+          64,
+          CLEAN_GEOMETRY,
+        );
+        expectMiss(read, `${label} on ${background}`);
+        expect(read.miss, `${label} on ${background}`).toBe("undecided");
+        expect(read.background).toBe(background);
+      }
+    }
+  });
+
   it("reads the model's imperfect shapes: rounded-diamond circles, bowed squares, flared triangles", () => {
     for (const background of BACKGROUND_NAMES) {
       const orange = SHAPE_COLORS.orange;
@@ -257,12 +341,14 @@ describe("the tiny-shapes adherence reader", () => {
     for (const a of SHAPES) {
       for (const b of SHAPES) {
         if (a === b) continue;
-        const ga = SHAPE_GEOMETRY[a];
-        const gb = SHAPE_GEOMETRY[b];
-        expect(
-          apart(ga.fill, gb.fill) || apart(ga.cornerFill, gb.cornerFill) || apart(ga.taper, gb.taper),
-          `${a} / ${b}`,
-        ).toBe(true);
+        for (const rules of [SHAPE_GEOMETRY, CLEAN_GEOMETRY]) {
+          const ga = rules.shapes[a];
+          const gb = rules.shapes[b];
+          expect(
+            apart(ga.fill, gb.fill) || apart(ga.cornerFill, gb.cornerFill) || apart(ga.taper, gb.taper),
+            `${a} / ${b}`,
+          ).toBe(true);
+        }
       }
     }
   });
