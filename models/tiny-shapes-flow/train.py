@@ -368,7 +368,7 @@ def main():
     p.add_argument("--work", default=os.path.join(HERE, ".work"))
     p.add_argument("--out", default=HERE)
     p.add_argument("--seed", type=int, default=4321)
-    p.add_argument("--steps", type=int, default=900)
+    p.add_argument("--steps", type=int, default=1200)
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--ema", type=float, default=0.995)
