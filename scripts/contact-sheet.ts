@@ -1,9 +1,10 @@
 /**
- * Writes docs/tiny-shapes-contact-sheet.png: one sample of each of the bundled model's 54 captions.
- * Run: npm run docs:contact-sheet
+ * Writes docs/<model>-contact-sheet.png: one sample of each of a shapes model's 54 captions, with the
+ * model's default scheduler.
+ * Run: npm run docs:contact-sheet [-- MODEL_DIR] (default: the bundled models/tiny-shapes)
  */
 import { writeFile } from "node:fs/promises";
-import { join } from "node:path";
+import { basename, join, resolve } from "node:path";
 import { bundledModelDir, packageRoot } from "../src/common/package-root.js";
 import { parseDevice } from "../src/engine/device.js";
 import { DiffusionPipeline } from "../src/engine/pipeline.js";
@@ -11,7 +12,9 @@ import { encodePng } from "../src/engine/png.js";
 import { composeContactSheet, type SheetTile } from "../src/eval/contact-sheet.js";
 import { allScenes, caption } from "../src/eval/shapes-adherence.js";
 
-const pipe = await DiffusionPipeline.load(bundledModelDir(), parseDevice("cpu"));
+const modelDir = process.argv[2] ? resolve(process.argv[2]) : bundledModelDir();
+const pipe = await DiffusionPipeline.load(modelDir, parseDevice("cpu"));
+const scheduler = pipe.describe().defaultScheduler;
 // All 54 captions: 6 colours x 3 shapes x 3 backgrounds, one seed each.
 const scenes = allScenes();
 const tiles: SheetTile[] = [];
@@ -22,7 +25,7 @@ for (let i = 0; i < scenes.length; i += 9) {
     seed: i + k,
     steps: 20,
     guidanceScale: 4,
-    scheduler: "euler" as const,
+    scheduler,
     width: 64,
     height: 64,
   }));
@@ -33,6 +36,6 @@ for (let i = 0; i < scenes.length; i += 9) {
 }
 await pipe.release();
 const sheet = composeContactSheet(tiles, { columns: 9, scale: 2 });
-const out = join(packageRoot(), "docs", "tiny-shapes-contact-sheet.png");
+const out = join(packageRoot(), "docs", `${basename(modelDir)}-contact-sheet.png`);
 await writeFile(out, encodePng(sheet.rgb, sheet.width, sheet.height));
 console.log(`${out}: ${tiles.length} samples, ${sheet.width}x${sheet.height}`);
