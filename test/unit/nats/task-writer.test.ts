@@ -129,6 +129,6 @@ describe("task writer", () => {
       { ...plainTask, samples: [{ ...sample, prompt: `${"long ".repeat(20)}\udc00` }] },
       { ...plainTask, job_id: "\udbff" },
     ];
-    outside.forEach((task, i) => expect(writeTask(task), `case ${i}`).toBeUndefined());
+    for (const [i, task] of outside.entries()) expect(writeTask(task), `case ${i}`).toBeUndefined();
   });
 });
