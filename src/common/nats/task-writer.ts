@@ -8,6 +8,7 @@
  */
 import type { SampleSpec__Input } from "../proto/generated/latentfleet/v1/SampleSpec.js";
 import type { Task__Input } from "../proto/generated/latentfleet/v1/Task.js";
+import { utf8ByteLength } from "../utf8-length.js";
 
 const WIRE_VARINT = 0;
 const WIRE_FIXED32 = 5;
@@ -19,30 +20,17 @@ const isUint32 = (v: unknown): v is number =>
   typeof v === "number" && Number.isInteger(v) && v >= 0 && v <= 0xffff_ffff;
 const isText = (v: unknown): v is string => typeof v === "string";
 
-/** Below this many UTF-16 units a string is measured and written in JS: cheaper than a native call. */
-const SHORT = 64;
-
 /** String.prototype.isWellFormed (Node 20; typed from ES2024 on). */
 const wellFormed = (s: string) => (s as unknown as { isWellFormed(): boolean }).isWellFormed();
 
 /**
  * UTF-8 length of `s`; -1 when it holds a lone surrogate, which protobufjs writes differently by length
- * (raw below 40 units, U+FFFD above): such a task is left to it.
+ * (raw below 40 units, U+FFFD above): such a task is left to it. An ASCII string (as many bytes as units)
+ * has none.
  */
 function utf8Length(s: string): number {
-  if (s.length >= SHORT) return wellFormed(s) ? Buffer.byteLength(s) : -1;
-  let n = 0;
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c < 0x80) n += 1;
-    else if (c < 0x800) n += 2;
-    else if ((c & 0xfc00) === 0xd800 && (s.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
-      n += 4;
-      i++;
-    } else if ((c & 0xf800) === 0xd800) return -1;
-    else n += 3;
-  }
-  return n;
+  const n = utf8ByteLength(s);
+  return n === s.length || wellFormed(s) ? n : -1;
 }
 
 function varintSize(v: number): number {
