@@ -5,11 +5,6 @@
  * here costs one write that the client coalesces with the others of the same turn, and one map entry;
  * acks are settled as they arrive, and one sweep a second fails those past their timeout.
  *
- * Publishes are held for up to CORK_MS and handed to the client together, so that they leave in one socket
- * write: the client writes what was published in one synchronous run, and a coordinator publishes its
- * tasks one per event-loop turn (fair-queue.ts), which would otherwise cost a write (and a read on the
- * server) per task.
- *
  * Failures look like js.publish's to isNatsUnreachable: a timeout is a TimeoutError, a stream without a
  * leader (a 503 status from the server, "no responders") a NoRespondersError, a JetStream error its
  * JetStreamApiError. The caller retries (PublishWindow) with the same msg id, which the stream
@@ -29,18 +24,6 @@ import {
 export const PUBLISH_ACK_TIMEOUT_MS = 5_000;
 const SWEEP_MS = 1_000;
 const NO_RESPONDERS = 503;
-/** Longest a publish is held for the next ones (a timer's least delay). */
-const CORK_MS = 1;
-/** Held publishes, or bytes, that are handed on at once without waiting. */
-const CORK_MAX_MESSAGES = 256;
-const CORK_MAX_BYTES = 1024 * 1024;
-
-interface Held {
-  token: string;
-  subject: string;
-  data: Uint8Array;
-  headers: ReturnType<typeof headers>;
-}
 
 interface Pending {
   resolve: (ack: PubAck) => void;
@@ -61,9 +44,6 @@ export class PublishPipe {
   private readonly sub: Subscription;
   private readonly pending = new Map<string, Pending>();
   private readonly sweeper: NodeJS.Timeout;
-  private held: Held[] = [];
-  private heldBytes = 0;
-  private cork: NodeJS.Timeout | undefined;
   private next = 0;
   private closed = false;
 
@@ -88,29 +68,13 @@ export class PublishPipe {
     if (opts.expectStream !== undefined) h.set("Nats-Expected-Stream", opts.expectStream);
     return new Promise<PubAck>((resolve, reject) => {
       this.pending.set(token, { resolve, reject, subject, deadline: Date.now() + this.timeoutMs });
-      this.held.push({ token, subject, data, headers: h });
-      this.heldBytes += data.length;
-      if (this.held.length >= CORK_MAX_MESSAGES || this.heldBytes >= CORK_MAX_BYTES) this.release();
-      else this.cork ??= setTimeout(() => this.release(), CORK_MS);
-    });
-  }
-
-  /** Hands the held publishes to the client in one run: it writes them together. */
-  private release(): void {
-    clearTimeout(this.cork);
-    this.cork = undefined;
-    const held = this.held;
-    this.held = [];
-    this.heldBytes = 0;
-    for (const m of held) {
       try {
-        this.nc.publish(m.subject, m.data, { reply: this.prefix + m.token, headers: m.headers });
+        this.nc.publish(subject, data, { reply: this.prefix + token, headers: h });
       } catch (err) {
-        const p = this.pending.get(m.token);
-        this.pending.delete(m.token);
-        p?.reject(err instanceof Error ? err : new Error(String(err)));
+        this.pending.delete(token);
+        reject(err instanceof Error ? err : new Error(String(err)));
       }
-    }
+    });
   }
 
   /** Publishes awaiting their ack. */
@@ -123,8 +87,6 @@ export class PublishPipe {
     if (this.closed) return;
     this.closed = true;
     clearInterval(this.sweeper);
-    clearTimeout(this.cork);
-    this.held = [];
     this.sub.unsubscribe();
     for (const p of this.pending.values()) p.reject(new errors.ClosedConnectionError());
     this.pending.clear();
