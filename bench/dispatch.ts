@@ -17,7 +17,10 @@
  * Usage: npm run bench:dispatch -- [--workers 1,8,64,256] [--seconds 20] [--batch-ms 2000] [--batch-size 4]
  *   [--shard-size 4] [--capacity-samples 20000] [--capacity-workers 32] [--capacity-batch-size 8]
  *   [--capacity-shard-sizes 32] [--capacity-processes N] [--per-process 64] [--size 64] [--fsync]
- *   [--skip-scaling] [--skip-capacity] [--replicas 1,3]
+ *   [--skip-scaling] [--skip-capacity] [--replicas 1,3] [--coordinator-cpu-prof DIR]
+ *
+ * --coordinator-cpu-prof DIR: a V8 CPU profile of the coordinator over each job, submit to final state
+ * (warm-ups too), in DIR/job<N>.cpuprofile; bench/cpuprofile-summary.ts sums one by function and file.
  *
  * 3. Replicas (--replicas 1,3): a three-node nats-server cluster on this machine (bench/dispatch/cluster.ts);
  *    on it, for each replica count in turn (streams and bucket deleted and made again), the capacity job at
@@ -56,6 +59,7 @@ import type {
   LogCount,
   StandInSettings,
 } from "./dispatch/protocol.js";
+import { CPU_PROFILE_DIR_ENV } from "./dispatch/protocol.js";
 
 const CORES = cpus().length;
 
@@ -78,6 +82,7 @@ const { values } = parseArgs({
     "skip-capacity": { type: "boolean", default: false },
     replicas: { type: "string", default: "" },
     model: { type: "string", default: bundledModelDir() },
+    "coordinator-cpu-prof": { type: "string", default: "" },
   },
 });
 
@@ -113,6 +118,11 @@ const perProcess = intOption("per-process");
 const imageSize = intOption("size", 8);
 const durable = values.fsync;
 const replicaCounts = values.replicas === "" ? [] : intList("replicas");
+/** The coordinator's environment: where it leaves a CPU profile of each job, when asked to. */
+const coordinatorEnv: NodeJS.ProcessEnv =
+  values["coordinator-cpu-prof"] === ""
+    ? process.env
+    : { ...process.env, [CPU_PROFILE_DIR_ENV]: values["coordinator-cpu-prof"] };
 
 /** The fleet the capacity figures are set against. */
 const FLEET_GPUS = 10_000;
@@ -148,8 +158,9 @@ class Child<Req, Rep extends { type: string }> {
     name: string,
     script: string,
     args: string[] = [],
+    env: NodeJS.ProcessEnv = process.env,
   ): Child<Req, Rep> {
-    const proc = fork(childPath(script), args, { stdio: ["ignore", "inherit", "inherit", "ipc"] });
+    const proc = fork(childPath(script), args, { stdio: ["ignore", "inherit", "inherit", "ipc"], env });
     return new Child<Req, Rep>(proc, name);
   }
 
@@ -602,10 +613,12 @@ async function replicasPart(dir: string, counts: number[]): Promise<void> {
       });
       const js = jsm.jetstream();
       const pubMs = await latencies(300, (i) => js.publish(resultSubject("bench-latency"), String(i)));
-      const coord: Coordinator = Child.start(`coordinator r${r}`, "coordinator-process", [
-        cluster.urls,
-        String(r),
-      ]);
+      const coord: Coordinator = Child.start(
+        `coordinator r${r}`,
+        "coordinator-process",
+        [cluster.urls, String(r)],
+        coordinatorEnv,
+      );
       await coord.next();
       const settings: StandInSettings = { batchMs: 0, batchSize: capacityBatchSize, durable, replicas: r };
       const fleet = await startFleet(cluster.urls, capacityWorkers, per, settings, `r${r}`);
@@ -657,7 +670,7 @@ async function main(): Promise<void> {
       bin: findNatsServer(process.env.LF_NATS_SERVER_BIN),
       storeDir: join(dir, "nats"),
     });
-    coord = Child.start("coordinator", "coordinator-process", [nats.url]);
+    coord = Child.start("coordinator", "coordinator-process", [nats.url], coordinatorEnv);
     await coord.next();
     console.log(
       `bench/dispatch on ${CORES} cores (${cpus()[0]?.model ?? "?"}), Node ${process.version}: nats-server ` +

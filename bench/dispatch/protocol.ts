@@ -12,6 +12,9 @@ export interface LogCount {
   last: string[];
 }
 
+/** Set in the coordinator process's environment: the folder of a CPU profile of each job (job<N>.cpuprofile). */
+export const CPU_PROFILE_DIR_ENV = "LF_BENCH_CPU_PROFILE_DIR";
+
 export type CoordinatorRequest =
   | { type: "job"; id: number; spec: string; shardSize: number }
   | { type: "stop" };

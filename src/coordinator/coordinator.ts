@@ -193,7 +193,11 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Runnin
           throw new Error(`job ${id} is still ${snap.state} after ${o.timeoutMs} ms`);
         await new Promise<void>((resolve) => {
           const timer = setTimeout(done, o.pollMs ?? 200);
-          const unsubscribe = m.subscribe(id, done);
+          // A job notifies on every result folded: wake only for the end (or once it is no longer run here).
+          const unsubscribe = m.subscribe(id, () => {
+            const state = m.liveState(id);
+            if (state === undefined || isFinalState(state)) done();
+          });
           function done() {
             clearTimeout(timer);
             unsubscribe?.();

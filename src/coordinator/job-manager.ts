@@ -6,6 +6,7 @@ import { mkdir, readFile } from "node:fs/promises";
 import { basename, resolve } from "node:path";
 import type { JetStreamManager } from "@nats-io/jetstream";
 import { type FailureTolerance, formatFailureTolerance } from "../common/contract/failure-tolerance.js";
+import type { JobStateName } from "../common/contract/job.js";
 import type { TaskResult } from "../common/contract/task.js";
 import { isLatentFleetError, LatentFleetError } from "../common/errors.js";
 import { errorMessage } from "../common/log.js";
@@ -233,6 +234,11 @@ export class JobManager {
 
   isLive(jobId: string): boolean {
     return this.live.has(jobId);
+  }
+
+  /** The state of a job this coordinator runs, read from memory; undefined when it runs no such job. */
+  liveState(jobId: string): JobStateName | undefined {
+    return this.live.get(jobId)?.state;
   }
 
   /** The jobs this coordinator runs and the last few that ended here: a bounded set, read from memory. */

@@ -4,7 +4,7 @@
  * gives the total (progress, ETA) from the start.
  */
 import { expandSpecBatches, type JobSpec, type SourceAccess } from "../manifest/index.js";
-import { Sharder } from "./sharder.js";
+import { ShardCounter } from "./sharder.js";
 
 /** The counts; null once `stop()` says so, or if the manifest cannot be expanded (the publisher says why). */
 export async function countManifest(
@@ -13,21 +13,19 @@ export async function countManifest(
   shardSize: number,
   stop: () => boolean,
 ): Promise<{ samples: number; shards: number } | null> {
-  const sharder = new Sharder(shardSize);
+  const counter = new ShardCounter(shardSize);
   let samples = 0;
-  let shards = 0;
   try {
     for await (const batch of expandSpecBatches(spec, { access })) {
       if (stop()) return null;
       for (const ev of batch) {
         if (ev.type !== "sample") continue;
         samples++;
-        shards += sharder.add(ev.sample).length;
+        counter.add(ev.sample);
       }
     }
   } catch {
     return null;
   }
-  if (sharder.flush()) shards++;
-  return { samples, shards };
+  return { samples, shards: counter.shards };
 }

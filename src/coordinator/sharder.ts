@@ -8,6 +8,7 @@ import type { OutputFormatName } from "../common/contract/output-formats.js";
 import type { Task, TaskSample } from "../common/contract/task.js";
 import { MAX_TASK_PAYLOAD_BYTES } from "../common/nats/index.js";
 import { COORDINATOR_OPTIONS } from "../common/options/index.js";
+import { utf8ByteLength } from "../common/utf8-length.js";
 import type { ManifestSample } from "../manifest/index.js";
 
 export const DEFAULT_SHARD_SIZE: number = COORDINATOR_OPTIONS.shardSize.default;
@@ -45,39 +46,74 @@ export function toTaskSample(s: ManifestSample): TaskSample {
 /** An upper bound of the sample's encoded size (protobuf: tag + length per field, varints <= 10 bytes). */
 function sampleBytes(s: ManifestSample): number {
   return (
-    Buffer.byteLength(s.prompt) +
-    Buffer.byteLength(s.negativePrompt) +
-    Buffer.byteLength(s.sampleId) +
-    Buffer.byteLength(s.rowId) +
-    Buffer.byteLength(s.source) +
+    utf8ByteLength(s.prompt) +
+    utf8ByteLength(s.negativePrompt) +
+    utf8ByteLength(s.sampleId) +
+    utf8ByteLength(s.rowId) +
+    utf8ByteLength(s.source) +
     (s.scheduler?.length ?? 0) +
     96
   );
 }
 
-export class Sharder {
-  private nextShard = 0;
-  private current: Shard | null = null;
+/** ShardCuts.add: the sample closes the shard before it (it does not fit), and/or its own (it fills it). */
+const CUT_BEFORE = 1;
+const CUT_AFTER = 2;
+
+/** The cut rule alone, on the samples' sizes: shared by the Sharder and the ShardCounter. */
+class ShardCuts {
+  private count = 0;
   private bytes = 0;
 
   constructor(
     private readonly shardSize: number,
-    private readonly byteBudget: number = SHARD_BYTE_BUDGET,
+    private readonly byteBudget: number,
   ) {}
+
+  /** Samples in the shard still open. */
+  get open(): number {
+    return this.count;
+  }
+
+  /** The next sample, of `size` bytes: CUT_BEFORE and/or CUT_AFTER, or 0. */
+  add(size: number): number {
+    let cuts = 0;
+    if (this.count > 0 && this.bytes + size > this.byteBudget) {
+      cuts |= CUT_BEFORE;
+      this.count = 0;
+      this.bytes = 0;
+    }
+    this.count++;
+    this.bytes += size;
+    if (this.count >= this.shardSize) {
+      cuts |= CUT_AFTER;
+      this.count = 0;
+      this.bytes = 0;
+    }
+    return cuts;
+  }
+}
+
+export class Sharder {
+  private nextShard = 0;
+  private current: Shard | null = null;
+  private readonly cuts: ShardCuts;
+
+  constructor(shardSize: number, byteBudget: number = SHARD_BYTE_BUDGET) {
+    this.cuts = new ShardCuts(shardSize, byteBudget);
+  }
 
   /** Adds the next sample (in manifest order); returns the shards it completed (0, 1 or 2). */
   add(sample: ManifestSample): Shard[] {
     const out: Shard[] = [];
-    const size = sampleBytes(sample);
-    if (this.current && this.bytes + size > this.byteBudget) out.push(this.take());
+    const cuts = this.cuts.add(sampleBytes(sample));
+    if (cuts & CUT_BEFORE) out.push(this.take());
     if (!this.current) {
       this.current = { shard: this.nextShard++, firstIndex: sample.index, samples: [], sources: [] };
-      this.bytes = 0;
     }
     this.current.samples.push(toTaskSample(sample));
     this.current.sources.push(sample.source);
-    this.bytes += size;
-    if (this.current.samples.length >= this.shardSize) out.push(this.take());
+    if (cuts & CUT_AFTER) out.push(this.take());
     return out;
   }
 
@@ -90,6 +126,26 @@ export class Sharder {
     const s = this.current as Shard;
     this.current = null;
     return s;
+  }
+}
+
+/** The Sharder's cuts without the shards: how many there are, for a count of the manifest. */
+export class ShardCounter {
+  private closed = 0;
+  private readonly cuts: ShardCuts;
+
+  constructor(shardSize: number, byteBudget: number = SHARD_BYTE_BUDGET) {
+    this.cuts = new ShardCuts(shardSize, byteBudget);
+  }
+
+  add(sample: ManifestSample): void {
+    const cuts = this.cuts.add(sampleBytes(sample));
+    this.closed += (cuts & CUT_BEFORE) + (cuts >> 1);
+  }
+
+  /** The shards of the samples added so far, a last partial one included. */
+  get shards(): number {
+    return this.closed + (this.cuts.open > 0 ? 1 : 0);
   }
 }
 

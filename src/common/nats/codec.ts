@@ -16,6 +16,7 @@ import { LatentFleetError } from "../errors.js";
 import { packageRoot } from "../package-root.js";
 import type { Task, Task__Input } from "../proto/generated/latentfleet/v1/Task.js";
 import type { TaskResult, TaskResult__Input } from "../proto/generated/latentfleet/v1/TaskResult.js";
+import { writeTask } from "./task-writer.js";
 
 const TO_OBJECT: protobuf.IConversionOptions = { longs: String, enums: String, defaults: true, oneofs: true };
 
@@ -40,11 +41,16 @@ function taskTypes(): TaskTypes {
 }
 
 /**
- * Straight to the encoder, without fromObject's copy: a Task__Input already has the field types the
- * generated encoder takes (64-bit integers as numbers or decimal strings), and tasks are the coordinator's
- * hottest payload.
+ * Tasks are the coordinator's hottest payload: the contract's plain values are written by hand
+ * (task-writer.ts); anything else goes straight to the generated encoder, without fromObject's copy (a
+ * Task__Input already has the field types it takes: 64-bit integers as numbers or decimal strings).
  */
 export function encodeTask(task: Task__Input): Uint8Array {
+  return writeTask(task) ?? encodeTaskGeneric(task);
+}
+
+/** The generated encoder's bytes for `task` (task-writer.ts writes the same). */
+export function encodeTaskGeneric(task: Task__Input): Uint8Array {
   return taskTypes().task.encode(task).finish();
 }
 

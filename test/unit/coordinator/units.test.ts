@@ -9,7 +9,7 @@ import { JobFold } from "../../../src/coordinator/fold.js";
 import { isJobId, newJobId } from "../../../src/coordinator/job-id.js";
 import { ProgressMeter } from "../../../src/coordinator/progress.js";
 import { PublishWindow } from "../../../src/coordinator/publish-window.js";
-import { Sharder } from "../../../src/coordinator/sharder.js";
+import { ShardCounter, Sharder } from "../../../src/coordinator/sharder.js";
 import { WhereIndex } from "../../../src/coordinator/where-index.js";
 import type { ManifestSample } from "../../../src/manifest/index.js";
 
@@ -87,6 +87,34 @@ describe("sharder", () => {
     const big = new Sharder(32, 1000);
     const cut = [...big.add(sample(0, "x".repeat(600))), ...big.add(sample(1, "y".repeat(600)))];
     expect(cut.map((x) => x.samples.length)).toEqual([1]);
+  });
+
+  it("counts the shards it would cut (ShardCounter), by size and by count alike", () => {
+    // Prompts of 0 to ~900 bytes (multi-byte among them) against budgets of one to a few samples.
+    const prompt = (i: number) => "ü✓x".repeat((i * 37) % 300);
+    for (const [size, budget] of [
+      [1, 1000],
+      [3, 1000],
+      [4, 2500],
+      [32, 1200],
+      [32, 1 << 20],
+    ]) {
+      const sharder = new Sharder(size, budget);
+      const counter = new ShardCounter(size, budget);
+      let shards = 0;
+      let samplesCut = 0;
+      for (let i = 0; i < 200; i++) {
+        for (const cut of sharder.add(sample(i, prompt(i)))) {
+          shards++;
+          samplesCut += cut.samples.length;
+        }
+        counter.add(sample(i, prompt(i)));
+        const open = i + 1 > samplesCut ? 1 : 0;
+        expect(counter.shards, `size ${size}, budget ${budget}, sample ${i}`).toBe(shards + open);
+      }
+      if (sharder.flush()) shards++;
+      expect(counter.shards, `size ${size}, budget ${budget}`).toBe(shards);
+    }
   });
 });
 
