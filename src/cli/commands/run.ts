@@ -10,7 +10,6 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { availableParallelism, tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import type { Command } from "commander";
-import { freePort } from "../../common/child-process.js";
 import { parseFailureTolerance } from "../../common/contract/failure-tolerance.js";
 import { EXIT_CODES, isLatentFleetError, LatentFleetError } from "../../common/errors.js";
 import { createLogger, currentLogFormat } from "../../common/log.js";
@@ -38,6 +37,7 @@ import { addS3Options, applyS3Options, S3_OPTIONS } from "../storage-options.js"
 import { type ChildFailure, logTail, type Restart, Supervisor } from "../supervisor.js";
 import { formatJobLine, reuseLine } from "./jobs-client.js";
 import { createProgressView } from "./progress-view.js";
+import { freePortExcept, metricsAddresses, portOf, portTaken, uiAddressOf } from "./run-ports.js";
 
 /** The embedded nats-server's configuration (it holds the token), in the run's temporary folder. */
 const NATS_CONFIG_FILE = "nats-server.conf";
@@ -78,47 +78,6 @@ const NATS_CONNECT_WAIT_S = 60;
 const NATS_CONNECT_WAIT_FLAG = NATS_CONNECT_WAIT_OPTION.flag;
 /** Ports tried for the embedded nats-server when another program takes the chosen one first. */
 const NATS_PORT_ATTEMPTS = 5;
-
-/** nats-server could not listen: another program took its port between its choice and the server's start. */
-function portTaken(err: unknown): boolean {
-  return err instanceof Error && err.message.includes("address already in use");
-}
-
-/** A free loopback port, none of `taken` (chosen for something that does not listen yet). */
-async function freePortExcept(taken: readonly number[]): Promise<number> {
-  let port = await freePort("127.0.0.1");
-  while (taken.includes(port)) port = await freePort("127.0.0.1");
-  return port;
-}
-
-/** Loopback metrics addresses: the coordinator's, then each worker's; undefined with --no-metrics. */
-async function metricsAddresses(opts: RunOptions, taken: number[]): Promise<string[] | undefined> {
-  if (!opts.metrics) return undefined;
-  const count = opts.workers + 1;
-  const first = opts.metricsPort;
-  const ports: number[] = [];
-  for (let i = 0; i < count; i++) {
-    // A free port is free only until it is taken: never hand out one twice, nor the gRPC one.
-    let port = first === undefined ? await freePort("127.0.0.1") : first + i;
-    while (first === undefined && (ports.includes(port) || taken.includes(port))) {
-      port = await freePort("127.0.0.1");
-    }
-    ports.push(port);
-  }
-  return ports.map((p) => `127.0.0.1:${p}`);
-}
-
-/** The live page's loopback address (read-only: `run` gives it no token); undefined with --no-ui. */
-async function uiAddressOf(opts: RunOptions, taken: number[]): Promise<string | undefined> {
-  if (!opts.ui) return undefined;
-  let port = opts.uiPort ?? (await freePort("127.0.0.1"));
-  while (opts.uiPort === undefined && taken.includes(port)) port = await freePort("127.0.0.1");
-  return `127.0.0.1:${port}`;
-}
-
-function portOf(address: string): number {
-  return Number(address.slice(address.lastIndexOf(":") + 1));
-}
 
 const CHILD_LOG = [LOG_FORMAT_OPTION.flag, "json"];
 
@@ -202,7 +161,7 @@ async function runJob(specArg: string, opts: RunOptions): Promise<number> {
       configFile = join(temp, NATS_CONFIG_FILE);
       await writeFile(configFile, `authorization {\n  token: "${token}"\n}\n`, { mode: 0o600 });
       natsAuth = { token };
-      natsPort = await freePort("127.0.0.1");
+      natsPort = await freePortExcept([]);
     }
     const natsUrlOf = (port: number | undefined) =>
       port === undefined ? userNats?.url : `nats://127.0.0.1:${port}`;
