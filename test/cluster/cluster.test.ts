@@ -41,12 +41,12 @@ import { tasksDone, tasksHeld } from "../helpers/worker-log.js";
 const noNetns = netnsUnavailable();
 const KV_STREAM = `KV_${JOBS_BUCKET}`;
 /**
- * 1,620 (full: 3,000) template rows x 4 images: 6,480 (12,000) samples in tasks of 16. A quiet machine
- * makes ~400 samples/s here: the job must outlast the first fault, its node's restart and the leaders'
+ * 3,240 (full: 3,000) template rows x 4 images: 12,960 (12,000) samples in tasks of 16. A quiet machine
+ * makes ~400-500 samples/s here (6,480 samples ended before the second fault once publishing got faster): the job must outlast the first fault, its node's restart and the leaders'
  * settling, or the second fault cannot hit a running job (and the test fails, as it must).
  */
 const FULL = process.env.LF_CLUSTER_FULL === "1";
-const ROWS = FULL ? 3000 : 1620;
+const ROWS = FULL ? 3000 : 3240;
 const PER_PROMPT = 4;
 const JOB_TIMEOUT_MS = 150_000;
 const ACK_WAIT_S = 3;
