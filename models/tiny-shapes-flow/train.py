@@ -221,6 +221,15 @@ def prefixed(modules):
     return {f"{name}.{k}": v for name, m in modules.items() for k, v in m.state_dict().items()}
 
 
+def learning_rate(args, step):
+    """cosine: 100 warm-up steps, then cosine decay over --steps to a tenth of --lr; it follows --steps, so a
+    resume with another --steps moves it. constant: --lr at every step, for a fine phase resumed from a
+    checkpoint."""
+    if args.lr_schedule == "constant":
+        return args.lr
+    return args.lr * min(1.0, step / 100) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * step / args.steps)))
+
+
 def train(args):
     torch.manual_seed(args.seed)
     gen = torch.Generator().manual_seed(args.seed)
@@ -257,7 +266,7 @@ def train(args):
     empty = len(captions)
     start = time.time()
     for step in range(step0 + 1, args.steps + 1):
-        lr = args.lr * min(1.0, step / 100) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * step / args.steps)))
+        lr = learning_rate(args, step)
         for g in opt.param_groups:
             g["lr"] = lr
         x, caps = T.make_batch(gen, args.batch)
@@ -291,6 +300,8 @@ def train(args):
                        "shift_factor": shift_factor, "gen": gen.get_state(), "rng": torch.get_rng_state()})
             torch.save(st, ckpt + ".tmp")
             os.replace(ckpt + ".tmp", ckpt)
+            if args.keep_checkpoints:
+                shutil.copyfile(ckpt, os.path.join(args.work, f"flow-{step}.pt"))
     print(f"training done in {(time.time() - start) / 60:.1f} min", flush=True)
 
 
@@ -309,7 +320,7 @@ def export(args):
     out = args.out
     tok = T.SimpleTokenizer()
     te1, te2, tr = build(tok)
-    st = torch.load(os.path.join(args.work, "flow.pt"))
+    st = torch.load(args.checkpoint or os.path.join(args.work, "flow.pt"))
     for name, m in (("te1", te1), ("te2", te2), ("tr", tr)):
         m.load_state_dict({k[len(name) + 1:]: v for k, v in st["ema"].items() if k.startswith(name + ".")})
         m.eval()
@@ -371,10 +382,15 @@ def main():
     p.add_argument("--steps", type=int, default=1200)
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--lr-schedule", choices=["cosine", "constant"], default="cosine",
+                   help="constant: --lr throughout, for a fine phase resumed from a checkpoint")
     p.add_argument("--ema", type=float, default=0.995)
     p.add_argument("--caption-dropout", type=float, default=0.1)
     p.add_argument("--ckpt-every", type=int, default=100)
     p.add_argument("--restart", action="store_true", help="ignore an existing checkpoint")
+    p.add_argument("--keep-checkpoints", action="store_true",
+                   help="also keep each checkpoint as flow-<step>.pt, to pick one by its adherence")
+    p.add_argument("--checkpoint", help="export: this checkpoint file instead of --work's flow.pt")
     p.add_argument("--threads", type=int, default=1)
     args = p.parse_args()
     torch.set_num_threads(args.threads)
