@@ -21,6 +21,9 @@ for classifier-free guidance; EMA of the weights. Checkpoints go to .work/ and a
 
   /usr/bin/python3 models/tiny-shapes-flow/train.py --stage all      # train, then export
   /usr/bin/python3 models/tiny-shapes-flow/train.py --stage export   # export the last checkpoint's EMA
+  # a fine phase resumed from the last checkpoint: constant learning rate, every checkpoint kept by step
+  /usr/bin/python3 models/tiny-shapes-flow/train.py --stage train --steps 4000 --lr 1e-4 --lr-schedule constant \
+      --keep-checkpoints
 """
 
 import argparse
