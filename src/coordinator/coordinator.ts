@@ -146,7 +146,7 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Runnin
     );
     const m = manager;
     const fromSeq = await m.resumeAll();
-    loops.push(await startResultsLoop(js, fromSeq, (r) => m.route(r), log));
+    loops.push(await startResultsLoop(js, fromSeq, (r, origin) => m.route(r, origin), log));
     loops.push(await startDeadLetterLoop(js, jsm, log, mx && ((task) => mx.taskDeadLettered(task.model))));
     if (opts.grpcAddress !== undefined) {
       grpc = await startGrpcServer(
