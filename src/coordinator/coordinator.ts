@@ -2,6 +2,7 @@
  * The coordinator process: NATS topology, the unfinished jobs found in KV (resumed), the results fold,
  * the dead-letter handler, and the gRPC service with health and reflection.
  */
+import { jetstreamManager } from "@nats-io/jetstream";
 import { type GrpcServerHandle, startGrpcServer } from "../common/grpc/server.js";
 import type { GrpcServerTls } from "../common/grpc/tls.js";
 import { createLogger, type Logger } from "../common/log.js";
@@ -10,7 +11,7 @@ import { connectJetStream, ensureTopology, PublishPipe, type TopologyOptions } f
 import { type NatsAuthOptions, redactUrl } from "../common/nats/security.js";
 import { COORDINATOR_OPTIONS } from "../common/options/index.js";
 import { startDeadLetterLoop } from "./dead-letter-loop.js";
-import { FairQueue, type FairQueueOptions } from "./fair-queue.js";
+import { FAIR_QUEUE_READ_TIMEOUT_MS, FairQueue, type FairQueueOptions } from "./fair-queue.js";
 import { coordinatorService } from "./grpc-service.js";
 import { JobManager, type SubmitRequest } from "./job-manager.js";
 import type { JobSnapshot } from "./job-snapshot.js";
@@ -107,9 +108,12 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Runnin
   const fairQueue =
     opts.fairShare === false
       ? undefined
-      : // The coordinator's own manager: one of its own with a 1 s timeout left a second job's tasks
-        // unpublished (the live-page test's webdataset job); to be found before it comes back.
-        new FairQueue({ jsm, log, ...(typeof opts.fairShare === "object" ? opts.fairShare : {}) });
+      : new FairQueue({
+          // Its own manager, for the short timeout of a read that publishing waits on.
+          jsm: await jetstreamManager(nc, { timeout: FAIR_QUEUE_READ_TIMEOUT_MS, checkAPI: false }),
+          log,
+          ...(typeof opts.fairShare === "object" ? opts.fairShare : {}),
+        });
   const shutdown = async () => {
     fairQueue?.stop();
     await grpc?.stop(2_000);
@@ -146,7 +150,7 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Runnin
     );
     const m = manager;
     const fromSeq = await m.resumeAll();
-    loops.push(await startResultsLoop(js, fromSeq, (r) => m.route(r), log));
+    loops.push(await startResultsLoop(js, fromSeq, (r, origin) => m.route(r, origin), log));
     loops.push(await startDeadLetterLoop(js, jsm, log, mx && ((task) => mx.taskDeadLettered(task.model))));
     if (opts.grpcAddress !== undefined) {
       grpc = await startGrpcServer(

@@ -20,6 +20,7 @@ import { type JobSnapshot, snapshotFromRecord } from "./job-snapshot.js";
 import { type CoordinatorJobRecord, isFinalState } from "./job-store.js";
 import { type JobRuntime, LiveJob } from "./live-job.js";
 import { PathPolicy } from "./path-policy.js";
+import type { ResultOrigin } from "./results-loop.js";
 import { MAX_SHARD_SIZE } from "./sharder.js";
 import { UploadSpool } from "./uploads.js";
 
@@ -63,6 +64,8 @@ export class JobManager {
   private readonly recent: JobSnapshot[] = [];
   /** Output folders of submissions under way. */
   private readonly reserved = new Set<string>();
+  /** LF_RESULTS sequences below this one were stored before the jobs were resumed (read again). */
+  private replayedBelow = 0;
 
   constructor(
     private readonly rt: JobRuntime,
@@ -151,6 +154,7 @@ export class JobManager {
   /** Resumes every unfinished job in KV; returns the LF_RESULTS sequence to fold from. */
   async resumeAll(): Promise<number> {
     const nextSeq = (await this.jsm.streams.info(RESULTS_STREAM)).state.last_seq + 1;
+    this.replayedBelow = nextSeq;
     let from = nextSeq;
     for (const record of await this.rt.store.list()) {
       if (isFinalState(record.state) || this.live.has(record.job_id)) continue;
@@ -178,9 +182,13 @@ export class JobManager {
     return Math.max(1, from);
   }
 
-  /** Hands a result to its job; results of jobs this coordinator does not run are ignored. */
-  async route(result: TaskResult): Promise<void> {
-    await this.live.get(result.job_id)?.applyResult(result);
+  /**
+   * Hands a result to its job; results of jobs this coordinator does not run are ignored. One that was in
+   * the stream before this coordinator resumed its jobs counts for the rate at the time it was stored.
+   */
+  async route(result: TaskResult, origin?: ResultOrigin): Promise<void> {
+    const madeAt = origin && origin.seq < this.replayedBelow ? origin.storedAtMs : undefined;
+    await this.live.get(result.job_id)?.applyResult(result, madeAt);
   }
 
   async get(jobId: string): Promise<JobSnapshot> {

@@ -216,13 +216,16 @@ export class LiveJob {
     return () => queue.turn(this.record.model, this.jobId, this.abort.signal);
   }
 
-  /** Folds one result of this job (results come in stream order). */
-  async applyResult(result: TaskResult): Promise<void> {
+  /**
+   * Folds one result of this job (results come in stream order); `madeAtMs` for one made before this
+   * coordinator started (read again from the stream), for the rate.
+   */
+  async applyResult(result: TaskResult, madeAtMs?: number): Promise<void> {
     if (isFinalState(this.record.state) || this.finishing || this.stopped) return;
     const folded = this.fold.apply(result);
     if (!folded.counted) return;
     this.stats.record(result, folded);
-    this.meter.record(folded.newlyDone);
+    this.meter.record(folded.newlyDone, madeAtMs);
     const { shard } = result;
     const rows: ErrorRow[] = [];
     for (const s of folded.failures) {

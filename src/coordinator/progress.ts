@@ -12,11 +12,17 @@ export class ProgressMeter {
     private readonly now: () => number = Date.now,
   ) {}
 
-  record(images: number): void {
+  /**
+   * `images` made at `at` (default now). A result read again by a restarted coordinator counts when it was
+   * made, not when it is read: else the restart shows every image of the window as made in its first second.
+   */
+  record(images: number, at?: number): void {
     if (images <= 0) return;
     const t = this.now();
-    this.firstAt ??= t;
-    const b = Math.floor(t / BUCKET_MS);
+    const made = Math.min(at ?? t, t);
+    if (made < t - this.windowMs) return;
+    this.firstAt = Math.min(this.firstAt ?? made, made);
+    const b = Math.floor(made / BUCKET_MS);
     this.buckets.set(b, (this.buckets.get(b) ?? 0) + images);
     this.prune(t);
   }

@@ -137,6 +137,16 @@ export async function publishJob(o: PublisherOptions): Promise<PublishOutcome> {
       samplesExpanded: samples,
       rowsRejected,
     });
+  /**
+   * Told as each shard lands, not only after a batch of rows: a batch's shards may wait their turns a long
+   * while (--queue-ahead), and a resumed job would show none published until then.
+   */
+  let shownPublished = -1;
+  const shardProgress = () => {
+    if (Math.max(resume.next_shard, window.frontier + 1) === shownPublished) return;
+    shownPublished = Math.max(resume.next_shard, window.frontier + 1);
+    progress();
+  };
 
   const emit = async (shard: Shard) => {
     o.where.append(shard.shard, shard.firstIndex, shard.sources);
@@ -169,6 +179,7 @@ export async function publishJob(o: PublisherOptions): Promise<PublishOutcome> {
       });
     }
     await maybeWriteCursor();
+    shardProgress();
   };
 
   try {
@@ -178,6 +189,8 @@ export async function publishJob(o: PublisherOptions): Promise<PublishOutcome> {
   }
 
   async function run(): Promise<PublishOutcome> {
+    // A resumed job has its shards before the cursor published already.
+    if (resume.next_shard > 0) shardProgress();
     try {
       for await (const batch of expandSpecBatches(o.spec, { access: o.access })) {
         o.signal.throwIfAborted();

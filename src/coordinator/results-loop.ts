@@ -28,6 +28,12 @@ const RECREATE_DELAY_MS = 1_000;
 /** Status events of a working consumer, not worth a log line. */
 const ROUTINE = new Set(["next", "heartbeat", "discard", "debug"]);
 
+/** Where a result sits in LF_RESULTS, and when it was stored there. */
+export interface ResultOrigin {
+  seq: number;
+  storedAtMs: number;
+}
+
 export interface Loop {
   stop(): Promise<void>;
 }
@@ -35,7 +41,7 @@ export interface Loop {
 export async function startResultsLoop(
   js: JetStreamClient,
   fromSeq: number,
-  handle: (result: TaskResult) => Promise<void>,
+  handle: (result: TaskResult, origin: ResultOrigin) => Promise<void>,
   log: Logger,
 ): Promise<Loop> {
   let next = fromSeq;
@@ -79,7 +85,7 @@ export async function startResultsLoop(
           continue;
         }
         try {
-          await handle(result);
+          await handle(result, { seq: m.seq, storedAtMs: m.time.getTime() });
         } catch (err) {
           log.error("cannot fold a result", { job: result.job_id, shard: result.shard, seq: m.seq, err });
         }

@@ -231,12 +231,31 @@ describe("the live job page in a browser", () => {
   it("reconnects after the coordinator restarts, and goes on showing the job's progress", async (ctx) => {
     if (!HAVE_CHROMIUM) ctx.skip(NO_CHROMIUM);
     const liveJob = /job (\S+): writing to/.exec(run?.output() ?? "")?.[1] ?? "";
+    // The kill cuts off the job page's first listing of its images, as it does whenever it lands while the
+    // page is still loading: the page must load again once the coordinator is back, not show the error.
+    let cut: () => void = () => undefined;
+    const killed = new Promise<void>((resolve) => {
+      cut = resolve;
+    });
+    let held = false;
+    await page.route(
+      "**/api/jobs/*/samples?*",
+      async (r) => {
+        held = true;
+        await killed;
+        await r.abort("connectionreset");
+      },
+      { times: 1 },
+    );
     await page.goto(`${pageUrl.replace(/#.*$/, "")}#/job/${liveJob}`);
     await page.waitForFunction(() => document.querySelector("#connection")?.textContent === "live");
     const coordinatorPid = childRunning(run?.child.pid as number, (argv) => argv.includes("coordinator"));
     if (coordinatorPid === undefined) throw new Error("cannot find the coordinator `run` started");
+    await expect.poll(() => held, { timeout: 30_000 }).toBe(true);
+    await page.waitForSelector("#done");
     const before = await page.$eval("#progress", (p) => (p as HTMLProgressElement).value);
     process.kill(coordinatorPid, "SIGKILL");
+    cut();
     await page.waitForFunction(
       () => document.querySelector("#connection")?.textContent === "reconnecting…",
       null,

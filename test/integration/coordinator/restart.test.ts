@@ -123,4 +123,61 @@ describe("coordinator restart", () => {
     expect(meta[19_999].prompt).toBe("a19 b9 c9 d9");
     expect(meta.map((r) => r.id)).toEqual(meta.map((_, i) => `r${String(i).padStart(9, "0")}-0`));
   });
+
+  it("counts a resumed job's shards published before the restart while its next ones wait their turn", async () => {
+    // 200 samples in shards of 8: 25 shards, one batch of rows (the publisher's count used to follow batches).
+    const specPath = join(dir, "queued.yaml");
+    writeFileSync(
+      specPath,
+      [
+        "model: models/queued-shapes",
+        "prompts:",
+        '  - template: "{a} {b}"',
+        `    vars: { a: [${Array.from({ length: 20 }, (_, i) => `a${i}`).join(", ")}], b: [${Array.from({ length: 10 }, (_, i) => `b${i}`).join(", ")}] }`,
+        "",
+      ].join("\n"),
+    );
+    // A few tasks queued ahead at most: once its worker stops, the job waits for turns that never come.
+    const options = {
+      natsUrl: server.url,
+      shardSize: 8,
+      cursorIntervalMs: 0,
+      fairShare: { minQueued: 2, maxQueued: 4, pollMs: 50 },
+    };
+    const queuedWorker = await FakeWorker.start({
+      natsUrl: server.url,
+      model: "queued-shapes",
+      batch: 1,
+      taskMs: 50,
+    });
+    const first = await startCoordinator({ ...options, log: createLogger({}, { write: () => undefined }) });
+    coordinators.push(first);
+    const jobId = await first.submit({ spec: specPath });
+    const store = new JobStore((await ensureTopology(ctx.js, ctx.jsm)).jobs);
+    await waitFor(
+      "a few shards published and recorded",
+      async () => ((await store.getCursor(jobId))?.value.next_shard ?? 0) >= 4,
+      20_000,
+    );
+    await queuedWorker.stop();
+    await first.stop();
+    const cursor = (await store.getCursor(jobId))?.value;
+    expect(cursor?.done).toBe(false);
+    const recorded = cursor?.next_shard ?? 0;
+    expect(recorded).toBeLessThan(25);
+
+    const second = await startCoordinator({ ...options, log: createLogger({}, { write: () => undefined }) });
+    coordinators.push(second);
+    const shown = await waitFor(
+      "the resumed job to count its published shards",
+      async () => {
+        const snap = await second.getJob(jobId);
+        return snap.shardsPublished >= recorded ? snap : null;
+      },
+      10_000,
+    );
+    // Still waiting for its turns: what it shows is what was published, not the whole job.
+    expect(shown.state).toBe("PUBLISHING");
+    expect(shown.shardsPublished).toBeLessThan(25);
+  });
 });

@@ -196,4 +196,20 @@ describe("progress", () => {
     expect(m.eta(100)).toBeCloseTo(10, 5);
     expect(m.eta(null)).toBe(-1);
   });
+
+  it("counts images read again after a restart when they were made, not all at once", () => {
+    let t = 100_000;
+    const m = new ProgressMeter(10_000, () => t);
+    // Read again at t: 40 images made long before the window, 20 made 5 s ago and 1 s ago.
+    m.record(40, t - 60_000);
+    m.record(10, t - 5_000);
+    m.record(10, t - 1_000);
+    expect(m.rate()).toBeCloseTo(20 / 5, 5);
+    t += 5_000;
+    m.record(20);
+    expect(m.rate()).toBeCloseTo(40 / 10, 5);
+    // A time ahead of this clock counts as now.
+    m.record(10, t + 60_000);
+    expect(m.rate()).toBeCloseTo(50 / 10, 5);
+  });
 });

@@ -35,6 +35,9 @@ function svg(tag, attrs = {}) {
   return node;
 }
 
+/** The server answered, and said no (a job it does not know): unlike a lost connection, not retried. */
+class HttpError extends Error {}
+
 async function getJson(url) {
   // A request that never answers would hold the one refresh in flight, and so every later one.
   const res = await fetch(url, {
@@ -42,7 +45,7 @@ async function getJson(url) {
     signal: AbortSignal.timeout(30_000),
   });
   if (!res.ok)
-    throw new Error(`${res.status} ${(await res.json().catch(() => ({}))).error ?? res.statusText}`);
+    throw new HttpError(`${res.status} ${(await res.json().catch(() => ({}))).error ?? res.statusText}`);
   return res.json();
 }
 
@@ -527,19 +530,36 @@ viewer.addEventListener("keydown", (e) => {
 
 // Routing and live updates.
 
+/**
+ * The view shown failed to load for want of the server (the coordinator restarting cut its requests off):
+ * it is loaded again once the event stream is back, else the page would show the error for good.
+ */
+let routeLost = false;
+
 async function route() {
   if (viewer.open) viewer.close();
+  routeLost = false;
   const m = /^#\/job\/(.+)$/.exec(location.hash);
   try {
     if (m) await showJob(decodeURIComponent(m[1]));
     else await showJobs();
   } catch (err) {
+    routeLost = !(err instanceof HttpError);
     main.replaceChildren(
       el("p", { class: "muted" }, `Cannot load: ${err.message}`),
       el("p", {}, el("a", { href: "#/" }, "All jobs")),
     );
   }
   main.focus({ preventScroll: true });
+}
+
+let rerouting = null;
+function routeAgainIfLost() {
+  if (!routeLost || rerouting) return false;
+  rerouting = route().finally(() => {
+    rerouting = null;
+  });
+  return true;
 }
 
 /** One refresh of the open job at a time; updates that come meanwhile make one more. */
@@ -565,6 +585,7 @@ function refreshOpenJob() {
 
 function onJobs(jobs) {
   for (const j of jobs) state.jobs.set(j.jobId, j);
+  if (routeAgainIfLost() || rerouting) return;
   if (state.job === null) renderJobs();
   else if (jobs.some((j) => j.jobId === state.job.id)) refreshOpenJob();
 }
@@ -574,6 +595,9 @@ function connect() {
   events.addEventListener("open", () => {
     connection.textContent = "live";
     connection.className = "connection live";
+    // Back after an outage: what failed to load is loaded again, and the open job is read again even if
+    // the server has no news of it to send.
+    if (!routeAgainIfLost()) refreshOpenJob();
   });
   events.addEventListener("error", () => {
     connection.textContent = "reconnecting…";
