@@ -813,8 +813,9 @@ def finetune_unet(args):
     ac = alphas_cumprod()
     snr = ac / (1 - ac)
     uncond = tok.encode("")
+    warmup = max(1, min(50, steps // 10))
     for step in range(run.step0 + 1, steps + 1):
-        lr = args.ft_lr * min(1.0, step / 50) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * step / steps)))
+        lr = args.ft_lr * min(1.0, step / warmup) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * step / steps)))
         for g in opt.param_groups:
             g["lr"] = lr
         x, caps = make_batch(gen, args.unet_batch, shape_weights=shape_weights)
