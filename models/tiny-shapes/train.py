@@ -16,7 +16,8 @@ Fine-tuning the shipped export (no training checkpoints needed: the parts are lo
 --base; the VAE encoder, and so the latent space, never changes):
   finetune-decoder  sharper corners and straight edges: edge-weighted and image-gradient losses, latents
                     jittered so that the decoder also draws clean shapes from the UNet's imperfect latents
-  finetune-unet     more UNet steps at a lower learning rate with EMA (text encoder frozen)
+  finetune-unet     more UNet steps at a lower learning rate with EMA (text encoder frozen); options weigh the
+                    late timesteps and squares more and add a loss on the decoded clean-latent estimate
   then: --stage export --finetuned (exports the shipped parts with the fine-tuned ones in their place)
 
 Re-run everything (Debian 12: apt-get install python3-torch libopenblas0-pthread):
