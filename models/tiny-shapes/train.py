@@ -16,7 +16,8 @@ Fine-tuning the shipped export (no training checkpoints needed: the parts are lo
 --base; the VAE encoder, and so the latent space, never changes):
   finetune-decoder  sharper corners and straight edges: edge-weighted and image-gradient losses, latents
                     jittered so that the decoder also draws clean shapes from the UNet's imperfect latents
-  finetune-unet     more UNet steps at a lower learning rate with EMA (text encoder frozen)
+  finetune-unet     more UNet steps at a lower learning rate with EMA (text encoder frozen); options weigh the
+                    late timesteps and squares more and add a loss on the decoded clean-latent estimate
   then: --stage export --finetuned (exports the shipped parts with the fine-tuned ones in their place)
 
 Re-run everything (Debian 12: apt-get install python3-torch libopenblas0-pthread):
@@ -96,11 +97,15 @@ def render(kind, size, x0, y0, fg, bg, ss=2):
     return img / 127.5 - 1
 
 
-def make_batch(gen: torch.Generator, n: int, ss: int = 2):
-    """Render n images (float in [-1,1], NCHW) with 2x2 super-sampled edges, and their labels."""
+def make_batch(gen: torch.Generator, n: int, ss: int = 2, shape_weights=None):
+    """Render n images (float in [-1,1], NCHW) with 2x2 super-sampled edges, and their labels.
+    `shape_weights` (one per SHAPES entry) skews the shape mix; by default the shapes are equally likely."""
     ci = torch.randint(0, len(COLORS), (n,), generator=gen)
     bi = torch.randint(0, len(BACKGROUNDS), (n,), generator=gen)
-    si = torch.randint(0, len(SHAPES), (n,), generator=gen)
+    if shape_weights is None:
+        si = torch.randint(0, len(SHAPES), (n,), generator=gen)
+    else:
+        si = torch.multinomial(torch.tensor(shape_weights, dtype=torch.float32), n, replacement=True, generator=gen)
     size = 20 + torch.rand(n, generator=gen) * 20
     x0 = 4 + torch.rand(n, generator=gen) * (IMAGE - 8 - size)
     y0 = 4 + torch.rand(n, generator=gen) * (IMAGE - 8 - size)
@@ -695,6 +700,48 @@ def clean_targets(pool, dec):
     return {"x": target, "z": pool["z"][keep_t]}
 
 
+class FinetuneRun:
+    """The bookkeeping both fine-tune stages share: resuming from their checkpoint, the EMA of the trained
+    module's weights, a progress line every 25 steps and a resumable checkpoint every --ckpt-every steps.
+    With `keep`, each checkpoint's EMA weights are also kept under their own name (`<ckpt>-step<N>.pt`), so
+    that an earlier step can be exported if it turns out better."""
+
+    def __init__(self, name, key, module, opt, gen, args, steps, keep=False):
+        self.name, self.key, self.module, self.opt, self.gen = name, key, module, opt, gen
+        self.decay, self.ckpt_every, self.steps, self.keep = args.ft_ema, args.ckpt_every, steps, keep
+        self.ckpt = os.path.join(args.work, f"{name}.pt")
+        self.ema = {k: v.detach().clone() for k, v in module.state_dict().items()}
+        self.step0 = 0
+        if os.path.exists(self.ckpt) and not args.restart:
+            st = torch.load(self.ckpt)
+            module.load_state_dict(st[key])
+            opt.load_state_dict(st["opt"])
+            self.ema, self.step0 = st["ema"], st["step"]
+            gen.set_state(st["gen"])
+            torch.set_rng_state(st["rng"])
+            print(f"resumed at step {self.step0}", flush=True)
+        self.start = time.time()
+
+    def after_step(self, step, loss, lr):
+        with torch.no_grad():
+            for k, v in self.module.state_dict().items():
+                self.ema[k].mul_(self.decay).add_(v.detach(), alpha=1 - self.decay)
+        if step % 25 == 0 or step == self.step0 + 1:
+            el = time.time() - self.start
+            done = step - self.step0
+            print(f"{self.name} step {step}/{self.steps} loss {loss.item():.4f} lr {lr:.2e} {el / done:.2f}s/step "
+                  f"elapsed {el / 60:.1f}min eta {(self.steps - step) * el / done / 60:.1f}min", flush=True)
+        if step % self.ckpt_every == 0 or step == self.steps:
+            torch.save({self.key: self.module.state_dict(), "opt": self.opt.state_dict(), "ema": self.ema,
+                        "step": step, "gen": self.gen.get_state(), "rng": torch.get_rng_state()}, self.ckpt + ".tmp")
+            os.replace(self.ckpt + ".tmp", self.ckpt)
+            if self.keep:
+                torch.save({"ema": self.ema, "step": step}, f"{self.ckpt[:-3]}-step{step}.pt")
+
+    def done(self):
+        print(f"{self.name} done in {(time.time() - self.start) / 60:.1f} min", flush=True)
+
+
 def finetune_decoder(args):
     """Fine-tune the shipped decoder for clean geometry, the encoder frozen (the latent space stays).
 
@@ -714,21 +761,10 @@ def finetune_decoder(args):
     pool = clean_targets(sampled_latents(args, parts, torch.Generator().manual_seed(args.seed + 5)), dec)
     dec.train()
     opt = torch.optim.Adam(dec.parameters(), lr=args.ft_lr)
-    ema = {k: v.detach().clone() for k, v in dec.state_dict().items()}
-    ckpt = os.path.join(args.work, "finetune-decoder.pt")
-    step0 = 0
-    if os.path.exists(ckpt) and not args.restart:
-        st = torch.load(ckpt)
-        dec.load_state_dict(st["dec"])
-        opt.load_state_dict(st["opt"])
-        ema, step0 = st["ema"], st["step"]
-        gen.set_state(st["gen"])
-        torch.set_rng_state(st["rng"])
-        print(f"resumed at step {step0}", flush=True)
     steps = args.ft_decoder_steps
+    run = FinetuneRun("finetune-decoder", "dec", dec, opt, gen, args, steps)
     half = args.vae_batch // 2
-    start = time.time()
-    for step in range(step0 + 1, steps + 1):
+    for step in range(run.step0 + 1, steps + 1):
         lr = args.ft_lr * min(1.0, step / 50) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * step / steps)))
         for g in opt.param_groups:
             g["lr"] = lr
@@ -747,53 +783,43 @@ def finetune_decoder(args):
         opt.zero_grad()
         loss.backward()
         opt.step()
-        with torch.no_grad():
-            for k, v in dec.state_dict().items():
-                ema[k].mul_(args.ft_ema).add_(v.detach(), alpha=1 - args.ft_ema)
-        if step % 25 == 0 or step == step0 + 1:
-            el = time.time() - start
-            done = step - step0
-            print(f"finetune-decoder step {step}/{steps} loss {loss.item():.4f} lr {lr:.2e} {el / done:.2f}s/step "
-                  f"elapsed {el / 60:.1f}min eta {(steps - step) * el / done / 60:.1f}min", flush=True)
-        if step % args.ckpt_every == 0 or step == steps:
-            torch.save({"dec": dec.state_dict(), "opt": opt.state_dict(), "ema": ema, "step": step,
-                        "gen": gen.get_state(), "rng": torch.get_rng_state()}, ckpt + ".tmp")
-            os.replace(ckpt + ".tmp", ckpt)
-    print(f"finetune-decoder done in {(time.time() - start) / 60:.1f} min", flush=True)
+        run.after_step(step, loss, lr)
+    run.done()
 
 
 def finetune_unet(args):
-    """More UNet training from the shipped weights: lower learning rate, EMA, min-SNR-5, text encoder frozen."""
+    """More UNet training from the shipped weights: lower learning rate, EMA, min-SNR, text encoder frozen.
+
+    Aimed at the late (low-noise) steps, where the UNet bows squares' sides and rounds their corners: a share
+    of each batch (--ft-late-share) draws its timestep below --ft-late-t, the shape mix can favour squares
+    (--ft-shape-weights), and with --ft-x0-weight those late samples also pay for what the shipped decoder
+    (frozen) draws from the UNet's own estimate of the clean latent, compared with the clean render with the
+    edge-weighted and image-gradient losses of the decoder stage."""
     gen = torch.Generator().manual_seed(args.seed + 4)
     torch.manual_seed(args.seed + 4)
-    parts = load_shipped(args.base, ("enc", "te", "unet"))
+    x0_weight = args.ft_x0_weight
+    parts = load_shipped(args.base, ("enc", "te", "unet", "dec") if x0_weight > 0 else ("enc", "te", "unet"))
     enc, te, unet, scaling = parts["enc"], parts["te"], parts["unet"], parts["scaling"]
-    enc.eval()
-    te.eval()
+    dec = parts.get("dec")
+    for m in (enc, te, dec):
+        if m is not None:
+            m.eval()
+            m.requires_grad_(False)
     unet.train()
     tok = SimpleTokenizer()
     opt = torch.optim.AdamW(unet.parameters(), lr=args.ft_lr, weight_decay=0.01)
-    ema = {k: v.detach().clone() for k, v in unet.state_dict().items()}
-    ckpt = os.path.join(args.work, "finetune-unet.pt")
-    step0 = 0
-    if os.path.exists(ckpt) and not args.restart:
-        st = torch.load(ckpt)
-        unet.load_state_dict(st["unet"])
-        opt.load_state_dict(st["opt"])
-        ema, step0 = st["ema"], st["step"]
-        gen.set_state(st["gen"])
-        torch.set_rng_state(st["rng"])
-        print(f"resumed at step {step0}", flush=True)
+    steps = args.ft_unet_steps
+    run = FinetuneRun("finetune-unet", "unet", unet, opt, gen, args, steps, keep=True)
+    shape_weights = [float(w) for w in args.ft_shape_weights.split(",")] if args.ft_shape_weights else None
     ac = alphas_cumprod()
     snr = ac / (1 - ac)
     uncond = tok.encode("")
-    steps = args.ft_unet_steps
-    start = time.time()
-    for step in range(step0 + 1, steps + 1):
-        lr = args.ft_lr * min(1.0, step / 50) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * step / steps)))
+    warmup = max(1, min(50, steps // 10))
+    for step in range(run.step0 + 1, steps + 1):
+        lr = args.ft_lr * min(1.0, step / warmup) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * step / steps)))
         for g in opt.param_groups:
             g["lr"] = lr
-        x, caps = make_batch(gen, args.unet_batch)
+        x, caps = make_batch(gen, args.unet_batch, shape_weights=shape_weights)
         ids = tok.batch(caps)
         drop = torch.rand(len(caps), generator=gen) < args.caption_dropout
         ids[drop] = torch.tensor(uncond)
@@ -801,29 +827,28 @@ def finetune_unet(args):
             mean, logvar = enc(x).chunk(2, dim=1)
             z0 = (mean + torch.randn(mean.shape, generator=gen) * torch.exp(0.5 * logvar.clamp(-30, 20))) * scaling
             ctx, _ = te(ids)
-        t = torch.randint(0, T_TRAIN, (len(caps),), generator=gen)
+        n_late = int(round(len(caps) * args.ft_late_share))
+        t = torch.cat([torch.randint(0, args.ft_late_t, (n_late,), generator=gen),
+                       torch.randint(0, T_TRAIN, (len(caps) - n_late,), generator=gen)])
         noise = torch.randn(z0.shape, generator=gen)
         a = ac[t].view(-1, 1, 1, 1)
-        pred = unet(a.sqrt() * z0 + (1 - a).sqrt() * noise, t.float(), ctx)
-        w = torch.clamp(snr[t], max=5.0) / snr[t]
+        zt = a.sqrt() * z0 + (1 - a).sqrt() * noise
+        pred = unet(zt, t.float(), ctx)
+        w = torch.clamp(snr[t], max=args.ft_min_snr) / snr[t]
         loss = (w * ((pred - noise) ** 2).mean(dim=(1, 2, 3))).mean()
+        if dec is not None and n_late > 0:
+            # The UNet's estimate of the clean latent at the late timesteps, as the decoder draws it.
+            late = slice(0, n_late)
+            z0_hat = (zt[late] - (1 - a[late]).sqrt() * pred[late]) / a[late].sqrt()
+            img = dec(z0_hat / scaling)
+            err = (img - x[late]).abs() + (img - x[late]) ** 2
+            loss = loss + x0_weight * ((edge_weights(x[late]) * err).mean() + gradient_loss(img, x[late]))
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(unet.parameters(), 1.0)
         opt.step()
-        with torch.no_grad():
-            for k, v in unet.state_dict().items():
-                ema[k].mul_(args.ft_ema).add_(v.detach(), alpha=1 - args.ft_ema)
-        if step % 25 == 0 or step == step0 + 1:
-            el = time.time() - start
-            done = step - step0
-            print(f"finetune-unet step {step}/{steps} loss {loss.item():.4f} lr {lr:.2e} {el / done:.2f}s/step "
-                  f"elapsed {el / 60:.1f}min eta {(steps - step) * el / done / 60:.1f}min", flush=True)
-        if step % args.ckpt_every == 0 or step == steps:
-            torch.save({"unet": unet.state_dict(), "opt": opt.state_dict(), "ema": ema, "step": step,
-                        "gen": gen.get_state(), "rng": torch.get_rng_state()}, ckpt + ".tmp")
-            os.replace(ckpt + ".tmp", ckpt)
-    print(f"finetune-unet done in {(time.time() - start) / 60:.1f} min", flush=True)
+        run.after_step(step, loss, lr)
+    run.done()
 
 
 # ----------------------------------------------------------------------------------------------
@@ -848,6 +873,8 @@ def export(args):
         te, unet, enc, dec, scaling = parts["te"], parts["unet"], parts["enc"], parts["dec"], parts["scaling"]
         for name, module in (("decoder", dec), ("unet", unet)):
             path = os.path.join(args.work, f"finetune-{name}.pt")
+            if name == "unet" and args.unet_checkpoint:
+                path = args.unet_checkpoint
             if os.path.exists(path):
                 st = torch.load(path)
                 module.load_state_dict(st["ema"])
@@ -1030,6 +1057,15 @@ def main():
     p.add_argument("--ft-unet-steps", type=int, default=800)
     p.add_argument("--ft-lr", type=float, default=2e-4)
     p.add_argument("--ft-ema", type=float, default=0.99)
+    p.add_argument("--ft-late-share", type=float, default=0.0,
+                   help="finetune-unet: share of each batch with timesteps below --ft-late-t")
+    p.add_argument("--ft-late-t", type=int, default=300, help="finetune-unet: the late timesteps' bound")
+    p.add_argument("--ft-min-snr", type=float, default=5.0, help="finetune-unet: min-SNR loss weighting's gamma")
+    p.add_argument("--ft-shape-weights", default="", help="finetune-unet: circle,square,triangle weights, e.g. 1,2,1")
+    p.add_argument("--ft-x0-weight", type=float, default=0.0,
+                   help="finetune-unet: weight of the decoded-estimate image loss at the late timesteps")
+    p.add_argument("--unet-checkpoint", default="",
+                   help="export --finetuned: the UNet checkpoint to export (default: finetune-unet.pt)")
     p.add_argument("--latent-jitter", type=float, default=0.15, help="finetune-decoder: largest jitter")
     p.add_argument("--sampled-latents", type=int, default=1024, help="finetune-decoder: UNet latents to learn from")
     p.add_argument("--work", default=os.path.join(HERE, ".work"))

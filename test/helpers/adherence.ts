@@ -13,6 +13,8 @@ import {
   caption,
   readShapeImage,
   type SceneReading,
+  SHAPES,
+  type Shape,
   type ShapeScene,
   scoreAdherence,
 } from "../../src/eval/shapes-adherence.js";
@@ -44,22 +46,26 @@ export async function measureAdherence(
   }
   const pairs: { expected: ShapeScene; read: SceneReading }[] = [];
   let unread = 0;
-  let cleanShapes = 0;
+  const cleanShapes: Record<Shape, number> = { circle: 0, square: 0, triangle: 0 };
+  const shapesAsked: Record<Shape, number> = { circle: 0, square: 0, triangle: 0 };
   for (let i = 0; i < jobs.length; i += batch) {
     const chunk = jobs.slice(i, i + batch);
     const result = await pipe.generate(chunk.map((j) => j.req));
     result.samples.forEach((s, k) => {
       const read = readShapeImage(s.rgb, s.width, s.height);
       if (read.miss !== undefined) unread++;
-      if (readShapeImage(s.rgb, s.width, s.height, CLEAN_GEOMETRY).shape === chunk[k].scene.shape)
-        cleanShapes++;
+      const shape = chunk[k].scene.shape;
+      shapesAsked[shape]++;
+      if (readShapeImage(s.rgb, s.width, s.height, CLEAN_GEOMETRY).shape === shape) cleanShapes[shape]++;
       pairs.push({ expected: chunk[k].scene, read });
     });
   }
   const score = scoreAdherence(pairs);
   const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
+  const clean = SHAPES.reduce((n, shape) => n + cleanShapes[shape], 0);
+  const perShape = SHAPES.map((shape) => `${shape}s ${cleanShapes[shape]}/${shapesAsked[shape]}`).join(", ");
   console.log(
-    `${scheduler}: ${score.total} images, background ${pct(score.background)}, colour ${pct(score.color)}, shape ${pct(score.shape)}, unread ${unread}, shape by clean geometry ${pct(cleanShapes / score.total)}`,
+    `${scheduler}: ${score.total} images, background ${pct(score.background)}, colour ${pct(score.color)}, shape ${pct(score.shape)}, unread ${unread}, shape by clean geometry ${pct(clean / score.total)} (${perShape})`,
   );
   return score;
 }
