@@ -12,15 +12,10 @@ import { dirname, join, resolve } from "node:path";
 import type { Command } from "commander";
 import { parseFailureTolerance } from "../../common/contract/failure-tolerance.js";
 import { EXIT_CODES, isLatentFleetError, LatentFleetError } from "../../common/errors.js";
-import { createLogger, currentLogFormat } from "../../common/log.js";
-import { jsonLogLinesAsText } from "../../common/log-text.js";
-import { type EmbeddedNatsServer, findNatsServer, startEmbeddedNatsServer } from "../../common/nats/index.js";
-import {
-  type NatsAuthOptions,
-  natsAuthConnectionOptions,
-  redactUrl,
-  resolveNatsServers,
-} from "../../common/nats/security.js";
+import { createLogger } from "../../common/log.js";
+import { type EmbeddedNatsServer, startEmbeddedNatsServer } from "../../common/nats/embedded-server.js";
+import type { NatsAuthOptions } from "../../common/nats/security.js";
+import { findNatsServer } from "../../common/nats/server-binary.js";
 import {
   LOG_FORMAT_OPTION,
   NATS_CONNECT_WAIT_OPTION,
@@ -28,15 +23,14 @@ import {
   optionArgs,
 } from "../../common/options/index.js";
 import type { Job } from "../../common/proto/generated/latentfleet/v1/Job.js";
-import { CoordinatorClient, isFinalJobState } from "../coordinator-client.js";
+import type { CoordinatorClient } from "../coordinator-client.js";
 import { checkJob } from "../job-checks.js";
 import { addNatsAuthOptions, NATS_AUTH_OPTIONS, natsAuthFromCli, natsChildEnv } from "../nats-options.js";
 import { addDefinedOptions, commandOptions } from "../options.js";
 import { RUN_ACK_WAIT_S, RUN_FORWARDED, RUN_OPTIONS } from "../run-options.js";
 import { addS3Options, applyS3Options, S3_OPTIONS } from "../storage-options.js";
-import { type ChildFailure, logTail, type Restart, Supervisor } from "../supervisor.js";
-import { formatJobLine, reuseLine } from "./jobs-client.js";
-import { createProgressView } from "./progress-view.js";
+import { type ChildFailure, Supervisor } from "../supervisor.js";
+import { ChildFailureReport, restartsLine } from "./run-failures.js";
 import { freePortExcept, metricsAddresses, portOf, portTaken, uiAddressOf } from "./run-ports.js";
 
 /** The embedded nats-server's configuration (it holds the token), in the run's temporary folder. */
@@ -119,9 +113,11 @@ async function runJob(specArg: string, opts: RunOptions): Promise<number> {
   }
   const natsBin = opts.nats ? undefined : findNatsServer(opts.natsServerBin);
   // A NATS server of the user's: its credentials (from the options or the URL) are checked now, and reach
-  // the children through their environment, never their command lines.
-  const userNats = opts.nats ? resolveNatsServers(opts.nats, natsAuthFromCli(opts)) : undefined;
-  if (userNats) await natsAuthConnectionOptions(userNats.auth);
+  // the children through their environment, never their command lines. (The NATS client's code, which
+  // reads them, is loaded for it alone: `run` itself never connects to NATS.)
+  const security = opts.nats ? await import("../../common/nats/security.js") : undefined;
+  const userNats = opts.nats ? security?.resolveNatsServers(opts.nats, natsAuthFromCli(opts)) : undefined;
+  if (userNats) await security?.natsAuthConnectionOptions(userNats.auth);
   // Where the start goes: each step's time since `run` began, in ms.
   const since = () => Math.round(performance.now() - launched);
   const temp = await mkdtemp(join(tmpdir(), "latent-fleet-run-"));
@@ -131,8 +127,7 @@ async function runJob(specArg: string, opts: RunOptions): Promise<number> {
     onNotice: (line) => process.stderr.write(`${line}\n`),
   });
   let nats: EmbeddedNatsServer | undefined;
-  /** Children whose last lines are in the error message already. */
-  const tailShown = new Set<string>();
+  const failures = new ChildFailureReport();
   let client: CoordinatorClient | undefined;
   let interrupted = false;
   let ok = false;
@@ -221,6 +216,8 @@ async function runJob(specArg: string, opts: RunOptions): Promise<number> {
     // Node's start and the model load overlap nats-server's start.
     await startProcesses(natsUrl);
     log.debug("processes started", { process_ms: processMs() });
+    // Loaded while the processes start, not before: they start that much sooner.
+    const clientCode = loadClientCode();
     for (let attempt = 1; natsPort !== undefined && nats === undefined; attempt++) {
       try {
         nats = await startEmbeddedNatsServer({
@@ -244,7 +241,7 @@ async function runJob(specArg: string, opts: RunOptions): Promise<number> {
       supervisor.watchEmbeddedNats(nats);
     }
     process.stderr.write(
-      `NATS ${redactUrl(natsUrl)}, coordinator ${coordinatorAddress}, ${opts.workers} worker(s), batch size ${opts.batchSize}, ` +
+      `NATS ${security ? security.redactUrl(natsUrl) : natsUrl}, coordinator ${coordinatorAddress}, ${opts.workers} worker(s), batch size ${opts.batchSize}, ` +
         `model ${spec.model}\n`,
     );
     if (metrics) {
@@ -264,10 +261,12 @@ async function runJob(specArg: string, opts: RunOptions): Promise<number> {
       }),
     ]);
     clearTimeout(readyTimer);
+    const code = await clientCode;
     client = await connectCoordinator(
+      code.CoordinatorClient,
       coordinatorAddress,
       supervisor.failed,
-      tailShown,
+      failures,
       COORDINATOR_START_MS,
       interrupt.signal,
     );
@@ -288,10 +287,12 @@ async function runJob(specArg: string, opts: RunOptions): Promise<number> {
     log.info("job submitted", { job: jobId, ms: since() });
     process.stderr.write(`job ${jobId}: writing to ${spec.output.dir}\n`);
     if (uiAddress) process.stderr.write(`live page: http://${uiAddress}/#/job/${jobId}\n`);
-    const view = createProgressView(process.stderr);
+    // The tolerance is the flag's when given, else the spec's (the default allows no failure to report).
+    const toleranceFrom = code.toleranceSource(opts.maxFailed);
+    const view = code.createProgressView(process.stderr, toleranceFrom);
     let last: Job | undefined;
     interrupt.signal.addEventListener("abort", () => stopWatching.abort(), { once: true });
-    const watching = watchUntilEnd(client, jobId, stopWatching.signal, (job) => {
+    const watching = watchUntilEnd(client, code.isFinalJobState, jobId, stopWatching.signal, (job) => {
       last = job;
       view.update(job);
     });
@@ -299,12 +300,14 @@ async function runJob(specArg: string, opts: RunOptions): Promise<number> {
     log.debug("job watch ended", { state: last?.state, process_ms: processMs() });
     view.finish(last);
     if (interrupted) return EXIT_CODES.interrupted;
-    if (outcome) throw await childFailureError(outcome, tailShown);
+    if (outcome) throw await failures.error(outcome);
     if (!last) throw new LatentFleetError("COORDINATOR_ERROR", "no progress came from the coordinator");
     const restarts = restartsLine(supervisor.restarts());
-    process.stdout.write(`${formatJobLine(last)}${restarts}\n${reuseLine(last)}${spec.output.dir}\n`);
+    process.stdout.write(
+      `${code.formatJobLine(last, toleranceFrom)}${restarts}\n${code.reuseLine(last)}${spec.output.dir}\n`,
+    );
     ok = last.state === "JOB_STATE_SUCCEEDED";
-    endedCleanly = isFinalJobState(last.state) && supervisor.restarts().length === 0;
+    endedCleanly = code.isFinalJobState(last.state) && supervisor.restarts().length === 0;
     return ok ? EXIT_CODES.ok : EXIT_CODES.failed;
   } catch (err) {
     if (interrupted) return EXIT_CODES.interrupted;
@@ -324,9 +327,8 @@ async function runJob(specArg: string, opts: RunOptions): Promise<number> {
       await rm(join(temp, NATS_CONFIG_FILE), { force: true });
       // A failed job says why in its summary and errors.jsonl; the processes' tails help when one crashed
       // or `run` itself failed.
-      if (!ok && !endedCleanly && !interrupted) {
-        await printLogTails(supervisor.logFiles().filter((l) => !tailShown.has(l.name)));
-      }
+      if (!ok && !endedCleanly && !interrupted)
+        await failures.printTails(supervisor.logFiles(), process.stderr);
       process.stderr.write(`logs: ${logDir}\n`);
     }
     log.debug("run done", { process_ms: processMs() });
@@ -340,6 +342,7 @@ async function runJob(specArg: string, opts: RunOptions): Promise<number> {
  */
 async function watchUntilEnd(
   client: CoordinatorClient,
+  isFinalJobState: (state: Job["state"]) => boolean,
   jobId: string,
   signal: AbortSignal,
   onJob: (job: Job) => void,
@@ -372,9 +375,10 @@ async function watchUntilEnd(
  * tail, shown on failure, says why) or on Ctrl-C.
  */
 async function connectCoordinator(
+  client: typeof CoordinatorClient,
   address: string,
   failed: Promise<ChildFailure>,
-  tailShown: Set<string>,
+  failures: ChildFailureReport,
   timeoutMs: number,
   signal: AbortSignal,
 ): Promise<CoordinatorClient> {
@@ -385,7 +389,7 @@ async function connectCoordinator(
   });
   for (;;) {
     try {
-      return await CoordinatorClient.connect(address, { connectTimeoutMs: 1_000 });
+      return await client.connect(address, { connectTimeoutMs: 1_000 });
     } catch (err) {
       if (failure?.name === "coordinator") {
         throw new LatentFleetError(
@@ -393,37 +397,28 @@ async function connectCoordinator(
           `the coordinator ${failure.how} before it served its gRPC API`,
         );
       }
-      if (failure) throw await childFailureError(failure, tailShown);
+      if (failure) throw await failures.error(failure);
       if (signal.aborted || Date.now() >= deadline) throw err;
     }
   }
 }
 
-/** One message for the child that ended the run: which, how, why it was not restarted, and its log. */
-async function childFailureError(f: ChildFailure, tailShown: Set<string>): Promise<LatentFleetError> {
-  tailShown.add(f.name);
-  const why = f.gaveUp ? `: ${f.gaveUp}` : " before the job ended";
-  const tail = readable(
-    f.logFile ? await logTail(f.logFile, 5) : (f.logText ?? "").split("\n").slice(-5).join("\n"),
-  );
-  const last = tail ? `; its last lines:\n${tail}` : "";
-  const where = f.logFile ? `${tail ? "\n" : "; "}its log: ${f.logFile}` : "";
-  return new LatentFleetError("PROCESS_FAILED", `${f.name} ${f.how}${why}${last}${where}`);
-}
-
-/** ", worker-1 killed by SIGKILL and restarted" for the summary line; "" when nothing crashed. */
-function restartsLine(restarts: readonly Restart[]): string {
-  return restarts.map((r) => `, ${r.name} ${r.how} and restarted`).join("");
-}
-
-/** A child's JSON log lines as `run` shows its own: text lines with --log-format text (or at a terminal). */
-function readable(tail: string): string {
-  return currentLogFormat() === "text" ? jsonLogLinesAsText(tail) : tail;
-}
-
-async function printLogTails(logs: { name: string; logFile: string }[]): Promise<void> {
-  for (const { name, logFile } of logs) {
-    const tail = readable(await logTail(logFile, 5));
-    if (tail) process.stderr.write(`--- ${name} (last lines) ---\n${tail}\n`);
-  }
+/**
+ * The coordinator's gRPC client and the job's progress lines: what `run` needs once the processes are
+ * started, not before (gRPC and protobuf are much of its code).
+ */
+async function loadClientCode() {
+  const [client, lines, view] = await Promise.all([
+    import("../coordinator-client.js"),
+    import("./jobs-client.js"),
+    import("./progress-view.js"),
+  ]);
+  return {
+    CoordinatorClient: client.CoordinatorClient,
+    isFinalJobState: client.isFinalJobState,
+    formatJobLine: lines.formatJobLine,
+    reuseLine: lines.reuseLine,
+    toleranceSource: lines.toleranceSource,
+    createProgressView: view.createProgressView,
+  };
 }
