@@ -31,7 +31,8 @@ import { RUN_ACK_WAIT_S, RUN_FORWARDED, RUN_OPTIONS } from "../run-options.js";
 import { addS3Options, applyS3Options, S3_OPTIONS } from "../storage-options.js";
 import { type ChildFailure, Supervisor } from "../supervisor.js";
 import { ChildFailureReport, restartsLine } from "./run-failures.js";
-import { freePortExcept, metricsAddresses, portOf, portTaken, uiAddressOf } from "./run-ports.js";
+import { startNatsBesideProcesses } from "./run-nats-start.js";
+import { freePortExcept, metricsAddresses, portOf, uiAddressOf } from "./run-ports.js";
 
 /** The embedded nats-server's configuration (it holds the token), in the run's temporary folder. */
 const NATS_CONFIG_FILE = "nats-server.conf";
@@ -70,8 +71,6 @@ export function registerRun(program: Command): void {
 /** How long `run`'s processes wait for the embedded nats-server to listen (its start gives up sooner). */
 const NATS_CONNECT_WAIT_S = 60;
 const NATS_CONNECT_WAIT_FLAG = NATS_CONNECT_WAIT_OPTION.flag;
-/** Ports tried for the embedded nats-server when another program takes the chosen one first. */
-const NATS_PORT_ATTEMPTS = 5;
 
 const CHILD_LOG = [LOG_FORMAT_OPTION.flag, "json"];
 
@@ -218,23 +217,25 @@ async function runJob(specArg: string, opts: RunOptions): Promise<number> {
     log.debug("processes started", { process_ms: processMs() });
     // Loaded while the processes start, not before: they start that much sooner.
     const clientCode = loadClientCode();
-    for (let attempt = 1; natsPort !== undefined && nats === undefined; attempt++) {
-      try {
-        nats = await startEmbeddedNatsServer({
-          bin: natsBin as string,
-          storeDir: join(temp, "jetstream"),
-          configFile,
-          port: natsPort,
-        });
-      } catch (err) {
-        // Nothing has connected: the processes go at once, and start again beside a server on another port
-        // when another program took this one first.
-        await supervisor.killAll();
-        if (!portTaken(err) || attempt >= NATS_PORT_ATTEMPTS) throw err;
-        natsPort = await freePortExcept(ownPorts);
-        natsUrl = natsUrlOf(natsPort) as string;
-        await startProcesses(natsUrl);
-      }
+    if (natsPort !== undefined) {
+      nats = await startNatsBesideProcesses({
+        port: natsPort,
+        startServer: (port) =>
+          startEmbeddedNatsServer({
+            bin: natsBin as string,
+            storeDir: join(temp, "jetstream"),
+            configFile,
+            port,
+          }),
+        pickPort: () => freePortExcept(ownPorts),
+        // Nothing has connected: the processes go at once.
+        stopProcesses: () => supervisor.killAll(),
+        startProcesses: (port) => {
+          natsPort = port;
+          natsUrl = natsUrlOf(port) as string;
+          return startProcesses(natsUrl);
+        },
+      });
     }
     if (nats) {
       log.info("nats-server started", { ms: since() });
