@@ -11,7 +11,7 @@ import { availableParallelism, tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import type { Command } from "commander";
 import { parseFailureTolerance } from "../../common/contract/failure-tolerance.js";
-import { EXIT_CODES, isLatentFleetError, LatentFleetError } from "../../common/errors.js";
+import { EXIT_CODES, LatentFleetError } from "../../common/errors.js";
 import { createLogger } from "../../common/log.js";
 import { type EmbeddedNatsServer, startEmbeddedNatsServer } from "../../common/nats/embedded-server.js";
 import type { NatsAuthOptions } from "../../common/nats/security.js";
@@ -29,8 +29,9 @@ import { addNatsAuthOptions, NATS_AUTH_OPTIONS, natsAuthFromCli, natsChildEnv } 
 import { addDefinedOptions, commandOptions } from "../options.js";
 import { RUN_ACK_WAIT_S, RUN_FORWARDED, RUN_OPTIONS } from "../run-options.js";
 import { addS3Options, applyS3Options, S3_OPTIONS } from "../storage-options.js";
-import { type ChildFailure, Supervisor } from "../supervisor.js";
+import { Supervisor } from "../supervisor.js";
 import { ChildFailureReport, restartsLine } from "./run-failures.js";
+import { connectCoordinator, loadClientCode, watchUntilEnd } from "./run-job-watch.js";
 import { startNatsBesideProcesses } from "./run-nats-start.js";
 import { freePortExcept, metricsAddresses, portOf, uiAddressOf } from "./run-ports.js";
 
@@ -81,17 +82,9 @@ const COORDINATOR_READY = /"msg":"coordinator started"/;
 /** How long the coordinator may take to serve its gRPC API. */
 const COORDINATOR_START_MS = 60_000;
 
-/** Watching the job again after the coordinator went away: tries, 0.5 s apart (a minute in all). */
-const REWATCH_ATTEMPTS = 120;
-const REWATCH_PAUSE_MS = 500;
-
 /** Milliseconds since this process began. */
 function processMs(): number {
   return Math.round(performance.now());
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
 }
 
 async function runJob(specArg: string, opts: RunOptions): Promise<number> {
@@ -334,92 +327,4 @@ async function runJob(specArg: string, opts: RunOptions): Promise<number> {
     }
     log.debug("run done", { process_ms: processMs() });
   }
-}
-
-/**
- * Follows the job until it ends. When the coordinator goes away before that, watches again once its restart
- * serves (it resumes the job from NATS); a coordinator that is not restarted ends the run through the
- * supervisor's `failed`, which aborts `signal`.
- */
-async function watchUntilEnd(
-  client: CoordinatorClient,
-  isFinalJobState: (state: Job["state"]) => boolean,
-  jobId: string,
-  signal: AbortSignal,
-  onJob: (job: Job) => void,
-): Promise<void> {
-  let final = false;
-  for (let attempt = 1; ; attempt++) {
-    try {
-      for await (const job of client.watchJob(jobId, { signal })) {
-        onJob(job);
-        final = isFinalJobState(job.state);
-        attempt = 1;
-      }
-      if (signal.aborted || final) return;
-    } catch (err) {
-      if (!isLatentFleetError(err) || err.code !== "COORDINATOR_UNAVAILABLE") throw err;
-    }
-    if (attempt >= REWATCH_ATTEMPTS) {
-      throw new LatentFleetError(
-        "COORDINATOR_UNAVAILABLE",
-        "lost the job's progress: the coordinator did not come back",
-      );
-    }
-    await sleep(REWATCH_PAUSE_MS);
-    if (signal.aborted) return;
-  }
-}
-
-/**
- * Connects once the coordinator serves; fails at once when it exits first (NATS refused it, say: its log
- * tail, shown on failure, says why) or on Ctrl-C.
- */
-async function connectCoordinator(
-  client: typeof CoordinatorClient,
-  address: string,
-  failed: Promise<ChildFailure>,
-  failures: ChildFailureReport,
-  timeoutMs: number,
-  signal: AbortSignal,
-): Promise<CoordinatorClient> {
-  const deadline = Date.now() + timeoutMs;
-  let failure: ChildFailure | undefined;
-  void failed.then((f) => {
-    failure = f;
-  });
-  for (;;) {
-    try {
-      return await client.connect(address, { connectTimeoutMs: 1_000 });
-    } catch (err) {
-      if (failure?.name === "coordinator") {
-        throw new LatentFleetError(
-          "PROCESS_FAILED",
-          `the coordinator ${failure.how} before it served its gRPC API`,
-        );
-      }
-      if (failure) throw await failures.error(failure);
-      if (signal.aborted || Date.now() >= deadline) throw err;
-    }
-  }
-}
-
-/**
- * The coordinator's gRPC client and the job's progress lines: what `run` needs once the processes are
- * started, not before (gRPC and protobuf are much of its code).
- */
-async function loadClientCode() {
-  const [client, lines, view] = await Promise.all([
-    import("../coordinator-client.js"),
-    import("./jobs-client.js"),
-    import("./progress-view.js"),
-  ]);
-  return {
-    CoordinatorClient: client.CoordinatorClient,
-    isFinalJobState: client.isFinalJobState,
-    formatJobLine: lines.formatJobLine,
-    reuseLine: lines.reuseLine,
-    toleranceSource: lines.toleranceSource,
-    createProgressView: view.createProgressView,
-  };
 }
