@@ -9,7 +9,7 @@ import { type OptionValues, WORKER_OPTIONS } from "../../common/options/index.js
 import { parseDevice } from "../../engine/device.js";
 import { EngineHost } from "../../engine/engine-host.js";
 import type { RunningWorker } from "../../worker/index.js";
-import { checkModel } from "../job-checks.js";
+import { checkModel } from "../model-check.js";
 import { addNatsAuthOptions, NATS_AUTH_OPTIONS, natsAuthFromCli } from "../nats-options.js";
 import { addDefinedOptions, commandOptions } from "../options.js";
 import { addS3Options, applyS3Options, S3_OPTIONS } from "../storage-options.js";
