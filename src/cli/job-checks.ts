@@ -6,28 +6,14 @@
 import { randomBytes } from "node:crypto";
 import { rm, stat, writeFile } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
-import type { SchedulerName } from "../common/contract/schedulers.js";
 import { isLatentFleetError, LatentFleetError } from "../common/errors.js";
 import { isS3Url, openStorage } from "../common/storage/index.js";
-import { parseDevice } from "../engine/device.js";
-import { requireExecutionProvider } from "../engine/execution-providers.js";
-import { checkModelFolder, type ModelReport } from "../engine/model-check.js";
+import type { ModelReport } from "../engine/model-check.js";
 import { isPromptsFile, type JobSpec, loadPromptsFileAsSpec, loadSpec } from "../manifest/index.js";
+import { checkModel } from "./model-check.js";
 
-/**
- * The model folder as the workers will load it, and the device's provider when the device is known here
- * (`submit` leaves it to the workers). The one place that decides what "a usable model" means before a start.
- */
-export async function checkModel(
-  dir: string,
-  device?: string,
-  scheduler?: SchedulerName,
-): Promise<ModelReport> {
-  // Files and configs only: the sessions are the workers' to create (a real SDXL is gigabytes).
-  const model = await checkModelFolder(dir, { sessions: false, ...(scheduler ? { scheduler } : {}) });
-  if (device !== undefined) requireExecutionProvider(parseDevice(device));
-  return model;
-}
+// A worker checks its model alone, without the spec's code.
+export { checkModel };
 
 /** A spec file, or a bare prompts file taken as a job, read and checked whole. */
 export function loadJobSpec(specArg: string, out: string | undefined): Promise<JobSpec> {

@@ -60,6 +60,11 @@ export interface WorkerOptions {
    * fixed latency for benchmarks. It stays the caller's: stop() leaves it open.
    */
   engine?: WorkerEngine;
+  /**
+   * The engine thread of `modelDir` on `device`, started by the caller before it loaded this module (the
+   * model loads while the worker's code does): the worker's own, as one it starts itself.
+   */
+  engineStarting?: Promise<EngineHost>;
   /** "cpu", "cuda:N" or "tensorrt:N" (default cpu). */
   device?: string | Device;
   /** Largest engine batch (default DEFAULT_BATCH_SIZE, the --batch-size default). */
@@ -185,23 +190,37 @@ function assembleParts(
 export async function startWorker(options: WorkerOptions): Promise<RunningWorker> {
   const workerId = options.workerId ?? `${hostname()}-${process.pid}`;
   const log = options.log ?? createLogger({ worker: workerId });
-  const device = typeof options.device === "object" ? options.device : parseDevice(options.device ?? "cpu");
-  const deviceName = formatDevice(device);
-  const batchSize = options.batchSize ?? DEFAULT_BATCH_SIZE;
-  if (!Number.isInteger(batchSize) || batchSize < 1) {
-    throw new LatentFleetError("INVALID_ARGUMENT", `batch size must be a positive integer, got ${batchSize}`);
+  let device: Device;
+  let batchSize: number;
+  try {
+    device = typeof options.device === "object" ? options.device : parseDevice(options.device ?? "cpu");
+    batchSize = options.batchSize ?? DEFAULT_BATCH_SIZE;
+    if (!Number.isInteger(batchSize) || batchSize < 1) {
+      throw new LatentFleetError(
+        "INVALID_ARGUMENT",
+        `batch size must be a positive integer, got ${batchSize}`,
+      );
+    }
+    // A bad address fails before the model loads.
+    if (options.metricsAddress !== undefined) parseListenAddress(options.metricsAddress);
+  } catch (err) {
+    // An engine thread already started is this worker's to close: it would keep the process alive.
+    await options.engineStarting?.then((e) => e.close()).catch(() => undefined);
+    throw err;
   }
-  // A bad address fails before the model loads.
-  if (options.metricsAddress !== undefined) parseListenAddress(options.metricsAddress);
+  const deviceName = formatDevice(device);
 
   // The model loads on the engine's thread while this one connects to NATS: neither waits for the other.
   const [engineStart, natsStart] = await Promise.allSettled([
     options.engine ??
-      EngineHost.start({
-        modelDir: options.modelDir,
-        device,
-        intraOpThreads: options.intraOpThreads,
-      }).then((engine) => {
+      (
+        options.engineStarting ??
+        EngineHost.start({
+          modelDir: options.modelDir,
+          device,
+          intraOpThreads: options.intraOpThreads,
+        })
+      ).then((engine) => {
         log.debug("model loaded", { process_ms: Math.round(performance.now()) });
         return engine;
       }),

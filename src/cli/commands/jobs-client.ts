@@ -47,8 +47,19 @@ export function formatDuration(seconds: number): string {
   return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, "0")}m`;
 }
 
-/** One line: id, state, counts, rate, ETA (or the error). */
-export function formatJobLine(job: Job): string {
+/** Where a job's failure tolerance came from: the command's flag, or the spec's key (the flag overrides it). */
+export type ToleranceSource = "--max-failed" | "the spec's max_failed";
+
+/** The source of the tolerance of a job submitted with this --max-failed (undefined: not given). */
+export function toleranceSource(maxFailedFlag: string | undefined): ToleranceSource {
+  return maxFailedFlag === undefined ? "the spec's max_failed" : "--max-failed";
+}
+
+/**
+ * One line: id, state, counts, rate, ETA (or the error). `toleranceFrom`: where the job's failure tolerance
+ * came from, when the caller submitted it (a job watched by id may have either).
+ */
+export function formatJobLine(job: Job, toleranceFrom?: ToleranceSource): string {
   const state = stateName(job);
   const total = Number(job.samples_total);
   const final = isFinalJobState(job.state);
@@ -65,7 +76,8 @@ export function formatJobLine(job: Job): string {
   }
   const failures = Number(job.samples_failed) + Number(job.rows_rejected);
   if (state === "SUCCEEDED" && failures > 0) {
-    parts.push(`${failures} failure${failures === 1 ? "" : "s"} within --max-failed ${job.max_failed}`);
+    const tolerance = `${toleranceFrom ?? "max_failed"} ${job.max_failed}`;
+    parts.push(`${failures} failure${failures === 1 ? "" : "s"} within ${tolerance}`);
   }
   if (job.error && state !== "SUCCEEDED") parts.push(job.error);
   return parts.join(", ");
@@ -106,11 +118,19 @@ function print(line: string): void {
   process.stdout.write(`${line}\n`);
 }
 
-/** Prints each update until the job ends; throws JOB_FAILED unless it SUCCEEDED. */
-async function watch(client: CoordinatorClient, jobId: string, json: boolean): Promise<void> {
+/**
+ * Prints each update until the job ends; throws JOB_FAILED unless it SUCCEEDED. `toleranceFrom`: known for
+ * a job this command submitted.
+ */
+async function watch(
+  client: CoordinatorClient,
+  jobId: string,
+  json: boolean,
+  toleranceFrom?: ToleranceSource,
+): Promise<void> {
   let last: Job | null = null;
   for await (const job of client.watchJob(jobId)) {
-    print(json ? JSON.stringify(job) : formatJobLine(job));
+    print(json ? JSON.stringify(job) : formatJobLine(job, toleranceFrom));
     last = job;
   }
   if (!last || !isFinalJobState(last.state)) {
@@ -162,7 +182,7 @@ export function registerJobClientCommands(program: Command): void {
     await withClient(opts, async (client) => {
       const jobId = await client.submit(spec, { out: opts.out, overwrite: opts.overwrite, maxFailed });
       print(opts.json ? JSON.stringify({ job_id: jobId }) : jobId);
-      if (opts.watch) await watch(client, jobId, opts.json === true);
+      if (opts.watch) await watch(client, jobId, opts.json === true, toleranceSource(maxFailed));
     });
   });
 

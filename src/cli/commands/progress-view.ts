@@ -4,7 +4,7 @@
  */
 import { SingleBar } from "cli-progress";
 import type { Job } from "../../common/proto/generated/latentfleet/v1/Job.js";
-import { formatDuration, formatJobLine } from "./jobs-client.js";
+import { formatDuration, formatJobLine, type ToleranceSource } from "./jobs-client.js";
 
 export interface ProgressView {
   update(job: Job): void;
@@ -13,8 +13,12 @@ export interface ProgressView {
 
 const PLAIN_INTERVAL_MS = 5_000;
 
-export function createProgressView(stream: NodeJS.WriteStream): ProgressView {
-  return stream.isTTY ? barView(stream) : plainView(stream);
+/** `toleranceFrom`: where the job's failure tolerance came from, for the lines that name it. */
+export function createProgressView(
+  stream: NodeJS.WriteStream,
+  toleranceFrom?: ToleranceSource,
+): ProgressView {
+  return stream.isTTY ? barView(stream) : plainView(stream, toleranceFrom);
 }
 
 function barView(stream: NodeJS.WriteStream): ProgressView {
@@ -53,7 +57,7 @@ function barView(stream: NodeJS.WriteStream): ProgressView {
   };
 }
 
-function plainView(stream: NodeJS.WriteStream): ProgressView {
+function plainView(stream: NodeJS.WriteStream, toleranceFrom?: ToleranceSource): ProgressView {
   let lastState = "";
   let lastAt = 0;
   return {
@@ -62,7 +66,7 @@ function plainView(stream: NodeJS.WriteStream): ProgressView {
       if (job.state === lastState && now - lastAt < PLAIN_INTERVAL_MS) return;
       lastState = job.state;
       lastAt = now;
-      stream.write(`${formatJobLine(job)}\n`);
+      stream.write(`${formatJobLine(job, toleranceFrom)}\n`);
     },
     finish() {},
   };

@@ -11,16 +11,11 @@ import { availableParallelism, tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import type { Command } from "commander";
 import { parseFailureTolerance } from "../../common/contract/failure-tolerance.js";
-import { EXIT_CODES, isLatentFleetError, LatentFleetError } from "../../common/errors.js";
-import { createLogger, currentLogFormat } from "../../common/log.js";
-import { jsonLogLinesAsText } from "../../common/log-text.js";
-import { type EmbeddedNatsServer, findNatsServer, startEmbeddedNatsServer } from "../../common/nats/index.js";
-import {
-  type NatsAuthOptions,
-  natsAuthConnectionOptions,
-  redactUrl,
-  resolveNatsServers,
-} from "../../common/nats/security.js";
+import { EXIT_CODES, LatentFleetError } from "../../common/errors.js";
+import { createLogger } from "../../common/log.js";
+import { type EmbeddedNatsServer, startEmbeddedNatsServer } from "../../common/nats/embedded-server.js";
+import type { NatsAuthOptions } from "../../common/nats/security.js";
+import { findNatsServer } from "../../common/nats/server-binary.js";
 import {
   LOG_FORMAT_OPTION,
   NATS_CONNECT_WAIT_OPTION,
@@ -28,16 +23,17 @@ import {
   optionArgs,
 } from "../../common/options/index.js";
 import type { Job } from "../../common/proto/generated/latentfleet/v1/Job.js";
-import { CoordinatorClient, isFinalJobState } from "../coordinator-client.js";
+import type { CoordinatorClient } from "../coordinator-client.js";
 import { checkJob } from "../job-checks.js";
 import { addNatsAuthOptions, NATS_AUTH_OPTIONS, natsAuthFromCli, natsChildEnv } from "../nats-options.js";
 import { addDefinedOptions, commandOptions } from "../options.js";
 import { RUN_ACK_WAIT_S, RUN_FORWARDED, RUN_OPTIONS } from "../run-options.js";
 import { addS3Options, applyS3Options, S3_OPTIONS } from "../storage-options.js";
-import { type ChildFailure, logTail, type Restart, Supervisor } from "../supervisor.js";
-import { formatJobLine, reuseLine } from "./jobs-client.js";
-import { createProgressView } from "./progress-view.js";
-import { freePortExcept, metricsAddresses, portOf, portTaken, uiAddressOf } from "./run-ports.js";
+import { Supervisor } from "../supervisor.js";
+import { ChildFailureReport, restartsLine } from "./run-failures.js";
+import { connectCoordinator, loadClientCode, watchUntilEnd } from "./run-job-watch.js";
+import { startNatsBesideProcesses } from "./run-nats-start.js";
+import { freePortExcept, metricsAddresses, portOf, uiAddressOf } from "./run-ports.js";
 
 /** The embedded nats-server's configuration (it holds the token), in the run's temporary folder. */
 const NATS_CONFIG_FILE = "nats-server.conf";
@@ -76,8 +72,6 @@ export function registerRun(program: Command): void {
 /** How long `run`'s processes wait for the embedded nats-server to listen (its start gives up sooner). */
 const NATS_CONNECT_WAIT_S = 60;
 const NATS_CONNECT_WAIT_FLAG = NATS_CONNECT_WAIT_OPTION.flag;
-/** Ports tried for the embedded nats-server when another program takes the chosen one first. */
-const NATS_PORT_ATTEMPTS = 5;
 
 const CHILD_LOG = [LOG_FORMAT_OPTION.flag, "json"];
 
@@ -88,17 +82,9 @@ const COORDINATOR_READY = /"msg":"coordinator started"/;
 /** How long the coordinator may take to serve its gRPC API. */
 const COORDINATOR_START_MS = 60_000;
 
-/** Watching the job again after the coordinator went away: tries, 0.5 s apart (a minute in all). */
-const REWATCH_ATTEMPTS = 120;
-const REWATCH_PAUSE_MS = 500;
-
 /** Milliseconds since this process began. */
 function processMs(): number {
   return Math.round(performance.now());
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
 }
 
 async function runJob(specArg: string, opts: RunOptions): Promise<number> {
@@ -119,9 +105,11 @@ async function runJob(specArg: string, opts: RunOptions): Promise<number> {
   }
   const natsBin = opts.nats ? undefined : findNatsServer(opts.natsServerBin);
   // A NATS server of the user's: its credentials (from the options or the URL) are checked now, and reach
-  // the children through their environment, never their command lines.
-  const userNats = opts.nats ? resolveNatsServers(opts.nats, natsAuthFromCli(opts)) : undefined;
-  if (userNats) await natsAuthConnectionOptions(userNats.auth);
+  // the children through their environment, never their command lines. (The NATS client's code, which
+  // reads them, is loaded for it alone: `run` itself never connects to NATS.)
+  const security = opts.nats ? await import("../../common/nats/security.js") : undefined;
+  const userNats = opts.nats ? security?.resolveNatsServers(opts.nats, natsAuthFromCli(opts)) : undefined;
+  if (userNats) await security?.natsAuthConnectionOptions(userNats.auth);
   // Where the start goes: each step's time since `run` began, in ms.
   const since = () => Math.round(performance.now() - launched);
   const temp = await mkdtemp(join(tmpdir(), "latent-fleet-run-"));
@@ -131,8 +119,7 @@ async function runJob(specArg: string, opts: RunOptions): Promise<number> {
     onNotice: (line) => process.stderr.write(`${line}\n`),
   });
   let nats: EmbeddedNatsServer | undefined;
-  /** Children whose last lines are in the error message already. */
-  const tailShown = new Set<string>();
+  const failures = new ChildFailureReport();
   let client: CoordinatorClient | undefined;
   let interrupted = false;
   let ok = false;
@@ -221,30 +208,34 @@ async function runJob(specArg: string, opts: RunOptions): Promise<number> {
     // Node's start and the model load overlap nats-server's start.
     await startProcesses(natsUrl);
     log.debug("processes started", { process_ms: processMs() });
-    for (let attempt = 1; natsPort !== undefined && nats === undefined; attempt++) {
-      try {
-        nats = await startEmbeddedNatsServer({
-          bin: natsBin as string,
-          storeDir: join(temp, "jetstream"),
-          configFile,
-          port: natsPort,
-        });
-      } catch (err) {
-        // Nothing has connected: the processes go at once, and start again beside a server on another port
-        // when another program took this one first.
-        await supervisor.killAll();
-        if (!portTaken(err) || attempt >= NATS_PORT_ATTEMPTS) throw err;
-        natsPort = await freePortExcept(ownPorts);
-        natsUrl = natsUrlOf(natsPort) as string;
-        await startProcesses(natsUrl);
-      }
+    // Loaded while the processes start, not before: they start that much sooner.
+    const clientCode = loadClientCode();
+    if (natsPort !== undefined) {
+      nats = await startNatsBesideProcesses({
+        port: natsPort,
+        startServer: (port) =>
+          startEmbeddedNatsServer({
+            bin: natsBin as string,
+            storeDir: join(temp, "jetstream"),
+            configFile,
+            port,
+          }),
+        pickPort: () => freePortExcept(ownPorts),
+        // Nothing has connected: the processes go at once.
+        stopProcesses: () => supervisor.killAll(),
+        startProcesses: (port) => {
+          natsPort = port;
+          natsUrl = natsUrlOf(port) as string;
+          return startProcesses(natsUrl);
+        },
+      });
     }
     if (nats) {
       log.info("nats-server started", { ms: since() });
       supervisor.watchEmbeddedNats(nats);
     }
     process.stderr.write(
-      `NATS ${redactUrl(natsUrl)}, coordinator ${coordinatorAddress}, ${opts.workers} worker(s), batch size ${opts.batchSize}, ` +
+      `NATS ${security ? security.redactUrl(natsUrl) : natsUrl}, coordinator ${coordinatorAddress}, ${opts.workers} worker(s), batch size ${opts.batchSize}, ` +
         `model ${spec.model}\n`,
     );
     if (metrics) {
@@ -264,10 +255,12 @@ async function runJob(specArg: string, opts: RunOptions): Promise<number> {
       }),
     ]);
     clearTimeout(readyTimer);
+    const code = await clientCode;
     client = await connectCoordinator(
+      code.CoordinatorClient,
       coordinatorAddress,
       supervisor.failed,
-      tailShown,
+      failures,
       COORDINATOR_START_MS,
       interrupt.signal,
     );
@@ -288,10 +281,12 @@ async function runJob(specArg: string, opts: RunOptions): Promise<number> {
     log.info("job submitted", { job: jobId, ms: since() });
     process.stderr.write(`job ${jobId}: writing to ${spec.output.dir}\n`);
     if (uiAddress) process.stderr.write(`live page: http://${uiAddress}/#/job/${jobId}\n`);
-    const view = createProgressView(process.stderr);
+    // The tolerance is the flag's when given, else the spec's (the default allows no failure to report).
+    const toleranceFrom = code.toleranceSource(opts.maxFailed);
+    const view = code.createProgressView(process.stderr, toleranceFrom);
     let last: Job | undefined;
     interrupt.signal.addEventListener("abort", () => stopWatching.abort(), { once: true });
-    const watching = watchUntilEnd(client, jobId, stopWatching.signal, (job) => {
+    const watching = watchUntilEnd(client, code.isFinalJobState, jobId, stopWatching.signal, (job) => {
       last = job;
       view.update(job);
     });
@@ -299,12 +294,14 @@ async function runJob(specArg: string, opts: RunOptions): Promise<number> {
     log.debug("job watch ended", { state: last?.state, process_ms: processMs() });
     view.finish(last);
     if (interrupted) return EXIT_CODES.interrupted;
-    if (outcome) throw await childFailureError(outcome, tailShown);
+    if (outcome) throw await failures.error(outcome);
     if (!last) throw new LatentFleetError("COORDINATOR_ERROR", "no progress came from the coordinator");
     const restarts = restartsLine(supervisor.restarts());
-    process.stdout.write(`${formatJobLine(last)}${restarts}\n${reuseLine(last)}${spec.output.dir}\n`);
+    process.stdout.write(
+      `${code.formatJobLine(last, toleranceFrom)}${restarts}\n${code.reuseLine(last)}${spec.output.dir}\n`,
+    );
     ok = last.state === "JOB_STATE_SUCCEEDED";
-    endedCleanly = isFinalJobState(last.state) && supervisor.restarts().length === 0;
+    endedCleanly = code.isFinalJobState(last.state) && supervisor.restarts().length === 0;
     return ok ? EXIT_CODES.ok : EXIT_CODES.failed;
   } catch (err) {
     if (interrupted) return EXIT_CODES.interrupted;
@@ -324,106 +321,10 @@ async function runJob(specArg: string, opts: RunOptions): Promise<number> {
       await rm(join(temp, NATS_CONFIG_FILE), { force: true });
       // A failed job says why in its summary and errors.jsonl; the processes' tails help when one crashed
       // or `run` itself failed.
-      if (!ok && !endedCleanly && !interrupted) {
-        await printLogTails(supervisor.logFiles().filter((l) => !tailShown.has(l.name)));
-      }
+      if (!ok && !endedCleanly && !interrupted)
+        await failures.printTails(supervisor.logFiles(), process.stderr);
       process.stderr.write(`logs: ${logDir}\n`);
     }
     log.debug("run done", { process_ms: processMs() });
-  }
-}
-
-/**
- * Follows the job until it ends. When the coordinator goes away before that, watches again once its restart
- * serves (it resumes the job from NATS); a coordinator that is not restarted ends the run through the
- * supervisor's `failed`, which aborts `signal`.
- */
-async function watchUntilEnd(
-  client: CoordinatorClient,
-  jobId: string,
-  signal: AbortSignal,
-  onJob: (job: Job) => void,
-): Promise<void> {
-  let final = false;
-  for (let attempt = 1; ; attempt++) {
-    try {
-      for await (const job of client.watchJob(jobId, { signal })) {
-        onJob(job);
-        final = isFinalJobState(job.state);
-        attempt = 1;
-      }
-      if (signal.aborted || final) return;
-    } catch (err) {
-      if (!isLatentFleetError(err) || err.code !== "COORDINATOR_UNAVAILABLE") throw err;
-    }
-    if (attempt >= REWATCH_ATTEMPTS) {
-      throw new LatentFleetError(
-        "COORDINATOR_UNAVAILABLE",
-        "lost the job's progress: the coordinator did not come back",
-      );
-    }
-    await sleep(REWATCH_PAUSE_MS);
-    if (signal.aborted) return;
-  }
-}
-
-/**
- * Connects once the coordinator serves; fails at once when it exits first (NATS refused it, say: its log
- * tail, shown on failure, says why) or on Ctrl-C.
- */
-async function connectCoordinator(
-  address: string,
-  failed: Promise<ChildFailure>,
-  tailShown: Set<string>,
-  timeoutMs: number,
-  signal: AbortSignal,
-): Promise<CoordinatorClient> {
-  const deadline = Date.now() + timeoutMs;
-  let failure: ChildFailure | undefined;
-  void failed.then((f) => {
-    failure = f;
-  });
-  for (;;) {
-    try {
-      return await CoordinatorClient.connect(address, { connectTimeoutMs: 1_000 });
-    } catch (err) {
-      if (failure?.name === "coordinator") {
-        throw new LatentFleetError(
-          "PROCESS_FAILED",
-          `the coordinator ${failure.how} before it served its gRPC API`,
-        );
-      }
-      if (failure) throw await childFailureError(failure, tailShown);
-      if (signal.aborted || Date.now() >= deadline) throw err;
-    }
-  }
-}
-
-/** One message for the child that ended the run: which, how, why it was not restarted, and its log. */
-async function childFailureError(f: ChildFailure, tailShown: Set<string>): Promise<LatentFleetError> {
-  tailShown.add(f.name);
-  const why = f.gaveUp ? `: ${f.gaveUp}` : " before the job ended";
-  const tail = readable(
-    f.logFile ? await logTail(f.logFile, 5) : (f.logText ?? "").split("\n").slice(-5).join("\n"),
-  );
-  const last = tail ? `; its last lines:\n${tail}` : "";
-  const where = f.logFile ? `${tail ? "\n" : "; "}its log: ${f.logFile}` : "";
-  return new LatentFleetError("PROCESS_FAILED", `${f.name} ${f.how}${why}${last}${where}`);
-}
-
-/** ", worker-1 killed by SIGKILL and restarted" for the summary line; "" when nothing crashed. */
-function restartsLine(restarts: readonly Restart[]): string {
-  return restarts.map((r) => `, ${r.name} ${r.how} and restarted`).join("");
-}
-
-/** A child's JSON log lines as `run` shows its own: text lines with --log-format text (or at a terminal). */
-function readable(tail: string): string {
-  return currentLogFormat() === "text" ? jsonLogLinesAsText(tail) : tail;
-}
-
-async function printLogTails(logs: { name: string; logFile: string }[]): Promise<void> {
-  for (const { name, logFile } of logs) {
-    const tail = readable(await logTail(logFile, 5));
-    if (tail) process.stderr.write(`--- ${name} (last lines) ---\n${tail}\n`);
   }
 }

@@ -6,8 +6,10 @@
 import type { Command } from "commander";
 import { createLogger } from "../../common/log.js";
 import { type OptionValues, WORKER_OPTIONS } from "../../common/options/index.js";
-import { type RunningWorker, startWorker } from "../../worker/index.js";
-import { checkModel } from "../job-checks.js";
+import { parseDevice } from "../../engine/device.js";
+import { EngineHost } from "../../engine/engine-host.js";
+import type { RunningWorker } from "../../worker/index.js";
+import { checkModel } from "../model-check.js";
 import { addNatsAuthOptions, NATS_AUTH_OPTIONS, natsAuthFromCli } from "../nats-options.js";
 import { addDefinedOptions, commandOptions } from "../options.js";
 import { addS3Options, applyS3Options, S3_OPTIONS } from "../storage-options.js";
@@ -60,7 +62,20 @@ async function runWorker(opts: WorkerCommandOptions): Promise<void> {
   process.on("SIGTERM", onSignal);
   process.on("SIGINT", onSignal);
   try {
+    // The model loads on its thread while this one loads the worker's code (NATS, outputs, metrics) and
+    // connects: the worker is ready that much sooner. Its failure is reported by startWorker.
+    const engineStarting = EngineHost.start({
+      modelDir: opts.model,
+      device: parseDevice(opts.device),
+      intraOpThreads: opts.threads,
+    });
+    engineStarting.catch(() => undefined);
+    const { startWorker } = await import("../../worker/index.js").catch(async (err: unknown) => {
+      await engineStarting.then((e) => e.close()).catch(() => undefined);
+      throw err;
+    });
     worker = await startWorker({
+      engineStarting,
       natsUrl: opts.nats,
       natsAuth: natsAuthFromCli(opts),
       natsConnectWaitMs: Math.round(opts.natsConnectWait * 1000),

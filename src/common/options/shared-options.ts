@@ -1,5 +1,5 @@
 /** Options that the coordinator and the worker both take, with the same meaning and limits. */
-import { TOPOLOGY_DEFAULTS } from "../nats/topology.js";
+import { TOPOLOGY_DEFAULTS } from "../nats/topology-defaults.js";
 import type {
   IntegerOptionDefinition,
   NumberOptionDefinition,

@@ -2,7 +2,7 @@
  * The worker's options: the `worker` command is built from them, `run` forwards some of them, and
  * startWorker takes its defaults from them.
  */
-import { WORKER_CONSUMER_DEFAULTS } from "../nats/topology.js";
+import { WORKER_CONSUMER_DEFAULTS } from "../nats/topology-defaults.js";
 import type { OptionDefinitions } from "./option-definition.js";
 import {
   METRICS_OPTION,
