@@ -2,13 +2,21 @@
  * bench/engine: the engine against a bare loop over the same ONNX sessions, side by side in one run.
  *
  * The bare loop runs only ONNX Runtime: text encoder (B prompts + 1 empty negative), steps x UNet on a
- * 2B batch, VAE decode; no tokenizer, no scheduler, no PNG. The engine runs everything (in its thread, as
- * workers run it) plus PNG encoding. Runs alternate between the two at every batch size, so machine noise
- * hits both alike. For an SDXL folder (e.g. --model test/fixtures/models/sdxl) the bare loop runs both
- * text encoders (the penultimate hidden states and text_embeds), the UNet with text_embeds and time_ids, and
- * the VAE. For a flow folder (sd3, flux; e.g. --model test/fixtures/models/sd3) it runs the CLIP encoders and
- * T5, the transformer (SD3: a 2B CFG batch with pooled_projections; FLUX: B rows of packed latents with
- * img_ids, txt_ids and guidance) and the VAE, with flow_euler on the engine side. Usage: npm run bench:engine -- [--model DIR] [--steps N] [--rounds N] [--batches 1,2,4]
+ * 2B batch, VAE decode. It leaves out what the engine must do besides: tokenizing, the scheduler's math
+ * and the CFG combine, the seeded noise, the conversion to 8-bit RGB, the hop to the engine thread and the
+ * PNG encoding (which overlaps the next batch, as in a worker). Both make the inputs that stay the same
+ * through the steps once per batch. The engine runs in its thread, as workers run it. For an SDXL folder
+ * (e.g. --model test/fixtures/models/sdxl) the bare loop runs both text encoders (the penultimate hidden
+ * states and text_embeds), the UNet with text_embeds and time_ids, and the VAE. For a flow folder (sd3,
+ * flux; e.g. --model test/fixtures/models/sd3) it runs the CLIP encoders and T5, the transformer (SD3: a
+ * 2B CFG batch with pooled_projections; FLUX: B rows of packed latents with img_ids, txt_ids and guidance)
+ * and the VAE, with flow_euler on the engine side.
+ *
+ * Blocks of rounds alternate between the two (A B B A) until both have run --rounds rounds and --seconds
+ * each; the spread of the ratios of neighbouring blocks shows how much the machine's noise moves the
+ * result, and the CPU-time ratio (the whole process during each side's blocks) how much more work the
+ * engine does. Usage: npm run bench:engine -- [--model DIR] [--steps N] [--rounds N] [--seconds S]
+ * [--block N] [--batches 1,2,4,8] [--threads N]
  */
 import { loadavg } from "node:os";
 import { performance } from "node:perf_hooks";
