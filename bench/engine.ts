@@ -2,14 +2,23 @@
  * bench/engine: the engine against a bare loop over the same ONNX sessions, side by side in one run.
  *
  * The bare loop runs only ONNX Runtime: text encoder (B prompts + 1 empty negative), steps x UNet on a
- * 2B batch, VAE decode; no tokenizer, no scheduler, no PNG. The engine runs everything (in its thread, as
- * workers run it) plus PNG encoding. Runs alternate between the two at every batch size, so machine noise
- * hits both alike. For an SDXL folder (e.g. --model test/fixtures/models/sdxl) the bare loop runs both
- * text encoders (the penultimate hidden states and text_embeds), the UNet with text_embeds and time_ids, and
- * the VAE. For a flow folder (sd3, flux; e.g. --model test/fixtures/models/sd3) it runs the CLIP encoders and
- * T5, the transformer (SD3: a 2B CFG batch with pooled_projections; FLUX: B rows of packed latents with
- * img_ids, txt_ids and guidance) and the VAE, with flow_euler on the engine side. Usage: npm run bench:engine -- [--model DIR] [--steps N] [--rounds N] [--batches 1,2,4]
+ * 2B batch, VAE decode. It leaves out what the engine must do besides: tokenizing, the scheduler's math
+ * and the CFG combine, the seeded noise, the conversion to 8-bit RGB, the hop to the engine thread and the
+ * PNG encoding (which overlaps the next batch, as in a worker). Both make the inputs that stay the same
+ * through the steps once per batch. The engine runs in its thread, as workers run it. For an SDXL folder
+ * (e.g. --model test/fixtures/models/sdxl) the bare loop runs both text encoders (the penultimate hidden
+ * states and text_embeds), the UNet with text_embeds and time_ids, and the VAE. For a flow folder (sd3,
+ * flux; e.g. --model test/fixtures/models/sd3) it runs the CLIP encoders and T5, the transformer (SD3: a
+ * 2B CFG batch with pooled_projections; FLUX: B rows of packed latents with img_ids, txt_ids and guidance)
+ * and the VAE, with flow_euler on the engine side.
+ *
+ * Blocks of rounds alternate between the two (A B B A) until both have run --rounds rounds and --seconds
+ * each; the spread of the ratios of neighbouring blocks shows how much the machine's noise moves the
+ * result, and the CPU-time ratio (the whole process during each side's blocks) how much more work the
+ * engine does. Usage: npm run bench:engine -- [--model DIR] [--steps N] [--rounds N] [--seconds S]
+ * [--block N] [--batches 1,2,4,8] [--threads N]
  */
+import { loadavg } from "node:os";
 import { performance } from "node:perf_hooks";
 import { parseArgs } from "node:util";
 import ort from "onnxruntime-node";
@@ -28,13 +37,17 @@ const { values } = parseArgs({
   options: {
     model: { type: "string", default: bundledModelDir() },
     steps: { type: "string", default: "20" },
-    rounds: { type: "string", default: "3" },
-    batches: { type: "string", default: "1,2,4,8,16" },
+    rounds: { type: "string", default: "12" },
+    seconds: { type: "string", default: "4" },
+    block: { type: "string", default: "3" },
+    batches: { type: "string", default: "1,2,4,8" },
     threads: { type: "string" },
   },
 });
 const steps = Number(values.steps);
-const rounds = Number(values.rounds);
+const minRounds = Number(values.rounds);
+const minSeconds = Number(values.seconds);
+const blockRounds = Number(values.block);
 const batches = values.batches.split(",").map(Number);
 const threads = values.threads ? Number(values.threads) : undefined;
 const device = parseDevice("cpu");
@@ -50,7 +63,8 @@ function nextPrompt(): string {
 }
 
 interface Bare {
-  run(batch: number): Promise<void>;
+  /** One batch; resolves to the time of its denoising loop in ms where the loop measures it. */
+  run(batch: number): Promise<unknown>;
 }
 
 /** SDXL's sessions called directly: two encoders, the UNet with text_embeds and time_ids, the VAE. */
@@ -92,7 +106,7 @@ class SdxlBareLoop implements Bare {
     return { hidden: readFloats(out[hidden]), pooled: pooled ? readFloats(out.text_embeds) : undefined };
   }
 
-  async run(batch: number): Promise<void> {
+  async run(batch: number): Promise<number> {
     const a = await this.encode(this.te1, this.ids, batch, false);
     const b = await this.encode(this.te2, this.ids2, batch, true);
     const w1 = a.hidden.length / batch / 77;
@@ -111,21 +125,27 @@ class SdxlBareLoop implements Bare {
     for (let r = 0; r < rows; r++) timeIds.set([64, 64, 0, 0, 64, 64], r * 6);
     const input = (n: string) => this.unet.requireInput(n);
     const latents = new Float32Array(rows * 4 * 8 * 8).fill(0.5);
+    // The inputs that stay the same through the steps are made once, as the engine makes them.
+    const constants = {
+      encoder_hidden_states: floatTensor(input("encoder_hidden_states"), context, [rows, 77, width]),
+      text_embeds: floatTensor(input("text_embeds"), textEmbeds, [rows, p]),
+      time_ids: floatTensor(input("time_ids"), timeIds, [rows, 6]),
+    };
     let out: Float32Array = latents;
+    const t0 = performance.now();
     for (let s = 0; s < steps; s++) {
       const t = input("timestep");
       const res = await this.unet.runOutputs(
         {
           sample: floatTensor(input("sample"), latents, [rows, 4, 8, 8]),
           timestep: intTensor(t, [999 - s * 50], t.shape.length === 0 ? [] : [1]),
-          encoder_hidden_states: floatTensor(input("encoder_hidden_states"), context, [rows, 77, width]),
-          text_embeds: floatTensor(input("text_embeds"), textEmbeds, [rows, p]),
-          time_ids: floatTensor(input("time_ids"), timeIds, [rows, 6]),
+          ...constants,
         },
         ["out_sample"],
       );
       out = readFloats(res.out_sample);
     }
+    const denoiseMs = performance.now() - t0;
     await this.vae.runOutputs(
       {
         latent_sample: floatTensor(this.vae.requireInput("latent_sample"), out.slice(0, batch * 256), [
@@ -137,6 +157,7 @@ class SdxlBareLoop implements Bare {
       },
       ["sample"],
     );
+    return denoiseMs;
   }
 }
 
@@ -265,7 +286,7 @@ class BareLoop implements Bare {
     );
   }
 
-  async run(batch: number): Promise<void> {
+  async run(batch: number): Promise<number> {
     const rows = batch + 1;
     const ids = new Int32Array(rows * 77);
     for (let r = 0; r < rows; r++) ids.set(this.ids, r * 77);
@@ -275,18 +296,22 @@ class BareLoop implements Bare {
     const context = new Float32Array(2 * batch * 77 * width);
     for (let r = 0; r < 2 * batch; r++) context.set(hidden.subarray(0, 77 * width), r * 77 * width);
     const latents = new Float32Array(2 * batch * 4 * 8 * 8).fill(0.5);
+    const contextTensor = new ort.Tensor("float32", context, [2 * batch, 77, width]);
     let out: Float32Array = latents;
+    const t0 = performance.now();
     for (let s = 0; s < steps; s++) {
       const res = await this.unet.run({
         sample: new ort.Tensor("float32", latents, [2 * batch, 4, 8, 8]),
         timestep: new ort.Tensor("float32", new Float32Array(2 * batch).fill(999 - s * 50), [2 * batch]),
-        encoder_hidden_states: new ort.Tensor("float32", context, [2 * batch, 77, width]),
+        encoder_hidden_states: contextTensor,
       });
       out = res.out_sample.data as Float32Array;
     }
+    const denoiseMs = performance.now() - t0;
     await this.vae.run({
       latent_sample: new ort.Tensor("float32", out.slice(0, batch * 256), [batch, 4, 8, 8]),
     });
+    return denoiseMs;
   }
 }
 
@@ -305,6 +330,28 @@ function request(seed: number): SampleRequest {
   };
 }
 
+/** Rounds of one side, and the wall time of each block of them and the process's CPU time in them. */
+interface Side {
+  rounds: number;
+  blockMs: number[];
+  cpuMs: number;
+  /** The denoising loops' time, summed over the rounds that report it. */
+  denoiseMs: number;
+  denoiseRounds: number;
+}
+
+/** CPU time of the whole process (all its threads: the engine's, ONNX Runtime's, this one), in ms. */
+function processCpuMs(): number {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
+}
+
+/** The p-th quantile (0..1) of `xs`, by nearest rank. */
+function quantile(xs: number[], p: number): number {
+  const sorted = [...xs].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.round(p * (sorted.length - 1))))];
+}
+
 async function main(): Promise<void> {
   const engine = await EngineHost.start({ modelDir: values.model, device, intraOpThreads: threads });
   const family = engine.model.family;
@@ -317,10 +364,12 @@ async function main(): Promise<void> {
         ? await FlowBareLoop.create(values.model, family)
         : await BareLoop.create(values.model);
   console.log(
-    `model ${engine.model.name} (${family}), ${steps} steps, ${schedulerName}, ${family === "flux" ? "guidance 4 (no CFG batch)" : "CFG 4"}, 64x64, cpu, ${rounds} rounds per batch size`,
+    `model ${engine.model.name} (${family}), ${steps} steps, ${schedulerName}, ${family === "flux" ? "guidance 4 (no CFG batch)" : "CFG 4"}, 64x64, cpu, ` +
+      `${threads ?? "all"} ORT threads; per batch size and side at least ${minRounds} rounds and ${minSeconds} s, in blocks of ${blockRounds}`,
   );
+  console.log(`load average at start ${loadLine()}`);
   console.log(
-    "batch | bare img/s | engine img/s | ratio | engine split: tokenize / text / denoise / vae / png (ms per batch)",
+    "batch | bare img/s | engine img/s | ratio | block p10-p90 | CPU ratio | denoise ms/step bare / engine | rounds | engine split: tokenize / text / denoise / vae / png (ms per batch)",
   );
   await engine.generate([request(0)]);
   await bare.run(1);
@@ -328,27 +377,33 @@ async function main(): Promise<void> {
     // Warm-up at this shape: ONNX Runtime plans memory per input shape on first use.
     await bare.run(batch);
     await engine.generate(Array.from({ length: batch }, (_, i) => request(i)));
-    let bareMs = 0;
-    let engineMs = 0;
+    const bareSide: Side = { rounds: 0, blockMs: [], cpuMs: 0, denoiseMs: 0, denoiseRounds: 0 };
+    const engineSide: Side = { rounds: 0, blockMs: [], cpuMs: 0, denoiseMs: 0, denoiseRounds: 0 };
     const split = { tokenize: 0, text: 0, denoise: 0, vae: 0, png: 0 };
-    // Blocks of rounds alternate between the two, so a noisy neighbour hits both alike.
-    const blocks = 2;
-    const perBlock = Math.max(1, Math.ceil(rounds / blocks));
-    for (let b = 0; b < blocks; b++) {
-      let t = performance.now();
-      for (let r = 0; r < perBlock; r++) await bare.run(batch);
-      bareMs += performance.now() - t;
-      // The engine as a worker drives it: the next batch runs in the engine thread while this thread
-      // encodes the PNGs of the previous one.
-      t = performance.now();
-      let pending = engine.generate(Array.from({ length: batch }, (_, i) => request(b * 1000 + i)));
-      for (let r = 0; r < perBlock; r++) {
+    const runBare = async () => {
+      const t = performance.now();
+      const cpu = processCpuMs();
+      for (let r = 0; r < blockRounds; r++) {
+        const denoiseMs = await bare.run(batch);
+        if (typeof denoiseMs !== "number") continue;
+        bareSide.denoiseMs += denoiseMs;
+        bareSide.denoiseRounds++;
+      }
+      bareSide.cpuMs += processCpuMs() - cpu;
+      bareSide.blockMs.push(performance.now() - t);
+      bareSide.rounds += blockRounds;
+    };
+    // The engine as a worker drives it: the next batch runs in the engine thread while this thread
+    // encodes the PNGs of the previous one.
+    const runEngine = async (block: number) => {
+      const batchOf = (r: number) =>
+        Array.from({ length: batch }, (_, i) => request(block * 10_000 + r * 100 + i));
+      const t = performance.now();
+      const cpu = processCpuMs();
+      let pending = engine.generate(batchOf(0));
+      for (let r = 0; r < blockRounds; r++) {
         const result = await pending;
-        if (r + 1 < perBlock) {
-          pending = engine.generate(
-            Array.from({ length: batch }, (_, i) => request(b * 1000 + (r + 1) * 100 + i)),
-          );
-        }
+        if (r + 1 < blockRounds) pending = engine.generate(batchOf(r + 1));
         const tp = performance.now();
         for (const s of result.samples) encodePng(s.rgb, s.width, s.height);
         split.png += performance.now() - tp;
@@ -357,18 +412,58 @@ async function main(): Promise<void> {
         split.denoise += result.timings.stepMs.reduce((x, y) => x + y, 0);
         split.vae += result.timings.vaeMs;
       }
-      engineMs += performance.now() - t;
+      engineSide.cpuMs += processCpuMs() - cpu;
+      engineSide.blockMs.push(performance.now() - t);
+      engineSide.rounds += blockRounds;
+    };
+    // Blocks alternate A B B A, so that a noisy neighbour, or a trend in the machine's load, hits both alike;
+    // bounded by a block count as well as by the time asked for.
+    const started = performance.now();
+    const maxBlocks = 50 * Math.ceil(minRounds / blockRounds);
+    for (let block = 0; block < maxBlocks; block++) {
+      const enough =
+        bareSide.rounds >= minRounds &&
+        engineSide.rounds >= minRounds &&
+        performance.now() - started >= 2 * minSeconds * 1000;
+      if (enough && block % 2 === 0) break;
+      if (block % 2 === 0) {
+        await runBare();
+        await runEngine(block);
+      } else {
+        await runEngine(block);
+        await runBare();
+      }
     }
-    const n = blocks * perBlock;
-    const bareRate = (batch * n * 1000) / bareMs;
-    const engineRate = (batch * n * 1000) / engineMs;
+    const total = (side: Side) => side.blockMs.reduce((x, y) => x + y, 0);
+    const bareRate = (batch * bareSide.rounds * 1000) / total(bareSide);
+    const engineRate = (batch * engineSide.rounds * 1000) / total(engineSide);
+    // Each pair of blocks run next to each other gives a ratio of its own: their spread shows the noise.
+    const pairRatios = bareSide.blockMs.map((ms, i) => ms / engineSide.blockMs[i]);
+    const n = engineSide.rounds;
     const per = (x: number) => (x / n).toFixed(1);
-    console.log(
-      `${String(batch).padStart(5)} | ${bareRate.toFixed(2).padStart(10)} | ${engineRate.toFixed(2).padStart(12)} | ` +
-        `${(engineRate / bareRate).toFixed(3)} | ${per(split.tokenize)} / ${per(split.text)} / ${per(split.denoise)} / ${per(split.vae)} / ${per(split.png)}`,
-    );
+    const bareStep =
+      bareSide.denoiseRounds > 0 ? (bareSide.denoiseMs / bareSide.denoiseRounds / steps).toFixed(2) : "-";
+    const cells = [
+      String(batch).padStart(5),
+      bareRate.toFixed(2).padStart(10),
+      engineRate.toFixed(2).padStart(12),
+      (engineRate / bareRate).toFixed(3),
+      `${quantile(pairRatios, 0.1).toFixed(3)}-${quantile(pairRatios, 0.9).toFixed(3)}`.padStart(11),
+      (bareSide.cpuMs / bareSide.rounds / (engineSide.cpuMs / n)).toFixed(3).padStart(9),
+      `${bareStep} / ${(split.denoise / n / steps).toFixed(2)}`.padStart(25),
+      String(n).padStart(6),
+      `${per(split.tokenize)} / ${per(split.text)} / ${per(split.denoise)} / ${per(split.vae)} / ${per(split.png)}`,
+    ];
+    console.log(cells.join(" | "));
   }
+  console.log(`load average at end ${loadLine()}`);
   await engine.close();
+}
+
+function loadLine(): string {
+  return loadavg()
+    .map((x) => x.toFixed(2))
+    .join(", ");
 }
 
 await main();

@@ -10,6 +10,7 @@
 import { LatentFleetError } from "../common/errors.js";
 import type { Denoiser, ExtraInput } from "./families/types.js";
 import { floatTensor, intTensor, type OnnxModel, readFloats, type TensorInfo } from "./onnx-model.js";
+import { StepConstantTensors } from "./step-constant-tensors.js";
 import { extraInputsOf, feedExtraInputs, type TimestepForm, timestepForm } from "./unet.js";
 
 export interface TransformerLayout {
@@ -82,6 +83,7 @@ export class TransformerModel implements Denoiser {
   readonly guidanceDistilled: boolean;
   private readonly form: TimestepForm;
   private readonly outputName: string;
+  private readonly constants = new StepConstantTensors();
 
   constructor(
     private readonly model: OnnxModel,
@@ -130,9 +132,9 @@ export class TransformerModel implements Denoiser {
     const feeds = {
       [this.sample.name]: hidden,
       [this.timestep.name]: intTensor(this.timestep, new Array<number>(rows).fill(t), tDims),
-      [this.context.name]: floatTensor(this.context, context, contextDims),
+      [this.context.name]: this.constants.tensor(this.context, context, contextDims),
     };
-    feedExtraInputs(feeds, this.extraInputs, extras, "transformer");
+    feedExtraInputs(feeds, this.extraInputs, extras, "transformer", this.constants);
     const out = readFloats(await this.model.run(feeds, this.outputName));
     return this.layout.packed ? unpackLatents(out, dims) : out;
   }

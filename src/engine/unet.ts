@@ -1,6 +1,7 @@
 import type ort from "onnxruntime-node";
 import { LatentFleetError } from "../common/errors.js";
 import { floatTensor, intTensor, type OnnxModel, readFloats, type TensorInfo } from "./onnx-model.js";
+import { StepConstantTensors } from "./step-constant-tensors.js";
 
 /** How an export wants its timestep: a scalar, a [1] tensor, or one per batch row ([B]). */
 export type TimestepForm = "scalar" | "single" | "batch";
@@ -32,6 +33,7 @@ export class UNetModel {
   readonly form: TimestepForm;
   readonly latentChannels: number;
   private readonly outputName: string;
+  private readonly constants = new StepConstantTensors();
 
   /** Extra inputs the export declares, beyond sample, timestep and encoder_hidden_states. */
   readonly extraInputs: TensorInfo[];
@@ -84,9 +86,9 @@ export class UNetModel {
     const feeds = {
       [this.sample.name]: floatTensor(this.sample, sample, dims),
       [this.timestep.name]: intTensor(this.timestep, tValues, tDims),
-      [this.context.name]: floatTensor(this.context, context, contextDims),
+      [this.context.name]: this.constants.tensor(this.context, context, contextDims),
     };
-    feedExtraInputs(feeds, this.extraInputs, extras, "UNet");
+    feedExtraInputs(feeds, this.extraInputs, extras, "UNet", this.constants);
     return readFloats(await this.model.run(feeds, this.outputName));
   }
 }
@@ -110,17 +112,21 @@ export function extraInputsOf(
   return extra;
 }
 
-/** Adds each extra input the denoiser declares to its feeds; a missing one is an engine failure naming `network`. */
+/**
+ * Adds each extra input the denoiser declares to its feeds; a missing one is an engine failure naming
+ * `network`. The extras are the same arrays at every step of a batch: their tensors come from `constants`.
+ */
 export function feedExtraInputs(
   feeds: Record<string, ort.Tensor>,
   infos: readonly TensorInfo[],
   extras: Record<string, UNetExtraInput>,
   network: string,
+  constants: StepConstantTensors,
 ): void {
   for (const info of infos) {
     const value = extras[info.name];
     if (!value) throw new LatentFleetError("ENGINE_FAILED", `the ${network} needs its ${info.name} input`);
-    feeds[info.name] = floatTensor(info, value.data, value.dims);
+    feeds[info.name] = constants.tensor(info, value.data, value.dims);
   }
 }
 

@@ -90,6 +90,10 @@ export interface Denoiser {
   readonly latentChannels: number;
   /** Guidance is the model's own (LCM's timestep_cond, FLUX): no classifier-free guidance batch. */
   readonly guidanceDistilled: boolean;
+  /**
+   * One step. `context` and `extras` are the same arrays at every step of a batch and are never written
+   * to once made (a denoiser may keep their tensors until other arrays come); `sample` changes every step.
+   */
   predict(
     sample: Float32Array,
     dims: readonly [number, number, number, number],

@@ -1,0 +1,63 @@
+import { describe, expect, it } from "vitest";
+import { toRgbImages } from "../../src/engine/vae-decoder.js";
+
+/** The reference: each channel plane of NCHW, (x + 1) * 127.5 clamped and rounded by Math.round. */
+function reference(pixels: Float32Array, batch: number, height: number, width: number): Uint8Array[] {
+  const plane = height * width;
+  return Array.from({ length: batch }, (_, b) => {
+    const rgb = new Uint8Array(plane * 3);
+    for (let c = 0; c < 3; c++) {
+      for (let p = 0; p < plane; p++) {
+        const v = (pixels[(b * 3 + c) * plane + p] + 1) * 127.5;
+        rgb[p * 3 + c] = v <= 0 ? 0 : v >= 255 ? 255 : Math.round(v);
+      }
+    }
+    return rgb;
+  });
+}
+
+/** The float32 values within `ulps` steps of x, both sides. */
+function float32Neighbours(x: number, ulps: number): number[] {
+  const f = new Float32Array([x]);
+  const bits = new Int32Array(f.buffer);
+  const start = bits[0];
+  const out: number[] = [];
+  for (let d = -ulps; d <= ulps; d++) {
+    bits[0] = x >= 0 ? start + d : start - d;
+    out.push(f[0]);
+  }
+  return out;
+}
+
+describe("toRgbImages", () => {
+  it("rounds like Math.round at the float32 neighbours of every half-way value, and clamps", () => {
+    const values: number[] = [
+      Number.NaN,
+      -1,
+      1,
+      0,
+      -2,
+      2,
+      Number.POSITIVE_INFINITY,
+      Number.NEGATIVE_INFINITY,
+    ];
+    for (let k = 0; k <= 255; k++) values.push(...float32Neighbours((k + 0.5) / 127.5 - 1, 300));
+    for (let k = 0; k <= 255; k++) values.push(...float32Neighbours(k / 127.5 - 1, 3));
+    // Three planes of one image, one pixel wide: each value goes through each channel.
+    const n = values.length;
+    const pixels = new Float32Array(3 * n);
+    for (let c = 0; c < 3; c++) pixels.set(values, c * n);
+    const [got] = toRgbImages(pixels, 1, n, 1);
+    const [want] = reference(pixels, 1, n, 1);
+    expect(got.length).toBe(3 * n);
+    expect(Buffer.from(got).equals(Buffer.from(want))).toBe(true);
+    expect(got[3 * 4 + 1]).toBe(0);
+    expect(got[3 * 5]).toBe(255);
+  });
+
+  it("packs NCHW planes into HWC bytes, image by image", () => {
+    const [h, w, batch] = [2, 3, 2];
+    const pixels = Float32Array.from({ length: batch * 3 * h * w }, (_, i) => (i % 17) / 8 - 1);
+    expect(toRgbImages(pixels, batch, h, w)).toEqual(reference(pixels, batch, h, w));
+  });
+});
