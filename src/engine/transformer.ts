@@ -7,6 +7,7 @@
  * latents packed 2x2 into a token sequence [B, (h/2)(w/2), 4C]: predict packs and unpacks them here, so the
  * sampling loop sees [B, C, h, w] latents for every family.
  */
+import type ort from "onnxruntime-node";
 import { LatentFleetError } from "../common/errors.js";
 import type { Denoiser, ExtraInput } from "./families/types.js";
 import { floatTensor, intTensor, type OnnxModel, readFloats, type TensorInfo } from "./onnx-model.js";
@@ -27,10 +28,7 @@ export interface TransformerLayout {
 
 /** diffusers' FluxPipeline._pack_latents: [B,C,h,w] -> [B, (h/2)(w/2), 4C]; token (i,j), feature c·4 + 2·di + dj. */
 export function packLatents(x: Float32Array, dims: readonly [number, number, number, number]): Float32Array {
-  const order = packedOrder(dims);
-  const out = new Float32Array(x.length);
-  for (let k = 0; k < order.length; k++) out[k] = x[order[k]];
-  return out;
+  return repack(x, dims, true);
 }
 
 /** The inverse of packLatents (FluxPipeline._unpack_latents). */
@@ -38,26 +36,43 @@ export function unpackLatents(
   p: Float32Array,
   dims: readonly [number, number, number, number],
 ): Float32Array {
-  const order = packedOrder(dims);
-  const out = new Float32Array(p.length);
-  for (let k = 0; k < order.length; k++) out[order[k]] = p[k];
-  return out;
+  return repack(p, dims, false);
 }
 
-/** For each packed position, in order, the index of its value in the [B,C,h,w] latents. */
-function packedOrder(dims: readonly [number, number, number, number]): Uint32Array {
+/**
+ * Packs (or unpacks) in one pass, walking the packed order and computing each value's [B,C,h,w] index in
+ * place: this runs twice per step, so no index table is built per call.
+ */
+function repack(
+  from: Float32Array,
+  dims: readonly [number, number, number, number],
+  pack: boolean,
+): Float32Array {
   const [b, c, h, w] = dims;
   const hh = h / 2;
   const ww = w / 2;
-  const order = new Uint32Array(b * c * h * w);
+  const out = new Float32Array(from.length);
   let k = 0;
   for (let n = 0; n < b; n++)
     for (let i = 0; i < hh; i++)
       for (let j = 0; j < ww; j++)
-        for (let ch = 0; ch < c; ch++)
-          for (let di = 0; di < 2; di++)
-            for (let dj = 0; dj < 2; dj++) order[k++] = ((n * c + ch) * h + 2 * i + di) * w + 2 * j + dj;
-  return order;
+        for (let ch = 0; ch < c; ch++) {
+          const top = ((n * c + ch) * h + 2 * i) * w + 2 * j;
+          const bottom = top + w;
+          if (pack) {
+            out[k] = from[top];
+            out[k + 1] = from[top + 1];
+            out[k + 2] = from[bottom];
+            out[k + 3] = from[bottom + 1];
+          } else {
+            out[top] = from[k];
+            out[top + 1] = from[k + 1];
+            out[bottom] = from[k + 2];
+            out[bottom + 1] = from[k + 3];
+          }
+          k += 4;
+        }
+  return out;
 }
 
 /** FluxPipeline._prepare_latent_image_ids for latents h x w: (0, row, column) per packed token, [(h/2)(w/2), 3]. */
@@ -82,6 +97,12 @@ export class TransformerModel implements Denoiser {
   readonly guidanceDistilled: boolean;
   private readonly form: TimestepForm;
   private readonly outputName: string;
+  /**
+   * The context and extra inputs are the same arrays at every step of a batch: their tensors (a float16
+   * copy, for a float16 export) are made once per batch, keyed by the arrays themselves.
+   */
+  private readonly contextTensors = new WeakMap<Float32Array, ort.Tensor>();
+  private readonly extraTensors = new WeakMap<Record<string, ExtraInput>, Record<string, ort.Tensor>>();
 
   constructor(
     private readonly model: OnnxModel,
@@ -128,12 +149,30 @@ export class TransformerModel implements Denoiser {
     const rows = this.form === "batch" ? batch : 1;
     const tDims = this.form === "scalar" ? [] : [rows];
     const feeds = {
+      ...this.extraFeeds(extras),
       [this.sample.name]: hidden,
-      [this.timestep.name]: intTensor(this.timestep, new Array<number>(rows).fill(t), tDims),
-      [this.context.name]: floatTensor(this.context, context, contextDims),
+      [this.timestep.name]: intTensor(this.timestep, new Float64Array(rows).fill(t), tDims),
+      [this.context.name]: this.contextTensor(context, contextDims),
     };
-    feedExtraInputs(feeds, this.extraInputs, extras, "transformer");
     const out = readFloats(await this.model.run(feeds, this.outputName));
     return this.layout.packed ? unpackLatents(out, dims) : out;
+  }
+
+  private contextTensor(context: Float32Array, dims: readonly [number, number, number]): ort.Tensor {
+    const cached = this.contextTensors.get(context);
+    if (cached && cached.dims.every((d, i) => d === dims[i])) return cached;
+    const tensor = floatTensor(this.context, context, dims);
+    this.contextTensors.set(context, tensor);
+    return tensor;
+  }
+
+  private extraFeeds(extras: Record<string, ExtraInput>): Record<string, ort.Tensor> {
+    let feeds = this.extraTensors.get(extras);
+    if (!feeds) {
+      feeds = {};
+      feedExtraInputs(feeds, this.extraInputs, extras, "transformer");
+      this.extraTensors.set(extras, feeds);
+    }
+    return feeds;
   }
 }
