@@ -160,7 +160,7 @@ export class TransformerModel implements Denoiser {
 
   private contextTensor(context: Float32Array, dims: readonly [number, number, number]): ort.Tensor {
     const cached = this.contextTensors.get(context);
-    if (cached && cached.dims.every((d, i) => d === dims[i])) return cached;
+    if (cached?.dims.every((d, i) => d === dims[i])) return cached;
     const tensor = floatTensor(this.context, context, dims);
     this.contextTensors.set(context, tensor);
     return tensor;
