@@ -27,8 +27,25 @@ export interface TransformerLayout {
 }
 
 /** diffusers' FluxPipeline._pack_latents: [B,C,h,w] -> [B, (h/2)(w/2), 4C]; token (i,j), feature c·4 + 2·di + dj. */
-export function packLatents(x: Float32Array, dims: readonly [number, number, number, number]): Float32Array {
-  return repack(x, dims, true);
+export function packLatents(
+  x: Float32Array,
+  dims: readonly [number, number, number, number],
+  out = new Float32Array(x.length),
+): Float32Array {
+  const [b, c, h, w] = dims;
+  let k = 0;
+  for (let n = 0; n < b; n++)
+    for (let i = 0; i < h; i += 2)
+      for (let j = 0; j < w; j += 2)
+        for (let ch = 0; ch < c; ch++) {
+          const top = ((n * c + ch) * h + i) * w + j;
+          out[k] = x[top];
+          out[k + 1] = x[top + 1];
+          out[k + 2] = x[top + w];
+          out[k + 3] = x[top + w + 1];
+          k += 4;
+        }
+  return out;
 }
 
 /** The inverse of packLatents (FluxPipeline._unpack_latents). */
@@ -36,40 +53,18 @@ export function unpackLatents(
   p: Float32Array,
   dims: readonly [number, number, number, number],
 ): Float32Array {
-  return repack(p, dims, false);
-}
-
-/**
- * Packs (or unpacks) in one pass, walking the packed order and computing each value's [B,C,h,w] index in
- * place: this runs twice per step, so no index table is built per call.
- */
-function repack(
-  from: Float32Array,
-  dims: readonly [number, number, number, number],
-  pack: boolean,
-): Float32Array {
   const [b, c, h, w] = dims;
-  const hh = h / 2;
-  const ww = w / 2;
-  const out = new Float32Array(from.length);
+  const out = new Float32Array(p.length);
   let k = 0;
   for (let n = 0; n < b; n++)
-    for (let i = 0; i < hh; i++)
-      for (let j = 0; j < ww; j++)
+    for (let i = 0; i < h; i += 2)
+      for (let j = 0; j < w; j += 2)
         for (let ch = 0; ch < c; ch++) {
-          const top = ((n * c + ch) * h + 2 * i) * w + 2 * j;
-          const bottom = top + w;
-          if (pack) {
-            out[k] = from[top];
-            out[k + 1] = from[top + 1];
-            out[k + 2] = from[bottom];
-            out[k + 3] = from[bottom + 1];
-          } else {
-            out[top] = from[k];
-            out[top + 1] = from[k + 1];
-            out[bottom] = from[k + 2];
-            out[bottom + 1] = from[k + 3];
-          }
+          const top = ((n * c + ch) * h + i) * w + j;
+          out[top] = p[k];
+          out[top + 1] = p[k + 1];
+          out[top + w] = p[k + 2];
+          out[top + w + 1] = p[k + 3];
           k += 4;
         }
   return out;
@@ -103,6 +98,8 @@ export class TransformerModel implements Denoiser {
    */
   private readonly contextTensors = new WeakMap<Float32Array, ort.Tensor>();
   private readonly extraTensors = new WeakMap<Record<string, ExtraInput>, Record<string, ort.Tensor>>();
+  /** FLUX's packed hidden_states: ONNX Runtime has read them when a run returns, so one buffer serves every step. */
+  private packed = new Float32Array(0);
 
   constructor(
     private readonly model: OnnxModel,
@@ -142,18 +139,20 @@ export class TransformerModel implements Denoiser {
     extras: Record<string, ExtraInput> = {},
   ): Promise<Float32Array> {
     const [batch, c, h, w] = dims;
+    if (this.layout.packed && this.packed.length !== sample.length)
+      this.packed = new Float32Array(sample.length);
     const hidden = this.layout.packed
-      ? floatTensor(this.sample, packLatents(sample, dims), [batch, (h / 2) * (w / 2), 4 * c])
+      ? floatTensor(this.sample, packLatents(sample, dims, this.packed), [batch, (h / 2) * (w / 2), 4 * c])
       : floatTensor(this.sample, sample, dims);
     const t = timestep * this.layout.timestepScale;
     const rows = this.form === "batch" ? batch : 1;
     const tDims = this.form === "scalar" ? [] : [rows];
-    const feeds = {
-      ...this.extraFeeds(extras),
-      [this.sample.name]: hidden,
-      [this.timestep.name]: intTensor(this.timestep, new Float64Array(rows).fill(t), tDims),
-      [this.context.name]: this.contextTensor(context, contextDims),
-    };
+    const feeds: Record<string, ort.Tensor> = {};
+    const extraFeeds = this.extraFeeds(extras);
+    for (const info of this.extraInputs) feeds[info.name] = extraFeeds[info.name];
+    feeds[this.sample.name] = hidden;
+    feeds[this.timestep.name] = intTensor(this.timestep, new Float64Array(rows).fill(t), tDims);
+    feeds[this.context.name] = this.contextTensor(context, contextDims);
     const out = readFloats(await this.model.run(feeds, this.outputName));
     return this.layout.packed ? unpackLatents(out, dims) : out;
   }
