@@ -8,7 +8,7 @@
  * text encoders (the penultimate hidden states and text_embeds), the UNet with text_embeds and time_ids, and
  * the VAE. For a flow folder (sd3, flux; e.g. --model test/fixtures/models/sd3) it runs the CLIP encoders and
  * T5, the transformer (SD3: a 2B CFG batch with pooled_projections; FLUX: B rows of packed latents with
- * img_ids, txt_ids and guidance) and the VAE, with flow_euler on the engine side. Usage: npm run bench:engine -- [--model DIR] [--steps N] [--rounds N] [--batches 1,2,4]
+ * img_ids, txt_ids and guidance) and the VAE, with flow_euler on the engine side. Usage: npm run bench:engine -- [--model DIR] [--steps N] [--rounds N] [--blocks N] [--batches 1,2,4]
  */
 import { performance } from "node:perf_hooks";
 import { parseArgs } from "node:util";
@@ -16,7 +16,7 @@ import ort from "onnxruntime-node";
 import type { SampleRequest } from "../src/common/contract/sample.js";
 import { bundledModelDir } from "../src/common/package-root.js";
 import { parseDevice, sessionOptions } from "../src/engine/device.js";
-import { EngineHost } from "../src/engine/engine-host.js";
+import { type EngineBatch, EngineHost } from "../src/engine/engine-host.js";
 import { readModelFolder } from "../src/engine/model-folder.js";
 import { floatTensor, intTensor, OnnxModel, readFloats } from "../src/engine/onnx-model.js";
 import { encodePng } from "../src/engine/png.js";
@@ -29,12 +29,14 @@ const { values } = parseArgs({
     model: { type: "string", default: bundledModelDir() },
     steps: { type: "string", default: "20" },
     rounds: { type: "string", default: "3" },
+    blocks: { type: "string", default: "2" },
     batches: { type: "string", default: "1,2,4,8,16" },
     threads: { type: "string" },
   },
 });
 const steps = Number(values.steps);
 const rounds = Number(values.rounds);
+const blocks = Math.max(1, Number(values.blocks));
 const batches = values.batches.split(",").map(Number);
 const threads = values.threads ? Number(values.threads) : undefined;
 const device = parseDevice("cpu");
@@ -51,6 +53,9 @@ function nextPrompt(): string {
 
 interface Bare {
   run(batch: number): Promise<void>;
+  /** Time per stage over all runs so far (flow loops), printed beside the engine's split. */
+  readonly split?: { text: number; denoise: number; vae: number };
+  describe?(): string;
 }
 
 /** SDXL's sessions called directly: two encoders, the UNet with text_embeds and time_ids, the VAE. */
@@ -140,8 +145,15 @@ class SdxlBareLoop implements Bare {
   }
 }
 
-/** SD3 / FLUX sessions called directly: CLIP encoders and T5, the transformer on fixed latents, the VAE. */
+/**
+ * SD3 / FLUX sessions called directly: CLIP encoders and T5, the transformer on fixed latents, the VAE. The
+ * encoders run the B prompts only: the engine caches the empty negative prompt after its first batch, so in
+ * steady state it encodes B rows too. Inputs that do not change over the steps (context, pooled, img_ids,
+ * txt_ids, guidance) are built once per batch, as the engine builds them.
+ */
 class FlowBareLoop implements Bare {
+  readonly split = { text: 0, denoise: 0, vae: 0 };
+
   private constructor(
     private readonly flux: boolean,
     private readonly encoders: { model: OnnxModel; ids: Int32Array }[],
@@ -179,17 +191,24 @@ class FlowBareLoop implements Bare {
     return new FlowBareLoop(flux, encoders, await load("transformer"), await load("vae_decoder"));
   }
 
+  /** What the bare loop runs per batch, for checking it against the engine's work. */
+  describe(): string {
+    const enc = this.encoders.map((e) => `${e.model.path.split("/").at(-2)} [B, ${e.ids.length}]`);
+    const rows = this.flux ? "B" : "2B";
+    return `bare loop: ${enc.join(", ")}; transformer ${rows} rows x ${steps} steps; VAE [B]`;
+  }
+
   async run(batch: number): Promise<void> {
-    const textRows = this.flux ? batch : batch + 1;
+    const t0 = performance.now();
     const states: Record<string, Float32Array>[] = [];
     for (const { model, ids } of this.encoders) {
-      const all = new Int32Array(textRows * ids.length);
-      for (let r = 0; r < textRows; r++) all.set(ids, r * ids.length);
+      const all = new Int32Array(batch * ids.length);
+      for (let r = 0; r < batch; r++) all.set(ids, r * ids.length);
       const names = model.outputs.map((o) => o.name);
       const hidden = penultimateHiddenState(model) ?? "last_hidden_state";
       const wanted = [hidden, ...names.filter((n) => n === "text_embeds" || n === "pooler_output")];
       const out = await model.runOutputs(
-        { input_ids: intTensor(model.requireInput("input_ids"), all, [textRows, ids.length]) },
+        { input_ids: intTensor(model.requireInput("input_ids"), all, [batch, ids.length]) },
         wanted,
       );
       states.push(Object.fromEntries(wanted.map((n) => [n, readFloats(out[n])])));
@@ -205,32 +224,39 @@ class FlowBareLoop implements Bare {
     const lastHidden = last.last_hidden_state ?? Object.values(last)[0];
     for (let r = 0; r < rows; r++)
       context.set(lastHidden.subarray(0, Math.min(lastHidden.length, seq * joint)), r * seq * joint);
-    const pooled = new Float32Array(rows * pooledWidth);
+    const constant: Record<string, ort.Tensor> = {
+      encoder_hidden_states: floatTensor(input("encoder_hidden_states"), context, [rows, seq, joint]),
+      pooled_projections: floatTensor(input("pooled_projections"), new Float32Array(rows * pooledWidth), [
+        rows,
+        pooledWidth,
+      ]),
+    };
+    if (this.flux) {
+      const ids = latentImageIds(8, 8);
+      constant.img_ids = floatTensor(input("img_ids"), ids.data, ids.dims);
+      constant.txt_ids = floatTensor(input("txt_ids"), new Float32Array(seq * 3), [seq, 3]);
+      const g = this.transformer.input("guidance");
+      if (g) constant.guidance = floatTensor(g, new Float32Array(rows).fill(4), [rows]);
+    }
     const latents = new Float32Array(batch * 16 * 8 * 8).fill(0.5);
     const hiddenRows = this.flux ? latents : new Float32Array(rows * 16 * 64).fill(0.5);
     let out: Float32Array = latents;
+    const t1 = performance.now();
     for (let s = 0; s < steps; s++) {
       const t = 1000 - s * (1000 / steps);
       const feeds: Record<string, ort.Tensor> = {
+        ...constant,
         hidden_states: this.flux
           ? floatTensor(input("hidden_states"), hiddenRows, [rows, 16, 64])
           : floatTensor(input("hidden_states"), hiddenRows, [rows, 16, 8, 8]),
-        encoder_hidden_states: floatTensor(input("encoder_hidden_states"), context, [rows, seq, joint]),
-        pooled_projections: floatTensor(input("pooled_projections"), pooled, [rows, pooledWidth]),
         timestep: floatTensor(input("timestep"), new Float32Array(rows).fill(this.flux ? t / 1000 : t), [
           rows,
         ]),
       };
-      if (this.flux) {
-        const ids = latentImageIds(8, 8);
-        feeds.img_ids = floatTensor(input("img_ids"), ids.data, ids.dims);
-        feeds.txt_ids = floatTensor(input("txt_ids"), new Float32Array(seq * 3), [seq, 3]);
-        const g = this.transformer.input("guidance");
-        if (g) feeds.guidance = floatTensor(g, new Float32Array(rows).fill(4), [rows]);
-      }
       const res = await this.transformer.runOutputs(feeds, ["out_hidden_states"]);
       out = readFloats(res.out_hidden_states);
     }
+    const t2 = performance.now();
     await this.vae.runOutputs(
       {
         latent_sample: floatTensor(this.vae.requireInput("latent_sample"), out.slice(0, batch * 1024), [
@@ -242,6 +268,10 @@ class FlowBareLoop implements Bare {
       },
       ["sample"],
     );
+    const t3 = performance.now();
+    this.split.text += t1 - t0;
+    this.split.denoise += t2 - t1;
+    this.split.vae += t3 - t2;
   }
 }
 
@@ -290,6 +320,18 @@ class BareLoop implements Bare {
   }
 }
 
+/** The q-quantile of `xs` (nearest rank). */
+function quantile(xs: number[], q: number): number {
+  const sorted = [...xs].sort((x, y) => x - y);
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
+}
+
+/** Process CPU time (all threads) since `start`, in ms. */
+function cpuMsSince(start: NodeJS.CpuUsage): number {
+  const d = process.cpuUsage(start);
+  return (d.user + d.system) / 1000;
+}
+
 let schedulerName: SampleRequest["scheduler"] = "euler";
 
 function request(seed: number): SampleRequest {
@@ -320,52 +362,84 @@ async function main(): Promise<void> {
     `model ${engine.model.name} (${family}), ${steps} steps, ${schedulerName}, ${family === "flux" ? "guidance 4 (no CFG batch)" : "CFG 4"}, 64x64, cpu, ${rounds} rounds per batch size`,
   );
   console.log(
-    "batch | bare img/s | engine img/s | ratio | engine split: tokenize / text / denoise / vae / png (ms per batch)",
+    `batch | bare img/s | engine img/s | ratio | fastest 1/4 r | cpu ratio | engine split: tokenize / text / denoise / vae / png (ms per batch)${flow ? " | bare: text / denoise / vae" : ""}`,
   );
+  if (bare.describe) console.log(bare.describe());
   await engine.generate([request(0)]);
   await bare.run(1);
+  const batchOf = (batch: number, base: number) => Array.from({ length: batch }, (_, i) => request(base + i));
   for (const batch of batches) {
     // Warm-up at this shape: ONNX Runtime plans memory per input shape on first use.
     await bare.run(batch);
-    await engine.generate(Array.from({ length: batch }, (_, i) => request(i)));
-    let bareMs = 0;
-    let engineMs = 0;
+    await engine.generate(batchOf(batch, 0));
+    let bareCpuMs = 0;
+    let engineCpuMs = 0;
+    // Time per batch: each bare run; for the engine, the gap between one result and the next (steady state).
+    const bareTimes: number[] = [];
+    const engineTimes: number[] = [];
     const split = { tokenize: 0, text: 0, denoise: 0, vae: 0, png: 0 };
-    // Blocks of rounds alternate between the two, so a noisy neighbour hits both alike.
-    const blocks = 2;
-    const perBlock = Math.max(1, Math.ceil(rounds / blocks));
+    const bareSplit = bare.split ? { ...bare.split } : undefined;
+    // Blocks of rounds alternate between the two (ABBA: the side that goes first alternates), so a noisy
+    // neighbour hits both alike.
+    const perBlock = Math.max(2, Math.ceil(rounds / blocks));
     for (let b = 0; b < blocks; b++) {
-      let t = performance.now();
-      for (let r = 0; r < perBlock; r++) await bare.run(batch);
-      bareMs += performance.now() - t;
-      // The engine as a worker drives it: the next batch runs in the engine thread while this thread
-      // encodes the PNGs of the previous one.
-      t = performance.now();
-      let pending = engine.generate(Array.from({ length: batch }, (_, i) => request(b * 1000 + i)));
-      for (let r = 0; r < perBlock; r++) {
-        const result = await pending;
-        if (r + 1 < perBlock) {
-          pending = engine.generate(
-            Array.from({ length: batch }, (_, i) => request(b * 1000 + (r + 1) * 100 + i)),
-          );
+      const timeBare = async () => {
+        const cpu = process.cpuUsage();
+        for (let r = 0; r < perBlock; r++) {
+          const t = performance.now();
+          await bare.run(batch);
+          bareTimes.push(performance.now() - t);
         }
-        const tp = performance.now();
-        for (const s of result.samples) encodePng(s.rgb, s.width, s.height);
-        split.png += performance.now() - tp;
-        split.tokenize += result.timings.tokenizeMs;
-        split.text += result.timings.textEncoderMs;
-        split.denoise += result.timings.stepMs.reduce((x, y) => x + y, 0);
-        split.vae += result.timings.vaeMs;
+        bareCpuMs += cpuMsSince(cpu);
+      };
+      // The engine as a worker's batcher drives it: two batches handed over at once (one running, the next
+      // queued in the engine thread), while this thread encodes the PNGs of the one that came back.
+      const timeEngine = async () => {
+        const cpu = process.cpuUsage();
+        const inFlight: Promise<EngineBatch>[] = [];
+        let handed = 0;
+        const handOver = () => inFlight.push(engine.generate(batchOf(batch, (b * 100 + handed++) * 100)));
+        handOver();
+        handOver();
+        let last = performance.now();
+        for (let r = 0; r < perBlock; r++) {
+          const result = await inFlight.shift()!;
+          const now = performance.now();
+          engineTimes.push(now - last);
+          last = now;
+          if (handed < perBlock) handOver();
+          for (const s of result.samples) encodePng(s.rgb, s.width, s.height);
+          split.png += performance.now() - now;
+          split.tokenize += result.timings.tokenizeMs;
+          split.text += result.timings.textEncoderMs;
+          split.denoise += result.timings.stepMs.reduce((x, y) => x + y, 0);
+          split.vae += result.timings.vaeMs;
+        }
+        engineCpuMs += cpuMsSince(cpu);
+      };
+      if (b % 2 === 0) {
+        await timeBare();
+        await timeEngine();
+      } else {
+        await timeEngine();
+        await timeBare();
       }
-      engineMs += performance.now() - t;
     }
     const n = blocks * perBlock;
-    const bareRate = (batch * n * 1000) / bareMs;
-    const engineRate = (batch * n * 1000) / engineMs;
+    const sum = (xs: number[]) => xs.reduce((x, y) => x + y, 0);
+    const bareRate = (batch * n * 1000) / sum(bareTimes);
+    const engineRate = (batch * n * 1000) / sum(engineTimes);
+    // Load from other processes only ever adds time: the fastest quarter of each side is the least disturbed.
+    const fastQuarter = quantile(bareTimes, 0.25) / quantile(engineTimes, 0.25);
     const per = (x: number) => (x / n).toFixed(1);
+    const bareStages =
+      bare.split && bareSplit
+        ? ` | bare: ${per(bare.split.text - bareSplit.text)} / ${per(bare.split.denoise - bareSplit.denoise)} / ${per(bare.split.vae - bareSplit.vae)}`
+        : "";
     console.log(
       `${String(batch).padStart(5)} | ${bareRate.toFixed(2).padStart(10)} | ${engineRate.toFixed(2).padStart(12)} | ` +
-        `${(engineRate / bareRate).toFixed(3)} | ${per(split.tokenize)} / ${per(split.text)} / ${per(split.denoise)} / ${per(split.vae)} / ${per(split.png)}`,
+        `${(engineRate / bareRate).toFixed(3).padStart(5)} | ${fastQuarter.toFixed(3).padStart(13)} | ${(bareCpuMs / engineCpuMs).toFixed(3).padStart(9)} | ` +
+        `${per(split.tokenize)} / ${per(split.text)} / ${per(split.denoise)} / ${per(split.vae)} / ${per(split.png)}${bareStages}`,
     );
   }
   await engine.close();
