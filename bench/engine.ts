@@ -7,8 +7,15 @@
  * hits both alike. For an SDXL folder (e.g. --model test/fixtures/models/sdxl) the bare loop runs both
  * text encoders (the penultimate hidden states and text_embeds), the UNet with text_embeds and time_ids, and
  * the VAE. For a flow folder (sd3, flux; e.g. --model test/fixtures/models/sd3) it runs the CLIP encoders and
- * T5, the transformer (SD3: a 2B CFG batch with pooled_projections; FLUX: B rows of packed latents with
- * img_ids, txt_ids and guidance) and the VAE, with flow_euler on the engine side. Usage: npm run bench:engine -- [--model DIR] [--steps N] [--rounds N] [--blocks N] [--batches 1,2,4]
+ * T5 on the B prompts, the transformer (SD3: a 2B CFG batch with pooled_projections; FLUX: B rows of packed
+ * latents with img_ids, txt_ids and guidance) and the VAE, with flow_euler on the engine side; the engine's
+ * own extra work there is tokenizing (CLIP BPE, T5 through tokenizer.json), FLUX's packing and unpacking at
+ * each step, the scheduler, the pixels to RGB bytes, and PNG.
+ *
+ * Each line gives the throughput ratio (engine img/s over bare img/s), the same ratio over the fastest
+ * quarter of each side's per-batch times (load from other processes only adds time, so on a busy machine
+ * this one moves least), and the ratio of process CPU time per image (bare over engine).
+ * Usage: npm run bench:engine -- [--model DIR] [--steps N] [--rounds N] [--blocks N] [--batches 1,2,4] [--threads N]
  */
 import { performance } from "node:perf_hooks";
 import { parseArgs } from "node:util";
