@@ -10,7 +10,9 @@
  * states and text_embeds), the UNet with text_embeds and time_ids, and the VAE. For a flow folder (sd3,
  * flux; e.g. --model test/fixtures/models/sd3) it runs the CLIP encoders and T5, the transformer (SD3: a
  * 2B CFG batch with pooled_projections; FLUX: B rows of packed latents with img_ids, txt_ids and guidance)
- * and the VAE, with flow_euler on the engine side.
+ * and the VAE, with flow_euler on the engine side; the engine's own extra work there is tokenizing (CLIP
+ * BPE, T5 through tokenizer.json), FLUX's packing and unpacking at each step, the scheduler, the pixels to
+ * RGB bytes, and PNG. A flow loop also prints its own text / denoise / VAE split.
  *
  * Blocks of rounds alternate between the two (A B B A) until both have run --rounds rounds and --seconds
  * each; the spread of the ratios of neighbouring blocks shows how much the machine's noise moves the
@@ -25,7 +27,7 @@ import ort from "onnxruntime-node";
 import type { SampleRequest } from "../src/common/contract/sample.js";
 import { bundledModelDir } from "../src/common/package-root.js";
 import { parseDevice, sessionOptions } from "../src/engine/device.js";
-import { EngineHost } from "../src/engine/engine-host.js";
+import { type EngineBatch, EngineHost } from "../src/engine/engine-host.js";
 import { readModelFolder } from "../src/engine/model-folder.js";
 import { floatTensor, intTensor, OnnxModel, readFloats } from "../src/engine/onnx-model.js";
 import { encodePng } from "../src/engine/png.js";
@@ -65,6 +67,9 @@ function nextPrompt(): string {
 interface Bare {
   /** One batch; resolves to the time of its denoising loop in ms where the loop measures it. */
   run(batch: number): Promise<unknown>;
+  /** Time per stage over all runs so far (flow loops), printed beside the engine's split. */
+  readonly split?: { text: number; denoise: number; vae: number };
+  describe?(): string;
 }
 
 /** SDXL's sessions called directly: two encoders, the UNet with text_embeds and time_ids, the VAE. */
@@ -161,8 +166,15 @@ class SdxlBareLoop implements Bare {
   }
 }
 
-/** SD3 / FLUX sessions called directly: CLIP encoders and T5, the transformer on fixed latents, the VAE. */
+/**
+ * SD3 / FLUX sessions called directly: CLIP encoders and T5, the transformer on fixed latents, the VAE. The
+ * encoders run the B prompts only: the engine caches the empty negative prompt after its first batch, so in
+ * steady state it encodes B rows too. Inputs that do not change over the steps (context, pooled, img_ids,
+ * txt_ids, guidance) are built once per batch, as the engine builds them.
+ */
 class FlowBareLoop implements Bare {
+  readonly split = { text: 0, denoise: 0, vae: 0 };
+
   private constructor(
     private readonly flux: boolean,
     private readonly encoders: { model: OnnxModel; ids: Int32Array }[],
@@ -200,17 +212,24 @@ class FlowBareLoop implements Bare {
     return new FlowBareLoop(flux, encoders, await load("transformer"), await load("vae_decoder"));
   }
 
+  /** What the bare loop runs per batch, for checking it against the engine's work. */
+  describe(): string {
+    const enc = this.encoders.map((e) => `${e.model.path.split("/").at(-2)} [B, ${e.ids.length}]`);
+    const rows = this.flux ? "B" : "2B";
+    return `bare loop: ${enc.join(", ")}; transformer ${rows} rows x ${steps} steps; VAE [B]`;
+  }
+
   async run(batch: number): Promise<void> {
-    const textRows = this.flux ? batch : batch + 1;
+    const t0 = performance.now();
     const states: Record<string, Float32Array>[] = [];
     for (const { model, ids } of this.encoders) {
-      const all = new Int32Array(textRows * ids.length);
-      for (let r = 0; r < textRows; r++) all.set(ids, r * ids.length);
+      const all = new Int32Array(batch * ids.length);
+      for (let r = 0; r < batch; r++) all.set(ids, r * ids.length);
       const names = model.outputs.map((o) => o.name);
       const hidden = penultimateHiddenState(model) ?? "last_hidden_state";
       const wanted = [hidden, ...names.filter((n) => n === "text_embeds" || n === "pooler_output")];
       const out = await model.runOutputs(
-        { input_ids: intTensor(model.requireInput("input_ids"), all, [textRows, ids.length]) },
+        { input_ids: intTensor(model.requireInput("input_ids"), all, [batch, ids.length]) },
         wanted,
       );
       states.push(Object.fromEntries(wanted.map((n) => [n, readFloats(out[n])])));
@@ -226,32 +245,39 @@ class FlowBareLoop implements Bare {
     const lastHidden = last.last_hidden_state ?? Object.values(last)[0];
     for (let r = 0; r < rows; r++)
       context.set(lastHidden.subarray(0, Math.min(lastHidden.length, seq * joint)), r * seq * joint);
-    const pooled = new Float32Array(rows * pooledWidth);
+    const constant: Record<string, ort.Tensor> = {
+      encoder_hidden_states: floatTensor(input("encoder_hidden_states"), context, [rows, seq, joint]),
+      pooled_projections: floatTensor(input("pooled_projections"), new Float32Array(rows * pooledWidth), [
+        rows,
+        pooledWidth,
+      ]),
+    };
+    if (this.flux) {
+      const ids = latentImageIds(8, 8);
+      constant.img_ids = floatTensor(input("img_ids"), ids.data, ids.dims);
+      constant.txt_ids = floatTensor(input("txt_ids"), new Float32Array(seq * 3), [seq, 3]);
+      const g = this.transformer.input("guidance");
+      if (g) constant.guidance = floatTensor(g, new Float32Array(rows).fill(4), [rows]);
+    }
     const latents = new Float32Array(batch * 16 * 8 * 8).fill(0.5);
     const hiddenRows = this.flux ? latents : new Float32Array(rows * 16 * 64).fill(0.5);
     let out: Float32Array = latents;
+    const t1 = performance.now();
     for (let s = 0; s < steps; s++) {
       const t = 1000 - s * (1000 / steps);
       const feeds: Record<string, ort.Tensor> = {
+        ...constant,
         hidden_states: this.flux
           ? floatTensor(input("hidden_states"), hiddenRows, [rows, 16, 64])
           : floatTensor(input("hidden_states"), hiddenRows, [rows, 16, 8, 8]),
-        encoder_hidden_states: floatTensor(input("encoder_hidden_states"), context, [rows, seq, joint]),
-        pooled_projections: floatTensor(input("pooled_projections"), pooled, [rows, pooledWidth]),
         timestep: floatTensor(input("timestep"), new Float32Array(rows).fill(this.flux ? t / 1000 : t), [
           rows,
         ]),
       };
-      if (this.flux) {
-        const ids = latentImageIds(8, 8);
-        feeds.img_ids = floatTensor(input("img_ids"), ids.data, ids.dims);
-        feeds.txt_ids = floatTensor(input("txt_ids"), new Float32Array(seq * 3), [seq, 3]);
-        const g = this.transformer.input("guidance");
-        if (g) feeds.guidance = floatTensor(g, new Float32Array(rows).fill(4), [rows]);
-      }
       const res = await this.transformer.runOutputs(feeds, ["out_hidden_states"]);
       out = readFloats(res.out_hidden_states);
     }
+    const t2 = performance.now();
     await this.vae.runOutputs(
       {
         latent_sample: floatTensor(this.vae.requireInput("latent_sample"), out.slice(0, batch * 1024), [
@@ -263,6 +289,10 @@ class FlowBareLoop implements Bare {
       },
       ["sample"],
     );
+    const t3 = performance.now();
+    this.split.text += t1 - t0;
+    this.split.denoise += t2 - t1;
+    this.split.vae += t3 - t2;
   }
 }
 
@@ -371,12 +401,14 @@ async function main(): Promise<void> {
   console.log(
     "batch | bare img/s | engine img/s | ratio | block p10-p90 | CPU ratio | denoise ms/step bare / engine | rounds | engine split: tokenize / text / denoise / vae / png (ms per batch)",
   );
+  if (bare.describe) console.log(bare.describe());
   await engine.generate([request(0)]);
   await bare.run(1);
+  const batchOf = (batch: number, base: number) => Array.from({ length: batch }, (_, i) => request(base + i));
   for (const batch of batches) {
     // Warm-up at this shape: ONNX Runtime plans memory per input shape on first use.
     await bare.run(batch);
-    await engine.generate(Array.from({ length: batch }, (_, i) => request(i)));
+    await engine.generate(batchOf(batch, 0));
     const bareSide: Side = { rounds: 0, blockMs: [], cpuMs: 0, denoiseMs: 0, denoiseRounds: 0 };
     const engineSide: Side = { rounds: 0, blockMs: [], cpuMs: 0, denoiseMs: 0, denoiseRounds: 0 };
     const split = { tokenize: 0, text: 0, denoise: 0, vae: 0, png: 0 };

@@ -51,6 +51,9 @@ export interface ModelDescription {
   guidanceDistilled: boolean;
 }
 
+/** Texts whose embeddings a pipeline keeps by default. */
+export const TEXT_CACHE_SIZE = 1024;
+
 export class DiffusionPipeline {
   private readonly embeddingCache = new Map<string, TextEmbedding>();
 
@@ -59,12 +62,15 @@ export class DiffusionPipeline {
     private readonly parts: FamilyParts,
     private readonly vae: VaeDecoderModel,
     private readonly models: OnnxModel[],
+    /** Most texts whose embeddings are kept (the oldest unused goes first). */
+    private readonly textCacheSize: number,
   ) {}
 
   static async load(
     modelDir: string,
     device: Device,
     tuning: SessionTuning = {},
+    textCacheSize = TEXT_CACHE_SIZE,
   ): Promise<DiffusionPipeline> {
     const folder = await readModelFolder(modelDir);
     const sessions = await loadFamilySessions(folder, device, tuning);
@@ -81,7 +87,7 @@ export class DiffusionPipeline {
         undefined,
         parts.flowSchedule?.(side, side),
       );
-      return new DiffusionPipeline(folder, parts, vae, models);
+      return new DiffusionPipeline(folder, parts, vae, models, textCacheSize);
     } catch (err) {
       await releaseSessions(models);
       throw err;
@@ -141,15 +147,21 @@ export class DiffusionPipeline {
       : requests.map((r) => r.prompt);
     const isZeroNegative = (t: string, i: number) =>
       cfg && i < batch && t === "" && conditioner.zeroEmptyNegative;
-    const pending = [
-      ...new Set(texts.filter((t, i) => !isZeroNegative(t, i) && !this.embeddingCache.has(t))),
-    ];
+    // This batch's cached embeddings are taken before any new one is remembered: remembering evicts the
+    // oldest entry, which may be one this batch needs (say the negative prompt, TEXT_CACHE_SIZE prompts on).
+    const found = new Map<string, TextEmbedding>();
+    for (const t of texts) {
+      const hit = this.embeddingCache.get(t);
+      if (hit && !found.has(t)) found.set(t, this.refresh(t, hit));
+    }
+    const pending = [...new Set(texts.filter((t, i) => !isZeroNegative(t, i) && !found.has(t)))];
     let tokenizeMs = 0;
     const t0 = performance.now();
     if (pending.length > 0) {
       const encoded = await conditioner.encode(pending);
       tokenizeMs = encoded.tokenizeMs;
       for (const [i, text] of pending.entries()) {
+        found.set(text, encoded.embeddings[i]);
         this.remember(text, encoded.embeddings[i]);
         const dropped = encoded.dropped[i];
         if (dropped === 0) continue;
@@ -168,7 +180,7 @@ export class DiffusionPipeline {
       hidden: new Float32Array(rowSize),
       pooled: conditioner.pooledWidth > 0 ? new Float32Array(conditioner.pooledWidth) : undefined,
     };
-    const rows = texts.map((t, i) => (isZeroNegative(t, i) ? zero : this.embeddingCache.get(t)!));
+    const rows = texts.map((t, i) => (isZeroNegative(t, i) ? zero : found.get(t)!));
     const context = new Float32Array(texts.length * rowSize);
     for (const [i, r] of rows.entries()) context.set(r.hidden, i * rowSize);
     const textEncoderMs = performance.now() - t0 - tokenizeMs;
@@ -254,8 +266,15 @@ export class DiffusionPipeline {
     await Promise.all(this.models.map((m) => m.release()));
   }
 
+  /** A text in use moves to the back of the eviction order, so a negative prompt every batch shares stays. */
+  private refresh(text: string, embedding: TextEmbedding): TextEmbedding {
+    this.embeddingCache.delete(text);
+    this.embeddingCache.set(text, embedding);
+    return embedding;
+  }
+
   private remember(text: string, embedding: TextEmbedding): void {
-    if (this.embeddingCache.size >= 1024) {
+    if (this.embeddingCache.size >= this.textCacheSize) {
       const oldest = this.embeddingCache.keys().next().value;
       if (oldest !== undefined) this.embeddingCache.delete(oldest);
     }

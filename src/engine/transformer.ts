@@ -7,6 +7,7 @@
  * latents packed 2x2 into a token sequence [B, (h/2)(w/2), 4C]: predict packs and unpacks them here, so the
  * sampling loop sees [B, C, h, w] latents for every family.
  */
+import type ort from "onnxruntime-node";
 import { LatentFleetError } from "../common/errors.js";
 import type { Denoiser, ExtraInput } from "./families/types.js";
 import { floatTensor, intTensor, type OnnxModel, readFloats, type TensorInfo } from "./onnx-model.js";
@@ -27,10 +28,24 @@ export interface TransformerLayout {
 }
 
 /** diffusers' FluxPipeline._pack_latents: [B,C,h,w] -> [B, (h/2)(w/2), 4C]; token (i,j), feature c·4 + 2·di + dj. */
-export function packLatents(x: Float32Array, dims: readonly [number, number, number, number]): Float32Array {
-  const order = packedOrder(dims);
-  const out = new Float32Array(x.length);
-  for (let k = 0; k < order.length; k++) out[k] = x[order[k]];
+export function packLatents(
+  x: Float32Array,
+  dims: readonly [number, number, number, number],
+  out = new Float32Array(x.length),
+): Float32Array {
+  const [b, c, h, w] = dims;
+  let k = 0;
+  for (let n = 0; n < b; n++)
+    for (let i = 0; i < h; i += 2)
+      for (let j = 0; j < w; j += 2)
+        for (let ch = 0; ch < c; ch++) {
+          const top = ((n * c + ch) * h + i) * w + j;
+          out[k] = x[top];
+          out[k + 1] = x[top + 1];
+          out[k + 2] = x[top + w];
+          out[k + 3] = x[top + w + 1];
+          k += 4;
+        }
   return out;
 }
 
@@ -39,26 +54,21 @@ export function unpackLatents(
   p: Float32Array,
   dims: readonly [number, number, number, number],
 ): Float32Array {
-  const order = packedOrder(dims);
-  const out = new Float32Array(p.length);
-  for (let k = 0; k < order.length; k++) out[order[k]] = p[k];
-  return out;
-}
-
-/** For each packed position, in order, the index of its value in the [B,C,h,w] latents. */
-function packedOrder(dims: readonly [number, number, number, number]): Uint32Array {
   const [b, c, h, w] = dims;
-  const hh = h / 2;
-  const ww = w / 2;
-  const order = new Uint32Array(b * c * h * w);
+  const out = new Float32Array(p.length);
   let k = 0;
   for (let n = 0; n < b; n++)
-    for (let i = 0; i < hh; i++)
-      for (let j = 0; j < ww; j++)
-        for (let ch = 0; ch < c; ch++)
-          for (let di = 0; di < 2; di++)
-            for (let dj = 0; dj < 2; dj++) order[k++] = ((n * c + ch) * h + 2 * i + di) * w + 2 * j + dj;
-  return order;
+    for (let i = 0; i < h; i += 2)
+      for (let j = 0; j < w; j += 2)
+        for (let ch = 0; ch < c; ch++) {
+          const top = ((n * c + ch) * h + i) * w + j;
+          out[top] = p[k];
+          out[top + 1] = p[k + 1];
+          out[top + w] = p[k + 2];
+          out[top + w + 1] = p[k + 3];
+          k += 4;
+        }
+  return out;
 }
 
 /** FluxPipeline._prepare_latent_image_ids for latents h x w: (0, row, column) per packed token, [(h/2)(w/2), 3]. */
@@ -84,6 +94,8 @@ export class TransformerModel implements Denoiser {
   private readonly form: TimestepForm;
   private readonly outputName: string;
   private readonly constants = new StepConstantTensors();
+  /** FLUX's packed hidden_states: ONNX Runtime has read them when a run returns, so one buffer serves every step. */
+  private packed = new Float32Array(0);
 
   constructor(
     private readonly model: OnnxModel,
@@ -123,8 +135,10 @@ export class TransformerModel implements Denoiser {
     extras: Record<string, ExtraInput> = {},
   ): Promise<Float32Array> {
     const [batch, c, h, w] = dims;
+    if (this.layout.packed && this.packed.length !== sample.length)
+      this.packed = new Float32Array(sample.length);
     const hidden = this.layout.packed
-      ? floatTensor(this.sample, packLatents(sample, dims), [batch, (h / 2) * (w / 2), 4 * c])
+      ? floatTensor(this.sample, packLatents(sample, dims, this.packed), [batch, (h / 2) * (w / 2), 4 * c])
       : floatTensor(this.sample, sample, dims);
     const t = timestep * this.layout.timestepScale;
     const rows = this.form === "batch" ? batch : 1;
