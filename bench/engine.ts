@@ -27,7 +27,7 @@ import ort from "onnxruntime-node";
 import type { SampleRequest } from "../src/common/contract/sample.js";
 import { bundledModelDir } from "../src/common/package-root.js";
 import { parseDevice, sessionOptions } from "../src/engine/device.js";
-import { type EngineBatch, EngineHost } from "../src/engine/engine-host.js";
+import { EngineHost } from "../src/engine/engine-host.js";
 import { readModelFolder } from "../src/engine/model-folder.js";
 import { floatTensor, intTensor, OnnxModel, readFloats } from "../src/engine/onnx-model.js";
 import { encodePng } from "../src/engine/png.js";

@@ -7,7 +7,6 @@
  * latents packed 2x2 into a token sequence [B, (h/2)(w/2), 4C]: predict packs and unpacks them here, so the
  * sampling loop sees [B, C, h, w] latents for every family.
  */
-import type ort from "onnxruntime-node";
 import { LatentFleetError } from "../common/errors.js";
 import type { Denoiser, ExtraInput } from "./families/types.js";
 import { floatTensor, intTensor, type OnnxModel, readFloats, type TensorInfo } from "./onnx-model.js";
