@@ -51,7 +51,6 @@ interface Waiter {
   resolve: () => void;
   reject: (err: unknown) => void;
   signal: AbortSignal;
-  onAbort: () => void;
 }
 
 interface ModelQueue {
@@ -68,6 +67,11 @@ interface ModelQueue {
 
 export class FairQueue {
   private readonly models = new Map<string, ModelQueue>();
+  /**
+   * Signals with an abort listener of this queue: one listener per signal (a job's), for all its turns,
+   * rather than one added and removed per turn.
+   */
+  private readonly watched = new WeakSet<AbortSignal>();
   private readonly o: Required<Omit<FairQueueOptions, "jsm" | "log">>;
   private stopped = false;
 
@@ -83,25 +87,30 @@ export class FairQueue {
   turn(model: string, jobId: string, signal: AbortSignal): Promise<void> {
     signal.throwIfAborted();
     const q = this.queueOf(model);
+    if (!this.watched.has(signal)) {
+      this.watched.add(signal);
+      signal.addEventListener("abort", () => this.abortWaiters(signal), { once: true });
+    }
     return new Promise<void>((resolve, reject) => {
-      const waiter: Waiter = {
-        resolve,
-        reject,
-        signal,
-        onAbort: () => {
-          const list = q.waiting.get(jobId);
-          const i = list?.indexOf(waiter) ?? -1;
-          if (list && i >= 0) list.splice(i, 1);
-          if (list?.length === 0) q.waiting.delete(jobId);
-          reject(signal.reason);
-        },
-      };
-      signal.addEventListener("abort", waiter.onAbort, { once: true });
+      const waiter: Waiter = { resolve, reject, signal };
       const list = q.waiting.get(jobId);
       if (list) list.push(waiter);
       else q.waiting.set(jobId, [waiter]);
       void this.pump(model, q);
     });
+  }
+
+  /** Rejects, with its reason, every turn still awaited under `signal`. */
+  private abortWaiters(signal: AbortSignal): void {
+    for (const q of this.models.values()) {
+      for (const [jobId, list] of q.waiting) {
+        const kept = list.filter((w) => w.signal !== signal);
+        if (kept.length === list.length) continue;
+        if (kept.length > 0) q.waiting.set(jobId, kept);
+        else q.waiting.delete(jobId);
+        for (const w of list) if (w.signal === signal) w.reject(signal.reason);
+      }
+    }
   }
 
   /** Jobs waiting for a turn, over all models (metrics, tests). */
@@ -147,7 +156,6 @@ export class FairQueue {
         q.waiting.delete(jobId);
         const waiter = list.shift() as Waiter;
         if (list.length > 0) q.waiting.set(jobId, list);
-        waiter.signal.removeEventListener("abort", waiter.onAbort);
         q.queued++;
         waiter.resolve();
         // Let the job publish and ask for its next turn before the next one is handed out.
