@@ -72,7 +72,13 @@ describe("fair queue", () => {
 
   it("grants a job's turns several to an event-loop turn, with one abort listener for all of them", async () => {
     const { q, jsm } = fakeQueue();
-    const fair = new FairQueue({ jsm, log: silentLogger, minQueued: 1_000, maxQueued: 1_000, pollMs: 60_000 });
+    const fair = new FairQueue({
+      jsm,
+      log: silentLogger,
+      minQueued: 1_000,
+      maxQueued: 1_000,
+      pollMs: 60_000,
+    });
     const ctl = new AbortController();
     const listen = vi.spyOn(ctl.signal, "addEventListener");
     let loopTurns = 0;
