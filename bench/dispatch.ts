@@ -522,7 +522,9 @@ async function capacity(coord: Coordinator, nats: EmbeddedNatsServer, dir: strin
   try {
     for (const shard of capacityShardSizes) {
       const tasks = Math.ceil(capacitySamples / shard);
-      await runJob(coord, nats, dir, fleet, Math.max(capacityWorkers, Math.ceil(tasks / 10)), shard);
+      // A warm-up as big as a measured job: after one a tenth its size, the first measured job still spent
+      // about a third more coordinator CPU per sample than the next (JIT, heap growth).
+      await runJob(coord, nats, dir, fleet, tasks, shard);
       const runs: { coordPerCore: number; natsPerCore: number | undefined; warnings: number }[] = [];
       for (let r = 0; r < capacityRepeats; r++) {
         const m = await runJob(coord, nats, dir, fleet, tasks, shard);
