@@ -8,7 +8,9 @@
  *    efficiency(N) = samples/s(N) / (N x samples/s(1)), for the whole job and for its steady middle.
  * 2. Capacity: stand-ins that answer at once, so the path itself is the limit: the most samples/s it
  *    sustains on this machine, and the CPU seconds per sample of the coordinator (process.cpuUsage in its
- *    own process) and of nats-server, set against a fleet of 10,000 GPUs x 2 images/s.
+ *    own process) and of nats-server, set against a fleet of 10,000 GPUs x 2 images/s. Each task size runs
+ *    --capacity-repeats measured jobs in a row and reports their median: one job's figure swings by a third
+ *    from run to run on a shared machine.
  *
  * Processes: nats-server (temporary file store), the coordinator, and worker hosts of up to --per-process
  * workers each (each worker has its own NATS connection). Every measured job follows a warm-up job on the
@@ -16,7 +18,7 @@
  *
  * Usage: npm run bench:dispatch -- [--workers 1,8,64,256] [--seconds 20] [--batch-ms 2000] [--batch-size 4]
  *   [--shard-size 4] [--capacity-samples 20000] [--capacity-workers 32] [--capacity-batch-size 8]
- *   [--capacity-shard-sizes 32] [--capacity-processes N] [--per-process 64] [--size 64] [--fsync]
+ *   [--capacity-shard-sizes 32] [--capacity-repeats 3] [--capacity-processes N] [--per-process 64] [--size 64] [--fsync]
  *   [--skip-scaling] [--skip-capacity] [--replicas 1,3] [--coordinator-cpu-prof DIR]
  *
  * --coordinator-cpu-prof DIR: a V8 CPU profile of the coordinator over each job, submit to final state
@@ -74,6 +76,7 @@ const { values } = parseArgs({
     "capacity-workers": { type: "string", default: "32" },
     "capacity-batch-size": { type: "string", default: "8" },
     "capacity-shard-sizes": { type: "string", default: "32" },
+    "capacity-repeats": { type: "string", default: "3" },
     "capacity-processes": { type: "string", default: String(CORES) },
     "per-process": { type: "string", default: "64" },
     size: { type: "string", default: "64" },
@@ -113,6 +116,7 @@ const capacitySamples = intOption("capacity-samples");
 const capacityWorkers = intOption("capacity-workers");
 const capacityBatchSize = intOption("capacity-batch-size");
 const capacityShardSizes = intList("capacity-shard-sizes");
+const capacityRepeats = intOption("capacity-repeats");
 const capacityProcesses = intOption("capacity-processes");
 const perProcess = intOption("per-process");
 const imageSize = intOption("size", 8);
@@ -500,8 +504,8 @@ async function capacity(coord: Coordinator, nats: EmbeddedNatsServer, dir: strin
   const per = Math.ceil(capacityWorkers / capacityProcesses);
   console.log(
     `\n2. Capacity. ${capacityWorkers} workers in ${Math.ceil(capacityWorkers / per)} processes; the stand-in ` +
-      `device answers on the next event-loop turn; batches of up to ${capacityBatchSize}; one job of ` +
-      `~${fmt(capacitySamples)} samples per task size.`,
+      `device answers on the next event-loop turn; batches of up to ${capacityBatchSize}; per task size, a ` +
+      `warm-up job, then ${capacityRepeats} measured jobs of ~${fmt(capacitySamples)} samples each.`,
   );
   const print = table([6, 7, 6, 6, 9, 7, 7, 7, 7, 7, 9, 10]);
   print(["task", "", "", "job", "job", "", "CPU us", "CPU us", "CPU us", "all CPU", "coord", "coord cores"]);
@@ -518,38 +522,51 @@ async function capacity(coord: Coordinator, nats: EmbeddedNatsServer, dir: strin
   try {
     for (const shard of capacityShardSizes) {
       const tasks = Math.ceil(capacitySamples / shard);
-      await runJob(coord, nats, dir, fleet, Math.max(capacityWorkers, Math.ceil(tasks / 10)), shard);
-      const m = await runJob(coord, nats, dir, fleet, tasks, shard);
-      const samples = m.report.samplesDone;
-      const wall = m.report.wallMs / 1000;
-      const coordCpu = cpuMicros(m.report.cpu);
-      const allCpu = coordCpu + (m.natsCpuMicros ?? 0) + cpuMicros(m.fleet.cpu);
-      const coordPerCore = samples / (coordCpu / 1e6);
-      const w = warningsOf(m);
-      warnings.push(...w.last);
-      print([
-        String(shard),
-        fmt(samples),
-        fmt(m.report.shardsTotal),
-        fmt(wall, 2),
-        fmt(samples / wall, 0),
-        fmt(m.report.shardsTotal / wall, 0),
-        usPerSample(coordCpu, samples),
-        usPerSample(m.natsCpuMicros, samples),
-        usPerSample(cpuMicros(m.fleet.cpu), samples),
-        fmt((100 * allCpu) / 1e6 / (CORES * wall), 0),
-        fmt(coordPerCore, 0),
-        fmt(need / coordPerCore, 2),
-      ]);
-      let line =
-        `   tasks of ${shard}: one coordinator core carries ~${fmt(coordPerCore, 0)} samples/s; ` +
-        `${fmt(FLEET_GPUS)} GPUs x ${FLEET_IMAGES_PER_GPU} images/s = ${fmt(need)} samples/s needs ` +
-        `${fmt((100 * need) / coordPerCore, 0)} % of one coordinator core`;
-      if (m.natsCpuMicros !== undefined) {
-        const natsPerCore = samples / (m.natsCpuMicros / 1e6);
-        line += ` and ${fmt((100 * need) / natsPerCore, 0)} % of one nats-server core`;
+      // A warm-up as big as a measured job: after one a tenth its size, the first measured job still spent
+      // about a third more coordinator CPU per sample than the next (JIT, heap growth).
+      await runJob(coord, nats, dir, fleet, tasks, shard);
+      const runs: { coordPerCore: number; natsPerCore: number | undefined; warnings: number }[] = [];
+      for (let r = 0; r < capacityRepeats; r++) {
+        const m = await runJob(coord, nats, dir, fleet, tasks, shard);
+        const samples = m.report.samplesDone;
+        const wall = m.report.wallMs / 1000;
+        const coordCpu = cpuMicros(m.report.cpu);
+        const allCpu = coordCpu + (m.natsCpuMicros ?? 0) + cpuMicros(m.fleet.cpu);
+        const coordPerCore = samples / (coordCpu / 1e6);
+        const w = warningsOf(m);
+        warnings.push(...w.last);
+        runs.push({
+          coordPerCore,
+          natsPerCore: m.natsCpuMicros === undefined ? undefined : samples / (m.natsCpuMicros / 1e6),
+          warnings: w.count,
+        });
+        print([
+          String(shard),
+          fmt(samples),
+          fmt(m.report.shardsTotal),
+          fmt(wall, 2),
+          fmt(samples / wall, 0),
+          fmt(m.report.shardsTotal / wall, 0),
+          usPerSample(coordCpu, samples),
+          usPerSample(m.natsCpuMicros, samples),
+          usPerSample(cpuMicros(m.fleet.cpu), samples),
+          fmt((100 * allCpu) / 1e6 / (CORES * wall), 0),
+          fmt(coordPerCore, 0),
+          fmt(need / coordPerCore, 2),
+        ]);
       }
-      lines.push(`${line}${w.count > 0 ? ` (${w.count} warnings)` : ""}.`);
+      const coordPerCore = median(runs.map((r) => r.coordPerCore));
+      const spread = runs.map((r) => fmt(r.coordPerCore, 0)).join(", ");
+      let line =
+        `   tasks of ${shard}: one coordinator core carries ~${fmt(coordPerCore, 0)} samples/s (median of ` +
+        `${spread}); ${fmt(FLEET_GPUS)} GPUs x ${FLEET_IMAGES_PER_GPU} images/s = ${fmt(need)} samples/s needs ` +
+        `${fmt((100 * need) / coordPerCore, 0)} % of one coordinator core`;
+      const natsRuns = runs.map((r) => r.natsPerCore);
+      if (natsRuns.every((n) => n !== undefined)) {
+        line += ` and ${fmt((100 * need) / median(natsRuns as number[]), 0)} % of one nats-server core`;
+      }
+      const warned = runs.reduce((a, r) => a + r.warnings, 0);
+      lines.push(`${line}${warned > 0 ? ` (${warned} warnings)` : ""}.`);
     }
   } finally {
     await stopFleet(fleet);
@@ -577,6 +594,13 @@ async function latencies(n: number, op: (i: number) => Promise<unknown>): Promis
     ms.push(performance.now() - t);
   }
   return ms.sort((a, b) => a - b);
+}
+
+/** The middle value (the mean of the two middle ones for an even count). */
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 }
 
 const quantile = (sorted: number[], q: number) =>

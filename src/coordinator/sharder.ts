@@ -94,6 +94,9 @@ class ShardCuts {
   }
 }
 
+/** What most samples complete: no shard (one array for all of them, not one per sample). */
+const NO_SHARDS: readonly Shard[] = Object.freeze([]);
+
 export class Sharder {
   private nextShard = 0;
   private current: Shard | null = null;
@@ -104,9 +107,14 @@ export class Sharder {
   }
 
   /** Adds the next sample (in manifest order); returns the shards it completed (0, 1 or 2). */
-  add(sample: ManifestSample): Shard[] {
-    const out: Shard[] = [];
+  add(sample: ManifestSample): readonly Shard[] {
     const cuts = this.cuts.add(sampleBytes(sample));
+    if (cuts === 0 && this.current) {
+      this.current.samples.push(toTaskSample(sample));
+      this.current.sources.push(sample.source);
+      return NO_SHARDS;
+    }
+    const out: Shard[] = [];
     if (cuts & CUT_BEFORE) out.push(this.take());
     if (!this.current) {
       this.current = { shard: this.nextShard++, firstIndex: sample.index, samples: [], sources: [] };

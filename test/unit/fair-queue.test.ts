@@ -1,7 +1,7 @@
 /** FairQueue against a fake consumer: jobs take turns, the queue stays short, a cancelled job leaves the line. */
 import { JetStreamApiCodes, JetStreamApiError, type JetStreamManager } from "@nats-io/jetstream";
 import { errors } from "@nats-io/transport-node";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { silentLogger } from "../../src/common/log.js";
 import { FairQueue } from "../../src/coordinator/fair-queue.js";
 
@@ -68,6 +68,38 @@ describe("fair queue", () => {
     await expect(waiting).rejects.toThrow("cancelled");
     expect(fair.waitingJobs).toBe(0);
     fair.stop();
+  });
+
+  it("grants a job's turns several to an event-loop turn, with one abort listener for all of them", async () => {
+    const { q, jsm } = fakeQueue();
+    const fair = new FairQueue({
+      jsm,
+      log: silentLogger,
+      minQueued: 1_000,
+      maxQueued: 1_000,
+      pollMs: 60_000,
+    });
+    const ctl = new AbortController();
+    const listen = vi.spyOn(ctl.signal, "addEventListener");
+    let loopTurns = 0;
+    let counting = true;
+    const count = () => {
+      loopTurns++;
+      if (counting) setImmediate(count);
+    };
+    setImmediate(count);
+    try {
+      for (let i = 0; i < 256; i++) {
+        await fair.turn("m", "one", ctl.signal);
+        q.published++;
+      }
+    } finally {
+      counting = false;
+      fair.stop();
+    }
+    // One loop turn per grant would publish each task in a socket write of its own.
+    expect(loopTurns).toBeLessThan(32);
+    expect(listen).toHaveBeenCalledTimes(1);
   });
 
   it("reads the stream's count only for a model without a consumer; a read left unanswered keeps the count", async () => {

@@ -16,6 +16,7 @@ import { LatentFleetError } from "../errors.js";
 import { packageRoot } from "../package-root.js";
 import type { Task, Task__Input } from "../proto/generated/latentfleet/v1/Task.js";
 import type { TaskResult, TaskResult__Input } from "../proto/generated/latentfleet/v1/TaskResult.js";
+import { readTaskResultPlain } from "./result-reader.js";
 import { writeTask } from "./task-writer.js";
 
 const TO_OBJECT: protobuf.IConversionOptions = { longs: String, enums: String, defaults: true, oneofs: true };
@@ -126,10 +127,21 @@ interface DecodedTaskResult {
 const toNumber = (v: DecodedLong): number => (typeof v === "number" ? v : v.toNumber());
 
 /**
- * A task result as the contract has it: shard and indexes as numbers. Read from the decoded message
- * directly (no toObject pass with 64-bit integers as strings), since the coordinator reads one per task.
+ * A task result as the contract has it: shard and indexes as numbers. The coordinator reads one per task:
+ * by hand (result-reader.ts) when the message holds plain values, else from protobufjs's decoded message
+ * directly (no toObject pass with 64-bit integers as strings).
  */
 export function readTaskResult(bytes: Uint8Array): ContractTaskResult {
+  const plain = readTaskResultPlain(bytes);
+  if (plain) {
+    if (plain.job_id === "") throw invalid("TaskResult", bytes, "job_id is empty");
+    return plain;
+  }
+  return readTaskResultGeneric(bytes);
+}
+
+/** readTaskResult through protobufjs alone (tests compare the two). */
+export function readTaskResultGeneric(bytes: Uint8Array): ContractTaskResult {
   const type = taskTypes().taskResult;
   const m = decodeMessage(type, bytes) as unknown as DecodedTaskResult;
   if (m.job_id === "") throw invalid("TaskResult", bytes, "job_id is empty");
