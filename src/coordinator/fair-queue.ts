@@ -12,11 +12,6 @@
  * while some job waits, and counted up by one with each turn granted in between. Its target grows with how
  * fast the workers take tasks: twice what they take between two reads, at least `minQueued`. A model no
  * worker has pulled yet (no consumer) counts every task of it in the stream as queued.
- *
- * Turns are handed out several to an event-loop turn: after each grant the pump waits only until the
- * microtasks have run (a job that publishes and asks again is back by then), and yields a whole loop turn
- * every TURNS_PER_YIELD grants. The tasks published in one loop turn then leave in one socket write
- * (publish-pipe.ts), where a loop turn per grant would cost a write per task.
  */
 import { setTimeout as sleep } from "node:timers/promises";
 import { JetStreamApiCodes, JetStreamApiError, type JetStreamManager } from "@nats-io/jetstream";
@@ -46,13 +41,6 @@ export interface FairQueueOptions {
   maxQueued?: number;
   pollMs?: number;
 }
-
-/** Grants between two yields of a whole event-loop turn (I/O: acks, results, the queue's reads). */
-const TURNS_PER_YIELD = 64;
-
-/** Resolves once the microtasks queued so far, and those they queue, have run. */
-const afterMicrotasks = () => new Promise<void>((resolve) => process.nextTick(resolve));
-const nextLoopTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 interface Waiter {
   resolve: () => void;
@@ -150,7 +138,6 @@ export class FairQueue {
   private async pump(model: string, q: ModelQueue): Promise<void> {
     if (q.pumping) return;
     q.pumping = true;
-    let granted = 0;
     try {
       while (q.waiting.size > 0 && !this.stopped) {
         if (Date.now() - q.readAt >= this.o.pollMs) await this.read(model, q);
@@ -166,8 +153,7 @@ export class FairQueue {
         q.queued++;
         waiter.resolve();
         // Let the job publish and ask for its next turn before the next one is handed out.
-        if (++granted % TURNS_PER_YIELD === 0) await nextLoopTurn();
-        else await afterMicrotasks();
+        await new Promise((r) => setImmediate(r));
       }
     } finally {
       q.pumping = false;

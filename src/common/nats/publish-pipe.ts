@@ -2,10 +2,8 @@
  * Pipelined JetStream publishes: each message goes out with a reply subject under one inbox subscription
  * of the pipe, and its PubAck is matched back by that subject's last token. Unlike `js.publish` (one
  * request per message: a muxed request, a timer and two Error objects with stack traces each), a publish
- * here costs one map entry and a share of a socket write: the publishes of one event-loop turn are handed
- * to the client together at the turn's end (setImmediate, no timer: nothing waits when the loop is idle),
- * and the client writes what it is given in one go, up to 32 KiB a write, where a publish per microtask
- * would cost a write each. Acks are settled as they arrive, and a sweep fails those past their timeout.
+ * here costs one write that the client coalesces with the others of the same turn, and one map entry;
+ * acks are settled as they arrive, and a sweep fails those past their timeout.
  *
  * Failures look like js.publish's to isNatsUnreachable: a timeout is a TimeoutError, a stream without a
  * leader (a 503 status from the server, "no responders") a NoRespondersError, a JetStream error its
@@ -22,9 +20,8 @@ import { type JetStreamApiError as ApiError, JetStreamApiError, type PubAck } fr
 import {
   createInbox,
   errors,
+  headers,
   type Msg,
-  type MsgHdrs,
-  MsgHdrsImpl,
   type NatsConnection,
   type Subscription,
 } from "@nats-io/transport-node";
@@ -51,14 +48,6 @@ interface Pending {
   deadline: number;
 }
 
-/** A publish handed to the pipe, not yet to the client. */
-interface Outgoing {
-  token: string;
-  subject: string;
-  data: Uint8Array;
-  headers: MsgHdrs;
-}
-
 export interface PublishOptions {
   /** Nats-Msg-Id: the stream drops a second message with the same id within its duplicate window. */
   msgId: string;
@@ -70,8 +59,6 @@ export class PublishPipe {
   private readonly prefix: string;
   private readonly sub: Subscription;
   private readonly pending = new Map<string, Pending>();
-  /** This turn's publishes, sent together by `send`. */
-  private outbox: Outgoing[] = [];
   private readonly sweeper: NodeJS.Timeout;
   private readonly sweepMs: number;
   private lastSweep: number;
@@ -101,12 +88,9 @@ export class PublishPipe {
     if (this.closed) return Promise.reject(new errors.ClosedConnectionError());
     const seq = this.next++;
     const token = seq.toString(36);
-    // fromRecord takes the keys as they are: headers().set() canonicalises each key on every call.
-    const h = MsgHdrsImpl.fromRecord(
-      opts.expectStream === undefined
-        ? { "Nats-Msg-Id": [opts.msgId] }
-        : { "Nats-Msg-Id": [opts.msgId], "Nats-Expected-Stream": [opts.expectStream] },
-    );
+    const h = headers();
+    h.set("Nats-Msg-Id", opts.msgId);
+    if (opts.expectStream !== undefined) h.set("Nats-Expected-Stream", opts.expectStream);
     const now = Date.now();
     // Silence counts from the first publish after a quiet spell, not from the last answer before it.
     if (this.pending.size === 0) this.lastAnswer = now;
@@ -121,25 +105,14 @@ export class PublishPipe {
         sentAt: now,
         deadline: now + this.timeoutMs,
       });
-      if (this.outbox.push({ token, subject, data, headers: h }) === 1) setImmediate(this.send);
+      try {
+        this.nc.publish(subject, data, { reply: this.prefix + token, headers: h });
+      } catch (err) {
+        this.pending.delete(token);
+        reject(err instanceof Error ? err : new Error(String(err)));
+      }
     });
   }
-
-  /** Hands this turn's publishes to the client in one synchronous run: the client writes them together. */
-  private readonly send = (): void => {
-    const batch = this.outbox;
-    this.outbox = [];
-    for (const m of batch) {
-      if (!this.pending.has(m.token)) continue; // failed meanwhile (disconnect, close): its retry sends it
-      try {
-        this.nc.publish(m.subject, m.data, { reply: this.prefix + m.token, headers: m.headers });
-      } catch (err) {
-        const p = this.pending.get(m.token);
-        this.pending.delete(m.token);
-        p?.reject(err instanceof Error ? err : new Error(String(err)));
-      }
-    }
-  };
 
   /** Publishes awaiting their ack. */
   get inFlight(): number {
@@ -154,7 +127,6 @@ export class PublishPipe {
     this.sub.unsubscribe();
     for (const p of this.pending.values()) p.reject(new errors.ClosedConnectionError());
     this.pending.clear();
-    this.outbox = [];
   }
 
   /** A lost connection loses the acks of everything in flight: fail it now, to be sent again. */
