@@ -410,16 +410,19 @@ function report(engine: Side[], run: Side[]): void {
   const med = (sides: Side[], f: (s: Side) => number) => median(sides.map(f));
   const ratio = (f: (s: Side) => number) => median(run.map((p, i) => f(p) / f(engine[i])));
   const diff = (f: (s: Side) => number) => median(run.map((p, i) => f(p) - f(engine[i])));
-  const goal = (x: number) => (x >= 0.95 ? "(goal 0.95: met)" : "(goal 0.95: NOT met)");
+  // End to end, start-up included: >= 0.9 on a short job (the default 192 samples), >= 0.95 on a job of
+  // about a minute or more; the steady rate >= 0.95 on any.
+  const e2eGoal = med(engine, (s) => s.wall) >= 45 ? 0.95 : 0.9;
+  const goal = (x: number, g: number) => `(goal ${g}: ${x >= g ? "met" : "NOT met"})`;
   const rows: [string, string, string, string][] = [];
-  const rate = (label: string, f: (s: Side) => number) => {
+  const rate = (label: string, f: (s: Side) => number, g = 0.95) => {
     const r = ratio(f);
-    rows.push([label, fmt(med(engine, f)), fmt(med(run, f)), `${fmt(r, 3)} ${goal(r)}`]);
+    rows.push([label, fmt(med(engine, f)), fmt(med(run, f)), `${fmt(r, 3)} ${goal(r, g)}`]);
   };
   const time = (label: string, f: (s: Side) => number, digits = 2) =>
     rows.push([label, fmt(med(engine, f), digits), fmt(med(run, f), digits), signed(diff(f), digits)]);
   time("(a) end-to-end wall, s", (s) => s.wall);
-  rate("(a) end-to-end img/s", e2eRate);
+  rate("(a) end-to-end img/s", e2eRate, e2eGoal);
   const startCost = median(run.map((p, i) => startCostMs(p, engine[i])));
   rows.push([
     "  run's start: launch to 1st task pulled, ms",
