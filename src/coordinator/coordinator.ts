@@ -2,7 +2,6 @@
  * The coordinator process: NATS topology, the unfinished jobs found in KV (resumed), the results fold,
  * the dead-letter handler, and the gRPC service with health and reflection.
  */
-import { jetstreamManager } from "@nats-io/jetstream";
 import { type GrpcServerHandle, startGrpcServer } from "../common/grpc/server.js";
 import type { GrpcServerTls } from "../common/grpc/tls.js";
 import { createLogger, type Logger } from "../common/log.js";
@@ -11,7 +10,7 @@ import { connectJetStream, ensureTopology, PublishPipe, type TopologyOptions } f
 import { type NatsAuthOptions, redactUrl } from "../common/nats/security.js";
 import { COORDINATOR_OPTIONS } from "../common/options/index.js";
 import { startDeadLetterLoop } from "./dead-letter-loop.js";
-import { FAIR_QUEUE_READ_TIMEOUT_MS, FairQueue, type FairQueueOptions } from "./fair-queue.js";
+import { FairQueue, type FairQueueOptions } from "./fair-queue.js";
 import { coordinatorService } from "./grpc-service.js";
 import { JobManager, type SubmitRequest } from "./job-manager.js";
 import type { JobSnapshot } from "./job-snapshot.js";
@@ -108,12 +107,10 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Runnin
   const fairQueue =
     opts.fairShare === false
       ? undefined
-      : new FairQueue({
-          // Its own manager, for the short timeout of a read that publishing waits on.
-          jsm: await jetstreamManager(nc, { timeout: FAIR_QUEUE_READ_TIMEOUT_MS, checkAPI: false }),
-          log,
-          ...(typeof opts.fairShare === "object" ? opts.fairShare : {}),
-        });
+      : // The coordinator's own manager (5 s timeout). One with a 1 s timeout left a second job without a
+        // turn for 90 s in a full test run (the live-page test's webdataset job): likely every read timed out
+        // behind a busy event loop (the timer runs before the answer is read), so the count never fell.
+        new FairQueue({ jsm, log, ...(typeof opts.fairShare === "object" ? opts.fairShare : {}) });
   const shutdown = async () => {
     fairQueue?.stop();
     await grpc?.stop(2_000);

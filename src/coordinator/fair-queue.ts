@@ -27,13 +27,6 @@ export const FAIR_QUEUE_DEFAULTS = {
   pollMs: 250,
 } as const;
 
-/**
- * Longest wait for one read of the queue (the timeout of the manager the coordinator gives the queue):
- * while the task stream elects a leader a read goes unanswered, and publishing waits on the read, so a
- * short one is tried again soon rather than holding every job's publishing for a request timeout.
- */
-export const FAIR_QUEUE_READ_TIMEOUT_MS = 1_000;
-
 export interface FairQueueOptions {
   jsm: JetStreamManager;
   log: Logger;
