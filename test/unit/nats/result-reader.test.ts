@@ -3,18 +3,7 @@ import { describe, expect, it } from "vitest";
 import { encodeTaskResult, readTaskResult, readTaskResultGeneric } from "../../../src/common/nats/codec.js";
 import { readTaskResultPlain } from "../../../src/common/nats/result-reader.js";
 import type { TaskResult__Input } from "../../../src/common/proto/generated/latentfleet/v1/TaskResult.js";
-
-/** mulberry32, so that a failure names the message that shows it. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { seededRandom as rng } from "../../helpers/seeded-random.js";
 
 const PIECES = ["a", "00012.png", " ", "ünï", "✓", "猫", "🐈", "\n", "x".repeat(130)];
 const text = (r: () => number, max: number) =>

@@ -3,18 +3,7 @@ import { decodeTask, encodeTaskGeneric, readTask } from "../../../src/common/nat
 import { writeTask } from "../../../src/common/nats/task-writer.js";
 import type { SampleSpec__Input } from "../../../src/common/proto/generated/latentfleet/v1/SampleSpec.js";
 import type { Task__Input } from "../../../src/common/proto/generated/latentfleet/v1/Task.js";
-
-/** A small deterministic generator (mulberry32), so that a failure names the task that shows it. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { seededRandom as rng } from "../../helpers/seeded-random.js";
 
 const PIECES = ["a", "red circle", " ", "ünï", "✓", "猫", "🐈", "\n", '"', "x".repeat(130)];
 
