@@ -198,53 +198,67 @@ export class DiffusionPipeline {
     const w = first.width / this.folder.vaeScale;
     const size = channels * h * w;
     const streams = requests.map((r) => new SampleRandom(r.seed));
-    let latents = new Float32Array(batch * size);
-    for (const [b, s] of streams.entries()) s.fillNormal(latents, b * size, size, scheduler.initNoiseSigma);
+    const dims = [batch, channels, h, w] as const;
+    const layout = this.denoiser.layout;
+    // The latents stay in the denoiser's layout through the loop; the noise is drawn in NCHW per sample.
+    const drawn = new Float32Array(batch * size);
+    for (const [b, s] of streams.entries()) s.fillNormal(drawn, b * size, size, scheduler.initNoiseSigma);
+    const latents = layout ? layout.toModel(drawn, dims) : drawn;
 
     const unetBatch = cfg ? 2 * batch : batch;
+    const unetDims = [unetBatch, channels, h, w] as const;
+    // Buffers reused by every step: a large array allocated per step costs more than the arithmetic in it.
     const unetInput = cfg ? new Float32Array(unetBatch * size) : undefined;
+    const scaledInput = cfg ? undefined : new Float32Array(batch * size);
+    const eps = cfg ? new Float32Array(batch * size) : undefined;
+    let noise: Float32Array | undefined;
     const call: DenoiserRows = { rows, requests, width: first.width, height: first.height };
     const extras: Record<string, ExtraInput> = this.parts.denoiserExtras(call);
     const stepMs: number[] = [];
     for (let i = 0; i < scheduler.timesteps.length; i++) {
       const ts = performance.now();
-      const scaled = scheduler.scaleModelInput(latents, i);
-      let input = scaled;
+      let input: Float32Array;
       if (unetInput) {
-        unetInput.set(scaled, 0);
-        unetInput.set(scaled, batch * size);
+        const half = unetInput.subarray(0, batch * size);
+        const scaled = scheduler.scaleModelInput(latents, i, half);
+        if (scaled !== half) half.set(scaled);
+        unetInput.copyWithin(batch * size, 0, batch * size);
         input = unetInput;
+      } else {
+        input = scheduler.scaleModelInput(latents, i, scaledInput);
       }
-      const out = await this.denoiser.predict(
-        input,
-        [unetBatch, channels, h, w],
-        scheduler.timesteps[i],
-        context,
-        [unetBatch, seq, width],
-        extras,
-      );
-      const eps = cfg ? applyGuidance(out, requests, size) : out;
-      let noise: Float32Array | undefined;
+      const out = await this.denoiser.predict(input, unetDims, scheduler.timesteps[i], context, [
+        unetBatch,
+        seq,
+        width,
+      ], extras);
+      const prediction = eps ? applyGuidance(out, requests, size, eps) : out;
+      let stepNoise: Float32Array | undefined;
       if (scheduler.needsNoise(i)) {
-        noise = new Float32Array(batch * size);
-        for (const [b, s] of streams.entries()) s.fillNormal(noise, b * size, size);
+        noise ??= new Float32Array(batch * size);
+        // Without a layout `drawn` holds the latents; with one it is free once they are packed.
+        const target = layout ? drawn : noise;
+        for (const [b, s] of streams.entries()) s.fillNormal(target, b * size, size);
+        stepNoise = layout ? layout.toModel(drawn, dims, noise) : noise;
       }
-      latents = scheduler.step(eps, i, latents, noise);
+      // In place where the scheduler's step is elementwise; a scheduler that keeps state returns a new array.
+      const next = scheduler.step(prediction, i, latents, stepNoise, latents);
+      if (next !== latents) latents.set(next);
       stepMs.push(performance.now() - ts);
     }
 
     const tv = performance.now();
     const pixels = await this.vae.decodeScaled(
-      latents,
-      [batch, channels, h, w],
+      layout ? layout.fromModel(latents, dims, drawn) : latents,
+      dims,
       this.folder.vaeScalingFactor,
       this.folder.vaeShiftFactor,
     );
-    const rgb = toRgbImages(pixels, batch, first.height, first.width);
-    const plane = 3 * first.height * first.width;
+    const nanImages: boolean[] = [];
+    const rgb = toRgbImages(pixels, batch, first.height, first.width, nanImages);
     for (let b = 0; b < batch; b++) {
       // NaN would silently become black pixels; a float16 SDXL VAE overflowing is the usual cause.
-      if (hasNaN(pixels, b * plane, (b + 1) * plane)) {
+      if (nanImages[b]) {
         warnings[b].push(
           "the VAE decoded NaN pixels (written as black): a float16 VAE overflowing? see docs/models.md, float16 or float32",
         );
@@ -282,15 +296,14 @@ export class DiffusionPipeline {
   }
 }
 
-function hasNaN(values: Float32Array, from: number, to: number): boolean {
-  for (let i = from; i < to; i++) if (Number.isNaN(values[i])) return true;
-  return false;
-}
-
-/** eps = uncond + g * (cond - uncond), per sample (the first half of the UNet batch is unconditional). */
-function applyGuidance(out: Float32Array, requests: SampleRequest[], size: number): Float32Array {
+/** eps = uncond + g * (cond - uncond), per sample (the first half of the UNet batch is unconditional), into `eps`. */
+function applyGuidance(
+  out: Float32Array,
+  requests: SampleRequest[],
+  size: number,
+  eps: Float32Array,
+): Float32Array {
   const batch = requests.length;
-  const eps = new Float32Array(batch * size);
   for (let b = 0; b < batch; b++) {
     const g = requests[b].guidanceScale;
     const u = b * size;

@@ -27,7 +27,9 @@ export class SampleRandom {
   private s1 = 0;
   private s2 = 0;
   private s3 = 0;
-  private spare: number | undefined;
+  /** The second normal of the last Box-Muller pair, not yet used (a number field, so no boxing per draw). */
+  private spare = 0;
+  private hasSpare = false;
 
   constructor(seed: number) {
     let state = BigInt(validateSeed(seed));
@@ -60,20 +62,31 @@ export class SampleRandom {
   }
 
   normal(): number {
-    if (this.spare !== undefined) {
-      const z = this.spare;
-      this.spare = undefined;
-      return z;
+    if (this.hasSpare) {
+      this.hasSpare = false;
+      return this.spare;
     }
     const r = Math.sqrt(-2 * Math.log(this.uniform()));
     const theta = 2 * Math.PI * this.uniform();
     this.spare = r * Math.sin(theta);
+    this.hasSpare = true;
     return r * Math.cos(theta);
   }
 
-  /** Fills `out[offset .. offset+count)` with unit normals times `scale`. */
+  /**
+   * Fills `out[offset .. offset+count)` with unit normals times `scale`: the same values, in the same order,
+   * as `count` calls of normal(), a whole Box-Muller pair per turn of the loop.
+   */
   fillNormal(out: Float32Array, offset = 0, count = out.length - offset, scale = 1): void {
-    for (let i = 0; i < count; i++) out[offset + i] = this.normal() * scale;
+    let i = 0;
+    if (this.hasSpare && count > 0) out[offset + i++] = this.normal() * scale;
+    for (; i + 1 < count; i += 2) {
+      const r = Math.sqrt(-2 * Math.log(this.uniform()));
+      const theta = 2 * Math.PI * this.uniform();
+      out[offset + i] = r * Math.cos(theta) * scale;
+      out[offset + i + 1] = r * Math.sin(theta) * scale;
+    }
+    if (i < count) out[offset + i] = this.normal() * scale;
   }
 }
 

@@ -4,11 +4,11 @@
  * optimum/exporters/onnx/model_configs.py: SD3TransformerOnnxConfig, FluxTransformerOnnxConfig):
  * hidden_states, encoder_hidden_states, pooled_projections, timestep (float, one per row) -> out_hidden_states;
  * FLUX adds img_ids, txt_ids and, when guidance-distilled (dev), guidance. FLUX's hidden_states are the
- * latents packed 2x2 into a token sequence [B, (h/2)(w/2), 4C]: predict packs and unpacks them here, so the
- * sampling loop sees [B, C, h, w] latents for every family.
+ * latents packed 2x2 into a token sequence [B, (h/2)(w/2), 4C]: the transformer's `layout` packs them, and
+ * the sampling loop keeps them packed from the initial noise to the VAE.
  */
 import { LatentFleetError } from "../common/errors.js";
-import type { Denoiser, ExtraInput } from "./families/types.js";
+import type { Denoiser, ExtraInput, LatentLayout } from "./families/types.js";
 import { floatTensor, intTensor, type OnnxModel, readFloats, type TensorInfo } from "./onnx-model.js";
 import { StepConstantTensors } from "./step-constant-tensors.js";
 import { extraInputsOf, feedExtraInputs, type TimestepForm, timestepForm } from "./unet.js";
@@ -52,9 +52,9 @@ export function packLatents(
 export function unpackLatents(
   p: Float32Array,
   dims: readonly [number, number, number, number],
+  out = new Float32Array(p.length),
 ): Float32Array {
   const [b, c, h, w] = dims;
-  const out = new Float32Array(p.length);
   let k = 0;
   for (let n = 0; n < b; n++)
     for (let i = 0; i < h; i += 2)
@@ -69,6 +69,9 @@ export function unpackLatents(
         }
   return out;
 }
+
+/** FLUX's packed token layout for the sampling loop. */
+export const PACKED_2X2: LatentLayout = { toModel: packLatents, fromModel: unpackLatents };
 
 /** FluxPipeline._prepare_latent_image_ids for latents h x w: (0, row, column) per packed token, [(h/2)(w/2), 3]. */
 export function latentImageIds(h: number, w: number): ExtraInput {
@@ -92,13 +95,12 @@ export class TransformerModel implements Denoiser {
   readonly guidanceDistilled: boolean;
   private readonly form: TimestepForm;
   private readonly outputName: string;
+  readonly layout: LatentLayout | undefined;
   private readonly constants = new StepConstantTensors();
-  /** FLUX's packed hidden_states: ONNX Runtime has read them when a run returns, so one buffer serves every step. */
-  private packed = new Float32Array(0);
 
   constructor(
     private readonly model: OnnxModel,
-    private readonly layout: TransformerLayout,
+    private readonly spec: TransformerLayout,
   ) {
     this.sample = model.requireInput("hidden_states");
     this.timestep = model.requireInput("timestep");
@@ -107,21 +109,22 @@ export class TransformerModel implements Denoiser {
     this.extraInputs = extraInputsOf(
       model,
       [this.sample, this.timestep, this.context],
-      layout.extras,
+      spec.extras,
       "transformer",
-      layout.familyHint,
+      spec.familyHint,
     );
-    const rank = layout.packed ? 3 : 4;
+    const rank = spec.packed ? 3 : 4;
     if (this.sample.shape.length !== rank) {
       throw new LatentFleetError(
         "MODEL_INVALID",
-        `${model.path}: hidden_states has rank ${this.sample.shape.length}, ${layout.familyHint} takes rank ${rank}`,
+        `${model.path}: hidden_states has rank ${this.sample.shape.length}, ${spec.familyHint} takes rank ${rank}`,
       );
     }
-    const channels = this.sample.shape[layout.packed ? 2 : 1];
+    const channels = this.sample.shape[spec.packed ? 2 : 1];
     const fixed = typeof channels === "number" && channels > 0 ? channels : undefined;
-    this.latentChannels = fixed === undefined ? 16 : layout.packed ? fixed / 4 : fixed;
-    this.guidanceDistilled = layout.guidanceDistilled;
+    this.latentChannels = fixed === undefined ? 16 : spec.packed ? fixed / 4 : fixed;
+    this.guidanceDistilled = spec.guidanceDistilled;
+    this.layout = spec.packed ? PACKED_2X2 : undefined;
     this.outputName = model.outputName("out_hidden_states");
   }
 
@@ -134,12 +137,13 @@ export class TransformerModel implements Denoiser {
     extras: Record<string, ExtraInput> = {},
   ): Promise<Float32Array> {
     const [batch, c, h, w] = dims;
-    if (this.layout.packed && this.packed.length !== sample.length)
-      this.packed = new Float32Array(sample.length);
-    const hidden = this.layout.packed
-      ? floatTensor(this.sample, packLatents(sample, dims, this.packed), [batch, (h / 2) * (w / 2), 4 * c])
-      : floatTensor(this.sample, sample, dims);
-    const t = timestep * this.layout.timestepScale;
+    // Packed latents arrive packed (see `layout`): the tensor is the loop's own array.
+    const hidden = floatTensor(
+      this.sample,
+      sample,
+      this.layout ? [batch, (h / 2) * (w / 2), 4 * c] : dims,
+    );
+    const t = timestep * this.spec.timestepScale;
     const rows = this.form === "batch" ? batch : 1;
     const tDims = this.form === "scalar" ? [] : [rows];
     const feeds = {
@@ -148,7 +152,6 @@ export class TransformerModel implements Denoiser {
       [this.context.name]: this.constants.tensor(this.context, context, contextDims),
     };
     feedExtraInputs(feeds, this.extraInputs, extras, "transformer", this.constants);
-    const out = readFloats(await this.model.run(feeds, this.outputName));
-    return this.layout.packed ? unpackLatents(out, dims) : out;
+    return readFloats(await this.model.run(feeds, this.outputName));
   }
 }

@@ -35,12 +35,16 @@ export class VaeDecoderModel {
   }
 }
 
-/** NCHW floats in [-1, 1] to packed 8-bit RGB (HWC), one image per entry. */
+/**
+ * NCHW floats in [-1, 1] to packed 8-bit RGB (HWC), one image per entry. With `nanImages`, entry b is set
+ * to whether image b had a NaN value (written as 0), found in the same pass.
+ */
 export function toRgbImages(
   pixels: Float32Array,
   batch: number,
   height: number,
   width: number,
+  nanImages?: boolean[],
 ): Uint8Array[] {
   const plane = height * width;
   const images: Uint8Array[] = [];
@@ -49,12 +53,18 @@ export function toRgbImages(
     const r = b * 3 * plane;
     const g = r + plane;
     const bl = g + plane;
+    let nan = false;
     // Pixel by pixel, so the bytes are written in order.
     for (let p = 0, q = 0; p < plane; p++, q += 3) {
-      rgb[q] = toByte(pixels[r + p]);
-      rgb[q + 1] = toByte(pixels[g + p]);
-      rgb[q + 2] = toByte(pixels[bl + p]);
+      const x = pixels[r + p];
+      const y = pixels[g + p];
+      const z = pixels[bl + p];
+      if (x !== x || y !== y || z !== z) nan = true;
+      rgb[q] = toByte(x);
+      rgb[q + 1] = toByte(y);
+      rgb[q + 2] = toByte(z);
     }
+    if (nanImages) nanImages[b] = nan;
     images.push(rgb);
   }
   return images;

@@ -60,4 +60,17 @@ describe("toRgbImages", () => {
     const pixels = Float32Array.from({ length: batch * 3 * h * w }, (_, i) => (i % 17) / 8 - 1);
     expect(toRgbImages(pixels, batch, h, w)).toEqual(reference(pixels, batch, h, w));
   });
+
+  it("reports which images had a NaN value (the pipeline's warning), in any channel, and no others", () => {
+    const [h, w, batch] = [2, 2, 4];
+    const plane = h * w;
+    const pixels = new Float32Array(batch * 3 * plane).fill(0.25);
+    pixels[(1 * 3 + 2) * plane + 3] = Number.NaN; // image 1, blue, last pixel
+    pixels[(3 * 3 + 0) * plane + 0] = Number.NaN; // image 3, red, first pixel
+    pixels[(2 * 3 + 1) * plane + 1] = Number.POSITIVE_INFINITY; // clamped, not NaN
+    const nan: boolean[] = [];
+    const images = toRgbImages(pixels, batch, h, w, nan);
+    expect(nan).toEqual([false, true, false, true]);
+    expect(images).toEqual(reference(pixels, batch, h, w));
+  });
 });

@@ -183,6 +183,10 @@ describe("flow-matching Euler lands on the clean sample with an exact model", ()
     const v = Float32Array.of(0.5, -1);
     const dt = s.sigmas[1] - s.sigmas[0];
     expect(Array.from(s.step(v, 0, x))).toEqual([Math.fround(1 + dt * 0.5), Math.fround(2 - dt)]);
+    // In place, as the sampling loop steps its latents: the same numbers, in the sample's own array.
+    const inPlace = Float32Array.from(x);
+    expect(s.step(v, 0, inPlace, undefined, inPlace)).toBe(inPlace);
+    expect(Array.from(inPlace)).toEqual([Math.fround(1 + dt * 0.5), Math.fround(2 - dt)]);
     expect(s.scaleModelInput(x, 0)).toBe(x);
     expect(createScheduler("flow_euler", SD3, 10).needsNoise(0)).toBe(false);
   });

@@ -44,6 +44,27 @@ describe("SampleRandom", () => {
     expect(tail).toBeLessThan(0.004);
   });
 
+  it("fills normals as the documented Box-Muller pairs, in order, across odd counts, offsets and scales", () => {
+    // The reference draws uniforms itself and applies the formula of the module's comment.
+    const u = new SampleRandom(99);
+    const expected: number[] = [];
+    while (expected.length < 40) {
+      const r = Math.sqrt(-2 * Math.log(u.uniform()));
+      const theta = 2 * Math.PI * u.uniform();
+      expected.push(r * Math.cos(theta), r * Math.sin(theta));
+    }
+    const rand = new SampleRandom(99);
+    const out = new Float32Array(3 + 7 + 6 + 1 + 11);
+    rand.fillNormal(out, 3, 7); // odd: leaves the pair's second half for the next call
+    rand.fillNormal(out, 10, 6, 1.5); // starts with that spare, scaled
+    out[16] = rand.normal();
+    rand.fillNormal(out, 17, 11, 0.25);
+    const scales = [...Array(7).fill(1), ...Array(6).fill(1.5), 1, ...Array(11).fill(0.25)];
+    const want = Float32Array.from(scales, (scale, i) => expected[i] * scale);
+    expect(Array.from(out.subarray(3))).toEqual(Array.from(want));
+    expect(Array.from(out.subarray(0, 3))).toEqual([0, 0, 0]);
+  });
+
   it("rejects seeds that are not integers in [0, 2^53 - 1]", () => {
     for (const bad of [-1, 1.5, Number.NaN, MAX_SEED + 1]) {
       expect(() => new SampleRandom(bad)).toThrow(/seed must be an integer/);

@@ -79,10 +79,25 @@ export interface DenoiserRows {
 }
 
 /**
- * The denoising network, UNet or transformer: it takes latents [B, C, h, w] whatever layout its export wants
- * (a packing transformer packs and unpacks inside predict), so the sampling loop is the same for all.
+ * A denoiser's own arrangement of the latents (FLUX's 2x2 packing into tokens). The sampling loop keeps the
+ * latents in it from the initial noise to the VAE, so a packing transformer does not pack and unpack at
+ * every step: every scheduler step and the CFG combine are elementwise, and each sample keeps its own block
+ * of `size` values, so they work on either layout alike.
+ */
+export interface LatentLayout {
+  /** [B, C, h, w] to the denoiser's layout, into `out` (the same length; not `x` itself) or a new array. */
+  toModel(x: Float32Array, dims: readonly [number, number, number, number], out?: Float32Array): Float32Array;
+  /** The inverse of toModel. */
+  fromModel(x: Float32Array, dims: readonly [number, number, number, number], out?: Float32Array): Float32Array;
+}
+
+/**
+ * The denoising network, UNet or transformer: it takes latents of dims [B, C, h, w], laid out as its
+ * `layout` says (plain NCHW when it has none), so the sampling loop is the same for all.
  */
 export interface Denoiser {
+  /** Present when the denoiser's latents are not plain NCHW. */
+  readonly layout?: LatentLayout;
   /** The latent input (sample or hidden_states), the text states input and any further inputs. */
   readonly sample: TensorInfo;
   readonly context: TensorInfo;
@@ -92,7 +107,8 @@ export interface Denoiser {
   readonly guidanceDistilled: boolean;
   /**
    * One step. `context` and `extras` are the same arrays at every step of a batch and are never written
-   * to once made (a denoiser may keep their tensors until other arrays come); `sample` changes every step.
+   * to once made (a denoiser may keep their tensors until other arrays come); `sample` changes every step
+   * and is in the denoiser's `layout`, as is the prediction returned.
    */
   predict(
     sample: Float32Array,

@@ -34,9 +34,15 @@ export class DdimScheduler implements Scheduler {
     return sample;
   }
 
-  step(modelOutput: Float32Array, stepIndex: number, sample: Float32Array): Float32Array<ArrayBuffer> {
+  step(
+    modelOutput: Float32Array,
+    stepIndex: number,
+    sample: Float32Array,
+    _noise?: Float32Array,
+    into?: Float32Array,
+  ): Float32Array {
     checkStepIndex(stepIndex, this.timesteps.length);
-    checkLengths(sample, modelOutput);
+    checkLengths(sample, modelOutput, into);
     const t = this.timesteps[stepIndex];
     const prevT = t - this.stride;
     const a = this.alphas[t];
@@ -45,7 +51,8 @@ export class DdimScheduler implements Scheduler {
     const clip = this.config.clip_sample ? this.config.clip_sample_range : Number.POSITIVE_INFINITY;
     const keep = Math.sqrt(aPrev);
     const dir = Math.sqrt(1 - aPrev);
-    const out = new Float32Array(sample.length);
+    // Elementwise, so `into` may be the sample itself.
+    const out = into ?? new Float32Array(sample.length);
     for (let i = 0; i < sample.length; i++) {
       const x = sample[i];
       const m = modelOutput[i];

@@ -29,8 +29,8 @@ export class EulerAncestralScheduler implements Scheduler {
     return this.sigmas[stepIndex + 1] > 0;
   }
 
-  scaleModelInput(sample: Float32Array, stepIndex: number): Float32Array {
-    return scaleBySigma(sample, this.sigmas, stepIndex, this.timesteps.length);
+  scaleModelInput(sample: Float32Array, stepIndex: number, out?: Float32Array): Float32Array {
+    return scaleBySigma(sample, this.sigmas, stepIndex, this.timesteps.length, out);
   }
 
   step(
@@ -38,9 +38,10 @@ export class EulerAncestralScheduler implements Scheduler {
     stepIndex: number,
     sample: Float32Array,
     noise?: Float32Array,
-  ): Float32Array<ArrayBuffer> {
+    into?: Float32Array,
+  ): Float32Array {
     checkStepIndex(stepIndex, this.timesteps.length);
-    checkLengths(sample, modelOutput);
+    checkLengths(sample, modelOutput, into);
     const from = this.sigmas[stepIndex];
     const to = this.sigmas[stepIndex + 1];
     // Clamped at 0: rounding must not turn a zero variance into NaN.
@@ -51,7 +52,8 @@ export class EulerAncestralScheduler implements Scheduler {
     const k = (down - from) / from;
     const cx = 1 + k * (1 - x0.x);
     const cm = -k * x0.m;
-    const out = new Float32Array(sample.length);
+    // Elementwise, so `into` may be the sample itself.
+    const out = into ?? new Float32Array(sample.length);
     for (let i = 0; i < sample.length; i++) {
       out[i] = cx * sample[i] + cm * modelOutput[i] + (fresh ? up * fresh[i] : 0);
     }

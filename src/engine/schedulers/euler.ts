@@ -73,20 +73,27 @@ export class EulerScheduler implements Scheduler {
     return false;
   }
 
-  scaleModelInput(sample: Float32Array, stepIndex: number): Float32Array {
-    return scaleBySigma(sample, this.sigmas, stepIndex, this.timesteps.length);
+  scaleModelInput(sample: Float32Array, stepIndex: number, out?: Float32Array): Float32Array {
+    return scaleBySigma(sample, this.sigmas, stepIndex, this.timesteps.length, out);
   }
 
-  step(modelOutput: Float32Array, stepIndex: number, sample: Float32Array): Float32Array<ArrayBuffer> {
+  step(
+    modelOutput: Float32Array,
+    stepIndex: number,
+    sample: Float32Array,
+    _noise?: Float32Array,
+    into?: Float32Array,
+  ): Float32Array {
     checkStepIndex(stepIndex, this.timesteps.length);
-    checkLengths(sample, modelOutput);
+    checkLengths(sample, modelOutput, into);
     const s = this.sigmas[stepIndex];
     const x0 = veX0(this.config.prediction_type, s);
     // x' = x + d·(σ_next − σ) with d = (x − x0)/σ, folded into one coefficient pair.
     const k = (this.sigmas[stepIndex + 1] - s) / s;
     const cx = 1 + k * (1 - x0.x);
     const cm = -k * x0.m;
-    const out = new Float32Array(sample.length);
+    // Elementwise (each element reads only its own input), so `into` may be the sample itself.
+    const out = into ?? new Float32Array(sample.length);
     for (let i = 0; i < sample.length; i++) out[i] = cx * sample[i] + cm * modelOutput[i];
     return out;
   }
@@ -98,11 +105,13 @@ export function scaleBySigma(
   sigmas: Float64Array,
   stepIndex: number,
   steps: number,
+  into?: Float32Array,
 ): Float32Array {
   checkStepIndex(stepIndex, steps);
   const s = sigmas[stepIndex];
   const scale = 1 / Math.sqrt(s * s + 1);
-  const out = new Float32Array(sample.length);
+  if (into) checkLengths(sample, into);
+  const out = into ?? new Float32Array(sample.length);
   for (let i = 0; i < sample.length; i++) out[i] = sample[i] * scale;
   return out;
 }

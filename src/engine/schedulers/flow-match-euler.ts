@@ -123,12 +123,19 @@ export class FlowMatchEulerScheduler implements Scheduler {
     return sample;
   }
 
-  step(modelOutput: Float32Array, stepIndex: number, sample: Float32Array): Float32Array<ArrayBuffer> {
+  step(
+    modelOutput: Float32Array,
+    stepIndex: number,
+    sample: Float32Array,
+    _noise?: Float32Array,
+    into?: Float32Array,
+  ): Float32Array {
     checkStepIndex(stepIndex, this.timesteps.length);
-    checkLengths(sample, modelOutput);
+    checkLengths(sample, modelOutput, into);
     // diffusers takes dt in float32 (sigmas are a float32 tensor).
     const dt = f32(this.sigmas[stepIndex + 1] - this.sigmas[stepIndex]);
-    const out = new Float32Array(sample.length);
+    // Elementwise, so `into` may be the sample itself.
+    const out = into ?? new Float32Array(sample.length);
     for (let i = 0; i < sample.length; i++) out[i] = sample[i] + dt * modelOutput[i];
     return out;
   }

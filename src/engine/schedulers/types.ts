@@ -15,10 +15,15 @@ export interface Scheduler {
   readonly initNoiseSigma: number;
   /** True when step(i) needs a fresh unit-normal noise array (ancestral / LCM multi-step). */
   needsNoise(stepIndex: number): boolean;
-  /** Returns the UNet input for step i (a new array, or `sample` itself when no scaling applies). */
-  scaleModelInput(sample: Float32Array, stepIndex: number): Float32Array;
   /**
-   * One denoising step; returns the new sample (always a new array on its own ArrayBuffer).
+   * Returns the UNet input for step i: `sample` itself when no scaling applies, else the scaled values,
+   * written into `out` when given (an array of the sample's length, not the sample) or into a new array.
+   */
+  scaleModelInput(sample: Float32Array, stepIndex: number, out?: Float32Array): Float32Array;
+  /**
+   * One denoising step; returns the new sample. With `out` (the sample's length; it may be `sample` itself,
+   * which the sampling loop passes to update its latents in place) a scheduler whose step is elementwise
+   * writes the result there and returns it; otherwise, or without `out`, the result is a new array.
    * `noise` has the sample's length when needsNoise(i).
    */
   step(
@@ -26,5 +31,6 @@ export interface Scheduler {
     stepIndex: number,
     sample: Float32Array,
     noise?: Float32Array,
-  ): Float32Array<ArrayBuffer>;
+    out?: Float32Array,
+  ): Float32Array;
 }
