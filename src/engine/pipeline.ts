@@ -227,11 +227,14 @@ export class DiffusionPipeline {
       } else {
         input = scheduler.scaleModelInput(latents, i, scaledInput);
       }
-      const out = await this.denoiser.predict(input, unetDims, scheduler.timesteps[i], context, [
-        unetBatch,
-        seq,
-        width,
-      ], extras);
+      const out = await this.denoiser.predict(
+        input,
+        unetDims,
+        scheduler.timesteps[i],
+        context,
+        [unetBatch, seq, width],
+        extras,
+      );
       const prediction = eps ? applyGuidance(out, requests, size, eps) : out;
       let stepNoise: Float32Array | undefined;
       if (scheduler.needsNoise(i)) {

@@ -138,11 +138,7 @@ export class TransformerModel implements Denoiser {
   ): Promise<Float32Array> {
     const [batch, c, h, w] = dims;
     // Packed latents arrive packed (see `layout`): the tensor is the loop's own array.
-    const hidden = floatTensor(
-      this.sample,
-      sample,
-      this.layout ? [batch, (h / 2) * (w / 2), 4 * c] : dims,
-    );
+    const hidden = floatTensor(this.sample, sample, this.layout ? [batch, (h / 2) * (w / 2), 4 * c] : dims);
     const t = timestep * this.spec.timestepScale;
     const rows = this.form === "batch" ? batch : 1;
     const tDims = this.form === "scalar" ? [] : [rows];

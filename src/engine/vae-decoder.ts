@@ -59,7 +59,7 @@ export function toRgbImages(
       const x = pixels[r + p];
       const y = pixels[g + p];
       const z = pixels[bl + p];
-      if (x !== x || y !== y || z !== z) nan = true;
+      if (Number.isNaN(x) || Number.isNaN(y) || Number.isNaN(z)) nan = true;
       rgb[q] = toByte(x);
       rgb[q + 1] = toByte(y);
       rgb[q + 2] = toByte(z);

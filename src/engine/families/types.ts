@@ -88,7 +88,11 @@ export interface LatentLayout {
   /** [B, C, h, w] to the denoiser's layout, into `out` (the same length; not `x` itself) or a new array. */
   toModel(x: Float32Array, dims: readonly [number, number, number, number], out?: Float32Array): Float32Array;
   /** The inverse of toModel. */
-  fromModel(x: Float32Array, dims: readonly [number, number, number, number], out?: Float32Array): Float32Array;
+  fromModel(
+    x: Float32Array,
+    dims: readonly [number, number, number, number],
+    out?: Float32Array,
+  ): Float32Array;
 }
 
 /**
