@@ -11,14 +11,18 @@
  * flux; e.g. --model test/fixtures/models/sd3) it runs the CLIP encoders and T5, the transformer (SD3: a
  * 2B CFG batch with pooled_projections; FLUX: B rows of packed latents with img_ids, txt_ids and guidance)
  * and the VAE, with flow_euler on the engine side; the engine's own extra work there is tokenizing (CLIP
- * BPE, T5 through tokenizer.json), FLUX's packing and unpacking at each step, the scheduler, the pixels to
+ * BPE, T5 through tokenizer.json), FLUX's packing and unpacking (once per batch), the scheduler, the pixels to
  * RGB bytes, and PNG. A flow loop also prints its own text / denoise / VAE split.
  *
  * Blocks of rounds alternate between the two (A B B A) until both have run --rounds rounds and --seconds
  * each; the spread of the ratios of neighbouring blocks shows how much the machine's noise moves the
  * result, and the CPU-time ratio (the whole process during each side's blocks) how much more work the
  * engine does. Usage: npm run bench:engine -- [--model DIR] [--steps N] [--rounds N] [--seconds S]
- * [--block N] [--batches 1,2,4,8] [--threads N]
+ * [--block N] [--batches 1,2,4,8] [--threads N] [--size 64]
+ *
+ * --size sets the image side (a multiple of 16; 64 by default). The fixtures' sessions are tiny, so at 64x64 a
+ * step of them costs about a millisecond and the engine's fixed work per batch (tokenizing, PNG) weighs far
+ * more than beside a real model's step; a larger size gives the sessions more of the work a real one has.
  */
 import { loadavg } from "node:os";
 import { performance } from "node:perf_hooks";
@@ -44,6 +48,7 @@ const { values } = parseArgs({
     block: { type: "string", default: "3" },
     batches: { type: "string", default: "1,2,4,8" },
     threads: { type: "string" },
+    size: { type: "string", default: "64" },
   },
 });
 const steps = Number(values.steps);
@@ -52,6 +57,11 @@ const minSeconds = Number(values.seconds);
 const blockRounds = Number(values.block);
 const batches = values.batches.split(",").map(Number);
 const threads = values.threads ? Number(values.threads) : undefined;
+/** Image side in pixels; the fixtures' VAEs scale by 8, so latents are size/8 on a side. */
+const size = Number(values.size);
+const L = size / 8;
+if (!Number.isInteger(L) || L < 2 || L % 2 !== 0)
+  throw new Error(`--size must be a multiple of 16, got ${values.size}`);
 const device = parseDevice("cpu");
 
 const COLORS = ["red", "green", "blue", "yellow", "purple", "orange"];
@@ -127,9 +137,9 @@ class SdxlBareLoop implements Bare {
     const textEmbeds = new Float32Array(rows * p);
     if (b.pooled) textEmbeds.set(b.pooled, batch * p);
     const timeIds = new Float32Array(rows * 6);
-    for (let r = 0; r < rows; r++) timeIds.set([64, 64, 0, 0, 64, 64], r * 6);
+    for (let r = 0; r < rows; r++) timeIds.set([size, size, 0, 0, size, size], r * 6);
     const input = (n: string) => this.unet.requireInput(n);
-    const latents = new Float32Array(rows * 4 * 8 * 8).fill(0.5);
+    const latents = new Float32Array(rows * 4 * L * L).fill(0.5);
     // The inputs that stay the same through the steps are made once, as the engine makes them.
     const constants = {
       encoder_hidden_states: floatTensor(input("encoder_hidden_states"), context, [rows, 77, width]),
@@ -142,7 +152,7 @@ class SdxlBareLoop implements Bare {
       const t = input("timestep");
       const res = await this.unet.runOutputs(
         {
-          sample: floatTensor(input("sample"), latents, [rows, 4, 8, 8]),
+          sample: floatTensor(input("sample"), latents, [rows, 4, L, L]),
           timestep: intTensor(t, [999 - s * 50], t.shape.length === 0 ? [] : [1]),
           ...constants,
         },
@@ -153,11 +163,11 @@ class SdxlBareLoop implements Bare {
     const denoiseMs = performance.now() - t0;
     await this.vae.runOutputs(
       {
-        latent_sample: floatTensor(this.vae.requireInput("latent_sample"), out.slice(0, batch * 256), [
+        latent_sample: floatTensor(this.vae.requireInput("latent_sample"), out.slice(0, batch * 4 * L * L), [
           batch,
           4,
-          8,
-          8,
+          L,
+          L,
         ]),
       },
       ["sample"],
@@ -253,14 +263,14 @@ class FlowBareLoop implements Bare {
       ]),
     };
     if (this.flux) {
-      const ids = latentImageIds(8, 8);
+      const ids = latentImageIds(L, L);
       constant.img_ids = floatTensor(input("img_ids"), ids.data, ids.dims);
       constant.txt_ids = floatTensor(input("txt_ids"), new Float32Array(seq * 3), [seq, 3]);
       const g = this.transformer.input("guidance");
       if (g) constant.guidance = floatTensor(g, new Float32Array(rows).fill(4), [rows]);
     }
-    const latents = new Float32Array(batch * 16 * 8 * 8).fill(0.5);
-    const hiddenRows = this.flux ? latents : new Float32Array(rows * 16 * 64).fill(0.5);
+    const latents = new Float32Array(batch * 16 * L * L).fill(0.5);
+    const hiddenRows = this.flux ? latents : new Float32Array(rows * 16 * L * L).fill(0.5);
     let out: Float32Array = latents;
     const t1 = performance.now();
     for (let s = 0; s < steps; s++) {
@@ -268,8 +278,8 @@ class FlowBareLoop implements Bare {
       const feeds: Record<string, ort.Tensor> = {
         ...constant,
         hidden_states: this.flux
-          ? floatTensor(input("hidden_states"), hiddenRows, [rows, 16, 64])
-          : floatTensor(input("hidden_states"), hiddenRows, [rows, 16, 8, 8]),
+          ? floatTensor(input("hidden_states"), hiddenRows, [rows, (L / 2) * (L / 2), 64])
+          : floatTensor(input("hidden_states"), hiddenRows, [rows, 16, L, L]),
         timestep: floatTensor(input("timestep"), new Float32Array(rows).fill(this.flux ? t / 1000 : t), [
           rows,
         ]),
@@ -280,11 +290,11 @@ class FlowBareLoop implements Bare {
     const t2 = performance.now();
     await this.vae.runOutputs(
       {
-        latent_sample: floatTensor(this.vae.requireInput("latent_sample"), out.slice(0, batch * 1024), [
+        latent_sample: floatTensor(this.vae.requireInput("latent_sample"), out.slice(0, batch * 16 * L * L), [
           batch,
           16,
-          8,
-          8,
+          L,
+          L,
         ]),
       },
       ["sample"],
@@ -325,13 +335,13 @@ class BareLoop implements Bare {
     const width = hidden.length / rows / 77;
     const context = new Float32Array(2 * batch * 77 * width);
     for (let r = 0; r < 2 * batch; r++) context.set(hidden.subarray(0, 77 * width), r * 77 * width);
-    const latents = new Float32Array(2 * batch * 4 * 8 * 8).fill(0.5);
+    const latents = new Float32Array(2 * batch * 4 * L * L).fill(0.5);
     const contextTensor = new ort.Tensor("float32", context, [2 * batch, 77, width]);
     let out: Float32Array = latents;
     const t0 = performance.now();
     for (let s = 0; s < steps; s++) {
       const res = await this.unet.run({
-        sample: new ort.Tensor("float32", latents, [2 * batch, 4, 8, 8]),
+        sample: new ort.Tensor("float32", latents, [2 * batch, 4, L, L]),
         timestep: new ort.Tensor("float32", new Float32Array(2 * batch).fill(999 - s * 50), [2 * batch]),
         encoder_hidden_states: contextTensor,
       });
@@ -339,7 +349,7 @@ class BareLoop implements Bare {
     }
     const denoiseMs = performance.now() - t0;
     await this.vae.run({
-      latent_sample: new ort.Tensor("float32", out.slice(0, batch * 256), [batch, 4, 8, 8]),
+      latent_sample: new ort.Tensor("float32", out.slice(0, batch * 4 * L * L), [batch, 4, L, L]),
     });
     return denoiseMs;
   }
@@ -355,8 +365,8 @@ function request(seed: number): SampleRequest {
     steps,
     guidanceScale: 4,
     scheduler: schedulerName,
-    width: 64,
-    height: 64,
+    width: size,
+    height: size,
   };
 }
 
@@ -394,7 +404,7 @@ async function main(): Promise<void> {
         ? await FlowBareLoop.create(values.model, family)
         : await BareLoop.create(values.model);
   console.log(
-    `model ${engine.model.name} (${family}), ${steps} steps, ${schedulerName}, ${family === "flux" ? "guidance 4 (no CFG batch)" : "CFG 4"}, 64x64, cpu, ` +
+    `model ${engine.model.name} (${family}), ${steps} steps, ${schedulerName}, ${family === "flux" ? "guidance 4 (no CFG batch)" : "CFG 4"}, ${size}x${size}, cpu, ` +
       `${threads ?? "all"} ORT threads; per batch size and side at least ${minRounds} rounds and ${minSeconds} s, in blocks of ${blockRounds}`,
   );
   console.log(`load average at start ${loadLine()}`);
