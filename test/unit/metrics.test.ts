@@ -7,6 +7,7 @@ import { performance } from "node:perf_hooks";
 import type { ConsumerInfo, JetStreamManager } from "@nats-io/jetstream";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import type { SampleRequest } from "../../src/common/contract/sample.js";
+import { createMetricsRegistry, EVENT_LOOP_SAMPLE_MS } from "../../src/common/metrics.js";
 import type { JobSnapshot } from "../../src/coordinator/job-snapshot.js";
 import { CoordinatorMetrics } from "../../src/coordinator/metrics.js";
 import type { StageTimings } from "../../src/engine/pipeline.js";
@@ -47,6 +48,25 @@ function workerMetrics(id = "w1") {
 }
 
 const request = { prompt: "p", steps: 2 } as SampleRequest;
+
+describe("process metrics", () => {
+  it("see an event-loop stall of a few sampling intervals in the lag histogram", async () => {
+    const registry = createMetricsRegistry();
+    await read({ registry }); // starts a fresh histogram window
+    await sleep(2 * EVENT_LOOP_SAMPLE_MS);
+    // The thread held, as a batch of synchronous work would hold it.
+    const stallMs = 3 * EVENT_LOOP_SAMPLE_MS;
+    const until = performance.now() + stallMs;
+    while (performance.now() < until) {}
+    await sleep(2 * EVENT_LOOP_SAMPLE_MS);
+    const s = await read({ registry });
+    // A sampling timer due during the stall fires late by most of it.
+    expect(total(s, "latent_fleet_nodejs_eventloop_lag_max_seconds")).toBeGreaterThanOrEqual(
+      (stallMs - EVENT_LOOP_SAMPLE_MS) / 1000,
+    );
+    expect(total(s, "latent_fleet_nodejs_eventloop_lag_min_seconds")).toBeLessThan(stallMs / 1000);
+  });
+});
 
 describe("worker metrics", () => {
   it("times batches from the engine's stage timings and counts busy time while a batch runs", async () => {

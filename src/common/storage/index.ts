@@ -5,7 +5,7 @@ import { LocalStorage, type LocalStorageOptions } from "./local-storage.js";
 import { isS3Url, parseS3Url, type S3Settings, s3SettingsFromEnv } from "./s3-location.js";
 import type { ObjectStorage } from "./storage.js";
 
-export { LocalStorage, syncDir, TMP_MARK } from "./local-storage.js";
+export { LocalStorage, MAX_HELD, syncDir, TMP_MARK } from "./local-storage.js";
 export {
   DEFAULT_PART_SIZE,
   isS3Url,

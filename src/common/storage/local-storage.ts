@@ -3,7 +3,8 @@
  * rename it over the file and fsync the folder, so a reader, or a worker killed half-way, never leaves
  * half a file under the real name; the temporary files such a kill leaves are removed by removeLeftovers.
  * putAll and sync flush many files at once: fsyncs issued together, each folder flushed once, which costs
- * the disk far less than a flush per file.
+ * the disk far less than a flush per file. A file put without a flush keeps its descriptor (up to
+ * MAX_HELD of them) until sync flushes it: that flush then needs no open and close of its own.
  */
 import { randomBytes } from "node:crypto";
 import {
@@ -24,6 +25,12 @@ import type { ObjectBytes, ObjectEntry, ObjectStorage, PutOptions, StoredObject 
 
 export const TMP_MARK = ".tmp-";
 
+/**
+ * Descriptors of files awaiting a sync kept at most (a few shards' images); past it a file is closed once
+ * written and opened again for its flush.
+ */
+export const MAX_HELD = 128;
+
 export interface LocalStorageOptions {
   /** fsync files and folders before a put returns (default true). */
   durable?: boolean;
@@ -35,6 +42,8 @@ export class LocalStorage implements ObjectStorage {
   private readonly durable: boolean;
   /** Folders made (or found) already: a put into one of them skips the mkdir. */
   private readonly madeDirs = new Set<string>();
+  /** Files put without a flush, by path: their descriptors, kept open for sync (each open on the file itself). */
+  private readonly held = new Map<string, FileHandle>();
 
   constructor(root: string, opts: LocalStorageOptions = {}) {
     this.location = resolve(root);
@@ -52,7 +61,20 @@ export class LocalStorage implements ObjectStorage {
 
   async put(key: string, data: ObjectBytes, opts: PutOptions = {}): Promise<void> {
     const sync = this.durable && opts.durable !== false;
-    await this.atomically(key, (tmp) => this.writeTmp(tmp, data, sync), sync);
+    // Flushed by a later sync: the descriptor is kept for it (while there is room, see hold).
+    const keep = this.durable && !sync;
+    let handle: FileHandle | undefined;
+    await this.atomically(
+      key,
+      async (tmp) => {
+        handle = await this.writeTmp(tmp, data, sync, keep);
+      },
+      sync,
+    ).catch(async (err: unknown) => {
+      await handle?.close().catch(() => undefined);
+      throw err;
+    });
+    if (handle) this.hold(this.path(key), handle);
   }
 
   async putAll(objects: readonly ObjectEntry[]): Promise<void> {
@@ -62,6 +84,7 @@ export class LocalStorage implements ObjectStorage {
       await Promise.all(
         objects.map(async ({ key, data }, i) => {
           const path = this.path(key);
+          this.release(path);
           tmps[i] = tmpName(path);
           await this.makeDir(dirname(path));
           await this.writeTmp(tmps[i], data, this.durable);
@@ -82,8 +105,11 @@ export class LocalStorage implements ObjectStorage {
     let next = 0;
     const lane = async () => {
       for (let i = next++; i < paths.length; i = next++) {
-        await syncFile(paths[i]).catch((err: unknown) => {
-          throw failed(`cannot flush ${paths[i]}`, err);
+        const path = paths[i];
+        const handle = this.held.get(path);
+        this.held.delete(path);
+        await (handle ? syncAndClose(handle) : syncFile(path)).catch((err: unknown) => {
+          throw failed(`cannot flush ${path}`, err);
         });
       }
     };
@@ -170,6 +196,7 @@ export class LocalStorage implements ObjectStorage {
   }
 
   async delete(key: string): Promise<void> {
+    this.release(this.path(key));
     await rm(this.path(key), { force: true }).catch((err: unknown) => {
       throw failed(`cannot remove ${this.path(key)}`, err);
     });
@@ -193,7 +220,10 @@ export class LocalStorage implements ObjectStorage {
     );
   }
 
-  close(): void {}
+  /** Closes the descriptors still kept for a sync that did not come (their files stay as written). */
+  close(): void {
+    for (const path of [...this.held.keys()]) this.release(path);
+  }
 
   private async atomically(
     key: string,
@@ -202,6 +232,8 @@ export class LocalStorage implements ObjectStorage {
   ): Promise<void> {
     const path = this.path(key);
     const tmp = tmpName(path);
+    // The file is replaced: a descriptor kept for it is of the file before.
+    this.release(path);
     try {
       await this.makeDir(dirname(path));
       await write(tmp);
@@ -219,15 +251,38 @@ export class LocalStorage implements ObjectStorage {
     this.madeDirs.add(dir);
   }
 
-  /** writeFile, making the folder again should it have been removed since it was made. */
-  private async writeTmp(tmp: string, data: ObjectBytes, sync: boolean): Promise<void> {
+  /**
+   * writeFile, making the folder again should it have been removed since it was made; with `keep`, the
+   * file is left open and its descriptor returned.
+   */
+  private async writeTmp(
+    tmp: string,
+    data: ObjectBytes,
+    sync: boolean,
+    keep = false,
+  ): Promise<FileHandle | undefined> {
     try {
-      await writeFile(tmp, data, sync);
+      return await writeFile(tmp, data, sync, keep);
     } catch (err) {
       if (!isMissing(err) || !this.madeDirs.delete(dirname(tmp))) throw err;
       await this.makeDir(dirname(tmp));
-      await writeFile(tmp, data, sync);
+      return await writeFile(tmp, data, sync, keep);
     }
+  }
+
+  /** Keeps the descriptor of a file awaiting a sync, or closes it when MAX_HELD are kept already. */
+  private hold(path: string, handle: FileHandle): void {
+    this.release(path);
+    if (this.held.size < MAX_HELD) this.held.set(path, handle);
+    else void handle.close().catch(() => undefined);
+  }
+
+  /** Closes the descriptor kept for a file, if any (in the background: nothing waits on it). */
+  private release(path: string): void {
+    const handle = this.held.get(path);
+    if (!handle) return;
+    this.held.delete(path);
+    void handle.close().catch(() => undefined);
   }
 
   private async syncDirsOf(keys: readonly string[]): Promise<void> {
@@ -240,14 +295,23 @@ function tmpName(path: string): string {
   return `${path}${TMP_MARK}${process.pid}-${randomBytes(4).toString("hex")}`;
 }
 
-async function writeFile(path: string, data: ObjectBytes, sync: boolean): Promise<void> {
+/** Writes a new file; with `keep`, returns its descriptor open rather than closing it. */
+async function writeFile(
+  path: string,
+  data: ObjectBytes,
+  sync: boolean,
+  keep: boolean,
+): Promise<FileHandle | undefined> {
   const fh = await open(path, "w");
+  let kept = false;
   try {
     if (data instanceof Uint8Array) await fh.writeFile(data);
     else await writeAll(fh, data);
     if (sync) await fh.sync();
+    kept = keep;
+    return kept ? fh : undefined;
   } finally {
-    await fh.close();
+    if (!kept) await fh.close();
   }
 }
 
@@ -275,7 +339,10 @@ function failed(what: string, err: unknown): LatentFleetError {
 }
 
 async function syncFile(path: string): Promise<void> {
-  const fh = await open(path, "r+");
+  await syncAndClose(await open(path, "r+"));
+}
+
+async function syncAndClose(fh: FileHandle): Promise<void> {
   try {
     await fh.sync();
   } finally {

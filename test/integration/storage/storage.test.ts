@@ -3,12 +3,14 @@
  * loopback; multipart uploads for objects larger than a part.
  */
 import { randomBytes } from "node:crypto";
+import { existsSync, readdirSync } from "node:fs";
 import { mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   LocalStorage,
+  MAX_HELD,
   MIN_PART_SIZE,
   type ObjectStorage,
   openStorage,
@@ -125,6 +127,52 @@ describe("storage in a folder", () => {
       "images/000000/c.png",
     ]);
   });
+
+  it.skipIf(!existsSync("/proc/self/fd"))(
+    "keeps at most MAX_HELD descriptors of files awaiting a flush, and lets each go on its sync, delete, replacement or close",
+    async () => {
+      const openFds = () => readdirSync("/proc/self/fd").length;
+      /** Descriptors are let go in the background: waits (bounded) until at most `n` are open. */
+      const settlesTo = async (n: number) => {
+        for (let i = 0; i < 200 && openFds() > n; i++) await new Promise((r) => setTimeout(r, 10));
+        return openFds();
+      };
+      const st = new LocalStorage(join(tmp, "held"));
+      await st.put("warm-up", Buffer.from("makes the folder"));
+      const base = openFds();
+      const keys = Array.from({ length: MAX_HELD + 8 }, (_, i) => `images/000000/${i}.png`);
+      // Eight at a time, as a batch's images come; the first MAX_HELD keep their descriptors.
+      for (let i = 0; i < keys.length; i += 8) {
+        await Promise.all(
+          keys.slice(i, i + 8).map((k, j) => st.put(k, Buffer.from(`v1 ${i + j}`), { durable: false })),
+        );
+      }
+      expect(await settlesTo(base + MAX_HELD)).toBe(base + MAX_HELD);
+      // Replaced (durable or not) or deleted: the descriptor of the file before is let go.
+      await st.put(keys[0], Buffer.from("v2 0"), { durable: false });
+      await st.put(keys[1], Buffer.from("v2 1"));
+      await st.delete(keys[2]);
+      expect(await settlesTo(base + MAX_HELD - 2)).toBe(base + MAX_HELD - 2);
+      // keys[0] and keys[3..64] were held; keys[1] is flushed through a descriptor of its own.
+      await st.sync(keys.filter((k) => k !== keys[2]).slice(0, 64));
+      expect(await settlesTo(base + MAX_HELD - 65)).toBe(base + MAX_HELD - 65);
+      expect((await st.get(keys[0]))?.toString()).toBe("v2 0");
+      expect((await st.get(keys[1]))?.toString()).toBe("v2 1");
+      expect(await st.get(keys[2])).toBeNull();
+      expect((await st.get(keys[3]))?.toString()).toBe("v1 3");
+      st.close();
+      expect(await settlesTo(base)).toBe(base);
+      // Every file is there whole, under its own name, and nothing temporary is left.
+      const names = await readdir(join(tmp, "held", "images", "000000"));
+      expect(names.sort()).toEqual(
+        keys
+          .filter((k) => k !== keys[2])
+          .map((k) => k.split("/")[2])
+          .sort(),
+      );
+      await st.sync(keys.slice(100, 110));
+    },
+  );
 
   it("says which file could not be flushed", async () => {
     const st = new LocalStorage(join(tmp, "flush"));
