@@ -1,15 +1,17 @@
 /**
- * The stream's ack of a publish, read by hand in its usual forms: `{"stream":"S","seq":N}` and
- * `{"stream":"S","seq":N,"duplicate":true}` (nats-server writes the fields in that order). One ack per task
- * otherwise costs a string decode and a JSON parse; anything else (an error, a domain, escapes, another
- * order) is left to JSON.parse by the caller.
+ * The stream's ack of a publish, read by hand in its usual forms: nats-server 2.9 writes
+ * `{"stream":"S", "seq":N}` and `{"stream":"S", "seq":N,"duplicate": true}`; the same without the spaces
+ * (JSON as Go marshals it) is read too. One ack per task otherwise costs a string decode and a JSON
+ * parse; anything else (an error, a domain, escapes, another order) is left to JSON.parse by the caller.
  */
 import type { PubAck } from "@nats-io/jetstream";
 
 const ascii = (text: string) => Uint8Array.from(text, (c) => c.charCodeAt(0));
 const HEAD = ascii('{"stream":"');
 const SEQ = ascii('","seq":');
+const SPACED_SEQ = ascii('", "seq":');
 const DUPLICATE = ascii(',"duplicate":true}');
+const SPACED_DUPLICATE = ascii(',"duplicate": true}');
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
 const CLOSE = 0x7d;
@@ -21,6 +23,11 @@ function startsWith(data: Uint8Array, at: number, part: Uint8Array): boolean {
   if (data.length < at + part.length) return false;
   for (let i = 0; i < part.length; i++) if (data[at + i] !== part[i]) return false;
   return true;
+}
+
+/** `part` is what `data` holds from `at` to its end. */
+function endsWithAt(data: Uint8Array, at: number, part: Uint8Array): boolean {
+  return at + part.length === data.length && startsWith(data, at, part);
 }
 
 /** The last stream name read, and its bytes: acks name the same stream over and over. */
@@ -54,16 +61,18 @@ export function parsePubAck(data: Uint8Array): PubAck | null {
     if (c === BACKSLASH || c >= 0x80) return null; // escaped or not ASCII: JSON.parse reads it
   }
   const nameEnd = at;
-  if (nameEnd === nameStart || !startsWith(data, at, SEQ)) return null;
-  at += SEQ.length;
+  if (nameEnd === nameStart) return null;
+  if (startsWith(data, at, SPACED_SEQ)) at += SPACED_SEQ.length;
+  else if (startsWith(data, at, SEQ)) at += SEQ.length;
+  else return null;
   let seq = 0;
   const digitsStart = at;
   for (; at < data.length && data[at] >= ZERO && data[at] <= ZERO + 9; at++) seq = seq * 10 + data[at] - ZERO;
   const digits = at - digitsStart;
   if (digits === 0 || digits > MAX_SEQ_DIGITS) return null;
-  let duplicate = false;
+  let duplicate: boolean;
   if (at === data.length - 1 && data[at] === CLOSE) duplicate = false;
-  else if (at + DUPLICATE.length === data.length && startsWith(data, at, DUPLICATE)) duplicate = true;
+  else if (endsWithAt(data, at, SPACED_DUPLICATE) || endsWithAt(data, at, DUPLICATE)) duplicate = true;
   else return null;
   return { stream: streamName(data, nameStart, nameEnd), seq, duplicate, domain: undefined };
 }

@@ -6,6 +6,11 @@ const bytes = (text: string) => new TextEncoder().encode(text);
 describe("parsePubAck", () => {
   it("reads the usual acks as JSON.parse does", () => {
     for (const text of [
+      // As nats-server 2.9 writes them.
+      '{"stream":"LF_TASKS", "seq":1}',
+      '{"stream":"LF_TASKS", "seq":1,"duplicate": true}',
+      '{"stream":"LF_RESULTS", "seq":98765}',
+      // As Go marshals them.
       '{"stream":"LF_TASKS","seq":1}',
       '{"stream":"LF_TASKS","seq":123456789012345}',
       '{"stream":"LF_RESULTS","seq":42,"duplicate":true}',
@@ -24,7 +29,10 @@ describe("parsePubAck", () => {
 
   it("leaves every other form to JSON.parse", () => {
     for (const text of [
-      '{"error":{"code":503,"err_code":10077,"description":"no responders"}}',
+      '{"error":{"code":400,"err_code":10060,"description":"expected stream does not match"},"stream":"T","seq":0}',
+      '{"stream":"LF_TASKS", "seq":1,"duplicate": false}',
+      '{"stream":"LF_TASKS",  "seq":1}',
+      '{"stream":"LF_TASKS", "seq":1,"duplicate": true} ',
       '{"stream":"LF_TASKS","seq":1,"domain":"hub"}',
       '{"stream":"LF_TASKS","domain":"hub","seq":1}',
       '{"stream":"LF_TASKS","seq":1,"duplicate":false}',
@@ -35,6 +43,7 @@ describe("parsePubAck", () => {
       '{"stream":"LF_TASKS","seq":1234567890123456}',
       '{"stream":"LF_TASKS","seq":1} ',
       '{"stream":"LF_TASKS","seq":1',
+      '{"stream":"LF_TASKS","seq":1x',
       '{"stream":"LF_TASKS"',
       "",
     ]) {
