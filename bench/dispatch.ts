@@ -375,7 +375,7 @@ function cpuAt(timeline: [number, number][], t: number): number | undefined {
  * count, first publishes), and from the last batch off a device to the final state (last results,
  * metadata.jsonl, state). Read from /proc in 10 ms ticks, so a few ms either way.
  */
-function fixedCpu(m: Measured): { start: number; end: number } | undefined {
+function outsideFlowCpu(m: Measured): { start: number; end: number } | undefined {
   if (m.fleet.batchEnds.length === 0) return undefined;
   const first = Math.min(...m.fleet.batchEnds);
   const last = Math.max(...m.fleet.batchEnds);
@@ -566,7 +566,7 @@ async function capacity(coord: Coordinator, nats: EmbeddedNatsServer, dir: strin
     "all CPU",
     "coord",
     "coord cores",
-    "coord fixed",
+    "coord outside",
   ]);
   print(
     ["size", "samples", "tasks", "s", "samples/s", "tasks/s", "coord", "nats", "workers", "% cores"].concat([
@@ -600,7 +600,7 @@ async function capacity(coord: Coordinator, nats: EmbeddedNatsServer, dir: strin
         const coordPerCore = samples / (coordCpu / 1e6);
         const w = warningsOf(m);
         warnings.push(...w.last);
-        const fixed = fixedCpu(m);
+        const fixed = outsideFlowCpu(m);
         runs.push({
           coordPerCore,
           natsPerCore: m.natsCpuMicros === undefined ? undefined : samples / (m.natsCpuMicros / 1e6),
@@ -635,7 +635,7 @@ async function capacity(coord: Coordinator, nats: EmbeddedNatsServer, dir: strin
       }
       const shares = runs.map((r) => r.fixedShare);
       if (shares.every((f) => f !== undefined)) {
-        line += `; the job's fixed CPU is a median ${fmt(100 * median(shares as number[]), 1)} % of the coordinator's`;
+        line += `; outside the job's flow it spent a median ${fmt(100 * median(shares as number[]), 1)} % of its CPU`;
       }
       const warned = runs.reduce((a, r) => a + r.warnings, 0);
       lines.push(`${line}${warned > 0 ? ` (${warned} warnings)` : ""}.`);
@@ -651,8 +651,9 @@ async function capacity(coord: Coordinator, nats: EmbeddedNatsServer, dir: strin
         " time);",
       "   coord samples/s: samples per second of coordinator CPU (one core's worth), all of its CPU over the job;" +
         " coord cores: what the",
-      "   fleet below needs; coord fixed: coordinator CPU from submit to the first batch off a device, and from the" +
-        " last one to SUCCEEDED.",
+      "   fleet below needs; coord outside: coordinator CPU from submit to the first batch off a device (spec," +
+        " count, first tasks), and from the",
+      "   last one to SUCCEEDED (last results, metadata.jsonl: a file read per shard, so not a fixed cost).",
       ...lines,
     ].join("\n"),
   );
