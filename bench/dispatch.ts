@@ -17,7 +17,7 @@
  * same workers (JIT, first pulls, each worker's measured speed).
  *
  * Usage: npm run bench:dispatch -- [--workers 1,8,64,256] [--seconds 20] [--batch-ms 2000] [--batch-size 4]
- *   [--shard-size 4] [--capacity-samples 20000] [--capacity-workers 32] [--capacity-batch-size 8]
+ *   [--shard-size 4] [--capacity-samples 32000] [--capacity-workers 32] [--capacity-batch-size 8]
  *   [--capacity-shard-sizes 32] [--capacity-repeats 3] [--capacity-processes N] [--per-process 64] [--size 64] [--fsync]
  *   [--skip-scaling] [--skip-capacity] [--replicas 1,3] [--coordinator-cpu-prof DIR]
  *
@@ -72,7 +72,9 @@ const { values } = parseArgs({
     "batch-ms": { type: "string", default: "2000" },
     "batch-size": { type: "string", default: "4" },
     "shard-size": { type: "string", default: "4" },
-    "capacity-samples": { type: "string", default: "20000" },
+    // About 30 s a job here (the stand-in workers' PNG writes, not the coordinator, set the pace on 2 cores);
+    // 20000 gives the earlier series' jobs.
+    "capacity-samples": { type: "string", default: "32000" },
     "capacity-workers": { type: "string", default: "32" },
     "capacity-batch-size": { type: "string", default: "8" },
     "capacity-shard-sizes": { type: "string", default: "32" },
@@ -349,6 +351,38 @@ interface Measured {
   coordLog: LogCount;
   fleet: FleetStats;
   natsCpuMicros: number | undefined;
+  /** The coordinator's CPU (from /proc) over the job, read every CPU_TIMELINE_MS: [epoch ms, µs]. */
+  coordTimeline: [number, number][];
+}
+
+/** How often the harness reads the coordinator's CPU from /proc (its own reads cost the coordinator nothing). */
+const CPU_TIMELINE_MS = 20;
+
+/** The coordinator's CPU at `t` (epoch ms), interpolated in its timeline; undefined outside it. */
+function cpuAt(timeline: [number, number][], t: number): number | undefined {
+  for (let i = 1; i < timeline.length; i++) {
+    const [t1, c1] = timeline[i];
+    if (t1 < t) continue;
+    const [t0, c0] = timeline[i - 1];
+    if (t0 > t) return undefined;
+    return t1 === t0 ? c1 : c0 + ((c1 - c0) * (t - t0)) / (t1 - t0);
+  }
+  return undefined;
+}
+
+/**
+ * The coordinator's CPU (µs) outside the job's flow: from submit until the first batch left a device (spec,
+ * count, first publishes), and from the last batch off a device to the final state (last results,
+ * metadata.jsonl, state). Read from /proc in 10 ms ticks, so a few ms either way.
+ */
+function outsideFlowCpu(m: Measured): { start: number; end: number } | undefined {
+  if (m.fleet.batchEnds.length === 0) return undefined;
+  const first = Math.min(...m.fleet.batchEnds);
+  const last = Math.max(...m.fleet.batchEnds);
+  const at = (t: number) => cpuAt(m.coordTimeline, t);
+  const [s0, s1, e0, e1] = [at(m.report.submittedAt), at(first), at(last), at(m.report.finishedAt)];
+  if (s0 === undefined || s1 === undefined || e0 === undefined || e1 === undefined) return undefined;
+  return { start: s1 - s0, end: e1 - e0 };
 }
 
 /** Runs one job of `tasks` shards of `shard` samples on the fleet; throws unless it succeeds. */
@@ -367,7 +401,17 @@ async function runJob(
   const nodes = Array.isArray(nats) ? nats : [nats];
   const natsCpu = () => sumDefined(nodes.map((n) => procCpuMicros(n.pid)));
   const nats0 = natsCpu();
-  const reply = await coord.next({ type: "job", id: jobCounter, spec, shardSize: shard });
+  const coordTimeline: [number, number][] = [];
+  const readCoordCpu = () => {
+    const cpu = procCpuMicros(coord.proc.pid);
+    if (cpu !== undefined) coordTimeline.push([performance.timeOrigin + performance.now(), cpu]);
+  };
+  readCoordCpu();
+  const timer = setInterval(readCoordCpu, CPU_TIMELINE_MS);
+  const reply = await coord.next({ type: "job", id: jobCounter, spec, shardSize: shard }).finally(() => {
+    clearInterval(timer);
+    readCoordCpu();
+  });
   const nats1 = natsCpu();
   const after = await fleetStats(fleet);
   finishedOutputs.push(join(dir, "out", name));
@@ -387,6 +431,7 @@ async function runJob(
       log: { warnings: after.log.warnings - before.log.warnings, last: after.log.last },
     },
     natsCpuMicros: nats0 === undefined || nats1 === undefined ? undefined : nats1 - nats0,
+    coordTimeline,
   };
 }
 
@@ -507,12 +552,27 @@ async function capacity(coord: Coordinator, nats: EmbeddedNatsServer, dir: strin
       `device answers on the next event-loop turn; batches of up to ${capacityBatchSize}; per task size, a ` +
       `warm-up job, then ${capacityRepeats} measured jobs of ~${fmt(capacitySamples)} samples each.`,
   );
-  const print = table([6, 7, 6, 6, 9, 7, 7, 7, 7, 7, 9, 10]);
-  print(["task", "", "", "job", "job", "", "CPU us", "CPU us", "CPU us", "all CPU", "coord", "coord cores"]);
+  const print = table([6, 7, 6, 6, 9, 7, 7, 7, 7, 7, 9, 10, 13]);
+  print([
+    "task",
+    "",
+    "",
+    "job",
+    "job",
+    "",
+    "CPU us",
+    "CPU us",
+    "CPU us",
+    "all CPU",
+    "coord",
+    "coord cores",
+    "coord outside",
+  ]);
   print(
     ["size", "samples", "tasks", "s", "samples/s", "tasks/s", "coord", "nats", "workers", "% cores"].concat([
       "samples/s",
       `${FLEET_GPUS / 1000}k GPUs`,
+      "ms start+end",
     ]),
   );
   const need = FLEET_GPUS * FLEET_IMAGES_PER_GPU;
@@ -525,7 +585,12 @@ async function capacity(coord: Coordinator, nats: EmbeddedNatsServer, dir: strin
       // A warm-up as big as a measured job: after one a tenth its size, the first measured job still spent
       // about a third more coordinator CPU per sample than the next (JIT, heap growth).
       await runJob(coord, nats, dir, fleet, tasks, shard);
-      const runs: { coordPerCore: number; natsPerCore: number | undefined; warnings: number }[] = [];
+      const runs: {
+        coordPerCore: number;
+        natsPerCore: number | undefined;
+        fixedShare: number | undefined;
+        warnings: number;
+      }[] = [];
       for (let r = 0; r < capacityRepeats; r++) {
         const m = await runJob(coord, nats, dir, fleet, tasks, shard);
         const samples = m.report.samplesDone;
@@ -535,9 +600,11 @@ async function capacity(coord: Coordinator, nats: EmbeddedNatsServer, dir: strin
         const coordPerCore = samples / (coordCpu / 1e6);
         const w = warningsOf(m);
         warnings.push(...w.last);
+        const fixed = outsideFlowCpu(m);
         runs.push({
           coordPerCore,
           natsPerCore: m.natsCpuMicros === undefined ? undefined : samples / (m.natsCpuMicros / 1e6),
+          fixedShare: fixed && (fixed.start + fixed.end) / coordCpu,
           warnings: w.count,
         });
         print([
@@ -553,6 +620,7 @@ async function capacity(coord: Coordinator, nats: EmbeddedNatsServer, dir: strin
           fmt((100 * allCpu) / 1e6 / (CORES * wall), 0),
           fmt(coordPerCore, 0),
           fmt(need / coordPerCore, 2),
+          fixed ? `${fmt(fixed.start / 1000)}+${fmt(fixed.end / 1000)}` : "n/a",
         ]);
       }
       const coordPerCore = median(runs.map((r) => r.coordPerCore));
@@ -564,6 +632,10 @@ async function capacity(coord: Coordinator, nats: EmbeddedNatsServer, dir: strin
       const natsRuns = runs.map((r) => r.natsPerCore);
       if (natsRuns.every((n) => n !== undefined)) {
         line += ` and ${fmt((100 * need) / median(natsRuns as number[]), 0)} % of one nats-server core`;
+      }
+      const shares = runs.map((r) => r.fixedShare);
+      if (shares.every((f) => f !== undefined)) {
+        line += `; outside the job's flow it spent a median ${fmt(100 * median(shares as number[]), 1)} % of its CPU`;
       }
       const warned = runs.reduce((a, r) => a + r.warnings, 0);
       lines.push(`${line}${warned > 0 ? ` (${warned} warnings)` : ""}.`);
@@ -577,8 +649,11 @@ async function capacity(coord: Coordinator, nats: EmbeddedNatsServer, dir: strin
         `${CORES} cores;`,
       "   CPU us: CPU microseconds per sample; all CPU % cores: coordinator + nats-server + workers / (cores x job" +
         " time);",
-      "   coord samples/s: samples per second of coordinator CPU (one core's worth); coord cores: what the fleet" +
-        " below needs.",
+      "   coord samples/s: samples per second of coordinator CPU (one core's worth), all of its CPU over the job;" +
+        " coord cores: what the",
+      "   fleet below needs; coord outside: coordinator CPU from submit to the first batch off a device (spec," +
+        " count, first tasks), and from the",
+      "   last one to SUCCEEDED (last results, metadata.jsonl: a file read per shard, so not a fixed cost).",
       ...lines,
     ].join("\n"),
   );

@@ -1,9 +1,9 @@
 /**
- * Counts a job's samples and shards by expanding its manifest once, publishing nothing. Taking turns
+ * Counts a job's samples and shards from its rows (no sample objects), publishing nothing. Taking turns
  * (fair-queue.ts), the publisher reaches the manifest's end only when the job is nearly done; the count
  * gives the total (progress, ETA) from the start.
  */
-import { expandSpecBatches, type JobSpec, type SourceAccess } from "../manifest/index.js";
+import { expandSpecRows, type JobSpec, type SourceAccess } from "../manifest/index.js";
 import { ShardCounter } from "./sharder.js";
 
 /** The counts; null once `stop()` says so, or if the manifest cannot be expanded (the publisher says why). */
@@ -16,12 +16,12 @@ export async function countManifest(
   const counter = new ShardCounter(shardSize);
   let samples = 0;
   try {
-    for await (const batch of expandSpecBatches(spec, { access })) {
+    for await (const rows of expandSpecRows(spec, { access })) {
       if (stop()) return null;
-      for (const ev of batch) {
-        if (ev.type !== "sample") continue;
-        samples++;
-        counter.add(ev.sample);
+      for (const ev of rows) {
+        if (ev.type !== "row") continue;
+        samples += ev.row.imagesPerPrompt;
+        counter.addRow(ev);
       }
     }
   } catch {

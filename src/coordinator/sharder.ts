@@ -9,7 +9,7 @@ import type { Task, TaskSample } from "../common/contract/task.js";
 import { MAX_TASK_PAYLOAD_BYTES } from "../common/nats/index.js";
 import { COORDINATOR_OPTIONS } from "../common/options/index.js";
 import { utf8ByteLength } from "../common/utf8-length.js";
-import type { ManifestSample } from "../manifest/index.js";
+import type { ExpandedRow, ManifestSample } from "../manifest/index.js";
 
 export const DEFAULT_SHARD_SIZE: number = COORDINATOR_OPTIONS.shardSize.default;
 export const MAX_SHARD_SIZE: number = COORDINATOR_OPTIONS.shardSize.max;
@@ -149,6 +149,31 @@ export class ShardCounter {
   add(sample: ManifestSample): void {
     const cuts = this.cuts.add(sampleBytes(sample));
     this.closed += (cuts & CUT_BEFORE) + (cuts >> 1);
+  }
+
+  /**
+   * Adds a row's samples without making them: they differ only in sampleId (`<rowId>-<k>`), so each one's
+   * size is the row's plus k's digits, the same sizes sampleBytes gives the expanded samples.
+   */
+  addRow(r: ExpandedRow): void {
+    const { row } = r;
+    const base =
+      utf8ByteLength(row.prompt) +
+      utf8ByteLength(row.negativePrompt) +
+      2 * utf8ByteLength(r.rowId) +
+      1 + // the "-" of the sampleId
+      utf8ByteLength(r.where) +
+      (row.scheduler?.length ?? 0) +
+      96;
+    const n = row.imagesPerPrompt;
+    for (let k = 0, digits = 1, nextPower = 10; k < n; k++) {
+      if (k === nextPower) {
+        digits++;
+        nextPower *= 10;
+      }
+      const cuts = this.cuts.add(base + digits);
+      this.closed += (cuts & CUT_BEFORE) + (cuts >> 1);
+    }
   }
 
   /** The shards of the samples added so far, a last partial one included. */

@@ -67,22 +67,43 @@ function checkRow(raw: RawRow, spec: JobSpec, text: boolean, rowIndex: number, i
   return row;
 }
 
-/** Like expandSpec, in batches of at most MAX_EVENTS_PER_BATCH events: one await per batch, not per sample. */
-export async function* expandSpecBatches(
+/**
+ * An accepted row: its `row.imagesPerPrompt` samples are those from `firstIndex` on, alike but for
+ * sampleId (`<rowId>-<k>`) and seed (`seed + k`).
+ */
+export interface ExpandedRow {
+  type: "row";
+  rowIndex: number;
+  rowId: string;
+  firstIndex: number;
+  seed: number;
+  row: ResolvedRow;
+  /** "file:line", every sample's source. */
+  where: string;
+}
+
+/** What expandSpecRows yields: accepted rows, and the row_error and notice events, in manifest order. */
+export type RowEvent = ExpandedRow | Exclude<ManifestEvent, { type: "sample" }>;
+
+/**
+ * The job's rows, one array per batch of rows read, without a sample object each: what a count of the
+ * manifest needs. expandSpecBatches expands these, so both see the same rows, ids, seeds and limit.
+ */
+export async function* expandSpecRows(
   spec: JobSpec,
   options: ExpandOptions = {},
-): AsyncGenerator<ManifestEvent[], void, undefined> {
+): AsyncGenerator<RowEvent[], void, undefined> {
   const access = options.access ?? fsSourceAccess;
   const ids = new IdRegistry();
   const maxSamples = spec.limits.maxSamplesPerJob;
   let rowIndex = 0;
   let index = 0;
   let warnedIds = false;
-  let out: ManifestEvent[] = [];
   for (const source of spec.prompts) {
     const { display, text, rows } = rowsOf(spec, source, access);
     try {
       for await (const batch of rows) {
+        const out: RowEvent[] = [];
         for (const raw of batch) {
           const r = rowIndex++;
           const where = `${display}:${raw.line}`;
@@ -110,39 +131,60 @@ export async function* expandSpecBatches(
           }
           const rowId = row.id ?? defaultRowId(r);
           const seed = row.seed ?? deriveRowSeed(spec.seed, r);
-          for (let k = 0; k < n; k++) {
-            out.push({
-              type: "sample",
-              sample: {
-                index: index++,
-                rowIndex: r,
-                rowId,
-                sampleId: `${rowId}-${k}`,
-                prompt: row.prompt,
-                negativePrompt: row.negativePrompt,
-                seed: seed + k,
-                steps: row.steps,
-                guidanceScale: row.guidanceScale,
-                scheduler: row.scheduler,
-                width: row.width,
-                height: row.height,
-                source: where,
-              },
-            });
-            if (out.length >= MAX_EVENTS_PER_BATCH) {
-              yield out;
-              out = [];
-            }
-          }
+          out.push({ type: "row", rowIndex: r, rowId, firstIndex: index, seed, row, where });
+          index += n;
         }
-        if (out.length > 0) {
-          yield out;
-          out = [];
-        }
+        if (out.length > 0) yield out;
       }
     } catch (err) {
       if (err instanceof LatentFleetError) throw err;
       throw specError(display, undefined, `cannot read this prompts file: ${(err as Error).message}`);
+    }
+  }
+}
+
+/** Like expandSpec, in batches of at most MAX_EVENTS_PER_BATCH events: one await per batch, not per sample. */
+export async function* expandSpecBatches(
+  spec: JobSpec,
+  options: ExpandOptions = {},
+): AsyncGenerator<ManifestEvent[], void, undefined> {
+  let out: ManifestEvent[] = [];
+  for await (const rows of expandSpecRows(spec, options)) {
+    for (const ev of rows) {
+      if (ev.type !== "row") {
+        out.push(ev);
+        continue;
+      }
+      const { row, rowIndex, rowId, seed, where } = ev;
+      let index = ev.firstIndex;
+      for (let k = 0; k < row.imagesPerPrompt; k++) {
+        out.push({
+          type: "sample",
+          sample: {
+            index: index++,
+            rowIndex,
+            rowId,
+            sampleId: `${rowId}-${k}`,
+            prompt: row.prompt,
+            negativePrompt: row.negativePrompt,
+            seed: seed + k,
+            steps: row.steps,
+            guidanceScale: row.guidanceScale,
+            scheduler: row.scheduler,
+            width: row.width,
+            height: row.height,
+            source: where,
+          },
+        });
+        if (out.length >= MAX_EVENTS_PER_BATCH) {
+          yield out;
+          out = [];
+        }
+      }
+    }
+    if (out.length > 0) {
+      yield out;
+      out = [];
     }
   }
 }

@@ -1,5 +1,13 @@
 /** The coordinator's manifest layer: load and validate a job spec, then stream its samples in order. */
-export { type ExpandOptions, expandSpec, expandSpecBatches, MAX_EVENTS_PER_BATCH } from "./expand.js";
+export {
+  type ExpandedRow,
+  type ExpandOptions,
+  expandSpec,
+  expandSpecBatches,
+  expandSpecRows,
+  MAX_EVENTS_PER_BATCH,
+  type RowEvent,
+} from "./expand.js";
 export { ID_PATTERN } from "./fields.js";
 export { defaultRowId, MAX_TRACKED_IDS } from "./ids.js";
 export { DEFAULT_LIMITS, HARD_LIMITS, type ManifestLimits, SIZE_MULTIPLE } from "./limits.js";

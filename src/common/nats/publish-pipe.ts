@@ -22,9 +22,11 @@ import {
   errors,
   headers,
   type Msg,
+  type MsgHdrs,
   type NatsConnection,
   type Subscription,
 } from "@nats-io/transport-node";
+import { parsePubAck } from "./pub-ack.js";
 
 /** How long a publish waits for its ack (js.publish's default). */
 export const PUBLISH_ACK_TIMEOUT_MS = 5_000;
@@ -55,7 +57,18 @@ export interface PublishOptions {
   expectStream?: string;
 }
 
+/** A header value may not break the header block (what MsgHdrs.set refuses). */
+const LINE_BREAK = /[\r\n]/;
+const encoder = new TextEncoder();
+
 export class PublishPipe {
+  /**
+   * The headers of every publish, as one object: the client reads a publish's headers only through their
+   * encode(), at once, inside nc.publish; this one's encode() gives the bytes written for that publish
+   * (the same block MsgHdrs would write), without a headers object and its map per task.
+   */
+  private readonly wireHeaders: MsgHdrs;
+  private nextHeaders: Uint8Array = new Uint8Array(0);
   private readonly prefix: string;
   private readonly sub: Subscription;
   private readonly pending = new Map<string, Pending>();
@@ -72,6 +85,9 @@ export class PublishPipe {
     private readonly timeoutMs: number = PUBLISH_ACK_TIMEOUT_MS,
     private readonly silenceMs: number = Math.min(PUBLISH_SILENCE_MS, timeoutMs),
   ) {
+    const wire = headers() as MsgHdrs & { encode(): Uint8Array };
+    wire.encode = () => this.nextHeaders;
+    this.wireHeaders = wire;
     this.prefix = `${createInbox()}.`;
     this.sub = nc.subscribe(`${this.prefix}*`, {
       callback: (err, msg) => (err ? undefined : this.settle(msg)),
@@ -86,11 +102,12 @@ export class PublishPipe {
   /** Publishes `data` on `subject`; resolves with the stream's ack. */
   publish(subject: string, data: Uint8Array, opts: PublishOptions): Promise<PubAck> {
     if (this.closed) return Promise.reject(new errors.ClosedConnectionError());
+    const expect = opts.expectStream;
+    if (LINE_BREAK.test(opts.msgId) || (expect !== undefined && LINE_BREAK.test(expect))) {
+      return Promise.reject(errors.InvalidArgumentError.format("header", "values cannot contain \\r or \\n"));
+    }
     const seq = this.next++;
     const token = seq.toString(36);
-    const h = headers();
-    h.set("Nats-Msg-Id", opts.msgId);
-    if (opts.expectStream !== undefined) h.set("Nats-Expected-Stream", opts.expectStream);
     const now = Date.now();
     // Silence counts from the first publish after a quiet spell, not from the last answer before it.
     if (this.pending.size === 0) this.lastAnswer = now;
@@ -106,7 +123,12 @@ export class PublishPipe {
         deadline: now + this.timeoutMs,
       });
       try {
-        this.nc.publish(subject, data, { reply: this.prefix + token, headers: h });
+        this.nextHeaders = encoder.encode(
+          expect === undefined
+            ? `NATS/1.0\r\nNats-Msg-Id: ${opts.msgId}\r\n\r\n`
+            : `NATS/1.0\r\nNats-Msg-Id: ${opts.msgId}\r\nNats-Expected-Stream: ${expect}\r\n\r\n`,
+        );
+        this.nc.publish(subject, data, { reply: this.prefix + token, headers: this.wireHeaders });
       } catch (err) {
         this.pending.delete(token);
         reject(err instanceof Error ? err : new Error(String(err)));
@@ -163,6 +185,11 @@ export class PublishPipe {
       // The stream has no leader now: those sent to it before went to the one that is gone.
       this.failSentBefore(p.seq, p.stream, () => new errors.TimeoutError());
       p.reject(new errors.NoRespondersError(p.subject));
+      return;
+    }
+    const quick = parsePubAck(msg.data);
+    if (quick) {
+      p.resolve(quick);
       return;
     }
     let body: PubAck & { error?: ApiErrorBody };

@@ -1,10 +1,11 @@
 import { JetStreamApiError } from "@nats-io/jetstream";
-import { errors } from "@nats-io/transport-node";
+import { errors, headers } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { decodeTask } from "../../../src/common/nats/codec.js";
 import { connectJetStream, type JetStreamContext } from "../../../src/common/nats/connect.js";
 import { isNatsUnreachable } from "../../../src/common/nats/errors.js";
-import { resultSubject, TASKS_STREAM } from "../../../src/common/nats/names.js";
+import { resultSubject, TASKS_STREAM, taskSubject } from "../../../src/common/nats/names.js";
+import { parsePubAck } from "../../../src/common/nats/pub-ack.js";
 import { PublishPipe } from "../../../src/common/nats/publish-pipe.js";
 import { pipeTask } from "../../../src/common/nats/tasks.js";
 import { ensureTopology } from "../../../src/common/nats/topology.js";
@@ -48,9 +49,29 @@ describe("PublishPipe", () => {
       });
       expect(decoded.map((t) => Number(t.shard)).sort((a, b) => a - b)).toEqual(shards);
       expect(decoded[7]?.samples[0]).toMatchObject({ sample_id: "s7", prompt: "a blue square", steps: 4 });
+      // The headers written as wire bytes are the ones the stream reads (de-duplication, expected stream).
+      const byShard = new Map(decoded.map((t, i) => [Number(t.shard), stored[i]]));
+      expect(byShard.get(7)?.header.get("Nats-Msg-Id")).toBe("job-pipe.7");
+      expect(byShard.get(7)?.header.get("Nats-Expected-Stream")).toBe(TASKS_STREAM);
       const again = await pipeTask(pipe, task(42));
       expect(again.duplicate).toBe(true);
       expect(again.seq).toBe(acks[42]?.seq);
+      // This server's acks, a first publish and a duplicate, are the forms read by hand (no JSON parse).
+      for (const msgId of ["job-pipe.ack-form", "job-pipe.ack-form"]) {
+        const h = headers();
+        h.set("Nats-Msg-Id", msgId);
+        const reply = await ctx.nc.request(taskSubject("pipe-model"), new Uint8Array([1]), {
+          headers: h,
+          timeout: 5_000,
+        });
+        const body = reply.json<{ stream: string; seq: number; duplicate?: boolean }>();
+        expect(parsePubAck(reply.data), reply.string()).toEqual({
+          stream: body.stream,
+          seq: body.seq,
+          duplicate: body.duplicate === true,
+          domain: undefined,
+        });
+      }
     } finally {
       pipe.close();
     }
