@@ -18,7 +18,10 @@
  * each; the spread of the ratios of neighbouring blocks shows how much the machine's noise moves the
  * result, and the CPU-time ratio (the whole process during each side's blocks) how much more work the
  * engine does. Usage: npm run bench:engine -- [--model DIR] [--steps N] [--rounds N] [--seconds S]
- * [--block N] [--batches 1,2,4,8] [--threads N] [--size 64]
+ * [--block N] [--batches 1,2,4,8] [--threads N] [--size 64] [--spin]
+ *
+ * --spin lets ONNX Runtime's pool threads spin while idle (its own default), on both sides; the engine's
+ * default, and so this bench's, is to let them sleep.
  *
  * --size sets the image side (a multiple of 16; 64 by default). The fixtures' sessions are tiny, so at 64x64 a
  * step of them costs about a millisecond and the engine's fixed work per batch (tokenizing, PNG) weighs far
@@ -48,6 +51,7 @@ const { values } = parseArgs({
     block: { type: "string", default: "3" },
     batches: { type: "string", default: "1,2,4,8" },
     threads: { type: "string" },
+    spin: { type: "boolean", default: false },
     size: { type: "string", default: "64" },
   },
 });
@@ -95,7 +99,7 @@ class SdxlBareLoop implements Bare {
 
   static async create(dir: string): Promise<SdxlBareLoop> {
     const folder = await readModelFolder(dir);
-    const options = sessionOptions(device, { intraOpThreads: threads });
+    const options = sessionOptions(device, { intraOpThreads: threads, spinning: values.spin });
     const tok = await ClipTokenizer.fromFolder(folder.tokenizerDir);
     const tok2 = await ClipTokenizer.fromFolder(`${folder.dir}/tokenizer_2`);
     const load = (n: string) => OnnxModel.load(`${folder.dir}/${n}/model.onnx`, options);
@@ -194,7 +198,7 @@ class FlowBareLoop implements Bare {
 
   static async create(dir: string, family: string): Promise<FlowBareLoop> {
     const folder = await readModelFolder(dir);
-    const options = sessionOptions(device, { intraOpThreads: threads });
+    const options = sessionOptions(device, { intraOpThreads: threads, spinning: values.spin });
     const flux = family === "flux";
     const names = flux
       ? ([
@@ -316,7 +320,7 @@ class BareLoop implements Bare {
 
   static async create(dir: string): Promise<BareLoop> {
     const folder = await readModelFolder(dir);
-    const options = sessionOptions(device, { intraOpThreads: threads });
+    const options = sessionOptions(device, { intraOpThreads: threads, spinning: values.spin });
     const tok = await ClipTokenizer.fromFolder(folder.tokenizerDir);
     return new BareLoop(
       await ort.InferenceSession.create(folder.textEncoderPath, options),
@@ -393,7 +397,12 @@ function quantile(xs: number[], p: number): number {
 }
 
 async function main(): Promise<void> {
-  const engine = await EngineHost.start({ modelDir: values.model, device, intraOpThreads: threads });
+  const engine = await EngineHost.start({
+    modelDir: values.model,
+    device,
+    intraOpThreads: threads,
+    spinning: values.spin,
+  });
   const family = engine.model.family;
   const flow = family === "sd3" || family === "flux";
   if (flow) schedulerName = "flow_euler";
@@ -405,7 +414,7 @@ async function main(): Promise<void> {
         : await BareLoop.create(values.model);
   console.log(
     `model ${engine.model.name} (${family}), ${steps} steps, ${schedulerName}, ${family === "flux" ? "guidance 4 (no CFG batch)" : "CFG 4"}, ${size}x${size}, cpu, ` +
-      `${threads ?? "all"} ORT threads; per batch size and side at least ${minRounds} rounds and ${minSeconds} s, in blocks of ${blockRounds}`,
+      `${threads ?? "all"} ORT threads${values.spin ? " (spinning)" : ""}; per batch size and side at least ${minRounds} rounds and ${minSeconds} s, in blocks of ${blockRounds}`,
   );
   console.log(`load average at start ${loadLine()}`);
   console.log(

@@ -16,6 +16,8 @@ export interface EngineOptions {
   device: Device;
   /** CPU threads for ONNX Runtime operators (CPU default: all cores). */
   intraOpThreads?: number;
+  /** Let ONNX Runtime's CPU pool threads spin while idle (off by default: see sessionOptions). */
+  spinning?: boolean;
 }
 
 export interface EngineBatch {
@@ -74,6 +76,7 @@ export class EngineHost {
         modelDir: options.modelDir,
         device: options.device,
         intraOpThreads: options.intraOpThreads,
+        spinning: options.spinning,
       };
       thread.postMessage(load);
     }).catch(async (err: unknown) => {

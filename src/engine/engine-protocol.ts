@@ -6,7 +6,7 @@ import type { Device } from "./device.js";
 import type { ModelDescription, StageTimings } from "./pipeline.js";
 
 export type EngineRequest =
-  | { type: "load"; modelDir: string; device: Device; intraOpThreads?: number }
+  | { type: "load"; modelDir: string; device: Device; intraOpThreads?: number; spinning?: boolean }
   | { type: "generate"; id: number; requests: SampleRequest[] }
   | { type: "close" };
 

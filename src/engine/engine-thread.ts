@@ -33,6 +33,7 @@ async function handle(msg: EngineRequest): Promise<void> {
       try {
         pipeline = await DiffusionPipeline.load(msg.modelDir, msg.device, {
           intraOpThreads: msg.intraOpThreads,
+          spinning: msg.spinning,
         });
         reply({ type: "loaded", model: pipeline.describe() });
       } catch (err) {

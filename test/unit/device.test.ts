@@ -24,6 +24,13 @@ describe("devices", () => {
     expect(o.graphOptimizationLevel).toBe("all");
   });
 
+  it("lets the CPU pool threads sleep between operators unless spinning is asked for", () => {
+    const sleeping = { session: { intra_op: { allow_spinning: "0" } } };
+    expect(sessionOptions(parseDevice("cpu")).extra).toEqual(sleeping);
+    expect(sessionOptions(parseDevice("cpu"), { spinning: false }).extra).toEqual(sleeping);
+    expect(sessionOptions(parseDevice("cpu"), { spinning: true }).extra).toBeUndefined();
+  });
+
   it("pins CUDA to its device id with a CPU fallback", () => {
     const o = sessionOptions(parseDevice("cuda:1"));
     expect(o.executionProviders).toEqual([{ name: "cuda", deviceId: 1 }, "cpu"]);
