@@ -36,6 +36,18 @@ export function isNatsUnreachable(err: unknown): boolean {
 }
 
 /**
+ * The connection was closed for good (by this process, or by the client after its last reconnect): the
+ * error, or one of its causes, is the client's ClosedConnectionError. Nothing sent on it can succeed.
+ */
+export function isConnectionClosed(err: unknown): boolean {
+  let e: unknown = err;
+  for (let depth = 0; e instanceof Error && depth < MAX_CAUSES; depth++, e = e.cause) {
+    if (e instanceof errors.ClosedConnectionError) return true;
+  }
+  return false;
+}
+
+/**
  * A compare-and-set write lost: the KV entry's revision is not the one given (update), or the key already
  * has a value (create: the server answers both with "wrong last sequence").
  */

@@ -9,7 +9,7 @@
  * publish, the expected revision for a KV update, see JobStore), and is told which attempt it is making.
  */
 import { setTimeout as sleep } from "node:timers/promises";
-import { isNatsUnreachable } from "./errors.js";
+import { isConnectionClosed, isNatsUnreachable } from "./errors.js";
 
 export interface NatsRetryPolicy {
   /** Most attempts in all (the first included). */
@@ -57,7 +57,8 @@ export function retryDelayMs(policy: NatsRetryPolicy, attempt: number): number {
 
 /**
  * Runs `write(attempt)` (attempt 1, 2, ...) until it succeeds; retries while NATS does not answer
- * (isNatsUnreachable), within the policy's attempts and budget, and throws the last error after that.
+ * (isNatsUnreachable) on a connection that is not closed for good, within the policy's attempts and
+ * budget, and throws the last error after that.
  */
 export async function retryNatsWrite<T>(
   write: (attempt: number) => Promise<T>,
@@ -72,7 +73,10 @@ export async function retryNatsWrite<T>(
     } catch (err) {
       const delay = retryDelayMs(policy, attempt);
       const outOfBudget = Date.now() + delay - started > policy.budgetMs;
-      if (!isNatsUnreachable(err) || attempt >= policy.attempts || outOfBudget || opts.signal?.aborted) {
+      // A closed connection does not come back: a write retried on it would only wait out the budget
+      // (a coordinator stopping right after a job's end held its exit for 10 s that way).
+      const hopeless = !isNatsUnreachable(err) || isConnectionClosed(err);
+      if (hopeless || attempt >= policy.attempts || outOfBudget || opts.signal?.aborted) {
         throw err;
       }
       opts.onRetry?.(attempt, err, delay);

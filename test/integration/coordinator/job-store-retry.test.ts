@@ -104,6 +104,30 @@ describe("retryNatsWrite", () => {
     ).rejects.toBe(nobody);
     expect(calls).toBe(4);
   });
+
+  it("does not retry on a connection closed for good: a stopping coordinator's late write fails at once", async () => {
+    // A connection of its own, closed as a coordinator closes its connection when it stops.
+    const closing = await connectJetStream(server.url, "job-store-retry-closed", { reconnectTimeWait: 100 });
+    const closedKv = (await ensureTopology(closing.js, closing.jsm)).jobs;
+    await closing.nc.close();
+    const store = new JobStore(closedKv, { retry: { ...FAST, budgetMs: 20_000 }, log: silentLogger });
+    let calls = 0;
+    const started = Date.now();
+    const err = await retryNatsWrite(
+      async () => {
+        calls++;
+        return closedKv.put("lf-test-closed", "x");
+      },
+      { policy: { ...FAST, budgetMs: 20_000 } },
+    ).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(errors.ClosedConnectionError);
+    expect(calls).toBe(1);
+    await expect(
+      store.putCursor("closed", { next_shard: 1, samples_emitted: 8, done: false }, null),
+    ).rejects.toBeInstanceOf(errors.ClosedConnectionError);
+    // Without the rule, these retried for the whole 20 s budget.
+    expect(Date.now() - started).toBeLessThan(5_000);
+  });
 });
 
 describe("the job store while the bucket has no leader", () => {
