@@ -65,7 +65,7 @@ export function formatJobSummary(
 function formatTolerance(spec: JobSpec, flag: FailureTolerance | undefined): string {
   if (flag) return `${formatFailureTolerance(flag)} (--max-failed)`;
   if (spec.maxFailed) return `${formatFailureTolerance(spec.maxFailed)} (the spec's max_failed)`;
-  return "0 (the default: any failure fails the job)";
+  return "0 (the default: a single failure fails the job)";
 }
 
 function formatSample(s: ManifestSample): string {

@@ -67,7 +67,7 @@ describe("latent-fleet validate / run --dry-run", () => {
       /^ {2}r000000000-0: "a red circle on a white background" \(seed \d+, steps 20, guidance 4, euler, 64x64\)/m,
     );
     expect(r.stdout.match(/^ {2}r\d+-\d: /gm)).toHaveLength(5);
-    expect(r.stdout).toMatch(/^max failed: 0 \(the default: any failure fails the job\)$/m);
+    expect(r.stdout).toMatch(/^max failed: 0 \(the default: a single failure fails the job\)$/m);
     expect(await exists(out)).toBe(false);
     expect(await exists(natsMark)).toBe(false);
   });
