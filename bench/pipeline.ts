@@ -7,7 +7,7 @@
  * sample resolved as a worker resolves a task's sample, so prompts, seeds, steps, guidance, scheduler, size
  * and batch composition match (the PNGs are compared byte for byte after each round).
  * - engine: EngineHost started in this process (model load included) with the thread count `run` gives
- *   its worker (cores / workers), driven as the worker's batcher drives it (two batches handed over, so the
+ *   its worker (unset with one worker: ONNX Runtime's choice), driven as the worker's batcher drives it (two batches handed over, so the
  *   engine thread never waits for this one), PNGs encoded on this thread while the next batch runs; no
  *   files are written.
  * - run: `node bin/latent-fleet.js run <spec> --out DIR --workers 1 --batch-size B` as a user starts it
@@ -33,6 +33,7 @@ import { availableParallelism, loadavg, tmpdir } from "node:os";
 import { basename, dirname, join, resolve } from "node:path";
 import { performance } from "node:perf_hooks";
 import { parseArgs } from "node:util";
+import { runWorkerThreads } from "../src/cli/inference-threads.js";
 import { float32ToDecimal } from "../src/common/contract/floats.js";
 import type { SampleRequest } from "../src/common/contract/sample.js";
 import { bundledModelDir, packageRoot } from "../src/common/package-root.js";
@@ -62,14 +63,14 @@ const modelDir = resolve(values.model);
 const sampleCount = Number(values.samples);
 const batchSize = Number(values["batch-size"]);
 const rounds = Number(values.rounds);
-// `run` gives each worker cores / workers threads unless --threads is given; with one worker, all cores.
-const threads = values.threads ? Number(values.threads) : Math.max(1, Math.floor(availableParallelism() / 1));
+// The engine side gets the thread count `run` gives its one worker (unset: ONNX Runtime's choice) unless --threads.
+const threads = values.threads ? Number(values.threads) : runWorkerThreads(1);
 const cli = join(packageRoot(), "bin", "latent-fleet.js");
 for (const [name, v] of [
   ["--samples", sampleCount],
   ["--batch-size", batchSize],
   ["--rounds", rounds],
-  ["--threads", threads],
+  ["--threads", threads ?? 1],
 ] as const) {
   if (!Number.isInteger(v) || v < 1) throw new Error(`${name} must be a positive integer, got ${v}`);
 }
@@ -356,7 +357,7 @@ async function main(): Promise<void> {
     );
     console.log(
       `model ${basename(modelDir)}, ${sampleCount} samples, ${values.steps} steps, ${values.scheduler}, ` +
-        `CFG ${values.guidance}, ${values.size}x${values.size}, batch ${batchSize}, cpu, ${threads} ORT thread(s) ` +
+        `CFG ${values.guidance}, ${values.size}x${values.size}, batch ${batchSize}, cpu, ${threads ?? "ONNX Runtime's choice of"} ORT thread(s) ` +
         `each, ${availableParallelism()} cores`,
     );
     // Other load skews the two sides differently: besides taking cores, with Linux autogroup scheduling

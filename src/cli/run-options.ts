@@ -17,8 +17,12 @@ export const RUN_FORWARDED = {
   },
   worker: {
     batchSize: { ...WORKER_OPTIONS.batchSize, help: "largest engine batch per worker" },
-    // Unset, `run` shares the cores out between its workers instead of giving each all of them.
-    threads: { ...WORKER_OPTIONS.threads, help: "CPU threads per worker", unset: "cores / workers" },
+    // Unset with several workers, `run` shares the cores out between them instead of letting each claim them all.
+    threads: {
+      ...WORKER_OPTIONS.threads,
+      help: "CPU threads per worker",
+      unset: "ONNX Runtime's choice with one worker, else cores / workers",
+    },
     // Unset, `run` gives the consumer of its own embedded server a short one (RUN_ACK_WAIT_S).
     ackWait: {
       ...WORKER_OPTIONS.ackWait,

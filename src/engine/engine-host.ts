@@ -14,7 +14,7 @@ import type { ModelDescription, StageTimings } from "./pipeline.js";
 export interface EngineOptions {
   modelDir: string;
   device: Device;
-  /** CPU threads for ONNX Runtime operators (CPU default: all cores). */
+  /** CPU threads for ONNX Runtime operators (CPU default: ONNX Runtime's choice, its physical cores). */
   intraOpThreads?: number;
   /** Let ONNX Runtime's CPU pool threads spin while idle (off by default: see sessionOptions). */
   spinning?: boolean;

@@ -77,7 +77,7 @@ export interface WorkerOptions {
   metricsAddress?: string;
   /** Default: <hostname>-<pid>. */
   workerId?: string;
-  /** ONNX Runtime threads per operator (CPU default: all cores). */
+  /** ONNX Runtime threads per operator (CPU default: ONNX Runtime's choice, its physical cores). */
   intraOpThreads?: number;
   /**
    * Settings of the shared consumer `workers-<model>`, applied when given (they change it for every

@@ -24,6 +24,11 @@ describe("devices", () => {
     expect(o.graphOptimizationLevel).toBe("all");
   });
 
+  it("leaves the CPU thread count to ONNX Runtime unless one is asked for", () => {
+    expect(sessionOptions(parseDevice("cpu"))).not.toHaveProperty("intraOpNumThreads");
+    expect(sessionOptions(parseDevice("cpu"), { intraOpThreads: 1 }).intraOpNumThreads).toBe(1);
+  });
+
   it("lets the CPU pool threads sleep between operators unless spinning is asked for", () => {
     const sleeping = { session: { intra_op: { allow_spinning: "0" } } };
     expect(sessionOptions(parseDevice("cpu")).extra).toEqual(sleeping);

@@ -7,7 +7,7 @@
  */
 import { randomBytes } from "node:crypto";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
-import { availableParallelism, tmpdir } from "node:os";
+import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import type { Command } from "commander";
 import { parseFailureTolerance } from "../../common/contract/failure-tolerance.js";
@@ -24,6 +24,7 @@ import {
 } from "../../common/options/index.js";
 import type { Job } from "../../common/proto/generated/latentfleet/v1/Job.js";
 import type { CoordinatorClient } from "../coordinator-client.js";
+import { runWorkerThreads } from "../inference-threads.js";
 import { checkJob } from "../job-checks.js";
 import { addNatsAuthOptions, NATS_AUTH_OPTIONS, natsAuthFromCli, natsChildEnv } from "../nats-options.js";
 import { addDefinedOptions, commandOptions } from "../options.js";
@@ -165,7 +166,7 @@ async function runJob(specArg: string, opts: RunOptions): Promise<number> {
       ...(natsPort === undefined ? [] : [natsPort]),
     ]);
     const ownPorts = [grpcPort, ...(metrics ?? []).map(portOf), ...(uiAddress ? [portOf(uiAddress)] : [])];
-    const threads = opts.threads ?? Math.max(1, Math.floor(availableParallelism() / opts.workers));
+    const threads = opts.threads ?? runWorkerThreads(opts.workers);
     // With --nats the consumer is shared with other workers of the model: left as it is unless asked.
     const ackWait = opts.ackWait ?? (opts.nats ? undefined : RUN_ACK_WAIT_S);
     const workerNames = Array.from({ length: opts.workers }, (_, i) => `worker-${i}`);

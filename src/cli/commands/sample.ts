@@ -83,7 +83,11 @@ const SAMPLE_OPTIONS = {
     help: "image height",
   },
   device: { ...WORKER_OPTIONS.device, help: "cpu, cuda:N or tensorrt:N" },
-  threads: { ...WORKER_OPTIONS.threads, help: "CPU threads for inference", unset: "all cores" },
+  threads: {
+    ...WORKER_OPTIONS.threads,
+    help: "CPU threads for inference",
+    unset: "ONNX Runtime's choice (physical cores)",
+  },
   out: { type: "text", flag: "--out", value: "<file.png>", required: true, help: "where to write the PNG" },
 } as const satisfies OptionDefinitions;
 

@@ -50,7 +50,7 @@ export const WORKER_OPTIONS = {
     value: "<n>",
     min: 1,
     max: 1024,
-    unset: "all cores on cpu, 1 on a GPU",
+    unset: "ONNX Runtime's choice (physical cores) on cpu, 1 on a GPU",
     help: "CPU threads per operator for inference",
   },
   workerId: {
