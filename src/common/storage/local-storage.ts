@@ -7,6 +7,7 @@
  * MAX_HELD of them) until sync flushes it: that flush then needs no open and close of its own.
  */
 import { randomBytes } from "node:crypto";
+import { readFileSync } from "node:fs";
 import {
   copyFile,
   type FileHandle,
@@ -137,6 +138,15 @@ export class LocalStorage implements ObjectStorage {
   async get(key: string): Promise<Buffer | null> {
     try {
       return await readFile(this.path(key));
+    } catch (err) {
+      if (isMissing(err)) return null;
+      throw failed(`cannot read ${this.path(key)}`, err);
+    }
+  }
+
+  getSync(key: string): Buffer | null {
+    try {
+      return readFileSync(this.path(key));
     } catch (err) {
       if (isMissing(err)) return null;
       throw failed(`cannot read ${this.path(key)}`, err);

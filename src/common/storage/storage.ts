@@ -63,6 +63,12 @@ export interface ObjectStorage {
   /** The object's bytes; null when there is none. */
   get(key: string): Promise<Buffer | null>;
   /**
+   * get, done at once on this thread: only where an object is a local file. For many small objects (a
+   * job's shard metadata files) a file read costs less than get's round trip through the thread pool;
+   * it blocks the event loop for its duration, so callers read in bounded slices.
+   */
+  getSync?(key: string): Buffer | null;
+  /**
    * `length` bytes from `start` (fewer at the object's end); null when there is none. For one member of
    * a large object (a tar's PNG) without reading the rest.
    */
