@@ -5,8 +5,9 @@
  * all of its tasks at once would put every job submitted after it behind all of them: a job of ten hours
  * would hold up one of ten minutes for ten hours. So the coordinator keeps only a short queue of tasks per
  * model ahead of the workers, enough that no worker waits for work, and the jobs that have tasks to publish
- * take turns filling it, one task each, round-robin. A new job's first task is then at most about `target`
- * tasks from the head of the queue, and running jobs share the workers evenly, task for task.
+ * take turns filling it, round-robin, a turn being up to TASKS_PER_TURN tasks (published together: one socket
+ * write for all of them rather than one each). A new job's first task is then at most about `target` tasks
+ * from the head of the queue, and running jobs share the workers evenly, turn for turn.
  *
  * The queue's length is read from the model's consumer (tasks not yet delivered), at most every `pollMs`
  * while some job waits, and counted up by one with each turn granted in between. Its target grows with how
@@ -18,6 +19,9 @@ import { JetStreamApiCodes, JetStreamApiError, type JetStreamManager } from "@na
 import { errorMessage, type Logger } from "../common/log.js";
 import { TASKS_STREAM, taskSubject, workersConsumerName } from "../common/nats/names.js";
 import { COORDINATOR_OPTIONS } from "../common/options/index.js";
+
+/** Most tasks one turn grants: fairness between jobs at this granularity, one write for all of them. */
+export const TASKS_PER_TURN = 8;
 
 export const FAIR_QUEUE_DEFAULTS = {
   /** Fewest tasks kept queued per model (--queue-ahead). */
@@ -36,7 +40,10 @@ export interface FairQueueOptions {
 }
 
 interface Waiter {
-  resolve: () => void;
+  /** With the tasks granted. */
+  resolve: (granted: number) => void;
+  /** Tasks asked for. */
+  want: number;
   reject: (err: unknown) => void;
   signal: AbortSignal;
 }
@@ -44,7 +51,7 @@ interface Waiter {
 interface ModelQueue {
   /** Jobs with a turn to take, in turn order (a Map keeps insertion order); each job's waiters in order. */
   waiting: Map<string, Waiter[]>;
-  /** Tasks queued, as last read plus the turns granted since. */
+  /** Tasks queued, as last read plus the tasks granted since. */
   queued: number;
   target: number;
   readAt: number;
@@ -71,16 +78,20 @@ export class FairQueue {
     };
   }
 
-  /** Resolves when `jobId` may publish its next task of `model`; rejects with the signal's reason on abort. */
-  turn(model: string, jobId: string, signal: AbortSignal): Promise<void> {
+  /**
+   * Resolves when `jobId` may publish its next tasks of `model`, with how many: 1 to `want` (at most
+   * TASKS_PER_TURN, and no more than the queue's room beyond the first); rejects with the signal's reason
+   * on abort.
+   */
+  turn(model: string, jobId: string, signal: AbortSignal, want = 1): Promise<number> {
     signal.throwIfAborted();
     const q = this.queueOf(model);
     if (!this.watched.has(signal)) {
       this.watched.add(signal);
       signal.addEventListener("abort", () => this.abortWaiters(signal), { once: true });
     }
-    return new Promise<void>((resolve, reject) => {
-      const waiter: Waiter = { resolve, reject, signal };
+    return new Promise<number>((resolve, reject) => {
+      const waiter: Waiter = { resolve, reject, signal, want };
       const list = q.waiting.get(jobId);
       if (list) list.push(waiter);
       else q.waiting.set(jobId, [waiter]);
@@ -143,8 +154,9 @@ export class FairQueue {
         q.waiting.delete(jobId);
         const waiter = list.shift() as Waiter;
         if (list.length > 0) q.waiting.set(jobId, list);
-        q.queued++;
-        waiter.resolve();
+        const granted = Math.max(1, Math.min(waiter.want, TASKS_PER_TURN, q.target - q.queued));
+        q.queued += granted;
+        waiter.resolve(granted);
         // Let the job publish and ask for its next turn before the next one is handed out.
         await new Promise((r) => setImmediate(r));
       }

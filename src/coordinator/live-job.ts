@@ -211,9 +211,9 @@ export class LiveJob {
     return CompletedShards.scan(this.storage, this.record.output_format, this.record.model);
   }
 
-  /** Waits for this job's turn to queue a task (FairQueue), until the job is cancelled or stopped. */
-  private takeTurn(queue: FairQueue): () => Promise<void> {
-    return () => queue.turn(this.record.model, this.jobId, this.abort.signal);
+  /** Waits for this job's turn to queue tasks (FairQueue), until the job is cancelled or stopped. */
+  private takeTurn(queue: FairQueue): (ready: number) => Promise<number> {
+    return (ready) => queue.turn(this.record.model, this.jobId, this.abort.signal, ready);
   }
 
   /**

@@ -54,8 +54,28 @@ export class PublishWindow {
 
   /** Starts publishing `item` (items must increase); waits while the window is full. */
   async push(item: number, publish: () => Promise<PubAck>): Promise<void> {
+    if (this.free <= 0) await this.room();
+    this.start(item, publish);
+  }
+
+  /** Publishes that may start now without waiting. */
+  get free(): number {
+    return this.size - this.slots.length;
+  }
+
+  /** Waits until at least one publish may start (throws an earlier publish's failure). */
+  async room(): Promise<void> {
     this.throwIfFailed();
     while (this.slots.length >= this.size) await this.settleOldest();
+  }
+
+  /**
+   * Starts publishing `item` at once, in this call (items must increase; `free` must be above 0): several
+   * started in one go leave in one socket write.
+   */
+  start(item: number, publish: () => Promise<PubAck>): void {
+    this.throwIfFailed();
+    if (this.slots.length >= this.size) throw new Error("publish window full");
     const slot: Slot = { item, done: false, error: null, settled: Promise.resolve() };
     slot.settled = this.publishWithRetry(item, publish).then(
       (ack) => {

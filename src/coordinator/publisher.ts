@@ -21,6 +21,7 @@ import type { Logger } from "../common/log.js";
 import { type PublishPipe, pipeTask, publishResult, publishTask } from "../common/nats/index.js";
 import { expandSpecBatches, type JobSpec, type SourceAccess } from "../manifest/index.js";
 import type { ErrorsFile } from "./errors-file.js";
+import { TASKS_PER_TURN } from "./fair-queue.js";
 import type { JobCursor, JobStore } from "./job-store.js";
 import { PublishWindow } from "./publish-window.js";
 import type { CompletedShards } from "./reuse.js";
@@ -69,8 +70,11 @@ export interface PublisherOptions {
   onProgress?: (p: PublishProgress) => void;
   /** Called once per task the stream stored (not for a republished duplicate). */
   onPublished?: () => void;
-  /** Awaited before each task is published (the job's turn, see fair-queue.ts). */
-  beforePublish?: () => Promise<void>;
+  /**
+   * Awaited before tasks are published (the job's turn, see fair-queue.ts), with how many are ready;
+   * resolves with how many may go now (at least 1).
+   */
+  beforePublish?: (ready: number) => Promise<number>;
   /** Shards an earlier run completed; those that verify are reused instead of published. */
   reuse?: CompletedShards;
 }
@@ -148,6 +152,41 @@ export async function publishJob(o: PublisherOptions): Promise<PublishOutcome> {
     progress();
   };
 
+  /** Shards cut and checked, waiting to go as tasks together (one turn, one socket write). */
+  let ready: Shard[] = [];
+
+  const publishTaskOf = (shard: Shard) => {
+    published++;
+    const task = toTask(o.task, shard);
+    return async () => {
+      const ack = await (o.pipe ? pipeTask(o.pipe, task) : publishTask(o.js, task));
+      if (!ack.duplicate) o.onPublished?.();
+      return ack;
+    };
+  };
+
+  /**
+   * Publishes the ready shards, as many per turn as the turn grants: those of one turn start in one
+   * synchronous run (no await between them while the window has room), so the client writes them at once.
+   */
+  const publishReady = async () => {
+    const shards = ready;
+    ready = [];
+    for (let i = 0; i < shards.length; ) {
+      const granted = o.beforePublish ? await o.beforePublish(shards.length - i) : shards.length - i;
+      const end = Math.min(shards.length, i + Math.max(1, granted));
+      while (i < end) {
+        if (window.free <= 0) await window.room();
+        for (let room = window.free; room > 0 && i < end; room--, i++) {
+          const shard = shards[i];
+          window.start(shard.shard, publishTaskOf(shard));
+        }
+      }
+      await maybeWriteCursor();
+      shardProgress();
+    }
+  };
+
   const emit = async (shard: Shard) => {
     o.where.append(shard.shard, shard.firstIndex, shard.sources);
     if (shard.shard < resume.next_shard) return;
@@ -162,6 +201,8 @@ export async function publishJob(o: PublisherOptions): Promise<PublishOutcome> {
     ends.set(shard.shard, shard.firstIndex + shard.samples.length);
     const verdict = o.reuse ? await o.reuse.check(shard) : undefined;
     if (verdict?.reusable) {
+      // In order: the window's items increase.
+      await publishReady();
       reused++;
       const result = reusedResult(jobId, shard, verdict.fileNames);
       await window.push(shard.shard, () => publishResult(o.js, result));
@@ -169,14 +210,9 @@ export async function publishJob(o: PublisherOptions): Promise<PublishOutcome> {
       if (verdict && verdict.why !== "no outputs") {
         o.log.info("shard regenerated", { job: jobId, shard: shard.shard, why: verdict.why });
       }
-      await o.beforePublish?.();
-      published++;
-      const task = toTask(o.task, shard);
-      await window.push(shard.shard, async () => {
-        const ack = await (o.pipe ? pipeTask(o.pipe, task) : publishTask(o.js, task));
-        if (!ack.duplicate) o.onPublished?.();
-        return ack;
-      });
+      ready.push(shard);
+      if (ready.length >= TASKS_PER_TURN) await publishReady();
+      return;
     }
     await maybeWriteCursor();
     shardProgress();
@@ -214,6 +250,8 @@ export async function publishJob(o: PublisherOptions): Promise<PublishOutcome> {
             o.log.warn(ev.message, { job: jobId });
           }
         }
+        // Reading the next batch may take a while (a slow file): what is cut goes now.
+        await publishReady();
         progress();
       }
     } catch (err) {
@@ -226,6 +264,7 @@ export async function publishJob(o: PublisherOptions): Promise<PublishOutcome> {
     o.signal.throwIfAborted();
     const last = sharder.flush();
     if (last) await emit(last);
+    await publishReady();
     await window.drain();
     const shardsTotal = o.where.shards;
     if (resume.done && (shardsTotal !== resume.next_shard || samples !== resume.samples_emitted)) {

@@ -3,7 +3,7 @@ import { JetStreamApiCodes, JetStreamApiError, type JetStreamManager } from "@na
 import { errors } from "@nats-io/transport-node";
 import { describe, expect, it, vi } from "vitest";
 import { silentLogger } from "../../src/common/log.js";
-import { FairQueue } from "../../src/coordinator/fair-queue.js";
+import { FairQueue, TASKS_PER_TURN } from "../../src/coordinator/fair-queue.js";
 
 /** A consumer whose queue holds what was published and not yet taken by the (simulated) workers. */
 function fakeQueue() {
@@ -55,6 +55,44 @@ describe("fair queue", () => {
     expect(order.slice(0, 9)).toEqual(["big", "a", "b", "big", "a", "b", "big", "a", "b"]);
     // At most the target, plus what was granted since the last read of the queue.
     expect(maxQueued).toBeLessThanOrEqual(8);
+  });
+
+  it("grants up to TASKS_PER_TURN tasks a turn, within the queue's room, jobs taking turns", async () => {
+    const { q, jsm } = fakeQueue();
+    const target = 2 * TASKS_PER_TURN + 3;
+    const fair = new FairQueue({
+      jsm,
+      log: silentLogger,
+      minQueued: target,
+      maxQueued: target,
+      pollMs: 60_000,
+    });
+    const grants: [string, number][] = [];
+    const signal = new AbortController().signal;
+    const asks = async (id: string, want: number) => {
+      const granted = await fair.turn("m", id, signal, want);
+      grants.push([id, granted]);
+      q.published += granted;
+    };
+    try {
+      // Nothing taken by workers: the queue fills to its target, then no turn is granted.
+      const pending = [asks("a", 100), asks("b", 5), asks("a", 100), asks("b", 100), asks("a", 100)];
+      for (const deadline = Date.now() + 5_000; grants.length < 3 && Date.now() < deadline; ) {
+        await new Promise((r) => setTimeout(r, 5));
+      }
+      await new Promise((r) => setTimeout(r, 30));
+      expect(grants).toEqual([
+        ["a", TASKS_PER_TURN],
+        ["b", 5],
+        // The room left: the target less those granted.
+        ["a", target - TASKS_PER_TURN - 5],
+      ]);
+      expect(q.published).toBe(target);
+      expect(fair.waitingJobs).toBe(2);
+      void Promise.allSettled(pending);
+    } finally {
+      fair.stop();
+    }
   });
 
   it("drops a waiting job whose signal aborts", async () => {
