@@ -19,13 +19,13 @@ import type { TaskResult } from "../common/contract/task.js";
 import { isLatentFleetError, LatentFleetError } from "../common/errors.js";
 import type { Logger } from "../common/log.js";
 import { type PublishPipe, pipeTask, publishResult, publishTask } from "../common/nats/index.js";
-import { expandSpecBatches, type JobSpec, type SourceAccess } from "../manifest/index.js";
+import { expandSpecRows, type JobSpec, type SourceAccess } from "../manifest/index.js";
 import type { ErrorsFile } from "./errors-file.js";
 import { TASKS_PER_TURN } from "./fair-queue.js";
 import type { JobCursor, JobStore } from "./job-store.js";
 import { PublishWindow } from "./publish-window.js";
 import type { CompletedShards } from "./reuse.js";
-import { type Shard, Sharder, type TaskHeader, toTask } from "./sharder.js";
+import { rowBaseBytes, type Shard, Sharder, type TaskHeader, toTask } from "./sharder.js";
 import type { WhereIndex } from "./where-index.js";
 
 /** Least time between two writes of a job's publishing cursor: how much a restart may republish. */
@@ -228,7 +228,8 @@ export async function publishJob(o: PublisherOptions): Promise<PublishOutcome> {
     // A resumed job has its shards before the cursor published already.
     if (resume.next_shard > 0) shardProgress();
     try {
-      for await (const batch of expandSpecBatches(o.spec, { access: o.access })) {
+      // Rows, not samples: each sample is made once, as its task carries it (Sharder.addRowSample).
+      for await (const batch of expandSpecRows(o.spec, { access: o.access })) {
         o.signal.throwIfAborted();
         // The batch's rejected rows go to errors.jsonl and the counts first: publishing the samples of the
         // rows before them may wait its turn a long while (--queue-ahead), and the user should see them now.
@@ -243,9 +244,13 @@ export async function publishJob(o: PublisherOptions): Promise<PublishOutcome> {
           progress();
         }
         for (const ev of batch) {
-          if (ev.type === "sample") {
-            samples++;
-            for (const shard of sharder.add(ev.sample)) await emit(shard);
+          if (ev.type === "row") {
+            const base = rowBaseBytes(ev);
+            for (let k = 0, n = ev.row.imagesPerPrompt; k < n; k++) {
+              samples++;
+              const cut = sharder.addRowSample(ev, k, base);
+              for (let i = 0; i < cut.length; i++) await emit(cut[i]);
+            }
           } else if (ev.type === "notice") {
             o.log.warn(ev.message, { job: jobId });
           }

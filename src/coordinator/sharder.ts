@@ -56,6 +56,45 @@ function sampleBytes(s: ManifestSample): number {
   );
 }
 
+/**
+ * The row's k-th sample as the task carries it, straight from the row: what toTaskSample gives for the
+ * sample expandSpecBatches makes of it (`<rowId>-<k>`, seed + k), without that sample and its event.
+ */
+export function rowTaskSample(r: ExpandedRow, k: number): TaskSample {
+  const { row } = r;
+  return {
+    sample_id: `${r.rowId}-${k}`,
+    index: r.firstIndex + k,
+    row_id: r.rowId,
+    prompt: row.prompt,
+    negative_prompt: row.negativePrompt,
+    seed: r.seed + k,
+    steps: row.steps,
+    guidance_scale: row.guidanceScale,
+    scheduler: row.scheduler ?? "",
+    width: row.width ?? 0,
+    height: row.height ?? 0,
+    source: r.where,
+  };
+}
+
+/**
+ * sampleBytes of the row's samples less the digits of k: they differ only in sampleId (`<rowId>-<k>`),
+ * so the k-th one's size is this plus k's digits.
+ */
+export function rowBaseBytes(r: ExpandedRow): number {
+  const { row } = r;
+  return (
+    utf8ByteLength(row.prompt) +
+    utf8ByteLength(row.negativePrompt) +
+    2 * utf8ByteLength(r.rowId) +
+    1 + // the "-" of the sampleId
+    utf8ByteLength(r.where) +
+    (row.scheduler?.length ?? 0) +
+    96
+  );
+}
+
 /** ShardCuts.add: the sample closes the shard before it (it does not fit), and/or its own (it fills it). */
 const CUT_BEFORE = 1;
 const CUT_AFTER = 2;
@@ -94,6 +133,13 @@ class ShardCuts {
   }
 }
 
+/** Decimal digits of k (k >= 0). */
+function decimalDigits(k: number): number {
+  let digits = 1;
+  for (let p = 10; k >= p; p *= 10) digits++;
+  return digits;
+}
+
 /** What most samples complete: no shard (one array for all of them, not one per sample). */
 const NO_SHARDS: readonly Shard[] = Object.freeze([]);
 
@@ -108,9 +154,21 @@ export class Sharder {
 
   /** Adds the next sample (in manifest order); returns the shards it completed (0, 1 or 2). */
   add(sample: ManifestSample): readonly Shard[] {
-    const cuts = this.cuts.add(sampleBytes(sample));
+    return this.push(toTaskSample(sample), sampleBytes(sample));
+  }
+
+  /**
+   * Adds the row's k-th sample, as add does the sample expandSpecBatches makes of it (rows and samples in
+   * manifest order); `base` is rowBaseBytes(r), worked out once per row.
+   */
+  addRowSample(r: ExpandedRow, k: number, base: number): readonly Shard[] {
+    return this.push(rowTaskSample(r, k), base + decimalDigits(k));
+  }
+
+  private push(sample: TaskSample, bytes: number): readonly Shard[] {
+    const cuts = this.cuts.add(bytes);
     if (cuts === 0 && this.current) {
-      this.current.samples.push(toTaskSample(sample));
+      this.current.samples.push(sample);
       this.current.sources.push(sample.source);
       return NO_SHARDS;
     }
@@ -119,7 +177,7 @@ export class Sharder {
     if (!this.current) {
       this.current = { shard: this.nextShard++, firstIndex: sample.index, samples: [], sources: [] };
     }
-    this.current.samples.push(toTaskSample(sample));
+    this.current.samples.push(sample);
     this.current.sources.push(sample.source);
     if (cuts & CUT_AFTER) out.push(this.take());
     return out;
@@ -156,16 +214,8 @@ export class ShardCounter {
    * size is the row's plus k's digits, the same sizes sampleBytes gives the expanded samples.
    */
   addRow(r: ExpandedRow): void {
-    const { row } = r;
-    const base =
-      utf8ByteLength(row.prompt) +
-      utf8ByteLength(row.negativePrompt) +
-      2 * utf8ByteLength(r.rowId) +
-      1 + // the "-" of the sampleId
-      utf8ByteLength(r.where) +
-      (row.scheduler?.length ?? 0) +
-      96;
-    const n = row.imagesPerPrompt;
+    const base = rowBaseBytes(r);
+    const n = r.row.imagesPerPrompt;
     for (let k = 0, digits = 1, nextPower = 10; k < n; k++) {
       if (k === nextPower) {
         digits++;

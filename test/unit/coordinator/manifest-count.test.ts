@@ -2,7 +2,7 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { countManifest } from "../../../src/coordinator/manifest-count.js";
-import { ShardCounter, Sharder } from "../../../src/coordinator/sharder.js";
+import { rowBaseBytes, type Shard, ShardCounter, Sharder } from "../../../src/coordinator/sharder.js";
 import {
   type ExpandedRow,
   expandSpecBatches,
@@ -90,6 +90,39 @@ describe("countManifest", () => {
         const counter = new ShardCounter(size, budget);
         for (const r of rows) counter.addRow(r);
         expect(counter.shards, `size ${size}, budget ${budget}`).toBe(shards);
+      }
+    }
+  });
+});
+
+describe("Sharder.addRowSample", () => {
+  it("makes, from the rows, the shards that add makes from the expanded samples", async () => {
+    for (const spec of [await mixedSpec(), await wideSpec()]) {
+      const rows: ExpandedRow[] = [];
+      for await (const batch of expandSpecRows(spec))
+        for (const ev of batch) if (ev.type === "row") rows.push(ev);
+      const samples: ManifestSample[] = [];
+      for await (const batch of expandSpecBatches(spec)) {
+        for (const ev of batch) if (ev.type === "sample") samples.push(ev.sample);
+      }
+      for (const [size, budget] of [
+        [3, undefined],
+        [32, 900],
+      ] as const) {
+        const bySample = new Sharder(size, budget);
+        const expected: Shard[] = samples.flatMap((s) => [...bySample.add(s)]);
+        const last = bySample.flush();
+        if (last) expected.push(last);
+        const byRow = new Sharder(size, budget);
+        const got: Shard[] = [];
+        for (const r of rows) {
+          const base = rowBaseBytes(r);
+          for (let k = 0; k < r.row.imagesPerPrompt; k++) got.push(...byRow.addRowSample(r, k, base));
+        }
+        const rest = byRow.flush();
+        if (rest) got.push(rest);
+        expect(expected.length).toBeGreaterThan(2);
+        expect(got, `${spec.specFile}, shards of ${size}`).toEqual(expected);
       }
     }
   });
