@@ -45,48 +45,51 @@ function varintSize(v: number): number {
 const SAMPLE_STRINGS = ["sample_id", "row_id", "prompt", "negative_prompt", "scheduler", "source"] as const;
 const SAMPLE_UINT32 = ["steps", "width", "height"] as const;
 
-/** Byte lengths of a sample's fields, worked out once for both passes; undefined outside the fast path. */
-interface SampleSizes {
-  total: number;
-  strings: number[];
-}
+/**
+ * The byte lengths of the samples' fields, worked out once for both passes: per sample, its encoded size
+ * then its SAMPLE_STRINGS' lengths (-1 unset). One array for every task (writeTask does not re-enter),
+ * not an object and an array per sample.
+ */
+const SIZES_PER_SAMPLE = 1 + SAMPLE_STRINGS.length;
+let sizes = new Float64Array(16 * SIZES_PER_SAMPLE);
 
-function sampleSizes(s: SampleSpec__Input): SampleSizes | undefined {
+/** Records sample s's sizes at `at` in `sizes`; its encoded size, or -1 outside the fast path. */
+function sampleSizes(s: SampleSpec__Input, at: number): number {
   let total = 0;
-  const strings: number[] = [];
-  for (const f of SAMPLE_STRINGS) {
-    const v = s[f];
+  for (let k = 0; k < SAMPLE_STRINGS.length; k++) {
+    const v = s[SAMPLE_STRINGS[k]];
     if (v == null) {
-      strings.push(-1);
+      sizes[at + 1 + k] = -1;
       continue;
     }
-    if (!isText(v)) return undefined;
+    if (!isText(v)) return -1;
     const len = utf8Length(v);
-    if (len < 0) return undefined;
-    strings.push(len);
+    if (len < 0) return -1;
+    sizes[at + 1 + k] = len;
     total += 1 + varintSize(len) + len;
   }
   const { index, seed } = s;
   if (index != null) {
-    if (!isUint64(index)) return undefined;
+    if (!isUint64(index)) return -1;
     total += 1 + varintSize(index);
   }
   if (seed != null) {
-    if (!isUint64(seed)) return undefined;
+    if (!isUint64(seed)) return -1;
     total += 1 + varintSize(seed);
   }
   for (const f of SAMPLE_UINT32) {
     const v = s[f];
     if (v == null) continue;
-    if (!isUint32(v)) return undefined;
+    if (!isUint32(v)) return -1;
     total += 1 + varintSize(v);
   }
   const g = s.guidance_scale;
   if (g != null) {
-    if (typeof g !== "number" && !isText(g)) return undefined;
+    if (typeof g !== "number" && !isText(g)) return -1;
     total += 5;
   }
-  return { total, strings };
+  sizes[at] = total;
+  return total;
 }
 
 class Out {
@@ -147,12 +150,13 @@ export function writeTask(task: Task__Input): Uint8Array | undefined {
     total += 1 + varintSize(shard);
   }
   const samples = task.samples ?? [];
-  const sizes: SampleSizes[] = [];
-  for (const s of samples) {
-    const size = sampleSizes(s);
-    if (!size) return undefined;
-    sizes.push(size);
-    total += 1 + varintSize(size.total) + size.total;
+  if (sizes.length < samples.length * SIZES_PER_SAMPLE) {
+    sizes = new Float64Array(2 * samples.length * SIZES_PER_SAMPLE);
+  }
+  for (let i = 0; i < samples.length; i++) {
+    const size = sampleSizes(samples[i], i * SIZES_PER_SAMPLE);
+    if (size < 0) return undefined;
+    total += 1 + varintSize(size) + size;
   }
 
   const out = new Out(Buffer.allocUnsafe(total));
@@ -166,18 +170,15 @@ export function writeTask(task: Task__Input): Uint8Array | undefined {
   writeHeader(2);
   for (let i = 0; i < samples.length; i++) {
     const s = samples[i];
-    const { strings } = sizes[i];
+    const at = i * SIZES_PER_SAMPLE;
     out.varint(key(5, WIRE_BYTES));
-    out.varint(sizes[i].total);
-    const str = (field: number, k: number) => {
-      const v = s[SAMPLE_STRINGS[k]];
-      if (v != null) out.string(field, v, strings[k]);
-    };
-    str(1, 0);
+    out.varint(sizes[at]);
+    // SAMPLE_STRINGS' k-th string is at sizes[at + 1 + k], and checked text when its length is >= 0.
+    if (sizes[at + 1] >= 0) out.string(1, s.sample_id as string, sizes[at + 1]);
     out.uint(2, s.index as number | undefined);
-    str(3, 1);
-    str(4, 2);
-    str(5, 3);
+    if (sizes[at + 2] >= 0) out.string(3, s.row_id as string, sizes[at + 2]);
+    if (sizes[at + 3] >= 0) out.string(4, s.prompt as string, sizes[at + 3]);
+    if (sizes[at + 4] >= 0) out.string(5, s.negative_prompt as string, sizes[at + 4]);
     out.uint(6, s.seed as number | undefined);
     out.uint(7, s.steps);
     if (s.guidance_scale != null) {
@@ -185,10 +186,10 @@ export function writeTask(task: Task__Input): Uint8Array | undefined {
       out.buf.writeFloatLE(Number(s.guidance_scale), out.pos);
       out.pos += 4;
     }
-    str(9, 4);
+    if (sizes[at + 5] >= 0) out.string(9, s.scheduler as string, sizes[at + 5]);
     out.uint(10, s.width);
     out.uint(11, s.height);
-    str(12, 5);
+    if (sizes[at + 6] >= 0) out.string(12, s.source as string, sizes[at + 6]);
   }
   writeHeader(3);
   if (out.pos !== total) throw new Error(`task writer: wrote ${out.pos} bytes of ${total}`);
