@@ -19,6 +19,11 @@ export class WhereIndex {
   /** offsets[s] = byte offset of shard s's line; offsets[written] = end of the written part. */
   private readonly offsets: number[] = [0];
   private pending: string[] = [];
+  /** The pending lines' byte lengths. */
+  private pendingLengths: number[] = [];
+  /** The last source seen and its JSON: a shard's samples, and the next shard's, mostly share one. */
+  private lastSource = "";
+  private lastSourceJson = '""';
   private pendingBytes = 0;
   private pendingShards = 0;
   private flushing: Promise<void> = Promise.resolve();
@@ -36,15 +41,24 @@ export class WhereIndex {
   /** Appends shard `shard`'s line; shards must come in order 0, 1, 2, ... */
   append(shard: number, firstIndex: number, sources: readonly string[]): void {
     if (shard !== this.shards) throw new Error(`where index: shard ${shard} appended out of order`);
-    const runs: Run[] = [];
-    for (const s of sources) {
-      const last = runs[runs.length - 1];
-      if (last && last[0] === s) last[1]++;
-      else runs.push([s, 1]);
+    // JSON.stringify([firstIndex, ...runs]), written without an array per run.
+    let line = `[${firstIndex}`;
+    for (let i = 0; i < sources.length; ) {
+      const source = sources[i];
+      let j = i + 1;
+      while (j < sources.length && sources[j] === source) j++;
+      if (source !== this.lastSource) {
+        this.lastSource = source;
+        this.lastSourceJson = JSON.stringify(source);
+      }
+      line += `,[${this.lastSourceJson},${j - i}]`;
+      i = j;
     }
-    const line = `${JSON.stringify([firstIndex, ...runs])}\n`;
+    line += "]\n";
+    const bytes = Buffer.byteLength(line);
     this.pending.push(line);
-    this.pendingBytes += Buffer.byteLength(line);
+    this.pendingLengths.push(bytes);
+    this.pendingBytes += bytes;
     this.pendingShards++;
     if (this.pendingBytes >= FLUSH_BYTES) void this.flush().catch(() => undefined);
     const ws = this.waiters.get(shard);
@@ -92,16 +106,18 @@ export class WhereIndex {
     this.flushing = this.flushing.then(async () => {
       if (this.pending.length === 0) return;
       const lines = this.pending;
+      const lengths = this.pendingLengths;
       const n = this.pendingShards;
       this.pending = [];
+      this.pendingLengths = [];
       this.pendingBytes = 0;
       const data = Buffer.from(lines.join(""), "utf8");
       const handle = await this.open();
       const at = this.offsets[this.offsets.length - 1];
       await handle.write(data, 0, data.length, at);
       let pos = at;
-      for (const line of lines) {
-        pos += Buffer.byteLength(line);
+      for (const bytes of lengths) {
+        pos += bytes;
         this.offsets.push(pos);
       }
       this.pendingShards -= n;

@@ -1,5 +1,5 @@
 /** The coordinator's pure parts: job ids, shard cuts, folding, the where-index, the publish window. */
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { PubAck } from "@nats-io/jetstream";
@@ -136,6 +136,36 @@ describe("fold", () => {
 });
 
 describe("where index", () => {
+  it("writes a line per shard: its first index and runs of equal sources, as JSON", async () => {
+    const file = join(dir, "where-lines.jsonl");
+    const w = new WhereIndex(file);
+    const odd = 'dir "x"/ü✓.csv:3';
+    const shards = [
+      ["a:1", "a:1", "a:2"],
+      ["a:2", odd, odd, "a:2"],
+      [odd, odd],
+    ];
+    let first = 0;
+    for (const [i, sources] of shards.entries()) {
+      w.append(i, first, sources);
+      first += sources.length;
+    }
+    await w.flush();
+    expect(readFileSync(file, "utf8")).toBe(
+      `${[
+        [0, ["a:1", 2], ["a:2", 1]],
+        [3, ["a:2", 1], [odd, 2], ["a:2", 1]],
+        [7, [odd, 2]],
+      ]
+        .map((l) => JSON.stringify(l))
+        .join("\n")}\n`,
+    );
+    expect(await w.lookup(1, 5)).toBe(odd);
+    expect(await w.lookup(2, 8)).toBe(odd);
+    expect(await w.lookup(1, 6)).toBe("a:2");
+    await w.close();
+  });
+
   it("finds each sample's source, waiting for shards not written yet", async () => {
     const w = new WhereIndex(join(dir, "where.jsonl"));
     w.append(0, 0, ["a:1", "a:1", "a:2"]);
