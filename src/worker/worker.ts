@@ -189,23 +189,24 @@ function assembleParts(
   return { stats, metrics, batcher, sink, runner };
 }
 
-/** The NATS side of a start: the model's task queue and the job states, opened at once; closed again on failure. */
+/**
+ * The NATS side of a start: the model's task queue, then the job states (the queue's setup makes the LF_JOBS
+ * bucket they are read from when nobody has yet); the connection is closed again on failure.
+ */
 async function openNatsSide(
   nats: JetStreamContext,
   modelName: string,
   options: WorkerOptions,
   log: Logger,
 ): Promise<{ nats: JetStreamContext; queue: NatsTaskQueue; jobStates: WatchedJobStates }> {
-  const [queue, jobStates] = await Promise.allSettled([
-    openWorkerTaskQueue(nats, modelName, options),
-    watchJobStates(() => openJobsBucket(nats), log),
-  ]);
-  if (queue.status === "fulfilled" && jobStates.status === "fulfilled") {
-    return { nats, queue: queue.value, jobStates: jobStates.value };
+  try {
+    const queue = await openWorkerTaskQueue(nats, modelName, options);
+    const jobStates = await watchJobStates(() => openJobsBucket(nats), log);
+    return { nats, queue, jobStates };
+  } catch (err) {
+    await nats.nc.close().catch(() => undefined);
+    throw err;
   }
-  if (jobStates.status === "fulfilled") jobStates.value.stop();
-  await nats.nc.close().catch(() => undefined);
-  throw queue.status === "rejected" ? queue.reason : (jobStates as PromiseRejectedResult).reason;
 }
 
 export async function startWorker(options: WorkerOptions): Promise<RunningWorker> {
