@@ -59,6 +59,11 @@ function finiteNumber(value: unknown, file: string, field: string): number | und
   return value;
 }
 
+/** A model's name, as tasks are routed by it: its folder's name. */
+export function modelNameOf(dirArg: string): string {
+  return basename(resolve(dirArg));
+}
+
 export async function readModelFolder(dirArg: string): Promise<ModelFolder> {
   const dir = resolve(dirArg);
   let info: Awaited<ReturnType<typeof stat>>;
@@ -100,7 +105,7 @@ export async function readModelFolder(dirArg: string): Promise<ModelFolder> {
     family.defaultLatentSize;
   return {
     dir,
-    name: basename(dir),
+    name: modelNameOf(dir),
     family,
     index,
     textEncoderPath: join(dir, "text_encoder/model.onnx"),

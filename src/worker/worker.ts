@@ -7,8 +7,9 @@
  * device plugin a pod sees only the GPU it was given, always as ordinal 0, so pods use `cuda:0`.
  * (CUDA_VISIBLE_DEVICES is not touched: it would have to be set before the process starts.)
  *
- * Start-up order: model first (a bad model fails before anything touches NATS), then NATS (streams created
- * if nobody has yet, the model's shared consumer created if missing), then gRPC, then pulling.
+ * Start-up: the model loads on its thread while NATS is connected and set up (streams created if nobody has
+ * yet, the model's shared consumer created if missing, the job states watched); a model that fails to load
+ * is reported before a NATS problem. Then gRPC, then pulling.
  * Shut-down: drain (stop pulling, finish the batch in hand, hand back the rest), then gRPC, NATS, engine.
  */
 import { hostname } from "node:os";
@@ -16,10 +17,10 @@ import { LatentFleetError } from "../common/errors.js";
 import type { GrpcServerTls } from "../common/grpc/tls.js";
 import { createLogger, errorMessage, type Logger } from "../common/log.js";
 import { parseListenAddress, startMetricsServer } from "../common/metrics.js";
-import { connectJetStream } from "../common/nats/connect.js";
+import { connectJetStream, type JetStreamContext } from "../common/nats/connect.js";
 import { workersConsumerName } from "../common/nats/names.js";
 import type { NatsAuthOptions } from "../common/nats/security.js";
-import { openWorkerTaskQueue } from "../common/nats/task-queue.js";
+import { type NatsTaskQueue, openWorkerTaskQueue } from "../common/nats/task-queue.js";
 import { openJobsBucket } from "../common/nats/worker-setup.js";
 import { WORKER_OPTIONS } from "../common/options/index.js";
 import type { WorkerInfo__Input } from "../common/proto/generated/latentfleet/v1/WorkerInfo.js";
@@ -28,9 +29,10 @@ import type { TaskQueue } from "../common/task-queue/port.js";
 import { batchKey } from "../engine/batch-key.js";
 import { type Device, formatDevice, parseDevice } from "../engine/device.js";
 import { EngineHost } from "../engine/engine-host.js";
+import { modelNameOf } from "../engine/model-folder.js";
 import type { ModelDescription } from "../engine/pipeline.js";
 import { Batcher } from "./batcher.js";
-import { type JobStateSource, watchJobStates } from "./job-states.js";
+import { type JobStateSource, type WatchedJobStates, watchJobStates } from "./job-states.js";
 import { WorkerMetrics } from "./metrics.js";
 import { ImageSink } from "./sink.js";
 import { WorkerStats } from "./stats.js";
@@ -187,6 +189,26 @@ function assembleParts(
   return { stats, metrics, batcher, sink, runner };
 }
 
+/**
+ * The NATS side of a start: the model's task queue, then the job states (the queue's setup makes the LF_JOBS
+ * bucket they are read from when nobody has yet); the connection is closed again on failure.
+ */
+async function openNatsSide(
+  nats: JetStreamContext,
+  modelName: string,
+  options: WorkerOptions,
+  log: Logger,
+): Promise<{ nats: JetStreamContext; queue: NatsTaskQueue; jobStates: WatchedJobStates }> {
+  try {
+    const queue = await openWorkerTaskQueue(nats, modelName, options);
+    const jobStates = await watchJobStates(() => openJobsBucket(nats), log);
+    return { nats, queue, jobStates };
+  } catch (err) {
+    await nats.nc.close().catch(() => undefined);
+    throw err;
+  }
+}
+
 export async function startWorker(options: WorkerOptions): Promise<RunningWorker> {
   const workerId = options.workerId ?? `${hostname()}-${process.pid}`;
   const log = options.log ?? createLogger({ worker: workerId });
@@ -210,7 +232,9 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
   }
   const deviceName = formatDevice(device);
 
-  // The model loads on the engine's thread while this one connects to NATS: neither waits for the other.
+  // The model loads on the engine's thread while this one connects to NATS and opens the model's task queue
+  // and the job states: neither waits for the other. (The queue is the model's by its folder's name.)
+  const modelName = options.engine?.model.name ?? modelNameOf(options.modelDir);
   const [engineStart, natsStart] = await Promise.allSettled([
     options.engine ??
       (
@@ -229,30 +253,36 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
       firstConnectWaitMs: options.natsConnectWaitMs,
     }).then((nats) => {
       log.debug("nats connected", { process_ms: Math.round(performance.now()) });
-      return nats;
+      return openNatsSide(nats, modelName, options, log);
     }),
   ]);
   if (engineStart.status === "rejected" || natsStart.status === "rejected") {
     if (engineStart.status === "fulfilled" && engineStart.value !== options.engine) {
       await (engineStart.value as EngineHost).close().catch(() => undefined);
     }
-    if (natsStart.status === "fulfilled") await natsStart.value.nc.close().catch(() => undefined);
+    if (natsStart.status === "fulfilled") {
+      natsStart.value.jobStates.stop();
+      await natsStart.value.nats.nc.close().catch(() => undefined);
+    }
     // A model problem is said first, as when the model loaded before NATS was tried.
     throw engineStart.status === "rejected"
       ? engineStart.reason
       : (natsStart as PromiseRejectedResult).reason;
   }
   const engine: WorkerEngine = engineStart.value;
-  const nats = natsStart.value;
+  const { nats, queue, jobStates } = natsStart.value;
   // Only an engine started here is closed here; a given one stays the caller's.
   const ownEngine = engine !== options.engine && engine instanceof EngineHost ? engine : undefined;
   const model = engine.model;
   // What the start opened, closed again (last first) should it fail.
-  const opened: (() => unknown)[] = [() => ownEngine?.close(), () => nats.nc.close()];
+  const opened: (() => unknown)[] = [() => ownEngine?.close(), () => nats.nc.close(), () => jobStates.stop()];
   try {
-    const queue = await openWorkerTaskQueue(nats, model.name, options);
-    const jobStates = await watchJobStates(() => openJobsBucket(nats), log);
-    opened.push(() => jobStates.stop());
+    if (model.name !== modelName) {
+      throw new LatentFleetError(
+        "MODEL_MISMATCH",
+        `the engine serves ${model.name}, the task queue is ${modelName}'s`,
+      );
+    }
 
     const { stats, metrics, batcher, sink, runner } = assembleParts(
       options,

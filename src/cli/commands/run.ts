@@ -314,7 +314,9 @@ async function runJob(specArg: string, opts: RunOptions): Promise<number> {
     client?.close();
     await supervisor.stop();
     log.debug("processes stopped", { process_ms: processMs() });
-    await nats?.stop();
+    // Every process is gone and its store is removed below: nothing to flush, so it is killed, not stopped
+    // (a graceful stop took ~55 ms of the run's end).
+    await nats?.kill();
     if (nats) log.debug("nats-server stopped", { process_ms: processMs() });
     if (ok && !opts.keepLogs) await rm(temp, { recursive: true, force: true });
     else {

@@ -33,22 +33,30 @@ export type NatsConnectOptions = Partial<NodeConnectionOptions> & {
   firstConnectWaitMs?: number;
 };
 
-/** Waits between first-connect tries while no server listens: short at first (a server that is starting). */
-const FIRST_CONNECT_MIN_DELAY_MS = 20;
+/**
+ * Waits between first-connect tries while no server listens: every 20 ms for the first seconds, while a
+ * server started beside is coming up (a doubling wait left up to a few hundred ms idle after it listened;
+ * a refused try costs under a millisecond), then backing off to 500 ms.
+ */
+const FIRST_CONNECT_POLL_MS = 20;
+const FIRST_CONNECT_POLL_FOR_MS = 5_000;
 const FIRST_CONNECT_MAX_DELAY_MS = 500;
 
 /**
- * `connect`, tried again with back-off while the server refuses connections (it is not listening yet: a
- * process started beside its nats-server), for at most `waitMs`; any other failure is thrown at once.
+ * `connect`, tried again while the server refuses connections (it is not listening yet: a process started
+ * beside its nats-server), for at most `waitMs`; any other failure is thrown at once.
  */
 async function connectWhenListening(opts: NodeConnectionOptions, waitMs: number): Promise<NatsConnection> {
-  const deadline = Date.now() + waitMs;
-  for (let delay = FIRST_CONNECT_MIN_DELAY_MS; ; delay = Math.min(delay * 2, FIRST_CONNECT_MAX_DELAY_MS)) {
+  const started = Date.now();
+  const deadline = started + waitMs;
+  for (let delay = FIRST_CONNECT_POLL_MS; ; ) {
     try {
       return await connect(opts);
     } catch (err) {
       if (!isRefused(err) || Date.now() + delay > deadline) throw err;
       await sleep(delay);
+      if (Date.now() - started >= FIRST_CONNECT_POLL_FOR_MS)
+        delay = Math.min(delay * 2, FIRST_CONNECT_MAX_DELAY_MS);
     }
   }
 }

@@ -49,7 +49,7 @@ export interface EmbeddedNatsServer {
   logTail(): string;
   /** SIGTERM, then SIGKILL if it has not exited within stopTimeoutMs. */
   stop(): Promise<void>;
-  /** SIGKILL: a crash, for chaos tests. */
+  /** SIGKILL: a crash (chaos tests), or the quick end of a server whose store is thrown away. */
   kill(): Promise<void>;
   /** Stops the server if it runs, and starts it again on the same port and store. */
   restart(): Promise<void>;

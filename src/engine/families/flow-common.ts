@@ -1,10 +1,6 @@
-/** What the flow-matching transformer families (SD3, FLUX) share: T5 loading, shift wording, size checks. */
+/** What the flow-matching transformer families (SD3, FLUX) share: claims, shift wording, size checks (T5 loading: t5-branch.ts). */
 import { LatentFleetError } from "../../common/errors.js";
-import type { OnnxModel } from "../onnx-model.js";
 import { resolveFlowMatchConfig } from "../schedulers/index.js";
-import { TextEncoderModel } from "../text-encoder.js";
-import { loadPromptTokenizer } from "../tokenizer/index.js";
-import { ClipBranch } from "./clip-branch.js";
 import type { ModelFolder, ModelIndex } from "./types.js";
 
 /** The diffusers class model_index.json gives a component (["diffusers", "SD3Transformer2DModel"]). */
@@ -17,21 +13,6 @@ export function componentClass(index: ModelIndex, component: string): string {
 export function claimsByClass(index: ModelIndex, pipeline: RegExp, transformerClass: string): boolean {
   const cls = typeof index._class_name === "string" ? index._class_name : "";
   return pipeline.test(cls) || componentClass(index, "transformer") === transformerClass;
-}
-
-/**
- * T5's tokenizer (tokenizer.json, SentencePiece Unigram) and encoder. diffusers pads T5 prompts to
- * max_sequence_length (SD3: 256, FLUX: 512); a tokenizer_config.json with a smaller model_max_length wins.
- */
-export async function loadT5Branch(
-  dir: string,
-  model: OnnxModel,
-  maxSequenceLength: number,
-): Promise<ClipBranch> {
-  let tokenizer = await loadPromptTokenizer(dir);
-  if (tokenizer.maxLength > maxSequenceLength)
-    tokenizer = await loadPromptTokenizer(dir, { maxLength: maxSequenceLength });
-  return new ClipBranch(tokenizer, new TextEncoderModel(model));
 }
 
 /** The scheduler's σ shift as model check prints it. */

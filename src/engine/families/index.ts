@@ -1,6 +1,7 @@
 /**
  * The model families, asked in order. A folder is matched from model_index.json (`_class_name` and the
- * components it lists); each family then checks the sessions' own inputs and outputs when it wires them.
+ * components it lists); each family then checks the sessions' own inputs and outputs when it wires them
+ * (its <family>-parts.ts, loaded then: a files-only check loads no ONNX Runtime or tokenizer code).
  */
 import { LatentFleetError } from "../../common/errors.js";
 import { fluxFamily } from "./flux.js";
@@ -9,10 +10,10 @@ import { sd3Family } from "./sd3.js";
 import { sdxlFamily } from "./sdxl.js";
 import type { ModelFamily, ModelFolder, ModelIndex } from "./types.js";
 
-export { FLUX_T5_LENGTH, fluxFamily } from "./flux.js";
+export { fluxFamily } from "./flux.js";
 export { sdFamily } from "./sd.js";
-export { SD3_T5_LENGTH, sd3Family } from "./sd3.js";
-export { SDXL_TIME_IDS, sdxlFamily, sdxlTimeIds } from "./sdxl.js";
+export { sd3Family } from "./sd3.js";
+export { sdxlFamily } from "./sdxl.js";
 export type * from "./types.js";
 
 export const FAMILIES: readonly ModelFamily[] = [sd3Family, fluxFamily, sdxlFamily, sdFamily];

@@ -11,8 +11,6 @@
  * the tar's size and CRC-32: a shard is complete when its Parquet file reads and its tar matches it.
  */
 import { crc32 } from "node:zlib";
-import { parquetMetadata, parquetReadObjects } from "hyparquet";
-import { parquetWriteBuffer } from "hyparquet-writer";
 import type { MetadataRow } from "../../common/contract/job.js";
 import { crc32Combine } from "../../common/crc32-combine.js";
 
@@ -93,12 +91,14 @@ function isDigest(tar: Uint8Array | readonly Uint8Array[] | TarDigest): tar is T
 
 /**
  * The shard's Parquet file. `tar`: the tar written with it (whole, in chunks, or its digest), or none when
- * every sample failed.
+ * every sample failed. (The Parquet code, some 80 modules, loads on first use: a coordinator or worker of
+ * imagefolder jobs starts without it.)
  */
-export function writeShardIndex(
+export async function writeShardIndex(
   records: readonly ShardSampleRecord[],
   tar: Uint8Array | readonly Uint8Array[] | TarDigest | null,
-): Uint8Array {
+): Promise<Uint8Array> {
+  const { parquetWriteBuffer } = await import("hyparquet-writer");
   const col = <K extends keyof ShardSampleRecord>(k: K) => records.map((r) => r[k]);
   const str = (name: keyof ShardSampleRecord) => ({
     name,
@@ -142,6 +142,7 @@ export function writeShardIndex(
 
 /** Reads a shard's Parquet file (throws on a damaged one). */
 export async function readShardIndex(data: Uint8Array): Promise<ShardIndex> {
+  const { parquetMetadata, parquetReadObjects } = await import("hyparquet");
   const file = data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength) as ArrayBuffer;
   const meta = parquetMetadata(file);
   const kv = new Map((meta.key_value_metadata ?? []).map((e) => [e.key, e.value ?? ""]));

@@ -64,7 +64,7 @@ export class WebdatasetWriter<Image> implements ShardWriter<Image> {
     const t0 = performance.now();
     const tar = members.length > 0 ? tarChunks(members) : null;
     const digest = tar ? tarDigest(tar, this.crcs) : null;
-    const index = { key: parquetShardName(shard), data: writeShardIndex(records, digest) };
+    const index = { key: parquetShardName(shard), data: await writeShardIndex(records, digest) };
     // The Parquet file vouches for the tar: it goes in place last, and only once both are on disk.
     if (tar) await storage.putAll([{ key: tarShardName(shard), data: tar }, index]);
     else {

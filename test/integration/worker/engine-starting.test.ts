@@ -4,7 +4,7 @@
  * its start fails, which would otherwise leave the thread keeping the process alive.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { silentLogger } from "../../../src/common/log.js";
+import { createLogger, silentLogger } from "../../../src/common/log.js";
 import { parseDevice } from "../../../src/engine/device.js";
 import { EngineHost } from "../../../src/engine/engine-host.js";
 import { startWorker } from "../../../src/worker/worker.js";
@@ -36,13 +36,17 @@ describe("a worker given an engine thread already starting", () => {
 
   it("serves that engine's model, and closes the engine when it stops", async () => {
     const engineStarting = startEngine();
+    const lines: string[] = [];
     const worker = await startWorker({
       natsUrl: nats.url,
       modelDir: TINY_SHAPES,
       engineStarting,
       workerId: "engine-starting-test",
-      log: silentLogger,
+      log: createLogger({}, { level: "warn", format: "json", write: (line) => lines.push(line) }),
     });
+    // The first worker on a fresh server sets up the queue and the job records' bucket while the model loads,
+    // and then watches the job states (a watch opened before the bucket exists would warn and never skip).
+    expect(lines).toEqual([]);
     const engine = await engineStarting;
     expect(worker.model.name).toBe(TINY_MODEL_NAME);
     expect(worker.model).toBe(engine.model);

@@ -197,7 +197,7 @@ beforeAll(async () => {
   const tar = writeTar(members);
   const wds = new LocalStorage(wdsOut);
   await wds.put(tarShardName(0), tar);
-  await wds.put(parquetShardName(0), writeShardIndex(records, tar));
+  await wds.put(parquetShardName(0), await writeShardIndex(records, tar));
   const log = createLogger({}, { write: () => undefined });
   readOnly = await startUiServer(source, {
     address: "127.0.0.1:0",

@@ -67,14 +67,14 @@ describe("the webdataset reader", () => {
     const shard0 = [record(0, 0), record(0, 1)];
     const tar0 = tarOf(shard0);
     await put(tarShardName(0), tar0);
-    await put(parquetShardName(0), writeShardIndex(shard0, tar0));
+    await put(parquetShardName(0), await writeShardIndex(shard0, tar0));
     const shard1 = [record(1, 0), record(1, 1)];
     const tar1 = tarOf(shard1);
     tar1Bytes = tar1.length;
     await put(tarShardName(1), tar1.subarray(0, tar1.length - 512));
-    await put(parquetShardName(1), writeShardIndex(shard1, tar1));
+    await put(parquetShardName(1), await writeShardIndex(shard1, tar1));
     await put(tarShardName(2), tarOf([record(2, 0)]));
-    await put(parquetShardName(3), writeShardIndex([record(3, 0, true)], null));
+    await put(parquetShardName(3), await writeShardIndex([record(3, 0, true)], null));
   });
   afterEach(async () => {
     await rm(dir, { recursive: true, force: true });
@@ -117,7 +117,7 @@ describe("the webdataset reader", () => {
     const shard0 = [record(0, 0), { ...record(0, 1), text: "" }];
     const tar0 = tarOf(shard0);
     await put(tarShardName(0), tar0);
-    await put(parquetShardName(0), writeShardIndex(shard0, tar0));
+    await put(parquetShardName(0), await writeShardIndex(shard0, tar0));
     const shards = await format.listShards(storage);
     expect(await shards.reuse(0, () => null)).toEqual({
       reusable: false,
