@@ -424,7 +424,7 @@ async function main(): Promise<void> {
   );
   console.log(`load average at start ${loadLine()}`);
   console.log(
-    "batch | bare img/s | engine img/s | ratio | block p10-p90 | CPU ratio | denoise ms/step bare / engine | rounds | engine split: tokenize / text / denoise / vae / png (ms per batch)",
+    "batch | bare img/s | engine img/s | ratio | block median | block p10-p90 | CPU ratio | denoise ms/step bare / engine | rounds | engine split: tokenize / text / denoise / vae / png (ms per batch)",
   );
   if (bare.describe) console.log(bare.describe());
   await engine.generate([request(0)]);
@@ -508,6 +508,7 @@ async function main(): Promise<void> {
       bareRate.toFixed(2).padStart(10),
       engineRate.toFixed(2).padStart(12),
       (engineRate / bareRate).toFixed(3),
+      quantile(pairRatios, 0.5).toFixed(3).padStart(12),
       `${quantile(pairRatios, 0.1).toFixed(3)}-${quantile(pairRatios, 0.9).toFixed(3)}`.padStart(11),
       (bareSide.cpuMs / bareSide.rounds / (engineSide.cpuMs / n)).toFixed(3).padStart(9),
       `${bareStep} / ${(split.denoise / n / steps).toFixed(2)}`.padStart(25),
