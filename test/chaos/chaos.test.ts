@@ -141,6 +141,17 @@ function progressOf(job: Job | undefined): string {
   return job ? `${Number(job.samples_done) + Number(job.samples_failed)}/${Number(job.samples_total)}` : "?";
 }
 
+/** Sends `signal` to each process of `pids` that is still there (the fleet's list keeps processes that ended). */
+function signalLive(pids: number[], signal: NodeJS.Signals): void {
+  for (const pid of pids) {
+    try {
+      process.kill(pid, signal);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "ESRCH") throw err;
+    }
+  }
+}
+
 /** A job under way: its tasks are still being published, or all are out and being run. */
 const UNDER_WAY = ["JOB_STATE_PUBLISHING", "JOB_STATE_RUNNING"];
 
@@ -379,7 +390,15 @@ describe("chaos: a fleet of processes on this host", () => {
       let at1: string;
       let enospc: string | undefined;
       try {
-        await fillDisk(filler);
+        // The fleet's processes are stopped while the disk fills: on a loaded machine this process can wait
+        // seconds for a core while they run the job to its end, and the fault would then miss the job.
+        const paused = fleet.pids();
+        signalLive(paused, "SIGSTOP");
+        try {
+          await fillDisk(filler);
+        } finally {
+          signalLive(paused, "SIGCONT");
+        }
         const since = Date.now();
         at1 = await runningAt(fleet, id);
         enospc = await untilOutageLogged(fleet, from, /ENOSPC/, 20_000);
