@@ -55,10 +55,11 @@ const dockerignore = readFileSync(join(ROOT, ".dockerignore"), "utf8")
   .map((l) => l.trim())
   .filter((l) => l !== "" && !l.startsWith("#"));
 
-/** Whether the build context has `path`: .dockerignore excludes everything, then lets top-level entries back in. */
+/** Whether the build context has `path`: .dockerignore excludes everything, then lets entries back in. */
 function inContext(path: string): boolean {
-  const top = path.replace(/^\.\//, "").split("/")[0];
-  return dockerignore.includes(`!${top}`);
+  const clean = path.replace(/^\.\//, "").replace(/\/$/, "");
+  const top = clean.split("/")[0];
+  return dockerignore.includes(`!${top}`) || dockerignore.includes(`!${clean}`);
 }
 
 describe(".dockerignore", () => {
@@ -119,10 +120,15 @@ describe.each(["cpu", "cuda"])("Dockerfile.%s", (flavour) => {
     expect(binary).toBe("node");
     expect(script).toBe("/app/bin/latent-fleet.js");
     expect(existsSync(join(ROOT, "bin", "latent-fleet.js"))).toBe(true);
-    // bin/latent-fleet.js loads dist/src/cli/index.js: the build must keep tsconfig's rootDir and outDir.
+    // bin/latent-fleet.js loads dist/bundle/cli.js, which scripts/bundle.mjs makes of tsc's dist/src: the
+    // build must keep tsconfig's rootDir and outDir, and bundle after compiling.
     const bin = readFileSync(join(ROOT, "bin", "latent-fleet.js"), "utf8");
-    expect(bin).toContain("../dist/src/cli/index.js");
+    expect(bin).toContain("../dist/bundle/cli.js");
     expect(text).toContain('{"extends":"./tsconfig.build.json","include":["src"]}');
+    expect(text.indexOf("node scripts/bundle.mjs")).toBeGreaterThan(
+      text.indexOf("npx tsc -p tsconfig.image.json"),
+    );
+    expect(text.indexOf("npm prune --omit=dev")).toBeGreaterThan(text.indexOf("node scripts/bundle.mjs"));
     const build = JSON.parse(readFileSync(join(ROOT, "tsconfig.build.json"), "utf8")) as {
       compilerOptions: { rootDir: string; outDir: string };
     };

@@ -201,6 +201,9 @@ describe("the Grafana dashboard on a real run", () => {
         " and on () count(latent_fleet_job_eta_seconds)" +
         ' and on () count(latent_fleet_job_samples{state="pending"})' +
         ' and on () (count(up{job="latent-fleet-worker"} == 1) == 2)' +
+        // Each worker scraped at least twice within the panels' rate window (a loaded machine can time out
+        // a scrape, and a rate needs two).
+        ` and on () (count(rate(latent_fleet_process_cpu_seconds_total{job="latent-fleet-worker"}[${RATE_INTERVAL}])) == 2)` +
         ' and on () (count(up{job="latent-fleet-coordinator"} == 1) == 1)' +
         " and on () (count(latent_fleet_worker_info) == 2)",
       start: Math.floor(runStartedAt),

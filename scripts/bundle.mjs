@@ -1,0 +1,104 @@
+/**
+ * Bundles the compiled command (dist/src) into dist/bundle, which bin/latent-fleet.js runs.
+ *
+ * Why: `run` starts three Node processes on one machine (itself, the coordinator, a worker with its engine
+ * thread), and each spent most of its start resolving, reading and linking a few hundred module files; a
+ * process loading a handful of chunks starts sooner and leaves the cores to the model load. Code
+ * splitting keeps each command's code in its own chunks (a worker does not load the coordinator's).
+ *
+ * Left outside the bundle, loaded from node_modules as before: native addons, and packages that find
+ * their own files at run time by means a bundle cannot keep (protobufjs's optional requires, the .proto
+ * files of the gRPC health and reflection services), and those only a test or an optional feature loads.
+ * Other packages that name `__dirname` or `__filename` get them pointed at their own folder in
+ * node_modules, as if they were not bundled.
+ *
+ * Usage: node scripts/bundle.mjs   (after tsc; `npm run build` runs both)
+ */
+import { readFile, rm } from "node:fs/promises";
+import { dirname, join, sep } from "node:path";
+import { fileURLToPath } from "node:url";
+import { build } from "esbuild";
+
+const root = join(dirname(fileURLToPath(import.meta.url)), "..");
+const compiled = join(root, "dist", "src");
+const outdir = join(root, "dist", "bundle");
+
+export const EXTERNAL_PACKAGES = [
+  "onnxruntime-node",
+  "@huggingface/tokenizers",
+  "protobufjs",
+  "@grpc/proto-loader",
+  "@grpc/reflection",
+  "grpc-health-check",
+  "@aws-sdk/*",
+  "@smithy/*",
+  "hyparquet",
+  "hyparquet-compressors",
+  "hyparquet-writer",
+  "@duckdb/*",
+  "playwright-core",
+];
+
+/** The package a file of node_modules belongs to, and the file's path inside it. */
+function packageFile(path) {
+  const all = path.split(sep);
+  const parts = all.slice(all.lastIndexOf("node_modules") + 1);
+  const size = parts[0].startsWith("@") ? 2 : 1;
+  return { name: parts.slice(0, size).join("/"), inside: parts.slice(size).join("/") };
+}
+
+/** A CommonJS file of a bundled package that names __dirname/__filename gets its own values back. */
+const packagePaths = {
+  name: "package-paths",
+  setup(b) {
+    b.onLoad({ filter: /[\\/]node_modules[\\/].*\.c?js$/ }, async (args) => {
+      const source = await readFile(args.path, "utf8");
+      if (!/\b__(dirname|filename)\b/.test(source)) return undefined;
+      const { name, inside } = packageFile(args.path);
+      const preamble =
+        `var __filename = __lfPackageFile(${JSON.stringify(name)}, ${JSON.stringify(inside)}); ` +
+        "var __dirname = __lfDirname(__filename);\n";
+      return { contents: preamble + source, loader: "js" };
+    });
+  },
+};
+
+/**
+ * Where Node finds a package from the bundle: its main file's folder, up to the package's own. Runs in the
+ * chunks (its source goes into the banner), with the banner's imports.
+ */
+function __lfPackageFile(name, inside) {
+  const main = require.resolve(name);
+  const marker = __lfSep + __lfJoin("node_modules", name) + __lfSep;
+  const at = main.lastIndexOf(marker);
+  return at < 0 ? __lfJoin(__lfDirname(main), inside) : __lfJoin(main.slice(0, at + marker.length), inside);
+}
+
+// Every chunk: `require` for the CommonJS packages inside (an ES module has none), and the helper above.
+const banner = [
+  'import { createRequire as __lfCreateRequire } from "node:module";',
+  'import { dirname as __lfDirname, join as __lfJoin, sep as __lfSep } from "node:path";',
+  "const require = __lfCreateRequire(import.meta.url);",
+  __lfPackageFile.toString(),
+].join("\n");
+
+await rm(outdir, { recursive: true, force: true });
+await build({
+  entryPoints: {
+    cli: join(compiled, "cli", "index.js"),
+    // Worker threads start from a file next to the code that starts them (src/common/threads.ts).
+    "engine-thread": join(compiled, "engine", "engine-thread.js"),
+    "png-thread": join(compiled, "worker", "png-thread.js"),
+  },
+  outdir,
+  bundle: true,
+  splitting: true,
+  format: "esm",
+  platform: "node",
+  target: "node20",
+  external: EXTERNAL_PACKAGES,
+  plugins: [packagePaths],
+  banner: { js: banner },
+  sourcemap: "linked",
+  logLevel: "warning",
+});
