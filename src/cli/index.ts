@@ -4,6 +4,7 @@ import { EXIT_CODES, exitCodeFor, isLatentFleetError, LatentFleetError } from ".
 import { LOG_FORMATS, type LogFormat, parseLogFormat, setLogFormat } from "../common/log.js";
 import { LOG_FORMAT_OPTION } from "../common/options/index.js";
 import { packageVersion } from "../common/package-root.js";
+import { startEngineThreadEarly } from "../engine/engine-host.js";
 import { addDefinedOptions } from "./options.js";
 
 type Register = (program: Command) => void;
@@ -13,19 +14,23 @@ type Register = (program: Command) => void;
  * coordinator and worker processes of `run` start sooner without the engine, S3 or gRPC client code of
  * commands they do not run). In help order; one module may register several commands.
  */
-const COMMAND_MODULES: { names: readonly string[]; load: () => Promise<Register> }[] = [
+const COMMAND_MODULES: { names: readonly string[]; load: () => Promise<Register>; engine?: true }[] = [
   { names: ["run"], load: async () => (await import("./commands/run.js")).registerRun },
   { names: ["validate"], load: async () => (await import("./commands/validate.js")).registerValidate },
   {
     names: ["coordinator"],
     load: async () => (await import("./commands/coordinator.js")).registerCoordinator,
   },
-  { names: ["worker"], load: async () => (await import("./commands/worker.js")).registerWorker },
+  {
+    names: ["worker"],
+    load: async () => (await import("./commands/worker.js")).registerWorker,
+    engine: true,
+  },
   {
     names: ["submit", "status", "watch", "cancel", "jobs"],
     load: async () => (await import("./commands/jobs-client.js")).registerJobClientCommands,
   },
-  { names: ["sample"], load: async () => (await import("./commands/sample.js")).registerSample },
+  { names: ["sample"], load: async () => (await import("./commands/sample.js")).registerSample, engine: true },
   { names: ["inspect"], load: async () => (await import("./commands/inspect.js")).registerInspect },
   { names: ["model"], load: async () => (await import("./commands/model.js")).registerModel },
 ];
@@ -33,6 +38,8 @@ const COMMAND_MODULES: { names: readonly string[]; load: () => Promise<Register>
 /** The modules for this command line: the named command's, or all of them (help, an unknown command). */
 async function loadCommands(program: Command, argv: string[]): Promise<void> {
   const named = COMMAND_MODULES.find((m) => m.names.includes(argv[2] ?? ""));
+  // A command that runs the engine starts its thread first: ONNX Runtime loads beside the command's code.
+  if (named?.engine && !argv.some((a) => a === "--help" || a === "-h")) startEngineThreadEarly();
   for (const m of named ? [named] : COMMAND_MODULES) (await m.load())(program);
 }
 

@@ -30,6 +30,48 @@ interface Pending {
   reject: (err: Error) => void;
 }
 
+/** An engine thread started before its model was known, with what it reported before it was taken. */
+interface EarlyThread {
+  thread: Worker;
+  failure?: Error;
+  exitCode?: number;
+}
+
+let early: EarlyThread | undefined;
+
+/**
+ * Starts the engine thread now, before the command knows its model: the thread loads ONNX Runtime and the
+ * pipeline's code while the process's main thread loads the rest of its command, and the next
+ * EngineHost.start takes it. Until then it keeps nothing alive, so a command that ends first (bad
+ * arguments, a bad model folder) exits as it would without it. Returns the thread's id.
+ */
+export function startEngineThreadEarly(): number {
+  if (early) return early.thread.threadId;
+  const e: EarlyThread = { thread: startThread(import.meta.url, "engine-thread") };
+  e.thread.unref();
+  e.thread.once("error", (err) => {
+    e.failure = err;
+  });
+  e.thread.once("exit", (code) => {
+    e.exitCode = code;
+  });
+  early = e;
+  return e.thread.threadId;
+}
+
+/** The thread started early (kept alive from now on), or a new one. */
+function engineThread(): Worker {
+  const e = early;
+  early = undefined;
+  if (!e) return startThread(import.meta.url, "engine-thread");
+  if (e.failure) throw new LatentFleetError("ENGINE_DEAD", `engine thread failed to start: ${e.failure.message}`);
+  if (e.exitCode !== undefined) {
+    throw new LatentFleetError("ENGINE_DEAD", `engine thread exited with code ${e.exitCode} before its model`);
+  }
+  e.thread.ref();
+  return e.thread;
+}
+
 export class EngineHost {
   private nextId = 1;
   private readonly pending = new Map<number, Pending>();
@@ -53,7 +95,7 @@ export class EngineHost {
   }
 
   static async start(options: EngineOptions): Promise<EngineHost> {
-    const thread = startThread(import.meta.url, "engine-thread");
+    const thread = engineThread();
     const model = await new Promise<ModelDescription>((resolve, reject) => {
       const onMessage = (msg: EngineResponse) => {
         cleanup();

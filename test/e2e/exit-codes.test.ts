@@ -100,6 +100,12 @@ describe("latent-fleet exit codes", () => {
       stderr: /model folder .*no-such-model does not exist \[MODEL_NOT_FOUND\]/,
     },
     {
+      // The worker starts its engine thread before it checks the folder: that thread must not hold it.
+      name: "worker on a model folder that does not exist",
+      args: () => ["worker", "--model", join(tmp, "no-such-model"), "--nats", "nats://127.0.0.1:1"],
+      stderr: /model folder .*no-such-model does not exist \[MODEL_NOT_FOUND\]/,
+    },
+    {
       name: "inspect on a path that does not exist",
       args: () => ["inspect", join(tmp, "no-such-output")],
       stderr: /no-such-output: no such output folder \[INVALID_ARGUMENT\]/,

@@ -5,7 +5,7 @@ import type { Worker } from "node:worker_threads";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { SampleRequest } from "../../src/common/contract/sample.js";
 import { parseDevice } from "../../src/engine/device.js";
-import { EngineHost } from "../../src/engine/engine-host.js";
+import { EngineHost, startEngineThreadEarly } from "../../src/engine/engine-host.js";
 import { TINY_SHAPES } from "../helpers/paths.js";
 
 function request(over: Partial<SampleRequest> = {}): SampleRequest {
@@ -124,6 +124,30 @@ describe("the engine thread", () => {
     const closing = performance.now();
     await doomed.close();
     expect(performance.now() - closing).toBeLessThan(5000);
+  });
+
+  it("takes the thread started early, which draws what a thread started with the host draws", async () => {
+    const earlyId = startEngineThreadEarly();
+    // Started early twice is the same thread.
+    expect(startEngineThreadEarly()).toBe(earlyId);
+    const host = await EngineHost.start({ modelDir: TINY_SHAPES, device: parseDevice("cpu") });
+    try {
+      expect((host as unknown as { thread: Worker }).thread.threadId).toBe(earlyId);
+      const [fromEarly, fromPlain] = await Promise.all([
+        host.generate([request({ steps: 4 })]),
+        engine.generate([request({ steps: 4 })]),
+      ]);
+      expect(Buffer.from(fromEarly.samples[0].rgb).equals(Buffer.from(fromPlain.samples[0].rgb))).toBe(true);
+    } finally {
+      await host.close();
+    }
+    // Taken once: the next host starts a thread of its own.
+    const next = await EngineHost.start({ modelDir: TINY_SHAPES, device: parseDevice("cpu") });
+    try {
+      expect((next as unknown as { thread: Worker }).thread.threadId).not.toBe(earlyId);
+    } finally {
+      await next.close();
+    }
   });
 
   it("fails to start on a missing model with MODEL_NOT_FOUND", async () => {
