@@ -30,7 +30,11 @@ const COMMAND_MODULES: { names: readonly string[]; load: () => Promise<Register>
     names: ["submit", "status", "watch", "cancel", "jobs"],
     load: async () => (await import("./commands/jobs-client.js")).registerJobClientCommands,
   },
-  { names: ["sample"], load: async () => (await import("./commands/sample.js")).registerSample, engine: true },
+  {
+    names: ["sample"],
+    load: async () => (await import("./commands/sample.js")).registerSample,
+    engine: true,
+  },
   { names: ["inspect"], load: async () => (await import("./commands/inspect.js")).registerInspect },
   { names: ["model"], load: async () => (await import("./commands/model.js")).registerModel },
 ];

@@ -64,9 +64,13 @@ function engineThread(): Worker {
   const e = early;
   early = undefined;
   if (!e) return startThread(import.meta.url, "engine-thread");
-  if (e.failure) throw new LatentFleetError("ENGINE_DEAD", `engine thread failed to start: ${e.failure.message}`);
+  if (e.failure)
+    throw new LatentFleetError("ENGINE_DEAD", `engine thread failed to start: ${e.failure.message}`);
   if (e.exitCode !== undefined) {
-    throw new LatentFleetError("ENGINE_DEAD", `engine thread exited with code ${e.exitCode} before its model`);
+    throw new LatentFleetError(
+      "ENGINE_DEAD",
+      `engine thread exited with code ${e.exitCode} before its model`,
+    );
   }
   e.thread.ref();
   return e.thread;
