@@ -14,200 +14,22 @@
  */
 import { hostname } from "node:os";
 import { LatentFleetError } from "../common/errors.js";
-import type { GrpcServerTls } from "../common/grpc/tls.js";
-import { createLogger, errorMessage, type Logger } from "../common/log.js";
+import { createLogger, errorMessage } from "../common/log.js";
 import { parseListenAddress, startMetricsServer } from "../common/metrics.js";
-import { connectJetStream, type JetStreamContext } from "../common/nats/connect.js";
 import { workersConsumerName } from "../common/nats/names.js";
-import type { NatsAuthOptions } from "../common/nats/security.js";
-import { type NatsTaskQueue, openWorkerTaskQueue } from "../common/nats/task-queue.js";
-import { openJobsBucket } from "../common/nats/worker-setup.js";
-import { WORKER_OPTIONS } from "../common/options/index.js";
 import type { WorkerInfo__Input } from "../common/proto/generated/latentfleet/v1/WorkerInfo.js";
-import type { S3Settings } from "../common/storage/index.js";
-import type { TaskQueue } from "../common/task-queue/port.js";
-import { batchKey } from "../engine/batch-key.js";
 import { type Device, formatDevice, parseDevice } from "../engine/device.js";
-import { EngineHost } from "../engine/engine-host.js";
-import { modelNameOf } from "../engine/model-folder.js";
-import type { ModelDescription } from "../engine/pipeline.js";
-import { Batcher } from "./batcher.js";
-import { type JobStateSource, type WatchedJobStates, watchJobStates } from "./job-states.js";
-import { WorkerMetrics } from "./metrics.js";
-import { ImageSink } from "./sink.js";
-import { WorkerStats } from "./stats.js";
-import type { BatchEngine } from "./submission.js";
-import { type RunnerState, TaskRunner } from "./task-runner.js";
+import { bringUp } from "./worker-bring-up.js";
+import { DEFAULT_BATCH_SIZE, type RunningWorker, type WorkerOptions } from "./worker-options.js";
+import { assembleParts } from "./worker-parts.js";
 
-export const DEFAULT_BATCH_SIZE: number = WORKER_OPTIONS.batchSize.default;
-/** How long an idle engine waits for tasks on their way before running a partial batch. */
-export const DEFAULT_LINGER_MS = 50;
-
-/** What a worker needs of an engine: the model it serves (tasks are routed by its name) and batches. */
-export interface WorkerEngine extends BatchEngine {
-  readonly model: ModelDescription;
-}
-
-export interface WorkerOptions {
-  /** NATS server URL(s), comma-separated. */
-  natsUrl: string;
-  /** NATS credentials and TLS (credentials in natsUrl work too). */
-  natsAuth?: NatsAuthOptions;
-  /** How long the first connect waits for a NATS server that does not listen yet (default 0). */
-  natsConnectWaitMs?: number;
-  /** Model folder (diffusers ONNX layout); its folder name is the model name tasks are routed by. */
-  modelDir: string;
-  /**
-   * An engine to use instead of loading `modelDir` on `device` in an engine thread, e.g. a stand-in with a
-   * fixed latency for benchmarks. It stays the caller's: stop() leaves it open.
-   */
-  engine?: WorkerEngine;
-  /**
-   * The engine thread of `modelDir` on `device`, started by the caller before it loaded this module (the
-   * model loads while the worker's code does): the worker's own, as one it starts itself.
-   */
-  engineStarting?: Promise<EngineHost>;
-  /** "cpu", "cuda:N" or "tensorrt:N" (default cpu). */
-  device?: string | Device;
-  /** Largest engine batch (default DEFAULT_BATCH_SIZE, the --batch-size default). */
-  batchSize?: number;
-  /** HOST:PORT for the gRPC service (port 0: a free one); no gRPC server when omitted. */
-  grpcAddress?: string;
-  /** Serve gRPC over TLS (mutual with a client CA); plaintext when omitted. */
-  grpcTls?: GrpcServerTls;
-  /** HOST:PORT to serve Prometheus metrics at /metrics (port 0: a free one); none when omitted. */
-  metricsAddress?: string;
-  /** Default: <hostname>-<pid>. */
-  workerId?: string;
-  /** ONNX Runtime threads per operator (CPU default: ONNX Runtime's choice, its physical cores). */
-  intraOpThreads?: number;
-  /**
-   * Settings of the shared consumer `workers-<model>`, applied when given (they change it for every
-   * worker of the model); when omitted an existing consumer is used as it is.
-   */
-  ackWaitMs?: number;
-  maxDeliver?: number;
-  /**
-   * Replicas for the streams and the job bucket when this worker is the first to create them (a worker may
-   * start before any coordinator); set it as the coordinator's on a NATS cluster. Default 1.
-   */
-  replicas?: number;
-  /** Samples to keep in hand (default 2 x batch size). */
-  samplesInHand?: number;
-  /** How long one pull request waits (default 2000 ms). */
-  pullExpiresMs?: number;
-  /** Pause before a task that failed for a task-level reason is redelivered (default 5000 ms). */
-  retryDelayMs?: number;
-  /** How long an idle engine may wait for tasks on their way to fill a batch (default 50 ms). */
-  lingerMs?: number;
-  /** fsync outputs before reporting them (default true). */
-  durable?: boolean;
-  /** PNG encoder threads (default: half the cores, 2 to 4). */
-  pngThreads?: number;
-  /** Settings for s3:// outputs (default: from the AWS environment variables). */
-  s3?: S3Settings;
-  log?: Logger;
-}
-
-export interface RunningWorker {
-  readonly workerId: string;
-  readonly model: ModelDescription;
-  readonly device: string;
-  readonly batchSize: number;
-  /** The bound gRPC port, when a gRPC address was given. */
-  readonly grpcPort: number | undefined;
-  /** The bound metrics port, when a metrics address was given. */
-  readonly metricsPort: number | undefined;
-  readonly state: RunnerState;
-  info(): WorkerInfo__Input;
-  /** Stops pulling, finishes the batch in hand, hands the rest back; resolves with the tasks handed back. */
-  drain(): Promise<number>;
-  /** Drains, then closes gRPC, NATS and the engine. */
-  stop(): Promise<void>;
-  /** Settles once stopped: resolves after stop(), rejects with the error when the engine died. */
-  readonly done: Promise<void>;
-}
-
-/** The parts of a running worker. */
-interface WorkerParts {
-  readonly stats: WorkerStats;
-  readonly metrics: WorkerMetrics | undefined;
-  readonly batcher: Batcher;
-  readonly sink: ImageSink;
-  readonly runner: TaskRunner;
-}
-
-/** Metrics, batcher, sink and task runner, each made after what it needs. */
-function assembleParts(
-  options: WorkerOptions,
-  identity: { workerId: string; deviceName: string; batchSize: number; log: Logger },
-  engine: WorkerEngine,
-  queue: TaskQueue,
-  jobStates: JobStateSource,
-): WorkerParts {
-  const { workerId, deviceName, batchSize, log } = identity;
-  const model = engine.model;
-  const stats = new WorkerStats();
-  const metrics =
-    options.metricsAddress === undefined
-      ? undefined
-      : new WorkerMetrics({ workerId, model: model.name, device: deviceName });
-  const usesCfg = (r: { guidanceScale: number }) => r.guidanceScale > 1 && !model.guidanceDistilled;
-  const batcher = new Batcher({
-    engine: metrics ? metrics.instrument(engine) : engine,
-    onSampleDone: metrics && ((outcome) => metrics.sampleDone(outcome)),
-    batchSize,
-    batchKey: (r) => batchKey(r, usesCfg),
-    lingerMs: options.lingerMs ?? DEFAULT_LINGER_MS,
-    stats,
-    log,
-  });
-  const sink = new ImageSink({
-    durable: options.durable,
-    onStage: metrics && ((stage, s) => metrics.sinkStage(stage, s)),
-    pngThreads: options.pngThreads,
-    s3: options.s3,
-  });
-  const runner = new TaskRunner({
-    queue,
-    batcher,
-    sink,
-    model,
-    workerId,
-    jobStates,
-    samplesInHand: options.samplesInHand,
-    pullExpiresMs: options.pullExpiresMs,
-    retryDelayMs: options.retryDelayMs,
-    log,
-    events: metrics,
-  });
-  metrics?.readGaugesFrom({
-    tasksInFlight: () => runner.tasksInHand,
-    samplesQueued: () => batcher.queued,
-    samplesUnwritten: () => runner.samplesUnwritten,
-  });
-  return { stats, metrics, batcher, sink, runner };
-}
-
-/**
- * The NATS side of a start: the model's task queue, then the job states (the queue's setup makes the LF_JOBS
- * bucket they are read from when nobody has yet); the connection is closed again on failure.
- */
-async function openNatsSide(
-  nats: JetStreamContext,
-  modelName: string,
-  options: WorkerOptions,
-  log: Logger,
-): Promise<{ nats: JetStreamContext; queue: NatsTaskQueue; jobStates: WatchedJobStates }> {
-  try {
-    const queue = await openWorkerTaskQueue(nats, modelName, options);
-    const jobStates = await watchJobStates(() => openJobsBucket(nats), log);
-    return { nats, queue, jobStates };
-  } catch (err) {
-    await nats.nc.close().catch(() => undefined);
-    throw err;
-  }
-}
+export {
+  DEFAULT_BATCH_SIZE,
+  DEFAULT_LINGER_MS,
+  type RunningWorker,
+  type WorkerEngine,
+  type WorkerOptions,
+} from "./worker-options.js";
 
 export async function startWorker(options: WorkerOptions): Promise<RunningWorker> {
   const workerId = options.workerId ?? `${hostname()}-${process.pid}`;
@@ -232,47 +54,11 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
   }
   const deviceName = formatDevice(device);
 
-  // The model loads on the engine's thread while this one connects to NATS and opens the model's task queue
-  // and the job states: neither waits for the other. (The queue is the model's by its folder's name.)
-  const modelName = options.engine?.model.name ?? modelNameOf(options.modelDir);
-  const [engineStart, natsStart] = await Promise.allSettled([
-    options.engine ??
-      (
-        options.engineStarting ??
-        EngineHost.start({
-          modelDir: options.modelDir,
-          device,
-          intraOpThreads: options.intraOpThreads,
-        })
-      ).then((engine) => {
-        log.debug("model loaded", { process_ms: Math.round(performance.now()) });
-        return engine;
-      }),
-    connectJetStream(options.natsUrl, `latent-fleet worker ${workerId}`, {
-      auth: options.natsAuth,
-      firstConnectWaitMs: options.natsConnectWaitMs,
-    }).then((nats) => {
-      log.debug("nats connected", { process_ms: Math.round(performance.now()) });
-      return openNatsSide(nats, modelName, options, log);
-    }),
-  ]);
-  if (engineStart.status === "rejected" || natsStart.status === "rejected") {
-    if (engineStart.status === "fulfilled" && engineStart.value !== options.engine) {
-      await (engineStart.value as EngineHost).close().catch(() => undefined);
-    }
-    if (natsStart.status === "fulfilled") {
-      natsStart.value.jobStates.stop();
-      await natsStart.value.nats.nc.close().catch(() => undefined);
-    }
-    // A model problem is said first, as when the model loaded before NATS was tried.
-    throw engineStart.status === "rejected"
-      ? engineStart.reason
-      : (natsStart as PromiseRejectedResult).reason;
-  }
-  const engine: WorkerEngine = engineStart.value;
-  const { nats, queue, jobStates } = natsStart.value;
-  // Only an engine started here is closed here; a given one stays the caller's.
-  const ownEngine = engine !== options.engine && engine instanceof EngineHost ? engine : undefined;
+  const { modelName, engine, ownEngine, nats, queue, jobStates } = await bringUp(options, {
+    workerId,
+    device,
+    log,
+  });
   const model = engine.model;
   // What the start opened, closed again (last first) should it fail.
   const opened: (() => unknown)[] = [() => ownEngine?.close(), () => nats.nc.close(), () => jobStates.stop()];
