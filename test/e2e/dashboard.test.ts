@@ -77,8 +77,10 @@ describe("the Grafana dashboard on a real run", () => {
   });
 
   it("every panel's queries return data while a job runs", { timeout: 300_000 }, async () => {
-    // 4 x 4 x 4 prompts x 5 images = 320 samples, 10 steps at 64x64: some 25-40 s on 2 CPU workers, long
-    // enough for Prometheus (started once `run` prints its addresses) to scrape the job in full swing.
+    // 4 x 4 x 4 prompts x 10 images = 640 samples, 10 steps at 64x64: some 15-25 s on 2 CPU workers, long
+    // enough for Prometheus (started once `run` prints its addresses) to scrape the job in full swing, each
+    // worker several times, even when a loaded machine times some scrapes out. (320 samples ran in about 8 s
+    // and, under a full test run, left no moment with two scrapes of each worker in the rate window.)
     const spec = join(dir, "job.yaml");
     await writeFile(
       spec,
@@ -86,7 +88,7 @@ describe("the Grafana dashboard on a real run", () => {
         `model: ${TINY_SHAPES}`,
         "output: out",
         "seed: 3",
-        "images_per_prompt: 5",
+        "images_per_prompt: 10",
         "defaults: { steps: 10, guidance_scale: 4.0, scheduler: euler, width: 64, height: 64 }",
         "prompts:",
         '  - template: "a {color} {shape} on a {background} background"',
