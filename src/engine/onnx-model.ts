@@ -144,7 +144,12 @@ export function floatTensor(info: TensorInfo, data: Float32Array, dims: readonly
 export function intTensor(info: TensorInfo, data: ArrayLike<number>, dims: readonly number[]): ort.Tensor {
   switch (info.type) {
     case "int32":
-      return new ort.Tensor("int32", Int32Array.from(data, Math.trunc), dims);
+      // Token ids come as an Int32Array already: a plain copy, without a call per element.
+      return new ort.Tensor(
+        "int32",
+        data instanceof Int32Array ? new Int32Array(data) : Int32Array.from(data, Math.trunc),
+        dims,
+      );
     case "int64":
       return new ort.Tensor(
         "int64",
@@ -159,6 +164,29 @@ export function intTensor(info: TensorInfo, data: ArrayLike<number>, dims: reado
         "MODEL_INVALID",
         `input ${info.name} has type ${info.type}, expected an int or float`,
       );
+  }
+}
+
+/**
+ * A tensor of `count` copies of one value (a timestep for every row), of the dtype the model declares for this
+ * input, integers truncated as intTensor does. Built per denoising step, so it fills a typed array directly
+ * instead of going through an array of numbers.
+ */
+export function filledTensor(
+  info: TensorInfo,
+  value: number,
+  count: number,
+  dims: readonly number[],
+): ort.Tensor {
+  switch (info.type) {
+    case "int32":
+      return new ort.Tensor("int32", new Int32Array(count).fill(Math.trunc(value)), dims);
+    case "int64":
+      return new ort.Tensor("int64", new BigInt64Array(count).fill(BigInt(Math.trunc(value))), dims);
+    case "float32":
+      return new ort.Tensor("float32", new Float32Array(count).fill(value), dims);
+    default:
+      return intTensor(info, new Array<number>(count).fill(value), dims);
   }
 }
 
