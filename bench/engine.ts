@@ -12,7 +12,7 @@
  * 2B CFG batch with pooled_projections; FLUX: B rows of packed latents with img_ids, txt_ids and guidance)
  * and the VAE, with flow_euler on the engine side; the engine's own extra work there is tokenizing (CLIP
  * BPE, T5 through tokenizer.json), FLUX's packing and unpacking (once per batch), the scheduler, the pixels to
- * RGB bytes, and PNG. A flow loop also prints its own text / denoise / VAE split.
+ * RGB bytes, and PNG. An SDXL or flow loop also prints its own text / denoise / VAE split.
  *
  * Blocks of rounds alternate between the two (A B B A) until both have run --rounds rounds and --seconds
  * each; the spread of the ratios of neighbouring blocks shows how much the machine's noise moves the
@@ -90,6 +90,8 @@ interface Bare {
 
 /** SDXL's sessions called directly: two encoders, the UNet with text_embeds and time_ids, the VAE. */
 class SdxlBareLoop implements Bare {
+  readonly split = { text: 0, denoise: 0, vae: 0, rounds: 0 };
+
   private constructor(
     private readonly te1: OnnxModel,
     private readonly te2: OnnxModel,
@@ -128,6 +130,7 @@ class SdxlBareLoop implements Bare {
   }
 
   async run(batch: number): Promise<number> {
+    const tText = performance.now();
     const a = await this.encode(this.te1, this.ids, batch, false);
     const b = await this.encode(this.te2, this.ids2, batch, true);
     const w1 = a.hidden.length / batch / 77;
@@ -167,6 +170,7 @@ class SdxlBareLoop implements Bare {
       out = readFloats(res.out_sample);
     }
     const denoiseMs = performance.now() - t0;
+    const tVae = performance.now();
     await this.vae.runOutputs(
       {
         latent_sample: floatTensor(this.vae.requireInput("latent_sample"), out.slice(0, batch * 4 * L * L), [
@@ -178,6 +182,10 @@ class SdxlBareLoop implements Bare {
       },
       ["sample"],
     );
+    this.split.text += t0 - tText;
+    this.split.denoise += denoiseMs;
+    this.split.vae += performance.now() - tVae;
+    this.split.rounds++;
     return denoiseMs;
   }
 }
