@@ -16,6 +16,7 @@ import type { OnnxModel } from "./onnx-model.js";
 import { SampleRandom } from "./random.js";
 import { createScheduler, defaultSchedulerName } from "./schedulers/index.js";
 import { loadFamilySessions, releaseSessions } from "./sessions.js";
+import { TEXT_CACHE_BYTES, TEXT_CACHE_SIZE, TextEmbeddingCache } from "./text-embedding-cache.js";
 import { toRgbImages, VaeDecoderModel } from "./vae-decoder.js";
 
 export interface StageTimings {
@@ -51,27 +52,30 @@ export interface ModelDescription {
   guidanceDistilled: boolean;
 }
 
-/** Texts whose embeddings a pipeline keeps by default. */
-export const TEXT_CACHE_SIZE = 1024;
+export { TEXT_CACHE_BYTES, TEXT_CACHE_SIZE };
 
 export class DiffusionPipeline {
-  private readonly embeddingCache = new Map<string, TextEmbedding>();
-
   private constructor(
     readonly folder: ModelFolder,
     private readonly parts: FamilyParts,
     private readonly vae: VaeDecoderModel,
     private readonly models: OnnxModel[],
-    /** Most texts whose embeddings are kept (the oldest unused goes first). */
-    private readonly textCacheSize: number,
+    /** Text embeddings kept for later batches (the least recently used go first). */
+    private readonly embeddingCache: TextEmbeddingCache,
   ) {}
 
+  /**
+   * `textCacheSize` and `textCacheBytes` bound the text-embedding cache: at most that many texts and that
+   * many bytes of embeddings (hidden states plus pooled vectors) are kept.
+   */
   static async load(
     modelDir: string,
     device: Device,
     tuning: SessionTuning = {},
     textCacheSize = TEXT_CACHE_SIZE,
+    textCacheBytes = TEXT_CACHE_BYTES,
   ): Promise<DiffusionPipeline> {
+    const cache = new TextEmbeddingCache(textCacheSize, textCacheBytes);
     const folder = await readModelFolder(modelDir);
     const sessions = await loadFamilySessions(folder, device, tuning);
     const models = [...sessions.values()];
@@ -87,7 +91,7 @@ export class DiffusionPipeline {
         undefined,
         parts.flowSchedule?.(side, side),
       );
-      return new DiffusionPipeline(folder, parts, vae, models, textCacheSize);
+      return new DiffusionPipeline(folder, parts, vae, models, cache);
     } catch (err) {
       await releaseSessions(models);
       throw err;
@@ -148,11 +152,13 @@ export class DiffusionPipeline {
     const isZeroNegative = (t: string, i: number) =>
       cfg && i < batch && t === "" && conditioner.zeroEmptyNegative;
     // This batch's cached embeddings are taken before any new one is remembered: remembering evicts the
-    // oldest entry, which may be one this batch needs (say the negative prompt, TEXT_CACHE_SIZE prompts on).
+    // least recently used entries (by count or by bytes), which may include one this batch needs (say the
+    // negative prompt, TEXT_CACHE_SIZE prompts on). A hit moves the text to the back of the eviction order.
     const found = new Map<string, TextEmbedding>();
     for (const t of texts) {
+      if (found.has(t)) continue;
       const hit = this.embeddingCache.get(t);
-      if (hit && !found.has(t)) found.set(t, this.refresh(t, hit));
+      if (hit) found.set(t, hit);
     }
     const pending = [...new Set(texts.filter((t, i) => !isZeroNegative(t, i) && !found.has(t)))];
     let tokenizeMs = 0;
@@ -162,7 +168,7 @@ export class DiffusionPipeline {
       tokenizeMs = encoded.tokenizeMs;
       for (const [i, text] of pending.entries()) {
         found.set(text, encoded.embeddings[i]);
-        this.remember(text, encoded.embeddings[i]);
+        this.embeddingCache.set(text, encoded.embeddings[i]);
         const dropped = encoded.dropped[i];
         if (dropped === 0) continue;
         requests.forEach((r, b) => {
@@ -281,21 +287,6 @@ export class DiffusionPipeline {
 
   async release(): Promise<void> {
     await Promise.all(this.models.map((m) => m.release()));
-  }
-
-  /** A text in use moves to the back of the eviction order, so a negative prompt every batch shares stays. */
-  private refresh(text: string, embedding: TextEmbedding): TextEmbedding {
-    this.embeddingCache.delete(text);
-    this.embeddingCache.set(text, embedding);
-    return embedding;
-  }
-
-  private remember(text: string, embedding: TextEmbedding): void {
-    if (this.embeddingCache.size >= this.textCacheSize) {
-      const oldest = this.embeddingCache.keys().next().value;
-      if (oldest !== undefined) this.embeddingCache.delete(oldest);
-    }
-    this.embeddingCache.set(text, embedding);
   }
 }
 
