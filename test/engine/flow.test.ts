@@ -319,22 +319,29 @@ describe("flow fixtures generate images", () => {
     expect(maxAbsDiff(s1, s4)).toBe(0);
   });
 
-  it("SD3: the negative prompt every batch shares stays usable while new prompts push older texts out of the cache", async () => {
-    // A cache of 4 texts: each batch of 3 new prompts evicts older entries while the batch still needs "".
-    const small = await DiffusionPipeline.load(join(FIXTURE_MODELS, "sd3"), cpu, {}, 4);
-    try {
-      const batchOf = (from: number) =>
-        Array.from({ length: 3 }, (_, i) =>
-          request({ steps: 1, seed: i, prompt: `a red circle ${from + i}` }),
-        );
-      for (let b = 0; b < 3; b++) expect((await small.generate(batchOf(b * 3))).samples).toHaveLength(3);
-      const last = await small.generate(batchOf(9));
-      const alone = await pipelines.get("sd3")!.generate([batchOf(9)[2]]);
-      expect(maxAbsDiff(alone.samples[0].rgb, last.samples[2].rgb)).toBeLessThanOrEqual(1);
-    } finally {
-      await small.release();
-    }
-  });
+  // One text's embedding in the sd3 fixture: 77 + 32 positions x 48 float32 states, plus 40 pooled.
+  const sd3EmbeddingBytes = ((77 + 32) * 48 + 40) * 4;
+  for (const [bound, size, bytes] of [
+    ["4 texts", 4, undefined],
+    ["the bytes of 4 texts", 1024, 4 * sd3EmbeddingBytes + 100],
+  ] as const) {
+    it(`SD3: the negative prompt every batch shares stays usable while new prompts push older texts out of a cache of ${bound}`, async () => {
+      // Each batch of 3 new prompts evicts older entries while the batch still needs "".
+      const small = await DiffusionPipeline.load(join(FIXTURE_MODELS, "sd3"), cpu, {}, size, bytes);
+      try {
+        const batchOf = (from: number) =>
+          Array.from({ length: 3 }, (_, i) =>
+            request({ steps: 1, seed: i, prompt: `a red circle ${from + i}` }),
+          );
+        for (let b = 0; b < 3; b++) expect((await small.generate(batchOf(b * 3))).samples).toHaveLength(3);
+        const last = await small.generate(batchOf(9));
+        const alone = await pipelines.get("sd3")!.generate([batchOf(9)[2]]);
+        expect(maxAbsDiff(alone.samples[0].rgb, last.samples[2].rgb)).toBeLessThanOrEqual(1);
+      } finally {
+        await small.release();
+      }
+    });
+  }
 
   it("width and height must be multiples of 16 (2x2 latent patches)", async () => {
     await expect(pipelines.get("flux-dev")!.generate([request({ width: 72 })])).rejects.toThrow(
