@@ -2,9 +2,12 @@
  * Bundles the compiled command (dist/src) into dist/bundle, which bin/latent-fleet.js runs.
  *
  * Why: `run` starts three Node processes on one machine (itself, the coordinator, a worker with its engine
- * thread), and each spent most of its start resolving, reading and linking a few hundred module files; a
- * process loading a handful of chunks starts sooner and leaves the cores to the model load. Code
- * splitting keeps each command's code in its own chunks (a worker does not load the coordinator's).
+ * thread), and each spent most of its start resolving, reading, compiling and linking a few hundred module
+ * files. Now the command is one CommonJS script, `cli.cjs`, which bin/latent-fleet.js runs through
+ * vm.Script with a V8 code cache (ES modules get none from Node 20): a process compiles next to nothing it
+ * compiled the last time it ran that command, and the commands it does not run stay unevaluated behind
+ * esbuild's lazy module wrappers. The worker threads (engine, PNG) start from ES module entries of their
+ * own, code-split, next to the script (src/common/threads.ts resolves `./<name>.js` beside the caller).
  *
  * Left outside the bundle, loaded from node_modules as before: native addons and the packages only a test
  * or an optional feature loads. Bundled packages that name `__dirname` or `__filename` (the gRPC health and
@@ -62,7 +65,7 @@ const packagePaths = {
 
 /**
  * Where Node finds a package from the bundle: its main file's folder, up to the package's own. Runs in the
- * chunks (its source goes into the banner), with the banner's imports.
+ * bundle (its source goes into the banner), with the banner's `require` and path helpers.
  */
 function __lfPackageFile(name, inside) {
   const main = require.resolve(name);
@@ -71,31 +74,51 @@ function __lfPackageFile(name, inside) {
   return at < 0 ? __lfJoin(__lfDirname(main), inside) : __lfJoin(main.slice(0, at + marker.length), inside);
 }
 
-// Every chunk: `require` for the CommonJS packages inside (an ES module has none), and the helper above.
-const banner = [
+const helpers = [
   'import { createRequire as __lfCreateRequire } from "node:module";',
   'import { dirname as __lfDirname, join as __lfJoin, sep as __lfSep } from "node:path";',
-  "const require = __lfCreateRequire(import.meta.url);",
-  __lfPackageFile.toString(),
-].join("\n");
+];
 
 await rm(outdir, { recursive: true, force: true });
-await build({
-  entryPoints: {
-    cli: join(compiled, "cli", "index.js"),
-    // Worker threads start from a file next to the code that starts them (src/common/threads.ts).
-    "engine-thread": join(compiled, "engine", "engine-thread.js"),
-    "png-thread": join(compiled, "worker", "png-thread.js"),
-  },
+const common = {
   outdir,
   bundle: true,
-  splitting: true,
-  format: "esm",
   platform: "node",
   target: "node20",
   external: EXTERNAL_PACKAGES,
   plugins: [packagePaths],
-  banner: { js: banner },
   sourcemap: "linked",
   logLevel: "warning",
+};
+// The command: one CommonJS script. Its modules' import.meta.url is the script's own URL, so the thread
+// entries resolve beside it; the banner gives it the helper above (CommonJS has `require` already).
+await build({
+  ...common,
+  entryPoints: { cli: join(compiled, "cli", "index.js") },
+  outExtension: { ".js": ".cjs" },
+  format: "cjs",
+  define: { "import.meta.url": "__lfImportMetaUrl" },
+  banner: {
+    js: [
+      'const { dirname: __lfDirname, join: __lfJoin, sep: __lfSep } = require("node:path");',
+      'const __lfImportMetaUrl = require("node:url").pathToFileURL(__filename).href;',
+      __lfPackageFile.toString(),
+    ].join("\n"),
+  },
+});
+// The worker threads: ES modules, code-split between them. Every chunk gets `require` for the CommonJS
+// packages inside (an ES module has none) and the helper above.
+await build({
+  ...common,
+  entryPoints: {
+    "engine-thread": join(compiled, "engine", "engine-thread.js"),
+    "png-thread": join(compiled, "worker", "png-thread.js"),
+  },
+  splitting: true,
+  format: "esm",
+  banner: {
+    js: [...helpers, "const require = __lfCreateRequire(import.meta.url);", __lfPackageFile.toString()].join(
+      "\n",
+    ),
+  },
 });
