@@ -10,7 +10,7 @@ import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { constants, Script } from "node:vm";
+import { Script } from "node:vm";
 import { crc32 } from "node:zlib";
 
 const bundle = fileURLToPath(new URL("../dist/bundle/cli.cjs", import.meta.url));
@@ -53,13 +53,12 @@ function cacheBytes(data) {
 }
 const found = useCache ? readCache(cacheFile) : undefined;
 const cached = found ?? undefined;
-// CommonJS's own wrapper, as Node's loader gives every module.
-const source = `(function (exports, require, module, __filename, __dirname) { ${readFileSync(bundle, "utf8")}\n});`;
+// CommonJS's own wrapper, as Node's loader gives every module, and `__lfImport`: the script's import() of
+// the packages left outside the bundle, made here (scripts/bundle.mjs), where Node's loader serves it.
+const source = `(function (exports, require, module, __filename, __dirname, __lfImport) { ${readFileSync(bundle, "utf8")}\n});`;
 const script = new Script(source, {
   filename: bundle,
   cachedData: cached,
-  // The script's import() of packages left outside the bundle goes through Node's own loader.
-  importModuleDynamically: constants.USE_MAIN_CONTEXT_DEFAULT_LOADER,
 });
 const state = !useCache
   ? "off"
@@ -85,4 +84,12 @@ if (state !== "off" && state !== "used") {
   });
 }
 const module = { exports: {} };
-script.runInThisContext()(module.exports, createRequire(bundle), module, bundle, dirname(bundle));
+const importOutside = (specifier) => import(specifier);
+script.runInThisContext()(
+  module.exports,
+  createRequire(bundle),
+  module,
+  bundle,
+  dirname(bundle),
+  importOutside,
+);

@@ -18,7 +18,7 @@
  *
  * Usage: node scripts/bundle.mjs   (after tsc; `npm run build` runs both)
  */
-import { readFile, rm } from "node:fs/promises";
+import { readFile, rm, writeFile } from "node:fs/promises";
 import { dirname, join, sep } from "node:path";
 import { fileURLToPath } from "node:url";
 import { build } from "esbuild";
@@ -106,6 +106,19 @@ await build({
     ].join("\n"),
   },
 });
+// A script run through vm.Script (bin/latent-fleet.js) cannot import() on Node 20 without an experimental
+// flag, and loses the way to once its functions come from the code cache: the import() of packages left
+// outside (ES modules only, such as hyparquet) is handed to the loader's own, `__lfImport`.
+const script = join(outdir, "cli.cjs");
+const text = await readFile(script, "utf8");
+const outside = (spec) =>
+  EXTERNAL_PACKAGES.some((e) => (e.endsWith("/*") ? spec.startsWith(e.slice(0, -1)) : spec === e));
+const handed = text.replace(/\bimport\((["'])([^"'\s]+)\1\)/g, (call, quote, spec) =>
+  outside(spec) ? `__lfImport(${quote}${spec}${quote})` : call,
+);
+const left = handed.match(/\bimport\((["'])[^"'\s]+\1\)/g);
+if (left) throw new Error(`cli.cjs: import() of ${left.join(", ")} would fail in the loader's script`);
+await writeFile(script, handed);
 // The worker threads: ES modules, code-split between them. Every chunk gets `require` for the CommonJS
 // packages inside (an ES module has none) and the helper above.
 await build({
