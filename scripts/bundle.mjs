@@ -2,19 +2,23 @@
  * Bundles the compiled command (dist/src) into dist/bundle, which bin/latent-fleet.js runs.
  *
  * Why: `run` starts three Node processes on one machine (itself, the coordinator, a worker with its engine
- * thread), and each spent most of its start resolving, reading and linking a few hundred module files; a
- * process loading a handful of chunks starts sooner and leaves the cores to the model load. Code
- * splitting keeps each command's code in its own chunks (a worker does not load the coordinator's).
+ * thread), and each spent most of its start resolving, reading, compiling and linking a few hundred module
+ * files. Now the command is one CommonJS script, `cli.cjs`, which bin/latent-fleet.js runs through
+ * vm.Script with a V8 code cache (ES modules get none from Node 20): a process compiles next to nothing it
+ * compiled the last time it ran that command, and the commands it does not run stay unevaluated behind
+ * esbuild's lazy module wrappers. The worker threads (engine, PNG) start from ES module entries of their
+ * own, code-split, next to the script (src/common/threads.ts resolves `./<name>.js` beside the caller).
  *
- * Left outside the bundle, loaded from node_modules as before: native addons, and packages that find
- * their own files at run time by means a bundle cannot keep (protobufjs's optional requires, the .proto
- * files of the gRPC health and reflection services), and those only a test or an optional feature loads.
- * Other packages that name `__dirname` or `__filename` get them pointed at their own folder in
- * node_modules, as if they were not bundled.
+ * Left outside the bundle, loaded from node_modules as before: native addons and the packages only a test
+ * or an optional feature loads. Bundled packages that name `__dirname` or `__filename` (the gRPC health and
+ * reflection services read their .proto files through them) get them pointed at their own folder in
+ * node_modules, as if they were not bundled. The gRPC packages are all inside: left outside, the health
+ * and reflection services would load a second copy of @grpc/grpc-js, protobufjs and proto-loader from
+ * node_modules into every process that serves gRPC (about 120 ms of a coordinator's start).
  *
  * Usage: node scripts/bundle.mjs   (after tsc; `npm run build` runs both)
  */
-import { readFile, rm } from "node:fs/promises";
+import { readFile, rm, writeFile } from "node:fs/promises";
 import { dirname, join, sep } from "node:path";
 import { fileURLToPath } from "node:url";
 import { build } from "esbuild";
@@ -26,10 +30,6 @@ const outdir = join(root, "dist", "bundle");
 export const EXTERNAL_PACKAGES = [
   "onnxruntime-node",
   "@huggingface/tokenizers",
-  "protobufjs",
-  "@grpc/proto-loader",
-  "@grpc/reflection",
-  "grpc-health-check",
   "@aws-sdk/*",
   "@smithy/*",
   "hyparquet",
@@ -65,7 +65,7 @@ const packagePaths = {
 
 /**
  * Where Node finds a package from the bundle: its main file's folder, up to the package's own. Runs in the
- * chunks (its source goes into the banner), with the banner's imports.
+ * bundle (its source goes into the banner), with the banner's `require` and path helpers.
  */
 function __lfPackageFile(name, inside) {
   const main = require.resolve(name);
@@ -74,31 +74,64 @@ function __lfPackageFile(name, inside) {
   return at < 0 ? __lfJoin(__lfDirname(main), inside) : __lfJoin(main.slice(0, at + marker.length), inside);
 }
 
-// Every chunk: `require` for the CommonJS packages inside (an ES module has none), and the helper above.
-const banner = [
+const helpers = [
   'import { createRequire as __lfCreateRequire } from "node:module";',
   'import { dirname as __lfDirname, join as __lfJoin, sep as __lfSep } from "node:path";',
-  "const require = __lfCreateRequire(import.meta.url);",
-  __lfPackageFile.toString(),
-].join("\n");
+];
 
 await rm(outdir, { recursive: true, force: true });
-await build({
-  entryPoints: {
-    cli: join(compiled, "cli", "index.js"),
-    // Worker threads start from a file next to the code that starts them (src/common/threads.ts).
-    "engine-thread": join(compiled, "engine", "engine-thread.js"),
-    "png-thread": join(compiled, "worker", "png-thread.js"),
-  },
+const common = {
   outdir,
   bundle: true,
-  splitting: true,
-  format: "esm",
   platform: "node",
   target: "node20",
   external: EXTERNAL_PACKAGES,
   plugins: [packagePaths],
-  banner: { js: banner },
   sourcemap: "linked",
   logLevel: "warning",
+};
+// The command: one CommonJS script. Its modules' import.meta.url is the script's own URL, so the thread
+// entries resolve beside it; the banner gives it the helper above (CommonJS has `require` already).
+await build({
+  ...common,
+  entryPoints: { cli: join(compiled, "cli", "index.js") },
+  outExtension: { ".js": ".cjs" },
+  format: "cjs",
+  define: { "import.meta.url": "__lfImportMetaUrl" },
+  banner: {
+    js: [
+      'const { dirname: __lfDirname, join: __lfJoin, sep: __lfSep } = require("node:path");',
+      'const __lfImportMetaUrl = require("node:url").pathToFileURL(__filename).href;',
+      __lfPackageFile.toString(),
+    ].join("\n"),
+  },
+});
+// A script run through vm.Script (bin/latent-fleet.js) cannot import() on Node 20 without an experimental
+// flag, and loses the way to once its functions come from the code cache: the import() of packages left
+// outside (ES modules only, such as hyparquet) is handed to the loader's own, `__lfImport`.
+const script = join(outdir, "cli.cjs");
+const text = await readFile(script, "utf8");
+const outside = (spec) =>
+  EXTERNAL_PACKAGES.some((e) => (e.endsWith("/*") ? spec.startsWith(e.slice(0, -1)) : spec === e));
+const handed = text.replace(/\bimport\((["'])([^"'\s]+)\1\)/g, (call, quote, spec) =>
+  outside(spec) ? `__lfImport(${quote}${spec}${quote})` : call,
+);
+const left = handed.match(/\bimport\((["'])[^"'\s]+\1\)/g);
+if (left) throw new Error(`cli.cjs: import() of ${left.join(", ")} would fail in the loader's script`);
+await writeFile(script, handed);
+// The worker threads: ES modules, code-split between them. Every chunk gets `require` for the CommonJS
+// packages inside (an ES module has none) and the helper above.
+await build({
+  ...common,
+  entryPoints: {
+    "engine-thread": join(compiled, "engine", "engine-thread.js"),
+    "png-thread": join(compiled, "worker", "png-thread.js"),
+  },
+  splitting: true,
+  format: "esm",
+  banner: {
+    js: [...helpers, "const require = __lfCreateRequire(import.meta.url);", __lfPackageFile.toString()].join(
+      "\n",
+    ),
+  },
 });

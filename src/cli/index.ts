@@ -100,5 +100,7 @@ function oneLine(text: string): string {
     .join(" ");
 }
 
-const code = await main(process.argv);
-process.exitCode = code;
+// No top-level await: the bundle that runs this is a CommonJS script (scripts/bundle.mjs).
+void main(process.argv).then((code) => {
+  process.exitCode = code;
+});

@@ -153,7 +153,7 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Runnin
       grpc = await startGrpcServer(
         opts.grpcAddress,
         [coordinatorService(m, { log, watchIntervalMs: opts.watchIntervalMs })],
-        ["coordinator"],
+        "coordinator",
         opts.grpcTls,
       );
     }

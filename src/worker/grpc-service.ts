@@ -171,7 +171,7 @@ export async function startWorkerGrpc(
         name: WORKER_SERVICE_NAME,
       },
     ],
-    ["worker"],
+    "worker",
     tls,
   );
   // Liveness stays SERVING while draining: a drained worker is idle on purpose, not stuck.

@@ -120,10 +120,10 @@ describe.each(["cpu", "cuda"])("Dockerfile.%s", (flavour) => {
     expect(binary).toBe("node");
     expect(script).toBe("/app/bin/latent-fleet.js");
     expect(existsSync(join(ROOT, "bin", "latent-fleet.js"))).toBe(true);
-    // bin/latent-fleet.js loads dist/bundle/cli.js, which scripts/bundle.mjs makes of tsc's dist/src: the
+    // bin/latent-fleet.js loads dist/bundle/cli.cjs, which scripts/bundle.mjs makes of tsc's dist/src: the
     // build must keep tsconfig's rootDir and outDir, and bundle after compiling.
     const bin = readFileSync(join(ROOT, "bin", "latent-fleet.js"), "utf8");
-    expect(bin).toContain("../dist/bundle/cli.js");
+    expect(bin).toContain("../dist/bundle/cli.cjs");
     expect(text).toContain('{"extends":"./tsconfig.build.json","include":["src"]}');
     expect(text.indexOf("node scripts/bundle.mjs")).toBeGreaterThan(
       text.indexOf("npx tsc -p tsconfig.image.json"),

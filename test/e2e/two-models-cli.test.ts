@@ -6,6 +6,7 @@
 import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import descriptor from "protobufjs/ext/descriptor/index.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { freePort } from "../../src/common/child-process.js";
 import type { JobStatsFile } from "../../src/common/contract/job.js";
@@ -21,6 +22,7 @@ import {
 } from "../helpers/cli-processes.js";
 import { startNatsServer, type TestNatsServer } from "../helpers/nats-server.js";
 import { TINY_SHAPES, TINY_SHAPES_FLOW } from "../helpers/paths.js";
+import { healthStatus, reflectionAnswer } from "../helpers/worker-fixtures.js";
 import { tasksDone } from "../helpers/worker-log.js";
 
 const PROMPTS = [
@@ -147,5 +149,27 @@ describe("a fleet serving two models", () => {
     }
     await stopAll([epsWorker, flowWorker]);
     for (const w of [epsWorker, flowWorker]) expect((await w.exited).code).toBe(0);
+  });
+
+  it("serves gRPC health and reflection from the installed command, as grpcurl and probes use them", async () => {
+    const port = Number(coordinatorAddress.split(":")[1]);
+    expect(await healthStatus(port, "latentfleet.v1.Coordinator")).toBe("SERVING");
+    const listed = await reflectionAnswer(port, { list_services: "" });
+    expect(listed.list_services_response?.service.map((s) => s.name).sort()).toEqual([
+      "latentfleet.v1.Coordinator",
+    ]);
+    const files = await reflectionAnswer(port, { file_containing_symbol: "latentfleet.v1.Coordinator" });
+    const defined = (files.file_descriptor_response?.file_descriptor_proto ?? []).map(
+      (d) =>
+        descriptor.FileDescriptorProto.decode(d) as unknown as {
+          package: string;
+          service: { name: string; method: { name: string }[] }[];
+        },
+    );
+    const service = defined
+      .filter((f) => f.package === "latentfleet.v1")
+      .flatMap((f) => f.service)
+      .find((s) => s.name === "Coordinator");
+    expect(service?.method.map((m) => m.name)).toContain("SubmitJob");
   });
 });

@@ -1,7 +1,15 @@
 /** Helpers for the worker tests: tasks to publish, results to collect, outputs to read. */
 import { readFileSync } from "node:fs";
 import { basename, join } from "node:path";
-import { credentials, makeGenericClientConstructor } from "@grpc/grpc-js";
+import {
+  type ChannelCredentials,
+  type Client,
+  type ClientDuplexStream,
+  credentials,
+  loadPackageDefinition,
+  makeGenericClientConstructor,
+} from "@grpc/grpc-js";
+import { loadSync } from "@grpc/proto-loader";
 import type { JetStreamClient } from "@nats-io/jetstream";
 import { service as healthService } from "grpc-health-check";
 import type { MetadataRow } from "../../src/common/contract/job.js";
@@ -14,7 +22,7 @@ import type { Task__Input } from "../../src/common/proto/generated/latentfleet/v
 import type { TaskResult } from "../../src/common/proto/generated/latentfleet/v1/TaskResult.js";
 import type { WorkerClient } from "../../src/common/proto/generated/latentfleet/v1/Worker.js";
 import { workerProto } from "../../src/common/proto/load.js";
-import { TINY_SHAPES } from "./paths.js";
+import { ROOT, TINY_SHAPES } from "./paths.js";
 
 /** The model name tasks for the bundled model carry (its folder name). */
 export const TINY_MODEL_NAME = basename(TINY_SHAPES);
@@ -130,6 +138,44 @@ export async function healthStatus(port: number, service = ""): Promise<string> 
           );
         }
       });
+    });
+  } finally {
+    client.close();
+  }
+}
+
+interface ReflectionResponse {
+  list_services_response?: { service: { name: string }[] };
+  file_descriptor_response?: { file_descriptor_proto: Buffer[] };
+  error_response?: { error_message: string };
+}
+
+/**
+ * Asks the server's gRPC reflection (grpc.reflection.v1, as grpcurl does) one question: `list_services: ""`
+ * lists the services, `file_containing_symbol: NAME` returns the descriptors that define NAME.
+ */
+export async function reflectionAnswer(
+  port: number,
+  request: { list_services: string } | { file_containing_symbol: string },
+): Promise<ReflectionResponse> {
+  const file = join(ROOT, "node_modules/@grpc/reflection/build/proto/grpc/reflection/v1/reflection.proto");
+  const definition = loadSync(file, { keepCase: true, defaults: false, oneofs: true });
+  const Client = loadPackageDefinition(definition).grpc as unknown as {
+    reflection: { v1: { ServerReflection: new (address: string, creds: ChannelCredentials) => Client } };
+  };
+  const client = new Client.reflection.v1.ServerReflection(
+    `127.0.0.1:${port}`,
+    credentials.createInsecure(),
+  ) as unknown as Client & { ServerReflectionInfo(): ClientDuplexStream<object, ReflectionResponse> };
+  try {
+    return await new Promise<ReflectionResponse>((resolve, reject) => {
+      const call = client.ServerReflectionInfo();
+      call.once("data", (answer: ReflectionResponse) => {
+        resolve(answer);
+        call.end();
+      });
+      call.once("error", reject);
+      call.write(request);
     });
   } finally {
     client.close();

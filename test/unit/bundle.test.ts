@@ -3,22 +3,24 @@
  * needs at run time is where it looks. The command's own tests run it; these catch what they would not
  * reach (a package's files named through __dirname, a thread entry that is never started here).
  */
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
+import { tmpdir } from "node:os";
 import { dirname, join, sep } from "node:path";
 import { fileURLToPath } from "node:url";
-import { describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 const BUNDLE = join(ROOT, "dist", "bundle");
-const chunks = existsSync(BUNDLE) ? readdirSync(BUNDLE).filter((f) => f.endsWith(".js")) : [];
+const chunks = existsSync(BUNDLE) ? readdirSync(BUNDLE).filter((f) => /\.c?js$/.test(f)) : [];
 const read = (f: string) => readFileSync(join(BUNDLE, f), "utf8");
 
 describe("the command's bundle", () => {
   it("is what the installed command runs", () => {
     const bin = readFileSync(join(ROOT, "bin", "latent-fleet.js"), "utf8");
-    expect(bin).toContain('new URL("../dist/bundle/cli.js", import.meta.url)');
-    expect(existsSync(join(BUNDLE, "cli.js")), "run `npm run build`").toBe(true);
+    expect(bin).toContain('new URL("../dist/bundle/cli.cjs", import.meta.url)');
+    expect(existsSync(join(BUNDLE, "cli.cjs")), "run `npm run build`").toBe(true);
   });
 
   it("has each worker thread's entry beside the chunks that start it", () => {
@@ -58,5 +60,56 @@ describe("the command's bundle", () => {
       }
     }
     expect(wrapped).toBeGreaterThan(100);
+  });
+});
+
+describe("the command's code cache", () => {
+  const dir = mkdtempSync(join(tmpdir(), "lf-code-cache-"));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  /** Runs the installed command: its stdout, and what it says of its cache. */
+  const cli = (args: string[], env: Record<string, string> = {}) => {
+    const r = spawnSync(process.execPath, [join(ROOT, "bin", "latent-fleet.js"), ...args], {
+      env: { ...process.env, LF_CODE_CACHE_DIR: dir, LF_CODE_CACHE_REPORT: "1", ...env },
+      encoding: "utf8",
+      timeout: 60_000,
+    });
+    expect(r.status, r.stderr).toBe(0);
+    return { stdout: r.stdout, cache: /code cache: (\w+)/.exec(r.stderr)?.[1] };
+  };
+
+  it("is made by a command's first run and used by the next, with the same result", () => {
+    const args = ["validate", join(ROOT, "examples", "shapes.yaml")];
+    const first = cli(args);
+    expect(first.cache).toBe("none");
+    expect(existsSync(join(dir, "validate.bin"))).toBe(true);
+    const second = cli(args);
+    expect(second.cache).toBe("used");
+    expect(second.stdout).toBe(first.stdout);
+    expect(second.stdout).toMatch(/samples/);
+  });
+
+  it("is made again when damaged or made under other V8 flags, and the command runs the same", () => {
+    const version = cli(["--version"]).stdout;
+    expect(version).toMatch(/^\d+\.\d+\.\d+/);
+    expect(cli(["--version"]).cache).toBe("used");
+    const file = join(dir, "other.bin");
+    // V8 itself would take flipped bytes (and crash on them): the file's own checksum catches them.
+    const bytes = readFileSync(file);
+    for (let i = bytes.length >> 1; i < (bytes.length >> 1) + 4000; i++) bytes[i] ^= 0x5a;
+    writeFileSync(file, bytes);
+    expect(cli(["--version"])).toEqual({ stdout: version, cache: "damaged" });
+    expect(cli(["--version"]).cache).toBe("used");
+    writeFileSync(file, bytes.subarray(0, 20));
+    expect(cli(["--version"])).toEqual({ stdout: version, cache: "damaged" });
+    expect(cli(["--version"]).cache).toBe("used");
+    const otherFlags = { NODE_OPTIONS: "--max-old-space-size=1000" };
+    expect(cli(["--version"], otherFlags)).toEqual({ stdout: version, cache: "rejected" });
+    expect(cli(["--version"], otherFlags).cache).toBe("used");
+  });
+
+  it("is neither read nor written with LF_CODE_CACHE=off", () => {
+    const off = join(dir, "off");
+    expect(cli(["--version"], { LF_CODE_CACHE: "off", LF_CODE_CACHE_DIR: off }).cache).toBe("off");
+    expect(existsSync(off)).toBe(false);
   });
 });

@@ -3,11 +3,10 @@
  * address. Kubernetes' native gRPC probes and grpcurl both work against it.
  */
 import { Server, type ServiceDefinition, type UntypedServiceImplementation } from "@grpc/grpc-js";
-import { loadSync } from "@grpc/proto-loader";
 import { ReflectionService } from "@grpc/reflection";
 import { HealthImplementation, type ServingStatus } from "grpc-health-check";
 import { LatentFleetError } from "../errors.js";
-import { PROTO_LOADER_OPTIONS, protoFile } from "../proto/load.js";
+import { type ProtoService, protoDefinition } from "../proto/load.js";
 import { checkRequests } from "./request-check.js";
 import { type GrpcServerTls, grpcServerCredentials } from "./tls.js";
 
@@ -23,7 +22,8 @@ export interface GrpcServerHandle {
 export async function startGrpcServer(
   address: string,
   services: { definition: ServiceDefinition; implementation: UntypedServiceImplementation; name: string }[],
-  protoFiles: ("coordinator" | "worker" | "task")[],
+  /** Whose .proto files reflection describes (parsed once per process, shared with the stubs). */
+  reflected: ProtoService,
   /** TLS (mutual with a client CA); plaintext when omitted. */
   tls?: GrpcServerTls,
 ): Promise<GrpcServerHandle> {
@@ -38,15 +38,7 @@ export async function startGrpcServer(
     Object.fromEntries([["", "SERVING"], ...services.map((s) => [s.name, "SERVING"])]),
   );
   health.addToServer(server);
-  const reflection = new ReflectionService(
-    loadSync(
-      protoFiles.map((f) => protoFile(f)),
-      {
-        ...PROTO_LOADER_OPTIONS,
-        includeDirs: [protoFile("task").replace(/latentfleet\/v1\/task\.proto$/, "")],
-      },
-    ),
-  );
+  const reflection = new ReflectionService(protoDefinition(reflected));
   reflection.addToServer(server);
   const port = await new Promise<number>((resolve, reject) => {
     server.bindAsync(address, creds, (err, bound) => {

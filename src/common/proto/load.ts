@@ -4,7 +4,7 @@
  */
 import { join } from "node:path";
 import { loadPackageDefinition } from "@grpc/grpc-js";
-import { loadSync, type Options } from "@grpc/proto-loader";
+import { loadSync, type Options, type PackageDefinition } from "@grpc/proto-loader";
 import { packageRoot } from "../package-root.js";
 import type { ProtoGrpcType as CoordinatorProto } from "./generated/coordinator.js";
 import type { ProtoGrpcType as WorkerProto } from "./generated/worker.js";
@@ -17,25 +17,33 @@ export const PROTO_LOADER_OPTIONS: Options = {
   oneofs: true,
 };
 
-function load(file: string): unknown {
-  const dir = join(packageRoot(), "proto");
-  return loadPackageDefinition(loadSync(join(dir, file), { ...PROTO_LOADER_OPTIONS, includeDirs: [dir] }));
+const definitions = new Map<ProtoService, PackageDefinition>();
+
+/** A service's .proto file (with what it imports), parsed once per process: its stubs and its reflection share it. */
+export function protoDefinition(service: ProtoService): PackageDefinition {
+  let definition = definitions.get(service);
+  if (!definition) {
+    const dir = join(packageRoot(), "proto");
+    definition = loadSync(join(dir, "latentfleet", "v1", `${service}.proto`), {
+      ...PROTO_LOADER_OPTIONS,
+      includeDirs: [dir],
+    });
+    definitions.set(service, definition);
+  }
+  return definition;
 }
+
+export type ProtoService = "coordinator" | "worker";
 
 let coordinator: CoordinatorProto | undefined;
 let worker: WorkerProto | undefined;
 
 export function coordinatorProto(): CoordinatorProto {
-  coordinator ??= load("latentfleet/v1/coordinator.proto") as CoordinatorProto;
+  coordinator ??= loadPackageDefinition(protoDefinition("coordinator")) as unknown as CoordinatorProto;
   return coordinator;
 }
 
 export function workerProto(): WorkerProto {
-  worker ??= load("latentfleet/v1/worker.proto") as WorkerProto;
+  worker ??= loadPackageDefinition(protoDefinition("worker")) as unknown as WorkerProto;
   return worker;
-}
-
-/** The .proto files of a service, for server reflection. */
-export function protoFile(name: "coordinator" | "worker" | "task"): string {
-  return join(packageRoot(), "proto", "latentfleet", "v1", `${name}.proto`);
 }
