@@ -4,7 +4,7 @@ import { EXIT_CODES, exitCodeFor, isLatentFleetError, LatentFleetError } from ".
 import { LOG_FORMATS, type LogFormat, parseLogFormat, setLogFormat } from "../common/log.js";
 import { LOG_FORMAT_OPTION } from "../common/options/index.js";
 import { packageVersion } from "../common/package-root.js";
-import { startEngineThreadEarly } from "../engine/engine-host.js";
+import { releaseEarlyEngineThread, startEngineThreadEarly } from "../engine/engine-host.js";
 import { addDefinedOptions } from "./options.js";
 
 type Register = (program: Command) => void;
@@ -48,6 +48,15 @@ async function loadCommands(program: Command, argv: string[]): Promise<void> {
 }
 
 export async function main(argv: string[]): Promise<number> {
+  try {
+    return await runCommand(argv);
+  } finally {
+    // A command that ended before its engine took the early thread (a bad model folder, say) ends it here.
+    await releaseEarlyEngineThread();
+  }
+}
+
+async function runCommand(argv: string[]): Promise<number> {
   const program = new Command("latent-fleet")
     .description("Generate image datasets with latent diffusion models, on one machine or a fleet of GPUs.")
     .version(packageVersion())

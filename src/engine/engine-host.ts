@@ -35,6 +35,8 @@ interface EarlyThread {
   thread: Worker;
   failure?: Error;
   exitCode?: number;
+  /** It said "ready": its code and ONNX Runtime's addon have loaded. */
+  ready?: boolean;
 }
 
 let early: EarlyThread | undefined;
@@ -55,8 +57,43 @@ export function startEngineThreadEarly(): number {
   e.thread.once("exit", (code) => {
     e.exitCode = code;
   });
+  e.thread.on("message", function onReady(msg: EngineResponse) {
+    if (msg.type !== "ready") return;
+    e.ready = true;
+    e.thread.off("message", onReady);
+  });
   early = e;
   return e.thread.threadId;
+}
+
+/**
+ * Ends an early engine thread that no EngineHost took (the command ended first: bad arguments, a bad model
+ * folder). It waits for the thread to say it is ready first, at most `timeoutMs`: a process that ends
+ * while the thread is still loading ONNX Runtime's native addon aborts instead of exiting with its code.
+ */
+export async function releaseEarlyEngineThread(timeoutMs = 10_000): Promise<void> {
+  const e = early;
+  early = undefined;
+  if (!e || e.exitCode !== undefined || e.failure) return;
+  if (!e.ready) {
+    await new Promise<void>((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        e.thread.off("message", onMessage);
+        e.thread.off("exit", done);
+        e.thread.off("error", done);
+        resolve();
+      };
+      const onMessage = (msg: EngineResponse) => {
+        if (msg.type === "ready") done();
+      };
+      const timer = setTimeout(done, timeoutMs);
+      e.thread.on("message", onMessage);
+      e.thread.once("exit", done);
+      e.thread.once("error", done);
+    });
+  }
+  await e.thread.terminate();
 }
 
 /** The thread started early (kept alive from now on), or a new one. */
@@ -102,6 +139,7 @@ export class EngineHost {
     const thread = engineThread();
     const model = await new Promise<ModelDescription>((resolve, reject) => {
       const onMessage = (msg: EngineResponse) => {
+        if (msg.type === "ready") return;
         cleanup();
         if (msg.type === "loaded") resolve(msg.model);
         else if (msg.type === "error") reject(new LatentFleetError(msg.code, msg.message));

@@ -18,6 +18,8 @@ export interface EngineSample {
 }
 
 export type EngineResponse =
+  /** The thread's code, ONNX Runtime's native addon included, has loaded: it may be terminated safely. */
+  | { type: "ready" }
   | { type: "loaded"; model: ModelDescription }
   | { type: "result"; id: number; samples: EngineSample[]; timings: StageTimings }
   | { type: "error"; id?: number; code: ErrorCode; message: string }

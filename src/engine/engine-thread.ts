@@ -64,3 +64,6 @@ async function handle(msg: EngineRequest): Promise<void> {
 port.on("message", (msg: EngineRequest) => {
   queue = queue.then(() => handle(msg));
 });
+// Sent once the imports above (ONNX Runtime's native addon among them) have loaded: until then, ending
+// the thread can abort the process (src/engine/engine-host.ts, releaseEarlyEngineThread).
+reply({ type: "ready" });

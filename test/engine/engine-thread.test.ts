@@ -5,7 +5,11 @@ import type { Worker } from "node:worker_threads";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { SampleRequest } from "../../src/common/contract/sample.js";
 import { parseDevice } from "../../src/engine/device.js";
-import { EngineHost, startEngineThreadEarly } from "../../src/engine/engine-host.js";
+import {
+  EngineHost,
+  releaseEarlyEngineThread,
+  startEngineThreadEarly,
+} from "../../src/engine/engine-host.js";
 import { TINY_SHAPES } from "../helpers/paths.js";
 
 function request(over: Partial<SampleRequest> = {}): SampleRequest {
@@ -124,6 +128,17 @@ describe("the engine thread", () => {
     const closing = performance.now();
     await doomed.close();
     expect(performance.now() - closing).toBeLessThan(5000);
+  });
+
+  it("ends an early thread that no host took, after it has loaded, and the next host gets its own", async () => {
+    const earlyId = startEngineThreadEarly();
+    // At once, while the thread is still loading ONNX Runtime: ended only once it says it is ready.
+    await releaseEarlyEngineThread();
+    const next = startEngineThreadEarly();
+    expect(next).not.toBe(earlyId);
+    await releaseEarlyEngineThread();
+    // Nothing left to end.
+    await releaseEarlyEngineThread();
   });
 
   it("takes the thread started early, which draws what a thread started with the host draws", async () => {
