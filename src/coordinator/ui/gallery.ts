@@ -3,10 +3,11 @@
  * page of the whole output in manifest order (a cursor of shard and index, so a job of a million samples
  * is never loaded whole), and one sample's image or thumbnail by its key in its shard's index.
  */
+
+import { Lru } from "../../common/lru.js";
 import type { ObjectStorage } from "../../common/storage/index.js";
 import { openStorage } from "../../common/storage/index.js";
 import { type IndexedSample, outputFormat } from "../../outputs/index.js";
-import { Lru } from "./lru.js";
 import { thumbnailPng } from "./thumbnail.js";
 
 export interface GalleryJob {

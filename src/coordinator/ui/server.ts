@@ -11,6 +11,7 @@ import { type JobStatsFile, STATS_FILE } from "../../common/contract/job.js";
 import { isLatentFleetError } from "../../common/errors.js";
 import { closeHttpServer, listenHttp } from "../../common/http-listen.js";
 import { errorMessage, type Logger } from "../../common/log.js";
+import { Lru } from "../../common/lru.js";
 import { parseListenAddress } from "../../common/metrics.js";
 import { packageRoot } from "../../common/package-root.js";
 import { openStorage } from "../../common/storage/index.js";
@@ -21,7 +22,6 @@ import { EventHub } from "./events.js";
 import { Gallery, type GalleryJob } from "./gallery.js";
 import { JobHistory } from "./history.js";
 import { readJobErrors } from "./job-errors.js";
-import { Lru } from "./lru.js";
 import { parseRoute, type Route, STATIC_FILES, type StaticName } from "./routes.js";
 import { hasToken, hostAllowed, isLoopbackHost, setSecurityHeaders } from "./security.js";
 

@@ -21,11 +21,11 @@ import {
 } from "../../../src/common/contract/job.js";
 import { LatentFleetError } from "../../../src/common/errors.js";
 import { createLogger } from "../../../src/common/log.js";
+import { Lru } from "../../../src/common/lru.js";
 import { LocalStorage, type ObjectStorage } from "../../../src/common/storage/index.js";
 import { writeTar } from "../../../src/common/tar.js";
 import type { JobDetails } from "../../../src/coordinator/job-manager.js";
 import type { JobSnapshot } from "../../../src/coordinator/job-snapshot.js";
-import { Lru } from "../../../src/coordinator/ui/lru.js";
 import { startUiServer, type UiJobSource, type UiServer } from "../../../src/coordinator/ui/server.js";
 import { composeContactSheet } from "../../../src/eval/contact-sheet.js";
 import { webdatasetSampleImage } from "../../../src/outputs/webdataset/samples.js";
