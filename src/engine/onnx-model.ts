@@ -167,29 +167,6 @@ export function intTensor(info: TensorInfo, data: ArrayLike<number>, dims: reado
   }
 }
 
-/**
- * A tensor of `count` copies of one value (a timestep for every row), of the dtype the model declares for this
- * input, integers truncated as intTensor does. Built per denoising step, so it fills a typed array directly
- * instead of going through an array of numbers.
- */
-export function filledTensor(
-  info: TensorInfo,
-  value: number,
-  count: number,
-  dims: readonly number[],
-): ort.Tensor {
-  switch (info.type) {
-    case "int32":
-      return new ort.Tensor("int32", new Int32Array(count).fill(Math.trunc(value)), dims);
-    case "int64":
-      return new ort.Tensor("int64", new BigInt64Array(count).fill(BigInt(Math.trunc(value))), dims);
-    case "float32":
-      return new ort.Tensor("float32", new Float32Array(count).fill(value), dims);
-    default:
-      return intTensor(info, new Array<number>(count).fill(value), dims);
-  }
-}
-
 export function readFloats(tensor: ort.Tensor): Float32Array {
   if (tensor.type === "float32") return tensor.data as Float32Array;
   if (tensor.type === "float16") return fromFloat16(tensor.data as Uint16Array);

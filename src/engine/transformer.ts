@@ -9,7 +9,7 @@
  */
 import { LatentFleetError } from "../common/errors.js";
 import type { Denoiser, ExtraInput, LatentLayout } from "./families/types.js";
-import { filledTensor, floatTensor, type OnnxModel, readFloats, type TensorInfo } from "./onnx-model.js";
+import { floatTensor, intTensor, type OnnxModel, readFloats, type TensorInfo } from "./onnx-model.js";
 import { StepConstantTensors } from "./step-constant-tensors.js";
 import { extraInputsOf, feedExtraInputs, type TimestepForm, timestepForm } from "./unet.js";
 
@@ -144,7 +144,7 @@ export class TransformerModel implements Denoiser {
     const tDims = this.form === "scalar" ? [] : [rows];
     const feeds = {
       [this.sample.name]: hidden,
-      [this.timestep.name]: filledTensor(this.timestep, t, rows, tDims),
+      [this.timestep.name]: intTensor(this.timestep, new Array<number>(rows).fill(t), tDims),
       [this.context.name]: this.constants.tensor(this.context, context, contextDims),
     };
     feedExtraInputs(feeds, this.extraInputs, extras, "transformer", this.constants);

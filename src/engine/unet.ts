@@ -1,6 +1,6 @@
 import type ort from "onnxruntime-node";
 import { LatentFleetError } from "../common/errors.js";
-import { filledTensor, floatTensor, type OnnxModel, readFloats, type TensorInfo } from "./onnx-model.js";
+import { floatTensor, intTensor, type OnnxModel, readFloats, type TensorInfo } from "./onnx-model.js";
 import { StepConstantTensors } from "./step-constant-tensors.js";
 
 /** How an export wants its timestep: a scalar, a [1] tensor, or one per batch row ([B]). */
@@ -82,9 +82,10 @@ export class UNetModel {
   ): Promise<Float32Array> {
     const batch = dims[0];
     const tDims = this.form === "scalar" ? [] : this.form === "single" ? [1] : [batch];
+    const tValues = new Array<number>(this.form === "batch" ? batch : 1).fill(timestep);
     const feeds = {
       [this.sample.name]: floatTensor(this.sample, sample, dims),
-      [this.timestep.name]: filledTensor(this.timestep, timestep, this.form === "batch" ? batch : 1, tDims),
+      [this.timestep.name]: intTensor(this.timestep, tValues, tDims),
       [this.context.name]: this.constants.tensor(this.context, context, contextDims),
     };
     feedExtraInputs(feeds, this.extraInputs, extras, "UNet", this.constants);
