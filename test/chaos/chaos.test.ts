@@ -30,9 +30,10 @@ import { outageCodes, type TaskDelivery, tasksDone, tasksHeld } from "../helpers
 import {
   diskFaultsUnavailable,
   fillDisk,
+  makeReadOnly,
+  makeWritable,
   mountTmpfs,
-  remountReadOnly,
-  remountReadWrite,
+  signalLive,
 } from "./disk-faults.js";
 import { Fleet, seededRandom } from "./fleet.js";
 import {
@@ -139,17 +140,6 @@ function describeEnd(job: Job, check: { rows: number; failed: number }, compared
 
 function progressOf(job: Job | undefined): string {
   return job ? `${Number(job.samples_done) + Number(job.samples_failed)}/${Number(job.samples_total)}` : "?";
-}
-
-/** Sends `signal` to each process of `pids` that is still there (the fleet's list keeps processes that ended). */
-function signalLive(pids: number[], signal: NodeJS.Signals): void {
-  for (const pid of pids) {
-    try {
-      process.kill(pid, signal);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== "ESRCH") throw err;
-    }
-  }
 }
 
 /** A job under way: its tasks are still being published, or all are out and being run. */
@@ -411,7 +401,7 @@ describe("chaos: a fleet of processes on this host", () => {
 
       await fleet.waitForProgress(id, Math.floor(between(0.3, 0.45) * job.total), 60_000);
       from = logOffsets(fleet);
-      const tries = await remountReadOnly(outRoot, fleet.pids());
+      makeReadOnly(outRoot, fleet.pids());
       let at2: string;
       let erofs: string | undefined;
       try {
@@ -420,12 +410,12 @@ describe("chaos: a fleet of processes on this host", () => {
         erofs = await untilOutageLogged(fleet, from, /EROFS/, 20_000);
         await sleep(roMs - (Date.now() - since));
       } finally {
-        remountReadWrite(outRoot);
+        makeWritable(outRoot);
       }
       if (!erofs) throw new Error("no worker logged EROFS while the disk was read-only");
       return (
         `disk full at ${at1} for ${(fullMs / 1000).toFixed(1)} s (${enospc}); ` +
-        `read-only at ${at2} for ${(roMs / 1000).toFixed(1)} s, remount try ${tries} (${erofs})`
+        `read-only at ${at2} for ${(roMs / 1000).toFixed(1)} s (${erofs})`
       );
     });
     if (mounted) {

@@ -1,5 +1,5 @@
 /**
- * Output disk faults on a tmpfs of the suite's own (needs root): filled to ENOSPC, remounted read-only.
+ * Output disk faults on a tmpfs of the suite's own (needs root): filled to ENOSPC, made read-only.
  */
 import { spawnSync } from "node:child_process";
 import { readdirSync, readlinkSync } from "node:fs";
@@ -13,7 +13,7 @@ function mount(args: string[]): { ok: boolean; why: string } {
   return { ok: r.status === 0, why: why.replace(/\s+/g, " ").trim() };
 }
 
-/** Why a tmpfs cannot be mounted, remounted read-only and back here; undefined when it can. */
+/** Why a tmpfs cannot be mounted and bind-mounted read-only over itself here; undefined when it can. */
 export async function diskFaultsUnavailable(): Promise<string | undefined> {
   if (process.platform !== "linux") return "tmpfs mounts are Linux only";
   if (typeof process.getuid === "function" && process.getuid() !== 0) return "mounting a tmpfs needs root";
@@ -21,13 +21,15 @@ export async function diskFaultsUnavailable(): Promise<string | undefined> {
   try {
     for (const args of [
       ["-t", "tmpfs", "-o", "size=1m", "lf-chaos-probe", dir],
-      ["-o", "remount,ro", dir],
+      ["--bind", dir, dir],
+      ["-o", "remount,bind,ro", dir],
     ]) {
       const r = mount(args);
       if (!r.ok) return `\`mount ${args.join(" ")}\` fails here: ${r.why}`;
     }
     return undefined;
   } finally {
+    spawnSync("umount", ["-l", dir]);
     spawnSync("umount", ["-l", dir]);
     await rm(dir, { recursive: true, force: true });
   }
@@ -54,34 +56,47 @@ export async function fillDisk(path: string): Promise<void> {
   throw new Error(`${path}: 4 GiB written and the file system is not full`);
 }
 
-/**
- * `mount -o remount,ro`. The kernel refuses it (busy) while a file on it is open for writing, which the
- * workers do for a moment per image: tried again at once, up to `maxTries` times within `maxMs`. Throws when
- * it stays refused, naming the files the fleet's processes (`pids`) have open there. Returns the tries.
- */
-export async function remountReadOnly(
-  dir: string,
-  pids: number[],
-  maxTries = 500,
-  maxMs = 10_000,
-): Promise<number> {
-  const deadline = Date.now() + maxMs;
-  let last = "";
-  for (let i = 1; i <= maxTries && Date.now() < deadline; i++) {
-    const r = mount(["-o", "remount,ro", dir]);
-    if (r.ok) return i;
-    last = r.why;
-    // A short pause now and then lets the writers' turns move on.
-    if (i % 10 === 0) await new Promise((res) => setTimeout(res, 5));
+/** Sends `signal` to each process of `pids` that is still there (a fleet's list keeps processes that ended). */
+export function signalLive(pids: number[], signal: NodeJS.Signals): void {
+  for (const pid of pids) {
+    try {
+      process.kill(pid, signal);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "ESRCH") throw err;
+    }
   }
-  throw new Error(
-    `read-only remount of ${dir} refused (${last}); open there: ${openUnder(dir, pids) || "none"}`,
-  );
 }
 
-export function remountReadWrite(dir: string): void {
-  const r = mount(["-o", "remount,rw", dir]);
-  if (!r.ok) throw new Error(`cannot remount ${dir} read-write: ${r.why}`);
+/**
+ * Makes `dir` read-only for every file opened from now on: a read-only bind mount of `dir` over itself. A
+ * remount of the tmpfs itself is refused (busy) while any file on it is open for writing, which the workers'
+ * store keeps for a while per image; retried, it let a loaded machine run a whole job to its end before it
+ * took. A new bind mount has no writers, and the fleet's processes (`pids`) are stopped while it is made, so
+ * nothing opens a file through it before it is read-only. Files opened before keep their writes, as
+ * writes already under way do on a disk that turns read-only.
+ */
+export function makeReadOnly(dir: string, pids: number[]): void {
+  signalLive(pids, "SIGSTOP");
+  try {
+    const bound = mount(["--bind", dir, dir]);
+    if (!bound.ok) throw new Error(`cannot bind-mount ${dir} over itself: ${bound.why}`);
+    const ro = mount(["-o", "remount,bind,ro", dir]);
+    if (!ro.ok) {
+      spawnSync("umount", ["-l", dir]);
+      throw new Error(
+        `read-only remount of the bind mount on ${dir} refused (${ro.why}); open there: ${openUnder(dir, pids) || "none"}`,
+      );
+    }
+  } finally {
+    signalLive(pids, "SIGCONT");
+  }
+}
+
+/** Takes away the read-only bind mount of makeReadOnly: files opened from now on are on the tmpfs again. */
+export function makeWritable(dir: string): void {
+  const r = spawnSync("umount", ["-l", dir], { encoding: "utf8", timeout: 10_000 });
+  if (r.status !== 0)
+    throw new Error(`cannot unmount the read-only bind mount on ${dir}: ${r.stderr || r.status}`);
 }
 
 /** "pid: file" for the files under `dir` the processes have open, for a refused remount's message. */
