@@ -45,6 +45,11 @@ describe("the command's bundle", () => {
     }
   });
 
+  it("is ASCII only, so that V8 holds each file as a one-byte string", () => {
+    expect(chunks.length).toBeGreaterThan(2);
+    for (const f of chunks) expect(read(f).match(/[^\x00-\x7f]/)?.[0], f).toBeUndefined();
+  });
+
   it("leaves no bare __dirname or __filename in a bundled package's module", () => {
     // esbuild wraps each CommonJS file as `"node_modules/<path>"(exports, module) { ... }`: one that names
     // them without the preamble would throw in an ES module chunk.
