@@ -188,14 +188,7 @@ async function runJob(specArg: string, opts: RunOptions): Promise<number> {
       coordinatorArgs.push("--allow-path", resolve(spec.output.dir), "--allow-path", dirname(specPath));
       if (metrics) coordinatorArgs.push("--metrics", metrics[0]);
       if (uiAddress) coordinatorArgs.push("--ui", uiAddress);
-      // Restarted on the same port after a crash: it resumes the job from NATS, and `run` watches it again.
-      await supervisor.start({
-        name: "coordinator",
-        args: coordinatorArgs,
-        env,
-        restart: true,
-        ready: COORDINATOR_READY,
-      });
+      // The workers first: theirs is the longest start (the model load), and a spawn takes a while.
       for (const [i, name] of workerNames.entries()) {
         const device = opts.device === "cpu" ? "cpu" : `${opts.device.replace(/:\d+$/, "")}:${i}`;
         const args = ["worker", "--nats", url, ...waitArgs, "--model", spec.model, ...CHILD_LOG];
@@ -205,6 +198,14 @@ async function runJob(specArg: string, opts: RunOptions): Promise<number> {
         // A crashed worker is started again under the same id; its tasks come back after ack_wait.
         await supervisor.start({ name, args, env, restart: true, ready: WORKER_READY });
       }
+      // Restarted on the same port after a crash: it resumes the job from NATS, and `run` watches it again.
+      await supervisor.start({
+        name: "coordinator",
+        args: coordinatorArgs,
+        env,
+        restart: true,
+        ready: COORDINATOR_READY,
+      });
     };
     // Node's start and the model load overlap nats-server's start.
     await startProcesses(natsUrl);
