@@ -11,12 +11,24 @@ import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Script } from "node:vm";
+import { Worker } from "node:worker_threads";
 import { crc32 } from "node:zlib";
 
 const bundle = fileURLToPath(new URL("../dist/bundle/cli.cjs", import.meta.url));
 if (!existsSync(bundle)) {
   process.stderr.write("latent-fleet: the build is missing; run `npm run build` in the package folder\n");
   process.exit(1);
+}
+// `worker` and `sample` load a model on an engine thread: started here, it loads its code and ONNX Runtime
+// while this thread reads and compiles the command's; src/engine/engine-host.ts takes it (the CLI asks for
+// it under the same condition, src/cli/index.ts).
+if (
+  (process.argv[2] === "worker" || process.argv[2] === "sample") &&
+  !process.argv.some((a) => a === "--help" || a === "-h")
+) {
+  const thread = new Worker(new URL("../dist/bundle/engine-thread.js", import.meta.url));
+  thread.unref();
+  globalThis[Symbol.for("latent-fleet.engine-thread")] = thread;
 }
 const useCache = process.env.LF_CODE_CACHE !== "off";
 // One cache per command: each compiles its own part of the script (a name that is not a plain word, such

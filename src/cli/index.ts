@@ -43,6 +43,7 @@ const COMMAND_MODULES: { names: readonly string[]; load: () => Promise<Register>
 async function loadCommands(program: Command, argv: string[]): Promise<void> {
   const named = COMMAND_MODULES.find((m) => m.names.includes(argv[2] ?? ""));
   // A command that runs the engine starts its thread first: ONNX Runtime loads beside the command's code.
+  // bin/latent-fleet.js may have started it already, under the same condition: then this takes it.
   if (named?.engine && !argv.some((a) => a === "--help" || a === "-h")) startEngineThreadEarly();
   for (const m of named ? [named] : COMMAND_MODULES) (await m.load())(program);
 }

@@ -68,6 +68,53 @@ describe("the command's bundle", () => {
   });
 });
 
+describe("the installed command's engine thread", () => {
+  const dir = mkdtempSync(join(tmpdir(), "lf-engine-thread-"));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  /** Loaded before the command: counts the engine threads the process starts, and says so at its exit. */
+  const counter = join(dir, "count-engine-threads.cjs");
+  writeFileSync(
+    counter,
+    [
+      'const threads = require("node:worker_threads");',
+      "const Original = threads.Worker;",
+      "let started = 0;",
+      "threads.Worker = class extends Original {",
+      "  constructor(entry, options) {",
+      '    if (String(entry).includes("engine-thread")) started++;',
+      "    super(entry, options);",
+      "  }",
+      "};",
+      'require("node:module").syncBuiltinESMExports();',
+      "if (threads.isMainThread)",
+      '  process.on("exit", () => process.stderr.write(`engine threads started: ${started}\\n`));',
+    ].join("\n"),
+  );
+  const run = (args: string[]) =>
+    spawnSync(process.execPath, ["--require", counter, join(ROOT, "bin", "latent-fleet.js"), ...args], {
+      encoding: "utf8",
+      timeout: 60_000,
+    });
+
+  it("is started once, by the launcher, and the command takes it", () => {
+    const out = join(dir, "x.png");
+    const model = join(ROOT, "models", "tiny-shapes");
+    const r = run(["sample", "--model", model, "--prompt", "a red circle", "--steps", "2", "--out", out]);
+    expect(r.status, r.stderr).toBe(0);
+    expect(existsSync(out)).toBe(true);
+    expect(r.stderr).toMatch(/^engine threads started: 1$/m);
+  });
+
+  it("is not started for a command without a model, nor for help", () => {
+    expect(run(["validate", join(ROOT, "examples", "shapes.yaml")]).stderr).toMatch(
+      /^engine threads started: 0$/m,
+    );
+    const help = run(["sample", "--help"]);
+    expect(help.status).toBe(0);
+    expect(help.stderr).toMatch(/^engine threads started: 0$/m);
+  });
+});
+
 describe("the command's code cache", () => {
   const dir = mkdtempSync(join(tmpdir(), "lf-code-cache-"));
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
