@@ -86,7 +86,7 @@ const helpers = [
  * strings, regular expressions, template literals and identifiers, and nothing in comments.
  */
 function asciiOnly(text) {
-  return text.replace(/[^\x00-\x7f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
+  return text.replace(/[\u0080-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
 }
 
 await rm(outdir, { recursive: true, force: true });
