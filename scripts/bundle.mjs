@@ -80,10 +80,10 @@ const helpers = [
 ];
 
 /**
- * The text with every character outside ASCII written as a \\u escape. A script with even one such character
- * (a dash in a package's comment) is held by V8 as a two-byte string: reading cli.cjs and compiling it with
- * its cache took 30-60 % longer in every process than the same script in ASCII. The escape means the same character in
- * strings, regular expressions, template literals and identifiers, and nothing in comments.
+ * The text with every character outside ASCII written as a \\u escape. A script with even one such
+ * character (a dash in a package's comment) is held by V8 as a two-byte string: reading cli.cjs and compiling
+ * it with its cache took 30-60 % longer in every process than the same script in ASCII. The escape means the
+ * same character in strings, regular expressions, template literals and identifiers, and nothing in comments.
  */
 function asciiOnly(text) {
   return text.replace(/[\u0080-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
@@ -145,6 +145,7 @@ await build({
     ),
   },
 });
+// Every file of the bundle in ASCII (the thread chunks too), once all are written.
 for (const file of await readdir(outdir)) {
   if (!/\.c?js$/.test(file)) continue;
   const path = join(outdir, file);

@@ -29,6 +29,7 @@ export async function diskFaultsUnavailable(): Promise<string | undefined> {
     }
     return undefined;
   } finally {
+    // The bind mount, then the tmpfs (either may not be there: an unmount that fails does no harm).
     spawnSync("umount", ["-l", dir]);
     spawnSync("umount", ["-l", dir]);
     await rm(dir, { recursive: true, force: true });
