@@ -4,9 +4,15 @@
  */
 import { type GrpcServerHandle, startGrpcServer } from "../common/grpc/server.js";
 import type { GrpcServerTls } from "../common/grpc/tls.js";
-import { createLogger, type Logger } from "../common/log.js";
+import { createLogger, errorMessage, type Logger } from "../common/log.js";
 import { type MetricsServer, parseListenAddress, startMetricsServer } from "../common/metrics.js";
-import { connectJetStream, ensureTopology, PublishPipe, type TopologyOptions } from "../common/nats/index.js";
+import {
+  connectJetStream,
+  ensureTopology,
+  PublishPipe,
+  retryNatsWrite,
+  type TopologyOptions,
+} from "../common/nats/index.js";
 import { type NatsAuthOptions, redactUrl } from "../common/nats/security.js";
 import { COORDINATOR_OPTIONS } from "../common/options/index.js";
 import { startDeadLetterLoop } from "./dead-letter-loop.js";
@@ -122,7 +128,16 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Runnin
     await nc.close().catch(() => undefined);
   };
   try {
-    const { jobs } = await ensureTopology(js, jsm, opts.topology);
+    // Creates or updates only, so a JetStream that does not answer yet (a cluster electing its leaders
+    // while the fleet starts) is asked again rather than ending the start.
+    const { jobs } = await retryNatsWrite(() => ensureTopology(js, jsm, opts.topology), {
+      onRetry: (attempt, err, delayMs) =>
+        log.warn("NATS did not answer the coordinator's setup; retrying", {
+          attempt,
+          error: errorMessage(err),
+          retry_in_ms: delayMs,
+        }),
+    });
     const store = new JobStore(jobs, { ...opts.storeRetry, log });
     let metrics: CoordinatorMetrics | undefined;
     if (opts.metricsAddress !== undefined) {

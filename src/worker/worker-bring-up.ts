@@ -3,7 +3,7 @@
  * model's task queue and the job states; neither waits for the other. A failure of either closes what the
  * other opened; a model problem is said first.
  */
-import type { Logger } from "../common/log.js";
+import { errorMessage, type Logger } from "../common/log.js";
 import { connectJetStream, type JetStreamContext } from "../common/nats/connect.js";
 import { type NatsTaskQueue, openWorkerTaskQueue } from "../common/nats/task-queue.js";
 import { openJobsBucket } from "../common/nats/worker-setup.js";
@@ -24,7 +24,14 @@ async function openNatsSide(
   log: Logger,
 ): Promise<{ nats: JetStreamContext; queue: NatsTaskQueue; jobStates: WatchedJobStates }> {
   try {
-    const queue = await openWorkerTaskQueue(nats, modelName, options);
+    const queue = await openWorkerTaskQueue(nats, modelName, options, {
+      onRetry: (attempt, err, delayMs) =>
+        log.warn("NATS did not answer the worker's setup; retrying", {
+          attempt,
+          error: errorMessage(err),
+          retry_in_ms: delayMs,
+        }),
+    });
     const jobStates = await watchJobStates(() => openJobsBucket(nats), log);
     return { nats, queue, jobStates };
   } catch (err) {

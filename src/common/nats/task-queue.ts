@@ -12,7 +12,7 @@ import type { DeliveryHandle, Pulled, PullRequest, TaskQueue } from "../task-que
 import { readTask } from "./codec.js";
 import type { JetStreamContext } from "./connect.js";
 import { publishResult } from "./results.js";
-import { NATS_WRITE_RETRY, retryNatsWrite } from "./retry.js";
+import { NATS_WRITE_RETRY, type NatsRetryOptions, retryNatsWrite } from "./retry.js";
 import { DeliveryLease, workerTasks } from "./tasks.js";
 import { ensureWorkerSetup, type WorkerSetupOptions, workerConsumerTerms } from "./worker-setup.js";
 
@@ -123,14 +123,18 @@ function fetchSubscription(messages: ConsumerMessages): Subscription | undefined
 
 /**
  * The task queue of a model's workers on this connection: LF_TASKS and the model's consumer set up as
- * ensureWorkerSetup does, its ack_wait and max_deliver read back from the server.
+ * ensureWorkerSetup does, its ack_wait and max_deliver read back from the server. A JetStream that does not
+ * answer for a while (a cluster electing its leaders while its coordinator and workers start beside it)
+ * does not end the worker's start: the setup, which only reads and creates or updates, is tried again
+ * (`retry`, NATS_WRITE_RETRY by default; `onRetry` is told each time).
  */
 export async function openWorkerTaskQueue(
   nats: JetStreamContext,
   model: string,
   options: WorkerSetupOptions = {},
+  retry: NatsRetryOptions = {},
 ): Promise<NatsTaskQueue> {
-  const info = await ensureWorkerSetup(nats, model, options);
+  const info = await retryNatsWrite(() => ensureWorkerSetup(nats, model, options), retry);
   return new NatsTaskQueue({
     js: nats.js,
     nc: nats.nc,
