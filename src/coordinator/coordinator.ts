@@ -4,7 +4,7 @@
  */
 import { type GrpcServerHandle, startGrpcServer } from "../common/grpc/server.js";
 import type { GrpcServerTls } from "../common/grpc/tls.js";
-import { createLogger, errorMessage, type Logger } from "../common/log.js";
+import { createLogger, type Logger } from "../common/log.js";
 import { type MetricsServer, parseListenAddress, startMetricsServer } from "../common/metrics.js";
 import {
   connectJetStream,
@@ -12,6 +12,7 @@ import {
   PublishPipe,
   retryNatsWrite,
   type TopologyOptions,
+  warnOnRetry,
 } from "../common/nats/index.js";
 import { type NatsAuthOptions, redactUrl } from "../common/nats/security.js";
 import { COORDINATOR_OPTIONS } from "../common/options/index.js";
@@ -131,12 +132,7 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Runnin
     // Creates or updates only, so a JetStream that does not answer yet (a cluster electing its leaders
     // while the fleet starts) is asked again rather than ending the start.
     const { jobs } = await retryNatsWrite(() => ensureTopology(js, jsm, opts.topology), {
-      onRetry: (attempt, err, delayMs) =>
-        log.warn("NATS did not answer the coordinator's setup; retrying", {
-          attempt,
-          error: errorMessage(err),
-          retry_in_ms: delayMs,
-        }),
+      onRetry: warnOnRetry(log, "NATS did not answer the coordinator's setup; retrying"),
     });
     const store = new JobStore(jobs, { ...opts.storeRetry, log });
     let metrics: CoordinatorMetrics | undefined;

@@ -21,6 +21,7 @@ import {
   NATS_READ_RETRY,
   type NatsRetryPolicy,
   retryNatsWrite,
+  warnOnRetry,
 } from "../common/nats/index.js";
 
 /** The coordinator's job record: the shared JobRecord plus what a restarted coordinator needs. */
@@ -204,8 +205,7 @@ export class JobStore {
   private retried<T>(op: (attempt: number) => Promise<T>, policy = this.opts.retry): Promise<T> {
     return retryNatsWrite(op, {
       policy,
-      onRetry: (attempt, err, delayMs) =>
-        this.opts.log?.warn("the job bucket did not answer; retrying", { attempt, delay_ms: delayMs, err }),
+      onRetry: warnOnRetry(this.opts.log, "the job bucket did not answer; retrying"),
     });
   }
 }

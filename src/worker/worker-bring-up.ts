@@ -3,8 +3,9 @@
  * model's task queue and the job states; neither waits for the other. A failure of either closes what the
  * other opened; a model problem is said first.
  */
-import { errorMessage, type Logger } from "../common/log.js";
+import type { Logger } from "../common/log.js";
 import { connectJetStream, type JetStreamContext } from "../common/nats/connect.js";
+import { warnOnRetry } from "../common/nats/retry.js";
 import { type NatsTaskQueue, openWorkerTaskQueue } from "../common/nats/task-queue.js";
 import { openJobsBucket } from "../common/nats/worker-setup.js";
 import type { Device } from "../engine/device.js";
@@ -25,12 +26,7 @@ async function openNatsSide(
 ): Promise<{ nats: JetStreamContext; queue: NatsTaskQueue; jobStates: WatchedJobStates }> {
   try {
     const queue = await openWorkerTaskQueue(nats, modelName, options, {
-      onRetry: (attempt, err, delayMs) =>
-        log.warn("NATS did not answer the worker's setup; retrying", {
-          attempt,
-          error: errorMessage(err),
-          retry_in_ms: delayMs,
-        }),
+      onRetry: warnOnRetry(log, "NATS did not answer the worker's setup; retrying"),
     });
     const jobStates = await watchJobStates(() => openJobsBucket(nats), log);
     return { nats, queue, jobStates };

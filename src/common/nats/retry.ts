@@ -9,6 +9,7 @@
  * publish, the expected revision for a KV update, see JobStore), and is told which attempt it is making.
  */
 import { setTimeout as sleep } from "node:timers/promises";
+import type { Logger } from "../log.js";
 import { isConnectionClosed, isNatsUnreachable } from "./errors.js";
 
 export interface NatsRetryPolicy {
@@ -48,6 +49,11 @@ export interface NatsRetryOptions {
   signal?: AbortSignal;
   /** Told before each retry: the attempt that failed (1 for the first), its error, the wait. */
   onRetry?: (attempt: number, err: unknown, delayMs: number) => void;
+}
+
+/** An onRetry that logs each retry as a warning: `message`, the attempt, its error and the wait. */
+export function warnOnRetry(log: Logger | undefined, message: string): NatsRetryOptions["onRetry"] {
+  return (attempt, err, delayMs) => log?.warn(message, { attempt, delay_ms: delayMs, err });
 }
 
 /** The wait after failed attempt `attempt` (1-based): exponential from minDelayMs, capped. */
