@@ -32,6 +32,17 @@ export function tarSize(members: readonly { name: string; data: { length: number
   return n;
 }
 
+/** Where each member's data starts in the archive of `members`, laid out as tarChunks lays it out. */
+export function tarDataOffsets(members: readonly { data: { length: number } }[]): number[] {
+  const offsets: number[] = [];
+  let at = 0;
+  for (const m of members) {
+    offsets.push(at + BLOCK);
+    at += BLOCK + padded(m.data.length);
+  }
+  return offsets;
+}
+
 function writeOctal(buf: Buffer, at: number, width: number, value: number): void {
   // width - 1 octal digits and a NUL, as ustar has it.
   const text = value.toString(8).padStart(width - 1, "0");

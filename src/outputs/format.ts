@@ -50,8 +50,15 @@ export interface OutputFormat {
   /**
    * The PNG of the sample that the shard's index lists under `key` (a successful one), read without the
    * rest of the shard; null when the index lists no such image. The key is looked up, never made a path.
+   * `listed`: the shard's samples as shardSamples gave them, when the caller keeps them (the index is then
+   * not read again).
    */
-  sampleImage(storage: ObjectStorage, shard: number, key: string): Promise<Buffer | null>;
+  sampleImage(
+    storage: ObjectStorage,
+    shard: number,
+    key: string,
+    listed?: readonly IndexedSample[],
+  ): Promise<Buffer | null>;
 }
 
 /** One sample as a shard's index lists it. */
@@ -62,6 +69,8 @@ export interface IndexedSample {
   /** Why it failed ("" when it did not; imagefolder's index lists its successes only). */
   error: string;
   metadata: StoredSample;
+  /** Where the image lies in a file of the shard, when the index says (webdataset: in its tar). */
+  imageAt?: { offset: number; size: number };
 }
 
 // The writer side.

@@ -11,6 +11,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { JobStatsFile } from "../../src/common/contract/job.js";
 import { S3Storage } from "../../src/common/storage/s3-storage.js";
+import { readTarIndex } from "../../src/common/tar.js";
 import { decodePng } from "../../src/engine/png.js";
 import { expandSpec, loadSpec, type ManifestSample } from "../../src/manifest/index.js";
 import {
@@ -223,6 +224,16 @@ describe("dataset outputs", () => {
     const index = await readShardIndex(await readFile(join(out, "00001.parquet")));
     expect(index.records.map((x) => x.id)).toEqual(expected.slice(3, 6).map((s) => s.sampleId));
     expect(index.tar?.bytes).toBe((await stat(join(out, "00001.tar"))).size);
+    // The index says where each PNG lies in the tar: exactly the member's bytes.
+    const tar = await readFile(join(out, "00001.tar"));
+    const members = readTarIndex(tar);
+    expect(index.images).toEqual(
+      index.records.map((r) => {
+        const m = members.find((e) => e.name === `${r.key}.png`);
+        return m && { offset: m.offset, size: m.size };
+      }),
+    );
+    expect(index.images.every((at) => at !== undefined)).toBe(true);
     const stats = JSON.parse(await readFile(join(out, "_stats.json"), "utf8")) as JobStatsFile;
     expect(stats).toMatchObject({
       state: "SUCCEEDED",

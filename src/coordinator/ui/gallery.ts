@@ -121,7 +121,8 @@ export class Gallery {
       const hit = this.thumbnails.get(cacheKey);
       if (hit) return hit;
     }
-    const png = await outputFormat(job.outputFormat).sampleImage(this.storage(job), shard, key);
+    const listed = (await this.samplesOf(job, shard)) ?? [];
+    const png = await outputFormat(job.outputFormat).sampleImage(this.storage(job), shard, key, listed);
     // Only PNGs leave: whatever else a file named in an index holds (a link planted to another file) does not.
     if (!png || png.length < PNG_SIGNATURE.length || !png.subarray(0, 8).equals(PNG_SIGNATURE)) return null;
     if (!thumbnail) return png;

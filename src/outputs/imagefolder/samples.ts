@@ -29,8 +29,10 @@ export async function imagefolderSampleImage(
   storage: ObjectStorage,
   shard: number,
   key: string,
+  listed?: readonly IndexedSample[],
 ): Promise<Buffer | null> {
-  const row = (await shardRows(storage, shard))?.find((r) => r.id === key);
+  const rows = listed ? listed.map((s) => s.metadata as MetadataRow) : await shardRows(storage, shard);
+  const row = rows?.find((r) => r.id === key);
   // The row's file must be the one the layout gives its id in this shard: an index is not trusted to name
   // any other file of the output.
   if (!row || row.file_name !== imageFileName(shard, row.id)) return null;

@@ -1,7 +1,6 @@
 /**
- * A webdataset output one shard at a time: the shard's Parquet file lists its samples; a sample's PNG is
- * found by walking the tar's headers with ranged reads (512 bytes each, skipping the members' data), so
- * showing one image never reads the whole shard.
+ * A webdataset output one shard at a time: the shard's Parquet file lists its samples and where each PNG
+ * lies in the tar (png_offset, png_size), so showing one image is one ranged read, never the whole shard.
  */
 import type { ObjectStorage } from "../../common/storage/index.js";
 import { paddedSize, readTarHeader, TAR_BLOCK } from "../../common/tar.js";
@@ -20,28 +19,46 @@ export async function webdatasetShardSamples(
 ): Promise<IndexedSample[] | null> {
   const data = await storage.get(parquetShardName(shard));
   if (data === null) return null;
-  return (await readShardIndex(data)).records.map((r) => ({
-    key: r.key,
-    ok: r.status === "success",
-    error: r.status === "success" ? "" : `${r.error_code ? `${r.error_code}: ` : ""}${r.error_message}`,
-    metadata: r,
-  }));
+  const { records, images } = await readShardIndex(data);
+  return records.map((r, i) => {
+    const imageAt = images[i];
+    return {
+      key: r.key,
+      ok: r.status === "success",
+      error: r.status === "success" ? "" : `${r.error_code ? `${r.error_code}: ` : ""}${r.error_message}`,
+      metadata: r,
+      ...(imageAt ? { imageAt } : {}),
+    };
+  });
 }
 
 export async function webdatasetSampleImage(
   storage: ObjectStorage,
   shard: number,
   key: string,
+  listed?: readonly IndexedSample[],
 ): Promise<Buffer | null> {
-  const samples = await webdatasetShardSamples(storage, shard);
-  const at = samples?.findIndex((s) => s.key === key && s.ok) ?? -1;
-  if (!samples || at < 0) return null;
+  const samples = listed ?? (await webdatasetShardSamples(storage, shard));
+  const sample = samples?.find((s) => s.key === key && s.ok);
+  if (!samples || !sample) return null;
   const tar = tarShardName(shard);
+  // The index says where the PNG lies: one ranged read.
+  if (sample.imageAt) return storage.getRange(tar, sample.imageAt.offset, sample.imageAt.size);
+  return walkToMember(storage, tar, `${key}.png`, 3 * samples.filter((s) => s.ok).length);
+}
+
+/**
+ * A shard written before its index recorded where each PNG lies: the member is found by walking the tar's
+ * headers with ranged reads (512 bytes each, skipping the members' data), at most `most` of them.
+ */
+async function walkToMember(
+  storage: ObjectStorage,
+  tar: string,
+  wanted: string,
+  most: number,
+): Promise<Buffer | null> {
   const stat = await storage.stat(tar);
   if (!stat) return null;
-  const wanted = `${key}.png`;
-  // Three members per successful sample, so the walk is bounded by the index, not by the tar.
-  const most = 3 * samples.filter((s) => s.ok).length;
   let offset = 0;
   for (let i = 0; i < most && offset + TAR_BLOCK <= stat.size; i++) {
     const block = await storage.getRange(tar, offset, TAR_BLOCK);

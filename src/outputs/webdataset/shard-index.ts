@@ -55,6 +55,12 @@ export interface ShardSampleRecord extends Omit<MetadataRow, "file_name"> {
   error_code: string;
 }
 
+/** Where a sample's PNG lies in its shard's tar: its data's offset and size. */
+export interface ImageLocation {
+  offset: number;
+  size: number;
+}
+
 /** A tar's size and CRC-32. */
 export interface TarDigest {
   bytes: number;
@@ -65,6 +71,11 @@ export interface ShardIndex {
   records: ShardSampleRecord[];
   /** Size and CRC-32 of the shard's tar as written (absent when no sample succeeded: no tar). */
   tar?: TarDigest;
+  /**
+   * Each record's PNG in the tar (png_offset, png_size), so that one image is one ranged read; undefined for
+   * a failed sample, and for every sample of a shard written before these columns.
+   */
+  images: (ImageLocation | undefined)[];
 }
 
 /**
@@ -91,12 +102,14 @@ function isDigest(tar: Uint8Array | readonly Uint8Array[] | TarDigest): tar is T
 
 /**
  * The shard's Parquet file. `tar`: the tar written with it (whole, in chunks, or its digest), or none when
- * every sample failed. (The Parquet code, some 80 modules, loads on first use: a coordinator or worker of
- * imagefolder jobs starts without it.)
+ * every sample failed. `images`: where each record's PNG lies in the tar (png_offset and png_size, -1 for
+ * none). (The Parquet code, some 80 modules, loads on first use: a coordinator or worker of imagefolder jobs
+ * starts without it.)
  */
 export async function writeShardIndex(
   records: readonly ShardSampleRecord[],
   tar: Uint8Array | readonly Uint8Array[] | TarDigest | null,
+  images: readonly (ImageLocation | undefined)[] = [],
 ): Promise<Uint8Array> {
   const { parquetWriteBuffer } = await import("hyparquet-writer");
   const col = <K extends keyof ShardSampleRecord>(k: K) => records.map((r) => r[k]);
@@ -132,6 +145,16 @@ export async function writeShardIndex(
       str("status"),
       str("error_message"),
       str("error_code"),
+      {
+        name: "png_offset",
+        data: BigInt64Array.from(records, (_, i) => BigInt(images[i]?.offset ?? -1)),
+        type: "INT64",
+      },
+      {
+        name: "png_size",
+        data: BigInt64Array.from(records, (_, i) => BigInt(images[i]?.size ?? -1)),
+        type: "INT64",
+      },
     ],
     kvMetadata,
     // Column statistics help readers skip row groups; a shard's file has one small one.
@@ -176,8 +199,15 @@ export async function readShardIndex(data: Uint8Array): Promise<ShardIndex> {
     throw new Error(`holds ${records.length} rows, its metadata says ${expected}`);
   const bytes = kv.get(META_TAR_BYTES);
   const crc = kv.get(META_TAR_CRC32);
+  const images = rows.map((row, i): ImageLocation | undefined => {
+    const offset = Number(row.png_offset ?? -1);
+    const size = Number(row.png_size ?? -1);
+    const ok = records[i].status === "success" && Number.isSafeInteger(offset) && offset >= 0 && size >= 0;
+    return ok ? { offset, size } : undefined;
+  });
   return {
     records,
+    images,
     ...(bytes === undefined || crc === undefined
       ? {}
       : { tar: { bytes: Number(bytes), crc32: Number(crc) } }),

@@ -8,7 +8,7 @@
 import { performance } from "node:perf_hooks";
 import type { SampleRequest } from "../../common/contract/sample.js";
 import type { Task } from "../../common/contract/task.js";
-import { type TarMember, tarChunks } from "../../common/tar.js";
+import { type TarMember, tarChunks, tarDataOffsets } from "../../common/tar.js";
 import type { ShardSampleOutcome, ShardWriter, ShardWriterContext } from "../format.js";
 import {
   parquetShardName,
@@ -52,9 +52,12 @@ export class WebdatasetWriter<Image> implements ShardWriter<Image> {
     const { storage, task, shard, modelName } = this.ctx;
     const records = shardSampleRecords(task, requests, outcomes, modelName);
     const members: TarMember[] = [];
+    /** Each record's PNG member, by its place in `members`. */
+    const pngMembers: (number | undefined)[] = [];
     records.forEach((r, i) => {
       const png = this.pngs[i];
       if (r.status !== "success" || png === undefined) return;
+      pngMembers[i] = members.length;
       members.push(
         { name: `${r.key}.png`, data: png },
         { name: `${r.key}.txt`, data: Buffer.from(r.prompt, "utf8") },
@@ -64,7 +67,12 @@ export class WebdatasetWriter<Image> implements ShardWriter<Image> {
     const t0 = performance.now();
     const tar = members.length > 0 ? tarChunks(members) : null;
     const digest = tar ? tarDigest(tar, this.crcs) : null;
-    const index = { key: parquetShardName(shard), data: await writeShardIndex(records, digest) };
+    const offsets = tarDataOffsets(members);
+    const images = records.map((_, i) => {
+      const m = pngMembers[i];
+      return m === undefined ? undefined : { offset: offsets[m], size: members[m].data.length };
+    });
+    const index = { key: parquetShardName(shard), data: await writeShardIndex(records, digest, images) };
     // The Parquet file vouches for the tar: it goes in place last, and only once both are on disk.
     if (tar) await storage.putAll([{ key: tarShardName(shard), data: tar }, index]);
     else {

@@ -23,12 +23,15 @@ import { LatentFleetError } from "../../../src/common/errors.js";
 import { createLogger } from "../../../src/common/log.js";
 import { Lru } from "../../../src/common/lru.js";
 import { LocalStorage, type ObjectStorage } from "../../../src/common/storage/index.js";
-import { writeTar } from "../../../src/common/tar.js";
+import { readTarIndex, writeTar } from "../../../src/common/tar.js";
 import type { JobDetails } from "../../../src/coordinator/job-manager.js";
 import type { JobSnapshot } from "../../../src/coordinator/job-snapshot.js";
 import { startUiServer, type UiJobSource, type UiServer } from "../../../src/coordinator/ui/server.js";
 import { composeContactSheet } from "../../../src/eval/contact-sheet.js";
-import { webdatasetSampleImage } from "../../../src/outputs/webdataset/samples.js";
+import {
+  webdatasetSampleImage,
+  webdatasetShardSamples,
+} from "../../../src/outputs/webdataset/samples.js";
 import {
   parquetShardName,
   type ShardSampleRecord,
@@ -197,7 +200,10 @@ beforeAll(async () => {
   const tar = writeTar(members);
   const wds = new LocalStorage(wdsOut);
   await wds.put(tarShardName(0), tar);
-  await wds.put(parquetShardName(0), await writeShardIndex(records, tar));
+  // Where each PNG lies in the tar, as the writer records it.
+  const tarMembers = readTarIndex(tar);
+  const images = records.map((r) => tarMembers.find((m) => m.name === `${r.key}.png`));
+  await wds.put(parquetShardName(0), await writeShardIndex(records, tar, images));
   const log = createLogger({}, { write: () => undefined });
   readOnly = await startUiServer(source, {
     address: "127.0.0.1:0",
@@ -291,8 +297,9 @@ describe("the live page's server", () => {
     ).toBe(404);
   });
 
-  it("reads one tar member by ranged reads, never the whole shard", async () => {
+  it("reads one tar member by its offset in the Parquet index, never the whole shard", async () => {
     const storage = new LocalStorage(wdsOut);
+    const tarReads: [number, number][] = [];
     const guarded = new Proxy(storage, {
       get(target, prop, receiver) {
         if (prop === "get") {
@@ -301,12 +308,29 @@ describe("the live page's server", () => {
             return target.get(key);
           };
         }
+        if (prop === "getRange") {
+          return (key: string, offset: number, length: number) => {
+            if (key.endsWith(".tar")) tarReads.push([offset, length]);
+            return target.getRange(key, offset, length);
+          };
+        }
         const v = Reflect.get(target, prop, receiver);
         return typeof v === "function" ? v.bind(target) : v;
       },
     }) as ObjectStorage;
     const image = await webdatasetSampleImage(guarded, 0, sampleKey(0, 2));
     expect(image && PNG.sync.read(image).width).toBe(64);
+    // One read: the member's data, where the index says it is.
+    expect(tarReads).toHaveLength(1);
+    expect(tarReads[0][0] % 512).toBe(0);
+    expect(tarReads[0][1]).toBe(image?.length);
+    // A shard indexed before the index recorded offsets: its headers are walked, 512 bytes at a time.
+    tarReads.length = 0;
+    const listed = (await webdatasetShardSamples(guarded, 0)) ?? [];
+    expect(listed.filter((s) => s.imageAt !== undefined)).toHaveLength(2);
+    const legacy = listed.map(({ imageAt: _, ...s }) => s);
+    expect(await webdatasetSampleImage(guarded, 0, sampleKey(0, 2), legacy)).toEqual(image);
+    expect(tarReads.filter(([, length]) => length === 512).length).toBeGreaterThanOrEqual(2);
   });
 
   it("refuses traversal, encoded slashes, links, unlisted files and another job's keys", async () => {
