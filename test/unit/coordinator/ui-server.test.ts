@@ -23,15 +23,13 @@ import { LatentFleetError } from "../../../src/common/errors.js";
 import { createLogger } from "../../../src/common/log.js";
 import { Lru } from "../../../src/common/lru.js";
 import { LocalStorage, type ObjectStorage } from "../../../src/common/storage/index.js";
+import { S3Storage } from "../../../src/common/storage/s3-storage.js";
 import { readTarIndex, writeTar } from "../../../src/common/tar.js";
 import type { JobDetails } from "../../../src/coordinator/job-manager.js";
 import type { JobSnapshot } from "../../../src/coordinator/job-snapshot.js";
 import { startUiServer, type UiJobSource, type UiServer } from "../../../src/coordinator/ui/server.js";
 import { composeContactSheet } from "../../../src/eval/contact-sheet.js";
-import {
-  webdatasetSampleImage,
-  webdatasetShardSamples,
-} from "../../../src/outputs/webdataset/samples.js";
+import { webdatasetSampleImage, webdatasetShardSamples } from "../../../src/outputs/webdataset/samples.js";
 import {
   parquetShardName,
   type ShardSampleRecord,
@@ -39,6 +37,7 @@ import {
   tarShardName,
   writeShardIndex,
 } from "../../../src/outputs/webdataset/shard-index.js";
+import { startS3Server, type TestS3Server } from "../../helpers/s3-server.js";
 
 let tmp: string;
 let folderOut: string;
@@ -47,6 +46,10 @@ let readOnly: UiServer;
 let withToken: UiServer;
 const cancelled: string[] = [];
 const listeners = new Map<string, () => void>();
+/** job-s3: the webdataset shard of job-b, on a real S3-compatible server. */
+const S3_OUT = "s3://lf-ui/jobs/wds";
+let s3: TestS3Server;
+const savedEnv: Record<string, string | undefined> = {};
 
 function png(width: number, height: number, shade: number): Buffer {
   const img = new PNG({ width, height });
@@ -100,8 +103,8 @@ const source: UiJobSource = {
     return [snapshot("job-a", folderOut), snapshot("job-b", wdsOut)];
   },
   async details(jobId): Promise<JobDetails> {
-    const output = jobId === "job-a" ? folderOut : jobId === "job-b" ? wdsOut : null;
-    if (output === null) throw new LatentFleetError("JOB_NOT_FOUND", `no job ${jobId}`);
+    const output = { "job-a": folderOut, "job-b": wdsOut, "job-s3": S3_OUT }[jobId];
+    if (output === undefined) throw new LatentFleetError("JOB_NOT_FOUND", `no job ${jobId}`);
     return {
       snapshot: snapshot(jobId, output),
       outputFormat: jobId === "job-a" ? "imagefolder" : "webdataset",
@@ -204,6 +207,16 @@ beforeAll(async () => {
   const tarMembers = readTarIndex(tar);
   const images = records.map((r) => tarMembers.find((m) => m.name === `${r.key}.png`));
   await wds.put(parquetShardName(0), await writeShardIndex(records, tar, images));
+  // The same shard on S3: the page reaches it through the AWS_* environment, as a coordinator does.
+  s3 = await startS3Server(["lf-ui"]);
+  for (const [k, v] of Object.entries(s3.env)) {
+    savedEnv[k] = process.env[k];
+    process.env[k] = v;
+  }
+  const onS3 = new S3Storage(S3_OUT, s3.settings);
+  await onS3.put(tarShardName(0), tar);
+  await onS3.put(parquetShardName(0), await writeShardIndex(records, tar, images));
+  onS3.close();
   const log = createLogger({}, { write: () => undefined });
   readOnly = await startUiServer(source, {
     address: "127.0.0.1:0",
@@ -217,6 +230,11 @@ beforeAll(async () => {
 afterAll(async () => {
   await readOnly?.stop();
   await withToken?.stop();
+  await s3?.stop();
+  for (const [k, v] of Object.entries(savedEnv)) {
+    if (v === undefined) delete process.env[k];
+    else process.env[k] = v;
+  }
   if (tmp) await rm(tmp, { recursive: true, force: true });
 });
 
@@ -294,6 +312,28 @@ describe("the live page's server", () => {
     // The failed sample has no image.
     expect(
       (await raw(readOnly, `/api/jobs/job-b/shards/0/samples/${sampleKey(0, 1)}/image.png`)).status,
+    ).toBe(404);
+  });
+
+  it("serves a webdataset job's images and thumbnails from S3, by their offsets in the index", async () => {
+    const page = await getJson<{ samples: { key: string; shard: number; ok: boolean }[] }>(
+      readOnly,
+      "/api/jobs/job-s3/samples?limit=10",
+    );
+    expect(page.samples.map((s) => [s.key, s.ok])).toEqual([
+      [sampleKey(0, 0), true],
+      [sampleKey(0, 1), false],
+      [sampleKey(0, 2), true],
+    ]);
+    const local = await raw(readOnly, `/api/jobs/job-b/shards/0/samples/${sampleKey(0, 2)}/image.png`);
+    const remote = await raw(readOnly, `/api/jobs/job-s3/shards/0/samples/${sampleKey(0, 2)}/image.png`);
+    expect(remote.status).toBe(200);
+    expect(remote.body.equals(local.body)).toBe(true);
+    const thumb = await raw(readOnly, `/api/jobs/job-s3/shards/0/samples/${sampleKey(0, 0)}/thumb.png`);
+    expect(thumb.status).toBe(200);
+    expect(PNG.sync.read(thumb.body).width).toBe(64);
+    expect(
+      (await raw(readOnly, `/api/jobs/job-s3/shards/0/samples/${sampleKey(0, 1)}/image.png`)).status,
     ).toBe(404);
   });
 
