@@ -23,6 +23,11 @@ const COLORS = ["red", "blue", "green", "orange"];
 const SHAPES = ["circle", "square", "triangle", "star"];
 /** Line of the planted bad row in prompts.jsonl (a guidance scale that is not a number). */
 const BAD_LINE = 2;
+/**
+ * Line of a row whose samples fail in the worker: 24x24 passes the manifest's checks (a multiple of 8), but
+ * the bundled UNet cannot join its 3x3 latents with their upsampled 4x4 (ONNX Runtime fails the batch).
+ */
+const FAILING_LINE = 3;
 
 let tmp: string;
 let run: CliProcess | undefined;
@@ -44,6 +49,17 @@ beforeAll(async () => {
     ),
   );
   rows.splice(BAD_LINE - 1, 0, JSON.stringify({ prompt: "a bad row", guidance_scale: "high" }));
+  rows.splice(
+    FAILING_LINE - 1,
+    0,
+    JSON.stringify({
+      id: "too-small",
+      prompt: "a red circle on a white background",
+      width: 24,
+      height: 24,
+      images_per_prompt: 2,
+    }),
+  );
   await writeFile(join(tmp, "prompts.jsonl"), `${rows.join("\n")}\n`);
   // 16 prompts x 100 images at 40 steps: far more than the checks need (about 20 s), so the job is still
   // going when they are done on a fast machine too (the run is stopped then, never waited for).
@@ -54,6 +70,7 @@ beforeAll(async () => {
       "output: out/live",
       "seed: 11",
       "images_per_prompt: 100",
+      "max_failed: 10",
       "defaults: { steps: 40, width: 64, height: 64 }",
       "prompts:",
       "  - file: prompts.jsonl",
@@ -101,7 +118,8 @@ beforeAll(async () => {
   if (submitted.code !== 0) throw new Error(`cannot submit the webdataset job:\n${submitted.output}`);
   wdsJob = submitted.output.trim().split("\n").at(-1) ?? "";
   browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox"], headless: true });
-  page = await browser.newPage();
+  // A window of a laptop's width: the grids wrap to a few thumbnails a row.
+  page = await browser.newPage({ viewport: { width: 900, height: 900 } });
   page.on("console", (m) => {
     if (m.type() === "error") problems.push(`console: ${m.text()}`);
   });
@@ -151,6 +169,32 @@ describe("the live job page in a browser", () => {
       { timeout: 90_000 },
     );
     expect(await page.$eval("#connection", (c) => c.textContent)).toBe("live");
+    // The worker's rate, and the throughput chart drawn once it has a few points.
+    await expect
+      .poll(
+        () =>
+          page.$$eval("#workers tr", (trs) =>
+            trs.map((tr) => [...tr.querySelectorAll("td")].map((td) => td.textContent ?? "")),
+          ),
+        { timeout: 60_000 },
+      )
+      .toSatisfy(
+        (r: string[][]) =>
+          r.length === 1 &&
+          Number(r[0][1]) > 0 &&
+          /^[\d.]+ img\/s$/.test(r[0][2]) &&
+          Number.parseFloat(r[0][2]) > 0,
+      );
+    await expect
+      .poll(
+        () =>
+          page.$eval(
+            ".chart",
+            (c) => c.querySelector("polyline")?.getAttribute("points")?.split(" ").length ?? 0,
+          ),
+        { timeout: 60_000 },
+      )
+      .toBeGreaterThanOrEqual(2);
     expect(problems).toEqual([]);
   });
 
@@ -180,6 +224,21 @@ describe("the live job page in a browser", () => {
     await page.keyboard.press("ArrowRight");
     expect(await page.evaluate(() => (document.activeElement as HTMLElement).dataset.key)).toBe(rows[1].id);
     await page.keyboard.press("ArrowLeft");
+    // Down moves by a row of the grid, as wide as the window makes it; up comes back.
+    const columns = await page.$$eval(
+      "#browse .thumb",
+      (t) => t.filter((b) => (b as HTMLElement).offsetTop === (t[0] as HTMLElement).offsetTop).length,
+    );
+    // A second row comes as the job goes on (the window is 900 px wide: a few thumbnails a row).
+    await page.waitForSelector(`#browse .thumb:nth-child(${columns + 1})`, { timeout: 60_000 });
+    await page.keyboard.press("ArrowDown");
+    expect(
+      await page.evaluate(() =>
+        [...document.querySelectorAll("#browse .thumb")].indexOf(document.activeElement as Element),
+      ),
+    ).toBe(columns);
+    await page.keyboard.press("ArrowUp");
+    expect(await page.evaluate(() => (document.activeElement as HTMLElement).dataset.key)).toBe(rows[0].id);
     await page.keyboard.press("Enter");
     await page.waitForSelector("#viewer[open]");
     const field = (f: string) => page.$eval(`#viewer-meta td[data-field="${f}"]`, (td) => td.textContent);
@@ -210,11 +269,31 @@ describe("the live job page in a browser", () => {
       .toSatisfy((captions: string[]) => captions.length > 0 && captions.every((t) => t.includes("circle")));
   });
 
-  it("lists the planted bad row with its file and line", async (ctx) => {
+  it("lists the planted bad row, and the samples that failed in the worker, with their file and line", async (ctx) => {
     if (!HAVE_CHROMIUM) ctx.skip(NO_CHROMIUM);
     await expect
       .poll(() => page.$eval("#rejected", (t) => t.textContent ?? ""), { timeout: 30_000 })
       .toMatch(new RegExp(`prompts\\.jsonl:${BAD_LINE}.*guidance`));
+    // Both samples of the failing row, each with its row, id, code and ONNX Runtime's reason.
+    await expect
+      .poll(
+        () =>
+          page.$$eval("#failed tr", (trs) =>
+            trs.map((tr) => [...tr.querySelectorAll("td")].map((td) => td.textContent ?? "")),
+          ),
+        { timeout: 90_000 },
+      )
+      .toSatisfy(
+        (r: string[][]) =>
+          r.length === 2 &&
+          r.every(
+            ([where, id, code, reason]) =>
+              where.endsWith(`/prompts.jsonl:${FAILING_LINE}`) &&
+              id.startsWith("too-small") &&
+              code === "ENGINE_FAILED" &&
+              /Concat/.test(reason),
+          ),
+      );
   });
 
   it("shows a webdataset job's images too, and lists both jobs", async (ctx) => {

@@ -161,15 +161,18 @@ function thumbButton(sample, list, index) {
   );
 }
 
-/** Arrow keys move between the thumbnails of a grid. */
+/** Arrow keys move between the thumbnails of a grid: left and right by one, up and down by a row. */
 function moveInGrid(e) {
-  const keys = { ArrowRight: 1, ArrowLeft: -1 };
-  if (!(e.key in keys)) return;
-  const sibling =
-    keys[e.key] > 0 ? e.currentTarget.nextElementSibling : e.currentTarget.previousElementSibling;
-  if (sibling) {
+  const items = [...e.currentTarget.parentElement.children];
+  const at = items.indexOf(e.currentTarget);
+  // The grid wraps to the width of the window: a row is the thumbnails level with the first.
+  const columns = Math.max(1, items.filter((t) => t.offsetTop === items[0].offsetTop).length);
+  const moves = { ArrowRight: 1, ArrowLeft: -1, ArrowDown: columns, ArrowUp: -columns };
+  if (!(e.key in moves)) return;
+  const target = items[at + moves[e.key]];
+  if (target) {
     e.preventDefault();
-    sibling.focus();
+    target.focus();
   }
 }
 
