@@ -56,6 +56,14 @@ describe("latent-fleet options", () => {
     expect(viaRun.tmpLeft).toEqual([]);
   });
 
+  it("coordinator --ui-tls without the gRPC certificate: refused in one line before anything starts", async () => {
+    const r = await cli(["coordinator", "--nats", "nats://127.0.0.1:1", "--ui", "127.0.0.1:0", "--ui-tls"]);
+    expect(r.code).toBe(BAD_ARGUMENTS);
+    expect(r.stderr).toBe(
+      "latent-fleet: --ui-tls serves --ui with the gRPC TLS certificate: it needs --ui, --grpc-tls-cert and --grpc-tls-key [INVALID_ARGUMENT]\n",
+    );
+  });
+
   it("run accepts the coordinator's largest shard size as far as its own checks go", async () => {
     const largest = String(COORDINATOR_OPTIONS.shardSize.max);
     // A missing nats-server binary stops it after the options are taken, before anything starts.

@@ -174,7 +174,7 @@ describe("the live job page in a browser", () => {
       .poll(
         () =>
           page.$$eval("#workers tr", (trs) =>
-            trs.map((tr) => [...tr.querySelectorAll("td")].map((td) => td.textContent ?? "")),
+            trs.map((tr) => Array.from(tr.querySelectorAll("td")).map((td) => td.textContent ?? "")),
           ),
         { timeout: 60_000 },
       )
@@ -234,7 +234,7 @@ describe("the live job page in a browser", () => {
     await page.keyboard.press("ArrowDown");
     expect(
       await page.evaluate(() =>
-        [...document.querySelectorAll("#browse .thumb")].indexOf(document.activeElement as Element),
+        Array.from(document.querySelectorAll("#browse .thumb")).indexOf(document.activeElement as Element),
       ),
     ).toBe(columns);
     await page.keyboard.press("ArrowUp");
@@ -279,7 +279,7 @@ describe("the live job page in a browser", () => {
       .poll(
         () =>
           page.$$eval("#failed tr", (trs) =>
-            trs.map((tr) => [...tr.querySelectorAll("td")].map((td) => td.textContent ?? "")),
+            trs.map((tr) => Array.from(tr.querySelectorAll("td")).map((td) => td.textContent ?? "")),
           ),
         { timeout: 90_000 },
       )

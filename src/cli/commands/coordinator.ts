@@ -1,5 +1,6 @@
 /** `latent-fleet coordinator`: runs the coordinator until SIGINT or SIGTERM. */
 import type { Command } from "commander";
+import { LatentFleetError } from "../../common/errors.js";
 import { createLogger } from "../../common/log.js";
 import { COORDINATOR_OPTIONS } from "../../common/options/index.js";
 import { startCoordinator } from "../../coordinator/index.js";
@@ -35,12 +36,19 @@ export function registerCoordinator(program: Command): void {
         process.on("SIGINT", stop);
         process.on("SIGTERM", stop);
       });
+      if (opts.uiTls && (opts.ui === undefined || !opts.grpcTlsCert || !opts.grpcTlsKey)) {
+        throw new LatentFleetError(
+          "INVALID_ARGUMENT",
+          "--ui-tls serves --ui with the gRPC TLS certificate: it needs --ui, --grpc-tls-cert and --grpc-tls-key",
+        );
+      }
+      const grpcTls = grpcServerTlsFromCli(opts, opts.grpc, createLogger({ component: "coordinator" }));
       const coordinator = await startCoordinator({
         natsUrl: opts.nats,
         natsAuth: natsAuthFromCli(opts),
         natsConnectWaitMs: Math.round(opts.natsConnectWait * 1000),
         grpcAddress: opts.grpc,
-        grpcTls: grpcServerTlsFromCli(opts, opts.grpc, createLogger({ component: "coordinator" })),
+        grpcTls,
         metricsAddress: opts.metrics,
         ...(opts.ui === undefined
           ? {}
@@ -48,6 +56,7 @@ export function registerCoordinator(program: Command): void {
               ui: {
                 address: opts.ui,
                 ...(opts.uiToken ? { token: opts.uiToken } : {}),
+                ...(opts.uiTls && grpcTls ? { tls: grpcTls } : {}),
                 composeSheet: (tiles) => composeContactSheet(tiles, { columns: 4, scale: 1 }),
               },
             }),

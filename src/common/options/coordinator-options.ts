@@ -36,6 +36,13 @@ export const COORDINATOR_OPTIONS = {
     env: "LATENT_FLEET_UI_TOKEN",
     help: "lets the page cancel jobs when given this token (sent as a bearer token); better set by its variable",
   },
+  uiTls: {
+    type: "switch",
+    flag: "--ui-tls",
+    help:
+      "serve the page over HTTPS with --grpc-tls-cert and --grpc-tls-key; with --grpc-tls-client-ca, as gRPC, " +
+      "only clients with a certificate from that CA are answered, and they may cancel jobs",
+  },
   shardSize: {
     type: "integer",
     flag: "--shard-size",

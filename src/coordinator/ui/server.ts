@@ -5,10 +5,13 @@
  */
 import { readFileSync } from "node:fs";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import { createServer as createHttpsServer } from "node:https";
 import { join } from "node:path";
+import type { TLSSocket } from "node:tls";
 import { PNG } from "pngjs";
 import { type JobStatsFile, STATS_FILE } from "../../common/contract/job.js";
-import { isLatentFleetError } from "../../common/errors.js";
+import { isLatentFleetError, LatentFleetError } from "../../common/errors.js";
+import type { GrpcServerTls } from "../../common/grpc/tls.js";
 import { closeHttpServer, listenHttp } from "../../common/http-listen.js";
 import { errorMessage, type Logger } from "../../common/log.js";
 import { Lru } from "../../common/lru.js";
@@ -54,6 +57,11 @@ export interface UiOptions {
   address: string;
   /** Cancelling a job from the page needs `Authorization: Bearer <token>`; read-only without one. */
   token?: string;
+  /**
+   * Serve the page over HTTPS with gRPC's certificate and key. With its client CA, as gRPC, only clients
+   * whose certificate chains to that CA are answered at all, and they may cancel jobs without a token.
+   */
+  tls?: GrpcServerTls;
   composeSheet?: ContactSheetComposer;
   log: Logger;
   /** How often the open pages are told of the jobs even when nothing signalled a change (default 1 s). */
@@ -75,6 +83,23 @@ const SHEET_TILES = 16;
 /** Least time between two updates pushed to the pages. */
 const PUSH_INTERVAL_MS = 250;
 
+/** A request that came over TLS with a client certificate the server verified against its client CA. */
+function clientVerified(req: IncomingMessage): boolean {
+  return (req.socket as Partial<TLSSocket>).authorized === true;
+}
+
+function readTlsFile(path: string, what: string): Buffer {
+  try {
+    return readFileSync(path);
+  } catch (err) {
+    throw new LatentFleetError(
+      "INVALID_ARGUMENT",
+      `cannot read the page's TLS ${what} file ${path}: ${errorMessage(err)}`,
+      { cause: err },
+    );
+  }
+}
+
 function loadStatic(): { page: Buffer; files: Record<StaticName, Buffer> } {
   const dir = join(packageRoot(), "src", "coordinator", "ui", "static");
   const files = {} as Record<StaticName, Buffer>;
@@ -94,6 +119,7 @@ class HttpError extends Error {
 export async function startUiServer(source: UiJobSource, opts: UiOptions): Promise<UiServer> {
   const { host, port } = parseListenAddress(opts.address, "--ui");
   const loopback = isLoopbackHost(host);
+  const mutualTls = opts.tls?.clientCaFile !== undefined;
   const assets = loadStatic();
   const gallery = new Gallery();
   const history = new JobHistory();
@@ -181,7 +207,12 @@ export async function startUiServer(source: UiJobSource, opts: UiOptions): Promi
       case "static":
         return send(res, 200, STATIC_FILES[route.name], assets.files[route.name], "no-cache");
       case "config":
-        return json(res, { cancel: opts.token !== undefined, contactSheet: opts.composeSheet !== undefined });
+        return json(res, {
+          cancel: mutualTls || opts.token !== undefined,
+          // Behind mutual TLS every client that got this far is one the CA vouches for: no token to ask.
+          cancelNeedsToken: !mutualTls,
+          contactSheet: opts.composeSheet !== undefined,
+        });
       case "jobs": {
         const jobs: JobSummary[] = [];
         for (const snap of await source.list()) {
@@ -232,8 +263,11 @@ export async function startUiServer(source: UiJobSource, opts: UiOptions): Promi
       case "contactSheet":
         return contactSheet(route.jobId, res);
       case "cancel": {
-        if (opts.token === undefined) throw new HttpError(403, "this page is read-only (no --ui-token)");
-        if (!hasToken(req, opts.token)) throw new HttpError(401, "a valid token is needed to cancel a job");
+        if (!(mutualTls && clientVerified(req))) {
+          if (opts.token === undefined)
+            throw new HttpError(403, "this page is read-only (no --ui-token, no client certificate CA)");
+          if (!hasToken(req, opts.token)) throw new HttpError(401, "a valid token is needed to cancel a job");
+        }
         const job = await source.cancel(route.jobId);
         log.info("job cancelled from the page", { job: job.jobId });
         return json(res, { job });
@@ -276,7 +310,7 @@ export async function startUiServer(source: UiJobSource, opts: UiOptions): Promi
     send(res, 200, "image/png", PNG.sync.write(out), "no-store");
   }
 
-  const server = createServer((req, res) => {
+  const onRequest = (req: IncomingMessage, res: ServerResponse) => {
     setSecurityHeaders(res);
     if (!hostAllowed(req, loopback))
       return problem(res, 421, "this page answers to a loopback host name only");
@@ -288,12 +322,28 @@ export async function startUiServer(source: UiJobSource, opts: UiOptions): Promi
       log.error("page request failed", { url: req.url, err });
       problem(res, 500, errorMessage(err));
     });
-  });
+  };
+  const server = opts.tls
+    ? createHttpsServer(
+        {
+          cert: readTlsFile(opts.tls.certFile, "certificate"),
+          key: readTlsFile(opts.tls.keyFile, "key"),
+          ...(mutualTls
+            ? {
+                ca: readTlsFile(opts.tls.clientCaFile as string, "client CA"),
+                requestCert: true,
+                rejectUnauthorized: true,
+              }
+            : {}),
+        },
+        onRequest,
+      )
+    : createServer(onRequest);
   const bound = await listenHttp(server, host, port, "the page", opts.address);
   let stopping: Promise<void> | undefined;
   return {
     port: bound.port,
-    url: `http://${bound.hostPort}/`,
+    url: `${opts.tls ? "https" : "http"}://${bound.hostPort}/`,
     stop() {
       if (!stopping) {
         clearInterval(poll);

@@ -6,8 +6,10 @@
  */
 
 import { spawnSync } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { mkdtemp, rm, symlink, writeFile } from "node:fs/promises";
 import { request } from "node:http";
+import { request as httpsRequest } from "node:https";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PNG } from "pngjs";
@@ -38,6 +40,7 @@ import {
   writeShardIndex,
 } from "../../../src/outputs/webdataset/shard-index.js";
 import { startS3Server, type TestS3Server } from "../../helpers/s3-server.js";
+import { makeTestPki, type TestPki } from "../../integration/security/certs.js";
 
 let tmp: string;
 let folderOut: string;
@@ -447,5 +450,80 @@ describe("the live page's server", () => {
     lru.get("a");
     lru.set("c", 3);
     expect([lru.get("a"), lru.get("b"), lru.get("c"), lru.size]).toEqual([1, undefined, 3, 2]);
+  });
+});
+
+describe("the live page over HTTPS (--ui-tls)", () => {
+  let pki: TestPki;
+  let httpsOnly: UiServer;
+  let mutual: UiServer;
+  beforeAll(async () => {
+    pki = makeTestPki();
+    const log = createLogger({}, { write: () => undefined });
+    httpsOnly = await startUiServer(source, {
+      address: "127.0.0.1:0",
+      log,
+      tls: { certFile: pki.serverCert, keyFile: pki.serverKey },
+    });
+    mutual = await startUiServer(source, {
+      address: "127.0.0.1:0",
+      log,
+      tls: { certFile: pki.serverCert, keyFile: pki.serverKey, clientCaFile: pki.caCert },
+    });
+  });
+  afterAll(async () => {
+    await httpsOnly?.stop();
+    await mutual?.stop();
+    pki?.cleanup();
+  });
+
+  /** An HTTPS request that trusts the test CA, with a client certificate when given one. */
+  function secure(server: UiServer, path: string, method = "GET", client?: { cert: string; key: string }) {
+    return new Promise<Reply>((resolve, reject) => {
+      const req = httpsRequest(
+        {
+          host: "127.0.0.1",
+          port: server.port,
+          path,
+          method,
+          ca: readFileSync(pki.caCert),
+          ...(client ? { cert: readFileSync(client.cert), key: readFileSync(client.key) } : {}),
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on("data", (c: Buffer) => chunks.push(c));
+          res.on("end", () =>
+            resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }),
+          );
+        },
+      );
+      req.on("error", reject);
+      req.end();
+    });
+  }
+
+  it("serves the page over HTTPS, read-only without a client CA", async () => {
+    expect(httpsOnly.url).toMatch(/^https:\/\/127\.0\.0\.1:\d+\/$/);
+    expect(JSON.parse((await secure(httpsOnly, "/api/config")).body.toString())).toMatchObject({
+      cancel: false,
+    });
+    expect((await secure(httpsOnly, "/api/jobs/job-b/cancel", "POST")).status).toBe(403);
+    // Plain HTTP is not answered as a page.
+    await expect(raw(httpsOnly, "/api/config")).rejects.toThrow();
+  });
+
+  it("with the client CA, answers only clients it vouches for, and lets them cancel without a token", async () => {
+    const client = { cert: pki.clientCert, key: pki.clientKey };
+    await expect(secure(mutual, "/api/config")).rejects.toThrow();
+    await expect(
+      secure(mutual, "/api/config", "GET", { cert: pki.otherClientCert, key: pki.otherClientKey }),
+    ).rejects.toThrow();
+    expect(JSON.parse((await secure(mutual, "/api/config", "GET", client)).body.toString())).toMatchObject({
+      cancel: true,
+      cancelNeedsToken: false,
+    });
+    const before = cancelled.length;
+    expect((await secure(mutual, "/api/jobs/job-b/cancel", "POST", client)).status).toBe(200);
+    expect(cancelled.slice(before)).toEqual(["job-b"]);
   });
 });

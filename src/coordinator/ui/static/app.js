@@ -454,6 +454,13 @@ function browse(view, step) {
 }
 
 async function cancelJob(view) {
+  if (!state.config.cancelNeedsToken) {
+    // Mutual TLS: the browser's client certificate is what lets it cancel.
+    const res = await fetch(`/api/jobs/${encodeURIComponent(view.id)}/cancel`, { method: "POST" });
+    if (res.ok) await refreshJob(view);
+    else window.alert(`Not cancelled: ${(await res.json().catch(() => ({}))).error ?? res.status}`);
+    return;
+  }
   let token = state.token;
   if (!token) {
     token = window.prompt("Token to cancel jobs (--ui-token):") ?? "";
