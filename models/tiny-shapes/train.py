@@ -311,8 +311,32 @@ class Up(nn.Module):
         return self.conv(F.interpolate(x, scale_factor=2.0, mode="nearest"))
 
 
+class MidAttention(nn.Module):
+    """Self-attention over the latent positions, as in SD's VAE mid block: every position sees where all of the
+    shape lies, so the decoder can draw one straight side or one round outline for the whole of it. The output
+    projection starts at zero, so a decoder grown from one without this block first draws exactly as it did."""
+
+    def __init__(self, c, heads=4):
+        super().__init__()
+        self.heads = heads
+        self.norm = gn(c)
+        self.qkv = nn.Conv2d(c, 3 * c, 1)
+        self.out = nn.Conv2d(c, c, 1)
+        nn.init.zeros_(self.out.weight)
+        nn.init.zeros_(self.out.bias)
+
+    def forward(self, x):
+        b, c, h, w = x.shape
+        q, k, v = self.qkv(self.norm(x)).flatten(2).transpose(1, 2).chunk(3, dim=-1)
+        a = attention(q, k, v, self.heads)
+        return x + self.out(a.transpose(1, 2).reshape(b, c, h, w))
+
+
 class Decoder(nn.Module):
-    def __init__(self, c=(128, 64, 32)):
+    """The VAE decoder, 8x8x4 -> 64x64x3. With `mid`, an attention block and a residual block at 8x8 after the
+    first residual block (both start as the identity)."""
+
+    def __init__(self, c=(128, 64, 32), mid=False):
         super().__init__()
         a, b, d = c
         self.net = nn.Sequential(
@@ -326,9 +350,17 @@ class Decoder(nn.Module):
             ResBlock(b, d),
             gn(d), nn.SiLU(), nn.Conv2d(d, 3, 3, padding=1),
         )
+        self.mid = None
+        if mid:
+            res = ResBlock(a, a)
+            nn.init.zeros_(res.c2.weight)
+            nn.init.zeros_(res.c2.bias)
+            self.mid = nn.Sequential(MidAttention(a), res)
 
     def forward(self, z):
-        return self.net(z)
+        if self.mid is None:
+            return self.net(z)
+        return self.net[2:](self.mid(self.net[:2](z)))
 
 
 class TextEncoder(nn.Module):
@@ -576,8 +608,7 @@ def load_shipped(base, parts):
         out["enc"] = load_onnx_weights(Encoder(), os.path.join(base, "vae_encoder", "model.onnx"),
                                        (torch.randn(1, 3, IMAGE, IMAGE),), ["sample"], ["latent_parameters"])
     if "dec" in parts:
-        out["dec"] = load_onnx_weights(Decoder(), os.path.join(base, "vae_decoder", "model.onnx"), (z,),
-                                       ["latent_sample"], ["sample"])
+        out["dec"] = shipped_decoder(os.path.join(base, "vae_decoder", "model.onnx"))
     if "te" in parts:
         out["te"] = load_onnx_weights(TextEncoder(len(SimpleTokenizer().vocab)),
                                       os.path.join(base, "text_encoder", "model.onnx"), (_example_ids(),),
@@ -589,6 +620,17 @@ def load_shipped(base, parts):
     with open(os.path.join(base, "vae_decoder", "config.json")) as f:
         out["scaling"] = json.load(f)["scaling_factor"]
     return out
+
+
+def shipped_decoder(path):
+    """The decoder of an export, with the mid block when the export has one (the clean-decoder stage's)."""
+    from onnx_weights import load_onnx_weights
+
+    z = torch.randn(2, LATENT_CH, LATENT, LATENT)
+    try:
+        return load_onnx_weights(Decoder(mid=True), path, (z,), ["latent_sample"], ["sample"])
+    except ValueError:
+        return load_onnx_weights(Decoder(), path, (z,), ["latent_sample"], ["sample"])
 
 
 def edge_weights(x):
@@ -855,6 +897,124 @@ def finetune_unet(args):
 # Export (diffusers / Optimum ONNX layout)
 # ----------------------------------------------------------------------------------------------
 
+def model_latents(path):
+    """Latents a bundled model drew (scripts/shapes-latents.ts: PATH.f32 and PATH.json), as the decoder gets
+    them, and the scene each was asked for."""
+    with open(path + ".json") as f:
+        meta = json.load(f)
+    n = meta["shape"][0]
+    z = torch.from_numpy(np.fromfile(path + ".f32", dtype=np.float32).reshape(n, LATENT_CH, LATENT, LATENT))
+    return z, meta["rows"]
+
+
+# The fill of its bounding box that a drawing must have to be taken for the shape its caption asks for: clean
+# renders fill 0.71-0.85 (circle), 0.99-1 (square), 0.50-0.57 (triangle); a model's drawing is rougher.
+DRAWN_FILL = {0: (0.6, 0.92), 1: (0.78, 1.0), 2: (0.38, 0.75)}
+
+
+def drawn_targets(z, rows, dec):
+    """For each of a model's latents, the clean shape its caption asks for, drawn where the model put it: in the
+    box, and with the colours, of what `dec` draws from the latent. A latent whose drawing is not one shape of
+    about the caption's fill is left out, so that the decoder is never taught to turn one shape into another."""
+    with torch.no_grad():
+        px = (torch.cat([dec(z[i:i + 64]) for i in range(0, len(z), 64)]).clamp(-1, 1) + 1) * 127.5
+    border = torch.cat([px[:, :, :2].flatten(2), px[:, :, -2:].flatten(2), px[:, :, :, :2].flatten(2),
+                        px[:, :, :, -2:].flatten(2)], dim=2)
+    bg = border.median(dim=2).values
+    mask = ((px - bg[:, :, None, None]).abs().amax(dim=1, keepdim=True) > 60).float()
+    # An opening (erode, then dilate) drops specks, which would stretch the box.
+    mask = F.max_pool2d(-F.max_pool2d(-mask, 3, 1, 1), 3, 1, 1)[:, 0] > 0.5
+    keep, kinds, sizes, x0s, y0s, fgs = [], [], [], [], [], []
+    for i, row in enumerate(rows):
+        m = mask[i]
+        if m.sum() < 100:
+            continue
+        ys, xs = torch.nonzero(m, as_tuple=True)
+        w, h = float(xs.max() - xs.min() + 1), float(ys.max() - ys.min() + 1)
+        kind = SHAPES.index(row["scene"]["shape"])
+        lo, hi = DRAWN_FILL[kind]
+        if not (0.8 <= w / h <= 1.25 and lo <= float(m.sum()) / (w * h) <= hi):
+            continue
+        size = (w + h) / 2
+        keep.append(i)
+        kinds.append(kind)
+        sizes.append(size)
+        x0s.append(float(xs.min()) + w / 2 - size / 2)
+        y0s.append(float(ys.min()) + h / 2 - size / 2)
+        fgs.append(px[i][:, m].median(dim=1).values)
+    keep_t = torch.tensor(keep)
+    target = render(torch.tensor(kinds), torch.tensor(sizes), torch.tensor(x0s), torch.tensor(y0s), torch.stack(fgs),
+                    bg[keep_t])
+    print(f"clean targets for {len(keep)} of {len(rows)} latents", flush=True)
+    return {"x": target, "z": z[keep_t]}
+
+
+def clean_decoder(args):
+    """Grow the shipped decoder a mid block (attention over the 8x8 positions) and train it to draw clean shapes
+    from what the bundled models draw, the encoder frozen: the latent space, the scaling factors, the UNet and
+    the flow transformer stay as they are.
+
+    A third of each batch is the encoder's (jittered) latents of fresh renders, so reconstruction stays true;
+    the rest comes from the models' own latents (--latents: files of scripts/shapes-latents.ts, e.g. one of
+    tiny-shapes and one of tiny-shapes-flow), each paired with its clean target (drawn_targets). The loss weights
+    the pixels along the target's edges and matches its gradients, so corners stay sharp and sides straight."""
+    gen = torch.Generator().manual_seed(args.seed + 7)
+    torch.manual_seed(args.seed + 7)
+    parts = load_shipped(args.base, ("enc", "dec"))
+    enc, shipped, scaling = parts["enc"], parts["dec"], parts["scaling"]
+    enc.eval()
+    shipped.eval()
+    pools = [drawn_targets(*model_latents(path), shipped) for path in args.latents.split(",")]
+    pool = {k: torch.cat([p[k] for p in pools]) for k in ("x", "z")}
+    dec = Decoder(mid=True)
+    missing = dec.load_state_dict(shipped.state_dict(), strict=False).missing_keys
+    print(f"decoder: {sum(p.numel() for p in dec.parameters())} parameters, {len(missing)} new tensors", flush=True)
+    dec.train()
+    opt = torch.optim.Adam(dec.parameters(), lr=args.ft_lr)
+    steps = args.ft_decoder_steps
+    run = FinetuneRun("clean-decoder", "dec", dec, opt, gen, args, steps, keep=True)
+    own = args.vae_batch // 3
+    for step in range(run.step0 + 1, steps + 1):
+        lr = args.ft_lr * min(1.0, step / 50) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * step / steps)))
+        for g in opt.param_groups:
+            g["lr"] = lr
+        x, _ = make_batch(gen, own)
+        with torch.no_grad():
+            mean, logvar = enc(x).chunk(2, dim=1)
+            z = mean + torch.randn(mean.shape, generator=gen) * torch.exp(0.5 * logvar.clamp(-30, 20))
+            amount = torch.rand(z.shape[0], 1, 1, 1, generator=gen) * args.latent_jitter / scaling
+            z = z + amount * torch.randn(z.shape, generator=gen)
+            pick = torch.randint(0, pool["x"].shape[0], (args.vae_batch - own,), generator=gen)
+            x = torch.cat([x, pool["x"][pick]])
+            z = torch.cat([z, pool["z"][pick]])
+        rec = dec(z)
+        err = (rec - x).abs() + (rec - x) ** 2
+        loss = (edge_weights(x) * err).mean() + gradient_loss(rec, x)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        run.after_step(step, loss, lr)
+    run.done()
+
+
+def export_decoder(args):
+    """Export the clean-decoder stage's EMA weights (or --decoder-checkpoint's) as the vae_decoder of tiny-shapes
+    and of tiny-shapes-flow, which shares its latent space; each keeps its own config.json."""
+    st = torch.load(args.decoder_checkpoint or os.path.join(args.work, "clean-decoder.pt"))
+    dec = Decoder(mid=True)
+    dec.load_state_dict(st["ema"])
+    dec.eval()
+    print(f"exporting the clean decoder: EMA weights of step {st['step']}", flush=True)
+    z = torch.randn(2, LATENT_CH, LATENT, LATENT)
+    for folder in (args.out, os.path.join(os.path.dirname(args.out), "tiny-shapes-flow")):
+        with torch.no_grad():
+            torch.onnx.export(dec, (z,), os.path.join(folder, "vae_decoder", "model.onnx"), opset_version=14,
+                              input_names=["latent_sample"], output_names=["sample"],
+                              dynamic_axes={"latent_sample": {0: "batch", 2: "height", 3: "width"},
+                                            "sample": {0: "batch", 2: "height", 3: "width"}})
+        print(f"wrote {folder}/vae_decoder/model.onnx", flush=True)
+
+
 def write_json(path, obj):
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with open(path, "w") as f:
@@ -1050,7 +1210,7 @@ def export_fixtures(args):
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--stage", choices=["vae", "unet", "decoder", "export", "all", "fixtures", "finetune-decoder",
-                                       "finetune-unet"], default="all")
+                                       "finetune-unet", "clean-decoder", "export-decoder"], default="all")
     p.add_argument("--base", default=HERE, help="the export that fine-tuning and --finetuned start from")
     p.add_argument("--finetuned", action="store_true", help="export: the --base parts with the fine-tuned ones")
     p.add_argument("--ft-decoder-steps", type=int, default=1200)
@@ -1064,6 +1224,9 @@ def main():
     p.add_argument("--ft-shape-weights", default="", help="finetune-unet: circle,square,triangle weights, e.g. 1,2,1")
     p.add_argument("--ft-x0-weight", type=float, default=0.0,
                    help="finetune-unet: weight of the decoded-estimate image loss at the late timesteps")
+    p.add_argument("--latents", default="",
+                   help="clean-decoder: comma-separated latent files of scripts/shapes-latents.ts (without .f32)")
+    p.add_argument("--decoder-checkpoint", default="", help="export-decoder: this checkpoint instead of the last")
     p.add_argument("--unet-checkpoint", default="",
                    help="export --finetuned: the UNet checkpoint to export (default: finetune-unet.pt)")
     p.add_argument("--latent-jitter", type=float, default=0.15, help="finetune-decoder: largest jitter")
@@ -1102,6 +1265,10 @@ def main():
         finetune_unet(args)
     if args.stage == "fixtures":
         export_fixtures(args)
+    if args.stage == "clean-decoder":
+        clean_decoder(args)
+    if args.stage == "export-decoder":
+        export_decoder(args)
 
 
 if __name__ == "__main__":
