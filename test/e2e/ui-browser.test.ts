@@ -269,6 +269,20 @@ describe("the live job page in a browser", () => {
       .toSatisfy((captions: string[]) => captions.length > 0 && captions.every((t) => t.includes("circle")));
   });
 
+  it("jumps to a shard, and Previous comes back", async (ctx) => {
+    if (!HAVE_CHROMIUM) ctx.skip(NO_CHROMIUM);
+    const firstShard = () =>
+      page.$eval("#browse .thumb img", (img) => /\/shards\/(\d+)\//.exec((img as HTMLImageElement).src)?.[1]);
+    await page.fill("#filter", "");
+    await expect.poll(firstShard, { timeout: 30_000 }).toBe("0");
+    await page.fill("#goto-shard", "2");
+    await page.press("#goto-shard", "Enter");
+    await expect.poll(firstShard, { timeout: 30_000 }).toBe("2");
+    await page.click("#browse-prev");
+    await expect.poll(firstShard, { timeout: 30_000 }).toBe("0");
+    expect(problems).toEqual([]);
+  });
+
   it("lists the planted bad row, and the samples that failed in the worker, with their file and line", async (ctx) => {
     if (!HAVE_CHROMIUM) ctx.skip(NO_CHROMIUM);
     await expect

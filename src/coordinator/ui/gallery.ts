@@ -34,6 +34,10 @@ const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0
 
 export class Gallery {
   private readonly storages = new Map<string, ObjectStorage>();
+
+  /** `open`: how an output location becomes a storage (the page's: openStorage). */
+  constructor(private readonly open: (location: string) => ObjectStorage = (l) => openStorage(l)) {}
+
   private readonly shardLists = new Map<string, { at: number; shards: Promise<number[]> }>();
   private readonly shardSamples = new Lru<Promise<IndexedSample[] | null>>(128);
   private readonly thumbnails = new Lru<Buffer>(1024);
@@ -41,7 +45,7 @@ export class Gallery {
   private storage(job: GalleryJob): ObjectStorage {
     let s = this.storages.get(job.output);
     if (!s) {
-      s = openStorage(job.output);
+      s = this.open(job.output);
       this.storages.set(job.output, s);
     }
     return s;

@@ -320,6 +320,18 @@ async function showJob(jobId) {
   p.browseGrid = el("div", { class: "grid", id: "browse" });
   p.prev = el("button", { type: "button", id: "browse-prev", onclick: () => browse(view, -1) }, "← Previous");
   p.next = el("button", { type: "button", id: "browse-next", onclick: () => browse(view, 1) }, "Next →");
+  // A job of a million samples is thousands of pages: jump to a shard (Previous comes back).
+  p.gotoShard = el("input", {
+    type: "number",
+    id: "goto-shard",
+    min: 0,
+    placeholder: "shard",
+    "aria-label": "Go to shard",
+    onkeydown: (e) => {
+      if (e.key === "Enter") jumpToShard(view);
+    },
+  });
+  p.goto = el("button", { type: "button", id: "goto", onclick: () => jumpToShard(view) }, "Go");
   p.filter = el("input", {
     type: "search",
     id: "filter",
@@ -374,7 +386,7 @@ async function showJob(jobId) {
       "section",
       { class: "card" },
       el("h2", {}, "All images, in manifest order"),
-      el("div", { class: "toolbar" }, p.filter, p.prev, p.next),
+      el("div", { class: "toolbar" }, p.filter, p.prev, p.next, p.gotoShard, p.goto),
       p.browseGrid,
     ),
     el("section", { class: "card" }, el("h2", {}, "Failed samples ", p.failedMore), failedTable.node),
@@ -444,6 +456,13 @@ async function loadBrowse(view) {
   renderGrid(view.parts.browseGrid, page.samples);
   view.parts.prev.disabled = b.stack.length < 2;
   view.parts.next.disabled = page.next === null;
+}
+
+function jumpToShard(view) {
+  const shard = Number(view.parts.gotoShard.value);
+  if (view.parts.gotoShard.value === "" || !Number.isInteger(shard) || shard < 0) return;
+  view.browse.stack.push({ shard, at: 0 });
+  void loadBrowse(view);
 }
 
 function browse(view, step) {
