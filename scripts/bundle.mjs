@@ -16,9 +16,12 @@
  * and reflection services would load a second copy of @grpc/grpc-js, protobufjs and proto-loader from
  * node_modules into every process that serves gRPC (about 120 ms of a coordinator's start).
  *
+ * It also compiles the live job page (src/coordinator/ui/page: app.ts for the browser, its HTML and styles)
+ * into dist/ui, where the coordinator's page server reads it: the package and the images ship dist/.
+ *
  * Usage: node scripts/bundle.mjs   (after tsc; `npm run build` runs both)
  */
-import { readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { copyFile, mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { dirname, join, sep } from "node:path";
 import { fileURLToPath } from "node:url";
 import { build } from "esbuild";
@@ -26,6 +29,8 @@ import { build } from "esbuild";
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const compiled = join(root, "dist", "src");
 const outdir = join(root, "dist", "bundle");
+const pageSrc = join(root, "src", "coordinator", "ui", "page");
+const pageOut = join(root, "dist", "ui");
 
 export const EXTERNAL_PACKAGES = [
   "onnxruntime-node",
@@ -153,3 +158,21 @@ for (const file of await readdir(outdir)) {
   const ascii = asciiOnly(code);
   if (ascii !== code) await writeFile(path, ascii);
 }
+
+// The live job page: one ES module for the browser (tsc leaves the page out; its own tsconfig checks it),
+// beside the page and its styles as they are. ASCII as the rest, for the same reason.
+await rm(pageOut, { recursive: true, force: true });
+await mkdir(pageOut, { recursive: true });
+await build({
+  entryPoints: [join(pageSrc, "app.ts")],
+  outfile: join(pageOut, "app.js"),
+  bundle: true,
+  platform: "browser",
+  format: "esm",
+  target: "es2022",
+  tsconfig: join(pageSrc, "tsconfig.json"),
+  logLevel: "warning",
+});
+const page = join(pageOut, "app.js");
+await writeFile(page, asciiOnly(await readFile(page, "utf8")));
+for (const name of ["index.html", "style.css"]) await copyFile(join(pageSrc, name), join(pageOut, name));

@@ -274,7 +274,7 @@ describe("the live job page in a browser", () => {
     const firstShard = () =>
       page.$eval("#browse .thumb img", (img) => /\/shards\/(\d+)\//.exec((img as HTMLImageElement).src)?.[1]);
     await page.fill("#filter", "");
-    await expect.poll(firstShard, { timeout: 30_000 }).toBe("0");
+    // Jumping at once: the filter still pending applies with the jump, not after it.
     await page.fill("#goto-shard", "2");
     await page.press("#goto-shard", "Enter");
     await expect.poll(firstShard, { timeout: 30_000 }).toBe("2");

@@ -101,7 +101,7 @@ function readTlsFile(path: string, what: string): Buffer {
 }
 
 function loadStatic(): { page: Buffer; files: Record<StaticName, Buffer> } {
-  const dir = join(packageRoot(), "src", "coordinator", "ui", "static");
+  const dir = join(packageRoot(), "dist", "ui");
   const files = {} as Record<StaticName, Buffer>;
   for (const name of Object.keys(STATIC_FILES) as StaticName[]) files[name] = readFileSync(join(dir, name));
   return { page: readFileSync(join(dir, "index.html")), files };

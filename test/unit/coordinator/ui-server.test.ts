@@ -39,8 +39,12 @@ import {
   tarShardName,
   writeShardIndex,
 } from "../../../src/outputs/webdataset/shard-index.js";
+import { ROOT } from "../../helpers/paths.js";
 import { startS3Server, type TestS3Server } from "../../helpers/s3-server.js";
 import { makeTestPki, type TestPki } from "../../integration/security/certs.js";
+
+/** Where the build puts the page, script and styles (the server reads them there). */
+const BUILT_PAGE = join(ROOT, "dist", "ui");
 
 let tmp: string;
 let folderOut: string;
@@ -253,12 +257,20 @@ describe("the live page's server", () => {
     const html = page.body.toString();
     // Scripts only by src from this server: no inline script, nothing third-party.
     expect(html).not.toMatch(/<script(?![^>]*\bsrc="\/static\/)[^>]*>/);
+    // Nor what the policy's 'self' blocks as inline too: handler attributes, style elements and attributes.
+    expect(html).not.toMatch(/<[^>]+\s(on[a-z]+|style)=/i);
+    expect(html).not.toMatch(/<style\b/i);
     expect(html).not.toMatch(/https?:\/\//);
+    // What it sends is the build's (scripts/bundle.mjs compiles src/coordinator/ui/page into dist/ui).
+    expect(page.body.equals(readFileSync(join(BUILT_PAGE, "index.html"))), "run `npm run build`").toBe(true);
     const app = await raw(readOnly, "/static/app.js");
-    // The script parses (a syntax error would leave the page blank in a browser).
+    expect(app.body.equals(readFileSync(join(BUILT_PAGE, "app.js")))).toBe(true);
+    // The script parses (a syntax error would leave the page blank in a browser), in ASCII as the bundle.
     const check = spawnSync(process.execPath, ["--input-type=module", "--check"], { input: app.body });
     expect(check.status, check.stderr?.toString()).toBe(0);
+    expect(app.body.toString().match(/[\u0080-\uffff]/)?.[0]).toBeUndefined();
     const css = await raw(readOnly, "/static/style.css");
+    expect(css.body.equals(readFileSync(join(BUILT_PAGE, "style.css")))).toBe(true);
     expect(app.headers["content-type"]).toMatch(/javascript/);
     expect(app.body.length + css.body.length).toBeLessThan(100 * 1024);
     expect((await raw(readOnly, "/api/jobs", { headers: { Host: "evil.example:80" } })).status).toBe(421);

@@ -1,24 +1,213 @@
 // The live job page: the jobs, one job's progress, workers, failures and images. Plain DOM, no library;
 // every value from the server goes in as text, never as markup. Live through server-sent events.
+// Compiled by scripts/bundle.mjs to dist/ui/app.js, which the server sends as /static/app.js.
 
-const main = document.getElementById("main");
-const connection = document.getElementById("connection");
-const viewer = document.getElementById("viewer");
+// What the server sends (src/coordinator/ui/server.ts and the modules it answers from), as the page reads
+// it. Declared here rather than imported: the page is compiled for the browser, apart from the server.
 
-const state = {
-  config: { cancel: false, contactSheet: false },
-  jobs: new Map(),
+type JobStateName = "PENDING" | "PUBLISHING" | "RUNNING" | "SUCCEEDED" | "FAILED" | "CANCELLED";
+
+/** A job in /api/jobs, the event stream and /api/jobs/:id (server.ts JobSummary: a JobSnapshot and its failures). */
+interface JobSummary {
+  jobId: string;
+  state: JobStateName;
+  model: string;
+  output: string;
+  /** Known once every shard is published. */
+  samplesTotal: number | null;
+  samplesDone: number;
+  samplesFailed: number;
+  shardsTotal: number | null;
+  shardsPublished: number;
+  shardsDone: number;
+  shardsReused: number;
+  samplesReused: number;
+  rowsRejected: number;
+  imagesPerSecond: number;
+  /** Seconds; -1 while unknown. */
+  etaSeconds: number;
+  createdAtMs: number;
+  finishedAtMs: number | null;
+  error: string;
+  maxFailed: string;
+  /** Failed samples by error code. */
+  failures: Record<string, number>;
+}
+
+/** /api/config: what this page may do. */
+interface UiConfig {
+  cancel: boolean;
+  /** False behind mutual TLS: the browser's client certificate is what lets it cancel. */
+  cancelNeedsToken: boolean;
+  contactSheet: boolean;
+}
+
+/** A point of history.ts: ms since the epoch and the job's done count then. */
+interface HistoryPoint {
+  t: number;
+  done: number;
+}
+
+interface WorkerRate {
+  worker: string;
+  done: number;
+  /** Samples per second over the last half minute. */
+  rate: number;
+}
+
+/** /api/jobs/:id */
+interface JobDetail {
+  job: JobSummary;
+  outputFormat: string;
+  workers: WorkerRate[];
+  history: HistoryPoint[];
+}
+
+/** A row of errors.jsonl (a failed sample has an id; a rejected row has none). */
+interface ErrorRow {
+  /** "file:line" of the manifest row. */
+  where: string;
+  id?: string;
+  field?: string | null;
+  code?: string;
+  error: string;
+}
+
+/** /api/jobs/:id/errors (job-errors.ts): the first rows of each kind and how many there are. */
+interface JobErrors {
+  failed: ErrorRow[];
+  rejected: ErrorRow[];
+  failedTotal: number;
+  rejectedTotal: number;
+}
+
+/** A sample's settings as its output stores them. */
+interface SampleMetadata {
+  id: string;
+  prompt: string;
+  negative_prompt: string;
+  seed: number;
+  steps: number;
+  guidance_scale: number;
+  scheduler: string;
+  width: number;
+  height: number;
+  model: string;
+}
+
+/** A sample of a job's output (gallery.ts GallerySample). */
+interface GallerySample {
+  /** What the image URLs name it by in its shard. */
+  key: string;
+  ok: boolean;
+  error: string;
+  metadata: SampleMetadata;
+  shard: number;
+}
+
+/** Where a page of samples starts: a shard, and an index in it. */
+interface Cursor {
+  shard: number;
+  at: number;
+}
+
+/** /api/jobs/:id/samples */
+interface GalleryPage {
+  samples: GallerySample[];
+  /** Where the next page starts; null at the end of what is written so far. */
+  next: Cursor | null;
+}
+
+/** The body of a refusal. */
+interface ErrorBody {
+  error?: string;
+}
+
+// The page's own state.
+
+interface JobParts {
+  title: HTMLHeadingElement;
+  progress: HTMLProgressElement;
+  stats: HTMLDivElement;
+  chart: SVGSVGElement;
+  workers: HTMLTableSectionElement;
+  failed: HTMLTableSectionElement;
+  rejected: HTMLTableSectionElement;
+  failedMore: HTMLSpanElement;
+  newest: HTMLDivElement;
+  browseGrid: HTMLDivElement;
+  prev: HTMLButtonElement;
+  next: HTMLButtonElement;
+  gotoShard: HTMLInputElement;
+  goto: HTMLButtonElement;
+  filter: HTMLInputElement;
+  cancel: HTMLButtonElement;
+}
+
+/** The images browsed in manifest order: the pages come back through (Previous), the next, the filter. */
+interface Browse {
+  stack: Cursor[];
+  next: Cursor | null;
+  query: string;
+  samples?: GallerySample[];
+}
+
+/** An open job: its parts of the page and what it last read. */
+interface JobView {
+  id: string;
+  parts: JobParts;
+  last: JobSummary | null;
+  browse: Browse;
+  newest: GallerySample[];
+  /** The errors file's counts when last read. */
+  errorsSeen?: { failed: number; rejected: number };
+  /** A filter typed but not applied yet (applied after a pause in typing). */
+  filterTimer?: number;
+}
+
+interface PageState {
+  config: UiConfig;
+  jobs: Map<string, JobSummary>;
   /** The open job's view, or null on the jobs list. */
+  job: JobView | null;
+  token: string;
+}
+
+/** An element of index.html, of the kind the page uses it as. */
+function byId<T extends HTMLElement>(id: string, kind: new () => T): T {
+  const node = document.getElementById(id);
+  if (!(node instanceof kind)) throw new Error(`the page has no #${id}`);
+  return node;
+}
+
+const main = byId("main", HTMLElement);
+const connection = byId("connection", HTMLElement);
+const viewer = byId("viewer", HTMLDialogElement);
+
+const state: PageState = {
+  config: { cancel: false, cancelNeedsToken: false, contactSheet: false },
+  jobs: new Map(),
   job: null,
   token: sessionStorage.getItem("lf-ui-token") ?? "",
 };
 
+/** `on<event>` attributes: listeners, typed by their event. */
+type Handlers = { [K in keyof HTMLElementEventMap as `on${K}`]?: (event: HTMLElementEventMap[K]) => void };
+type AttrValue = string | number | boolean | null | undefined;
+type Attrs = Handlers & { [name: string]: AttrValue | Handlers[keyof Handlers] };
+type Child = Node | string | number | null | undefined;
+
 /** An element with attributes and children (strings become text nodes). */
-function el(tag, attrs = {}, ...children) {
+function el<K extends keyof HTMLElementTagNameMap>(
+  tag: K,
+  attrs: Attrs = {},
+  ...children: (Child | Child[])[]
+): HTMLElementTagNameMap[K] {
   const node = document.createElement(tag);
   for (const [k, v] of Object.entries(attrs)) {
     if (v === undefined || v === null || v === false) continue;
-    if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
+    // Handlers type each listener by its event's name, which addEventListener's string cannot carry.
+    if (typeof v === "function") node.addEventListener(k.slice(2), v as EventListener);
     else node.setAttribute(k, v === true ? "" : String(v));
   }
   for (const c of children.flat()) {
@@ -29,7 +218,10 @@ function el(tag, attrs = {}, ...children) {
 }
 
 const SVG = "http://www.w3.org/2000/svg";
-function svg(tag, attrs = {}) {
+function svg<K extends keyof SVGElementTagNameMap>(
+  tag: K,
+  attrs: Record<string, string | number> = {},
+): SVGElementTagNameMap[K] {
   const node = document.createElementNS(SVG, tag);
   for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, String(v));
   return node;
@@ -38,29 +230,33 @@ function svg(tag, attrs = {}) {
 /** The server answered, and said no (a job it does not know): unlike a lost connection, not retried. */
 class HttpError extends Error {}
 
-async function getJson(url) {
+/** Why the server refused, as its body says (nothing when the body is not JSON). */
+async function reasonOf(res: Response): Promise<string | undefined> {
+  return ((await res.json().catch(() => ({}))) as ErrorBody).error;
+}
+
+async function getJson<T>(url: string): Promise<T> {
   // A request that never answers would hold the one refresh in flight, and so every later one.
   const res = await fetch(url, {
     headers: { Accept: "application/json" },
     signal: AbortSignal.timeout(30_000),
   });
-  if (!res.ok)
-    throw new HttpError(`${res.status} ${(await res.json().catch(() => ({}))).error ?? res.statusText}`);
-  return res.json();
+  if (!res.ok) throw new HttpError(`${res.status} ${(await reasonOf(res)) ?? res.statusText}`);
+  return (await res.json()) as T;
 }
 
-function fmtEta(s) {
+function fmtEta(s: number | undefined): string {
   if (s === undefined || s < 0) return "–";
   if (s < 90) return `${Math.round(s)} s`;
   if (s < 5400) return `${Math.round(s / 60)} min`;
   return `${(s / 3600).toFixed(1)} h`;
 }
 
-function fmtRate(r) {
-  return `${(r ?? 0).toFixed(r >= 10 ? 0 : 2)} img/s`;
+function fmtRate(r: number | undefined): string {
+  return `${(r ?? 0).toFixed((r ?? 0) >= 10 ? 0 : 2)} img/s`;
 }
 
-function progressOf(job) {
+function progressOf(job: JobSummary): { total: number; done: number; pct: number } {
   const total = job.samplesTotal ?? 0;
   return {
     total,
@@ -69,14 +265,14 @@ function progressOf(job) {
   };
 }
 
-function failuresText(failures) {
+function failuresText(failures: Record<string, number> | undefined): string {
   const entries = Object.entries(failures ?? {});
   return entries.length === 0 ? "none" : entries.map(([code, n]) => `${code}: ${n}`).join(", ");
 }
 
 // The jobs list.
 
-function renderJobs() {
+function renderJobs(): void {
   const jobs = [...state.jobs.values()].sort((a, b) => b.createdAtMs - a.createdAtMs);
   const rows = jobs.map((j) => {
     const p = progressOf(j);
@@ -124,16 +320,21 @@ function renderJobs() {
   );
 }
 
-async function showJobs() {
+async function showJobs(): Promise<void> {
   state.job = null;
-  const { jobs } = await getJson("/api/jobs");
+  const { jobs } = await getJson<{ jobs: JobSummary[] }>("/api/jobs");
   state.jobs = new Map(jobs.map((j) => [j.jobId, j]));
   if (state.job === null) renderJobs();
 }
 
 // One job.
 
-function thumbButton(sample, list, index) {
+function thumbButton(
+  jobId: string,
+  sample: GallerySample,
+  list: GallerySample[],
+  index: number,
+): HTMLElement {
   const m = sample.metadata;
   return el(
     "button",
@@ -146,7 +347,7 @@ function thumbButton(sample, list, index) {
       onkeydown: (e) => moveInGrid(e),
     },
     el("img", {
-      src: `/api/jobs/${encodeURIComponent(state.job.id)}/shards/${sample.shard}/samples/${encodeURIComponent(sample.key)}/thumb.png`,
+      src: `/api/jobs/${encodeURIComponent(jobId)}/shards/${sample.shard}/samples/${encodeURIComponent(sample.key)}/thumb.png`,
       alt: m.prompt,
       loading: "lazy",
       width: 150,
@@ -162,12 +363,19 @@ function thumbButton(sample, list, index) {
 }
 
 /** Arrow keys move between the thumbnails of a grid: left and right by one, up and down by a row. */
-function moveInGrid(e) {
-  const items = [...e.currentTarget.parentElement.children];
-  const at = items.indexOf(e.currentTarget);
+function moveInGrid(e: KeyboardEvent): void {
+  const current = e.currentTarget;
+  if (!(current instanceof HTMLElement) || !current.parentElement) return;
+  const items = [...current.parentElement.children].filter((t) => t instanceof HTMLElement);
+  const at = items.indexOf(current);
   // The grid wraps to the width of the window: a row is the thumbnails level with the first.
   const columns = Math.max(1, items.filter((t) => t.offsetTop === items[0].offsetTop).length);
-  const moves = { ArrowRight: 1, ArrowLeft: -1, ArrowDown: columns, ArrowUp: -columns };
+  const moves: Record<string, number> = {
+    ArrowRight: 1,
+    ArrowLeft: -1,
+    ArrowDown: columns,
+    ArrowUp: -columns,
+  };
   if (!(e.key in moves)) return;
   const target = items[at + moves[e.key]];
   if (target) {
@@ -176,19 +384,20 @@ function moveInGrid(e) {
   }
 }
 
-function renderGrid(container, samples) {
-  const focused = container.contains(document.activeElement) ? document.activeElement.dataset.key : null;
-  container.replaceChildren(...samples.map((s, i) => thumbButton(s, samples, i)));
+function renderGrid(container: HTMLElement, jobId: string, samples: GallerySample[]): void {
+  const active = document.activeElement;
+  const focused = active instanceof HTMLElement && container.contains(active) ? active.dataset.key : null;
+  container.replaceChildren(...samples.map((s, i) => thumbButton(jobId, s, samples, i)));
   if (samples.length === 0) container.append(el("p", { class: "muted" }, "No images yet."));
-  if (focused) container.querySelector(`[data-key="${CSS.escape(focused)}"]`)?.focus();
+  if (focused) container.querySelector<HTMLElement>(`[data-key="${CSS.escape(focused)}"]`)?.focus();
 }
 
-function renderChart(svgNode, history) {
+function renderChart(svgNode: SVGSVGElement, history: HistoryPoint[]): void {
   const w = 600;
   const h = 140;
   svgNode.replaceChildren();
   svgNode.setAttribute("viewBox", `0 0 ${w} ${h}`);
-  const rates = [];
+  const rates: { t: number; r: number }[] = [];
   // Each point's rate over the few points before it: shards land in steps, a point-to-point rate saws.
   const spanPoints = 5;
   for (let i = 1; i < history.length; i++) {
@@ -204,7 +413,7 @@ function renderChart(svgNode, history) {
     return;
   }
   const t0 = rates[0].t;
-  const t1 = rates.at(-1).t;
+  const t1 = rates[rates.length - 1].t;
   const max = Math.max(...rates.map((p) => p.r), 0.001);
   const points = rates.map(
     (p) => `${30 + ((p.t - t0) / Math.max(1, t1 - t0)) * (w - 40)},${h - 20 - (p.r / max) * (h - 40)}`,
@@ -217,7 +426,7 @@ function renderChart(svgNode, history) {
   svgNode.append(top, span);
 }
 
-function renderJobHead(view, detail) {
+function renderJobHead(view: JobView, detail: JobDetail): void {
   const j = detail.job;
   const p = progressOf(j);
   view.parts.title.replaceChildren(j.jobId, " ", el("span", { class: `state ${j.state}` }, j.state));
@@ -250,7 +459,7 @@ function renderJobHead(view, detail) {
   view.parts.cancel.hidden = !state.config.cancel || ["SUCCEEDED", "FAILED", "CANCELLED"].includes(j.state);
 }
 
-function renderErrors(view, errors) {
+function renderErrors(view: JobView, errors: JobErrors): void {
   const failed = errors.failed.map((e) =>
     el(
       "tr",
@@ -274,7 +483,7 @@ function renderErrors(view, errors) {
     errors.failedTotal > errors.failed.length ? `first ${errors.failed.length} of ${errors.failedTotal}` : "";
 }
 
-function table(id, headings) {
+function table(id: string, headings: string[]): { node: HTMLTableElement; body: HTMLTableSectionElement } {
   const body = el("tbody", { id });
   return {
     node: el(
@@ -295,62 +504,62 @@ function table(id, headings) {
   };
 }
 
-async function showJob(jobId) {
-  const id = jobId;
-  const view = {
+async function showJob(id: string): Promise<void> {
+  const failedTable = table("failed", ["Row", "Sample", "Code", "Reason"]);
+  const rejectedTable = table("rejected", ["Row", "Field", "Reason"]);
+  const p: JobParts = {
+    title: el("h1", { id: "job-title" }, id),
+    progress: el("progress", { id: "progress", max: 1, value: 0 }),
+    stats: el("div", { class: "stats", id: "stats" }),
+    chart: svg("svg", { class: "chart", role: "img", "aria-label": "throughput over time" }),
+    workers: el("tbody", { id: "workers" }),
+    failed: failedTable.body,
+    rejected: rejectedTable.body,
+    failedMore: el("span", { class: "muted" }),
+    newest: el("div", { class: "grid", id: "newest" }),
+    browseGrid: el("div", { class: "grid", id: "browse" }),
+    prev: el("button", { type: "button", id: "browse-prev", onclick: () => browse(view, -1) }, "← Previous"),
+    next: el("button", { type: "button", id: "browse-next", onclick: () => browse(view, 1) }, "Next →"),
+    // A job of a million samples is thousands of pages: jump to a shard (Previous comes back).
+    gotoShard: el("input", {
+      type: "number",
+      id: "goto-shard",
+      min: 0,
+      placeholder: "shard",
+      "aria-label": "Go to shard",
+      onkeydown: (e) => {
+        if (e.key === "Enter") jumpToShard(view);
+      },
+    }),
+    goto: el("button", { type: "button", id: "goto", onclick: () => jumpToShard(view) }, "Go"),
+    filter: el("input", {
+      type: "search",
+      id: "filter",
+      placeholder: "filter by prompt, id or key",
+      "aria-label": "Filter images",
+    }),
+    cancel: el(
+      "button",
+      { type: "button", class: "danger", id: "cancel", hidden: true, onclick: () => cancelJob(view) },
+      "Cancel job",
+    ),
+  };
+  const view: JobView = {
     id,
-    parts: {},
+    parts: p,
     last: null,
     browse: { stack: [{ shard: 0, at: 0 }], next: null, query: "" },
     newest: [],
   };
   state.job = view;
-  const p = view.parts;
-  p.title = el("h1", { id: "job-title" }, id);
-  p.progress = el("progress", { id: "progress", max: 1, value: 0 });
-  p.stats = el("div", { class: "stats", id: "stats" });
-  p.chart = svg("svg", { class: "chart", role: "img", "aria-label": "throughput over time" });
-  p.workers = el("tbody", { id: "workers" });
-  const failedTable = table("failed", ["Row", "Sample", "Code", "Reason"]);
-  const rejectedTable = table("rejected", ["Row", "Field", "Reason"]);
-  p.failed = failedTable.body;
-  p.rejected = rejectedTable.body;
-  p.failedMore = el("span", { class: "muted" });
-  p.newest = el("div", { class: "grid", id: "newest" });
-  p.browseGrid = el("div", { class: "grid", id: "browse" });
-  p.prev = el("button", { type: "button", id: "browse-prev", onclick: () => browse(view, -1) }, "← Previous");
-  p.next = el("button", { type: "button", id: "browse-next", onclick: () => browse(view, 1) }, "Next →");
-  // A job of a million samples is thousands of pages: jump to a shard (Previous comes back).
-  p.gotoShard = el("input", {
-    type: "number",
-    id: "goto-shard",
-    min: 0,
-    placeholder: "shard",
-    "aria-label": "Go to shard",
-    onkeydown: (e) => {
-      if (e.key === "Enter") jumpToShard(view);
-    },
-  });
-  p.goto = el("button", { type: "button", id: "goto", onclick: () => jumpToShard(view) }, "Go");
-  p.filter = el("input", {
-    type: "search",
-    id: "filter",
-    placeholder: "filter by prompt, id or key",
-    "aria-label": "Filter images",
-  });
-  let filterTimer = null;
   p.filter.addEventListener("input", () => {
-    clearTimeout(filterTimer);
-    filterTimer = setTimeout(() => {
+    clearTimeout(view.filterTimer);
+    view.filterTimer = setTimeout(() => {
+      view.filterTimer = undefined;
       view.browse = { stack: [{ shard: 0, at: 0 }], next: null, query: p.filter.value };
       void loadBrowse(view);
     }, 250);
   });
-  p.cancel = el(
-    "button",
-    { type: "button", class: "danger", id: "cancel", hidden: true, onclick: () => cancelJob(view) },
-    "Cancel job",
-  );
   const sheet = state.config.contactSheet
     ? el(
         "a",
@@ -396,21 +605,21 @@ async function showJob(jobId) {
 }
 
 /** The job's numbers; its images and errors when they changed. */
-async function refreshJob(view, all = false) {
+async function refreshJob(view: JobView, all = false): Promise<void> {
   const enc = encodeURIComponent(view.id);
-  const detail = await getJson(`/api/jobs/${enc}`);
+  const detail = await getJson<JobDetail>(`/api/jobs/${enc}`);
   if (state.job !== view) return;
   renderJobHead(view, detail);
   const j = detail.job;
   const last = view.last;
   view.last = j;
-  const jobs = [];
+  const jobs: Promise<void>[] = [];
   if (all || !last || last.samplesDone !== j.samplesDone || last.state !== j.state) {
     jobs.push(
-      getJson(`/api/jobs/${enc}/newest?limit=24`).then(({ samples }) => {
+      getJson<{ samples: GallerySample[] }>(`/api/jobs/${enc}/newest?limit=24`).then(({ samples }) => {
         if (state.job !== view) return;
         view.newest = samples;
-        renderGrid(view.parts.newest, samples);
+        renderGrid(view.parts.newest, view.id, samples);
       }),
     );
     // The last page of the browsed images grows as shards are written.
@@ -428,7 +637,7 @@ async function refreshJob(view, all = false) {
     last?.samplesDone !== j.samplesDone
   ) {
     jobs.push(
-      getJson(`/api/jobs/${enc}/errors`).then((errors) => {
+      getJson<JobErrors>(`/api/jobs/${enc}/errors`).then((errors) => {
         if (state.job !== view) return;
         view.errorsSeen = { failed: errors.failedTotal, rejected: errors.rejectedTotal };
         renderErrors(view, errors);
@@ -444,40 +653,47 @@ async function refreshJob(view, all = false) {
   await Promise.all(jobs);
 }
 
-async function loadBrowse(view) {
+async function loadBrowse(view: JobView): Promise<void> {
   const b = view.browse;
-  const from = b.stack.at(-1);
+  // Never empty: the first page's cursor stays at the bottom.
+  const from = b.stack[b.stack.length - 1];
   const q = new URLSearchParams({ shard: String(from.shard), at: String(from.at), limit: "48" });
   if (b.query) q.set("q", b.query);
-  const page = await getJson(`/api/jobs/${encodeURIComponent(view.id)}/samples?${q}`);
+  const page = await getJson<GalleryPage>(`/api/jobs/${encodeURIComponent(view.id)}/samples?${q}`);
   if (state.job !== view || view.browse !== b) return;
   b.next = page.next;
   b.samples = page.samples;
-  renderGrid(view.parts.browseGrid, page.samples);
+  renderGrid(view.parts.browseGrid, view.id, page.samples);
   view.parts.prev.disabled = b.stack.length < 2;
   view.parts.next.disabled = page.next === null;
 }
 
-function jumpToShard(view) {
+function jumpToShard(view: JobView): void {
   const shard = Number(view.parts.gotoShard.value);
   if (view.parts.gotoShard.value === "" || !Number.isInteger(shard) || shard < 0) return;
+  if (view.filterTimer !== undefined) {
+    // A filter still pending applies now, with the jump, instead of undoing it a moment later.
+    clearTimeout(view.filterTimer);
+    view.filterTimer = undefined;
+    view.browse = { stack: [{ shard: 0, at: 0 }], next: null, query: view.parts.filter.value };
+  }
   view.browse.stack.push({ shard, at: 0 });
   void loadBrowse(view);
 }
 
-function browse(view, step) {
+function browse(view: JobView, step: number): void {
   const b = view.browse;
   if (step > 0 && b.next) b.stack.push(b.next);
   if (step < 0 && b.stack.length > 1) b.stack.pop();
   void loadBrowse(view);
 }
 
-async function cancelJob(view) {
+async function cancelJob(view: JobView): Promise<void> {
   if (!state.config.cancelNeedsToken) {
     // Mutual TLS: the browser's client certificate is what lets it cancel.
     const res = await fetch(`/api/jobs/${encodeURIComponent(view.id)}/cancel`, { method: "POST" });
     if (res.ok) await refreshJob(view);
-    else window.alert(`Not cancelled: ${(await res.json().catch(() => ({}))).error ?? res.status}`);
+    else window.alert(`Not cancelled: ${(await reasonOf(res)) ?? res.status}`);
     return;
   }
   let token = state.token;
@@ -495,23 +711,26 @@ async function cancelJob(view) {
     await refreshJob(view);
   } else {
     state.token = "";
-    window.alert(`Not cancelled: ${(await res.json().catch(() => ({}))).error ?? res.status}`);
+    window.alert(`Not cancelled: ${(await reasonOf(res)) ?? res.status}`);
   }
 }
 
 // The full-size viewer.
 
-const viewerState = { list: [], index: 0 };
+const viewerTitle = byId("viewer-title", HTMLElement);
+const viewerImage = byId("viewer-image", HTMLImageElement);
+const viewerClose = byId("viewer-close", HTMLButtonElement);
+const viewerState: { list: GallerySample[]; index: number } = { list: [], index: 0 };
 
-function showInViewer() {
+function showInViewer(): void {
   const s = viewerState.list[viewerState.index];
-  if (!s || !state.job) return;
+  const job = state.job;
+  if (!s || !job) return;
   const m = s.metadata;
-  document.getElementById("viewer-title").textContent = `${s.key} (shard ${s.shard})`;
-  const img = document.getElementById("viewer-image");
-  img.src = `/api/jobs/${encodeURIComponent(state.job.id)}/shards/${s.shard}/samples/${encodeURIComponent(s.key)}/image.png`;
-  img.alt = m.prompt;
-  const fields = [
+  viewerTitle.textContent = `${s.key} (shard ${s.shard})`;
+  viewerImage.src = `/api/jobs/${encodeURIComponent(job.id)}/shards/${s.shard}/samples/${encodeURIComponent(s.key)}/image.png`;
+  viewerImage.alt = m.prompt;
+  const fields: (keyof SampleMetadata)[] = [
     "id",
     "prompt",
     "negative_prompt",
@@ -525,7 +744,7 @@ function showInViewer() {
   ];
   viewer
     .querySelector("tbody")
-    .replaceChildren(
+    ?.replaceChildren(
       el("tr", {}, el("th", { scope: "row" }, "key"), el("td", { "data-field": "key" }, s.key)),
       ...fields.map((f) =>
         el("tr", {}, el("th", { scope: "row" }, f), el("td", { "data-field": f }, String(m[f] ?? ""))),
@@ -534,24 +753,24 @@ function showInViewer() {
   viewer.dataset.key = s.key;
 }
 
-function openViewer(list, index) {
+function openViewer(list: GallerySample[], index: number): void {
   viewerState.list = list;
   viewerState.index = index;
   showInViewer();
   if (!viewer.open) viewer.showModal();
-  document.getElementById("viewer-close").focus();
+  viewerClose.focus();
 }
 
-function stepViewer(d) {
+function stepViewer(d: number): void {
   const n = viewerState.index + d;
   if (n < 0 || n >= viewerState.list.length) return;
   viewerState.index = n;
   showInViewer();
 }
 
-document.getElementById("viewer-prev").addEventListener("click", () => stepViewer(-1));
-document.getElementById("viewer-next").addEventListener("click", () => stepViewer(1));
-document.getElementById("viewer-close").addEventListener("click", () => viewer.close());
+byId("viewer-prev", HTMLButtonElement).addEventListener("click", () => stepViewer(-1));
+byId("viewer-next", HTMLButtonElement).addEventListener("click", () => stepViewer(1));
+viewerClose.addEventListener("click", () => viewer.close());
 viewer.addEventListener("keydown", (e) => {
   if (e.key === "ArrowRight") stepViewer(1);
   else if (e.key === "ArrowLeft") stepViewer(-1);
@@ -565,7 +784,7 @@ viewer.addEventListener("keydown", (e) => {
  */
 let routeLost = false;
 
-async function route() {
+async function route(): Promise<void> {
   if (viewer.open) viewer.close();
   routeLost = false;
   const m = /^#\/job\/(.+)$/.exec(location.hash);
@@ -575,15 +794,15 @@ async function route() {
   } catch (err) {
     routeLost = !(err instanceof HttpError);
     main.replaceChildren(
-      el("p", { class: "muted" }, `Cannot load: ${err.message}`),
+      el("p", { class: "muted" }, `Cannot load: ${err instanceof Error ? err.message : String(err)}`),
       el("p", {}, el("a", { href: "#/" }, "All jobs")),
     );
   }
   main.focus({ preventScroll: true });
 }
 
-let rerouting = null;
-function routeAgainIfLost() {
+let rerouting: Promise<void> | null = null;
+function routeAgainIfLost(): boolean {
   if (!routeLost || rerouting) return false;
   rerouting = route().finally(() => {
     rerouting = null;
@@ -592,9 +811,9 @@ function routeAgainIfLost() {
 }
 
 /** One refresh of the open job at a time; updates that come meanwhile make one more. */
-let refreshing = null;
+let refreshing: Promise<void> | null = null;
 let again = false;
-function refreshOpenJob() {
+function refreshOpenJob(): void {
   const view = state.job;
   if (!view) return;
   if (refreshing) {
@@ -612,14 +831,15 @@ function refreshOpenJob() {
     });
 }
 
-function onJobs(jobs) {
+function onJobs(jobs: JobSummary[]): void {
   for (const j of jobs) state.jobs.set(j.jobId, j);
   if (routeAgainIfLost() || rerouting) return;
-  if (state.job === null) renderJobs();
-  else if (jobs.some((j) => j.jobId === state.job.id)) refreshOpenJob();
+  const view = state.job;
+  if (view === null) renderJobs();
+  else if (jobs.some((j) => j.jobId === view.id)) refreshOpenJob();
 }
 
-function connect() {
+function connect(): void {
   const events = new EventSource("/api/events");
   events.addEventListener("open", () => {
     connection.textContent = "live";
@@ -632,11 +852,11 @@ function connect() {
     connection.textContent = "reconnecting…";
     connection.className = "connection lost";
   });
-  events.addEventListener("jobs", (e) => onJobs(JSON.parse(e.data).jobs));
+  events.addEventListener("jobs", (e) => onJobs((JSON.parse(e.data) as { jobs: JobSummary[] }).jobs));
 }
 
-async function start() {
-  state.config = await getJson("/api/config").catch(() => state.config);
+async function start(): Promise<void> {
+  state.config = await getJson<UiConfig>("/api/config").catch(() => state.config);
   window.addEventListener("hashchange", () => void route());
   connect();
   await route();
