@@ -141,6 +141,7 @@ await build({
   entryPoints: {
     "engine-thread": join(compiled, "engine", "engine-thread.js"),
     "png-thread": join(compiled, "worker", "png-thread.js"),
+    "thumbnail-thread": join(compiled, "coordinator", "ui", "thumbnail-thread.js"),
   },
   splitting: true,
   format: "esm",

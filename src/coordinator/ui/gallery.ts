@@ -8,7 +8,7 @@ import { Lru } from "../../common/lru.js";
 import type { ObjectStorage } from "../../common/storage/index.js";
 import { openStorage } from "../../common/storage/index.js";
 import { type IndexedSample, outputFormat } from "../../outputs/index.js";
-import { thumbnailPng } from "./thumbnail.js";
+import { ThumbnailMaker } from "./thumbnail-maker.js";
 
 export interface GalleryJob {
   jobId: string;
@@ -41,6 +41,7 @@ export class Gallery {
   private readonly shardLists = new Map<string, { at: number; shards: Promise<number[]> }>();
   private readonly shardSamples = new Lru<Promise<IndexedSample[] | null>>(128);
   private readonly thumbnails = new Lru<Buffer>(1024);
+  private readonly thumbnailMaker = new ThumbnailMaker();
 
   private storage(job: GalleryJob): ObjectStorage {
     let s = this.storages.get(job.output);
@@ -130,7 +131,7 @@ export class Gallery {
     // Only PNGs leave: whatever else a file named in an index holds (a link planted to another file) does not.
     if (!png || png.length < PNG_SIGNATURE.length || !png.subarray(0, 8).equals(PNG_SIGNATURE)) return null;
     if (!thumbnail) return png;
-    const small = thumbnailPng(png);
+    const small = await this.thumbnailMaker.make(png);
     this.thumbnails.set(cacheKey, small);
     return small;
   }
@@ -138,5 +139,6 @@ export class Gallery {
   close(): void {
     for (const s of this.storages.values()) s.close();
     this.storages.clear();
+    void this.thumbnailMaker.close();
   }
 }
