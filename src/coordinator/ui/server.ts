@@ -79,6 +79,11 @@ export interface JobSummary extends JobSnapshot {
   failures: Record<string, number>;
 }
 
+interface StoredStats {
+  failures: Record<string, number>;
+  workers: Record<string, number>;
+}
+
 const SHEET_TILES = 16;
 /** Least time between two updates pushed to the pages. */
 const PUSH_INTERVAL_MS = 250;
@@ -124,29 +129,39 @@ export async function startUiServer(source: UiJobSource, opts: UiOptions): Promi
   const gallery = new Gallery();
   const history = new JobHistory();
   const hub = new EventHub();
-  const finalStats = new Lru<Record<string, number>>(256);
+  /** What a job's _stats.json says of its failures and workers, kept once the job has ended. */
+  const finalStats = new Lru<StoredStats>(256);
   const subscribed = new Map<string, () => void>();
   const log = opts.log.child({ component: "ui" });
 
-  async function failuresOf(d: JobDetails): Promise<Record<string, number>> {
-    if (d.live) return d.live.failures;
+  /** A job run elsewhere or ended: its failures and workers as its _stats.json has them. */
+  async function storedStats(d: JobDetails): Promise<StoredStats> {
     const hit = finalStats.get(d.snapshot.jobId);
     if (hit) return hit;
     const storage = openStorage(d.snapshot.output);
     try {
       const data = await storage.get(STATS_FILE);
-      const failures = data ? ((JSON.parse(data.toString("utf8")) as JobStatsFile).failures ?? {}) : {};
-      if (isFinalState(d.snapshot.state)) finalStats.set(d.snapshot.jobId, failures);
-      return failures;
+      const stats = data ? (JSON.parse(data.toString("utf8")) as Partial<JobStatsFile>) : {};
+      const found = { failures: stats.failures ?? {}, workers: stats.workers ?? {} };
+      if (isFinalState(d.snapshot.state)) finalStats.set(d.snapshot.jobId, found);
+      return found;
     } catch {
-      return {};
+      return { failures: {}, workers: {} };
     } finally {
       storage.close();
     }
   }
 
   async function summary(d: JobDetails): Promise<JobSummary> {
-    return { ...d.snapshot, failures: await failuresOf(d) };
+    return { ...d.snapshot, failures: d.live ? d.live.failures : (await storedStats(d)).failures };
+  }
+
+  /** Each worker's samples and recent rate while the job runs here; after, its samples alone. */
+  async function workersOf(d: JobDetails): Promise<{ worker: string; done: number; rate: number | null }[]> {
+    if (d.live) return history.workerRates(d.snapshot.jobId);
+    return Object.entries((await storedStats(d)).workers)
+      .sort(([a], [b]) => a.localeCompare(b))
+      .map(([worker, done]) => ({ worker, done, rate: null }));
   }
 
   async function galleryJob(jobId: string): Promise<GalleryJob> {
@@ -235,7 +250,7 @@ export async function startUiServer(source: UiJobSource, opts: UiOptions): Promi
         return json(res, {
           job: await summary(d),
           outputFormat: d.outputFormat,
-          workers: d.live ? history.workerRates(route.jobId) : [],
+          workers: await workersOf(d),
           history: history.points(route.jobId),
         });
       }

@@ -19,6 +19,7 @@ import {
   type ErrorRow,
   imageFileName,
   type MetadataRow,
+  STATS_FILE,
   shardMetadataFile,
 } from "../../../src/common/contract/job.js";
 import { LatentFleetError } from "../../../src/common/errors.js";
@@ -49,6 +50,7 @@ const BUILT_PAGE = join(ROOT, "dist", "ui");
 let tmp: string;
 let folderOut: string;
 let wdsOut: string;
+let doneOut: string;
 let readOnly: UiServer;
 let withToken: UiServer;
 const cancelled: string[] = [];
@@ -110,6 +112,13 @@ const source: UiJobSource = {
     return [snapshot("job-a", folderOut), snapshot("job-b", wdsOut)];
   },
   async details(jobId): Promise<JobDetails> {
+    // An ended job that another coordinator ran: what the page knows of it comes from its _stats.json.
+    if (jobId === "job-done")
+      return {
+        snapshot: { ...snapshot(jobId, doneOut), state: "SUCCEEDED" },
+        outputFormat: "imagefolder",
+        live: null,
+      };
     const output = { "job-a": folderOut, "job-b": wdsOut, "job-s3": S3_OUT }[jobId];
     if (output === undefined) throw new LatentFleetError("JOB_NOT_FOUND", `no job ${jobId}`);
     return {
@@ -169,6 +178,11 @@ beforeAll(async () => {
   tmp = await mkdtemp(join(tmpdir(), "lf-ui-"));
   folderOut = join(tmp, "folder");
   wdsOut = join(tmp, "wds");
+  doneOut = join(tmp, "done");
+  await new LocalStorage(doneOut).put(
+    STATS_FILE,
+    Buffer.from(JSON.stringify({ failures: { ENGINE_FAILED: 2 }, workers: { "w-b": 7, "w-a": 3 } })),
+  );
   await writeFile(join(tmp, "secret.txt"), "not for the page");
   // imagefolder: two shards of three samples; one "image" is a link to a file outside the output.
   const folder = new LocalStorage(folderOut);
@@ -290,6 +304,18 @@ describe("the live page's server", () => {
     expect(errors.failed.map((e) => e.where)).toEqual(["prompts.jsonl:3"]);
     expect(errors.rejected.map((e) => e.where)).toEqual(["prompts.jsonl:5"]);
     expect((await raw(readOnly, "/api/jobs/job-z")).status).toBe(404);
+  });
+
+  it("shows an ended job's workers and failures from its _stats.json", async () => {
+    const d = await getJson<{ job: { failures: Record<string, number> }; workers: unknown[] }>(
+      readOnly,
+      "/api/jobs/job-done",
+    );
+    expect(d.job.failures).toEqual({ ENGINE_FAILED: 2 });
+    expect(d.workers).toEqual([
+      { worker: "w-a", done: 3, rate: null },
+      { worker: "w-b", done: 7, rate: null },
+    ]);
   });
 
   it("pages through a job in manifest order, filters by text and shows the newest first", async () => {

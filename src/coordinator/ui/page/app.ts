@@ -51,8 +51,8 @@ interface HistoryPoint {
 interface WorkerRate {
   worker: string;
   done: number;
-  /** Samples per second over the last half minute. */
-  rate: number;
+  /** Samples per second over the last half minute; null once the job has ended (its samples from _stats.json). */
+  rate: number | null;
 }
 
 /** /api/jobs/:id */
@@ -452,7 +452,7 @@ function renderJobHead(view: JobView, detail: JobDetail): void {
             {},
             el("td", {}, w.worker),
             el("td", { class: "num" }, String(w.done)),
-            el("td", { class: "num" }, fmtRate(w.rate)),
+            el("td", { class: "num" }, w.rate === null ? "–" : fmtRate(w.rate)),
           ),
         )),
   );
