@@ -966,6 +966,12 @@ def clean_decoder(args):
     shipped.eval()
     pools = [drawn_targets(*model_latents(path), shipped) for path in args.latents.split(",")]
     pool = {k: torch.cat([p[k] for p in pools]) for k in ("x", "z")}
+    # Each latent's chance to be drawn: --latent-weights shares the draws between the files (equal shares
+    # by default), so a model whose shapes come out worse can be given more of them.
+    shares = [float(w) for w in args.latent_weights.split(",")] if args.latent_weights else [1.0] * len(pools)
+    if len(shares) != len(pools):
+        raise SystemExit("--latent-weights needs one weight per --latents file")
+    draw = torch.cat([torch.full((len(p["z"]),), w / len(p["z"])) for p, w in zip(pools, shares)])
     dec = Decoder(mid=True)
     missing = dec.load_state_dict(shipped.state_dict(), strict=False).missing_keys
     print(f"decoder: {sum(p.numel() for p in dec.parameters())} parameters, {len(missing)} new tensors", flush=True)
@@ -984,7 +990,7 @@ def clean_decoder(args):
             z = mean + torch.randn(mean.shape, generator=gen) * torch.exp(0.5 * logvar.clamp(-30, 20))
             amount = torch.rand(z.shape[0], 1, 1, 1, generator=gen) * args.latent_jitter / scaling
             z = z + amount * torch.randn(z.shape, generator=gen)
-            pick = torch.randint(0, pool["x"].shape[0], (args.vae_batch - own,), generator=gen)
+            pick = torch.multinomial(draw, args.vae_batch - own, replacement=True, generator=gen)
             x = torch.cat([x, pool["x"][pick]])
             z = torch.cat([z, pool["z"][pick]])
         rec = dec(z)
@@ -1226,6 +1232,8 @@ def main():
                    help="finetune-unet: weight of the decoded-estimate image loss at the late timesteps")
     p.add_argument("--latents", default="",
                    help="clean-decoder: comma-separated latent files of scripts/shapes-latents.ts (without .f32)")
+    p.add_argument("--latent-weights", default="",
+                   help="clean-decoder: comma-separated share of the draws for each --latents file (equal by default)")
     p.add_argument("--decoder-checkpoint", default="", help="export-decoder: this checkpoint instead of the last")
     p.add_argument("--unet-checkpoint", default="",
                    help="export --finetuned: the UNet checkpoint to export (default: finetune-unet.pt)")

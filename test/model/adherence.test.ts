@@ -19,6 +19,9 @@ describe("tiny-shapes prompt adherence", () => {
   });
 
   const measure = (scheduler: SchedulerName) => measureAdherence(pipe, scheduler, 8);
+  // Shapes clean geometry accepts (round, straight-sided): 94 to 101 of 108 across the schedulers with the
+  // decoder trained on the models' own latents (models/tiny-shapes/README.md); 3 images below the lowest.
+  const CLEAN_SHAPE_FLOOR = 0.84;
 
   it("uses the model's default scheduler (euler) at the default settings", () => {
     expect(pipe.describe().defaultScheduler).toBe("euler");
@@ -31,6 +34,7 @@ describe("tiny-shapes prompt adherence", () => {
       expect(score.background).toBeGreaterThanOrEqual(0.98);
       expect(score.color).toBeGreaterThanOrEqual(0.95);
       expect(score.shape).toBeGreaterThanOrEqual(0.9);
+      expect(score.cleanShape).toBeGreaterThanOrEqual(CLEAN_SHAPE_FLOOR);
     });
   }
 });
