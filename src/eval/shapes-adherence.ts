@@ -176,13 +176,14 @@ export const CLEAN_GEOMETRY: GeometryRules = {
 };
 
 /**
- * The geometry the bundled model's shapes have today, the reader's default until the model draws clean
- * shapes (CLEAN_GEOMETRY). Observed on the bundled model's outputs (54 captions, 6 seeds, 4 schedulers)
- * and, in brackets, on clean renders at sizes 20-40:
+ * Which shape a drawing is, without asking that it be clean: the reader's default, and the adherence tests'
+ * shape score (their clean-geometry share is read with CLEAN_GEOMETRY). Set from the bundled model's outputs
+ * before its decoder drew clean shapes (54 captions, 6 seeds, 4 schedulers) and, in brackets, clean renders
+ * at sizes 20-40:
  *   circle   fill 0.62-0.81 (0.74-0.84), cornerFill 0-0.30 (0.03-0.24), taper 0.72-2.16 (0.81-1.26)
  *   square   fill 0.79-0.95 (0.99-1), cornerFill 0.66-0.97 (0.94-1), taper 0.72-1.25 (0.99-1.02)
  *   triangle fill 0.44-0.75 (0.50-0.57), taper 0.16-0.41 (0.13-0.20)
- * The model's circles are rounded diamonds (fill about 0.67) and its squares have bowed sides; a plain
+ * That model's circles were rounded diamonds (fill about 0.67) and its squares had bowed sides; a plain
  * diamond (fill 0.5) is no circle. Square and circle part on the corners of the bounding box (filled or
  * empty), the upright triangle on its narrow top, so at most one shape fits.
  */
