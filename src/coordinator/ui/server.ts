@@ -25,6 +25,7 @@ import { EventHub } from "./events.js";
 import { Gallery, type GalleryJob } from "./gallery.js";
 import { JobHistory } from "./history.js";
 import { readJobErrors } from "./job-errors.js";
+import type * as PageApi from "./page/api.js";
 import { parseRoute, type Route, STATIC_FILES, type StaticName } from "./routes.js";
 import { hasToken, hostAllowed, isLoopbackHost, setSecurityHeaders } from "./security.js";
 
@@ -227,7 +228,7 @@ export async function startUiServer(source: UiJobSource, opts: UiOptions): Promi
           // Behind mutual TLS every client that got this far is one the CA vouches for: no token to ask.
           cancelNeedsToken: !mutualTls,
           contactSheet: opts.composeSheet !== undefined,
-        });
+        } satisfies PageApi.UiConfig);
       case "jobs": {
         const jobs: JobSummary[] = [];
         for (const snap of await source.list()) {
@@ -235,13 +236,14 @@ export async function startUiServer(source: UiJobSource, opts: UiOptions): Promi
           if (d) jobs.push(await summary(d));
         }
         jobs.sort((a, b) => b.createdAtMs - a.createdAtMs);
-        return json(res, { jobs });
+        return json(res, { jobs } satisfies { jobs: PageApi.JobSummary[] });
       }
       case "events": {
         const jobs = await Promise.all(
           source.recentJobs().map(async (s) => summary(await source.details(s.jobId))),
         );
-        if (!hub.add(res, { event: "jobs", data: { jobs } })) throw new HttpError(503, "too many open pages");
+        const data = { jobs } satisfies { jobs: PageApi.JobSummary[] };
+        if (!hub.add(res, { event: "jobs", data })) throw new HttpError(503, "too many open pages");
         return;
       }
       case "job": {
@@ -252,19 +254,26 @@ export async function startUiServer(source: UiJobSource, opts: UiOptions): Promi
           outputFormat: d.outputFormat,
           workers: await workersOf(d),
           history: history.points(route.jobId),
-        });
+        } satisfies PageApi.JobDetail);
       }
       case "errors": {
         const d = await source.details(route.jobId);
-        return json(res, await readJobErrors(d.snapshot.output));
+        return json(res, (await readJobErrors(d.snapshot.output)) satisfies PageApi.JobErrors);
       }
       case "samples":
         return json(
           res,
-          await gallery.page(await galleryJob(route.jobId), route.from, route.limit, route.query),
+          (await gallery.page(
+            await galleryJob(route.jobId),
+            route.from,
+            route.limit,
+            route.query,
+          )) satisfies PageApi.GalleryPage,
         );
-      case "newest":
-        return json(res, { samples: await gallery.newest(await galleryJob(route.jobId), route.limit) });
+      case "newest": {
+        const samples = await gallery.newest(await galleryJob(route.jobId), route.limit);
+        return json(res, { samples } satisfies { samples: PageApi.GallerySample[] });
+      }
       case "image": {
         const png = await gallery.image(
           await galleryJob(route.jobId),

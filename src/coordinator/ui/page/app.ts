@@ -2,126 +2,21 @@
 // every value from the server goes in as text, never as markup. Live through server-sent events.
 // Compiled by scripts/bundle.mjs to dist/ui/app.js, which the server sends as /static/app.js.
 
-// What the server sends (src/coordinator/ui/server.ts and the modules it answers from), as the page reads
-// it. Declared here rather than imported: the page is compiled for the browser, apart from the server.
-
-type JobStateName = "PENDING" | "PUBLISHING" | "RUNNING" | "SUCCEEDED" | "FAILED" | "CANCELLED";
-
-/** A job in /api/jobs, the event stream and /api/jobs/:id (server.ts JobSummary: a JobSnapshot and its failures). */
-interface JobSummary {
-  jobId: string;
-  state: JobStateName;
-  model: string;
-  output: string;
-  /** Known once every shard is published. */
-  samplesTotal: number | null;
-  samplesDone: number;
-  samplesFailed: number;
-  shardsTotal: number | null;
-  shardsPublished: number;
-  shardsDone: number;
-  shardsReused: number;
-  samplesReused: number;
-  rowsRejected: number;
-  imagesPerSecond: number;
-  /** Seconds; -1 while unknown. */
-  etaSeconds: number;
-  createdAtMs: number;
-  finishedAtMs: number | null;
-  error: string;
-  maxFailed: string;
-  /** Failed samples by error code. */
-  failures: Record<string, number>;
-}
-
-/** /api/config: what this page may do. */
-interface UiConfig {
-  cancel: boolean;
-  /** False behind mutual TLS: the browser's client certificate is what lets it cancel. */
-  cancelNeedsToken: boolean;
-  contactSheet: boolean;
-}
-
-/** A point of history.ts: ms since the epoch and the job's done count then. */
-interface HistoryPoint {
-  t: number;
-  done: number;
-}
-
-interface WorkerRate {
-  worker: string;
-  done: number;
-  /** Samples per second over the last half minute; null once the job has ended (its samples from _stats.json). */
-  rate: number | null;
-}
-
-/** /api/jobs/:id */
-interface JobDetail {
-  job: JobSummary;
-  outputFormat: string;
-  workers: WorkerRate[];
-  history: HistoryPoint[];
-}
-
-/** A row of errors.jsonl (a failed sample has an id; a rejected row has none). */
-interface ErrorRow {
-  /** "file:line" of the manifest row. */
-  where: string;
-  id?: string;
-  field?: string | null;
-  code?: string;
-  error: string;
-}
-
-/** /api/jobs/:id/errors (job-errors.ts): the first rows of each kind and how many there are. */
-interface JobErrors {
-  failed: ErrorRow[];
-  rejected: ErrorRow[];
-  failedTotal: number;
-  rejectedTotal: number;
-}
-
-/** A sample's settings as its output stores them. */
-interface SampleMetadata {
-  id: string;
-  prompt: string;
-  negative_prompt: string;
-  seed: number;
-  steps: number;
-  guidance_scale: number;
-  scheduler: string;
-  width: number;
-  height: number;
-  model: string;
-}
-
-/** A sample of a job's output (gallery.ts GallerySample). */
-interface GallerySample {
-  /** What the image URLs name it by in its shard. */
-  key: string;
-  ok: boolean;
-  error: string;
-  metadata: SampleMetadata;
-  shard: number;
-}
-
-/** Where a page of samples starts: a shard, and an index in it. */
-interface Cursor {
-  shard: number;
-  at: number;
-}
-
-/** /api/jobs/:id/samples */
-interface GalleryPage {
-  samples: GallerySample[];
-  /** Where the next page starts; null at the end of what is written so far. */
-  next: Cursor | null;
-}
-
-/** The body of a refusal. */
-interface ErrorBody {
-  error?: string;
-}
+import type {
+  Cursor,
+  ErrorBody,
+  ErrorRow,
+  GalleryPage,
+  GallerySample,
+  HistoryPoint,
+  JobDetail,
+  JobErrors,
+  JobStateName,
+  JobSummary,
+  SampleMetadata,
+  UiConfig,
+  WorkerRate,
+} from "./api.js";
 
 // The page's own state.
 
