@@ -742,6 +742,27 @@ def clean_targets(pool, dec):
     return {"x": target, "z": pool["z"][keep_t]}
 
 
+def jittered_latents(enc, x, gen, jitter, scaling):
+    """The encoder's latents of `x`, sampled from its mean and log-variance, then moved by a random share of
+    up to `jitter` of the latents' spread (1 / scaling), so the decoder learns a neighbourhood, not points."""
+    mean, logvar = enc(x).chunk(2, dim=1)
+    z = mean + torch.randn(mean.shape, generator=gen) * torch.exp(0.5 * logvar.clamp(-30, 20))
+    amount = torch.rand(z.shape[0], 1, 1, 1, generator=gen) * jitter / scaling
+    return z + amount * torch.randn(z.shape, generator=gen)
+
+
+def decoder_step(dec, opt, x, z):
+    """One step of the decoder towards drawing `x` from `z`: L1 + MSE weighted along the target's edges, and
+    the images' gradients matched, so corners stay sharp and sides straight. Returns the loss."""
+    rec = dec(z)
+    err = (rec - x).abs() + (rec - x) ** 2
+    loss = (edge_weights(x) * err).mean() + gradient_loss(rec, x)
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+    return loss
+
+
 class FinetuneRun:
     """The bookkeeping both fine-tune stages share: resuming from their checkpoint, the EMA of the trained
     module's weights, a progress line every 25 steps and a resumable checkpoint every --ckpt-every steps.
@@ -812,20 +833,11 @@ def finetune_decoder(args):
             g["lr"] = lr
         x, _ = make_batch(gen, args.vae_batch - half)
         with torch.no_grad():
-            mean, logvar = enc(x).chunk(2, dim=1)
-            z = mean + torch.randn(mean.shape, generator=gen) * torch.exp(0.5 * logvar.clamp(-30, 20))
-            amount = torch.rand(z.shape[0], 1, 1, 1, generator=gen) * args.latent_jitter / scaling
-            z = z + amount * torch.randn(z.shape, generator=gen)
+            z = jittered_latents(enc, x, gen, args.latent_jitter, scaling)
             pick = torch.randint(0, pool["x"].shape[0], (half,), generator=gen)
             x = torch.cat([x, pool["x"][pick]])
             z = torch.cat([z, pool["z"][pick]])
-        rec = dec(z)
-        err = (rec - x).abs() + (rec - x) ** 2
-        loss = (edge_weights(x) * err).mean() + gradient_loss(rec, x)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        run.after_step(step, loss, lr)
+        run.after_step(step, decoder_step(dec, opt, x, z), lr)
     run.done()
 
 
@@ -986,20 +998,11 @@ def clean_decoder(args):
             g["lr"] = lr
         x, _ = make_batch(gen, own)
         with torch.no_grad():
-            mean, logvar = enc(x).chunk(2, dim=1)
-            z = mean + torch.randn(mean.shape, generator=gen) * torch.exp(0.5 * logvar.clamp(-30, 20))
-            amount = torch.rand(z.shape[0], 1, 1, 1, generator=gen) * args.latent_jitter / scaling
-            z = z + amount * torch.randn(z.shape, generator=gen)
+            z = jittered_latents(enc, x, gen, args.latent_jitter, scaling)
             pick = torch.multinomial(draw, args.vae_batch - own, replacement=True, generator=gen)
             x = torch.cat([x, pool["x"][pick]])
             z = torch.cat([z, pool["z"][pick]])
-        rec = dec(z)
-        err = (rec - x).abs() + (rec - x) ** 2
-        loss = (edge_weights(x) * err).mean() + gradient_loss(rec, x)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        run.after_step(step, loss, lr)
+        run.after_step(step, decoder_step(dec, opt, x, z), lr)
     run.done()
 
 
