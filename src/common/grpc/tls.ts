@@ -27,10 +27,15 @@ export interface GrpcClientTls {
 
 export function grpcServerCredentials(tls: GrpcServerTls | undefined): ServerCredentials {
   if (!tls) return ServerCredentials.createInsecure();
-  const ca = tls.clientCaFile === undefined ? null : readPem(tls.clientCaFile, "client CA");
+  const ca = tls.clientCaFile === undefined ? null : readPem(tls.clientCaFile, "gRPC TLS client CA");
   return ServerCredentials.createSsl(
     ca,
-    [{ cert_chain: readPem(tls.certFile, "certificate"), private_key: readPem(tls.keyFile, "key") }],
+    [
+      {
+        cert_chain: readPem(tls.certFile, "gRPC TLS certificate"),
+        private_key: readPem(tls.keyFile, "gRPC TLS key"),
+      },
+    ],
     ca !== null,
   );
 }
@@ -44,19 +49,20 @@ export function grpcChannelCredentials(tls: GrpcClientTls | undefined): ChannelC
     );
   }
   return credentials.createSsl(
-    tls.caFile === undefined ? null : readPem(tls.caFile, "CA"),
-    tls.keyFile === undefined ? null : readPem(tls.keyFile, "client key"),
-    tls.certFile === undefined ? null : readPem(tls.certFile, "client certificate"),
+    tls.caFile === undefined ? null : readPem(tls.caFile, "gRPC TLS CA"),
+    tls.keyFile === undefined ? null : readPem(tls.keyFile, "gRPC TLS client key"),
+    tls.certFile === undefined ? null : readPem(tls.certFile, "gRPC TLS client certificate"),
   );
 }
 
-function readPem(path: string, what: string): Buffer {
+/** A PEM file's bytes; one that cannot be read is INVALID_ARGUMENT naming `what` ("gRPC TLS key") and the path. */
+export function readPem(path: string, what: string): Buffer {
   try {
     return readFileSync(path);
   } catch (err) {
     throw new LatentFleetError(
       "INVALID_ARGUMENT",
-      `cannot read the gRPC TLS ${what} file ${path}: ${(err as Error).message}`,
+      `cannot read the ${what} file ${path}: ${(err as Error).message}`,
       { cause: err },
     );
   }

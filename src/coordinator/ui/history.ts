@@ -3,18 +3,10 @@
  * point every few seconds (bounded: the oldest points go). The chart and the per-worker rates read it.
  */
 
-export interface HistoryPoint {
-  /** ms since the epoch. */
-  t: number;
-  done: number;
-}
+import type { HistoryPoint, WorkerRate } from "./page/api.js";
 
-export interface WorkerRate {
-  worker: string;
-  done: number;
-  /** Samples per second over the last RATE_WINDOW_MS. */
-  rate: number;
-}
+/** A worker of a job running here: its rate is known (samples per second over the last RATE_WINDOW_MS). */
+export type LiveWorkerRate = WorkerRate & { rate: number };
 
 const MAX_POINTS = 720;
 const MIN_STEP_MS = 2000;
@@ -60,7 +52,7 @@ export class JobHistory {
   }
 
   /** Each worker's count and its rate over the last half minute seen. */
-  workerRates(jobId: string, now = Date.now()): WorkerRate[] {
+  workerRates(jobId: string, now = Date.now()): LiveWorkerRate[] {
     const ws = this.tracks.get(jobId)?.workers ?? [];
     const latest = ws.at(-1);
     if (!latest) return [];

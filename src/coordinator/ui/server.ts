@@ -10,8 +10,8 @@ import { join } from "node:path";
 import type { TLSSocket } from "node:tls";
 import { PNG } from "pngjs";
 import { type JobStatsFile, STATS_FILE } from "../../common/contract/job.js";
-import { isLatentFleetError, LatentFleetError } from "../../common/errors.js";
-import type { GrpcServerTls } from "../../common/grpc/tls.js";
+import { isLatentFleetError } from "../../common/errors.js";
+import { type GrpcServerTls, readPem } from "../../common/grpc/tls.js";
 import { closeHttpServer, listenHttp } from "../../common/http-listen.js";
 import { errorMessage, type Logger } from "../../common/log.js";
 import { Lru } from "../../common/lru.js";
@@ -92,18 +92,6 @@ const PUSH_INTERVAL_MS = 250;
 /** A request that came over TLS with a client certificate the server verified against its client CA. */
 function clientVerified(req: IncomingMessage): boolean {
   return (req.socket as Partial<TLSSocket>).authorized === true;
-}
-
-function readTlsFile(path: string, what: string): Buffer {
-  try {
-    return readFileSync(path);
-  } catch (err) {
-    throw new LatentFleetError(
-      "INVALID_ARGUMENT",
-      `cannot read the page's TLS ${what} file ${path}: ${errorMessage(err)}`,
-      { cause: err },
-    );
-  }
 }
 
 function loadStatic(): { page: Buffer; files: Record<StaticName, Buffer> } {
@@ -350,11 +338,11 @@ export async function startUiServer(source: UiJobSource, opts: UiOptions): Promi
   const server = opts.tls
     ? createHttpsServer(
         {
-          cert: readTlsFile(opts.tls.certFile, "certificate"),
-          key: readTlsFile(opts.tls.keyFile, "key"),
+          cert: readPem(opts.tls.certFile, "page's TLS certificate"),
+          key: readPem(opts.tls.keyFile, "page's TLS key"),
           ...(mutualTls
             ? {
-                ca: readTlsFile(opts.tls.clientCaFile as string, "client CA"),
+                ca: readPem(opts.tls.clientCaFile as string, "page's TLS client CA"),
                 requestCert: true,
                 rejectUnauthorized: true,
               }

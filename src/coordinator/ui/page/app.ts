@@ -5,17 +5,14 @@
 import type {
   Cursor,
   ErrorBody,
-  ErrorRow,
   GalleryPage,
   GallerySample,
   HistoryPoint,
   JobDetail,
   JobErrors,
-  JobStateName,
   JobSummary,
   SampleMetadata,
   UiConfig,
-  WorkerRate,
 } from "./api.js";
 
 // The page's own state.
