@@ -3,9 +3,11 @@
  *
  * The bare loop runs only ONNX Runtime: text encoder (B prompts + 1 empty negative), steps x UNet on a
  * 2B batch, VAE decode. It leaves out what the engine must do besides: tokenizing, the scheduler's math
- * and the CFG combine, the seeded noise, the conversion to 8-bit RGB, the hop to the engine thread and the
- * PNG encoding (which overlaps the next batch, as in a worker). Both make the inputs that stay the same
- * through the steps once per batch. The engine runs in its thread, as workers run it. For an SDXL folder
+ * and the CFG combine, the seeded noise, the NaN check of the VAE's output and the hop to the engine
+ * thread. Both make the inputs that stay the same through the steps once per batch. The engine runs in its
+ * thread and hands over the VAE's floats, as a worker's engine does: the conversion to 8-bit RGB and the
+ * PNG encoding are the worker's PNG threads' (bench/write-path measures them); --png adds them here, on
+ * this thread, overlapping the engine's next batch. For an SDXL folder
  * (e.g. --model test/fixtures/models/sdxl) the bare loop runs both text encoders (the penultimate hidden
  * states and text_embeds), the UNet with text_embeds and time_ids, and the VAE. For a flow folder (sd3,
  * flux; e.g. --model test/fixtures/models/sd3) it runs the CLIP encoders and T5, the transformer (SD3: a
@@ -20,15 +22,21 @@
  * engine does. The goal (engine >= 0.97 of the bare loop) is judged on a 90 % bootstrap interval of the
  * block pairs' median ratio: met when all of it is at or above 0.97, missed when all of it is below,
  * unsettled when the machine's noise spans the goal (run longer: --seconds, --rounds). Usage: npm run bench:engine -- [--model DIR] [--steps N] [--rounds N] [--seconds S]
- * [--block N] [--batches 1,2,4,8] [--threads N] [--size 64] [--spin]
+ * [--block N] [--batches 1,2,4,8] [--threads N] [--size 64] [--spin] [--png]
  *
  * --spin lets ONNX Runtime's pool threads spin while idle (its own default), on both sides; the engine's
  * default, and so this bench's, is to let them sleep.
+ *
+ * On a virtual machine whose cores run at uneven speeds (a busy neighbour on one of them), the side whose
+ * calling thread the kernel keeps on the slow core loses by up to 2x for minutes, and the figures swing
+ * between runs. Pin the process to one core there, with one ONNX Runtime thread, and compare like with
+ * like: taskset -c 0 npm run bench:engine -- --threads 1 (the header prints the cores allowed).
  *
  * --size sets the image side (a multiple of 16; 64 by default). The fixtures' sessions are tiny, so at 64x64 a
  * step of them costs about a millisecond and the engine's fixed work per batch (tokenizing, PNG) weighs far
  * more than beside a real model's step; a larger size gives the sessions more of the work a real one has.
  */
+import { readFileSync } from "node:fs";
 import { loadavg } from "node:os";
 import { performance } from "node:perf_hooks";
 import { parseArgs } from "node:util";
@@ -39,10 +47,11 @@ import { parseDevice, sessionOptions } from "../src/engine/device.js";
 import { EngineHost } from "../src/engine/engine-host.js";
 import { readModelFolder } from "../src/engine/model-folder.js";
 import { floatTensor, intTensor, OnnxModel, readFloats } from "../src/engine/onnx-model.js";
-import { encodePng } from "../src/engine/png.js";
+import { DEFAULT_PNG_LEVEL } from "../src/engine/png-encode.js";
 import { penultimateHiddenState } from "../src/engine/text-encoder.js";
 import { ClipTokenizer, loadPromptTokenizer } from "../src/engine/tokenizer/index.js";
 import { latentImageIds } from "../src/engine/transformer.js";
+import { encodePngImage } from "../src/worker/png-pool.js";
 
 const { values } = parseArgs({
   options: {
@@ -55,6 +64,7 @@ const { values } = parseArgs({
     threads: { type: "string" },
     spin: { type: "boolean", default: false },
     size: { type: "string", default: "64" },
+    png: { type: "boolean", default: false },
   },
 });
 const steps = Number(values.steps);
@@ -459,18 +469,18 @@ async function main(): Promise<void> {
     `model ${engine.model.name} (${family}), ${steps} steps, ${schedulerName}, ${family === "flux" ? "guidance 4 (no CFG batch)" : "CFG 4"}, ${size}x${size}, cpu, ` +
       `${threads ?? "ONNX Runtime's choice of"} ORT threads${values.spin ? " (spinning)" : ""}; per batch size and side at least ${minRounds} rounds and ${minSeconds} s, in blocks of ${blockRounds}`,
   );
-  console.log(`load average at start ${loadLine()}`);
+  console.log(`load average at start ${loadLine()}; cores allowed ${coresAllowed()}`);
   console.log(
-    "batch | bare img/s | engine img/s | ratio | block median | median 90% CI | goal 0.97 | block p10-p90 | CPU ratio | denoise ms/step bare / engine | rounds | engine split: tokenize / text / denoise / vae / png (ms per batch)",
+    "batch | bare img/s | engine img/s | ratio | block median | median 90% CI | goal 0.97 | block p10-p90 | CPU ratio | denoise ms/step bare / engine | rounds | engine split: tokenize / text / denoise / vae (with the NaN check) / png (--png: RGB and PNG on this thread) (ms per batch)",
   );
   if (bare.describe) console.log(bare.describe());
-  await engine.generate([request(0)]);
+  await engine.generate([request(0)], "float");
   await bare.run(1);
   const batchOf = (batch: number, base: number) => Array.from({ length: batch }, (_, i) => request(base + i));
   for (const batch of batches) {
     // Warm-up at this shape: ONNX Runtime plans memory per input shape on first use.
     await bare.run(batch);
-    await engine.generate(batchOf(batch, 0));
+    await engine.generate(batchOf(batch, 0), "float");
     if (bare.split) Object.assign(bare.split, { text: 0, denoise: 0, vae: 0, rounds: 0 });
     const bareSide: Side = { rounds: 0, blockMs: [], cpuMs: 0, denoiseMs: 0, denoiseRounds: 0 };
     const engineSide: Side = { rounds: 0, blockMs: [], cpuMs: 0, denoiseMs: 0, denoiseRounds: 0 };
@@ -496,14 +506,16 @@ async function main(): Promise<void> {
         Array.from({ length: batch }, (_, i) => request(block * 10_000 + r * 100 + i));
       const t = performance.now();
       const cpu = processCpuMs();
-      const pending = [engine.generate(batchOf(0))];
-      if (blockRounds > 1) pending.push(engine.generate(batchOf(1)));
+      const pending = [engine.generate(batchOf(0), "float")];
+      if (blockRounds > 1) pending.push(engine.generate(batchOf(1), "float"));
       for (let r = 0; r < blockRounds; r++) {
         const result = await pending[r];
-        if (r + 2 < blockRounds) pending.push(engine.generate(batchOf(r + 2)));
-        const tp = performance.now();
-        for (const s of result.samples) encodePng(s.rgb, s.width, s.height);
-        split.png += performance.now() - tp;
+        if (r + 2 < blockRounds) pending.push(engine.generate(batchOf(r + 2), "float"));
+        if (values.png) {
+          const tp = performance.now();
+          for (const s of result.samples) encodePngImage(s, DEFAULT_PNG_LEVEL);
+          split.png += performance.now() - tp;
+        }
         split.tokenize += result.timings.tokenizeMs;
         split.text += result.timings.textEncoderMs;
         split.denoise += result.timings.stepMs.reduce((x, y) => x + y, 0);
@@ -553,7 +565,7 @@ async function main(): Promise<void> {
       (bareSide.cpuMs / bareSide.rounds / (engineSide.cpuMs / n)).toFixed(3).padStart(9),
       `${bareStep} / ${(split.denoise / n / steps).toFixed(2)}`.padStart(25),
       String(n).padStart(6),
-      `${per(split.tokenize)} / ${per(split.text)} / ${per(split.denoise)} / ${per(split.vae)} / ${per(split.png)}`,
+      `${per(split.tokenize)} / ${per(split.text)} / ${per(split.denoise)} / ${per(split.vae)} / ${values.png ? per(split.png) : "off"}`,
     ];
     console.log(cells.join(" | "));
     const bs = bare.split;
@@ -567,6 +579,15 @@ async function main(): Promise<void> {
   }
   console.log(`load average at end ${loadLine()}`);
   await engine.close();
+}
+
+/** The cores this process may run on (Linux; "?" elsewhere), to tell a pinned run from a free one. */
+function coresAllowed(): string {
+  try {
+    return /Cpus_allowed_list:\s*(\S+)/.exec(readFileSync("/proc/self/status", "utf8"))?.[1] ?? "?";
+  } catch {
+    return "?";
+  }
 }
 
 function loadLine(): string {

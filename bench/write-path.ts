@@ -46,6 +46,9 @@ import { defaultPngThreads, PngPool } from "../src/worker/png-pool.js";
 import { ImageSink } from "../src/worker/sink.js";
 import type { EngineImage, SampleOutcome } from "../src/worker/submission.js";
 
+/** The engine's images as RGB bytes: what this bench encodes. */
+type RgbImage = Extract<EngineImage, { rgb: Uint8Array }>;
+
 const { values } = parseArgs({
   options: {
     sizes: { type: "string", default: "64,512" },
@@ -71,7 +74,7 @@ function imageCount(size: number): number {
 }
 
 /** A smooth colour field plus a little noise: compresses roughly like a photograph. */
-function syntheticImage(size: number, seed: number): EngineImage {
+function syntheticImage(size: number, seed: number): RgbImage {
   const rgb = new Uint8Array(size * size * 3);
   let s = seed * 2654435761;
   const noise = () => {
@@ -91,7 +94,7 @@ function syntheticImage(size: number, seed: number): EngineImage {
   return { rgb, width: size, height: size, warnings: [] };
 }
 
-function pngjsEncode(img: EngineImage): Buffer {
+function pngjsEncode(img: RgbImage): Buffer {
   const png = new PNG({
     width: img.width,
     height: img.height,
@@ -164,7 +167,7 @@ function task(shard: number, size: number, outputDir: string, format: string): T
  * next without waiting for the writes, shard after shard, held back only by the worker's bound on images
  * not yet written (4 batches: TaskRunner's maxUnwritten); a shard is finished once its images are.
  */
-async function writePath(sink: ImageSink, images: EngineImage[], count: number, out: string, format: string) {
+async function writePath(sink: ImageSink, images: RgbImage[], count: number, out: string, format: string) {
   const size = images[0].width;
   const shards = Math.ceil(count / SHARD);
   const maxUnwritten = 4 * BATCH;
@@ -276,7 +279,7 @@ async function main(): Promise<void> {
         name: string;
         count: number;
         fresh?: boolean;
-        run: (round: number, fresh: EngineImage[]) => Promise<number>;
+        run: (round: number, fresh: RgbImage[]) => Promise<number>;
       };
       const rows: Row[] = [
         {

@@ -8,8 +8,8 @@ import { type SampleRequest, validateSampleRequest } from "../common/contract/sa
 import { LatentFleetError } from "../common/errors.js";
 import { startThread } from "../common/threads.js";
 import type { Device } from "./device.js";
-import type { EngineRequest, EngineResponse, EngineSample } from "./engine-protocol.js";
-import type { ModelDescription, StageTimings } from "./pipeline.js";
+import type { EngineFloatSample, EngineRequest, EngineResponse, EngineSample } from "./engine-protocol.js";
+import type { ModelDescription, PixelOutput, StageTimings } from "./pipeline.js";
 
 export interface EngineOptions {
   modelDir: string;
@@ -20,13 +20,13 @@ export interface EngineOptions {
   spinning?: boolean;
 }
 
-export interface EngineBatch {
-  samples: EngineSample[];
+export interface EngineBatch<S extends EngineSample | EngineFloatSample = EngineSample> {
+  samples: S[];
   timings: StageTimings;
 }
 
 interface Pending {
-  resolve: (batch: EngineBatch) => void;
+  resolve: (batch: EngineBatch<EngineSample | EngineFloatSample>) => void;
   reject: (err: Error) => void;
 }
 
@@ -185,13 +185,22 @@ export class EngineHost {
     validateSampleRequest(req, this.model.vaeScale);
   }
 
-  generate(requests: SampleRequest[]): Promise<EngineBatch> {
+  /**
+   * One batch. Images come as 8-bit RGB, or with output "float" as the VAE's floats, which the caller
+   * converts where it likes (a worker's PNG threads), so the engine thread goes on to the next batch.
+   */
+  generate(requests: SampleRequest[], output?: "rgb"): Promise<EngineBatch>;
+  generate(requests: SampleRequest[], output: "float"): Promise<EngineBatch<EngineFloatSample>>;
+  generate(
+    requests: SampleRequest[],
+    output: PixelOutput = "rgb",
+  ): Promise<EngineBatch<EngineSample | EngineFloatSample>> {
     if (this.failure) return Promise.reject(this.failure);
     if (this.closed) return Promise.reject(new LatentFleetError("ENGINE_CLOSED", "the engine is closed"));
     const id = this.nextId++;
-    return new Promise<EngineBatch>((resolve, reject) => {
+    return new Promise<EngineBatch<EngineSample | EngineFloatSample>>((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
-      const msg: EngineRequest = { type: "generate", id, requests };
+      const msg: EngineRequest = { type: "generate", id, requests, output };
       this.thread.postMessage(msg);
     });
   }

@@ -43,10 +43,10 @@ async function handle(msg: EngineRequest): Promise<void> {
     case "generate":
       try {
         if (!pipeline) throw new Error("no model loaded");
-        const result = await pipeline.generate(msg.requests);
+        const result = await pipeline.generate(msg.requests, msg.output);
         reply(
           { type: "result", id: msg.id, samples: result.samples, timings: result.timings },
-          result.samples.map((s) => s.rgb.buffer as ArrayBuffer),
+          result.samples.map((s) => ("rgb" in s ? s.rgb.buffer : s.pixels.buffer) as ArrayBuffer),
         );
       } catch (err) {
         reply(failure(err, msg.id));

@@ -17,7 +17,7 @@ import { SampleRandom } from "./random.js";
 import { createScheduler, defaultSchedulerName } from "./schedulers/index.js";
 import { loadFamilySessions, releaseSessions } from "./sessions.js";
 import { TEXT_CACHE_BYTES, TEXT_CACHE_SIZE, TextEmbeddingCache } from "./text-embedding-cache.js";
-import { toRgbImages, VaeDecoderModel } from "./vae-decoder.js";
+import { splitImages, toRgbImages, VaeDecoderModel } from "./vae-decoder.js";
 
 export interface StageTimings {
   tokenizeMs: number;
@@ -27,16 +27,35 @@ export interface StageTimings {
   vaeMs: number;
 }
 
-export interface GeneratedSample {
-  rgb: Uint8Array;
+interface SampleImage {
   width: number;
   height: number;
   /** Non-fatal notes, e.g. a prompt truncated to the tokenizer's 77 positions. */
   warnings: string[];
 }
 
-export interface BatchResult {
-  samples: GeneratedSample[];
+/** An image as packed 8-bit RGB (HWC). */
+export interface GeneratedSample extends SampleImage {
+  rgb: Uint8Array;
+}
+
+/**
+ * An image as the VAE decoded it: planar RGB floats (CHW) in [-1, 1], its own buffer. toRgbImages makes
+ * the bytes; a worker has its PNG threads do that, off the engine thread.
+ */
+export interface FloatSample extends SampleImage {
+  pixels: Float32Array;
+}
+
+/**
+ * How generate() hands over images: "rgb" converts them to bytes in the engine thread; "float" leaves them
+ * as the VAE's floats. At 1024x1024 the conversion costs tens of milliseconds per image on one core, on
+ * the engine thread, while the device waits: a step or more of a turbo model.
+ */
+export type PixelOutput = "rgb" | "float";
+
+export interface BatchResult<S extends GeneratedSample | FloatSample = GeneratedSample> {
+  samples: S[];
   timings: StageTimings;
 }
 
@@ -128,7 +147,16 @@ export class DiffusionPipeline {
     validateSampleRequest(req, this.folder.vaeScale);
   }
 
-  async generate(requests: SampleRequest[]): Promise<BatchResult> {
+  generate(requests: SampleRequest[], output?: "rgb"): Promise<BatchResult>;
+  generate(requests: SampleRequest[], output: "float"): Promise<BatchResult<FloatSample>>;
+  generate(
+    requests: SampleRequest[],
+    output: PixelOutput,
+  ): Promise<BatchResult<GeneratedSample | FloatSample>>;
+  async generate(
+    requests: SampleRequest[],
+    output: PixelOutput = "rgb",
+  ): Promise<BatchResult<GeneratedSample | FloatSample>> {
     if (requests.length === 0)
       return { samples: [], timings: { tokenizeMs: 0, textEncoderMs: 0, stepMs: [], vaeMs: 0 } };
     for (const r of requests) this.validate(r);
@@ -264,7 +292,10 @@ export class DiffusionPipeline {
       this.folder.vaeShiftFactor,
     );
     const nanImages: boolean[] = [];
-    const rgb = toRgbImages(pixels, batch, first.height, first.width, nanImages);
+    const images =
+      output === "rgb"
+        ? toRgbImages(pixels, batch, first.height, first.width, nanImages)
+        : splitImages(pixels, batch, 3 * first.height * first.width, nanImages);
     for (let b = 0; b < batch; b++) {
       // NaN would silently become black pixels; a float16 SDXL VAE overflowing is the usual cause.
       if (nanImages[b]) {
@@ -274,13 +305,11 @@ export class DiffusionPipeline {
       }
     }
     const vaeMs = performance.now() - tv;
+    const meta = (b: number) => ({ width: first.width, height: first.height, warnings: warnings[b] });
     return {
-      samples: rgb.map((img, b) => ({
-        rgb: img,
-        width: first.width,
-        height: first.height,
-        warnings: warnings[b],
-      })),
+      samples: images.map((img, b) =>
+        img instanceof Uint8Array ? { rgb: img, ...meta(b) } : { pixels: img, ...meta(b) },
+      ),
       timings: { tokenizeMs, textEncoderMs, stepMs, vaeMs },
     };
   }

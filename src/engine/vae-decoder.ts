@@ -71,6 +71,37 @@ export function toRgbImages(
 }
 
 /**
+ * The batch's NCHW floats as one array per image, each with its own buffer (so it can be moved to another
+ * thread alone). With `nanImages`, entry b is set to whether image b has a NaN value: a plain scan, a
+ * fraction of what converting to bytes costs.
+ */
+export function splitImages(
+  pixels: Float32Array,
+  batch: number,
+  imageSize: number,
+  nanImages?: boolean[],
+): Float32Array[] {
+  const images: Float32Array[] = [];
+  for (let b = 0; b < batch; b++) {
+    // A batch of one that owns its buffer (the decoder's output) is handed over as it is.
+    const whole = batch === 1 && pixels.byteOffset === 0 && pixels.byteLength === pixels.buffer.byteLength;
+    const image = whole ? pixels : pixels.slice(b * imageSize, (b + 1) * imageSize);
+    if (nanImages) {
+      let nan = false;
+      for (let i = 0; i < image.length; i++) {
+        if (Number.isNaN(image[i])) {
+          nan = true;
+          break;
+        }
+      }
+      nanImages[b] = nan;
+    }
+    images.push(image);
+  }
+  return images;
+}
+
+/**
  * [-1, 1] to 0..255, halves rounded up as Math.round does (NaN gives 0). `(v + 0.5) | 0` is that rounding
  * at a sixth of Math.round's cost here: for a float32 x, v has so few significant bits that v + 0.5 is
  * exact, so no value just below a half is carried up (test/engine/rgb-images.test.ts checks every

@@ -26,10 +26,9 @@ import type { WorkerHandlers } from "../common/proto/generated/latentfleet/v1/Wo
 import type { WorkerInfo__Input } from "../common/proto/generated/latentfleet/v1/WorkerInfo.js";
 import { workerProto } from "../common/proto/load.js";
 import type { ModelDescription } from "../engine/pipeline.js";
-import { encodePng } from "../engine/png.js";
 import type { Batcher } from "./batcher.js";
 import { resolveSample } from "./resolve.js";
-import type { SampleOutcome } from "./submission.js";
+import type { EngineImage, SampleOutcome } from "./submission.js";
 
 export const WORKER_SERVICE_NAME = "latentfleet.v1.Worker";
 export const MAX_GENERATE_COUNT = 16;
@@ -42,6 +41,8 @@ export interface WorkerServiceDeps {
   /** False once the worker drains: Generate is refused. */
   accepting(): boolean;
   batcher: Batcher;
+  /** An image as PNG bytes, encoded off the main thread. */
+  encodePng(image: EngineImage): Promise<Buffer>;
   model: Pick<ModelDescription, "defaultScheduler" | "nativeSize" | "vaeScale">;
   log?: Logger;
 }
@@ -118,13 +119,12 @@ export function workerService(deps: WorkerServiceDeps): WorkerHandlers {
       }
       const started = performance.now();
       const submission = deps.batcher.submit(requests, {
-        onSample: (i, outcome) => {
+        // Encoded on the PNG threads: `done` waits for these, so the stream ends after its last image.
+        onSample: async (i, outcome) => {
           if (!outcome.ok || call.cancelled) return;
-          call.write({
-            seed: String(requests[i].seed),
-            png: encodePng(outcome.image.rgb, outcome.image.width, outcome.image.height),
-            seconds: (performance.now() - started) / 1000,
-          });
+          const png = await deps.encodePng(outcome.image);
+          if (call.cancelled) return;
+          call.write({ seed: String(requests[i].seed), png, seconds: (performance.now() - started) / 1000 });
         },
       });
       submission.done.then(

@@ -11,14 +11,12 @@ import type { Worker } from "node:worker_threads";
 import { LatentFleetError } from "../common/errors.js";
 import { startThread } from "../common/threads.js";
 import { DEFAULT_PNG_LEVEL, encodeRgbPngWithCrc } from "../engine/png-encode.js";
+import { toRgbImages } from "../engine/vae-decoder.js";
 
-export interface PngRequest {
-  id: number;
-  rgb: Uint8Array;
-  width: number;
-  height: number;
-  level: number;
-}
+/** An image to encode: 8-bit RGB (HWC), or planar floats in [-1, 1] (CHW, the VAE's) made into RGB first. */
+export type PngImage = { width: number; height: number } & ({ rgb: Uint8Array } | { pixels: Float32Array });
+
+export type PngRequest = PngImage & { id: number; level: number };
 
 export type PngReply =
   | { id: number; png: Uint8Array; crc32: number; seconds: number }
@@ -71,19 +69,25 @@ export class PngPool {
     height: number,
     opts: { transfer?: boolean } = {},
   ): Promise<EncodedPng> {
+    return this.encodeImage({ rgb, width, height }, opts);
+  }
+
+  /** As encode(), for RGB bytes or for the VAE's floats, which the thread converts to bytes first. */
+  encodeImage(image: PngImage, opts: { transfer?: boolean } = {}): Promise<EncodedPng> {
     if (this.closed)
       return Promise.reject(new LatentFleetError("OUTPUT_FAILED", "the PNG encoder is closed"));
+    const { width, height } = image;
+    const data = "rgb" in image ? image.rgb : image.pixels;
     // Also an image whose buffer was already moved to a thread (detached: empty here), which the thread
     // would never answer for.
-    if (rgb.length !== width * height * 3) {
-      const why = `a ${width}x${height} image needs ${width * height * 3} bytes of RGB, got ${rgb.length}`;
+    if (data.length !== width * height * 3) {
+      const kind = "rgb" in image ? "bytes of RGB" : "floats";
+      const why = `a ${width}x${height} image needs ${width * height * 3} ${kind}, got ${data.length}`;
       return Promise.reject(new LatentFleetError("OUTPUT_FAILED", why));
     }
     if (this.threads === 0) {
       try {
-        const t0 = performance.now();
-        const { png, crc32 } = encodeRgbPngWithCrc(rgb, width, height, { level: this.level });
-        return Promise.resolve({ png, crc32, seconds: (performance.now() - t0) / 1000 });
+        return Promise.resolve(encodePngImage(image, this.level));
       } catch (err) {
         return Promise.reject(err);
       }
@@ -93,11 +97,11 @@ export class PngPool {
     return new Promise<EncodedPng>((resolve, reject) => {
       slot.pending.set(id, { resolve, reject });
       slot.thread.ref();
-      const msg: PngRequest = { id, rgb, width, height, level: this.level };
-      const own = rgb.byteOffset === 0 && rgb.byteLength === rgb.buffer.byteLength;
+      const msg: PngRequest = { ...image, id, level: this.level };
+      const own = data.byteOffset === 0 && data.byteLength === data.buffer.byteLength;
       // Otherwise copied: the image may share its buffer with others (a batch's).
-      if (opts.transfer && own && rgb.buffer instanceof ArrayBuffer)
-        slot.thread.postMessage(msg, [rgb.buffer]);
+      if (opts.transfer && own && data.buffer instanceof ArrayBuffer)
+        slot.thread.postMessage(msg, [data.buffer]);
       else slot.thread.postMessage(msg);
     });
   }
@@ -155,4 +159,12 @@ export class PngPool {
     for (const p of slot.pending.values()) p.reject(err);
     slot.pending.clear();
   }
+}
+
+/** Encodes on this thread (a pool thread, or the caller's with `threads: 0`); floats are made into RGB first. */
+export function encodePngImage(image: PngImage, level: number): EncodedPng {
+  const t0 = performance.now();
+  const rgb = "rgb" in image ? image.rgb : toRgbImages(image.pixels, 1, image.height, image.width)[0];
+  const { png, crc32 } = encodeRgbPngWithCrc(rgb, image.width, image.height, { level });
+  return { png, crc32, seconds: (performance.now() - t0) / 1000 };
 }

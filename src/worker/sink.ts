@@ -50,9 +50,14 @@ export class ImageSink {
       shard: task.shard,
       modelName,
       // The engine's images are the sink's once done: moved to the encoder thread, not copied.
-      encode: (image) => this.pool.encode(image.rgb, image.width, image.height, { transfer: true }),
+      encode: (image) => this.pool.encodeImage(image, { transfer: true }),
       onStage: this.onStage,
     });
+  }
+
+  /** One image as a PNG, encoded on the pool's threads (gRPC's Generate); its buffer is moved there. */
+  async encodePng(image: EngineImage): Promise<Buffer> {
+    return (await this.pool.encodeImage(image, { transfer: true })).png;
   }
 
   /** Stops the encoder threads and closes the storages' connections. */

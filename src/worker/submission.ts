@@ -7,13 +7,14 @@
 import type { SampleRequest } from "../common/contract/sample.js";
 import { type ErrorCode, isLatentFleetError, type LatentFleetError } from "../common/errors.js";
 
-/** One generated image, packed 8-bit RGB (what the engine returns). */
-export interface EngineImage {
-  rgb: Uint8Array;
-  width: number;
-  height: number;
-  warnings: string[];
-}
+/**
+ * One generated image: packed 8-bit RGB, or the VAE's planar floats in [-1, 1] (what a worker's engine
+ * returns: its PNG threads make the bytes, off the engine thread).
+ */
+export type EngineImage = { width: number; height: number; warnings: string[] } & (
+  | { rgb: Uint8Array }
+  | { pixels: Float32Array }
+);
 
 /** What the batcher needs of an engine: one batch of same-key requests in, one image per request out. */
 export interface BatchEngine {

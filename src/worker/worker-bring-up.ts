@@ -88,9 +88,18 @@ export async function bringUp(
       ? engineStart.reason
       : (natsStart as PromiseRejectedResult).reason;
   }
-  const engine: WorkerEngine = engineStart.value;
+  const started: WorkerEngine = engineStart.value;
   const { nats, queue, jobStates } = natsStart.value;
   // Only an engine started here is closed here; a given one stays the caller's.
-  const ownEngine = engine !== options.engine && engine instanceof EngineHost ? engine : undefined;
+  const ownEngine = started !== options.engine && started instanceof EngineHost ? started : undefined;
+  const engine = ownEngine ? floatOutput(ownEngine) : started;
   return { modelName, engine, ownEngine, nats, queue, jobStates };
+}
+
+/**
+ * The engine thread's images as the VAE's floats: the sink's PNG threads make the RGB bytes, so the engine
+ * thread starts the next batch without converting this one's (tens of ms per megapixel image).
+ */
+function floatOutput(host: EngineHost): WorkerEngine {
+  return { model: host.model, generate: (requests) => host.generate(requests, "float") };
 }

@@ -101,7 +101,15 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
           // (those of `run`) a noticeable part of its start.
           await (await import("./grpc-service.js")).startWorkerGrpc(
             options.grpcAddress,
-            { info, drain, accepting: () => runner.state === "running", batcher, model, log },
+            {
+              info,
+              drain,
+              accepting: () => runner.state === "running",
+              batcher,
+              encodePng: (image) => sink.encodePng(image),
+              model,
+              log,
+            },
             options.grpcTls,
           );
     if (grpc) {

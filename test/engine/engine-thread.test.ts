@@ -10,6 +10,8 @@ import {
   releaseEarlyEngineThread,
   startEngineThreadEarly,
 } from "../../src/engine/engine-host.js";
+import { toRgbImages } from "../../src/engine/vae-decoder.js";
+import { PngPool } from "../../src/worker/png-pool.js";
 import { TINY_SHAPES } from "../helpers/paths.js";
 
 function request(over: Partial<SampleRequest> = {}): SampleRequest {
@@ -102,6 +104,29 @@ describe("the engine thread", () => {
       expect(slowest).toBeLessThan(500);
     } finally {
       server.close();
+    }
+  });
+
+  it("hands over the VAE's floats on request, which make exactly its RGB images (a worker's PNG threads convert)", async () => {
+    const batch = [request({ seed: 3 }), request({ seed: 4, prompt: "a red circle on a white background" })];
+    const rgb = await engine.generate(batch);
+    const floats = await engine.generate(batch, "float");
+    expect(floats.samples).toHaveLength(2);
+    for (const [b, s] of floats.samples.entries()) {
+      expect(s.pixels).toBeInstanceOf(Float32Array);
+      expect(s.pixels.length).toBe(3 * 64 * 64);
+      expect([s.width, s.height, s.warnings]).toEqual([64, 64, []]);
+      expect(toRgbImages(s.pixels, 1, 64, 64)[0]).toEqual(rgb.samples[b].rgb);
+    }
+    // A PNG thread converts them to the same file as the RGB gives.
+    const pool = new PngPool({ threads: 1 });
+    try {
+      const fromFloats = await pool.encodeImage(floats.samples[1], { transfer: true });
+      expect(floats.samples[1].pixels.length).toBe(0); // moved to the thread, not copied
+      const fromRgb = await pool.encode(rgb.samples[1].rgb, 64, 64);
+      expect(fromFloats.png.equals(fromRgb.png)).toBe(true);
+    } finally {
+      await pool.close();
     }
   });
 

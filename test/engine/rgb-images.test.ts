@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { toRgbImages } from "../../src/engine/vae-decoder.js";
+import { splitImages, toRgbImages } from "../../src/engine/vae-decoder.js";
 
 /** The reference: each channel plane of NCHW, (x + 1) * 127.5 clamped and rounded by Math.round. */
 function reference(pixels: Float32Array, batch: number, height: number, width: number): Uint8Array[] {
@@ -72,5 +72,38 @@ describe("toRgbImages", () => {
     const images = toRgbImages(pixels, batch, h, w, nan);
     expect(nan).toEqual([false, true, false, true]);
     expect(images).toEqual(reference(pixels, batch, h, w));
+  });
+});
+
+describe("splitImages (the floats a worker's engine hands over)", () => {
+  it("gives each image its own buffer, finds the same NaN images as the conversion, and converts alike", () => {
+    const [h, w, batch] = [2, 3, 4];
+    const plane = h * w;
+    const pixels = Float32Array.from({ length: batch * 3 * plane }, (_, i) => (i % 13) / 6 - 1);
+    pixels[(1 * 3 + 2) * plane + 5] = Number.NaN;
+    pixels[(3 * 3 + 0) * plane + 0] = Number.NaN;
+    pixels[(2 * 3 + 1) * plane + 1] = Number.NEGATIVE_INFINITY;
+    const nan: boolean[] = [];
+    const images = splitImages(pixels, batch, 3 * plane, nan);
+    expect(nan).toEqual([false, true, false, true]);
+    const rgbNan: boolean[] = [];
+    const rgb = toRgbImages(pixels, batch, h, w, rgbNan);
+    expect(rgbNan).toEqual(nan);
+    for (const [b, image] of images.entries()) {
+      expect(image.byteOffset).toBe(0);
+      expect(image.buffer.byteLength).toBe(3 * plane * 4);
+      expect(toRgbImages(image, 1, h, w)[0]).toEqual(rgb[b]);
+    }
+    // The batch's own array is left as it was: the images are copies.
+    expect(images[0].buffer).not.toBe(pixels.buffer);
+  });
+
+  it("hands a batch of one over as it is when it owns its buffer, and copies a view", () => {
+    const one = new Float32Array(3 * 4).fill(0.5);
+    expect(splitImages(one, 1, 12)[0]).toBe(one);
+    const view = new Float32Array(24).subarray(12);
+    const [copy] = splitImages(view, 1, 12);
+    expect(copy).not.toBe(view);
+    expect(copy.buffer.byteLength).toBe(48);
   });
 });

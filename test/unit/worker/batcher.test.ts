@@ -81,7 +81,7 @@ function batcher(engine: FakeEngine, batchSize: number, stats?: WorkerStats): Ba
   });
 }
 
-const seedOf = (o: SampleOutcome) => (o.ok ? o.image.rgb[0] : -1);
+const seedOf = (o: SampleOutcome) => (o.ok && "rgb" in o.image ? o.image.rgb[0] : -1);
 const tick = () => new Promise((r) => setTimeout(r, 5));
 /** One turn of the event loop: the batcher pumps on setImmediate (left real under the test clock). */
 const turn = () => new Promise((r) => setImmediate(r));

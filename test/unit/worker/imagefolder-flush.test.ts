@@ -53,7 +53,7 @@ describe("the imagefolder writer after a failed flush", () => {
       task,
       shard: 3,
       modelName: "m",
-      encode: (image) => pool.encode(image.rgb, image.width, image.height),
+      encode: (image) => pool.encodeImage(image),
     });
     const rgb = (v: number) => new Uint8Array(8 * 8 * 3).fill(v);
     const outcomes: SampleOutcome[] = [10, 20, 30].map((v) => ({
