@@ -3,8 +3,8 @@
  *
  * The bare loop runs only ONNX Runtime: text encoder (B prompts + 1 empty negative), steps x UNet on a
  * 2B batch, VAE decode. It leaves out what the engine must do besides: tokenizing, the scheduler's math
- * and the CFG combine, the seeded noise, the NaN check of the VAE's output and the hop to the engine
- * thread. Both make the inputs that stay the same through the steps once per batch. The engine runs in its
+ * and the CFG combine, the seeded noise, the split of the VAE's output into images and the hop to the
+ * engine thread. Both make the inputs that stay the same through the steps once per batch. The engine runs in its
  * thread and hands over the VAE's floats, as a worker's engine does: the conversion to 8-bit RGB and the
  * PNG encoding are the worker's PNG threads' (bench/write-path measures them); --png adds them here, on
  * this thread, overlapping the engine's next batch. For an SDXL folder
@@ -51,6 +51,7 @@ import { DEFAULT_PNG_LEVEL } from "../src/engine/png-encode.js";
 import { penultimateHiddenState } from "../src/engine/text-encoder.js";
 import { ClipTokenizer, loadPromptTokenizer } from "../src/engine/tokenizer/index.js";
 import { latentImageIds } from "../src/engine/transformer.js";
+import { splitImages, toRgbImages } from "../src/engine/vae-decoder.js";
 import { encodePngImage } from "../src/worker/png-pool.js";
 
 const { values } = parseArgs({
@@ -471,7 +472,7 @@ async function main(): Promise<void> {
   );
   console.log(`load average at start ${loadLine()}; cores allowed ${coresAllowed()}`);
   console.log(
-    "batch | bare img/s | engine img/s | ratio | block median | median 90% CI | goal 0.97 | block p10-p90 | CPU ratio | denoise ms/step bare / engine | rounds | engine split: tokenize / text / denoise / vae (with the NaN check) / png (--png: RGB and PNG on this thread) (ms per batch)",
+    "batch | bare img/s | engine img/s | ratio | block median | median 90% CI | goal 0.97 | block p10-p90 | CPU ratio | denoise ms/step bare / engine | rounds | engine split: tokenize / text / denoise / vae / png (--png: RGB and PNG on this thread) (ms per batch)",
   );
   if (bare.describe) console.log(bare.describe());
   await engine.generate([request(0)], "float");
@@ -578,7 +579,32 @@ async function main(): Promise<void> {
     }
   }
   console.log(`load average at end ${loadLine()}`);
+  handoverCost(1024);
   await engine.close();
+}
+
+/**
+ * What handing over an image costs the engine thread at a real model's size: converting the VAE's floats
+ * to 8-bit RGB there (what it did for every image) against the copy of the float handover a worker uses
+ * (a batch of two: a batch of one is handed over without it), alternated, medians of 9.
+ */
+function handoverCost(side: number): void {
+  const size = 3 * side * side;
+  const pixels = Float32Array.from({ length: 2 * size }, (_, i) => Math.sin(i * 0.37) * 1.05);
+  const rgbMs: number[] = [];
+  const floatMs: number[] = [];
+  for (let r = 0; r < 9; r++) {
+    let t = performance.now();
+    toRgbImages(pixels, 2, side, side, []);
+    rgbMs.push((performance.now() - t) / 2);
+    t = performance.now();
+    splitImages(pixels, 2, size);
+    floatMs.push((performance.now() - t) / 2);
+  }
+  const [a, b] = [quantile(rgbMs, 0.5), quantile(floatMs, 0.5)];
+  console.log(
+    `engine thread per ${side}x${side} image: RGB conversion ${a.toFixed(1)} ms, float handover (a copy) ${b.toFixed(1)} ms (${(a / b).toFixed(1)}x less)`,
+  );
 }
 
 /** The cores this process may run on (Linux; "?" elsewhere), to tell a pinned run from a free one. */

@@ -17,7 +17,7 @@ import { SampleRandom } from "./random.js";
 import { createScheduler, defaultSchedulerName } from "./schedulers/index.js";
 import { loadFamilySessions, releaseSessions } from "./sessions.js";
 import { TEXT_CACHE_BYTES, TEXT_CACHE_SIZE, TextEmbeddingCache } from "./text-embedding-cache.js";
-import { splitImages, toRgbImages, VaeDecoderModel } from "./vae-decoder.js";
+import { NAN_PIXELS_WARNING, splitImages, toRgbImages, VaeDecoderModel } from "./vae-decoder.js";
 
 export interface StageTimings {
   tokenizeMs: number;
@@ -41,7 +41,8 @@ export interface GeneratedSample extends SampleImage {
 
 /**
  * An image as the VAE decoded it: planar RGB floats (CHW) in [-1, 1], its own buffer. toRgbImages makes
- * the bytes; a worker has its PNG threads do that, off the engine thread.
+ * the bytes; a worker has its PNG threads do that, off the engine thread. Not checked for NaN: whoever
+ * makes the bytes adds NAN_PIXELS_WARNING where toRgbImages finds one.
  */
 export interface FloatSample extends SampleImage {
   pixels: Float32Array;
@@ -291,19 +292,13 @@ export class DiffusionPipeline {
       this.folder.vaeScalingFactor,
       this.folder.vaeShiftFactor,
     );
+    // Floats are checked for NaN where they become bytes (a worker's PNG threads), in the same pass.
     const nanImages: boolean[] = [];
     const images =
       output === "rgb"
         ? toRgbImages(pixels, batch, first.height, first.width, nanImages)
-        : splitImages(pixels, batch, 3 * first.height * first.width, nanImages);
-    for (let b = 0; b < batch; b++) {
-      // NaN would silently become black pixels; a float16 SDXL VAE overflowing is the usual cause.
-      if (nanImages[b]) {
-        warnings[b].push(
-          "the VAE decoded NaN pixels (written as black): a float16 VAE overflowing? see docs/models.md, float16 or float32",
-        );
-      }
-    }
+        : splitImages(pixels, batch, 3 * first.height * first.width);
+    for (let b = 0; b < batch; b++) if (nanImages[b]) warnings[b].push(NAN_PIXELS_WARNING);
     const vaeMs = performance.now() - tv;
     const meta = (b: number) => ({ width: first.width, height: first.height, warnings: warnings[b] });
     return {

@@ -35,6 +35,10 @@ export class VaeDecoderModel {
   }
 }
 
+/** NaN would silently become black pixels; a float16 SDXL VAE overflowing is the usual cause. */
+export const NAN_PIXELS_WARNING =
+  "the VAE decoded NaN pixels (written as black): a float16 VAE overflowing? see docs/models.md, float16 or float32";
+
 /**
  * NCHW floats in [-1, 1] to packed 8-bit RGB (HWC), one image per entry. With `nanImages`, entry b is set
  * to whether image b had a NaN value (written as 0), found in the same pass.
@@ -71,34 +75,13 @@ export function toRgbImages(
 }
 
 /**
- * The batch's NCHW floats as one array per image, each with its own buffer (so it can be moved to another
- * thread alone). With `nanImages`, entry b is set to whether image b has a NaN value: a plain scan, a
- * fraction of what converting to bytes costs.
+ * The batch's NCHW floats as one array per image, each with its own buffer, so that each can be moved to
+ * another thread alone. A batch of one that owns its buffer (the decoder's output) is handed over as it is.
  */
-export function splitImages(
-  pixels: Float32Array,
-  batch: number,
-  imageSize: number,
-  nanImages?: boolean[],
-): Float32Array[] {
-  const images: Float32Array[] = [];
-  for (let b = 0; b < batch; b++) {
-    // A batch of one that owns its buffer (the decoder's output) is handed over as it is.
-    const whole = batch === 1 && pixels.byteOffset === 0 && pixels.byteLength === pixels.buffer.byteLength;
-    const image = whole ? pixels : pixels.slice(b * imageSize, (b + 1) * imageSize);
-    if (nanImages) {
-      let nan = false;
-      for (let i = 0; i < image.length; i++) {
-        if (Number.isNaN(image[i])) {
-          nan = true;
-          break;
-        }
-      }
-      nanImages[b] = nan;
-    }
-    images.push(image);
-  }
-  return images;
+export function splitImages(pixels: Float32Array, batch: number, imageSize: number): Float32Array[] {
+  if (batch === 1 && pixels.byteOffset === 0 && pixels.byteLength === pixels.buffer.byteLength)
+    return [pixels];
+  return Array.from({ length: batch }, (_, b) => pixels.slice(b * imageSize, (b + 1) * imageSize));
 }
 
 /**

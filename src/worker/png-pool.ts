@@ -19,13 +19,15 @@ export type PngImage = { width: number; height: number } & ({ rgb: Uint8Array } 
 export type PngRequest = PngImage & { id: number; level: number };
 
 export type PngReply =
-  | { id: number; png: Uint8Array; crc32: number; seconds: number }
+  | { id: number; png: Uint8Array; crc32: number; seconds: number; nanPixels: boolean }
   | { id: number; error: string };
 
 export interface EncodedPng {
   png: Buffer;
   /** CRC-32 of the whole file. */
   crc32: number;
+  /** The image came as floats with a NaN among them (written as 0): see NAN_PIXELS_WARNING. */
+  nanPixels: boolean;
   /** Time the encoding itself took (on its thread). */
   seconds: number;
 }
@@ -139,6 +141,7 @@ export class PngPool {
           png: Buffer.from(png.buffer, png.byteOffset, png.byteLength),
           crc32: msg.crc32,
           seconds: msg.seconds,
+          nanPixels: msg.nanPixels,
         });
       }
     });
@@ -164,7 +167,8 @@ export class PngPool {
 /** Encodes on this thread (a pool thread, or the caller's with `threads: 0`); floats are made into RGB first. */
 export function encodePngImage(image: PngImage, level: number): EncodedPng {
   const t0 = performance.now();
-  const rgb = "rgb" in image ? image.rgb : toRgbImages(image.pixels, 1, image.height, image.width)[0];
+  const nan: boolean[] = [false];
+  const rgb = "rgb" in image ? image.rgb : toRgbImages(image.pixels, 1, image.height, image.width, nan)[0];
   const { png, crc32 } = encodeRgbPngWithCrc(rgb, image.width, image.height, { level });
-  return { png, crc32, seconds: (performance.now() - t0) / 1000 };
+  return { png, crc32, seconds: (performance.now() - t0) / 1000, nanPixels: nan[0] };
 }

@@ -13,11 +13,11 @@ port.on("message", (msg: PngRequest) => {
   let reply: PngReply;
   let transfer: ArrayBuffer[] = [];
   try {
-    const { png, crc32, seconds } = encodePngImage(msg, msg.level);
+    const { png, crc32, seconds, nanPixels } = encodePngImage(msg, msg.level);
     // The encoder's output owns its whole buffer, so transferring it moves nothing else.
     const own = png.byteOffset === 0 && png.byteLength === png.buffer.byteLength;
     const bytes = own ? png : Uint8Array.from(png);
-    reply = { id: msg.id, png: bytes, crc32, seconds };
+    reply = { id: msg.id, png: bytes, crc32, seconds, nanPixels };
     transfer = [bytes.buffer as ArrayBuffer];
   } catch (err) {
     reply = { id: msg.id, error: err instanceof Error ? err.message : String(err) };

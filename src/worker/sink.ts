@@ -9,8 +9,9 @@
  */
 import type { Task } from "../common/contract/task.js";
 import { type S3Settings, StorageCache } from "../common/storage/index.js";
+import { NAN_PIXELS_WARNING } from "../engine/vae-decoder.js";
 import { outputFormat, type ShardWriter, type WriteStage } from "../outputs/index.js";
-import { PngPool } from "./png-pool.js";
+import { type EncodedPng, PngPool } from "./png-pool.js";
 import type { EngineImage } from "./submission.js";
 
 /** The writer of one task delivery. */
@@ -50,14 +51,24 @@ export class ImageSink {
       shard: task.shard,
       modelName,
       // The engine's images are the sink's once done: moved to the encoder thread, not copied.
-      encode: (image) => this.pool.encodeImage(image, { transfer: true }),
+      encode: (image) => this.encode(image),
       onStage: this.onStage,
     });
   }
 
   /** One image as a PNG, encoded on the pool's threads (gRPC's Generate); its buffer is moved there. */
   async encodePng(image: EngineImage): Promise<Buffer> {
-    return (await this.pool.encodeImage(image, { transfer: true })).png;
+    return (await this.encode(image)).png;
+  }
+
+  /**
+   * Encodes on the pool, the image's buffer moved there. The engine's floats are checked for NaN as they
+   * become bytes: the image gains the engine's warning, logged with its sample once written.
+   */
+  private async encode(image: EngineImage): Promise<EncodedPng> {
+    const encoded = await this.pool.encodeImage(image, { transfer: true });
+    if (encoded.nanPixels) image.warnings.push(NAN_PIXELS_WARNING);
+    return encoded;
   }
 
   /** Stops the encoder threads and closes the storages' connections. */

@@ -76,26 +76,21 @@ describe("toRgbImages", () => {
 });
 
 describe("splitImages (the floats a worker's engine hands over)", () => {
-  it("gives each image its own buffer, finds the same NaN images as the conversion, and converts alike", () => {
+  it("gives each image its own buffer, whose bytes are the batch's conversion's", () => {
     const [h, w, batch] = [2, 3, 4];
     const plane = h * w;
     const pixels = Float32Array.from({ length: batch * 3 * plane }, (_, i) => (i % 13) / 6 - 1);
     pixels[(1 * 3 + 2) * plane + 5] = Number.NaN;
-    pixels[(3 * 3 + 0) * plane + 0] = Number.NaN;
-    pixels[(2 * 3 + 1) * plane + 1] = Number.NEGATIVE_INFINITY;
-    const nan: boolean[] = [];
-    const images = splitImages(pixels, batch, 3 * plane, nan);
-    expect(nan).toEqual([false, true, false, true]);
-    const rgbNan: boolean[] = [];
-    const rgb = toRgbImages(pixels, batch, h, w, rgbNan);
-    expect(rgbNan).toEqual(nan);
+    const images = splitImages(pixels, batch, 3 * plane);
+    const rgb = toRgbImages(pixels, batch, h, w);
+    expect(images).toHaveLength(batch);
     for (const [b, image] of images.entries()) {
       expect(image.byteOffset).toBe(0);
       expect(image.buffer.byteLength).toBe(3 * plane * 4);
-      expect(toRgbImages(image, 1, h, w)[0]).toEqual(rgb[b]);
+      const nan: boolean[] = [];
+      expect(toRgbImages(image, 1, h, w, nan)[0]).toEqual(rgb[b]);
+      expect(nan).toEqual([b === 1]);
     }
-    // The batch's own array is left as it was: the images are copies.
-    expect(images[0].buffer).not.toBe(pixels.buffer);
   });
 
   it("hands a batch of one over as it is when it owns its buffer, and copies a view", () => {
