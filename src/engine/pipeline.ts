@@ -50,8 +50,8 @@ export interface FloatSample extends SampleImage {
 
 /**
  * How generate() hands over images: "rgb" converts them to bytes in the engine thread; "float" leaves them
- * as the VAE's floats. At 1024x1024 the conversion costs 10-20 ms per image on one core, on the engine
- * thread, while the device waits: about a step of a turbo model.
+ * as the VAE's floats. At 1024x1024 the conversion costs 10-20 ms of a core per image (bench/engine prints
+ * it), spent on the engine thread while the device waits.
  */
 export type PixelOutput = "rgb" | "float";
 
