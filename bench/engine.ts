@@ -7,7 +7,8 @@
  * engine thread. Both make the inputs that stay the same through the steps once per batch. The engine runs in its
  * thread and hands over the VAE's floats, as a worker's engine does: the conversion to 8-bit RGB and the
  * PNG encoding are the worker's PNG threads' (bench/write-path measures them); --png adds them here, on
- * this thread, overlapping the engine's next batch. For an SDXL folder
+ * this thread, overlapping the engine's next batch. --engine-output rgb has the engine thread make the RGB
+ * bytes itself (as `sample` and the tools use it). For an SDXL folder
  * (e.g. --model test/fixtures/models/sdxl) the bare loop runs both text encoders (the penultimate hidden
  * states and text_embeds), the UNet with text_embeds and time_ids, and the VAE. For a flow folder (sd3,
  * flux; e.g. --model test/fixtures/models/sd3) it runs the CLIP encoders and T5, the transformer (SD3: a
@@ -22,7 +23,7 @@
  * engine does. The goal (engine >= 0.97 of the bare loop) is judged on a 90 % bootstrap interval of the
  * block pairs' median ratio: met when all of it is at or above 0.97, missed when all of it is below,
  * unsettled when the machine's noise spans the goal (run longer: --seconds, --rounds). Usage: npm run bench:engine -- [--model DIR] [--steps N] [--rounds N] [--seconds S]
- * [--block N] [--batches 1,2,4,8] [--threads N] [--size 64] [--spin] [--png]
+ * [--block N] [--batches 1,2,4,8] [--threads N] [--size 64] [--spin] [--png] [--engine-output float|rgb]
  *
  * --spin lets ONNX Runtime's pool threads spin while idle (its own default), on both sides; the engine's
  * default, and so this bench's, is to let them sleep.
@@ -47,6 +48,7 @@ import { parseDevice, sessionOptions } from "../src/engine/device.js";
 import { EngineHost } from "../src/engine/engine-host.js";
 import { readModelFolder } from "../src/engine/model-folder.js";
 import { floatTensor, intTensor, OnnxModel, readFloats } from "../src/engine/onnx-model.js";
+import type { PixelOutput } from "../src/engine/pipeline.js";
 import { DEFAULT_PNG_LEVEL } from "../src/engine/png-encode.js";
 import { penultimateHiddenState } from "../src/engine/text-encoder.js";
 import { ClipTokenizer, loadPromptTokenizer } from "../src/engine/tokenizer/index.js";
@@ -66,6 +68,7 @@ const { values } = parseArgs({
     spin: { type: "boolean", default: false },
     size: { type: "string", default: "64" },
     png: { type: "boolean", default: false },
+    "engine-output": { type: "string", default: "float" },
   },
 });
 const steps = Number(values.steps);
@@ -80,6 +83,12 @@ const L = size / 8;
 if (!Number.isInteger(L) || L < 2 || L % 2 !== 0)
   throw new Error(`--size must be a multiple of 16, got ${values.size}`);
 const device = parseDevice("cpu");
+/** What the engine hands over: the VAE's floats, as a worker's engine does, or 8-bit RGB made on its thread. */
+const output: PixelOutput = pixelOutput(values["engine-output"]);
+function pixelOutput(v: string): PixelOutput {
+  if (v !== "float" && v !== "rgb") throw new Error(`--engine-output must be float or rgb, got ${v}`);
+  return v;
+}
 
 const COLORS = ["red", "green", "blue", "yellow", "purple", "orange"];
 const SHAPES = ["circle", "square", "triangle"];
@@ -475,13 +484,13 @@ async function main(): Promise<void> {
     "batch | bare img/s | engine img/s | ratio | block median | median 90% CI | goal 0.97 | block p10-p90 | CPU ratio | denoise ms/step bare / engine | rounds | engine split: tokenize / text / denoise / vae / png (--png: RGB and PNG on this thread) (ms per batch)",
   );
   if (bare.describe) console.log(bare.describe());
-  await engine.generate([request(0)], "float");
+  await engine.generate([request(0)], output);
   await bare.run(1);
   const batchOf = (batch: number, base: number) => Array.from({ length: batch }, (_, i) => request(base + i));
   for (const batch of batches) {
     // Warm-up at this shape: ONNX Runtime plans memory per input shape on first use.
     await bare.run(batch);
-    await engine.generate(batchOf(batch, 0), "float");
+    await engine.generate(batchOf(batch, 0), output);
     if (bare.split) Object.assign(bare.split, { text: 0, denoise: 0, vae: 0, rounds: 0 });
     const bareSide: Side = { rounds: 0, blockMs: [], cpuMs: 0, denoiseMs: 0, denoiseRounds: 0 };
     const engineSide: Side = { rounds: 0, blockMs: [], cpuMs: 0, denoiseMs: 0, denoiseRounds: 0 };
@@ -507,11 +516,11 @@ async function main(): Promise<void> {
         Array.from({ length: batch }, (_, i) => request(block * 10_000 + r * 100 + i));
       const t = performance.now();
       const cpu = processCpuMs();
-      const pending = [engine.generate(batchOf(0), "float")];
-      if (blockRounds > 1) pending.push(engine.generate(batchOf(1), "float"));
+      const pending = [engine.generate(batchOf(0), output)];
+      if (blockRounds > 1) pending.push(engine.generate(batchOf(1), output));
       for (let r = 0; r < blockRounds; r++) {
         const result = await pending[r];
-        if (r + 2 < blockRounds) pending.push(engine.generate(batchOf(r + 2), "float"));
+        if (r + 2 < blockRounds) pending.push(engine.generate(batchOf(r + 2), output));
         if (values.png) {
           const tp = performance.now();
           for (const s of result.samples) encodePngImage(s, DEFAULT_PNG_LEVEL);

@@ -193,6 +193,10 @@ export class EngineHost {
   generate(requests: SampleRequest[], output: "float"): Promise<EngineBatch<EngineFloatSample>>;
   generate(
     requests: SampleRequest[],
+    output: PixelOutput,
+  ): Promise<EngineBatch<EngineSample | EngineFloatSample>>;
+  generate(
+    requests: SampleRequest[],
     output: PixelOutput = "rgb",
   ): Promise<EngineBatch<EngineSample | EngineFloatSample>> {
     if (this.failure) return Promise.reject(this.failure);
