@@ -118,13 +118,19 @@ export function workerService(deps: WorkerServiceDeps): WorkerHandlers {
         return;
       }
       const started = performance.now();
+      // Images are encoded on the PNG threads, several at once, and written in the order they came from the
+      // engine (a quicker encode does not overtake). `done` waits for the writes: the stream ends after them.
+      let written: Promise<void> = Promise.resolve();
       const submission = deps.batcher.submit(requests, {
-        // Encoded on the PNG threads: `done` waits for these, so the stream ends after its last image.
-        onSample: async (i, outcome) => {
+        onSample: (i, outcome) => {
           if (!outcome.ok || call.cancelled) return;
-          const png = await deps.encodePng(outcome.image);
-          if (call.cancelled) return;
-          call.write({ seed: String(requests[i].seed), png, seconds: (performance.now() - started) / 1000 });
+          const encoding = deps.encodePng(outcome.image);
+          written = written.then(async () => {
+            const png = await encoding;
+            if (call.cancelled) return;
+            call.write({ seed: String(requests[i].seed), png, seconds: (performance.now() - started) / 1000 });
+          });
+          return written;
         },
       });
       submission.done.then(
