@@ -128,7 +128,11 @@ export function workerService(deps: WorkerServiceDeps): WorkerHandlers {
           written = written.then(async () => {
             const png = await encoding;
             if (call.cancelled) return;
-            call.write({ seed: String(requests[i].seed), png, seconds: (performance.now() - started) / 1000 });
+            call.write({
+              seed: String(requests[i].seed),
+              png,
+              seconds: (performance.now() - started) / 1000,
+            });
           });
           return written;
         },
