@@ -1,19 +1,23 @@
 // The live job page: the jobs, one job's progress, workers, failures and images. Plain DOM, no library;
 // every value from the server goes in as text, never as markup. Live through server-sent events.
-// Compiled by scripts/bundle.mjs to dist/ui/app.js, which the server sends as /static/app.js.
+// Compiled with the modules beside it (dom, http, format, chart, grid, viewer) by scripts/bundle.mjs into
+// one dist/ui/app.js, which the server sends as /static/app.js.
 
 import type {
   Cursor,
-  ErrorBody,
   GalleryPage,
   GallerySample,
-  HistoryPoint,
   JobDetail,
   JobErrors,
   JobSummary,
-  SampleMetadata,
   UiConfig,
 } from "./api.js";
+import { renderChart } from "./chart.js";
+import { byId, el, svg } from "./dom.js";
+import { failuresText, fmtEta, fmtRate, progressOf } from "./format.js";
+import { renderGrid } from "./grid.js";
+import { getJson, HttpError, reasonOf } from "./http.js";
+import { closeViewer } from "./viewer.js";
 
 // The page's own state.
 
@@ -65,16 +69,8 @@ interface PageState {
   token: string;
 }
 
-/** An element of index.html, of the kind the page uses it as. */
-function byId<T extends HTMLElement>(id: string, kind: new () => T): T {
-  const node = document.getElementById(id);
-  if (!(node instanceof kind)) throw new Error(`the page has no #${id}`);
-  return node;
-}
-
 const main = byId("main", HTMLElement);
 const connection = byId("connection", HTMLElement);
-const viewer = byId("viewer", HTMLDialogElement);
 
 const state: PageState = {
   config: { cancel: false, cancelNeedsToken: false, contactSheet: false },
@@ -82,85 +78,6 @@ const state: PageState = {
   job: null,
   token: sessionStorage.getItem("lf-ui-token") ?? "",
 };
-
-/** `on<event>` attributes: listeners, typed by their event. */
-type Handlers = { [K in keyof HTMLElementEventMap as `on${K}`]?: (event: HTMLElementEventMap[K]) => void };
-type AttrValue = string | number | boolean | null | undefined;
-type Attrs = Handlers & { [name: string]: AttrValue | Handlers[keyof Handlers] };
-type Child = Node | string | number | null | undefined;
-
-/** An element with attributes and children (strings become text nodes). */
-function el<K extends keyof HTMLElementTagNameMap>(
-  tag: K,
-  attrs: Attrs = {},
-  ...children: (Child | Child[])[]
-): HTMLElementTagNameMap[K] {
-  const node = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (v === undefined || v === null || v === false) continue;
-    // Handlers type each listener by its event's name, which addEventListener's string cannot carry.
-    if (typeof v === "function") node.addEventListener(k.slice(2), v as EventListener);
-    else node.setAttribute(k, v === true ? "" : String(v));
-  }
-  for (const c of children.flat()) {
-    if (c === null || c === undefined) continue;
-    node.append(typeof c === "string" || typeof c === "number" ? String(c) : c);
-  }
-  return node;
-}
-
-const SVG = "http://www.w3.org/2000/svg";
-function svg<K extends keyof SVGElementTagNameMap>(
-  tag: K,
-  attrs: Record<string, string | number> = {},
-): SVGElementTagNameMap[K] {
-  const node = document.createElementNS(SVG, tag);
-  for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, String(v));
-  return node;
-}
-
-/** The server answered, and said no (a job it does not know): unlike a lost connection, not retried. */
-class HttpError extends Error {}
-
-/** Why the server refused, as its body says (nothing when the body is not JSON). */
-async function reasonOf(res: Response): Promise<string | undefined> {
-  return ((await res.json().catch(() => ({}))) as ErrorBody).error;
-}
-
-async function getJson<T>(url: string): Promise<T> {
-  // A request that never answers would hold the one refresh in flight, and so every later one.
-  const res = await fetch(url, {
-    headers: { Accept: "application/json" },
-    signal: AbortSignal.timeout(30_000),
-  });
-  if (!res.ok) throw new HttpError(`${res.status} ${(await reasonOf(res)) ?? res.statusText}`);
-  return (await res.json()) as T;
-}
-
-function fmtEta(s: number | undefined): string {
-  if (s === undefined || s < 0) return "–";
-  if (s < 90) return `${Math.round(s)} s`;
-  if (s < 5400) return `${Math.round(s / 60)} min`;
-  return `${(s / 3600).toFixed(1)} h`;
-}
-
-function fmtRate(r: number | undefined): string {
-  return `${(r ?? 0).toFixed((r ?? 0) >= 10 ? 0 : 2)} img/s`;
-}
-
-function progressOf(job: JobSummary): { total: number; done: number; pct: number } {
-  const total = job.samplesTotal ?? 0;
-  return {
-    total,
-    done: job.samplesDone + job.samplesFailed,
-    pct: total > 0 ? ((job.samplesDone + job.samplesFailed) / total) * 100 : 0,
-  };
-}
-
-function failuresText(failures: Record<string, number> | undefined): string {
-  const entries = Object.entries(failures ?? {});
-  return entries.length === 0 ? "none" : entries.map(([code, n]) => `${code}: ${n}`).join(", ");
-}
 
 // The jobs list.
 
@@ -220,103 +137,6 @@ async function showJobs(): Promise<void> {
 }
 
 // One job.
-
-function thumbButton(
-  jobId: string,
-  sample: GallerySample,
-  list: GallerySample[],
-  index: number,
-): HTMLElement {
-  const m = sample.metadata;
-  return el(
-    "button",
-    {
-      type: "button",
-      class: "thumb",
-      "data-key": sample.key,
-      "aria-label": `${m.prompt} (seed ${m.seed})`,
-      onclick: () => openViewer(list, index),
-      onkeydown: (e) => moveInGrid(e),
-    },
-    el("img", {
-      src: `/api/jobs/${encodeURIComponent(jobId)}/shards/${sample.shard}/samples/${encodeURIComponent(sample.key)}/thumb.png`,
-      alt: m.prompt,
-      loading: "lazy",
-      width: 150,
-      height: 150,
-    }),
-    el("span", { class: "caption" }, m.prompt),
-    el(
-      "span",
-      { class: "seed" },
-      `seed ${m.seed} · ${m.steps} steps · cfg ${m.guidance_scale} · ${m.scheduler}`,
-    ),
-  );
-}
-
-/** Arrow keys move between the thumbnails of a grid: left and right by one, up and down by a row. */
-function moveInGrid(e: KeyboardEvent): void {
-  const current = e.currentTarget;
-  if (!(current instanceof HTMLElement) || !current.parentElement) return;
-  const items = [...current.parentElement.children].filter((t) => t instanceof HTMLElement);
-  const at = items.indexOf(current);
-  // The grid wraps to the width of the window: a row is the thumbnails level with the first.
-  const columns = Math.max(1, items.filter((t) => t.offsetTop === items[0].offsetTop).length);
-  const moves: Record<string, number> = {
-    ArrowRight: 1,
-    ArrowLeft: -1,
-    ArrowDown: columns,
-    ArrowUp: -columns,
-  };
-  if (!(e.key in moves)) return;
-  const target = items[at + moves[e.key]];
-  if (target) {
-    e.preventDefault();
-    target.focus();
-  }
-}
-
-function renderGrid(container: HTMLElement, jobId: string, samples: GallerySample[]): void {
-  const active = document.activeElement;
-  const focused = active instanceof HTMLElement && container.contains(active) ? active.dataset.key : null;
-  container.replaceChildren(...samples.map((s, i) => thumbButton(jobId, s, samples, i)));
-  if (samples.length === 0) container.append(el("p", { class: "muted" }, "No images yet."));
-  if (focused) container.querySelector<HTMLElement>(`[data-key="${CSS.escape(focused)}"]`)?.focus();
-}
-
-function renderChart(svgNode: SVGSVGElement, history: HistoryPoint[]): void {
-  const w = 600;
-  const h = 140;
-  svgNode.replaceChildren();
-  svgNode.setAttribute("viewBox", `0 0 ${w} ${h}`);
-  const rates: { t: number; r: number }[] = [];
-  // Each point's rate over the few points before it: shards land in steps, a point-to-point rate saws.
-  const spanPoints = 5;
-  for (let i = 1; i < history.length; i++) {
-    const from = history[Math.max(0, i - spanPoints)];
-    const dt = (history[i].t - from.t) / 1000;
-    if (dt > 0) rates.push({ t: history[i].t, r: Math.max(0, (history[i].done - from.done) / dt) });
-  }
-  svgNode.append(svg("line", { class: "axis", x1: 30, y1: h - 20, x2: w, y2: h - 20 }));
-  if (rates.length < 2) {
-    const t = svg("text", { x: 40, y: h / 2 });
-    t.textContent = "gathering throughput…";
-    svgNode.append(t);
-    return;
-  }
-  const t0 = rates[0].t;
-  const t1 = rates[rates.length - 1].t;
-  const max = Math.max(...rates.map((p) => p.r), 0.001);
-  const points = rates.map(
-    (p) => `${30 + ((p.t - t0) / Math.max(1, t1 - t0)) * (w - 40)},${h - 20 - (p.r / max) * (h - 40)}`,
-  );
-  svgNode.append(svg("polyline", { points: points.join(" ") }));
-  const top = svg("text", { x: 0, y: 14 });
-  top.textContent = `${max.toFixed(1)}/s`;
-  const span = svg("text", { x: w - 90, y: h - 4 });
-  span.textContent = `last ${Math.round((t1 - t0) / 1000)} s`;
-  svgNode.append(top, span);
-}
 
 function renderJobHead(view: JobView, detail: JobDetail): void {
   const j = detail.job;
@@ -607,67 +427,6 @@ async function cancelJob(view: JobView): Promise<void> {
   }
 }
 
-// The full-size viewer.
-
-const viewerTitle = byId("viewer-title", HTMLElement);
-const viewerImage = byId("viewer-image", HTMLImageElement);
-const viewerClose = byId("viewer-close", HTMLButtonElement);
-const viewerState: { list: GallerySample[]; index: number } = { list: [], index: 0 };
-
-function showInViewer(): void {
-  const s = viewerState.list[viewerState.index];
-  const job = state.job;
-  if (!s || !job) return;
-  const m = s.metadata;
-  viewerTitle.textContent = `${s.key} (shard ${s.shard})`;
-  viewerImage.src = `/api/jobs/${encodeURIComponent(job.id)}/shards/${s.shard}/samples/${encodeURIComponent(s.key)}/image.png`;
-  viewerImage.alt = m.prompt;
-  const fields: (keyof SampleMetadata)[] = [
-    "id",
-    "prompt",
-    "negative_prompt",
-    "seed",
-    "steps",
-    "guidance_scale",
-    "scheduler",
-    "width",
-    "height",
-    "model",
-  ];
-  viewer
-    .querySelector("tbody")
-    ?.replaceChildren(
-      el("tr", {}, el("th", { scope: "row" }, "key"), el("td", { "data-field": "key" }, s.key)),
-      ...fields.map((f) =>
-        el("tr", {}, el("th", { scope: "row" }, f), el("td", { "data-field": f }, String(m[f] ?? ""))),
-      ),
-    );
-  viewer.dataset.key = s.key;
-}
-
-function openViewer(list: GallerySample[], index: number): void {
-  viewerState.list = list;
-  viewerState.index = index;
-  showInViewer();
-  if (!viewer.open) viewer.showModal();
-  viewerClose.focus();
-}
-
-function stepViewer(d: number): void {
-  const n = viewerState.index + d;
-  if (n < 0 || n >= viewerState.list.length) return;
-  viewerState.index = n;
-  showInViewer();
-}
-
-byId("viewer-prev", HTMLButtonElement).addEventListener("click", () => stepViewer(-1));
-byId("viewer-next", HTMLButtonElement).addEventListener("click", () => stepViewer(1));
-viewerClose.addEventListener("click", () => viewer.close());
-viewer.addEventListener("keydown", (e) => {
-  if (e.key === "ArrowRight") stepViewer(1);
-  else if (e.key === "ArrowLeft") stepViewer(-1);
-});
-
 // Routing and live updates.
 
 /**
@@ -677,7 +436,7 @@ viewer.addEventListener("keydown", (e) => {
 let routeLost = false;
 
 async function route(): Promise<void> {
-  if (viewer.open) viewer.close();
+  closeViewer();
   routeLost = false;
   const m = /^#\/job\/(.+)$/.exec(location.hash);
   try {
